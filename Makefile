@@ -1,0 +1,257 @@
+# Makefile - builds libakidb (static and shared), its examples and tests.
+#
+# Everything the build produces goes under $(BUILD) (default build/); the
+# sanitizer targets use their own trees (build-asan/, build-tsan/) so
+# switching between them never mixes instrumented and plain objects.
+#
+#   make                 library (.a, .so + symlinks), akidb.pc, examples
+#   make test [TEST=x]   native test suite (only tests whose name contains x)
+#   make asan | tsan     the suite under AddressSanitizer+UBSan / ThreadSanitizer
+#   make test-aarch64    distance + HNSW tests cross-built, run under qemu
+#   make check-abi       exported symbols and header portability
+#   make bench | run | install | uninstall | clean
+#
+# WERROR=1 (set by CI) turns warnings into errors.
+
+CC      ?= cc
+CROSS_CC ?= aarch64-linux-gnu-gcc
+QEMU    ?= qemu-aarch64
+BUILD   ?= build
+
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PCDIR      ?= $(LIBDIR)/pkgconfig
+
+# The version lives in one place, the public header.
+hdr_version = $(shell sed -n 's/^.define AKIDB_VERSION_$(1)[[:space:]]\{1,\}\([0-9]\{1,\}\).*/\1/p' include/akidb.h)
+VERSION_MAJOR := $(call hdr_version,MAJOR)
+VERSION_MINOR := $(call hdr_version,MINOR)
+VERSION_PATCH := $(call hdr_version,PATCH)
+ifeq ($(strip $(VERSION_MAJOR)),)
+$(error cannot read AKIDB_VERSION_MAJOR from include/akidb.h)
+endif
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+
+WARNINGS = -std=c11 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla -Wundef
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+OPT      ?= -O2 -g
+# `-D_GNU_SOURCE=` (empty value) rather than `-D_GNU_SOURCE` (value 1) so a
+# source file that also says `#define _GNU_SOURCE` is an identical, silent
+# redefinition instead of a -Werror failure.
+CPPFLAGS_ALL = -D_GNU_SOURCE= -Iinclude
+CFLAGS   ?=
+# SANFLAGS is set by the asan/tsan targets; it goes to compiler and linker.
+SANFLAGS ?=
+ALL_CFLAGS = $(WARNINGS) $(OPT) -fPIC -pthread $(SANFLAGS) $(CFLAGS)
+LDFLAGS  ?=
+
+# pkg-config modules the library will need (sqlite3, libcurl, libzstd, ...).
+# Listing one here adds its flags to the build and to Requires.private.
+PKG_DEPS :=
+ifneq ($(strip $(PKG_DEPS)),)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_DEPS))
+PKG_LIBS   := $(shell pkg-config --libs $(PKG_DEPS))
+endif
+LIBS = $(PKG_LIBS) -lm -pthread
+
+# --------------------------------------------------------------------------
+# Sources and outputs
+
+LIB_SRC  := $(wildcard lib/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := test/runner.c $(wildcard test/test_*.c)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
+EX_SRC   := $(wildcard examples/*.c)
+EX_BIN   := $(EX_SRC:%.c=$(BUILD)/%)
+
+STATIC   := $(BUILD)/libakidb.a
+SONAME   := libakidb.so.$(VERSION_MAJOR)
+SHARED   := $(BUILD)/libakidb.so.$(VERSION)
+TEST_BIN := $(BUILD)/test/akidb_test
+PC       := $(BUILD)/pkgconfig/akidb.pc
+
+# The aarch64 suite: the index and kernels need nothing else from lib/.
+A64_DIR  := $(BUILD)/aarch64
+A64_SRC  := lib/alloc.c lib/distance.c lib/hnsw.c \
+            test/runner.c test/test_distance.c test/test_hnsw.c
+A64_OBJ  := $(A64_SRC:%.c=$(A64_DIR)/%.o)
+A64_BIN  := $(A64_DIR)/akidb_test_aarch64
+
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
+
+.PHONY: all lib test test-build asan tsan san-test test-aarch64 check-abi \
+        bench run install uninstall clean FORCE
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+all: lib $(PC) $(EX_BIN)
+
+lib: $(STATIC) $(SHARED) $(BUILD)/$(SONAME) $(BUILD)/libakidb.so
+
+# --------------------------------------------------------------------------
+# Rebuild when the flags change, not only when files do: each tree keeps the
+# command line it was built with and every object depends on that record.
+
+FLAGS_REC := $(BUILD)/.flags
+FLAGS_NOW  = $(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(PKG_CFLAGS) | $(LDFLAGS) $(LIBS) | $(CROSS_CC)
+$(FLAGS_REC): FORCE
+	@mkdir -p $(@D)
+	@echo '$(FLAGS_NOW)' | cmp -s - $@ || echo '$(FLAGS_NOW)' > $@
+
+# --------------------------------------------------------------------------
+# Library.  Objects are position independent and hidden by default, so the
+# one set serves both the archive and the shared object; only AKIDB_API
+# symbols leave the .so.
+
+$(BUILD)/lib/%.o: lib/%.c $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -Ilib $(ALL_CFLAGS) $(PKG_CFLAGS) -fvisibility=hidden \
+	    -MMD -MP -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared $(ALL_CFLAGS) $(LDFLAGS) -Wl,-soname,$(SONAME) -Wl,--no-undefined \
+	    -o $@ $^ $(LIBS)
+
+$(BUILD)/$(SONAME) $(BUILD)/libakidb.so: $(SHARED)
+	ln -sf $(notdir $<) $@
+
+# --------------------------------------------------------------------------
+# pkg-config file: regenerated when the install paths or version change.
+
+PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(VERSION)|$(PKG_DEPS)
+$(BUILD)/.pcvars: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PC_VARS)' | cmp -s - $@ || echo '$(PC_VARS)' > $@
+
+$(PC): pkgconfig/akidb.pc.in $(BUILD)/.pcvars
+	@mkdir -p $(@D)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	    -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@VERSION@|$(VERSION)|g' \
+	    -e 's|@REQUIRES_PRIVATE@|$(strip $(PKG_DEPS))|g' \
+	    $< > $@
+
+# --------------------------------------------------------------------------
+# Examples use the public header only (no -Ilib) and link the static library.
+
+$(BUILD)/examples/%: examples/%.c $(STATIC) $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
+
+# --------------------------------------------------------------------------
+# Tests may use internal headers and akidb__ symbols, hence -Ilib and the
+# static library (hidden visibility does not hide anything inside one link).
+
+$(BUILD)/test/%.o: test/%.c $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) -Ilib -Itest $(ALL_CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(TEST_BIN): $(TEST_OBJ) $(STATIC)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS)
+
+test-build: $(TEST_BIN) $(EX_BIN)
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory test-build
+	$(TEST_BIN) $(TEST)
+
+# asan/tsan: the same tree layout in their own directory, then run the suite.
+# ASAN_OPTIONS/TSAN_OPTIONS from the environment are kept and extended.
+asan:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
+	    SANFLAGS='$(ASAN_FLAGS)' test-build
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:$${ASAN_OPTIONS:-} \
+	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
+	AKT_TIMEOUT_SCALE=4 build-asan/test/akidb_test $(TEST)
+
+# TSan maps fixed shadow ranges; on kernels with large mmap randomisation
+# (vm.mmap_rnd_bits > 28) it dies with "unexpected memory mapping", so the
+# suite runs with ASLR disabled when setarch allows it.
+tsan:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=build-tsan OPT='-O1 -g' \
+	    SANFLAGS='$(TSAN_FLAGS)' test-build
+	@norand=; if setarch $$(uname -m) -R true 2>/dev/null; then \
+	    norand="setarch $$(uname -m) -R"; fi; \
+	echo "TSAN_OPTIONS=halt_on_error=1 AKT_TIMEOUT_SCALE=4 $$norand build-tsan/test/akidb_test $(TEST)"; \
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:$${TSAN_OPTIONS:-} \
+	AKT_TIMEOUT_SCALE=4 $$norand build-tsan/test/akidb_test $(TEST)
+
+# --------------------------------------------------------------------------
+# aarch64: static cross build, run under qemu-user (no sysroot needed).
+# Host CFLAGS are not passed on: they may hold x86-only options.
+
+$(A64_DIR)/%.o: %.c $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CROSS_CC) $(CPPFLAGS_ALL) -Ilib -Itest $(WARNINGS) -O2 -g -pthread \
+	    -MMD -MP -c $< -o $@
+
+$(A64_BIN): $(A64_OBJ)
+	$(CROSS_CC) -static -O2 -pthread -o $@ $^ -lm
+
+test-aarch64:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory $(A64_BIN)
+	AKT_TIMEOUT_SCALE=10 $(QEMU) $(A64_BIN) $(TEST)
+
+# --------------------------------------------------------------------------
+
+check-abi: lib
+	CC='$(CC)' scripts/check-abi.sh $(SHARED) include/akidb.h
+
+# The benchmarks live in bench/bench.mk (run from the repository root); it
+# receives BUILD, CC, AKIDB_CPPFLAGS, AKIDB_LIB (static library path) and
+# AKIDB_LIBS (what to link after it).
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@if [ ! -f bench/bench.mk ]; then \
+	    echo "make bench: bench/bench.mk does not exist yet (the benchmarks live there)" >&2; \
+	    exit 1; fi
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    AKIDB_CPPFLAGS='-Iinclude' AKIDB_LIB=$(STATIC) AKIDB_LIBS='$(LIBS)'
+
+# Until the HTTP server exists, `make run` runs the quickstart example.
+run:
+	@scripts/deps.sh core
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/examples/quickstart ./akidb-data
+
+# --------------------------------------------------------------------------
+
+install: all
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PCDIR)
+	install -m 644 include/akidb.h $(DESTDIR)$(INCLUDEDIR)/akidb.h
+	install -m 644 $(STATIC) $(DESTDIR)$(LIBDIR)/libakidb.a
+	install -m 755 $(SHARED) $(DESTDIR)$(LIBDIR)/libakidb.so.$(VERSION)
+	ln -sf libakidb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf libakidb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libakidb.so
+	install -m 644 $(PC) $(DESTDIR)$(PCDIR)/akidb.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/akidb.h \
+	      $(DESTDIR)$(LIBDIR)/libakidb.a \
+	      $(DESTDIR)$(LIBDIR)/libakidb.so.$(VERSION) \
+	      $(DESTDIR)$(LIBDIR)/$(SONAME) \
+	      $(DESTDIR)$(LIBDIR)/libakidb.so \
+	      $(DESTDIR)$(PCDIR)/akidb.pc
+
+clean:
+	rm -rf build build-asan build-tsan $(BUILD)
+
+FORCE:
+
+-include $(wildcard $(BUILD)/lib/*.d $(BUILD)/test/*.d $(BUILD)/examples/*.d \
+                    $(A64_DIR)/lib/*.d $(A64_DIR)/test/*.d)

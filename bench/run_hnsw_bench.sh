@@ -1,0 +1,159 @@
+#!/bin/sh
+# run_hnsw_bench.sh - run the AkiDB and hnswlib sides of the HNSW benchmark,
+# one after the other (each in its own process, never both at once), and
+# print a markdown table of the measured figures with AkiDB/hnswlib ratios.
+#
+#   bench/run_hnsw_bench.sh OUTDIR [common args...]
+#
+# OUTDIR holds bench_hnsw and hnswlib_peer (built by bench/bench.mk); the
+# raw logs (akidb.log, hnswlib.log) and the table (results.md) are written
+# there.  Extra args go to both programs (--n N, --nq N, --passes N,
+# --data DIR), e.g. "--n 5000 --nq 200" for a quick smoke run.
+#
+# The AkiDB side runs first: it writes the ground truth (AkiDB exact search,
+# cross-checked against brute force) that the hnswlib side reads.  If the
+# AkiDB side fails, the hnswlib side still runs, with brute-force ground
+# truth, and the script exits non-zero.
+set -u
+
+OUT=${1:?usage: run_hnsw_bench.sh OUTDIR [args...]}
+shift
+AKIDB_EFS=16,32,64,128
+# hnswlib runs a denser ef sweep so that its recall/QPS curve can be
+# interpolated at AkiDB's recall (ef=10 is the least that k=10 allows).
+PEER_EFS=10,16,24,32,48,64,96,128,192,256,384,512
+
+tag=$(printf '%s' "$*" | tr -c 'A-Za-z0-9' '_')
+GT="$OUT/fmnist-gt${tag:+-$tag}.bin"
+AK_LOG="$OUT/akidb.log"
+HN_LOG="$OUT/hnswlib.log"
+MD="$OUT/results.md"
+status=0
+
+mkdir -p "$OUT"
+model=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+{
+    echo "machine: ${model:-unknown}, $(nproc) CPUs, Linux $(uname -r)"
+    echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "args:    ${*:-(none)}"
+} | tee "$OUT/machine.txt"
+
+t0=$(date +%s)
+echo
+echo "== AkiDB (bench_hnsw) =="
+"$OUT/bench_hnsw" --gt "$GT" --workdir "$OUT" --efs "$AKIDB_EFS" "$@" >"$AK_LOG" 2>&1
+ak_rc=$?
+cat "$AK_LOG"
+peer_extra=
+if [ $ak_rc -ne 0 ]; then
+    echo "run_hnsw_bench: AkiDB side FAILED (exit $ak_rc); running hnswlib alone" >&2
+    status=1
+    peer_extra=--brute-gt
+fi
+
+echo
+echo "== hnswlib (hnswlib_peer) =="
+"$OUT/hnswlib_peer" --gt "$GT" --efs "$PEER_EFS" $peer_extra "$@" >"$HN_LOG" 2>&1
+hn_rc=$?
+cat "$HN_LOG"
+if [ $hn_rc -ne 0 ]; then
+    echo "run_hnsw_bench: hnswlib side FAILED (exit $hn_rc)" >&2
+    status=1
+fi
+t1=$(date +%s)
+
+grep -h '^RESULT ' "$AK_LOG" "$HN_LOG" | awk -v akidb_efs="$AKIDB_EFS" -v secs=$((t1 - t0)) '
+function get(impl, kind, key,   k) { k = impl SUBSEP kind SUBSEP key; return (k in R) ? R[k] : "" }
+function num(x) { return x == "" ? "n/a" : x }
+function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "n/a" : sprintf("%.2f", a / b) }
+function mib(kb) { return kb == "" ? "n/a" : sprintf("%.1f", kb / 1024) }
+function ok(cond, have) { return have ? (cond ? "yes" : "**no**") : "n/a" }
+{
+    impl = ""; kind = ""; ef = ""
+    for (i = 2; i <= NF; i++) {
+        split($i, kv, "=")
+        if (kv[1] == "impl") impl = kv[2]
+        else if (kv[1] == "kind") kind = kv[2]
+        else if (kv[1] == "ef") ef = kv[2]
+    }
+    if (kind == "search") kind = "search" ef
+    for (i = 2; i <= NF; i++) {
+        split($i, kv, "=")
+        R[impl, kind, kv[1]] = kv[2]
+    }
+    if (impl == "hnswlib" && ef != "") { np++; PR[np] = R[impl, kind, "recall"] + 0; PQ[np] = R[impl, kind, "qps"] + 0; PE[np] = ef }
+}
+END {
+    # hnswlib curve: sort by recall, keep the best QPS per recall value.
+    for (i = 2; i <= np; i++)
+        for (j = i; j > 1 && (PR[j-1] > PR[j] || (PR[j-1] == PR[j] && PQ[j-1] < PQ[j])); j--) {
+            t = PR[j]; PR[j] = PR[j-1]; PR[j-1] = t
+            t = PQ[j]; PQ[j] = PQ[j-1]; PQ[j-1] = t
+            t = PE[j]; PE[j] = PE[j-1]; PE[j-1] = t
+        }
+    m = 0
+    for (i = 1; i <= np; i++)
+        if (m == 0 || PR[i] != CR[m]) { m++; CR[m] = PR[i]; CQ[m] = PQ[i] }
+
+    n_ak = split(akidb_efs, E, ",")
+    print ""
+    print "### Search: recall@10 and QPS (1000 queries, k=10, one thread, best of 3 passes)"
+    print ""
+    print "| ef | recall AkiDB | recall hnswlib | QPS AkiDB | QPS hnswlib | QPS ratio | hnswlib QPS at AkiDB recall | ratio at equal recall |"
+    print "|---:|---:|---:|---:|---:|---:|---:|---:|"
+    eq_all = 1; eq_have = 0
+    for (e = 1; e <= n_ak; e++) {
+        ef = E[e]
+        ra = get("akidb", "search" ef, "recall"); qa = get("akidb", "search" ef, "qps")
+        rh = get("hnswlib", "search" ef, "recall"); qh = get("hnswlib", "search" ef, "qps")
+        interp = ""; mark = ""
+        if (ra != "" && m > 0) {
+            r = ra + 0
+            if (r < CR[1]) { interp = CQ[1]; mark = "<= " }        # hnswlib cannot go lower than ef=10
+            else if (r > CR[m]) { interp = CQ[m]; mark = ">= " }   # above hnswlib max recall
+            else for (i = 1; i <= m; i++) {
+                if (r == CR[i]) { interp = CQ[i]; break }
+                if (i < m && r > CR[i] && r < CR[i+1]) { interp = CQ[i] + (CQ[i+1] - CQ[i]) * (r - CR[i]) / (CR[i+1] - CR[i]); break }
+            }
+        }
+        er = ratio(qa, interp)
+        if (er != "n/a") { eq_have = 1; if (er + 0 < 1.0 && mark != ">= ") eq_all = 0 }
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s%s |\n", ef, num(ra), num(rh), \
+            qa == "" ? "n/a" : sprintf("%.0f", qa), qh == "" ? "n/a" : sprintf("%.0f", qh), ratio(qa, qh), \
+            interp == "" ? "n/a" : sprintf("%.0f", interp), (er == "n/a" ? "" : mark), er
+    }
+
+    bA = get("akidb", "build", "seconds"); bH = get("hnswlib", "build", "seconds")
+    cA = get("akidb", "build", "cpu_seconds"); cH = get("hnswlib", "build", "cpu_seconds")
+    rA = get("akidb", "memory", "rss_build_kb"); rH = get("hnswlib", "memory", "rss_build_kb")
+    iA = get("akidb", "memory", "index_kb"); iH = get("hnswlib", "memory", "index_kb")
+    hA = get("akidb", "memory", "hwm_build_kb"); hH = get("hnswlib", "memory", "hwm_build_kb")
+    dA = get("akidb", "memory", "rss_data_kb"); dH = get("hnswlib", "memory", "rss_data_kb")
+    xg = get("akidb", "exact", "gbps"); xm = get("akidb", "exact", "membw_gbps"); xr = get("akidb", "exact", "ratio")
+    xms = get("akidb", "exact", "ms_per_query")
+    print ""
+    print "### Build, memory, exact search"
+    print ""
+    print "| measure | AkiDB | hnswlib | AkiDB / hnswlib | target | met |"
+    print "|---|---:|---:|---:|---|---|"
+    printf "| build, wall seconds (60k inserts, M=16, efC=200) | %s | %s | %s | <= 1.10 | %s |\n", num(bA), num(bH), ratio(bA, bH), ok(bA / (bH ? bH : 1) <= 1.10, bA != "" && bH != "")
+    printf "| build, CPU seconds (all threads) | %s | %s | %s | | |\n", num(cA), num(cH), ratio(cA, cH)
+    printf "| RSS after loading data, MiB | %s | %s | %s | | |\n", mib(dA), mib(dH), ratio(dA, dH)
+    printf "| RSS after build (VmRSS), MiB | %s | %s | %s | | |\n", mib(rA), mib(rH), ratio(rA, rH)
+    printf "| peak RSS after build (VmHWM), MiB | %s | %s | %s | | |\n", mib(hA), mib(hH), ratio(hA, hH)
+    printf "| index increment (RSS after build - after data), MiB | %s | %s | %s | <= 1.10 | %s |\n", mib(iA), mib(iH), ratio(iA, iH), ok(iA / (iH ? iH : 1) <= 1.10, iA != "" && iH != "")
+    printf "| exact search, ms/query (60k x 784 floats) | %s | | | | |\n", num(xms)
+    printf "| exact search GB/s vs 1-thread memory read GB/s | %s / %s | | %s | >= 0.70 | %s |\n", num(xg), num(xm), num(xr), ok(xr + 0 >= 0.70, xr != "")
+    printf "| QPS at equal recall (all ef) | | | | >= 1.00 | %s |\n", ok(eq_all, eq_have)
+    print ""
+    printf "ground truth: %s (brute-force cross-check of %s queries: %s mismatching); AkiDB %s; wall time of both runs %d s\n", \
+        num(get("akidb", "gt", "source")), num(get("akidb", "gt", "verified")), num(get("akidb", "gt", "mismatches")), \
+        num(get("akidb", "info", "version")), secs
+    printf "single-threadedness (CPU/wall): AkiDB build %s, hnswlib build %s; AkiDB exact %s\n", \
+        ratio(cA, bA), ratio(cH, bH), num(get("akidb", "exact", "cpu_per_wall"))
+    print ""
+    print "hnswlib recall/QPS curve used for interpolation (ef: recall, QPS):"
+    for (i = 1; i <= np; i++) printf "  ef=%s: %.4f, %.0f\n", PE[i], PR[i], PQ[i]
+}' | tee "$MD"
+
+exit $status

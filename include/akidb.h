@@ -1,0 +1,357 @@
+/*
+ * akidb.h - the public interface of libakidb, an embeddable vector database.
+ *
+ * This header is the contract between libakidb and the programs that link it
+ * (the akidb-server, the examples, the Python/Go bindings through FFI, and
+ * any edge application).  Everything here is part of the stable C ABI:
+ *
+ *   - Result codes are frozen: a value, once released, never changes meaning.
+ *   - Structs that the caller allocates begin with a `version` field and are
+ *     filled by an *_init() function; new fields are only ever appended and
+ *     guarded by a higher version, so old binaries keep working.
+ *   - Handles are opaque.  Only symbols prefixed `akidb_` are exported.
+ *
+ * Ownership rules, stated once and repeated on each declaration:
+ *   - Inputs (strings, vectors, option structs) are copied before the call
+ *     returns; the caller may free or reuse them immediately afterwards.
+ *   - Memory that the library allocates *for the caller* is released with
+ *     akidb_free().  It comes from akidb_malloc() (the C library's malloc),
+ *     never from the per-handle allocator, so akidb_free() needs no handle.
+ *
+ * Thread rules:
+ *   - One akidb handle may be shared by any number of threads.
+ *   - Searches on a collection run in parallel; writes (insert, upsert,
+ *     delete) to one collection are serialized; writes to different
+ *     collections proceed in parallel.
+ *   - akidb_errmsg() is per thread: a message describes the last call that
+ *     the *calling* thread made, so server threads sharing one handle never
+ *     see each other's errors.
+ *   - akidb_close() must not race with other calls on the same handle.
+ *
+ * The header compiles as C99 (-pedantic) and as C++.
+ */
+#ifndef AKIDB_H
+#define AKIDB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#  define AKIDB_API __declspec(dllexport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#  define AKIDB_API __attribute__((visibility("default")))
+#else
+#  define AKIDB_API
+#endif
+
+/* ------------------------------------------------------------------------
+ * Version
+ * --------------------------------------------------------------------- */
+
+#define AKIDB_VERSION_MAJOR 0
+#define AKIDB_VERSION_MINOR 1
+#define AKIDB_VERSION_PATCH 0
+#define AKIDB_VERSION_NUMBER \
+    (AKIDB_VERSION_MAJOR * 10000 + AKIDB_VERSION_MINOR * 100 + AKIDB_VERSION_PATCH)
+#define AKIDB_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, as "MAJOR.MINOR.PATCH".
+ * Returns a static string; never NULL.  Thread safe. */
+AKIDB_API const char *akidb_version(void);
+
+/* The linked library's AKIDB_VERSION_NUMBER.  Compare with the macro to
+ * detect a header/library mismatch at run time.  Thread safe. */
+AKIDB_API int akidb_version_number(void);
+
+/* ------------------------------------------------------------------------
+ * Result codes (frozen)
+ * --------------------------------------------------------------------- */
+
+#define AKIDB_OK           0  /* success */
+#define AKIDB_ERROR        1  /* internal error that fits no other code */
+#define AKIDB_NOMEM        2  /* an allocation failed; nothing was changed */
+#define AKIDB_MISUSE       3  /* API used wrongly: NULL handle, NULL out-param */
+#define AKIDB_INVALID      4  /* an argument or input value is not acceptable */
+#define AKIDB_NOTFOUND     5  /* collection, id or key does not exist */
+#define AKIDB_EXISTS       6  /* the thing being created already exists */
+#define AKIDB_IOERR        7  /* the operating system reported an I/O error */
+#define AKIDB_CORRUPT      8  /* stored data failed a consistency check */
+#define AKIDB_CONFLICT     9  /* a concurrent change made the request fail */
+#define AKIDB_BUSY        10  /* a lock is held elsewhere (e.g. another process) */
+#define AKIDB_QUOTA       11  /* a configured limit would be exceeded */
+#define AKIDB_UNAVAILABLE 12  /* a remote service cannot be reached right now */
+
+/* Static English text for a result code ("not found", ...).  Unknown codes
+ * give "unknown error".  Never NULL; the string lives forever.  Thread safe. */
+AKIDB_API const char *akidb_errstr(int rc);
+
+/* ------------------------------------------------------------------------
+ * Memory
+ * --------------------------------------------------------------------- */
+
+/* Allocate n bytes with the allocator used for memory handed to callers (the
+ * C library's malloc).  Custom object-store backends allocate returned
+ * buffers with this.  Returns NULL when out of memory.  Thread safe. */
+AKIDB_API void *akidb_malloc(size_t n);
+
+/* Release memory that the library returned to the caller (for example the
+ * metadata string of akidb_get()).  NULL is a no-op.  Thread safe. */
+AKIDB_API void akidb_free(void *p);
+
+/* Per-handle allocator for the library's own memory (vectors, graph, ids).
+ * Every function must be set, or the whole struct left NULL in the options.
+ * realloc_fn follows realloc() semantics (ptr NULL = malloc); allocations
+ * are freed with free_fn.  The functions are called from any thread that
+ * uses the handle, and must be thread safe.  Alignment: at least that of
+ * malloc(); the library aligns vector storage itself.
+ * SQLite and libcurl (used by later subsystems) allocate on their own. */
+typedef struct akidb_allocator {
+    void *(*malloc_fn)(void *ctx, size_t size);
+    void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
+    void  (*free_fn)(void *ctx, void *ptr);
+    void *ctx;
+} akidb_allocator;
+
+/* ------------------------------------------------------------------------
+ * Opening a database
+ * --------------------------------------------------------------------- */
+
+typedef struct akidb akidb;
+
+/* An object store (cold tier, snapshots).  Its methods are defined by the
+ * object-store interface; until that lands, stores are accepted and held
+ * but not yet used. */
+typedef struct akidb_store akidb_store;
+
+/* Durability of acknowledged writes (used by the write-ahead log). */
+typedef enum akidb_sync_mode {
+    AKIDB_SYNC_ALWAYS   = 1, /* fsync before each write call returns (default) */
+    AKIDB_SYNC_INTERVAL = 2, /* group commit: concurrent writers share an fsync */
+    AKIDB_SYNC_NONE     = 3  /* leave flushing to the operating system */
+} akidb_sync_mode;
+
+/* Log levels for the log callback. */
+typedef enum akidb_log_level {
+    AKIDB_LOG_ERROR = 1,
+    AKIDB_LOG_WARN  = 2,
+    AKIDB_LOG_INFO  = 3,
+    AKIDB_LOG_DEBUG = 4
+} akidb_log_level;
+
+#define AKIDB_OPTIONS_VERSION 1
+
+/* Options for akidb_open().  Always fill with akidb_options_init() first,
+ * then change the fields you need.  All pointers are borrowed: the library
+ * keeps `store`, the callbacks and their contexts (not copies) until
+ * akidb_close(), so they must stay valid that long. */
+typedef struct akidb_options {
+    uint32_t version;              /* AKIDB_OPTIONS_VERSION */
+    akidb_store *store;            /* cold tier and snapshots; NULL = a local store inside dir */
+    int64_t (*clock_us)(void *ctx);/* microseconds since the epoch; NULL = real time */
+    void *clock_ctx;
+    const akidb_allocator *allocator; /* NULL = malloc/realloc/free; copied at open */
+    akidb_sync_mode sync_mode;     /* default AKIDB_SYNC_ALWAYS */
+    uint32_t sync_interval_ms;     /* group-commit bound for INTERVAL; default 10 */
+    /* Log callback: called from the thread doing the work, with a message
+     * that is valid only during the call.  NULL = no logging. */
+    void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
+    void *log_ctx;
+} akidb_options;
+
+/* Fill *opts with the defaults (version set, everything else default).
+ * Thread safe; opts must not be NULL (a NULL opts is ignored). */
+AKIDB_API void akidb_options_init(akidb_options *opts);
+
+/* Open (creating if needed) the database in directory `dir`.
+ *   dir   in: path of the database directory; created if it does not exist
+ *             (its parent must exist).
+ *   opts  in: NULL for defaults; copied except for the borrowed pointers
+ *             described at akidb_options.
+ *   out   out: the new handle on success, NULL on failure.
+ * Returns AKIDB_OK, AKIDB_MISUSE (dir or out NULL), AKIDB_INVALID (bad
+ * option values, unsupported options version), AKIDB_IOERR (directory
+ * cannot be created or opened), AKIDB_NOMEM.
+ * On failure akidb_errmsg(NULL) on the same thread explains why.
+ * Thread safe. */
+AKIDB_API int akidb_open(const char *dir, const akidb_options *opts, akidb **out);
+
+/* Close the handle and free everything it owns.  NULL is a no-op returning
+ * AKIDB_OK.  No other call on this handle may be running or start later.
+ * Returns AKIDB_OK. */
+AKIDB_API int akidb_close(akidb *db);
+
+/* The calling thread's message for the last failed library call, with
+ * context (collection name, bad value, ...), or "not an error" when that
+ * call succeeded.  `db` may be NULL (e.g. after a failed akidb_open()).
+ * The string is owned by the library and valid until the calling thread's
+ * next akidb_* call.  Never NULL.  Thread safe (thread-local storage). */
+AKIDB_API const char *akidb_errmsg(const akidb *db);
+
+/* ------------------------------------------------------------------------
+ * Collections
+ * --------------------------------------------------------------------- */
+
+/* Distance metrics.  Every distance is "smaller is closer":
+ *   L2      squared Euclidean distance, sum((a[i]-b[i])^2), range [0, inf).
+ *   COSINE  1 - cos(a, b), range [0, 2].  Vectors are normalised to unit
+ *           length on insert (akidb_get() returns the normalised vector);
+ *           the zero vector cannot be normalised and is AKIDB_INVALID.
+ *   DOT     negative inner product, -sum(a[i]*b[i]), range (-inf, inf). */
+typedef enum akidb_metric {
+    AKIDB_METRIC_L2 = 1,
+    AKIDB_METRIC_COSINE = 2,
+    AKIDB_METRIC_DOT = 3
+} akidb_metric;
+
+#define AKIDB_MAX_DIM            4096
+#define AKIDB_MAX_NAME_LEN       64
+#define AKIDB_MAX_EXTERNAL_ID_LEN 1024
+#define AKIDB_COLLECTION_CONFIG_VERSION 1
+
+/* Collection settings.  Fill with akidb_collection_config_init().
+ *   hnsw_m           graph degree M (2..128, default 16; level 0 uses 2M)
+ *   ef_construction  candidate list size while inserting (>= 1, default 200)
+ *   ef_search        default candidate list size while searching (>= 1,
+ *                    default 64); a search uses max(ef, k). */
+typedef struct akidb_collection_config {
+    uint32_t version;
+    uint32_t dim;
+    akidb_metric metric;
+    uint32_t hnsw_m;
+    uint32_t ef_construction;
+    uint32_t ef_search;
+} akidb_collection_config;
+
+/* Fill *cfg with defaults for a collection of `dim` dimensions and `metric`.
+ * A NULL cfg is ignored.  Thread safe. */
+AKIDB_API void akidb_collection_config_init(akidb_collection_config *cfg,
+                                            uint32_t dim, akidb_metric metric);
+
+/* Create collection `name` ([A-Za-z0-9_-]{1,64}).
+ * Returns AKIDB_OK, AKIDB_MISUSE (db/name/cfg NULL), AKIDB_INVALID (bad
+ * name, dim outside 1..4096, unknown metric, bad HNSW parameter, unknown
+ * config version: the message names the value), AKIDB_EXISTS, AKIDB_NOMEM.
+ * Thread safe. */
+AKIDB_API int akidb_collection_create(akidb *db, const char *name,
+                                      const akidb_collection_config *cfg);
+
+/* Drop collection `name` and all its documents.  Waits for searches and
+ * writes in flight on it to finish.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name), AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_collection_drop(akidb *db, const char *name);
+
+/* Number of live (not deleted) documents in `name`, through *n_out.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_collection_count(akidb *db, const char *name, uint64_t *n_out);
+
+/* Read the settings of collection `name` into *cfg_out (version set to
+ * AKIDB_COLLECTION_CONFIG_VERSION).
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_collection_info(akidb *db, const char *name,
+                                    akidb_collection_config *cfg_out);
+
+/* ------------------------------------------------------------------------
+ * Documents
+ * --------------------------------------------------------------------- */
+
+/* Insert n documents into `coll`.
+ *   vectors        in: n*dim floats, row-major.  Every value must be finite.
+ *   external_ids   in: NULL, or n entries; an entry may be NULL (no external
+ *                  id).  Non-NULL entries are 1..1024 bytes, unique in the
+ *                  collection and within the batch.
+ *   metadata_json  in: NULL, or n entries (NULL entry = no metadata).  Stored
+ *                  as given (the text is not validated until the JSON layer
+ *                  lands; it must not contain NUL, which it cannot).
+ *   ids_out        out: NULL, or room for n ids; receives the assigned ids.
+ * The batch is atomic: on any error nothing is inserted.  n == 0 is a no-op.
+ * Returns AKIDB_OK, AKIDB_MISUSE (NULL db/coll, vectors NULL with n > 0),
+ * AKIDB_INVALID (NaN/inf value, zero vector for cosine, bad external id),
+ * AKIDB_EXISTS (an external id is already present), AKIDB_NOTFOUND,
+ * AKIDB_NOMEM.  All inputs are copied.  Thread safe; serialized with other
+ * writes to `coll`. */
+AKIDB_API int akidb_insert(akidb *db, const char *coll, size_t n, const float *vectors,
+                           const char *const *external_ids,
+                           const char *const *metadata_json, uint64_t *ids_out);
+
+/* Insert or replace n documents keyed by external id.
+ *   external_ids  in: required, n non-NULL entries, unique within the batch.
+ * A document whose external id exists is replaced (vector and metadata) and
+ * keeps its id; others are inserted with new ids.  ids_out as in
+ * akidb_insert().  Atomic like akidb_insert().
+ * Returns the codes of akidb_insert() except AKIDB_EXISTS.  Thread safe. */
+AKIDB_API int akidb_upsert(akidb *db, const char *coll, size_t n, const float *vectors,
+                           const char *const *external_ids,
+                           const char *const *metadata_json, uint64_t *ids_out);
+
+/* Delete document `id`.  It disappears from searches, lookups and counts
+ * at once.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND
+ * (no collection, or no live document with that id).  Thread safe. */
+AKIDB_API int akidb_delete(akidb *db, const char *coll, uint64_t id);
+
+/* Find the id of the live document with `external_id`.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_lookup(akidb *db, const char *coll, const char *external_id,
+                           uint64_t *id_out);
+
+/* Read document `id`.
+ *   vector_out         out: NULL, or room for dim floats (the stored vector:
+ *                      normalised for cosine collections).
+ *   metadata_json_out  out: NULL, or receives a NUL-terminated copy of the
+ *                      metadata (NULL when the document has none); free it
+ *                      with akidb_free().
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND, AKIDB_NOMEM.
+ * Thread safe. */
+AKIDB_API int akidb_get(akidb *db, const char *coll, uint64_t id,
+                        float *vector_out, char **metadata_json_out);
+
+/* ------------------------------------------------------------------------
+ * Search
+ * --------------------------------------------------------------------- */
+
+#define AKIDB_SEARCH_PARAMS_VERSION 1
+
+/* Search parameters.  Fill with akidb_search_params_init().
+ *   ef     candidate list size; 0 = the collection's ef_search.  The search
+ *          uses max(ef, k).  Larger is slower and more accurate.
+ *   exact  non-zero: scan every document (exact k nearest neighbours)
+ *          instead of walking the HNSW graph. */
+typedef struct akidb_search_params {
+    uint32_t version;
+    uint32_t ef;
+    int exact;
+} akidb_search_params;
+
+/* Fill *p with defaults (ef 0, exact 0).  NULL is ignored.  Thread safe. */
+AKIDB_API void akidb_search_params_init(akidb_search_params *p);
+
+typedef struct akidb_hit {
+    uint64_t id;
+    float distance;  /* see akidb_metric; smaller is closer */
+} akidb_hit;
+
+/* Find the k documents nearest to `query` (dim floats, all finite; for
+ * cosine, any non-zero vector: it is normalised first).
+ *   hits    out: room for k hits, filled closest first.
+ *   n_hits  out: how many hits were written (< k when the collection holds
+ *           fewer live documents).
+ * Deleted documents never appear.  k is 1..1000000.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (k 0, NaN/inf, zero cosine
+ * query), AKIDB_NOTFOUND (no collection), AKIDB_NOMEM.
+ * Thread safe: searches run in parallel with each other. */
+AKIDB_API int akidb_search(akidb *db, const char *coll, const float *query, uint32_t k,
+                           const akidb_search_params *params, akidb_hit *hits,
+                           uint32_t *n_hits);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* AKIDB_H */

@@ -1,0 +1,721 @@
+/*
+ * test_hnsw.c - the HNSW index alone, through lib/hnsw.h.
+ *
+ * Recall against an exact scan on clustered synthetic data (L2 and inner
+ * product), the exact mode, tombstones, empty and tiny indexes, the
+ * reserve/add contract, degenerate data (many identical vectors) and the
+ * extreme dimensions 1 and 4096.
+ *
+ * Cross-compiled for aarch64 with only alloc.c, distance.c and hnsw.c, so
+ * only internal headers are used.  Sizes are modest because the suite also
+ * runs under qemu and sanitizers.
+ */
+#include "runner.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "akidb.h"
+#include "alloc.h"
+#include "distance.h"
+#include "hnsw.h"
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static double rand_u01(uint64_t *s)
+{
+    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static double rand_gauss(uint64_t *s)
+{
+    double u = rand_u01(s), v = rand_u01(s);
+    if (u < 1e-300)
+        u = 1e-300;
+    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
+}
+
+static void normalize(float *v, uint32_t dim)
+{
+    double n = 0;
+    for (uint32_t i = 0; i < dim; i++)
+        n += (double)v[i] * v[i];
+    n = sqrt(n);
+    for (uint32_t i = 0; i < dim; i++)
+        v[i] = (float)(v[i] / n);
+}
+
+/* n points around n_clusters gaussian centres (centres ~N(0, 1) drawn
+ * from centre_seed, spread sigma, points drawn from seed), malloc'ed,
+ * n*dim floats.  Queries share the data's centre_seed. */
+static float *clustered2(uint64_t centre_seed, uint64_t seed, uint32_t n, uint32_t dim,
+                         uint32_t n_clusters, double sigma, int unit)
+{
+    float *centres = malloc((size_t)n_clusters * dim * sizeof(float));
+    float *v = malloc((size_t)n * dim * sizeof(float));
+    ASSERT(centres != NULL && v != NULL);
+    for (size_t i = 0; i < (size_t)n_clusters * dim; i++)
+        centres[i] = (float)rand_gauss(&centre_seed);
+    seed ^= 0x5DEECE66Dull;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t c = (uint32_t)(splitmix64(&seed) % n_clusters);
+        for (uint32_t d = 0; d < dim; d++)
+            v[(size_t)i * dim + d] =
+                centres[(size_t)c * dim + d] + (float)(sigma * rand_gauss(&seed));
+        if (unit)
+            normalize(v + (size_t)i * dim, dim);
+    }
+    free(centres);
+    return v;
+}
+
+static float *clustered(uint64_t seed, uint32_t n, uint32_t dim, uint32_t n_clusters,
+                        double sigma, int unit)
+{
+    return clustered2(seed, seed, n, dim, n_clusters, sigma, unit);
+}
+
+static double ref_distance(akidb__hnsw_space space, int negate_dot,
+                           const float *a, const float *b, uint32_t dim)
+{
+    double s = 0;
+    if (space == AKIDB__SPACE_L2) {
+        for (uint32_t i = 0; i < dim; i++) {
+            double d = (double)a[i] - b[i];
+            s += d * d;
+        }
+        return s;
+    }
+    for (uint32_t i = 0; i < dim; i++)
+        s += (double)a[i] * b[i];
+    return negate_dot ? -s : 1.0 - s;
+}
+
+typedef struct ref_hit {
+    uint32_t node;
+    double distance;
+} ref_hit;
+
+static int cmp_ref_hit(const void *x, const void *y)
+{
+    const ref_hit *a = x, *b = y;
+    if (a->distance < b->distance) return -1;
+    if (a->distance > b->distance) return 1;
+    return a->node < b->node ? -1 : a->node > b->node;
+}
+
+/* Exact k nearest among the first n vectors, skipping deleted[] (may be
+ * NULL).  Returns how many were written. */
+static uint32_t brute_force(const float *vecs, uint32_t n, uint32_t dim,
+                            akidb__hnsw_space space, int negate_dot,
+                            const unsigned char *deleted, const float *q,
+                            uint32_t k, ref_hit *out)
+{
+    ref_hit *all = malloc((size_t)(n ? n : 1) * sizeof *all);
+    ASSERT(all != NULL);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (deleted && deleted[i])
+            continue;
+        all[m].node = i;
+        all[m].distance = ref_distance(space, negate_dot, q, vecs + (size_t)i * dim, dim);
+        m++;
+    }
+    qsort(all, m, sizeof *all, cmp_ref_hit);
+    uint32_t r = m < k ? m : k;
+    memcpy(out, all, r * sizeof *out);
+    free(all);
+    return r;
+}
+
+static akidb__hnsw *make_index(uint32_t dim, akidb__hnsw_space space, int negate_dot,
+                               uint32_t m, uint32_t ef_c, uint64_t seed)
+{
+    akidb__hnsw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dim = dim;
+    cfg.space = space;
+    cfg.negate_dot = negate_dot;
+    cfg.m = m;
+    cfg.ef_construction = ef_c;
+    cfg.seed = seed;
+    akidb__hnsw *h = NULL;
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &h));
+    ASSERT(h != NULL);
+    return h;
+}
+
+/* Reserve and add n vectors in batches; node numbers must be dense. */
+static void add_all(akidb__hnsw *h, const float *vecs, uint32_t n, uint32_t dim,
+                    uint32_t batch)
+{
+    uint32_t base = akidb__hnsw_size(h);
+    for (uint32_t i = 0; i < n; i += batch) {
+        uint32_t nb = n - i < batch ? n - i : batch;
+        ASSERT_OK(akidb__hnsw_reserve(h, nb));
+        for (uint32_t j = 0; j < nb; j++) {
+            uint32_t node = akidb__hnsw_add(h, vecs + (size_t)(i + j) * dim);
+            ASSERT_EQ(node, base + i + j);
+        }
+    }
+    ASSERT_EQ(akidb__hnsw_size(h), base + n);
+}
+
+/* Hits are sorted ascending, unique, in range, live, and each distance is
+ * the true distance of its node. */
+static void check_hits(const akidb__hnsw *h, const float *vecs, uint32_t dim,
+                       akidb__hnsw_space space, int negate_dot, const float *q,
+                       const akidb__hnsw_hit *hits, uint32_t n_hits)
+{
+    uint32_t size = akidb__hnsw_size(h);
+    for (uint32_t i = 0; i < n_hits; i++) {
+        ASSERT(hits[i].node < size);
+        ASSERT(!akidb__hnsw_is_deleted(h, hits[i].node));
+        if (i > 0)
+            ASSERT_LE(hits[i - 1].distance, hits[i].distance);
+        for (uint32_t j = 0; j < i; j++)
+            ASSERT_NE(hits[j].node, hits[i].node);
+        double want = ref_distance(space, negate_dot, q, vecs + (size_t)hits[i].node * dim, dim);
+        ASSERT_NEAR(hits[i].distance, want, 1e-4);
+    }
+}
+
+static double recall_run(akidb__hnsw_space space, int negate_dot, uint64_t seed)
+{
+    const uint32_t n = 5000, dim = 32, n_q = 200, k = 10;
+    int unit = space == AKIDB__SPACE_IP;
+    float *vecs = clustered(seed, n, dim, 50, 0.35, unit);
+    float *qs = clustered2(seed, seed + 1000, n_q, dim, 50, 0.35, unit);
+
+    akidb__hnsw *h = make_index(dim, space, negate_dot, 16, 200, 42);
+    add_all(h, vecs, n, dim, 512);
+    ASSERT_EQ(akidb__hnsw_live(h), n);
+
+    akidb__hnsw_hit hits[10];
+    ref_hit truth[10];
+    uint32_t found = 0;
+    for (uint32_t qi = 0; qi < n_q; qi++) {
+        const float *q = qs + (size_t)qi * dim;
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, q, k, 64, 0, hits, &n_hits));
+        ASSERT_EQ(n_hits, k);
+        check_hits(h, vecs, dim, space, negate_dot, q, hits, n_hits);
+        uint32_t n_truth = brute_force(vecs, n, dim, space, negate_dot, NULL, q, k, truth);
+        ASSERT_EQ(n_truth, k);
+        for (uint32_t i = 0; i < k; i++)
+            for (uint32_t j = 0; j < k; j++)
+                if (hits[i].node == truth[j].node) {
+                    found++;
+                    break;
+                }
+    }
+    akidb__hnsw_free(h);
+    free(vecs);
+    free(qs);
+    return (double)found / (double)(n_q * k);
+}
+
+TEST_TIMEOUT(hnsw_recall_l2, 60)
+{
+    double r = recall_run(AKIDB__SPACE_L2, 0, 1);
+    fprintf(stderr, "  recall@10 L2 = %.4f\n", r);
+    ASSERT_GE(r, 0.95);
+}
+
+TEST_TIMEOUT(hnsw_recall_ip, 60)
+{
+    double r = recall_run(AKIDB__SPACE_IP, 0, 2);
+    fprintf(stderr, "  recall@10 IP = %.4f\n", r);
+    ASSERT_GE(r, 0.95);
+}
+
+/* Self-queries: every stored point is its own nearest neighbour. */
+TEST(hnsw_finds_itself)
+{
+    const uint32_t n = 2000, dim = 24;
+    float *vecs = clustered(7, n, dim, 20, 0.3, 0);
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, 12, 100, 5);
+    add_all(h, vecs, n, dim, 2000);
+    uint32_t self_first = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        akidb__hnsw_hit hits[1];
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, vecs + (size_t)i * dim, 1, 32, 0, hits, &n_hits));
+        ASSERT_EQ(n_hits, 1);
+        if (hits[0].node == i)
+            self_first++;
+    }
+    ASSERT_GE((double)self_first / n, 0.99);
+    akidb__hnsw_free(h);
+    free(vecs);
+}
+
+/* Exact mode is the true top-k, sorted ascending; also with negate_dot. */
+TEST(hnsw_exact_mode)
+{
+    const uint32_t n = 1500, dim = 20, k = 25;
+    static const struct { akidb__hnsw_space space; int neg; int unit; } cases[] = {
+        { AKIDB__SPACE_L2, 0, 0 }, { AKIDB__SPACE_IP, 0, 1 }, { AKIDB__SPACE_IP, 1, 0 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        float *vecs = clustered(100 + c, n, dim, 10, 0.5, cases[c].unit);
+        float *qs = clustered2(100 + c, 200 + c, 20, dim, 10, 0.5, cases[c].unit);
+        akidb__hnsw *h = make_index(dim, cases[c].space, cases[c].neg, 8, 40, 3);
+        add_all(h, vecs, n, dim, 100);
+        for (uint32_t qi = 0; qi < 20; qi++) {
+            const float *q = qs + (size_t)qi * dim;
+            akidb__hnsw_hit hits[25];
+            ref_hit truth[25];
+            uint32_t n_hits = 0;
+            ASSERT_OK(akidb__hnsw_search(h, q, k, 1, 1, hits, &n_hits));
+            ASSERT_EQ(n_hits, k);
+            check_hits(h, vecs, dim, cases[c].space, cases[c].neg, q, hits, n_hits);
+            ASSERT_EQ(brute_force(vecs, n, dim, cases[c].space, cases[c].neg, NULL, q, k, truth), k);
+            for (uint32_t i = 0; i < k; i++) {
+                /* distances match rank by rank; ids match unless tied */
+                ASSERT_NEAR(hits[i].distance, truth[i].distance, 1e-4);
+                if (hits[i].node != truth[i].node)
+                    ASSERT_NEAR(truth[i].distance,
+                                ref_distance(cases[c].space, cases[c].neg, q,
+                                             vecs + (size_t)hits[i].node * dim, dim), 1e-6);
+            }
+            /* akidb__hnsw_distance agrees with the reference */
+            for (uint32_t i = 0; i < 5; i++)
+                ASSERT_NEAR(akidb__hnsw_distance(h, q, i),
+                            ref_distance(cases[c].space, cases[c].neg, q,
+                                         vecs + (size_t)i * dim, dim), 1e-4);
+        }
+        akidb__hnsw_free(h);
+        free(vecs);
+        free(qs);
+    }
+}
+
+/* 90% deleted: k live hits still come back, none of them deleted, in both
+ * graph and exact modes, and they are the true nearest live nodes. */
+TEST(hnsw_deleted_never_returned)
+{
+    const uint32_t n = 1000, dim = 16, k = 10;
+    float *vecs = clustered(11, n, dim, 10, 0.4, 0);
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, 16, 100, 9);
+    add_all(h, vecs, n, dim, 250);
+    unsigned char *del = calloc(n, 1);
+    ASSERT(del != NULL);
+    for (uint32_t i = 0; i < n; i++)
+        if (i % 10 != 3) {
+            akidb__hnsw_mark_deleted(h, i);
+            del[i] = 1;
+        }
+    ASSERT_EQ(akidb__hnsw_size(h), n);
+    ASSERT_EQ(akidb__hnsw_live(h), n / 10);
+    for (uint32_t i = 0; i < n; i++)
+        ASSERT_EQ(!!akidb__hnsw_is_deleted(h, i), del[i]);
+
+    uint64_t seed = 3;
+    uint32_t found = 0, total = 0;
+    for (uint32_t qi = 0; qi < 100; qi++) {
+        /* query on a deleted point: its own node must not come back */
+        uint32_t target = (uint32_t)(splitmix64(&seed) % n);
+        const float *q = vecs + (size_t)target * dim;
+        for (int exact = 0; exact <= 1; exact++) {
+            akidb__hnsw_hit hits[10];
+            uint32_t n_hits = 0;
+            ASSERT_OK(akidb__hnsw_search(h, q, k, 64, exact, hits, &n_hits));
+            ASSERT_EQ(n_hits, k);
+            check_hits(h, vecs, dim, AKIDB__SPACE_L2, 0, q, hits, n_hits);
+            for (uint32_t i = 0; i < n_hits; i++)
+                ASSERT_EQ(del[hits[i].node], 0);
+            ref_hit truth[10];
+            ASSERT_EQ(brute_force(vecs, n, dim, AKIDB__SPACE_L2, 0, del, q, k, truth), k);
+            for (uint32_t i = 0; i < k; i++) {
+                if (exact) {
+                    ASSERT_NEAR(hits[i].distance, truth[i].distance, 1e-4);
+                } else {
+                    total++;
+                    for (uint32_t j = 0; j < k; j++)
+                        if (hits[i].node == truth[j].node) {
+                            found++;
+                            break;
+                        }
+                }
+            }
+        }
+    }
+    fprintf(stderr, "  recall@10 with 90%% deleted = %.4f\n", (double)found / total);
+    ASSERT_GE((double)found / total, 0.9);
+
+    /* Delete every live node: searches return nothing. */
+    for (uint32_t i = 0; i < n; i++)
+        if (!del[i])
+            akidb__hnsw_mark_deleted(h, i);
+    ASSERT_EQ(akidb__hnsw_live(h), 0);
+    for (int exact = 0; exact <= 1; exact++) {
+        akidb__hnsw_hit hits[10];
+        uint32_t n_hits = 99;
+        ASSERT_OK(akidb__hnsw_search(h, vecs, k, 64, exact, hits, &n_hits));
+        ASSERT_EQ(n_hits, 0);
+    }
+    /* and new nodes added after the mass delete are found */
+    float extra[16];
+    for (uint32_t d = 0; d < dim; d++)
+        extra[d] = 100.0f + (float)d;
+    ASSERT_OK(akidb__hnsw_reserve(h, 1));
+    ASSERT_EQ(akidb__hnsw_add(h, extra), n);
+    for (int exact = 0; exact <= 1; exact++) {
+        akidb__hnsw_hit hits[10];
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, vecs, k, 64, exact, hits, &n_hits));
+        ASSERT_EQ(n_hits, 1);
+        ASSERT_EQ(hits[0].node, n);
+    }
+    akidb__hnsw_free(h);
+    free(del);
+    free(vecs);
+}
+
+TEST(hnsw_empty_index)
+{
+    akidb__hnsw *h = make_index(8, AKIDB__SPACE_L2, 0, 16, 200, 1);
+    ASSERT_EQ(akidb__hnsw_size(h), 0);
+    ASSERT_EQ(akidb__hnsw_live(h), 0);
+    float q[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    for (int exact = 0; exact <= 1; exact++) {
+        akidb__hnsw_hit hits[5];
+        uint32_t n_hits = 77;
+        ASSERT_OK(akidb__hnsw_search(h, q, 5, 64, exact, hits, &n_hits));
+        ASSERT_EQ(n_hits, 0);
+    }
+    /* A reserve with nothing added leaves it empty and searchable. */
+    ASSERT_OK(akidb__hnsw_reserve(h, 100));
+    ASSERT_EQ(akidb__hnsw_size(h), 0);
+    akidb__hnsw_hit hits[5];
+    uint32_t n_hits = 77;
+    ASSERT_OK(akidb__hnsw_search(h, q, 5, 64, 0, hits, &n_hits));
+    ASSERT_EQ(n_hits, 0);
+    akidb__hnsw_free(h);
+    akidb__hnsw_free(NULL);
+}
+
+/* k above the live count returns every live node, once each. */
+TEST(hnsw_k_larger_than_live)
+{
+    const uint32_t n = 50, dim = 8;
+    float *vecs = clustered(21, n, dim, 5, 0.5, 0);
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, 4, 16, 2);
+    add_all(h, vecs, n, dim, 7);
+    akidb__hnsw_hit hits[200];
+    for (int exact = 0; exact <= 1; exact++) {
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, vecs, 200, 10, exact, hits, &n_hits));
+        ASSERT_EQ(n_hits, n);
+        check_hits(h, vecs, dim, AKIDB__SPACE_L2, 0, vecs, hits, n_hits);
+    }
+    for (uint32_t i = 0; i < n; i += 3)
+        akidb__hnsw_mark_deleted(h, i);
+    uint32_t live = akidb__hnsw_live(h);
+    ASSERT_EQ(live, n - (n + 2) / 3);
+    for (int exact = 0; exact <= 1; exact++) {
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, vecs, 200, 10, exact, hits, &n_hits));
+        ASSERT_EQ(n_hits, live);
+        check_hits(h, vecs, dim, AKIDB__SPACE_L2, 0, vecs, hits, n_hits);
+    }
+    /* a single node */
+    akidb__hnsw *one = make_index(dim, AKIDB__SPACE_L2, 0, 4, 16, 2);
+    add_all(one, vecs, 1, dim, 1);
+    uint32_t n_hits = 0;
+    ASSERT_OK(akidb__hnsw_search(one, vecs + dim, 10, 10, 0, hits, &n_hits));
+    ASSERT_EQ(n_hits, 1);
+    ASSERT_EQ(hits[0].node, 0);
+    akidb__hnsw_free(one);
+    akidb__hnsw_free(h);
+    free(vecs);
+}
+
+/* Reserve/add in uneven steps; vectors read back exactly; sizes count. */
+TEST(hnsw_reserve_add_sequence)
+{
+    const uint32_t dim = 13;   /* not a multiple of the padding */
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, 6, 30, 77);
+    size_t mem0 = akidb__hnsw_memory(h);
+    ASSERT(mem0 > 0);
+    static const uint32_t steps[] = { 1, 1, 2, 5, 17, 64, 3, 200, 1, 500 };
+    uint64_t seed = 8;
+    uint32_t total = 0;
+    float *all = malloc(1000 * dim * sizeof(float));
+    ASSERT(all != NULL);
+    for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
+        ASSERT_OK(akidb__hnsw_reserve(h, steps[s]));
+        /* reserving more than is used, or twice, is harmless */
+        if (s % 2)
+            ASSERT_OK(akidb__hnsw_reserve(h, steps[s] + 10));
+        for (uint32_t j = 0; j < steps[s]; j++) {
+            float *v = all + (size_t)total * dim;
+            for (uint32_t d = 0; d < dim; d++)
+                v[d] = (float)(rand_u01(&seed) * 4.0 - 2.0);
+            ASSERT_EQ(akidb__hnsw_add(h, v), total);
+            total++;
+            ASSERT_EQ(akidb__hnsw_size(h), total);
+            ASSERT_EQ(akidb__hnsw_live(h), total);
+        }
+    }
+    ASSERT(akidb__hnsw_memory(h) > mem0);
+    for (uint32_t i = 0; i < total; i++) {
+        const float *got = akidb__hnsw_vector(h, i);
+        ASSERT(got != NULL);
+        ASSERT_EQ(memcmp(got, all + (size_t)i * dim, dim * sizeof(float)), 0);
+    }
+    /* exact search on each point finds it at distance 0 */
+    for (uint32_t i = 0; i < total; i += 37) {
+        akidb__hnsw_hit hits[3];
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, all + (size_t)i * dim, 3, 0, 1, hits, &n_hits));
+        ASSERT_EQ(n_hits, 3);
+        ASSERT_EQ(hits[0].node, i);
+        ASSERT_EQ(hits[0].distance == 0.0f, 1);
+    }
+    akidb__hnsw_free(h);
+    free(all);
+}
+
+TEST(hnsw_bad_config)
+{
+    akidb__hnsw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dim = 8;
+    cfg.space = AKIDB__SPACE_L2;
+    cfg.m = 16;
+    cfg.ef_construction = 100;
+    akidb__hnsw *h = NULL;
+    akidb__hnsw_config bad;
+
+    bad = cfg; bad.dim = 0;
+    ASSERT_RC(akidb__hnsw_new(&bad, &akidb__default_allocator, NULL, &h), AKIDB_INVALID);
+    ASSERT(h == NULL);
+    bad = cfg; bad.m = 1;
+    ASSERT_RC(akidb__hnsw_new(&bad, &akidb__default_allocator, NULL, &h), AKIDB_INVALID);
+    bad = cfg; bad.m = 129;
+    ASSERT_RC(akidb__hnsw_new(&bad, &akidb__default_allocator, NULL, &h), AKIDB_INVALID);
+    bad = cfg; bad.ef_construction = 0;
+    ASSERT_RC(akidb__hnsw_new(&bad, &akidb__default_allocator, NULL, &h), AKIDB_INVALID);
+    bad = cfg; bad.space = (akidb__hnsw_space)7;
+    ASSERT_RC(akidb__hnsw_new(&bad, &akidb__default_allocator, NULL, &h), AKIDB_INVALID);
+    ASSERT(h == NULL);
+
+    /* the boundaries are accepted */
+    bad = cfg; bad.m = 2;
+    ASSERT_OK(akidb__hnsw_new(&bad, &akidb__default_allocator, NULL, &h));
+    akidb__hnsw_free(h);
+    bad = cfg; bad.m = 128; bad.ef_construction = 1;
+    ASSERT_OK(akidb__hnsw_new(&bad, &akidb__default_allocator, NULL, &h));
+    akidb__hnsw_free(h);
+}
+
+/* 1000 identical vectors plus a few distinct ones. */
+TEST(hnsw_duplicate_vectors)
+{
+    const uint32_t dim = 8, n_dup = 1000;
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, 16, 100, 4);
+    float same[8] = { 0.5f, -1, 2, 0, 0, 1, 1, 1 };
+    ASSERT_OK(akidb__hnsw_reserve(h, n_dup));
+    for (uint32_t i = 0; i < n_dup; i++)
+        ASSERT_EQ(akidb__hnsw_add(h, same), i);
+    float other[5][8];
+    ASSERT_OK(akidb__hnsw_reserve(h, 5));
+    for (uint32_t j = 0; j < 5; j++) {
+        for (uint32_t d = 0; d < dim; d++)
+            other[j][d] = (float)(10 * (j + 1)) + (float)d;
+        ASSERT_EQ(akidb__hnsw_add(h, other[j]), n_dup + j);
+    }
+    akidb__hnsw_hit hits[20];
+    uint32_t n_hits = 0;
+    for (int exact = 0; exact <= 1; exact++) {
+        ASSERT_OK(akidb__hnsw_search(h, same, 20, 64, exact, hits, &n_hits));
+        ASSERT_EQ(n_hits, 20);
+        for (uint32_t i = 0; i < n_hits; i++) {
+            ASSERT(hits[i].node < n_dup);
+            ASSERT_EQ(hits[i].distance == 0.0f, 1);
+            for (uint32_t j = 0; j < i; j++)
+                ASSERT_NE(hits[i].node, hits[j].node);
+        }
+    }
+    /* the distinct points are still reachable through the graph */
+    for (uint32_t j = 0; j < 5; j++) {
+        ASSERT_OK(akidb__hnsw_search(h, other[j], 1, 64, 0, hits, &n_hits));
+        ASSERT_EQ(n_hits, 1);
+        ASSERT_EQ(hits[0].node, n_dup + j);
+        ASSERT_EQ(hits[0].distance == 0.0f, 1);
+    }
+    /* delete most duplicates: the survivors still come back */
+    for (uint32_t i = 0; i < n_dup - 3; i++)
+        akidb__hnsw_mark_deleted(h, i);
+    ASSERT_OK(akidb__hnsw_search(h, same, 5, 64, 0, hits, &n_hits));
+    ASSERT_EQ(n_hits, 5);
+    for (uint32_t i = 0; i < 3; i++) {
+        ASSERT(hits[i].node >= n_dup - 3 && hits[i].node < n_dup);
+        ASSERT_EQ(hits[i].distance == 0.0f, 1);
+    }
+    ASSERT_EQ(hits[3].node, n_dup);   /* nearest distinct: other[0] */
+    akidb__hnsw_free(h);
+}
+
+TEST(hnsw_dim_1)
+{
+    const uint32_t n = 500;
+    akidb__hnsw *h = make_index(1, AKIDB__SPACE_L2, 0, 8, 50, 6);
+    ASSERT_OK(akidb__hnsw_reserve(h, n));
+    /* points 0, 2, 4, ... in a shuffled order */
+    uint32_t *perm = malloc(n * sizeof *perm);
+    ASSERT(perm != NULL);
+    for (uint32_t i = 0; i < n; i++)
+        perm[i] = i;
+    uint64_t seed = 17;
+    for (uint32_t i = n - 1; i > 0; i--) {
+        uint32_t j = (uint32_t)(splitmix64(&seed) % (i + 1));
+        uint32_t t = perm[i]; perm[i] = perm[j]; perm[j] = t;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        float v = 2.0f * (float)perm[i];
+        ASSERT_EQ(akidb__hnsw_add(h, &v), i);
+    }
+    uint32_t good = 0;
+    for (uint32_t t = 0; t < n; t += 7) {
+        float q = 2.0f * (float)t + 0.5f;   /* nearest is 2t, then 2t+2 */
+        akidb__hnsw_hit hits[2];
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, &q, 2, 32, 1, hits, &n_hits));
+        ASSERT_EQ(n_hits, 2);
+        ASSERT_EQ(perm[hits[0].node], t);
+        ASSERT_NEAR(hits[0].distance, 0.25, 1e-6);
+        ASSERT_OK(akidb__hnsw_search(h, &q, 2, 32, 0, hits, &n_hits));
+        ASSERT_EQ(n_hits, 2);
+        if (perm[hits[0].node] == t)
+            good++;
+    }
+    ASSERT_GE((double)good / ((n + 6) / 7), 0.95);
+    akidb__hnsw_free(h);
+    free(perm);
+}
+
+TEST_TIMEOUT(hnsw_dim_4096, 60)
+{
+    const uint32_t n = 200, dim = 4096;
+    float *vecs = clustered(31, n, dim, 10, 0.3, 0);
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, 16, 64, 8);
+    add_all(h, vecs, n, dim, 64);
+    for (uint32_t i = 0; i < n; i += 11) {
+        const float *q = vecs + (size_t)i * dim;
+        akidb__hnsw_hit hits[5];
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, q, 5, 32, 0, hits, &n_hits));
+        ASSERT_EQ(n_hits, 5);
+        ASSERT_EQ(hits[0].node, i);
+        ASSERT_EQ(hits[0].distance == 0.0f, 1);
+        check_hits(h, vecs, dim, AKIDB__SPACE_L2, 0, q, hits, n_hits);
+        ASSERT_EQ(memcmp(akidb__hnsw_vector(h, i), q, dim * sizeof(float)), 0);
+    }
+    akidb__hnsw_free(h);
+    free(vecs);
+}
+
+/* The kernels argument is honoured: an index on the scalar kernels gives
+ * the same exact results as one on the best kernels. */
+TEST(hnsw_explicit_kernels)
+{
+    const uint32_t n = 300, dim = 37;
+    float *vecs = clustered(41, n, dim, 6, 0.5, 0);
+    akidb__hnsw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dim = dim;
+    cfg.space = AKIDB__SPACE_L2;
+    cfg.m = 8;
+    cfg.ef_construction = 50;
+    cfg.seed = 1;
+    akidb__hnsw *hs = NULL, *hb = NULL;
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, akidb__kernels_scalar(), &hs));
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, akidb__kernels_best(), &hb));
+    add_all(hs, vecs, n, dim, 100);
+    add_all(hb, vecs, n, dim, 100);
+    for (uint32_t qi = 0; qi < 20; qi++) {
+        const float *q = vecs + (size_t)(qi * 13) * dim;
+        akidb__hnsw_hit a[10], b[10];
+        uint32_t na = 0, nb = 0;
+        ASSERT_OK(akidb__hnsw_search(hs, q, 10, 0, 1, a, &na));
+        ASSERT_OK(akidb__hnsw_search(hb, q, 10, 0, 1, b, &nb));
+        ASSERT_EQ(na, 10);
+        ASSERT_EQ(nb, 10);
+        for (uint32_t i = 0; i < 10; i++)
+            ASSERT_NEAR(a[i].distance, b[i].distance, 1e-4);
+        ASSERT_EQ(a[0].node, qi * 13);
+        ASSERT_EQ(b[0].node, qi * 13);
+    }
+    akidb__hnsw_free(hs);
+    akidb__hnsw_free(hb);
+    free(vecs);
+}
+
+typedef struct search_job {
+    akidb__hnsw *h;
+    const float *qs;
+    uint32_t n_q, dim;
+    const akidb__hnsw_hit *expect;   /* n_q * 10 hits from one thread */
+    int failures;
+} search_job;
+
+static void *search_thread(void *arg)
+{
+    search_job *j = arg;
+    for (int round = 0; round < 3; round++)
+        for (uint32_t qi = 0; qi < j->n_q; qi++) {
+            akidb__hnsw_hit hits[10];
+            uint32_t n_hits = 0;
+            if (akidb__hnsw_search(j->h, j->qs + (size_t)qi * j->dim, 10, 48, 0,
+                                   hits, &n_hits) != AKIDB_OK || n_hits != 10) {
+                j->failures++;
+                continue;
+            }
+            for (uint32_t i = 0; i < 10; i++)
+                if (hits[i].node != j->expect[qi * 10 + i].node)
+                    j->failures++;
+        }
+    return NULL;
+}
+
+/* Concurrent searches on a fixed index agree with a lone search: a
+ * search's scratch state is not shared between threads. */
+TEST(hnsw_concurrent_searches)
+{
+    const uint32_t n = 2000, dim = 16, n_q = 100;
+    float *vecs = clustered(51, n, dim, 20, 0.4, 0);
+    float *qs = clustered2(51, 52, n_q, dim, 20, 0.4, 0);
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, 12, 80, 10);
+    add_all(h, vecs, n, dim, 1000);
+    akidb__hnsw_hit *expect = malloc((size_t)n_q * 10 * sizeof *expect);
+    ASSERT(expect != NULL);
+    for (uint32_t qi = 0; qi < n_q; qi++) {
+        uint32_t n_hits = 0;
+        ASSERT_OK(akidb__hnsw_search(h, qs + (size_t)qi * dim, 10, 48, 0,
+                                     expect + qi * 10, &n_hits));
+        ASSERT_EQ(n_hits, 10);
+    }
+    search_job jobs[4];
+    pthread_t th[4];
+    for (int t = 0; t < 4; t++) {
+        jobs[t] = (search_job){ h, qs, n_q, dim, expect, 0 };
+        ASSERT_EQ(pthread_create(&th[t], NULL, search_thread, &jobs[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        ASSERT_EQ(pthread_join(th[t], NULL), 0);
+        ASSERT_EQ(jobs[t].failures, 0);
+    }
+    akidb__hnsw_free(h);
+    free(expect);
+    free(vecs);
+    free(qs);
+}
