@@ -126,6 +126,7 @@ $(BUILD)/$(SONAME) $(BUILD)/libakidb.so: $(SHARED)
 
 # --------------------------------------------------------------------------
 # pkg-config file: regenerated when the install paths or version change.
+# Paths under PREFIX are written relative to ${prefix} so the file relocates.
 
 PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(VERSION)|$(PKG_DEPS)
 $(BUILD)/.pcvars: FORCE
@@ -135,8 +136,8 @@ $(BUILD)/.pcvars: FORCE
 $(PC): pkgconfig/akidb.pc.in $(BUILD)/.pcvars
 	@mkdir -p $(@D)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' \
-	    -e 's|@LIBDIR@|$(LIBDIR)|g' \
-	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	    -e 's|@LIBDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))|g' \
+	    -e 's|@INCLUDEDIR@|$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))|g' \
 	    -e 's|@VERSION@|$(VERSION)|g' \
 	    -e 's|@REQUIRES_PRIVATE@|$(strip $(PKG_DEPS))|g' \
 	    $< > $@
@@ -212,8 +213,8 @@ check-abi: lib
 	CC='$(CC)' scripts/check-abi.sh $(SHARED) include/akidb.h
 
 # The benchmarks live in bench/bench.mk (run from the repository root); it
-# receives BUILD, CC, AKIDB_CPPFLAGS, AKIDB_LIB (static library path) and
-# AKIDB_LIBS (what to link after it).
+# receives BUILD, CC, LIB (the static library) and BENCH_LIBS (what to link
+# after it).  BENCH_ARGS=... on the command line reaches it too.
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
@@ -221,7 +222,7 @@ bench:
 	    echo "make bench: bench/bench.mk does not exist yet (the benchmarks live there)" >&2; \
 	    exit 1; fi
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
-	    AKIDB_CPPFLAGS='-Iinclude' AKIDB_LIB=$(STATIC) AKIDB_LIBS='$(LIBS)'
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)'
 
 # Until the HTTP server exists, `make run` runs the quickstart example.
 run:

@@ -70,22 +70,51 @@ const char *akidb_errmsg(const akidb *db)
     return thread_err.msg;
 }
 
+/* Length of the valid UTF-8 sequence (2..4 bytes) at s, or 0. */
+static size_t utf8_seq_len(const unsigned char *s)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF) { len = 2; cp = s[0] & 0x1F; }
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { len = 3; cp = s[0] & 0x0F; }
+    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { len = 4; cp = s[0] & 0x07; }
+    else return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+        return 0;
+    return len;
+}
+
 const char *akidb__quote(char *buf, size_t buf_len, const char *s, size_t max)
 {
+    /* Valid UTF-8 passes through so names read as typed; control bytes,
+     * quotes and invalid sequences are escaped, so the message is always
+     * printable, valid UTF-8 (the server puts it in JSON). */
     static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)s;
     size_t o = 0, i = 0;
-    for (; s[i] && i < max && o + 5 < buf_len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
-            buf[o++] = (char)ch;
+    while (u[i] && i < max && o + 5 < buf_len) {
+        size_t seq = u[i] >= 0x80 ? utf8_seq_len(u + i) : 0;
+        if (seq && o + seq + 1 < buf_len) {
+            memcpy(buf + o, u + i, seq);
+            o += seq;
+            i += seq;
+        } else if (u[i] >= 0x20 && u[i] < 0x7f && u[i] != '"' && u[i] != '\\') {
+            buf[o++] = (char)u[i++];
         } else {
             buf[o++] = '\\';
             buf[o++] = 'x';
-            buf[o++] = hex[ch >> 4];
-            buf[o++] = hex[ch & 15];
+            buf[o++] = hex[u[i] >> 4];
+            buf[o++] = hex[u[i] & 15];
+            i++;
         }
     }
-    if (s[i] && o + 4 <= buf_len) {
+    if (u[i] && o + 4 <= buf_len) {
         memcpy(buf + o, "...", 3);
         o += 3;
     }

@@ -71,7 +71,8 @@ struct akidb__hnsw {
     uint32_t dim, dim_pad;
     uint32_t m, m0;              /* max links: upper levels, level 0 */
     double level_mult;
-    uint64_t rng;
+    uint64_t rng;                /* level draws */
+    uint64_t dup_rng;            /* duplicate sampling in select_neighbors */
 
     uint32_t n, n_deleted;
     uint32_t n_prepared;         /* nodes [n, n_prepared) have levels drawn */
@@ -346,6 +347,7 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     h->m0 = 2 * cfg->m;
     h->level_mult = 1.0 / log((double)cfg->m);
     h->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ull;
+    h->dup_rng = h->rng ^ 0xD1B54A32D192ED03ull;
     h->max_level = -1;
 
     size_t node_bytes = (size_t)h->dim_pad * sizeof(float) + (1 + (size_t)h->m0) * sizeof(uint32_t);
@@ -391,13 +393,18 @@ void akidb__hnsw_free(akidb__hnsw *h)
 
 /* ---- reserve / add --------------------------------------------------- */
 
-static int draw_level(akidb__hnsw *h)
+/* splitmix64: tiny and fast; good enough for levels and sampling. */
+static uint64_t next_random(uint64_t *state)
 {
-    /* splitmix64: tiny, fast, good enough for a geometric distribution. */
-    uint64_t z = (h->rng += 0x9E3779B97F4A7C15ull);
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    z ^= z >> 31;
+    return z ^ (z >> 31);
+}
+
+static int draw_level(akidb__hnsw *h)
+{
+    uint64_t z = next_random(&h->rng);
     double u = ((double)(z >> 11) + 1.0) * (1.0 / 9007199254740992.0); /* (0, 1] */
     double l = -log(u) * h->level_mult;
     return l >= MAX_LEVEL ? MAX_LEVEL : (int)l;
@@ -502,7 +509,7 @@ static int push_candidate(search_ctx *c, heap_item it, float bound)
  * are walked through but not collected, and the walk goes on until ef live
  * results are found or the reachable graph is exhausted.
  */
-static int search_layer(akidb__hnsw *h, search_ctx *c, const float *q, uint32_t ep,
+static int search_layer(const akidb__hnsw *h, search_ctx *c, const float *q, uint32_t ep,
                         float ep_dist, uint32_t ef, int level, int skip_deleted)
 {
     uint16_t tag = ctx_next_tag(c);
@@ -540,8 +547,13 @@ static int search_layer(akidb__hnsw *h, search_ctx *c, const float *q, uint32_t 
                 heap_item it = { d, nb };
                 /* Prune only against a full result set: until then every
                  * candidate may still matter. */
-                if (!push_candidate(c, it, c->n_res == ef ? bound : INFINITY))
-                    return AKIDB_NOMEM;
+                if (!push_candidate(c, it, c->n_res == ef ? bound : INFINITY)) {
+                    /* Only a query walking through many deleted nodes gets
+                     * here (construction fits the bound: see ctx_fit). */
+                    if (grow_items(h, &c->cand, &c->cand_cap, c->cand_cap * 2))
+                        return AKIDB_NOMEM;
+                    minheap_push(c->cand, &c->n_cand, it);
+                }
                 if (!skip_deleted || !h->deleted[nb]) {
                     maxheap_push(c->res, &c->n_res, it);
                     if (c->n_res > ef)
@@ -579,25 +591,60 @@ static uint32_t greedy_step(const akidb__hnsw *h, const float *q, uint32_t cur,
  * Neighbour-selection heuristic (Algorithm 4): walk candidates closest
  * first and keep one only if it is closer to the base than to every
  * neighbour kept so far; this keeps links pointing in diverse directions.
+ *
+ * One change from the paper (and hnswlib): a candidate identical to a kept
+ * neighbour (distance 0) is set aside, and such duplicates only fill the
+ * slots left at the end, chosen at random.  Without this, a node among
+ * many identical vectors keeps a full list of duplicates and drops the
+ * back-link of any new, distinct node, which then becomes unreachable; and
+ * a fixed choice among duplicates would always drop the newest one, so
+ * duplicates inserted late would have no in-links at all.  With no exact
+ * duplicates in the data the selection is the paper's.
+ *
  * `cand` is sorted ascending and is overwritten with the kept ones.
  */
-static uint32_t select_neighbors(const akidb__hnsw *h, heap_item *cand, uint32_t n_cand,
+static uint32_t select_neighbors(akidb__hnsw *h, heap_item *cand, uint32_t n_cand,
                                  uint32_t max_keep)
 {
     if (n_cand <= max_keep)
         return n_cand;
-    uint32_t kept = 0;
+    heap_item dups[256];          /* a uniform sample (reservoir) of duplicates */
+    uint32_t kept = 0, n_dups = 0, seen_dups = 0;
     for (uint32_t i = 0; i < n_cand && kept < max_keep; i++) {
         const float *v = vec_at(h, cand[i].node);
-        int good = 1;
+        int good = 1, dup = 0;
         for (uint32_t j = 0; j < kept; j++) {
-            if (dist_vv(h, v, vec_at(h, cand[j].node)) < cand[i].dist) {
+            float d = dist_vv(h, v, vec_at(h, cand[j].node));
+            /* Identical: 0 in L2, 1 - 1 (up to rounding) for cosine. */
+            if ((!h->ip && d <= 0.0f) || (h->ip && !h->cfg.negate_dot && d <= 1e-6f)) {
+                dup = 1;
+                break;
+            }
+            if (d < cand[i].dist) {
                 good = 0;
                 break;
             }
         }
-        if (good)
+        if (dup) {
+            seen_dups++;
+            if (n_dups < 256) {
+                dups[n_dups++] = cand[i];
+            } else {
+                uint64_t r = next_random(&h->dup_rng) % seen_dups;
+                if (r < 256)
+                    dups[r] = cand[i];
+            }
+        } else if (good) {
             cand[kept++] = cand[i];
+        }
+    }
+    /* Fill the free slots with a random choice of the duplicates. */
+    for (uint32_t i = 0; i < n_dups && kept < max_keep; i++) {
+        uint32_t j = i + (uint32_t)(next_random(&h->dup_rng) % (n_dups - i));
+        heap_item t = dups[i];
+        dups[i] = dups[j];
+        dups[j] = t;
+        cand[kept++] = dups[i];
     }
     return kept;
 }
@@ -763,12 +810,6 @@ int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t 
         for (int l = h->max_level; l > 0; l--)
             cur = greedy_step(h, q, cur, &cur_dist, l);
         rc = search_layer(h, c, q, cur, cur_dist, ef, 0, 1);
-        if (rc == AKIDB_NOMEM) {
-            /* Too many deleted nodes for the candidate heap: grow, retry. */
-            rc = grow_items(h, &c->cand, &c->cand_cap, c->cand_cap * 2 + h->n / 4 + 1);
-            if (rc == AKIDB_OK)
-                rc = search_layer(h, c, q, cur, cur_dist, ef, 0, 1);
-        }
         if (rc) {
             ctx_release(h, c);
             return rc;

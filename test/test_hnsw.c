@@ -190,8 +190,8 @@ static double recall_run(akidb__hnsw_space space, int negate_dot, uint64_t seed)
 {
     const uint32_t n = 5000, dim = 32, n_q = 200, k = 10;
     int unit = space == AKIDB__SPACE_IP;
-    float *vecs = clustered(seed, n, dim, 50, 0.35, unit);
-    float *qs = clustered2(seed, seed + 1000, n_q, dim, 50, 0.35, unit);
+    float *vecs = clustered(seed, n, dim, 50, 1.0, unit);
+    float *qs = clustered2(seed, seed + 1000, n_q, dim, 50, 1.0, unit);
 
     akidb__hnsw *h = make_index(dim, space, negate_dot, 16, 200, 42);
     add_all(h, vecs, n, dim, 512);
