@@ -162,9 +162,12 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 
 test-build: $(TEST_BIN) $(EX_BIN)
 
+# The README's C example is compiled and run first, so the runner's closing
+# "N passed, N failed" line stays the last line of the output.
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory test-build
+	@test/readme_example.sh '$(CC)' $(STATIC)
 	$(TEST_BIN) $(TEST)
 
 # asan/tsan: the same tree layout in their own directory, then run the suite.
@@ -250,7 +253,7 @@ uninstall:
 	      $(DESTDIR)$(PCDIR)/akidb.pc
 
 clean:
-	rm -rf build build-asan build-tsan $(BUILD)
+	rm -rf $(sort build build-asan build-tsan $(BUILD))
 
 FORCE:
 

@@ -160,6 +160,9 @@ typedef struct akidb_options {
      * that is valid only during the call.  NULL = no logging. */
     void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
     void *log_ctx;
+    /* A collection's write-ahead log is checkpointed (state written out,
+     * log emptied) once it grows past this many bytes.  0 = 64 MiB. */
+    uint64_t checkpoint_bytes;
 } akidb_options;
 
 /* Fill *opts with the defaults (version set, everything else default).
@@ -172,16 +175,28 @@ AKIDB_API void akidb_options_init(akidb_options *opts);
  *   opts  in: NULL for defaults; copied except for the borrowed pointers
  *             described at akidb_options.
  *   out   out: the new handle on success, NULL on failure.
+ * The directory holds akidb.db (the SQLite catalog), wal/ (one write-ahead
+ * log per collection) and ckpt/ (checkpoints).  Opening recovers every
+ * collection: its last checkpoint, then its log replayed.  A torn or
+ * corrupt log tail (a crash mid-write) is cut at the last valid record and
+ * reported through the log callback and the metric
+ * akidb_wal_truncations_total; it does not fail the open.
  * Returns AKIDB_OK, AKIDB_MISUSE (dir or out NULL), AKIDB_INVALID (bad
- * option values, unsupported options version), AKIDB_IOERR (directory
- * cannot be created or opened), AKIDB_NOMEM.
+ * option values, unsupported options version, a catalog written by a newer
+ * library), AKIDB_BUSY (another handle, in this or another process, has the
+ * directory open), AKIDB_CORRUPT (catalog or checkpoint damaged; the
+ * message names the file), AKIDB_IOERR (directory or files cannot be
+ * created or read), AKIDB_NOMEM.
  * On failure akidb_errmsg(NULL) on the same thread explains why.
  * Thread safe. */
 AKIDB_API int akidb_open(const char *dir, const akidb_options *opts, akidb **out);
 
-/* Close the handle and free everything it owns.  NULL is a no-op returning
+/* Close the handle and free everything it owns.  Collections whose log
+ * holds records are checkpointed first, so the next open needs no replay
+ * (a checkpoint failure is reported but the handle is still closed, and no
+ * acknowledged write is lost: the log is kept).  NULL is a no-op returning
  * AKIDB_OK.  No other call on this handle may be running or start later.
- * Returns AKIDB_OK. */
+ * Returns AKIDB_OK, or AKIDB_IOERR/AKIDB_NOMEM when a checkpoint failed. */
 AKIDB_API int akidb_close(akidb *db);
 
 /* The calling thread's message for the last failed library call, with
@@ -190,6 +205,25 @@ AKIDB_API int akidb_close(akidb *db);
  * The string is owned by the library and valid until the calling thread's
  * next akidb_* call.  Never NULL.  Thread safe (thread-local storage). */
 AKIDB_API const char *akidb_errmsg(const akidb *db);
+
+/* Write collection `name` (NULL = every collection) out as a checkpoint
+ * and empty its write-ahead log, atomically (temporary file, fsync, rename,
+ * fsync of the directory).  Searches continue meanwhile; writes to that
+ * collection wait.  Happens by itself when a log passes checkpoint_bytes
+ * and at akidb_close().
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
+ * AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_checkpoint(akidb *db, const char *name);
+
+/* Read the metric `name` (for example "akidb_wal_truncations_total") into
+ * *value_out.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOTFOUND (unknown
+ * name).  Thread safe. */
+AKIDB_API int akidb_metric_value(akidb *db, const char *name, int64_t *value_out);
+
+/* Render every metric in the Prometheus text exposition format (version
+ * 0.0.4) into a new NUL-terminated string; free it with akidb_free().
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_metrics_render(akidb *db, char **text_out);
 
 /* ------------------------------------------------------------------------
  * Collections
@@ -231,18 +265,19 @@ typedef struct akidb_collection_config {
 AKIDB_API void akidb_collection_config_init(akidb_collection_config *cfg,
                                             uint32_t dim, akidb_metric metric);
 
-/* Create collection `name` ([A-Za-z0-9_-]{1,64}).
+/* Create collection `name` ([A-Za-z0-9_-]{1,64}), durably (recorded in
+ * the catalog, its empty log created and synced).
  * Returns AKIDB_OK, AKIDB_MISUSE (db/name/cfg NULL), AKIDB_INVALID (bad
  * name, dim outside 1..4096, unknown metric, bad HNSW parameter, unknown
- * config version: the message names the value), AKIDB_EXISTS, AKIDB_NOMEM.
- * Thread safe. */
+ * config version: the message names the value), AKIDB_EXISTS, AKIDB_IOERR,
+ * AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_collection_create(akidb *db, const char *name,
                                       const akidb_collection_config *cfg);
 
-/* Drop collection `name` and all its documents.  Waits for searches and
- * writes in flight on it to finish.
- * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name), AKIDB_NOTFOUND.
- * Thread safe. */
+/* Drop collection `name` and all its documents, and delete its files.
+ * Waits for searches and writes in flight on it to finish.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name), AKIDB_NOTFOUND,
+ * AKIDB_IOERR.  Thread safe. */
 AKIDB_API int akidb_collection_drop(akidb *db, const char *name);
 
 /* Number of live (not deleted) documents in `name`, through *n_out.
@@ -261,6 +296,18 @@ AKIDB_API int akidb_collection_info(akidb *db, const char *name,
  * Documents
  * --------------------------------------------------------------------- */
 
+/* Durability of every write below: a write is acknowledged (returns
+ * AKIDB_OK) only once its record is in the collection's write-ahead log
+ * under the handle's sync mode: ALWAYS, fsync'ed before the call returns
+ * (a failed write or fsync leaves nothing applied); INTERVAL, fsync'ed
+ * before the call returns, the fsync shared with concurrent writers (if
+ * that fsync fails the call returns AKIDB_IOERR although its change is
+ * already visible, and the collection refuses further writes until the
+ * database is reopened); NONE, written to the operating system, which
+ * survives a crash of the process but not of the machine.  Write errors,
+ * a full disk included, return AKIDB_IOERR and leave the collection as it
+ * was and usable. */
+
 /* Insert n documents into `coll`.
  *   vectors        in: n*dim floats, row-major.  Every value must be finite.
  *   external_ids   in: NULL, or n entries; an entry may be NULL (no external
@@ -274,7 +321,7 @@ AKIDB_API int akidb_collection_info(akidb *db, const char *name,
  * Returns AKIDB_OK, AKIDB_MISUSE (NULL db/coll, vectors NULL with n > 0),
  * AKIDB_INVALID (NaN/inf value, zero vector for cosine, bad external id),
  * AKIDB_EXISTS (an external id is already present), AKIDB_NOTFOUND,
- * AKIDB_NOMEM.  All inputs are copied.  Thread safe; serialized with other
+ * AKIDB_IOERR, AKIDB_NOMEM.  All inputs are copied.  Thread safe; serialized with other
  * writes to `coll`. */
 AKIDB_API int akidb_insert(akidb *db, const char *coll, size_t n, const float *vectors,
                            const char *const *external_ids,
@@ -292,7 +339,8 @@ AKIDB_API int akidb_upsert(akidb *db, const char *coll, size_t n, const float *v
 
 /* Delete document `id`.  It disappears from searches, lookups and counts
  * at once.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND
- * (no collection, or no live document with that id).  Thread safe. */
+ * (no collection, or no live document with that id), AKIDB_IOERR.
+ * Thread safe. */
 AKIDB_API int akidb_delete(akidb *db, const char *coll, uint64_t id);
 
 /* Find the id of the live document with `external_id`.

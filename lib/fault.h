@@ -1,0 +1,31 @@
+/*
+ * fault.h - test-only fault injection at the points where a crash or an I/O
+ * error is most dangerous for durability.
+ *
+ * Not part of the public API: tests link the static library and call
+ * akidb__set_fault_hook() directly.  The library itself never exits or
+ * prints; a test that wants a crash at a point calls _exit() or raise()
+ * from its hook.  The hook returns 0 to carry on, or an errno value (EIO,
+ * ENOSPC, ...) to make the operation fail as if the OS had returned it.
+ */
+#ifndef AKIDB_FAULT_H
+#define AKIDB_FAULT_H
+
+#include "akidb.h"
+
+typedef enum akidb__fault_point {
+    AKIDB__FAULT_WAL_WRITE = 1,       /* before a log record is written */
+    AKIDB__FAULT_WAL_MID_RECORD = 2,  /* half of a record written, the rest not yet */
+    AKIDB__FAULT_WAL_BEFORE_SYNC = 3, /* record written, not yet fsync'ed */
+    AKIDB__FAULT_CKPT_WRITE = 4,      /* before the checkpoint's temporary file is written */
+    AKIDB__FAULT_CKPT_BEFORE_RENAME = 5, /* temporary checkpoint synced, not yet renamed */
+    AKIDB__FAULT_CKPT_AFTER_RENAME = 6   /* checkpoint in place, log not yet emptied */
+} akidb__fault_point;
+
+typedef int (*akidb__fault_fn)(void *ctx, akidb__fault_point point);
+
+/* Install (fn non-NULL) or remove (NULL) the hook of handle db.  Call it
+ * while no other thread uses the handle. */
+void akidb__set_fault_hook(akidb *db, akidb__fault_fn fn, void *ctx);
+
+#endif
