@@ -51,10 +51,12 @@ LDFLAGS  ?=
 
 # pkg-config modules the library will need (sqlite3, libcurl, libzstd, ...).
 # Listing one here adds its flags to the build and to Requires.private.
-PKG_DEPS :=
+PKG_DEPS := sqlite3
 ifneq ($(strip $(PKG_DEPS)),)
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_DEPS))
-PKG_LIBS   := $(shell pkg-config --libs $(PKG_DEPS))
+# Before scripts/deps.sh has installed them pkg-config may fail; -lNAME is
+# the right guess for every module listed here.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_DEPS) 2>/dev/null)
+PKG_LIBS   := $(or $(shell pkg-config --libs $(PKG_DEPS) 2>/dev/null),$(PKG_DEPS:%=-l%))
 endif
 LIBS = $(PKG_LIBS) -lm -pthread
 
@@ -167,7 +169,7 @@ test-build: $(TEST_BIN) $(EX_BIN)
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory test-build
-	@test/readme_example.sh '$(CC)' $(STATIC)
+	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
 	$(TEST_BIN) $(TEST)
 
 # asan/tsan: the same tree layout in their own directory, then run the suite.

@@ -5,6 +5,7 @@
 #   make -f bench/bench.mk          build both programs and run the script
 #   make -f bench/bench.mk programs build only
 #   make -f bench/bench.mk BENCH_ARGS="--n 5000 --nq 200"   quick smoke run
+#   make -f bench/bench.mk AKIDB_ARGS="--sync none"          AkiDB without fsync
 #
 # Expects the library at $(LIB) (built by the top-level Makefile) and
 # scripts/deps.sh bench to have installed libhnswlib-dev, g++ and
@@ -23,8 +24,14 @@ LIB        ?= $(BUILD)/libakidb.a
 OUT        ?= $(BUILD)/bench
 CC         ?= cc
 CXX        ?= g++
-BENCH_LIBS ?= -lm -pthread
+# What to link after the static library.  `make bench` passes the
+# Makefile's LIBS; on its own, read them from the generated akidb.pc
+# (expanded late, after the library and the .pc have been built).
+BENCH_LIBS ?= $(filter-out -L% -lakidb,$(shell pkg-config --libs --static \
+                $(BUILD)/pkgconfig/akidb.pc 2>/dev/null)) -lm -pthread
 BENCH_ARGS ?=
+AKIDB_ARGS ?=
+BENCH_ROUNDS ?= 2
 
 B_WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wformat=2 -Wvla -Wundef
@@ -32,12 +39,12 @@ B_CFLAGS   := -std=c11 -O2 $(B_WARN) -Iinclude -Ibench
 B_NATIVE   := -std=c11 -O3 -march=native $(B_WARN)
 B_CXXFLAGS := -std=c++11 -O3 -march=native -Wall -Ibench
 
-.PHONY: all run programs clean
+.PHONY: all run programs clean FORCE
 
 all: run
 
 run: programs
-	bench/run_hnsw_bench.sh $(OUT) $(BENCH_ARGS)
+	AKIDB_ARGS='$(AKIDB_ARGS)' BENCH_ROUNDS='$(BENCH_ROUNDS)' bench/run_hnsw_bench.sh $(OUT) $(BENCH_ARGS)
 
 programs: $(OUT)/bench_hnsw $(OUT)/hnswlib_peer
 
@@ -61,8 +68,17 @@ $(OUT)/hnswlib_peer: bench/hnswlib_peer.cpp bench/bench_common.h $(OUT)/bench_co
 	  { echo "bench: hnswlib headers missing: run scripts/deps.sh bench" >&2; exit 1; }
 	$(CXX) $(B_CXXFLAGS) -o $@ $< $(OUT)/bench_common.o -lm -pthread
 
+# Run on its own (`make -f bench/bench.mk`), make sure the library is
+# current first; under `make bench` the top level has just built it.
+ifeq ($(MAKELEVEL)|$(LIB),0|$(BUILD)/libakidb.a)
+$(LIB): FORCE
+	$(MAKE) --no-print-directory BUILD=$(BUILD) all
+else
 $(LIB):
 	@echo "bench: $(LIB) not found; build the library first (make)" >&2; exit 1
+endif
+
+FORCE:
 
 clean:
 	rm -rf $(OUT)

@@ -98,12 +98,13 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench_hnsw [--data DIR] [--gt FILE] [--workdir DIR] [--n N] [--nq N]\n"
             "                  [--efs 16,32,64,128] [--passes 3] [--verify 100]\n"
-            "                  [--exact-queries 20] [--membw-mib 512] [--batch 1000]\n");
+            "                  [--exact-queries 20] [--membw-mib 512] [--batch 1000]\n"
+            "                  [--sync default|always|interval|none]\n");
     exit(2);
 }
 
 typedef struct opts {
-    const char *data, *gt, *workdir;
+    const char *data, *gt, *workdir, *sync;
     uint32_t n, nq, passes, verify, exact_queries, membw_mib, batch;
     uint32_t efs[MAX_EFS];
     int n_efs;
@@ -115,6 +116,7 @@ static void parse_args(int argc, char **argv, opts *o)
     o->data = "/usr/share/datasets/fashion-mnist";
     o->gt = "build/bench/fmnist-gt.bin";
     o->workdir = "build/bench";
+    o->sync = "default";
     o->n = 0;
     o->nq = 1000;
     o->passes = 3;
@@ -131,6 +133,7 @@ static void parse_args(int argc, char **argv, opts *o)
         if (!strcmp(a, "--data")) o->data = v;
         else if (!strcmp(a, "--gt")) o->gt = v;
         else if (!strcmp(a, "--workdir")) o->workdir = v;
+        else if (!strcmp(a, "--sync")) o->sync = v;
         else if (!strcmp(a, "--n")) o->n = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--nq")) o->nq = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--passes")) o->passes = (uint32_t)strtoul(v, NULL, 10);
@@ -205,6 +208,7 @@ int main(int argc, char **argv)
     bench_gt gt = {0};
     akidb *db = NULL;
     akidb_collection_config cfg;
+    akidb_options aopts;
     akidb_search_params sp;
     akidb_hit hits[BENCH_K];
     double t0, c0, build_s, build_cpu;
@@ -238,8 +242,18 @@ int main(int argc, char **argv)
 
     printf("akidb %s: %u base x %u dims, %u queries, k=%d\n", akidb_version(), n, dim, nq,
            BENCH_K);
-    printf("RESULT impl=akidb kind=info version=%s n=%u nq=%u dim=%u k=%d m=16 efc=200\n",
-           akidb_version(), n, nq, dim, BENCH_K);
+    /* Default open options unless --sync says otherwise: the default is
+     * what a user gets (sync_mode ALWAYS, write-ahead log and checkpoints
+     * included in the build time). */
+    akidb_options_init(&aopts);
+    if (!strcmp(o.sync, "always")) aopts.sync_mode = AKIDB_SYNC_ALWAYS;
+    else if (!strcmp(o.sync, "interval")) aopts.sync_mode = AKIDB_SYNC_INTERVAL;
+    else if (!strcmp(o.sync, "none")) aopts.sync_mode = AKIDB_SYNC_NONE;
+    else if (strcmp(o.sync, "default") != 0)
+        usage();
+    printf("RESULT impl=akidb kind=info version=%s n=%u nq=%u dim=%u k=%d m=16 efc=200 "
+           "sync=%s passes=%u\n",
+           akidb_version(), n, nq, dim, BENCH_K, o.sync, o.passes);
 
     /* The database lives on disk under workdir (not /tmp, which may be
      * tmpfs and would move WAL bytes into RAM). */
@@ -250,7 +264,7 @@ int main(int argc, char **argv)
         goto out;
     }
     have_dir = 1;
-    rc = akidb_open(dbdir, NULL, &db);
+    rc = akidb_open(dbdir, &aopts, &db);
     if (rc != AKIDB_OK) {
         fail_akidb(NULL, "open", rc);
         goto out;

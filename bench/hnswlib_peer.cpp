@@ -81,8 +81,8 @@ int main(int argc, char **argv)
 
     std::printf("hnswlib 0.6.2: %u base x %u dims, %u queries, k=%d\n", n, dim, nq, BENCH_K);
     std::printf("RESULT impl=hnswlib kind=info version=0.6.2 n=%u nq=%u dim=%u k=%d m=16 "
-                "efc=200\n",
-                n, nq, dim, BENCH_K);
+                "efc=200 passes=%u\n",
+                n, nq, dim, BENCH_K, passes);
 
     uint64_t sum = bench_checksum(base, (size_t)n * dim) ^
                    bench_checksum(queries, (size_t)nq * dim);

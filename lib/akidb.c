@@ -17,28 +17,70 @@
  *
  * Error messages are thread-local, so threads sharing one handle never see
  * each other's errors.
+ *
+ * Opening is recovery.  The directory holds:
+ *   LOCK          flock()ed while a handle is open (AKIDB_BUSY for others)
+ *   akidb.db      the catalog (meta.c): which collections exist
+ *   wal/N.wal     the log of collection N (wal.c)
+ *   ckpt/N.ckpt   its last checkpoint (checkpoint.c)
+ * Each catalog row is rebuilt from its checkpoint plus its log.  Files are
+ * named by the catalog's collection number, never reused, so a drop that
+ * crashed before deleting its files leaves only files numbered below the
+ * catalog's high-water mark: those are removed.  Files numbered above it
+ * mean the catalog lost rows (a damaged or replaced akidb.db): that is
+ * AKIDB_CORRUPT, never a silent deletion of data.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "akidb_int.h"
 #include "alloc.h"
+#include "checkpoint.h"
 #include "collection.h"
+#include "file.h"
+#include "meta.h"
+#include "wal.h"
+
+#define DEFAULT_CHECKPOINT_BYTES ((uint64_t)64 << 20)
 
 struct akidb {
     char *dir;
     akidb_options opts;
-    akidb_allocator alloc;
+    akidb__env env;
+    int lock_fd;
+    akidb__meta *meta;
     pthread_rwlock_t lock;
     akidb__collection **colls;
     size_t n_colls, colls_cap;
 };
+
+void akidb__log(const akidb__env *env, akidb_log_level level, const char *fmt, ...)
+{
+    if (!env->log_fn)
+        return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    env->log_fn(env->log_ctx, level, msg);
+}
+
+void akidb__set_fault_hook(akidb *db, akidb__fault_fn fn, void *ctx)
+{
+    db->env.fault_fn = fn;
+    db->env.fault_ctx = ctx;
+}
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -243,6 +285,202 @@ static int64_t now_us(const akidb *db)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+/* dir + "/" + rel (+ optional numeric file), into a new allocation. */
+static char *path_join(const akidb *db, const char *rel, int64_t coll_id, const char *ext)
+{
+    char buf[4096];
+    int n = coll_id >= 0 ? snprintf(buf, sizeof buf, "%s/%s/%lld%s", db->dir, rel,
+                                    (long long)coll_id, ext)
+                         : snprintf(buf, sizeof buf, "%s/%s", db->dir, rel);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return NULL;
+    return akidb__strdup(&db->env.alloc, buf);
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return akidb__err(AKIDB_IOERR, "akidb_open: cannot create directory %s: %s", path,
+                          strerror(errno));
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return akidb__err(AKIDB_IOERR, "akidb_open: %s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return akidb__err(AKIDB_IOERR, "akidb_open: %s is not a directory", path);
+    return AKIDB_OK;
+}
+
+/* Numbers of the collections that have files in `sub` with suffix `ext`
+ * ("N.wal"); leftover "*.tmp" files are removed on the way. */
+typedef struct id_list { int64_t *ids; size_t n, cap; } id_list;
+
+static int scan_dir(akidb *db, const char *sub, const char *ext, id_list *out)
+{
+    char *path = path_join(db, sub, -1, "");
+    if (!path)
+        return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+    DIR *d = opendir(path);
+    if (!d) {
+        int rc = akidb__err(AKIDB_IOERR, "akidb_open: cannot read %s: %s", path, strerror(errno));
+        akidb__free(&db->env.alloc, path);
+        return rc;
+    }
+    int rc = AKIDB_OK;
+    struct dirent *e;
+    size_t ext_len = strlen(ext);
+    while (rc == AKIDB_OK && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) {
+            /* A checkpoint that never made it to its rename. */
+            unlinkat(dirfd(d), e->d_name, 0);
+            continue;
+        }
+        if (len <= ext_len || strcmp(e->d_name + len - ext_len, ext) != 0)
+            continue;
+        char *end;
+        long long id = strtoll(e->d_name, &end, 10);
+        if (end != e->d_name + len - ext_len || id <= 0)
+            continue;
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 16;
+            int64_t *ids = akidb__realloc_array(&db->env.alloc, out->ids, cap, sizeof *ids);
+            if (!ids) {
+                rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+                break;
+            }
+            out->ids = ids;
+            out->cap = cap;
+        }
+        out->ids[out->n++] = id;
+    }
+    closedir(d);
+    akidb__free(&db->env.alloc, path);
+    return rc;
+}
+
+static int add_coll(akidb *db, akidb__collection *c)
+{
+    if (db->n_colls == db->colls_cap) {
+        size_t cap = db->colls_cap ? db->colls_cap * 2 : 8;
+        akidb__collection **a = akidb__realloc_array(&db->env.alloc, db->colls, cap, sizeof *a);
+        if (!a)
+            return akidb__err(AKIDB_NOMEM, "collection %s: out of memory", akidb__coll_name(c));
+        db->colls = a;
+        db->colls_cap = cap;
+    }
+    db->colls[db->n_colls++] = c;
+    akidb__metric_set(&db->env.metrics, AKIDB__M_COLLECTIONS, (int64_t)db->n_colls);
+    return AKIDB_OK;
+}
+
+/* Rebuild one collection: checkpoint, then log replay.  (meta_list callback) */
+static int recover_coll(void *ctx, const akidb__meta_coll *mc)
+{
+    akidb *db = ctx;
+    const akidb_allocator *a = &db->env.alloc;
+    char *wal_path = path_join(db, "wal", mc->coll_id, ".wal");
+    char *ckpt_path = path_join(db, "ckpt", mc->coll_id, ".ckpt");
+    akidb__collection *c = NULL;
+    akidb__wal *w = NULL;
+    int rc;
+    if (!wal_path || !ckpt_path) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto done;
+    }
+    if ((rc = akidb__coll_new(mc->name, &mc->cfg, &db->env, (uint64_t)mc->coll_id, ckpt_path,
+                              &c)))
+        goto done;
+    uint64_t last_seq = 0;
+    int have_ckpt = 0;
+    rc = akidb__ckpt_read(&db->env, c, ckpt_path, (uint64_t)mc->coll_id, &mc->cfg, &last_seq);
+    if (rc == AKIDB_OK) {
+        have_ckpt = 1;
+        akidb__coll_set_last_seq(c, last_seq);
+    } else if (rc != AKIDB_NOTFOUND) {
+        goto done;
+    }
+    rc = akidb__wal_open(&db->env, wal_path, (uint64_t)mc->coll_id, mc->cfg.dim, &w);
+    if (rc != AKIDB_OK && !have_ckpt) {
+        /* Created in the catalog, crashed before the log header was
+         * synced: the collection never acknowledged a write. */
+        struct stat st;
+        int missing = stat(wal_path, &st) != 0 && errno == ENOENT;
+        int short_file = !missing && st.st_size < AKIDB__WAL_HEADER_LEN;
+        if (missing || short_file) {
+            akidb__log(&db->env, AKIDB_LOG_WARN, "%s: log %s; creating an empty one "
+                       "(collection %s was created just before a crash)", wal_path,
+                       missing ? "is missing" : "has a torn header", mc->name);
+            rc = akidb__wal_create(&db->env, wal_path, (uint64_t)mc->coll_id, mc->cfg.dim, &w);
+        }
+    } else if (rc == AKIDB_NOTFOUND) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: log is missing but checkpoint %s exists",
+                        wal_path, ckpt_path);
+    }
+    if (rc)
+        goto done;
+    akidb__coll_attach_wal(c, w);
+    if ((rc = akidb__wal_replay(w, last_seq, akidb__coll_replay, c)))
+        goto done;
+    rc = add_coll(db, c);
+done:
+    if (rc)
+        akidb__coll_free(c);   /* also closes w, which is attached once opened */
+    akidb__free(a, wal_path);
+    akidb__free(a, ckpt_path);
+    return rc;
+}
+
+static int id_in_catalog(const akidb *db, int64_t id)
+{
+    for (size_t i = 0; i < db->n_colls; i++)
+        if ((int64_t)akidb__coll_id(db->colls[i]) == id)
+            return 1;
+    return 0;
+}
+
+/* Files of collections the catalog does not list: leftovers of a drop
+ * (removed) or evidence of a damaged catalog (AKIDB_CORRUPT). */
+static int check_orphans(akidb *db, const id_list *ids, const char *sub, const char *ext)
+{
+    int64_t max_id = 0;
+    int rc = akidb__meta_max_coll_id(db->meta, &max_id);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ids->n; i++) {
+        if (id_in_catalog(db, ids->ids[i]))
+            continue;
+        char *p = path_join(db, sub, ids->ids[i], ext);
+        if (!p)
+            return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        if (ids->ids[i] > max_id) {
+            rc = akidb__err(AKIDB_CORRUPT, "akidb_open: %s belongs to collection %lld, which "
+                            "the catalog %s/akidb.db has never recorded: the catalog is "
+                            "damaged or was replaced", p, (long long)ids->ids[i], db->dir);
+            akidb__free(&db->env.alloc, p);
+            return rc;
+        }
+        akidb__log(&db->env, AKIDB_LOG_INFO, "%s: removing the file of dropped collection "
+                   "%lld", p, (long long)ids->ids[i]);
+        unlink(p);
+        akidb__free(&db->env.alloc, p);
+    }
+    return AKIDB_OK;
+}
+
+static void free_handle(akidb *db)
+{
+    for (size_t i = 0; i < db->n_colls; i++)
+        akidb__coll_free(db->colls[i]);
+    akidb__meta_close(db->meta);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);   /* releases the flock */
+    akidb_allocator a = db->env.alloc;
+    akidb__free(&a, db->colls);
+    akidb__free(&a, db->dir);
+    pthread_rwlock_destroy(&db->lock);
+    akidb__free(&a, db);
+}
+
 int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
 {
     akidb__err_clear();
@@ -264,46 +502,102 @@ int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
     }
     if (o.sync_mode < AKIDB_SYNC_ALWAYS || o.sync_mode > AKIDB_SYNC_NONE)
         return akidb__err(AKIDB_INVALID, "akidb_open: sync_mode %d is unknown", (int)o.sync_mode);
+    if (o.sync_mode == AKIDB_SYNC_INTERVAL && (o.sync_interval_ms < 1 || o.sync_interval_ms > 10000))
+        return akidb__err(AKIDB_INVALID, "akidb_open: sync_interval_ms %u is out of range "
+                          "1..10000", o.sync_interval_ms);
     if (o.allocator && (!o.allocator->malloc_fn || !o.allocator->realloc_fn ||
                         !o.allocator->free_fn))
         return akidb__err(AKIDB_INVALID, "akidb_open: allocator must set malloc_fn, "
                           "realloc_fn and free_fn");
     if (dir[0] == '\0')
         return akidb__err(AKIDB_INVALID, "akidb_open: directory path is empty");
-
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
-        return akidb__err(AKIDB_IOERR, "akidb_open: cannot create directory %s: %s",
-                          dir, strerror(errno));
-    struct stat st;
-    if (stat(dir, &st) != 0)
-        return akidb__err(AKIDB_IOERR, "akidb_open: %s: %s", dir, strerror(errno));
-    if (!S_ISDIR(st.st_mode))
-        return akidb__err(AKIDB_IOERR, "akidb_open: %s is not a directory", dir);
+    int rc = make_dir(dir);
+    if (rc)
+        return rc;
 
     const akidb_allocator *a = o.allocator ? o.allocator : &akidb__default_allocator;
     akidb *db = akidb__calloc(a, 1, sizeof *db);
     if (!db)
         return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
-    db->alloc = *a;
+    db->env.alloc = *a;
+    db->lock_fd = -1;
     db->opts = o;
-    db->opts.allocator = NULL;  /* copied into db->alloc; the caller's may go away */
-    db->dir = akidb__strdup(&db->alloc, dir);
-    if (!db->dir) {
-        akidb__free(&db->alloc, db);
-        return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
-    }
+    db->opts.allocator = NULL;  /* copied into env; the caller's may go away */
+    db->env.sync_mode = o.sync_mode;
+    db->env.sync_interval_ms = o.sync_interval_ms;
+    db->env.checkpoint_bytes = o.checkpoint_bytes ? o.checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
+    db->env.log_fn = o.log_fn;
+    db->env.log_ctx = o.log_ctx;
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    int rc = pthread_rwlock_init(&db->lock, &attr);
+    int lrc = pthread_rwlock_init(&db->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
-    if (rc != 0) {
-        akidb__free(&db->alloc, db->dir);
-        akidb__free(&db->alloc, db);
+    if (lrc != 0) {
+        akidb__free(a, db);
         return akidb__err(AKIDB_ERROR, "akidb_open: cannot create lock");
     }
+    db->dir = akidb__strdup(&db->env.alloc, dir);
+    if (!db->dir) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto fail;
+    }
+
+    char *p = NULL;
+    id_list wal_ids = { 0 }, ckpt_ids = { 0 };
+    if (!(p = path_join(db, "LOCK", -1, ""))) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto fail;
+    }
+    db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (db->lock_fd < 0) {
+        rc = akidb__err(AKIDB_IOERR, "akidb_open: cannot open %s: %s", p, strerror(errno));
+    } else if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+            ? akidb__err(AKIDB_BUSY, "akidb_open: database %s is open in another handle or "
+                         "process", dir)
+            : akidb__err(AKIDB_IOERR, "akidb_open: cannot lock %s: %s", p, strerror(errno));
+    }
+    akidb__free(&db->env.alloc, p);
+    if (rc)
+        goto fail;
+
+    const char *subdirs[] = { "wal", "ckpt" };
+    for (int i = 0; i < 2; i++) {
+        if (!(p = path_join(db, subdirs[i], -1, ""))) {
+            rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+            goto fail;
+        }
+        rc = make_dir(p);
+        akidb__free(&db->env.alloc, p);
+        if (rc)
+            goto fail;
+    }
+    if ((rc = scan_dir(db, "wal", ".wal", &wal_ids)) ||
+        (rc = scan_dir(db, "ckpt", ".ckpt", &ckpt_ids)))
+        goto fail_ids;
+    if (!(p = path_join(db, "akidb.db", -1, ""))) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto fail_ids;
+    }
+    rc = akidb__meta_open(p, wal_ids.n + ckpt_ids.n == 0, &db->meta);
+    akidb__free(&db->env.alloc, p);
+    if (rc ||
+        (rc = akidb__meta_list(db->meta, recover_coll, db)) ||
+        (rc = check_orphans(db, &wal_ids, "wal", ".wal")) ||
+        (rc = check_orphans(db, &ckpt_ids, "ckpt", ".ckpt")))
+        goto fail_ids;
+    akidb__free(&db->env.alloc, wal_ids.ids);
+    akidb__free(&db->env.alloc, ckpt_ids.ids);
     *out = db;
     return AKIDB_OK;
+
+fail_ids:
+    akidb__free(&db->env.alloc, wal_ids.ids);
+    akidb__free(&db->env.alloc, ckpt_ids.ids);
+fail:
+    free_handle(db);
+    return rc;
 }
 
 int akidb_close(akidb *db)
@@ -311,13 +605,65 @@ int akidb_close(akidb *db)
     akidb__err_clear();
     if (!db)
         return AKIDB_OK;
-    for (size_t i = 0; i < db->n_colls; i++)
-        akidb__coll_free(db->colls[i]);
-    akidb_allocator a = db->alloc;
-    akidb__free(&a, db->colls);
-    akidb__free(&a, db->dir);
-    pthread_rwlock_destroy(&db->lock);
-    akidb__free(&a, db);
+    int rc = AKIDB_OK;
+    char first_err[512] = "";
+    for (size_t i = 0; i < db->n_colls; i++) {
+        int crc = akidb__coll_checkpoint(db->colls[i]);
+        if (crc != AKIDB_OK && rc == AKIDB_OK) {
+            rc = crc;
+            snprintf(first_err, sizeof first_err, "%s", akidb_errmsg(NULL));
+        }
+    }
+    free_handle(db);
+    if (rc)
+        return akidb__err(rc, "akidb_close: checkpoint failed (the log was kept, nothing is "
+                          "lost): %s", first_err);
+    return AKIDB_OK;
+}
+
+int akidb_checkpoint(akidb *db, const char *name)
+{
+    akidb__err_clear();
+    if (!db)
+        return misuse("akidb_checkpoint", "db");
+    int rc = AKIDB_OK;
+    if (name && (rc = check_name(name, "collection")))
+        return rc;
+    pthread_rwlock_rdlock(&db->lock);
+    int found = 0;
+    for (size_t i = 0; i < db->n_colls && rc == AKIDB_OK; i++)
+        if (!name || strcmp(akidb__coll_name(db->colls[i]), name) == 0) {
+            found = 1;
+            rc = akidb__coll_checkpoint(db->colls[i]);
+        }
+    pthread_rwlock_unlock(&db->lock);
+    if (rc == AKIDB_OK && name && !found)
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", name);
+    return rc;
+}
+
+int akidb_metric_value(akidb *db, const char *name, int64_t *value_out)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_metric_value", "db");
+    if (!name) return misuse("akidb_metric_value", "name");
+    if (!value_out) return misuse("akidb_metric_value", "value_out");
+    if (akidb__metric_get(&db->env.metrics, name, value_out) != 0) {
+        char q[96];
+        return akidb__err(AKIDB_NOTFOUND, "akidb_metric_value: no metric named \"%s\"",
+                          akidb__quote(q, sizeof q, name, 60));
+    }
+    return AKIDB_OK;
+}
+
+int akidb_metrics_render(akidb *db, char **text_out)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_metrics_render", "db");
+    if (!text_out) return misuse("akidb_metrics_render", "text_out");
+    *text_out = akidb__metrics_render(&db->env.metrics);
+    if (!*text_out)
+        return akidb__err(AKIDB_NOMEM, "akidb_metrics_render: out of memory");
     return AKIDB_OK;
 }
 
@@ -359,25 +705,41 @@ int akidb_collection_create(akidb *db, const char *name, const akidb_collection_
         return rc;
 
     pthread_rwlock_wrlock(&db->lock);
+    akidb__collection *coll = NULL;
+    akidb__wal *w = NULL;
+    char *wal_path = NULL, *ckpt_path = NULL;
+    int64_t coll_id = 0;
     if (find_coll(db, name, NULL)) {
         rc = akidb__err(AKIDB_EXISTS, "collection %s already exists", name);
         goto done;
     }
-    if (db->n_colls == db->colls_cap) {
-        size_t cap = db->colls_cap ? db->colls_cap * 2 : 8;
-        akidb__collection **c = akidb__realloc_array(&db->alloc, db->colls, cap, sizeof *c);
-        if (!c) {
-            rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory", name);
-            goto done;
-        }
-        db->colls = c;
-        db->colls_cap = cap;
+    /* Catalog row first: a crash after it leaves a collection whose log
+     * is recreated on open; a crash before it leaves nothing. */
+    if ((rc = akidb__meta_create(db->meta, name, cfg, now_us(db), &coll_id)))
+        goto done;
+    wal_path = path_join(db, "wal", coll_id, ".wal");
+    ckpt_path = path_join(db, "ckpt", coll_id, ".ckpt");
+    if (!wal_path || !ckpt_path) {
+        rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory", name);
+    } else if ((rc = akidb__coll_new(name, cfg, &db->env, (uint64_t)coll_id, ckpt_path,
+                                     &coll)) == AKIDB_OK &&
+               (rc = akidb__wal_create(&db->env, wal_path, (uint64_t)coll_id, cfg->dim,
+                                       &w)) == AKIDB_OK) {
+        akidb__coll_attach_wal(coll, w);
+        rc = add_coll(db, coll);
     }
-    akidb__collection *coll;
-    rc = akidb__coll_new(name, cfg, &db->alloc, &coll);
-    if (rc == AKIDB_OK)
-        db->colls[db->n_colls++] = coll;
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", akidb_errmsg(NULL));
+        akidb__coll_free(coll);
+        if (wal_path)
+            unlink(wal_path);
+        akidb__meta_drop(db->meta, coll_id);
+        akidb__err(rc, "%s", msg);
+    }
 done:
+    akidb__free(&db->env.alloc, wal_path);
+    akidb__free(&db->env.alloc, ckpt_path);
     pthread_rwlock_unlock(&db->lock);
     return rc;
 }
@@ -393,11 +755,22 @@ int akidb_collection_drop(akidb *db, const char *name)
     pthread_rwlock_wrlock(&db->lock);
     size_t i;
     akidb__collection *c = find_coll(db, name, &i);
-    if (c) {
-        db->colls[i] = db->colls[--db->n_colls];
-        akidb__coll_free(c);
-    } else {
+    if (!c) {
         rc = akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", name);
+    } else if ((rc = akidb__meta_drop(db->meta, (int64_t)akidb__coll_id(c))) == AKIDB_OK) {
+        /* The row is gone: from here the files are leftovers that the next
+         * open would remove anyway, so failures are only logged. */
+        int64_t id = (int64_t)akidb__coll_id(c);
+        db->colls[i] = db->colls[--db->n_colls];
+        akidb__metric_set(&db->env.metrics, AKIDB__M_COLLECTIONS, (int64_t)db->n_colls);
+        akidb__coll_free(c);
+        const char *subs[2][2] = { { "wal", ".wal" }, { "ckpt", ".ckpt" } };
+        for (int k = 0; k < 2; k++) {
+            char *p = path_join(db, subs[k][0], id, subs[k][1]);
+            if (p && unlink(p) != 0 && errno != ENOENT)
+                akidb__log(&db->env, AKIDB_LOG_WARN, "%s: cannot remove: %s", p, strerror(errno));
+            akidb__free(&db->env.alloc, p);
+        }
     }
     pthread_rwlock_unlock(&db->lock);
     return rc;

@@ -14,10 +14,24 @@
  * strings (they are freed at once); their vectors stay in the index, which
  * needs them to stay navigable.
  *
- * Writes are atomic per batch, in two phases: "prepare" validates every
- * input and performs every allocation the batch needs (map capacity, node
- * arrays, index reserve, string copies); "commit" then cannot fail.  So a
- * batch that fails with AKIDB_NOMEM or a bad input leaves no trace.
+ * Writes are atomic per batch, in four steps under the write lock:
+ *   validate  every input checked, ids decided (new, or the replaced one's)
+ *   reserve   every allocation the batch needs (strings, maps, node arrays,
+ *             index); nothing visible changes
+ *   log       the batch appended to the write-ahead log (and fsync'ed in
+ *             ALWAYS mode); from here the batch is acknowledged
+ *   commit    applied in RAM; cannot fail
+ * So a batch that fails with a bad input, AKIDB_NOMEM or AKIDB_IOERR
+ * leaves no trace, in RAM or in the log.  Recovery replays logged batches
+ * through the same reserve and commit steps.
+ *
+ * Log payloads (little-endian):
+ *   u8 type (1 put, 2 delete), 3 zero bytes, u32 n, then n entries:
+ *   put     u64 id, i64 inserted_at, u32 ext_len, u32 meta_len (0xFFFFFFFF =
+ *           absent), ext bytes, meta bytes, f32[dim] (as stored: normalised
+ *           for cosine)
+ *   delete  u64 id
+ * A put of an id that exists replaces that document (upsert).
  *
  * The maps are open-addressing tables with linear probing and
  * backward-shift deletion (no tombstones, so probes stay short under churn).
@@ -29,8 +43,14 @@
 
 #include "akidb_int.h"
 #include "alloc.h"
+#include "checkpoint.h"
 #include "collection.h"
 #include "hnsw.h"
+#include "wal.h"
+
+#define REC_PUT 1
+#define REC_DELETE 2
+#define NO_LEN 0xFFFFFFFFu
 
 typedef struct map_slot {
     uint64_t key;     /* the id, or the external id's hash */
@@ -47,8 +67,16 @@ typedef struct map {
 struct akidb__collection {
     char name[AKIDB_MAX_NAME_LEN + 1];
     akidb_collection_config cfg;
+    const akidb__env *env;
     const akidb_allocator *alloc;
+    uint64_t coll_id;
+    char *ckpt_path;
+    akidb__wal *wal;
+    uint64_t last_seq;           /* last log record applied */
+    int has_checkpoint;
+    uint64_t ckpt_retry_at;      /* log size before retrying a failed checkpoint */
     pthread_rwlock_t lock;
+    pthread_mutex_t ckpt_lock;   /* one checkpoint at a time (they share a temp file) */
     akidb__hnsw *index;
 
     uint64_t *node_id;
@@ -171,8 +199,10 @@ static int64_t ext_find(const akidb__collection *c, const char *ext, uint64_t h)
 /* ---- lifecycle ------------------------------------------------------- */
 
 int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
-                    const akidb_allocator *alloc, akidb__collection **out)
+                    const akidb__env *env, uint64_t coll_id, const char *ckpt_path,
+                    akidb__collection **out)
 {
+    const akidb_allocator *alloc = &env->alloc;
     *out = NULL;
     akidb__collection *c = akidb__calloc(alloc, 1, sizeof *c);
     if (!c)
@@ -180,8 +210,15 @@ int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
     strncpy(c->name, name, AKIDB_MAX_NAME_LEN);
     c->cfg = *cfg;
     c->cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
+    c->env = env;
     c->alloc = alloc;
+    c->coll_id = coll_id;
     c->next_id = 1;
+    c->ckpt_path = akidb__strdup(alloc, ckpt_path);
+    if (!c->ckpt_path) {
+        akidb__free(alloc, c);
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory", name);
+    }
 
     akidb__hnsw_config hc;
     memset(&hc, 0, sizeof hc);
@@ -193,6 +230,7 @@ int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
     hc.seed = hash_str(name);
     int rc = akidb__hnsw_new(&hc, alloc, NULL, &c->index);
     if (rc) {
+        akidb__free(alloc, c->ckpt_path);
         akidb__free(alloc, c);
         return akidb__err(rc, "collection %s: cannot create index", name);
     }
@@ -203,8 +241,13 @@ int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     rc = pthread_rwlock_init(&c->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
+    if (rc == 0 && pthread_mutex_init(&c->ckpt_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&c->lock);
+        rc = -1;
+    }
     if (rc != 0) {
         akidb__hnsw_free(c->index);
+        akidb__free(alloc, c->ckpt_path);
         akidb__free(alloc, c);
         return akidb__err(AKIDB_ERROR, "collection %s: cannot create lock", name);
     }
@@ -212,13 +255,11 @@ int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
     return AKIDB_OK;
 }
 
-void akidb__coll_free(akidb__collection *c)
+static void free_contents(akidb__collection *c)
 {
-    if (!c)
-        return;
     const akidb_allocator *a = c->alloc;
-    uint32_t n = akidb__hnsw_size(c->index);
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t n = c->index ? akidb__hnsw_size(c->index) : 0;
+    for (uint32_t i = 0; i < n && c->node_ext; i++) {
         akidb__free(a, c->node_ext[i]);
         akidb__free(a, c->node_meta[i]);
     }
@@ -226,11 +267,47 @@ void akidb__coll_free(akidb__collection *c)
     akidb__free(a, c->node_ext);
     akidb__free(a, c->node_meta);
     akidb__free(a, c->node_time);
+    c->node_id = NULL;
+    c->node_ext = c->node_meta = NULL;
+    c->node_time = NULL;
+    c->node_cap = 0;
     map_free(a, &c->id_map);
     map_free(a, &c->ext_map);
     akidb__hnsw_free(c->index);
+    c->index = NULL;
+}
+
+void akidb__coll_free(akidb__collection *c)
+{
+    if (!c)
+        return;
+    free_contents(c);
+    akidb__wal_close(c->wal);
     pthread_rwlock_destroy(&c->lock);
-    akidb__free(a, c);
+    pthread_mutex_destroy(&c->ckpt_lock);
+    akidb__free(c->alloc, c->ckpt_path);
+    akidb__free(c->alloc, c);
+}
+
+void akidb__coll_attach_wal(akidb__collection *c, akidb__wal *wal)
+{
+    c->wal = wal;
+}
+
+uint64_t akidb__coll_id(const akidb__collection *c)
+{
+    return c->coll_id;
+}
+
+uint64_t akidb__coll_last_seq(const akidb__collection *c)
+{
+    return c->last_seq;
+}
+
+void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq)
+{
+    c->last_seq = seq;
+    c->has_checkpoint = 1;
 }
 
 const char *akidb__coll_name(const akidb__collection *c)
@@ -319,14 +396,16 @@ static int check_external_id(const akidb__collection *c, const char *ext, size_t
     return AKIDB_OK;
 }
 
-/* Strings copied during prepare, owned by the batch until commit. */
+/* One batch on its way in: what validate decided and reserve copied. */
 typedef struct batch {
-    char **ext;
-    char **meta;
-    uint64_t *hash;
-    int64_t *replaces;   /* upsert: node of the replaced document, or -1 */
-    float *normalised;   /* cosine: n * dim */
     size_t n;
+    const float *vectors;    /* n * dim, as they will be stored */
+    float *owned_vectors;    /* normalised or decoded copy, if any */
+    uint64_t *ids;
+    int64_t *times;
+    char **ext;              /* owned copies (NULL entries: none) */
+    char **meta;
+    uint64_t *hash;          /* of ext[i] */
 } batch;
 
 static void batch_free(const akidb_allocator *a, batch *b, int free_strings)
@@ -337,11 +416,31 @@ static void batch_free(const akidb_allocator *a, batch *b, int free_strings)
             if (b->meta) akidb__free(a, b->meta[i]);
         }
     }
+    akidb__free(a, b->owned_vectors);
+    akidb__free(a, b->ids);
+    akidb__free(a, b->times);
     akidb__free(a, b->ext);
     akidb__free(a, b->meta);
     akidb__free(a, b->hash);
-    akidb__free(a, b->replaces);
-    akidb__free(a, b->normalised);
+    memset(b, 0, sizeof *b);
+}
+
+static int batch_alloc(const akidb__collection *c, batch *b, size_t n)
+{
+    const akidb_allocator *a = c->alloc;
+    memset(b, 0, sizeof *b);
+    b->n = n;
+    b->ids = akidb__calloc(a, n, sizeof *b->ids);
+    b->times = akidb__calloc(a, n, sizeof *b->times);
+    b->ext = akidb__calloc(a, n, sizeof *b->ext);
+    b->meta = akidb__calloc(a, n, sizeof *b->meta);
+    b->hash = akidb__calloc(a, n, sizeof *b->hash);
+    if (!b->ids || !b->times || !b->ext || !b->meta || !b->hash) {
+        batch_free(a, b, 0);
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu",
+                          c->name, n);
+    }
+    return AKIDB_OK;
 }
 
 /* Duplicate external ids inside one batch, found by sorting hashes. */
@@ -353,12 +452,14 @@ static int cmp_hash_row(const void *x, const void *y)
     return (a->hash > b->hash) - (a->hash < b->hash);
 }
 
-static int check_batch_duplicates(const akidb__collection *c, const batch *b,
-                                  const char *const *ext)
+/* Returns AKIDB_OK, AKIDB_NOMEM, or `dup_rc` (with a message) on a
+ * duplicate, describing rows as `what`. */
+static int check_batch_duplicates(const akidb__collection *c, const batch *b, int dup_rc,
+                                  const char *what)
 {
     size_t n_ext = 0;
     for (size_t i = 0; i < b->n; i++)
-        n_ext += ext[i] != NULL;
+        n_ext += b->ext[i] != NULL;
     if (n_ext < 2)
         return AKIDB_OK;
     hash_row *hr = akidb__alloc_array(c->alloc, n_ext, sizeof *hr);
@@ -366,7 +467,7 @@ static int check_batch_duplicates(const akidb__collection *c, const batch *b,
         return akidb__err(AKIDB_NOMEM, "collection %s: out of memory", c->name);
     size_t k = 0;
     for (size_t i = 0; i < b->n; i++)
-        if (ext[i]) {
+        if (b->ext[i]) {
             hr[k].hash = b->hash[i];
             hr[k].row = i;
             k++;
@@ -375,179 +476,106 @@ static int check_batch_duplicates(const akidb__collection *c, const batch *b,
     int rc = AKIDB_OK;
     for (size_t i = 0; i + 1 < n_ext && rc == AKIDB_OK; i++)
         for (size_t j = i + 1; j < n_ext && hr[j].hash == hr[i].hash; j++)
-            if (strcmp(ext[hr[i].row], ext[hr[j].row]) == 0) {
+            if (strcmp(b->ext[hr[i].row], b->ext[hr[j].row]) == 0) {
                 char q[96];
                 size_t r1 = hr[i].row < hr[j].row ? hr[i].row : hr[j].row;
                 size_t r2 = hr[i].row < hr[j].row ? hr[j].row : hr[i].row;
-                rc = akidb__err(AKIDB_INVALID, "collection %s: external id \"%s\" appears "
-                                "twice in the batch (rows %zu and %zu)", c->name,
-                                akidb__quote(q, sizeof q, ext[r1], 40), r1, r2);
+                rc = akidb__err(dup_rc, "collection %s: %s: external id \"%s\" appears twice "
+                                "(rows %zu and %zu)", c->name, what,
+                                akidb__quote(q, sizeof q, b->ext[r1], 40), r1, r2);
                 break;
             }
     akidb__free(c->alloc, hr);
     return rc;
 }
 
-static int prepare(akidb__collection *c, int upsert, size_t n, const float *vectors,
-                   const char *const *external_ids, const char *const *metadata_json,
-                   batch *b)
+/* Step 1 (live writes): check every input, copy the strings, decide ids. */
+static int validate(akidb__collection *c, int upsert, size_t n, const float *vectors,
+                    const char *const *external_ids, const char *const *metadata_json,
+                    int64_t now_us, batch *b)
 {
     const akidb_allocator *a = c->alloc;
     const uint32_t dim = c->cfg.dim;
-    memset(b, 0, sizeof *b);
 
     if (n > (size_t)UINT32_MAX - 1 - akidb__hnsw_size(c->index))
         return akidb__err(AKIDB_QUOTA, "collection %s: batch of %zu would exceed %u documents",
                           c->name, n, UINT32_MAX - 1);
-
+    if (upsert && !external_ids)
+        return akidb__err(AKIDB_MISUSE, "collection %s: upsert needs external ids", c->name);
+    int rc = batch_alloc(c, b, n);
+    if (rc)
+        return rc;
+    b->vectors = vectors;
     if (c->cfg.metric == AKIDB_METRIC_COSINE) {
-        b->normalised = akidb__alloc_array(a, n, (size_t)dim * sizeof(float));
-        if (!b->normalised)
+        b->owned_vectors = akidb__alloc_array(a, n, (size_t)dim * sizeof(float));
+        if (!b->owned_vectors)
             goto nomem;
+        b->vectors = b->owned_vectors;
     }
     for (size_t i = 0; i < n; i++) {
-        float *norm_out = b->normalised ? b->normalised + i * dim : NULL;
-        int rc = check_vector(c, vectors + i * dim, "row", i, norm_out);
-        if (rc) {
-            batch_free(a, b, 0);
-            return rc;
-        }
+        float *norm_out = b->owned_vectors ? b->owned_vectors + i * dim : NULL;
+        if ((rc = check_vector(c, vectors + i * dim, "row", i, norm_out)))
+            goto fail;
     }
 
-    if (external_ids) {
-        b->ext = akidb__calloc(a, n, sizeof *b->ext);
-        b->hash = akidb__calloc(a, n, sizeof *b->hash);
-        b->replaces = akidb__alloc_array(a, n, sizeof *b->replaces);
-        if (!b->ext || !b->hash || !b->replaces)
+    uint64_t next = c->next_id;
+    for (size_t i = 0; i < n; i++) {
+        b->times[i] = now_us;
+        const char *ext = external_ids ? external_ids[i] : NULL;
+        if (!ext) {
+            if (upsert) {
+                rc = akidb__err(AKIDB_INVALID, "collection %s: upsert row %zu has no external "
+                                "id", c->name, i);
+                goto fail;
+            }
+            b->ids[i] = next++;
+            continue;
+        }
+        if ((rc = check_external_id(c, ext, i)))
+            goto fail;
+        b->hash[i] = hash_str(ext);
+        int64_t slot = ext_find(c, ext, b->hash[i]);
+        if (slot >= 0 && !upsert) {
+            char q[96];
+            rc = akidb__err(AKIDB_EXISTS, "collection %s: row %zu: external id \"%s\" already "
+                            "exists (id %llu)", c->name, i, akidb__quote(q, sizeof q, ext, 40),
+                            (unsigned long long)c->node_id[c->ext_map.slots[slot].node]);
+            goto fail;
+        }
+        b->ids[i] = slot >= 0 ? c->node_id[c->ext_map.slots[slot].node] : next++;
+        if (!(b->ext[i] = akidb__strdup(a, ext)))
             goto nomem;
-        for (size_t i = 0; i < n; i++) {
-            b->replaces[i] = -1;
-            if (!external_ids[i]) {
-                if (upsert) {
-                    batch_free(a, b, 0);
-                    return akidb__err(AKIDB_INVALID, "collection %s: upsert row %zu has no "
-                                      "external id", c->name, i);
-                }
-                continue;
-            }
-            int rc = check_external_id(c, external_ids[i], i);
-            if (rc) {
-                batch_free(a, b, 0);
-                return rc;
-            }
-            b->hash[i] = hash_str(external_ids[i]);
-            int64_t slot = ext_find(c, external_ids[i], b->hash[i]);
-            if (slot >= 0) {
-                if (!upsert) {
-                    char q[96];
-                    batch_free(a, b, 0);
-                    return akidb__err(AKIDB_EXISTS, "collection %s: row %zu: external id "
-                                      "\"%s\" already exists (id %llu)", c->name, i,
-                                      akidb__quote(q, sizeof q, external_ids[i], 40),
-                                      (unsigned long long)c->node_id[c->ext_map.slots[slot].node]);
-                }
-                /* A node, not a slot: map_reserve() below may rehash. */
-                b->replaces[i] = c->ext_map.slots[slot].node;
-            }
-        }
-        b->n = n;   /* from here on batch_free frees copied strings */
-        int rc = check_batch_duplicates(c, b, external_ids);
-        if (rc) {
-            batch_free(a, b, 1);
-            return rc;
-        }
-        for (size_t i = 0; i < n; i++)
-            if (external_ids[i] && !(b->ext[i] = akidb__strdup(a, external_ids[i])))
-                goto nomem;
-    } else if (upsert) {
-        return akidb__err(AKIDB_MISUSE, "collection %s: upsert needs external ids", c->name);
     }
-
-    if (metadata_json) {
-        b->meta = akidb__calloc(a, n, sizeof *b->meta);
-        if (!b->meta)
+    if ((rc = check_batch_duplicates(c, b, AKIDB_INVALID, "batch")))
+        goto fail;
+    for (size_t i = 0; metadata_json && i < n; i++)
+        if (metadata_json[i] && !(b->meta[i] = akidb__strdup(a, metadata_json[i])))
             goto nomem;
-        b->n = n;
-        for (size_t i = 0; i < n; i++)
-            if (metadata_json[i] && !(b->meta[i] = akidb__strdup(a, metadata_json[i])))
-                goto nomem;
-    }
-
-    /* Capacity for everything commit will touch. */
-    uint32_t need = akidb__hnsw_size(c->index) + (uint32_t)n;
-    if (grow_nodes(c, need) || map_reserve(a, &c->id_map, n) ||
-        (external_ids && map_reserve(a, &c->ext_map, n)) ||
-        akidb__hnsw_reserve(c->index, (uint32_t)n))
-        goto nomem;
     return AKIDB_OK;
 
 nomem:
-    b->n = n;
+    rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu", c->name, n);
+fail:
     batch_free(a, b, 1);
-    return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu", c->name, n);
-}
-
-static void commit(akidb__collection *c, size_t n, const float *vectors, batch *b,
-                   uint64_t *ids_out, int64_t now_us)
-{
-    const uint32_t dim = c->cfg.dim;
-    for (size_t i = 0; i < n; i++) {
-        const float *v = b->normalised ? b->normalised + i * dim : vectors + i * dim;
-        uint32_t node = akidb__hnsw_add(c->index, v);
-        uint64_t id;
-        int64_t replaced = b->replaces ? b->replaces[i] : -1;
-        if (replaced >= 0) {
-            /* Same external id, same public id: repoint both maps. */
-            uint32_t old = (uint32_t)replaced;
-            id = c->node_id[old];
-            c->ext_map.slots[ext_find(c, b->ext[i], b->hash[i])].node = node;
-            c->id_map.slots[id_find(&c->id_map, id)].node = node;
-            akidb__hnsw_mark_deleted(c->index, old);
-            akidb__free(c->alloc, c->node_ext[old]);
-            akidb__free(c->alloc, c->node_meta[old]);
-            c->node_ext[old] = NULL;
-            c->node_meta[old] = NULL;
-        } else {
-            id = c->next_id++;
-            map_put_slot(&c->id_map, id, node);
-            if (b->ext && b->ext[i])
-                map_put_slot(&c->ext_map, b->hash[i], node);
-        }
-        c->node_id[node] = id;
-        c->node_ext[node] = b->ext ? b->ext[i] : NULL;
-        c->node_meta[node] = b->meta ? b->meta[i] : NULL;
-        c->node_time[node] = now_us;
-        if (ids_out)
-            ids_out[i] = id;
-    }
-}
-
-int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *vectors,
-                      const char *const *external_ids, const char *const *metadata_json,
-                      uint64_t *ids_out, int64_t now_us)
-{
-    batch b;
-    pthread_rwlock_wrlock(&c->lock);
-    int rc = prepare(c, upsert, n, vectors, external_ids, metadata_json, &b);
-    if (rc == AKIDB_OK) {
-        commit(c, n, vectors, &b, ids_out, now_us);
-        batch_free(c->alloc, &b, 0);   /* the strings now belong to nodes */
-    }
-    pthread_rwlock_unlock(&c->lock);
     return rc;
 }
 
-int akidb__coll_delete(akidb__collection *c, uint64_t id)
+/* Step 2: capacity for everything commit will touch. */
+static int reserve(akidb__collection *c, const batch *b)
 {
-    pthread_rwlock_wrlock(&c->lock);
-    int64_t slot = id_find(&c->id_map, id);
-    if (slot < 0) {
-        pthread_rwlock_unlock(&c->lock);
-        return akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
-                          c->name, (unsigned long long)id);
-    }
-    uint32_t node = c->id_map.slots[slot].node;
-    map_remove_at(&c->id_map, (uint32_t)slot);
+    uint32_t need = akidb__hnsw_size(c->index) + (uint32_t)b->n;
+    if (grow_nodes(c, need) || map_reserve(c->alloc, &c->id_map, b->n) ||
+        map_reserve(c->alloc, &c->ext_map, b->n) ||
+        akidb__hnsw_reserve(c->index, (uint32_t)b->n))
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu",
+                          c->name, b->n);
+    return AKIDB_OK;
+}
+
+/* Unlink a live node's document from the maps, free its strings and
+ * tombstone it.  The id_map entry is the caller's business. */
+static void retire_node(akidb__collection *c, uint32_t node)
+{
     if (c->node_ext[node]) {
         int64_t es = ext_find(c, c->node_ext[node], hash_str(c->node_ext[node]));
         if (es >= 0)
@@ -558,8 +586,518 @@ int akidb__coll_delete(akidb__collection *c, uint64_t id)
     akidb__free(c->alloc, c->node_meta[node]);
     c->node_meta[node] = NULL;
     akidb__hnsw_mark_deleted(c->index, node);
-    pthread_rwlock_unlock(&c->lock);
+}
+
+/* Step 4: apply in RAM.  Cannot fail: reserve() made room.  The batch's
+ * strings now belong to the nodes. */
+static void commit(akidb__collection *c, batch *b)
+{
+    const uint32_t dim = c->cfg.dim;
+    for (size_t i = 0; i < b->n; i++) {
+        uint32_t node = akidb__hnsw_add(c->index, b->vectors + i * dim);
+        uint64_t id = b->ids[i];
+        int64_t slot = id_find(&c->id_map, id);
+        if (slot >= 0) {
+            /* A replacement keeps its id: repoint the id, retire the old. */
+            uint32_t old = c->id_map.slots[slot].node;
+            c->id_map.slots[slot].node = node;
+            retire_node(c, old);
+        } else {
+            map_put_slot(&c->id_map, id, node);
+        }
+        if (b->ext[i])
+            map_put_slot(&c->ext_map, b->hash[i], node);
+        c->node_id[node] = id;
+        c->node_ext[node] = b->ext[i];
+        c->node_meta[node] = b->meta[i];
+        c->node_time[node] = b->times[i];
+        b->ext[i] = b->meta[i] = NULL;
+        if (id >= c->next_id)
+            c->next_id = id + 1;
+    }
+    akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_WRITTEN, (int64_t)b->n);
+}
+
+static inline void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint32_t get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Step 3a: the batch as a log payload (see the top of this file). */
+static int encode_put(const akidb__collection *c, const batch *b, unsigned char **out,
+                      size_t *len_out)
+{
+    const size_t vec_bytes = (size_t)c->cfg.dim * sizeof(float);
+    size_t len = 8;
+    for (size_t i = 0; i < b->n; i++) {
+        size_t meta_len = b->meta[i] ? strlen(b->meta[i]) : 0;
+        if (meta_len >= NO_LEN)
+            return akidb__err(AKIDB_INVALID, "collection %s: row %zu: metadata of %zu bytes "
+                              "is too large", c->name, i, meta_len);
+        len += 24 + (b->ext[i] ? strlen(b->ext[i]) : 0) + meta_len + vec_bytes;
+    }
+    unsigned char *p = akidb__malloc(c->alloc, len);
+    if (!p)
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a %zu-byte log "
+                          "record", c->name, len);
+    unsigned char *o = p;
+    memset(o, 0, 4);
+    o[0] = REC_PUT;
+    put_u32(o + 4, (uint32_t)b->n);
+    o += 8;
+    for (size_t i = 0; i < b->n; i++) {
+        size_t ext_len = b->ext[i] ? strlen(b->ext[i]) : 0;
+        size_t meta_len = b->meta[i] ? strlen(b->meta[i]) : 0;
+        put_u64(o, b->ids[i]);
+        put_u64(o + 8, (uint64_t)b->times[i]);
+        put_u32(o + 16, b->ext[i] ? (uint32_t)ext_len : NO_LEN);
+        put_u32(o + 20, b->meta[i] ? (uint32_t)meta_len : NO_LEN);
+        o += 24;
+        memcpy(o, b->ext[i] ? b->ext[i] : "", ext_len);
+        o += ext_len;
+        memcpy(o, b->meta[i] ? b->meta[i] : "", meta_len);
+        o += meta_len;
+        memcpy(o, b->vectors + i * c->cfg.dim, vec_bytes);
+        o += vec_bytes;
+    }
+    *out = p;
+    *len_out = len;
     return AKIDB_OK;
+}
+
+/* Log a payload: append (+fsync in ALWAYS mode). */
+static int log_payload(akidb__collection *c, const unsigned char *payload, size_t len,
+                       uint64_t *seq_out)
+{
+    int rc = akidb__wal_append(c->wal, payload, len, seq_out);
+    if (rc == AKIDB_OK)
+        c->last_seq = *seq_out;
+    return rc;
+}
+
+/* After a write: checkpoint if the log has grown past the threshold.  A
+ * failure is logged, not returned: the write itself is safely logged. */
+static void maybe_checkpoint(akidb__collection *c)
+{
+    uint64_t limit = c->env->checkpoint_bytes;
+    uint64_t size = akidb__wal_size(c->wal);
+    if (size < limit || size < c->ckpt_retry_at)
+        return;
+    if (akidb__coll_checkpoint(c) != AKIDB_OK) {
+        akidb__log(c->env, AKIDB_LOG_WARN, "collection %s: checkpoint failed, will retry "
+                   "later: %s", c->name, akidb_errmsg(NULL));
+        c->ckpt_retry_at = size + limit / 4;
+    }
+}
+
+int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *vectors,
+                      const char *const *external_ids, const char *const *metadata_json,
+                      uint64_t *ids_out, int64_t now_us)
+{
+    batch b;
+    unsigned char *payload = NULL;
+    size_t len = 0;
+    uint64_t seq = 0;
+    akidb__wal_writer_enter(c->wal);
+    pthread_rwlock_wrlock(&c->lock);
+    int rc = validate(c, upsert, n, vectors, external_ids, metadata_json, now_us, &b);
+    if (rc == AKIDB_OK) {
+        if ((rc = reserve(c, &b)) == AKIDB_OK &&
+            (rc = encode_put(c, &b, &payload, &len)) == AKIDB_OK &&
+            (rc = log_payload(c, payload, len, &seq)) == AKIDB_OK) {
+            if (ids_out)
+                memcpy(ids_out, b.ids, n * sizeof *ids_out);
+            commit(c, &b);
+        }
+        batch_free(c->alloc, &b, 1);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    akidb__wal_writer_leave(c->wal);
+    akidb__free(c->alloc, payload);
+    if (rc == AKIDB_OK)
+        rc = akidb__wal_sync(c->wal, seq);
+    if (rc == AKIDB_OK)
+        maybe_checkpoint(c);
+    return rc;
+}
+
+static void apply_delete(akidb__collection *c, int64_t slot)
+{
+    uint32_t node = c->id_map.slots[slot].node;
+    map_remove_at(&c->id_map, (uint32_t)slot);
+    retire_node(c, node);
+    akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_DELETED, 1);
+}
+
+int akidb__coll_delete(akidb__collection *c, uint64_t id)
+{
+    uint64_t seq = 0;
+    akidb__wal_writer_enter(c->wal);
+    pthread_rwlock_wrlock(&c->lock);
+    int rc;
+    int64_t slot = id_find(&c->id_map, id);
+    if (slot < 0) {
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
+                        c->name, (unsigned long long)id);
+    } else {
+        unsigned char payload[16] = { REC_DELETE, 0, 0, 0 };
+        put_u32(payload + 4, 1);
+        put_u64(payload + 8, id);
+        if ((rc = log_payload(c, payload, sizeof payload, &seq)) == AKIDB_OK)
+            apply_delete(c, slot);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    akidb__wal_writer_leave(c->wal);
+    if (rc == AKIDB_OK)
+        rc = akidb__wal_sync(c->wal, seq);
+    if (rc == AKIDB_OK)
+        maybe_checkpoint(c);
+    return rc;
+}
+
+/* ---- recovery -------------------------------------------------------- */
+
+static int bad_record(const akidb__collection *c, uint64_t seq, const char *why)
+{
+    return akidb__err(AKIDB_CORRUPT, "%s: record %llu of collection %s: %s",
+                      akidb__wal_path(c->wal), (unsigned long long)seq, c->name, why);
+}
+
+static int replay_put(akidb__collection *c, uint64_t seq, const unsigned char *p, size_t len,
+                      uint32_t n)
+{
+    const akidb_allocator *a = c->alloc;
+    const uint32_t dim = c->cfg.dim;
+    const size_t vec_bytes = (size_t)dim * sizeof(float);
+    /* Each entry takes at least 24 + vec_bytes bytes: bound n first. */
+    if (n == 0 || (uint64_t)n * (24 + vec_bytes) > len)
+        return bad_record(c, seq, "entry count does not fit the record");
+    batch b;
+    int rc = batch_alloc(c, &b, n);
+    if (rc)
+        return rc;
+    b.owned_vectors = akidb__alloc_array(a, n, vec_bytes);
+    if (!b.owned_vectors) {
+        batch_free(a, &b, 0);
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory replaying record %llu",
+                          c->name, (unsigned long long)seq);
+    }
+    b.vectors = b.owned_vectors;
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < 24) {
+            rc = bad_record(c, seq, "entry header runs past the record");
+            goto fail;
+        }
+        b.ids[i] = get_u64(p + off);
+        b.times[i] = (int64_t)get_u64(p + off + 8);
+        uint32_t ext_len = get_u32(p + off + 16), meta_len = get_u32(p + off + 20);
+        off += 24;
+        size_t el = ext_len == NO_LEN ? 0 : ext_len, ml = meta_len == NO_LEN ? 0 : meta_len;
+        if (b.ids[i] == 0 || (ext_len != NO_LEN && (ext_len == 0 ||
+                                                    ext_len > AKIDB_MAX_EXTERNAL_ID_LEN))) {
+            rc = bad_record(c, seq, "entry has a zero id or a bad external id length");
+            goto fail;
+        }
+        if (el > len - off || ml > len - off - el || vec_bytes > len - off - el - ml) {
+            rc = bad_record(c, seq, "entry runs past the record");
+            goto fail;
+        }
+        if ((ext_len != NO_LEN && memchr(p + off, 0, el)) ||
+            (meta_len != NO_LEN && memchr(p + off + el, 0, ml))) {
+            rc = bad_record(c, seq, "external id or metadata contains a NUL byte");
+            goto fail;
+        }
+        if (ext_len != NO_LEN) {
+            if (!(b.ext[i] = akidb__malloc(a, el + 1)))
+                goto nomem;
+            memcpy(b.ext[i], p + off, el);
+            b.ext[i][el] = '\0';
+            b.hash[i] = hash_str(b.ext[i]);
+        }
+        if (meta_len != NO_LEN) {
+            if (!(b.meta[i] = akidb__malloc(a, ml + 1)))
+                goto nomem;
+            memcpy(b.meta[i], p + off + el, ml);
+            b.meta[i][ml] = '\0';
+        }
+        off += el + ml;
+        float *v = b.owned_vectors + (size_t)i * dim;
+        memcpy(v, p + off, vec_bytes);
+        off += vec_bytes;
+        for (uint32_t j = 0; j < dim; j++)
+            if (!isfinite(v[j])) {
+                rc = bad_record(c, seq, "vector value is not finite");
+                goto fail;
+            }
+        if (b.ext[i]) {
+            int64_t es = ext_find(c, b.ext[i], b.hash[i]);
+            if (es >= 0 && c->node_id[c->ext_map.slots[es].node] != b.ids[i]) {
+                rc = bad_record(c, seq, "external id belongs to another document");
+                goto fail;
+            }
+        }
+    }
+    if (off != len) {
+        rc = bad_record(c, seq, "trailing bytes after the last entry");
+        goto fail;
+    }
+    if ((rc = check_batch_duplicates(c, &b, AKIDB_CORRUPT, "log record")) ||
+        (rc = reserve(c, &b)))
+        goto fail;
+    commit(c, &b);
+    batch_free(a, &b, 1);
+    return AKIDB_OK;
+nomem:
+    rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory replaying record %llu",
+                    c->name, (unsigned long long)seq);
+fail:
+    batch_free(a, &b, 1);
+    return rc;
+}
+
+int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, size_t len)
+{
+    akidb__collection *c = ctx;
+    if (len < 8 || payload[1] || payload[2] || payload[3])
+        return bad_record(c, seq, "record header is malformed");
+    uint32_t n = get_u32(payload + 4);
+    int rc;
+    if (payload[0] == REC_PUT) {
+        rc = replay_put(c, seq, payload + 8, len - 8, n);
+    } else if (payload[0] == REC_DELETE) {
+        if (n == 0 || (uint64_t)n * 8 != len - 8)
+            return bad_record(c, seq, "delete record has a bad length");
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t id = get_u64(payload + 8 + 8 * (size_t)i);
+            int64_t slot = id_find(&c->id_map, id);
+            if (slot >= 0)
+                apply_delete(c, slot);
+            else
+                akidb__log(c->env, AKIDB_LOG_WARN, "%s: record %llu deletes id %llu, which "
+                           "does not exist; ignored", akidb__wal_path(c->wal),
+                           (unsigned long long)seq, (unsigned long long)id);
+        }
+        rc = AKIDB_OK;
+    } else {
+        return bad_record(c, seq, "unknown record type");
+    }
+    if (rc == AKIDB_OK)
+        c->last_seq = seq;
+    return rc;
+}
+
+/* ---- checkpoints ----------------------------------------------------- */
+
+int akidb__coll_checkpoint(akidb__collection *c)
+{
+    pthread_mutex_lock(&c->ckpt_lock);
+    pthread_rwlock_rdlock(&c->lock);
+    int rc = AKIDB_OK;
+    if (akidb__wal_size(c->wal) > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint) {
+        rc = akidb__ckpt_write(c->env, c, c->ckpt_path, c->coll_id, &c->cfg, c->last_seq);
+        if (rc == AKIDB_OK) {
+            c->has_checkpoint = 1;
+            c->ckpt_retry_at = 0;
+            /* Crash here: the log still holds records the checkpoint has;
+             * replay skips them by seq. */
+            int err = akidb__fault(c->env, AKIDB__FAULT_CKPT_AFTER_RENAME);
+            rc = err ? akidb__err(AKIDB_IOERR, "%s: cannot empty log: %s",
+                                  akidb__wal_path(c->wal), strerror(err))
+                     : akidb__wal_reset(c->wal, c->last_seq);
+        }
+        akidb__metric_add((akidb__metrics *)&c->env->metrics,
+                          rc ? AKIDB__M_CHECKPOINT_ERRORS : AKIDB__M_CHECKPOINTS, 1);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->ckpt_lock);
+    return rc;
+}
+
+/* Collection contents: u64 next_id, u32 n_nodes, then per node u64 id
+ * (0 for a deleted node), i64 inserted_at, u32 ext_len, u32 meta_len
+ * (0xFFFFFFFF = absent), ext, meta; then the index image. */
+int akidb__coll_save(const akidb__collection *c, akidb__write_fn write, void *ctx)
+{
+    uint32_t n = akidb__hnsw_size(c->index);
+    unsigned char hdr[12];
+    put_u64(hdr, c->next_id);
+    put_u32(hdr + 8, n);
+    int rc = write(ctx, hdr, sizeof hdr);
+    for (uint32_t i = 0; rc == AKIDB_OK && i < n; i++) {
+        int live = !akidb__hnsw_is_deleted(c->index, i);
+        const char *ext = live ? c->node_ext[i] : NULL, *meta = live ? c->node_meta[i] : NULL;
+        size_t el = ext ? strlen(ext) : 0, ml = meta ? strlen(meta) : 0;
+        unsigned char e[24];
+        put_u64(e, live ? c->node_id[i] : 0);
+        put_u64(e + 8, (uint64_t)c->node_time[i]);
+        put_u32(e + 16, ext ? (uint32_t)el : NO_LEN);
+        put_u32(e + 20, meta ? (uint32_t)ml : NO_LEN);
+        if ((rc = write(ctx, e, sizeof e)) == AKIDB_OK && el)
+            rc = write(ctx, ext, el);
+        if (rc == AKIDB_OK && ml)
+            rc = write(ctx, meta, ml);
+    }
+    if (rc == AKIDB_OK)
+        rc = akidb__hnsw_save(c->index, write, ctx);
+    return rc;
+}
+
+static char *read_string(akidb__collection *c, akidb__read_fn read, void *ctx, uint32_t len,
+                         uint64_t *avail, int *rc)
+{
+    if (len == NO_LEN)
+        return NULL;
+    if (len > *avail) {
+        *rc = AKIDB_CORRUPT;
+        return NULL;
+    }
+    char *s = akidb__malloc(c->alloc, (size_t)len + 1);
+    if (!s) {
+        *rc = AKIDB_NOMEM;
+        return NULL;
+    }
+    if ((*rc = read(ctx, s, len)) != AKIDB_OK) {
+        akidb__free(c->alloc, s);
+        return NULL;
+    }
+    s[len] = '\0';
+    *avail -= len;
+    if (memchr(s, 0, len)) {
+        akidb__free(c->alloc, s);
+        *rc = AKIDB_CORRUPT;
+        return NULL;
+    }
+    return s;
+}
+
+int akidb__coll_load(akidb__collection *c, akidb__read_fn read, void *ctx, uint64_t avail,
+                     const char *what)
+{
+    unsigned char hdr[12];
+    int rc;
+    const char *why = "";
+    /* Strings are freed by index over the hnsw size; until the loaded index
+     * replaces the empty one, `loaded` counts them for cleanup. */
+    uint32_t loaded = 0;
+    if (avail < sizeof hdr)
+        return akidb__err(AKIDB_CORRUPT, "%s: too short for a collection", what);
+    if ((rc = read(ctx, hdr, sizeof hdr)))
+        return rc;
+    avail -= sizeof hdr;
+    uint64_t next_id = get_u64(hdr);
+    uint32_t n = get_u32(hdr + 8);
+    if ((uint64_t)n * 24 > avail || n > UINT32_MAX - 2)
+        return akidb__err(AKIDB_CORRUPT, "%s: node count %u does not fit the file", what, n);
+    if ((rc = grow_nodes(c, n ? n : 1)) != AKIDB_OK)
+        goto nomem;
+    memset(c->node_ext, 0, (size_t)c->node_cap * sizeof *c->node_ext);
+    memset(c->node_meta, 0, (size_t)c->node_cap * sizeof *c->node_meta);
+    for (; loaded < n; loaded++) {
+        unsigned char e[24];
+        if (avail < sizeof e) {
+            rc = AKIDB_CORRUPT;
+            why = "node table runs past the end";
+            goto fail;
+        }
+        if ((rc = read(ctx, e, sizeof e)))
+            goto fail;
+        avail -= sizeof e;
+        c->node_id[loaded] = get_u64(e);
+        c->node_time[loaded] = (int64_t)get_u64(e + 8);
+        uint32_t el = get_u32(e + 16), ml = get_u32(e + 20);
+        if (el != NO_LEN && (el == 0 || el > AKIDB_MAX_EXTERNAL_ID_LEN)) {
+            rc = AKIDB_CORRUPT;
+            why = "bad external id length";
+            goto fail;
+        }
+        rc = AKIDB_OK;
+        c->node_ext[loaded] = read_string(c, read, ctx, el, &avail, &rc);
+        if (rc == AKIDB_OK)
+            c->node_meta[loaded] = read_string(c, read, ctx, ml, &avail, &rc);
+        if (rc != AKIDB_OK) {
+            why = "bad string in node table";
+            loaded++;
+            goto fail;
+        }
+    }
+    akidb__hnsw *loaded_index = NULL;
+    akidb__hnsw_config hc;
+    memset(&hc, 0, sizeof hc);
+    hc.dim = c->cfg.dim;
+    hc.space = c->cfg.metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
+    hc.negate_dot = c->cfg.metric == AKIDB_METRIC_DOT;
+    hc.m = c->cfg.hnsw_m;
+    hc.ef_construction = c->cfg.ef_construction;
+    hc.seed = hash_str(c->name);
+    rc = akidb__hnsw_load(&hc, c->alloc, NULL, read, ctx, avail, &loaded_index, &why);
+    if (rc)
+        goto fail;
+    if (akidb__hnsw_size(loaded_index) != n) {
+        akidb__hnsw_free(loaded_index);
+        rc = AKIDB_CORRUPT;
+        why = "index size does not match the node table";
+        goto fail;
+    }
+    akidb__hnsw_free(c->index);
+    c->index = loaded_index;
+    loaded = 0;   /* from here free_contents() frees by the index size */
+
+    if (map_reserve(c->alloc, &c->id_map, n) || map_reserve(c->alloc, &c->ext_map, n)) {
+        rc = AKIDB_NOMEM;
+        goto fail;
+    }
+    uint64_t max_id = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int deleted = akidb__hnsw_is_deleted(c->index, i);
+        uint64_t id = c->node_id[i];
+        if (deleted != (id == 0) || (deleted && (c->node_ext[i] || c->node_meta[i]))) {
+            rc = AKIDB_CORRUPT;
+            why = "tombstones of the node table and the index disagree";
+            goto fail;
+        }
+        if (deleted)
+            continue;
+        if (id_find(&c->id_map, id) >= 0) {
+            rc = AKIDB_CORRUPT;
+            why = "an id appears twice";
+            goto fail;
+        }
+        map_put_slot(&c->id_map, id, i);
+        if (c->node_ext[i]) {
+            uint64_t h = hash_str(c->node_ext[i]);
+            if (ext_find(c, c->node_ext[i], h) >= 0) {
+                rc = AKIDB_CORRUPT;
+                why = "an external id appears twice";
+                goto fail;
+            }
+            map_put_slot(&c->ext_map, h, i);
+        }
+        if (id > max_id)
+            max_id = id;
+    }
+    if (next_id <= max_id) {
+        rc = AKIDB_CORRUPT;
+        why = "next id is not above every id";
+        goto fail;
+    }
+    c->next_id = next_id;
+    return AKIDB_OK;
+
+nomem:
+    rc = AKIDB_NOMEM;
+fail:
+    for (uint32_t i = 0; i < loaded; i++) {
+        akidb__free(c->alloc, c->node_ext[i]);
+        akidb__free(c->alloc, c->node_meta[i]);
+        c->node_ext[i] = c->node_meta[i] = NULL;
+    }
+    free_contents(c);
+    if (rc == AKIDB_NOMEM)
+        return akidb__err(rc, "%s: out of memory loading collection %s", what, c->name);
+    if (rc == AKIDB_CORRUPT && why[0])
+        return akidb__err(rc, "%s: collection %s: %s", what, c->name, why);
+    return rc;   /* the reader's own error, message already set */
 }
 
 /* ---- reads ----------------------------------------------------------- */
@@ -639,6 +1177,7 @@ int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
     }
     uint32_t n = 0;
     rc = akidb__hnsw_search(c->index, query, want, ef, exact, hh, &n);
+    akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_SEARCHES, 1);
     if (rc == AKIDB_OK)
         for (uint32_t i = 0; i < n; i++) {
             hits[i].id = c->node_id[hh[i].node];

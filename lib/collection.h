@@ -11,14 +11,42 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "akidb.h"
+#include "akidb_int.h"
+#include "hnsw.h"
 
 typedef struct akidb__collection akidb__collection;
+struct akidb__wal;
 
-/* cfg must already be validated by the caller. */
+/* A new, empty collection.  cfg must already be validated by the caller.
+ * ckpt_path is where its checkpoints go (copied). */
 int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
-                    const akidb_allocator *alloc, akidb__collection **out);
+                    const akidb__env *env, uint64_t coll_id, const char *ckpt_path,
+                    akidb__collection **out);
+/* Frees the collection and closes its log. */
 void akidb__coll_free(akidb__collection *c);
+
+/* Give the collection its log (ownership passes to the collection). */
+void akidb__coll_attach_wal(akidb__collection *c, struct akidb__wal *wal);
+uint64_t akidb__coll_id(const akidb__collection *c);
+uint64_t akidb__coll_last_seq(const akidb__collection *c);
+
+/* Recovery: apply one log record (the akidb__wal_replay callback; ctx is
+ * the collection).  Errors name the log and the record's seq. */
+int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, size_t len);
+
+/* Write a checkpoint of the collection and empty its log, holding the
+ * collection's lock shared (searches go on, writes wait).  A no-op when
+ * the log holds no record and a checkpoint exists. */
+int akidb__coll_checkpoint(akidb__collection *c);
+
+/* Serialize / restore the collection's contents (documents + index) for
+ * checkpoint.c.  save runs under the lock held by the caller; load fills
+ * an empty collection created by akidb__coll_new() (AKIDB_CORRUPT with a
+ * message naming `what` when the data is inconsistent). */
+int akidb__coll_save(const akidb__collection *c, akidb__write_fn write, void *ctx);
+int akidb__coll_load(akidb__collection *c, akidb__read_fn read, void *ctx, uint64_t avail,
+                     const char *what);
+void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq);
 
 const char *akidb__coll_name(const akidb__collection *c);
 void akidb__coll_config(const akidb__collection *c, akidb_collection_config *out);

@@ -39,7 +39,13 @@
 #include "distance.h"
 #include "hnsw.h"
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#  error "the saved index image is little-endian; big-endian hosts are not supported"
+#endif
+
 #define MAX_LEVEL 15
+#define IMAGE_MAGIC 0x57534e48u   /* "HNSW" */
+#define IMAGE_VERSION 1u
 #define CHUNK_TARGET_BYTES (128u * 1024u)
 
 typedef struct heap_item {
@@ -842,4 +848,180 @@ size_t akidb__hnsw_memory(const akidb__hnsw *h)
         if (h->levels[i])
             bytes += (size_t)h->levels[i] * (1 + h->m) * sizeof(uint32_t);
     return bytes;
+}
+
+/* ---- save / load ----------------------------------------------------- */
+
+/*
+ * Image layout (little-endian; the host's own layout, checked above):
+ *   u32 magic "HNSW", u32 version, u32 dim, u32 m, u32 n, u32 n_deleted,
+ *   i32 max_level, u32 entry, u64 rng, u64 dup_rng        (48 bytes)
+ *   u8 levels[n], u8 deleted[n]
+ *   f32 vectors[n][dim]                 (unpadded)
+ *   u32 links0[n][1 + 2m]               (count, then links)
+ *   for each node with level L > 0: u32 upper[L][1 + m]
+ */
+typedef struct image_header {
+    uint32_t magic, version, dim, m, n, n_deleted;
+    int32_t max_level;
+    uint32_t entry;
+    uint64_t rng, dup_rng;
+} image_header;
+
+int akidb__hnsw_save(const akidb__hnsw *h, akidb__write_fn write, void *ctx)
+{
+    image_header hd = { IMAGE_MAGIC, IMAGE_VERSION, h->dim, h->m, h->n, h->n_deleted,
+                        h->max_level, h->entry, h->rng, h->dup_rng };
+    int rc;
+    if ((rc = write(ctx, &hd, sizeof hd)) ||
+        (rc = write(ctx, h->levels, h->n)) ||
+        (rc = write(ctx, h->deleted, h->n)))
+        return rc;
+    for (uint32_t i = 0; i < h->n; i++)
+        if ((rc = write(ctx, vec_at(h, i), (size_t)h->dim * sizeof(float))))
+            return rc;
+    /* Level-0 links are contiguous within a chunk: one write per chunk. */
+    for (uint32_t first = 0; first < h->n; first += h->chunk_nodes) {
+        uint32_t cnt = h->n - first < h->chunk_nodes ? h->n - first : h->chunk_nodes;
+        if ((rc = write(ctx, links_at(h, first, 0), (size_t)cnt * (1 + h->m0) * sizeof(uint32_t))))
+            return rc;
+    }
+    for (uint32_t i = 0; i < h->n; i++)
+        if (h->levels[i] &&
+            (rc = write(ctx, h->upper[i], (size_t)h->levels[i] * (1 + h->m) * sizeof(uint32_t))))
+            return rc;
+    return AKIDB_OK;
+}
+
+/* Check one link list: count within bounds, every target an existing node
+ * that has this level (an upper-level walk reads the target's own list at
+ * that level, so a target without it would read out of bounds). */
+static int links_ok(const akidb__hnsw *h, const uint32_t *ll, uint32_t max_links, int level)
+{
+    if (ll[0] > max_links)
+        return 0;
+    for (uint32_t i = 1; i <= ll[0]; i++)
+        if (ll[i] >= h->n || h->levels[ll[i]] < level)
+            return 0;
+    return 1;
+}
+
+int akidb__hnsw_load(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
+                     const akidb__kernels *kernels, akidb__read_fn read, void *ctx,
+                     uint64_t avail, akidb__hnsw **out, const char **why)
+{
+    *out = NULL;
+    *why = "";
+    image_header hd;
+    int rc = read(ctx, &hd, sizeof hd);
+    if (rc)
+        return rc;
+    if (hd.magic != IMAGE_MAGIC || hd.version != IMAGE_VERSION) {
+        *why = "index image has a bad magic number or version";
+        return AKIDB_CORRUPT;
+    }
+    if (hd.dim != cfg->dim || hd.m != cfg->m) {
+        *why = "index image dimension or M does not match the collection";
+        return AKIDB_CORRUPT;
+    }
+    /* Each node takes at least 2 + 4*dim + 4*(1+2m) bytes of image. */
+    uint64_t per_node = 2 + 4ull * hd.dim + 4ull * (1 + 2ull * hd.m);
+    if (hd.n > UINT32_MAX - 2 || (uint64_t)hd.n * per_node > avail ||
+        hd.n_deleted > hd.n || (hd.n == 0) != (hd.max_level < 0) ||
+        hd.max_level > MAX_LEVEL || (hd.n > 0 && hd.entry >= hd.n)) {
+        *why = "index image counts are inconsistent or larger than the file";
+        return AKIDB_CORRUPT;
+    }
+
+    akidb__hnsw *h;
+    if ((rc = akidb__hnsw_new(cfg, alloc, kernels, &h)) != AKIDB_OK)
+        return rc;
+    if ((rc = grow_node_arrays(h, hd.n ? hd.n : 1)) != AKIDB_OK)
+        goto fail;
+    uint32_t n_chunks = (hd.n + h->chunk_mask) >> h->chunk_shift;
+    h->chunks = akidb__calloc(alloc, n_chunks ? n_chunks : 1, sizeof *h->chunks);
+    if (!h->chunks) {
+        rc = AKIDB_NOMEM;
+        goto fail;
+    }
+    h->chunks_cap = n_chunks ? n_chunks : 1;
+    for (; h->n_chunks < n_chunks; h->n_chunks++) {
+        unsigned char *c = akidb__aligned_alloc(alloc, h->chunk_bytes, 64);
+        if (!c) {
+            rc = AKIDB_NOMEM;
+            goto fail;
+        }
+        memset(c, 0, h->chunk_bytes);
+        h->chunks[h->n_chunks] = c;
+    }
+    if ((rc = read(ctx, h->levels, hd.n)) || (rc = read(ctx, h->deleted, hd.n)))
+        goto fail;
+    h->n = hd.n;
+    uint32_t n_deleted = 0;
+    for (uint32_t i = 0; i < hd.n; i++) {
+        if (h->levels[i] > MAX_LEVEL || h->deleted[i] > 1) {
+            *why = "index image has a bad level or tombstone";
+            rc = AKIDB_CORRUPT;
+            goto fail;
+        }
+        n_deleted += h->deleted[i];
+    }
+    if (n_deleted != hd.n_deleted || (hd.n && h->levels[hd.entry] != hd.max_level)) {
+        *why = "index image tombstone count or entry point is inconsistent";
+        rc = AKIDB_CORRUPT;
+        goto fail;
+    }
+    for (uint32_t i = 0; i < hd.n; i++) {
+        float *v = vec_at(h, i);
+        if ((rc = read(ctx, v, (size_t)h->dim * sizeof(float))))
+            goto fail;
+        for (uint32_t j = 0; j < h->dim; j++)
+            if (!isfinite(v[j])) {
+                *why = "index image holds a vector value that is not finite";
+                rc = AKIDB_CORRUPT;
+                goto fail;
+            }
+    }
+    for (uint32_t first = 0; first < hd.n; first += h->chunk_nodes) {
+        uint32_t cnt = hd.n - first < h->chunk_nodes ? hd.n - first : h->chunk_nodes;
+        if ((rc = read(ctx, links_at(h, first, 0), (size_t)cnt * (1 + h->m0) * sizeof(uint32_t))))
+            goto fail;
+    }
+    /* upper[] must be valid (NULL or owned) for every node below n_prepared
+     * before anything can fail, so akidb__hnsw_free() stays correct. */
+    for (uint32_t i = 0; i < hd.n; i++)
+        h->upper[i] = NULL;
+    h->n_prepared = hd.n;
+    for (uint32_t i = 0; i < hd.n; i++) {
+        if (!h->levels[i])
+            continue;
+        size_t cnt = (size_t)h->levels[i] * (1 + h->m);
+        if (!(h->upper[i] = akidb__alloc_array(alloc, cnt, sizeof(uint32_t)))) {
+            rc = AKIDB_NOMEM;
+            goto fail;
+        }
+        if ((rc = read(ctx, h->upper[i], cnt * sizeof(uint32_t))))
+            goto fail;
+    }
+    for (uint32_t i = 0; i < hd.n; i++) {
+        int ok = links_ok(h, links_at(h, i, 0), h->m0, 0);
+        for (int l = 1; ok && l <= h->levels[i]; l++)
+            ok = links_ok(h, links_at(h, i, l), h->m, l);
+        if (!ok) {
+            *why = "index image holds a link that is out of range";
+            rc = AKIDB_CORRUPT;
+            goto fail;
+        }
+    }
+    h->n_deleted = hd.n_deleted;
+    h->max_level = hd.max_level;
+    h->entry = hd.entry;
+    h->rng = hd.rng;
+    h->dup_rng = hd.dup_rng;
+    *out = h;
+    return AKIDB_OK;
+fail:
+    h->n = 0;   /* nothing past this point was validated */
+    akidb__hnsw_free(h);
+    return rc;
 }

@@ -76,6 +76,24 @@ float akidb__hnsw_distance(const akidb__hnsw *h, const float *query, uint32_t no
 int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
                        int exact, akidb__hnsw_hit *hits, uint32_t *n_hits);
 
+/* Stream callbacks for save/load: return AKIDB_OK, or an error code that
+ * aborts the operation and is passed back unchanged. */
+typedef int (*akidb__write_fn)(void *ctx, const void *buf, size_t len);
+typedef int (*akidb__read_fn)(void *ctx, void *buf, size_t len);
+
+/* Write the whole index (vectors, levels, tombstones, links, generator
+ * state) as a flat little-endian image. */
+int akidb__hnsw_save(const akidb__hnsw *h, akidb__write_fn write, void *ctx);
+
+/* Read an image written by akidb__hnsw_save into a new index built for
+ * cfg.  `avail` bounds the image size (the bytes left in the file), so a
+ * damaged count cannot make us allocate without limit.  Every count, level,
+ * link and value is checked: a bad image gives AKIDB_CORRUPT with *why set
+ * to a static description.  Also AKIDB_NOMEM, or the reader's error. */
+int akidb__hnsw_load(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
+                     const struct akidb__kernels *kernels, akidb__read_fn read, void *ctx,
+                     uint64_t avail, akidb__hnsw **out, const char **why);
+
 /* Bytes of memory the index holds (vectors, links, search contexts). */
 size_t akidb__hnsw_memory(const akidb__hnsw *h);
 

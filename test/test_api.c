@@ -8,6 +8,7 @@
  */
 #include "runner.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -53,6 +54,20 @@ static akidb *open_db(void)
     snprintf(path, sizeof path, "%s/db", akt_dir);
     akidb *db = NULL;
     ASSERT_OK(akidb_open(path, NULL, &db));
+    ASSERT(db != NULL);
+    return db;
+}
+
+/* For tests with many small writes, which are not about durability. */
+static akidb *open_db_nosync(void)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/db", akt_dir);
+    akidb_options opts;
+    akidb_options_init(&opts);
+    opts.sync_mode = AKIDB_SYNC_NONE;
+    akidb *db = NULL;
+    ASSERT_OK(akidb_open(path, &opts, &db));
     ASSERT(db != NULL);
     return db;
 }
@@ -117,6 +132,19 @@ static double l2sq_ref(const float *a, const float *b, uint32_t dim)
         s += d * d;
     }
     return s;
+}
+
+/* Open file descriptors of this process (close and failed opens must not
+ * leak them). */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    ASSERT(d != NULL);
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }
 
 /* Hits are sorted ascending, ids unique. */
@@ -186,6 +214,7 @@ TEST(api_errmsg_after_success)
 
 TEST(api_open_close)
 {
+    int fds = count_fds();
     char path[512];
     snprintf(path, sizeof path, "%s/newdb", akt_dir);
     struct stat st;
@@ -201,6 +230,10 @@ TEST(api_open_close)
     /* reopen the existing directory */
     db = NULL;
     ASSERT_OK(akidb_open(path, NULL, &db));
+    /* a second handle on an open directory is refused */
+    akidb *db2 = (akidb *)&st;
+    ASSERT_RC(akidb_open(path, NULL, &db2), AKIDB_BUSY);
+    ASSERT(db2 == NULL);
     ASSERT_OK(akidb_close(db));
 
     /* explicit default options */
@@ -216,10 +249,12 @@ TEST(api_open_close)
     akidb_options_init(NULL);
 
     ASSERT_OK(akidb_close(NULL));
+    ASSERT_EQ(count_fds(), fds);
 }
 
 TEST(api_open_misuse)
 {
+    int fds = count_fds();
     char path[512];
     snprintf(path, sizeof path, "%s/db", akt_dir);
     akidb *db = (akidb *)&path;   /* must be overwritten with NULL */
@@ -247,6 +282,7 @@ TEST(api_open_misuse)
     db = NULL;
     ASSERT_RC(akidb_open(file, NULL, &db), AKIDB_IOERR);
     ASSERT(db == NULL);
+    ASSERT_EQ(count_fds(), fds);
 }
 
 static void *dummy_malloc(void *ctx, size_t n) { (void)ctx; return malloc(n); }
@@ -280,6 +316,10 @@ TEST(api_open_bad_options)
     o.allocator = &al;
     ASSERT_RC(akidb_open(path, &o, &db), AKIDB_INVALID);
     ASSERT(db == NULL);
+
+    /* none of the failures left the directory locked */
+    ASSERT_OK(akidb_open(path, NULL, &db));
+    ASSERT_OK(akidb_close(db));
 }
 
 /* ---- collections ------------------------------------------------------ */
@@ -611,7 +651,7 @@ TEST(api_get_misuse)
 
 TEST(api_ids_unique)
 {
-    akidb *db = open_db();
+    akidb *db = open_db_nosync();
     create_coll(db, "c", 2, AKIDB_METRIC_L2);
     enum { N = 2000 };
     static uint64_t ids[N];
@@ -802,7 +842,12 @@ TEST(api_search_known_answers)
     const uint64_t dot_order[4] = { dotid[2], dotid[0], dotid[1], dotid[3] };
     const double dot_dist[4] = { -6, -2, -1, 3 };
 
-    struct { const char *c; const float *q; const uint64_t *order; const double *dist; } cases[3] = {
+    struct {
+        const char *c;
+        const float *q;
+        const uint64_t *order;
+        const double *dist;
+    } cases[3] = {
         { "l2", ql2, l2_order, l2_dist },
         { "cos", qcos, cos_order, cos_dist },
         { "dot", qdot, dot_order, dot_dist },
@@ -1005,7 +1050,7 @@ TEST(api_upsert)
  * the latest place only. */
 TEST(api_upsert_repeated)
 {
-    akidb *db = open_db();
+    akidb *db = open_db_nosync();
     create_coll(db, "c", 4, AKIDB_METRIC_L2);
     uint64_t seed = 77;
     static float filler[200 * 4];
@@ -1112,7 +1157,7 @@ TEST(api_delete)
 /* Heavy deletion through the API: k hits still come back, none deleted. */
 TEST(api_delete_most)
 {
-    akidb *db = open_db();
+    akidb *db = open_db_nosync();
     create_coll(db, "c", 8, AKIDB_METRIC_L2);
     enum { N = 1000, DIM = 8 };
     static float v[N * DIM];
@@ -1140,6 +1185,128 @@ TEST(api_delete_most)
                     ASSERT_EQ(deleted[j], 0);
     }
     ASSERT_OK(akidb_close(db));
+}
+
+/* ---- reopening ------------------------------------------------------- */
+
+/* Everything acknowledged survives close and open: settings, documents,
+ * external ids, metadata, deletions, upserts, and search answers. */
+TEST(api_reopen_roundtrip)
+{
+    enum { N = 300, DIM = 8 };
+    static float v[N * DIM];
+    uint64_t seed = 31;
+    for (int i = 0; i < N * DIM; i++)
+        v[i] = (float)rand_gauss(&seed);
+    static char eb[N][16], mb[N][32];
+    static const char *ext[N], *meta[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(eb[i], sizeof eb[i], "x%d", i);
+        snprintf(mb[i], sizeof mb[i], "{\"n\":%d}", i);
+        ext[i] = i % 3 ? eb[i] : NULL;
+        meta[i] = i % 4 ? mb[i] : NULL;
+    }
+    static const akidb_metric metrics[3] = {
+        AKIDB_METRIC_L2, AKIDB_METRIC_COSINE, AKIDB_METRIC_DOT
+    };
+    static const char *const names[3] = { "r-l2", "r-cos", "r_dot" };
+    static uint64_t ids[3][N];
+    akidb_hit before[3][5][10];
+    float queries[5][DIM];
+    for (int q = 0; q < 5; q++)
+        for (int d = 0; d < DIM; d++)
+            queries[q][d] = (float)rand_gauss(&seed);
+
+    akidb *db = open_db();
+    for (int c = 0; c < 3; c++) {
+        akidb_collection_config cfg;
+        akidb_collection_config_init(&cfg, DIM, metrics[c]);
+        cfg.hnsw_m = 10 + (uint32_t)c;
+        cfg.ef_construction = 50;
+        cfg.ef_search = 30 + (uint32_t)c;
+        ASSERT_OK(akidb_collection_create(db, names[c], &cfg));
+        ASSERT_OK(akidb_insert(db, names[c], N, v, ext, meta, ids[c]));
+        for (int i = 0; i < N; i += 10)
+            ASSERT_OK(akidb_delete(db, names[c], ids[c][i]));
+        const char *up_ext[2] = { "x1", "fresh" };
+        const char *up_meta[2] = { "{\"up\":1}", NULL };
+        uint64_t up_ids[2];
+        ASSERT_OK(akidb_upsert(db, names[c], 2, v + 5 * DIM, up_ext, up_meta, up_ids));
+        ASSERT_EQ(up_ids[0], ids[c][1]);
+    }
+    create_coll(db, "gone", 3, AKIDB_METRIC_L2);
+    ASSERT_OK(akidb_collection_drop(db, "gone"));
+    akidb_search_params pe;
+    akidb_search_params_init(&pe);
+    pe.exact = 1;
+    for (int c = 0; c < 3; c++)
+        for (int q = 0; q < 5; q++) {
+            uint32_t n_hits = 0;
+            ASSERT_OK(akidb_search(db, names[c], queries[q], 10, &pe, before[c][q], &n_hits));
+            ASSERT_EQ(n_hits, 10);
+        }
+    ASSERT_OK(akidb_close(db));
+
+    for (int round = 0; round < 2; round++) {   /* reopen twice */
+        db = open_db();
+        ASSERT_RC(akidb_collection_count(db, "gone", &(uint64_t){0}), AKIDB_NOTFOUND);
+        for (int c = 0; c < 3; c++) {
+            akidb_collection_config got;
+            ASSERT_OK(akidb_collection_info(db, names[c], &got));
+            ASSERT_EQ(got.dim, DIM);
+            ASSERT_EQ(got.metric, metrics[c]);
+            ASSERT_EQ(got.hnsw_m, 10 + c);
+            ASSERT_EQ(got.ef_construction, 50);
+            ASSERT_EQ(got.ef_search, 30 + c);
+            ASSERT_EQ(count_of(db, names[c]), N - N / 10 + 1);
+            for (int i = 0; i < N; i++) {
+                float back[DIM];
+                char *m = NULL;
+                int rc = akidb_get(db, names[c], ids[c][i], back, &m);
+                if (i % 10 == 0) {
+                    ASSERT_RC(rc, AKIDB_NOTFOUND);
+                    continue;
+                }
+                ASSERT_OK(rc);
+                const float *want = v + (size_t)(i == 1 ? 5 : i) * DIM;
+                if (metrics[c] != AKIDB_METRIC_COSINE)
+                    ASSERT_EQ(memcmp(back, want, sizeof back), 0);
+                const char *want_meta = i == 1 ? "{\"up\":1}" : meta[i];
+                if (want_meta)
+                    ASSERT_STR_EQ(m, want_meta);
+                else
+                    ASSERT(m == NULL);
+                akidb_free(m);
+                uint64_t id = 0;
+                if (ext[i]) {
+                    ASSERT_OK(akidb_lookup(db, names[c], ext[i], &id));
+                    ASSERT_EQ(id, ids[c][i]);
+                }
+            }
+            uint64_t id;
+            ASSERT_OK(akidb_lookup(db, names[c], "fresh", &id));
+            ASSERT_OK(akidb_lookup(db, names[c], "x4", &id));
+            ASSERT_EQ(id, ids[c][4]);
+            ASSERT_RC(akidb_lookup(db, names[c], "x20", &id), AKIDB_NOTFOUND);  /* deleted */
+            for (int q = 0; q < 5; q++) {
+                akidb_hit after[10];
+                uint32_t n_hits = 0;
+                ASSERT_OK(akidb_search(db, names[c], queries[q], 10, &pe, after, &n_hits));
+                ASSERT_EQ(n_hits, 10);
+                for (int i = 0; i < 10; i++) {
+                    ASSERT_EQ(after[i].id, before[c][q][i].id);
+                    ASSERT_NEAR(after[i].distance, before[c][q][i].distance, 1e-6);
+                }
+            }
+            /* new ids after reopening do not reuse old ones */
+            uint64_t nid = 0;
+            ASSERT_OK(akidb_insert(db, names[c], 1, v, NULL, NULL, &nid));
+            for (int i = 0; i < N; i++)
+                ASSERT_NE(nid, ids[c][i]);
+            ASSERT_OK(akidb_delete(db, names[c], nid));
+        }
+        ASSERT_OK(akidb_close(db));
+    }
 }
 
 /* ---- per-thread messages ---------------------------------------------- */

@@ -52,12 +52,16 @@ static void doc_vec(float *out, uint32_t dim, uint64_t key, uint32_t version)
         out[d] = rand_sym(&s) * 4.0f;
 }
 
-static akidb *open_db(void)
+/* These tests are about threads, not durability: most skip the fsync. */
+static akidb *open_db(akidb_sync_mode sync_mode)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/db", akt_dir);
+    akidb_options opts;
+    akidb_options_init(&opts);
+    opts.sync_mode = sync_mode;
     akidb *db = NULL;
-    ASSERT_OK(akidb_open(path, NULL, &db));
+    ASSERT_OK(akidb_open(path, &opts, &db));
     return db;
 }
 
@@ -118,9 +122,9 @@ enum {
     RW_BASE = 2000,     /* documents before the readers start */
     RW_K = 10,
     RW_READERS = 4,
-    RW_WRITER_OPS = 150,
+    RW_WRITER_OPS = 800,
     RW_MIN_SEARCHES = 300,
-    RW_MAX_SEARCHES = 5000,
+    RW_MAX_SEARCHES = 40000,
 };
 
 typedef struct rw_shared {
@@ -170,11 +174,11 @@ static void *rw_reader_main(void *arg)
                 record(&r->fail, "search %u: unsorted at rank %u", i, h);
             for (uint32_t j = 0; j < h; j++)
                 if (hits[j].id == hits[h].id)
-                    record(&r->fail, "%s: id %lld twice in search %lld", "search",
-                           (long long)hits[h].id, (long long)i);
+                    record(&r->fail, "search %u: id %llu twice", i,
+                           (unsigned long long)hits[h].id);
             if (in_sorted(sh->sorted_deleted, sh->n_deleted, hits[h].id))
-                record(&r->fail, "%s: deleted id %lld returned in search %lld", "search",
-                       (long long)hits[h].id, (long long)i);
+                record(&r->fail, "search %u: returned id %llu, deleted before it began", i,
+                       (unsigned long long)hits[h].id);
             if (r->n_seen < r->seen_cap)
                 r->seen[r->n_seen++] = hits[h].id;
             /* an untouched document: its stored vector gives the distance */
@@ -182,19 +186,19 @@ static void *rw_reader_main(void *arg)
                 float v[RW_DIM];
                 rc = akidb_get(sh->db, "c", hits[h].id, v, NULL);
                 if (rc != AKIDB_OK)
-                    record(&r->fail, "%s: get of untouched id %lld: rc %lld", "get",
-                           (long long)hits[h].id, (long long)rc);
+                    record(&r->fail, "get of untouched id %llu: rc %d",
+                           (unsigned long long)hits[h].id, rc);
                 else if (fabs(l2sq_ref(q, v, RW_DIM) - hits[h].distance) >
                          1e-4 * fmax(1.0, hits[h].distance))
-                    record(&r->fail, "%s: id %lld distance off in search %lld", "search",
-                           (long long)hits[h].id, (long long)i);
+                    record(&r->fail, "search %u: distance of untouched id %llu is off", i,
+                           (unsigned long long)hits[h].id);
             }
         }
         if (i % 16 == 0) {
             uint64_t n = 0;
             rc = akidb_collection_count(sh->db, "c", &n);
             if (rc != AKIDB_OK || n < RW_BASE - sh->n_deleted)
-                record(&r->fail, "%s: count rc %lld n %lld", "count", (long long)rc, (long long)n);
+                record(&r->fail, "count: rc %d, n %llu", rc, (unsigned long long)n);
             /* an untouched base document by external id */
             char ext[32];
             size_t b = (size_t)(splitmix64(&seed) % RW_BASE);
@@ -205,7 +209,7 @@ static void *rw_reader_main(void *arg)
             uint64_t id = 0;
             rc = akidb_lookup(sh->db, "c", ext, &id);
             if (rc != AKIDB_OK || id != sh->base_ids[b])
-                record(&r->fail, "%s: lookup rc %lld id %lld", ext, (long long)rc, (long long)id);
+                record(&r->fail, "lookup %s: rc %d, id %llu", ext, rc, (unsigned long long)id);
         }
         i++;
     }
@@ -239,7 +243,7 @@ static void *rw_writer_main(void *arg)
         uint64_t ids[4];
         int rc = akidb_insert(db, "c", 4, v, ext, meta, ids);
         if (rc != AKIDB_OK) {
-            record(&w->fail, "%s: insert rc %lld op %lld", akidb_errmsg(NULL), (long long)rc, (long long)op);
+            record(&w->fail, "%s: insert rc %d op %d", akidb_errmsg(NULL), rc, op);
             break;
         }
         for (int j = 0; j < 4; j++)
@@ -247,7 +251,7 @@ static void *rw_writer_main(void *arg)
         /* delete one of its own new documents */
         rc = akidb_delete(db, "c", ids[op % 4]);
         if (rc != AKIDB_OK)
-            record(&w->fail, "%s: delete rc %lld op %lld", akidb_errmsg(NULL), (long long)rc, (long long)op);
+            record(&w->fail, "%s: delete rc %d op %d", akidb_errmsg(NULL), rc, op);
         /* upsert two base documents with index % 4 == 2 or 3 (never D,
          * never the untouched ones) to a new version */
         size_t b1 = (size_t)(splitmix64(&seed) % (RW_BASE / 4)) * 4 + 2;
@@ -262,9 +266,9 @@ static void *rw_writer_main(void *arg)
         uint64_t uids[2];
         rc = akidb_upsert(db, "c", 2, uv, uext, NULL, uids);
         if (rc != AKIDB_OK)
-            record(&w->fail, "%s: upsert rc %lld op %lld", akidb_errmsg(NULL), (long long)rc, (long long)op);
+            record(&w->fail, "%s: upsert rc %d op %d", akidb_errmsg(NULL), rc, op);
         else if (uids[0] != w->sh->base_ids[b1] || uids[1] != w->sh->base_ids[b2])
-            record(&w->fail, "%s: upsert changed an id (op %lld, %lld)", e1, (long long)op, (long long)uids[0]);
+            record(&w->fail, "%s: upsert changed the id (op %d)", e1, op);
     }
     atomic_store(&w->sh->writer_done, 1);
     return NULL;
@@ -274,7 +278,7 @@ TEST_TIMEOUT(conc_readers_and_writer, 120)
 {
     rw_shared *sh = calloc(1, sizeof *sh);
     ASSERT(sh != NULL);
-    sh->db = open_db();
+    sh->db = open_db(AKIDB_SYNC_NONE);
     create_coll(sh->db, "c", RW_DIM, AKIDB_METRIC_L2, 64);
 
     /* phase 0: the base documents */
@@ -376,12 +380,13 @@ TEST_TIMEOUT(conc_readers_and_writer, 120)
 
 /* ---- writers on different collections, and on one shared collection --- */
 
-enum { MW_DIM = 8, MW_OPS = 120, MW_WRITERS = 3 };
+enum { MW_DIM = 8, MW_WRITERS = 3 };
 
 typedef struct mw_job {
     akidb *db;
     const char *coll;     /* own collection */
     int idx;
+    int n_ops;
     failure fail;
 } mw_job;
 
@@ -390,12 +395,13 @@ typedef struct mw_job {
 static void *mw_writer_main(void *arg)
 {
     mw_job *j = arg;
-    for (int op = 0; op < MW_OPS && !j->fail.what[0]; op++) {
+    for (int op = 0; op < j->n_ops && !j->fail.what[0]; op++) {
         float v[3 * MW_DIM];
         char eb[3][32];
         const char *ext[3];
         for (int i = 0; i < 3; i++) {
-            doc_vec(v + i * MW_DIM, MW_DIM, (uint64_t)j->idx * 1000000 + (uint64_t)op * 3 + (uint64_t)i, 0);
+            uint64_t key = (uint64_t)j->idx * 1000000 + (uint64_t)op * 3 + (uint64_t)i;
+            doc_vec(v + i * MW_DIM, MW_DIM, key, 0);
             snprintf(eb[i], sizeof eb[i], "w%d-%d-%d", j->idx, op, i);
             ext[i] = eb[i];
         }
@@ -404,32 +410,32 @@ static void *mw_writer_main(void *arg)
             uint64_t ids[3];
             int rc = akidb_insert(j->db, colls[c], 3, v, ext, NULL, ids);
             if (rc != AKIDB_OK) {
-                record(&j->fail, "%s: insert rc %lld op %lld", colls[c], (long long)rc, (long long)op);
+                record(&j->fail, "%s: insert rc %d op %d", colls[c], rc, op);
                 break;
             }
             /* delete the middle one, upsert the first to version 1 */
             rc = akidb_delete(j->db, colls[c], ids[1]);
             if (rc != AKIDB_OK)
-                record(&j->fail, "%s: delete rc %lld op %lld", colls[c], (long long)rc, (long long)op);
+                record(&j->fail, "%s: delete rc %d op %d", colls[c], rc, op);
             float nv[MW_DIM];
             doc_vec(nv, MW_DIM, (uint64_t)j->idx * 1000000 + (uint64_t)op * 3, 1);
             uint64_t uid = 0;
             rc = akidb_upsert(j->db, colls[c], 1, nv, ext, NULL, &uid);
             if (rc != AKIDB_OK || uid != ids[0])
-                record(&j->fail, "%s: upsert rc %lld op %lld", colls[c], (long long)rc, (long long)op);
+                record(&j->fail, "%s: upsert rc %d op %d", colls[c], rc, op);
             akidb_hit hits[3];
             uint32_t n_hits = 0;
             rc = akidb_search(j->db, colls[c], nv, 3, NULL, hits, &n_hits);
             if (rc != AKIDB_OK || n_hits < 1 || hits[0].id != ids[0] || hits[0].distance != 0.0f)
-                record(&j->fail, "%s: search after upsert rc %lld op %lld", colls[c], (long long)rc, (long long)op);
+                record(&j->fail, "%s: search after upsert rc %d op %d", colls[c], rc, op);
         }
     }
     return NULL;
 }
 
-TEST_TIMEOUT(conc_writers_parallel, 120)
+static void writers_parallel(akidb_sync_mode sync_mode, int n_ops)
 {
-    akidb *db = open_db();
+    akidb *db = open_db(sync_mode);
     const char *names[MW_WRITERS] = { "own0", "own1", "own2" };
     for (int i = 0; i < MW_WRITERS; i++)
         create_coll(db, names[i], MW_DIM, AKIDB_METRIC_L2, 40);
@@ -441,6 +447,7 @@ TEST_TIMEOUT(conc_writers_parallel, 120)
         jobs[i].db = db;
         jobs[i].coll = names[i];
         jobs[i].idx = i;
+        jobs[i].n_ops = n_ops;
         ASSERT_EQ(pthread_create(&th[i], NULL, mw_writer_main, &jobs[i]), 0);
     }
     for (int i = 0; i < MW_WRITERS; i++)
@@ -453,15 +460,15 @@ TEST_TIMEOUT(conc_writers_parallel, 120)
     uint64_t n = 0;
     for (int i = 0; i < MW_WRITERS; i++) {
         ASSERT_OK(akidb_collection_count(db, names[i], &n));
-        ASSERT_EQ(n, MW_OPS * 2);
+        ASSERT_EQ(n, n_ops * 2);
     }
     ASSERT_OK(akidb_collection_count(db, "shared", &n));
-    ASSERT_EQ(n, MW_OPS * 2 * MW_WRITERS);
+    ASSERT_EQ(n, n_ops * 2 * MW_WRITERS);
     const char *check[2] = { NULL, "shared" };
     for (int w = 0; w < MW_WRITERS; w++) {
         check[0] = names[w];
         for (int c = 0; c < 2; c++)
-            for (int op = 0; op < MW_OPS; op += 7) {
+            for (int op = 0; op < n_ops; op += 7) {
                 char e[32];
                 uint64_t id;
                 float back[MW_DIM], want[MW_DIM];
@@ -482,9 +489,20 @@ TEST_TIMEOUT(conc_writers_parallel, 120)
     ASSERT_OK(akidb_close(db));
 }
 
+TEST_TIMEOUT(conc_writers_parallel, 120)
+{
+    writers_parallel(AKIDB_SYNC_NONE, 500);
+}
+
+/* Group commit: concurrent writers share fsyncs (few ops: real fsyncs). */
+TEST_TIMEOUT(conc_writers_group_commit, 120)
+{
+    writers_parallel(AKIDB_SYNC_INTERVAL, 30);
+}
+
 /* ---- create/drop while searching -------------------------------------- */
 
-enum { CD_DIM = 12, CD_N = 1000, CD_Q = 40, CD_K = 8, CD_ROUNDS = 60 };
+enum { CD_DIM = 12, CD_N = 1000, CD_Q = 40, CD_K = 8, CD_ROUNDS = 150 };
 
 typedef struct cd_shared {
     akidb *db;
@@ -505,7 +523,7 @@ static void *cd_reader_main(void *arg)
     cd_reader *r = arg;
     cd_shared *sh = r->sh;
     unsigned i = 0;
-    while (i < 200 || (!atomic_load(&sh->churn_done) && i < 20000)) {
+    while (i < 200 || (!atomic_load(&sh->churn_done) && i < 100000)) {
         unsigned qi = i % CD_Q;
         akidb_hit hits[CD_K];
         uint32_t n_hits = 0;
@@ -563,18 +581,18 @@ static void *cd_churn_main(void *arg)
         snprintf(name, sizeof name, "tmp-%d", round % 3);
         int rc = akidb_collection_create(db, name, &cfg);
         if (rc != AKIDB_OK) {
-            record(&c->fail, "%s: create rc %lld round %lld", name, (long long)rc, (long long)round);
+            record(&c->fail, "%s: create rc %d round %d", name, rc, round);
             break;
         }
         rc = akidb_insert(db, name, 50, v, NULL, NULL, NULL);
         if (rc != AKIDB_OK)
-            record(&c->fail, "%s: insert rc %lld round %lld", name, (long long)rc, (long long)round);
+            record(&c->fail, "%s: insert rc %d round %d", name, rc, round);
         /* keep up to two alive at a time: drop the one created before */
         if (round >= 1) {
             snprintf(name, sizeof name, "tmp-%d", (round - 1) % 3);
             rc = akidb_collection_drop(db, name);
             if (rc != AKIDB_OK)
-                record(&c->fail, "%s: drop rc %lld round %lld", name, (long long)rc, (long long)round);
+                record(&c->fail, "%s: drop rc %d round %d", name, rc, round);
         }
     }
     atomic_store(&c->sh->churn_done, 1);
@@ -585,7 +603,7 @@ TEST_TIMEOUT(conc_create_drop_while_searching, 120)
 {
     cd_shared *sh = calloc(1, sizeof *sh);
     ASSERT(sh != NULL);
-    sh->db = open_db();
+    sh->db = open_db(AKIDB_SYNC_NONE);
     create_coll(sh->db, "stable", CD_DIM, AKIDB_METRIC_L2, 64);
     float *v = malloc((size_t)CD_N * CD_DIM * sizeof(float));
     ASSERT(v != NULL);

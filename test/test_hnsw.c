@@ -3,8 +3,9 @@
  *
  * Recall against an exact scan on clustered synthetic data (L2 and inner
  * product), the exact mode, tombstones, empty and tiny indexes, the
- * reserve/add contract, degenerate data (many identical vectors) and the
- * extreme dimensions 1 and 4096.
+ * reserve/add contract, degenerate data (many identical vectors), the
+ * extreme dimensions 1 and 4096, and the saved image (round trip, and
+ * truncated, damaged or unreadable images, or no memory, while loading).
  *
  * Cross-compiled for aarch64 with only alloc.c, distance.c and hnsw.c, so
  * only internal headers are used.  Sizes are modest because the suite also
@@ -276,7 +277,8 @@ TEST(hnsw_exact_mode)
             ASSERT_OK(akidb__hnsw_search(h, q, k, 1, 1, hits, &n_hits));
             ASSERT_EQ(n_hits, k);
             check_hits(h, vecs, dim, cases[c].space, cases[c].neg, q, hits, n_hits);
-            ASSERT_EQ(brute_force(vecs, n, dim, cases[c].space, cases[c].neg, NULL, q, k, truth), k);
+            ASSERT_EQ(brute_force(vecs, n, dim, cases[c].space, cases[c].neg, NULL, q, k,
+                                  truth), k);
             for (uint32_t i = 0; i < k; i++) {
                 /* distances match rank by rank; ids match unless tied */
                 ASSERT_NEAR(hits[i].distance, truth[i].distance, 1e-4);
@@ -718,4 +720,426 @@ TEST(hnsw_concurrent_searches)
     free(expect);
     free(vecs);
     free(qs);
+}
+
+/* ---- save / load ------------------------------------------------------ */
+
+typedef struct membuf {
+    unsigned char *data;
+    size_t len, cap;
+    size_t pos;              /* read position */
+    long fail_after_calls;   /* > 0: the call with this number fails */
+    long n_calls;
+} membuf;
+
+static int mem_write(void *ctx, const void *buf, size_t len)
+{
+    membuf *m = ctx;
+    if (m->fail_after_calls > 0 && ++m->n_calls == m->fail_after_calls)
+        return AKIDB_IOERR;
+    if (m->len + len > m->cap) {
+        size_t cap = m->cap ? m->cap : 4096;
+        while (cap < m->len + len)
+            cap *= 2;
+        unsigned char *p = realloc(m->data, cap);
+        if (!p)
+            return AKIDB_NOMEM;
+        m->data = p;
+        m->cap = cap;
+    }
+    if (len)
+        memcpy(m->data + m->len, buf, len);
+    m->len += len;
+    return AKIDB_OK;
+}
+
+/* Reads past the end are AKIDB_CORRUPT (a truncated file). */
+static int mem_read(void *ctx, void *buf, size_t len)
+{
+    membuf *m = ctx;
+    if (m->fail_after_calls > 0 && ++m->n_calls == m->fail_after_calls)
+        return AKIDB_IOERR;
+    if (len > m->len - m->pos)
+        return AKIDB_CORRUPT;
+    if (len)
+        memcpy(buf, m->data + m->pos, len);
+    m->pos += len;
+    return AKIDB_OK;
+}
+
+static void save_image(const akidb__hnsw *h, membuf *m)
+{
+    memset(m, 0, sizeof *m);
+    ASSERT_OK(akidb__hnsw_save(h, mem_write, m));
+    ASSERT(m->len >= 48);
+}
+
+static akidb__hnsw_config cfg_of(uint32_t dim, akidb__hnsw_space space, int neg, uint32_t m,
+                                 uint32_t ef_c, uint64_t seed)
+{
+    akidb__hnsw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dim = dim;
+    cfg.space = space;
+    cfg.negate_dot = neg;
+    cfg.m = m;
+    cfg.ef_construction = ef_c;
+    cfg.seed = seed;
+    return cfg;
+}
+
+/* Load `len` bytes of `img` (avail = len). */
+static int load_image(const akidb__hnsw_config *cfg, const akidb_allocator *al,
+                      const unsigned char *img, size_t len, akidb__hnsw **out,
+                      const char **why)
+{
+    membuf rd;
+    memset(&rd, 0, sizeof rd);
+    rd.data = (unsigned char *)img;
+    rd.len = len;
+    return akidb__hnsw_load(cfg, al, NULL, mem_read, &rd, len, out, why);
+}
+
+/* Same nodes, tombstones, vectors and answers. */
+static void assert_same_index(akidb__hnsw *a, akidb__hnsw *b, const float *qs, uint32_t n_q,
+                              uint32_t dim)
+{
+    ASSERT_EQ(akidb__hnsw_size(a), akidb__hnsw_size(b));
+    ASSERT_EQ(akidb__hnsw_live(a), akidb__hnsw_live(b));
+    for (uint32_t i = 0; i < akidb__hnsw_size(a); i++) {
+        ASSERT_EQ(akidb__hnsw_is_deleted(a, i), akidb__hnsw_is_deleted(b, i));
+        ASSERT_EQ(memcmp(akidb__hnsw_vector(a, i), akidb__hnsw_vector(b, i),
+                         dim * sizeof(float)), 0);
+    }
+    for (uint32_t qi = 0; qi < n_q; qi++)
+        for (int exact = 0; exact <= 1; exact++) {
+            akidb__hnsw_hit ha[10], hb[10];
+            uint32_t na = 0, nb = 0;
+            ASSERT_OK(akidb__hnsw_search(a, qs + (size_t)qi * dim, 10, 20, exact, ha, &na));
+            ASSERT_OK(akidb__hnsw_search(b, qs + (size_t)qi * dim, 10, 20, exact, hb, &nb));
+            ASSERT_EQ(na, nb);
+            for (uint32_t i = 0; i < na; i++) {
+                ASSERT_EQ(ha[i].node, hb[i].node);
+                ASSERT_EQ(ha[i].distance == hb[i].distance, 1);
+            }
+        }
+}
+
+/* A saved and reloaded index answers exactly as the original, re-saves to
+ * the same bytes, and grows exactly as the original would (the generator
+ * state is part of the image). */
+TEST(hnsw_save_load_roundtrip)
+{
+    static const struct { akidb__hnsw_space space; int neg; int unit; uint32_t dim; } cases[] = {
+        { AKIDB__SPACE_L2, 0, 0, 24 }, { AKIDB__SPACE_IP, 0, 1, 7 }, { AKIDB__SPACE_IP, 1, 0, 33 },
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const uint32_t n = 1500, extra = 300, dim = cases[c].dim;
+        float *vecs = clustered(300 + c, n + extra, dim, 12, 0.6, cases[c].unit);
+        float *qs = clustered2(300 + c, 400 + c, 30, dim, 12, 0.6, cases[c].unit);
+        akidb__hnsw_config cfg = cfg_of(dim, cases[c].space, cases[c].neg, 6, 40, 99 + c);
+        akidb__hnsw *h = NULL;
+        ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &h));
+        add_all(h, vecs, n, dim, 250);   /* exact reserves: nothing prepared ahead */
+        for (uint32_t i = 0; i < n; i += 9)
+            akidb__hnsw_mark_deleted(h, i);
+
+        membuf img;
+        save_image(h, &img);
+        akidb__hnsw *g = NULL;
+        const char *why = NULL;
+        ASSERT_OK(load_image(&cfg, &akidb__default_allocator, img.data, img.len, &g, &why));
+        ASSERT(g != NULL);
+        assert_same_index(h, g, qs, 30, dim);
+
+        membuf img2;
+        save_image(g, &img2);
+        ASSERT_EQ(img2.len, img.len);
+        ASSERT_EQ(memcmp(img.data, img2.data, img.len), 0);
+
+        /* both grow the same way */
+        add_all(h, vecs + (size_t)n * dim, extra, dim, extra);
+        add_all(g, vecs + (size_t)n * dim, extra, dim, extra);
+        assert_same_index(h, g, qs, 30, dim);
+        membuf ia, ib;
+        save_image(h, &ia);
+        save_image(g, &ib);
+        ASSERT_EQ(ia.len, ib.len);
+        ASSERT_EQ(memcmp(ia.data, ib.data, ia.len), 0);
+
+        /* the wrong collection settings are refused */
+        akidb__hnsw_config bad = cfg;
+        bad.dim = dim + 1;
+        akidb__hnsw *x = (akidb__hnsw *)&bad;
+        ASSERT_RC(load_image(&bad, &akidb__default_allocator, img.data, img.len, &x, &why),
+                  AKIDB_CORRUPT);
+        ASSERT(x == NULL);
+        ASSERT(why != NULL && why[0] != '\0');
+        bad = cfg;
+        bad.m = cfg.m + 2;
+        ASSERT_RC(load_image(&bad, &akidb__default_allocator, img.data, img.len, &x, &why),
+                  AKIDB_CORRUPT);
+
+        akidb__hnsw_free(h);
+        akidb__hnsw_free(g);
+        free(img.data);
+        free(img2.data);
+        free(ia.data);
+        free(ib.data);
+        free(vecs);
+        free(qs);
+    }
+}
+
+TEST(hnsw_save_load_empty)
+{
+    akidb__hnsw_config cfg = cfg_of(5, AKIDB__SPACE_L2, 0, 4, 10, 1);
+    akidb__hnsw *h = NULL;
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &h));
+    membuf img;
+    save_image(h, &img);
+    akidb__hnsw *g = NULL;
+    const char *why = NULL;
+    ASSERT_OK(load_image(&cfg, &akidb__default_allocator, img.data, img.len, &g, &why));
+    ASSERT_EQ(akidb__hnsw_size(g), 0);
+    float q[5] = { 1, 2, 3, 4, 5 };
+    akidb__hnsw_hit hits[3];
+    uint32_t n_hits = 9;
+    ASSERT_OK(akidb__hnsw_search(g, q, 3, 10, 0, hits, &n_hits));
+    ASSERT_EQ(n_hits, 0);
+    /* and it grows from empty */
+    ASSERT_OK(akidb__hnsw_reserve(g, 1));
+    ASSERT_EQ(akidb__hnsw_add(g, q), 0);
+    ASSERT_OK(akidb__hnsw_search(g, q, 3, 10, 0, hits, &n_hits));
+    ASSERT_EQ(n_hits, 1);
+    akidb__hnsw_free(h);
+    akidb__hnsw_free(g);
+    free(img.data);
+}
+
+/* A counting allocator that can fail the Nth allocation, for load. */
+typedef struct count_alloc {
+    long n_calls, fail_at, live;
+} count_alloc;
+
+static void *ca_malloc(void *ctx, size_t size)
+{
+    count_alloc *c = ctx;
+    if (++c->n_calls == c->fail_at)
+        return NULL;
+    void *p = malloc(size);
+    if (p)
+        c->live++;
+    return p;
+}
+
+static void *ca_realloc(void *ctx, void *ptr, size_t size)
+{
+    count_alloc *c = ctx;
+    if (!ptr)
+        return ca_malloc(ctx, size);
+    if (++c->n_calls == c->fail_at)
+        return NULL;
+    return realloc(ptr, size);
+}
+
+static void ca_free(void *ctx, void *ptr)
+{
+    count_alloc *c = ctx;
+    if (ptr)
+        c->live--;
+    free(ptr);
+}
+
+/* A small index with upper levels and tombstones, and its image. */
+static akidb__hnsw *small_index(akidb__hnsw_config *cfg, membuf *img, float **vecs_out)
+{
+    *cfg = cfg_of(4, AKIDB__SPACE_L2, 0, 3, 12, 5);
+    float *vecs = clustered(500, 80, 4, 4, 0.5, 0);
+    akidb__hnsw *h = NULL;
+    ASSERT_OK(akidb__hnsw_new(cfg, &akidb__default_allocator, NULL, &h));
+    add_all(h, vecs, 80, 4, 80);
+    for (uint32_t i = 0; i < 80; i += 7)
+        akidb__hnsw_mark_deleted(h, i);
+    save_image(h, img);
+    *vecs_out = vecs;
+    return h;
+}
+
+/* Every truncation of the image is refused, leaking nothing. */
+TEST(hnsw_load_truncated)
+{
+    akidb__hnsw_config cfg;
+    membuf img;
+    float *vecs;
+    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
+    count_alloc ca = { 0, 0, 0 };
+    akidb_allocator al = { ca_malloc, ca_realloc, ca_free, &ca };
+    for (size_t len = 0; len < img.len; len++) {
+        akidb__hnsw *g = (akidb__hnsw *)&ca;
+        const char *why = NULL;
+        int rc = load_image(&cfg, &al, img.data, len, &g, &why);
+        if (rc != AKIDB_CORRUPT)
+            akt_fail(__FILE__, __LINE__, "image cut to %zu of %zu bytes: rc %d", len, img.len, rc);
+        ASSERT(g == NULL);
+        ASSERT_EQ(ca.live, 0);
+    }
+    /* the whole image through the counting allocator is fine */
+    akidb__hnsw *g = NULL;
+    const char *why = NULL;
+    ASSERT_OK(load_image(&cfg, &al, img.data, img.len, &g, &why));
+    ASSERT_EQ(akidb__hnsw_size(g), 80);
+    akidb__hnsw_free(g);
+    ASSERT_EQ(ca.live, 0);
+    /* avail smaller than the real image bounds the load */
+    membuf rd;
+    memset(&rd, 0, sizeof rd);
+    rd.data = img.data;
+    rd.len = img.len;
+    g = (akidb__hnsw *)&ca;
+    ASSERT_RC(akidb__hnsw_load(&cfg, &al, NULL, mem_read, &rd, 100, &g, &why), AKIDB_CORRUPT);
+    ASSERT(g == NULL);
+    ASSERT_EQ(ca.live, 0);
+    akidb__hnsw_free(h);
+    free(img.data);
+    free(vecs);
+}
+
+/* Random damage: the load either refuses (CORRUPT) or yields an index that
+ * is safe to search, grow and free.  ASan checks the "safe". */
+TEST(hnsw_load_corrupted)
+{
+    akidb__hnsw_config cfg;
+    membuf img;
+    float *vecs;
+    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
+    unsigned char *bad = malloc(img.len);
+    ASSERT(bad != NULL);
+    uint64_t seed = 2024;
+    unsigned n_ok = 0, n_corrupt = 0;
+    for (int trial = 0; trial < 3000; trial++) {
+        memcpy(bad, img.data, img.len);
+        int n_flips = 1 + (int)(splitmix64(&seed) % 3);
+        for (int f = 0; f < n_flips; f++) {
+            size_t pos = (size_t)(splitmix64(&seed) % img.len);
+            /* half the time in the header, where the counts live */
+            if (trial % 2 == 0)
+                pos %= 48;
+            uint64_t r = splitmix64(&seed);
+            if (r % 3 == 0)
+                bad[pos] ^= (unsigned char)(1u << (r >> 8) % 8);
+            else
+                bad[pos] = (unsigned char)(r >> 16);
+        }
+        akidb__hnsw *g = NULL;
+        const char *why = NULL;
+        int rc = load_image(&cfg, &akidb__default_allocator, bad, img.len, &g, &why);
+        if (rc == AKIDB_CORRUPT) {
+            n_corrupt++;
+            ASSERT(g == NULL);
+            ASSERT(why != NULL);
+            continue;
+        }
+        if (rc != AKIDB_OK)
+            akt_fail(__FILE__, __LINE__, "trial %d: rc %d", trial, rc);
+        n_ok++;
+        uint32_t size = akidb__hnsw_size(g);
+        for (uint32_t qi = 0; qi < 5; qi++) {
+            akidb__hnsw_hit hits[10];
+            uint32_t n_hits = 0;
+            for (int exact = 0; exact <= 1; exact++) {
+                ASSERT_OK(akidb__hnsw_search(g, vecs + qi * 4, 10, 16, exact, hits, &n_hits));
+                ASSERT(n_hits <= 10);
+                ASSERT(n_hits <= akidb__hnsw_live(g));
+                for (uint32_t i = 0; i < n_hits; i++) {
+                    ASSERT(hits[i].node < size);
+                    ASSERT(!akidb__hnsw_is_deleted(g, hits[i].node));
+                }
+            }
+        }
+        ASSERT_OK(akidb__hnsw_reserve(g, 3));
+        for (uint32_t i = 0; i < 3; i++)
+            ASSERT_EQ(akidb__hnsw_add(g, vecs + i * 4), size + i);
+        akidb__hnsw_free(g);
+    }
+    fprintf(stderr, "  damaged images: %u refused, %u loaded\n", n_corrupt, n_ok);
+    ASSERT(n_corrupt > 0);
+    akidb__hnsw_free(h);
+    free(bad);
+    free(img.data);
+    free(vecs);
+}
+
+/* Out of memory at every allocation of a load: NOMEM, nothing leaked. */
+TEST(hnsw_load_nomem)
+{
+    akidb__hnsw_config cfg;
+    membuf img;
+    float *vecs;
+    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
+    long n;
+    for (n = 1; n < 10000; n++) {
+        count_alloc ca = { 0, n, 0 };
+        akidb_allocator al = { ca_malloc, ca_realloc, ca_free, &ca };
+        akidb__hnsw *g = (akidb__hnsw *)&ca;
+        const char *why = NULL;
+        int rc = load_image(&cfg, &al, img.data, img.len, &g, &why);
+        if (ca.n_calls < n) {          /* the failure was never reached */
+            ASSERT_OK(rc);
+            akidb__hnsw_free(g);
+            ASSERT_EQ(ca.live, 0);
+            break;
+        }
+        ASSERT_RC(rc, AKIDB_NOMEM);
+        ASSERT(g == NULL);
+        ASSERT_EQ(ca.live, 0);
+    }
+    ASSERT(n > 1 && n < 10000);
+    akidb__hnsw_free(h);
+    free(img.data);
+    free(vecs);
+}
+
+/* The stream callbacks' errors come back unchanged. */
+TEST(hnsw_save_load_stream_errors)
+{
+    akidb__hnsw_config cfg;
+    membuf img;
+    float *vecs;
+    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
+    /* fail the k-th write, k = 1, 2, ... until a save makes fewer calls */
+    for (long k = 1; k < 100000; k++) {
+        membuf w;
+        memset(&w, 0, sizeof w);
+        w.fail_after_calls = k;
+        int rc = akidb__hnsw_save(h, mem_write, &w);
+        free(w.data);
+        if (w.n_calls < k) {
+            ASSERT_OK(rc);
+            break;
+        }
+        ASSERT_RC(rc, AKIDB_IOERR);
+    }
+    /* the same for the k-th read */
+    for (long k = 1; k < 100000; k++) {
+        membuf rd;
+        memset(&rd, 0, sizeof rd);
+        rd.data = img.data;
+        rd.len = img.len;
+        rd.fail_after_calls = k;
+        akidb__hnsw *g = (akidb__hnsw *)&rd;
+        const char *why = NULL;
+        int rc = akidb__hnsw_load(&cfg, &akidb__default_allocator, NULL, mem_read, &rd,
+                                  img.len, &g, &why);
+        if (rd.n_calls < k) {
+            ASSERT_OK(rc);
+            akidb__hnsw_free(g);
+            break;
+        }
+        ASSERT_RC(rc, AKIDB_IOERR);
+        ASSERT(g == NULL);
+    }
+    akidb__hnsw_free(h);
+    free(img.data);
+    free(vecs);
 }

@@ -17,6 +17,7 @@
  */
 #include "runner.h"
 
+#include <dirent.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,6 +103,20 @@ static void fa_free(void *ctx, void *ptr)
     free(raw);
 }
 
+/* Open file descriptors of this process: a failure path must not leak
+ * them any more than memory. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 /* ---- the scenario ----------------------------------------------------- */
 
 enum {
@@ -133,8 +148,10 @@ typedef struct model {
     int present_e[N_DOCS];
     uint64_t id_e[N_DOCS];
     uint32_t version_e[N_DOCS];
+    int deleted_e[N_DOCS];      /* deleted by step_delete */
     int present_u[N_UPSERT_NEW];
     uint64_t count;
+    int tmp_exists;             /* "tmp" could not be dropped */
 } model;
 
 typedef struct run_ctx {
@@ -201,15 +218,6 @@ static void check_vec(run_ctx *r, int i, int line)
     if (memcmp(back, want, sizeof back) != 0)
         akt_fail(__FILE__, line, "e%d: vector is not version %u", i, r->m.version_e[i]);
 }
-
-/* Run `call` (an expression assigning rc) until it is not NOMEM, at most
- * 20 times in retry mode, once otherwise. */
-#define ATTEMPT(r, rc, call) \
-    for (int attempt_ = 0; attempt_ < ((r)->retry ? 20 : 1); attempt_++) { \
-        rc = (call); \
-        if (rc != AKIDB_NOMEM) break; \
-        on_nomem; \
-    }
 
 static void step_insert(run_ctx *r, int b)
 {
@@ -306,6 +314,7 @@ static void step_delete(run_ctx *r)
             int rc = akidb_delete(r->db, "c", r->m.id_e[i]);
             if (CHECK(r, rc, "delete") == AKIDB_OK) {
                 r->m.present_e[i] = 0;
+                r->m.deleted_e[i] = 1;
                 r->m.count--;
                 break;
             }
@@ -338,7 +347,7 @@ static void step_search(run_ctx *r)
             ASSERT_LE(hits[i - 1].distance, hits[i].distance);
         for (uint32_t i = 0; i < n_hits; i++)
             for (int d = DEL_FROM; d < DEL_TO; d++)
-                if (!r->m.present_e[d] && r->m.id_e[d] != 0 && hits[i].id == r->m.id_e[d])
+                if (r->m.deleted_e[d] && hits[i].id == r->m.id_e[d])
                     akt_fail(__FILE__, __LINE__, "search returned deleted e%d", d);
     }
 }
@@ -376,9 +385,55 @@ static void step_get(run_ctx *r)
     }
 }
 
-/* One run of the scenario in its own directory.  Returns 1 if the
- * allocator injected any failure. */
-static int run_scenario(fa_state *fa, int retry, unsigned iter)
+/* Reopen `path` with the default allocator and compare with the model. */
+static void verify_reopened(const char *path, const model *m)
+{
+    akidb *db = NULL;
+    ASSERT_OK(akidb_open(path, NULL, &db));
+    uint64_t n = 0;
+    if (!m->have_coll) {
+        ASSERT_RC(akidb_collection_count(db, "c", &n), AKIDB_NOTFOUND);
+        ASSERT_OK(akidb_close(db));
+        return;
+    }
+    ASSERT_OK(akidb_collection_count(db, "c", &n));
+    if (n != m->count)
+        akt_fail(__FILE__, __LINE__, "reopened: count %llu, acknowledged %llu",
+                 (unsigned long long)n, (unsigned long long)m->count);
+    for (int i = 0; i < N_DOCS; i++) {
+        char ext[16];
+        uint64_t id = 0;
+        snprintf(ext, sizeof ext, "e%d", i);
+        if (m->present_e[i]) {
+            ASSERT_OK(akidb_lookup(db, "c", ext, &id));
+            ASSERT_EQ(id, m->id_e[i]);
+            float back[DIM], want[DIM];
+            ASSERT_OK(akidb_get(db, "c", id, back, NULL));
+            doc_vec(want, (uint64_t)i, m->version_e[i]);
+            if (memcmp(back, want, sizeof back) != 0)
+                akt_fail(__FILE__, __LINE__, "reopened: e%d is not version %u", i,
+                         m->version_e[i]);
+        } else {
+            ASSERT_RC(akidb_lookup(db, "c", ext, &id), AKIDB_NOTFOUND);
+            if (m->deleted_e[i])
+                ASSERT_RC(akidb_get(db, "c", m->id_e[i], NULL, NULL), AKIDB_NOTFOUND);
+        }
+    }
+    for (int j = 0; j < N_UPSERT_NEW; j++) {
+        char ext[16];
+        uint64_t id;
+        snprintf(ext, sizeof ext, "u%d", j);
+        ASSERT_RC(akidb_lookup(db, "c", ext, &id), m->present_u[j] ? AKIDB_OK : AKIDB_NOTFOUND);
+    }
+    ASSERT_RC(akidb_collection_count(db, "tmp", &n),
+              m->tmp_exists ? AKIDB_OK : AKIDB_NOTFOUND);
+    ASSERT_OK(akidb_close(db));
+}
+
+/* One run of the scenario in its own directory; with `reopen`, the
+ * directory is then reopened and checked against the model.  Returns 1 if
+ * the allocator injected any failure. */
+static int run_scenario(fa_state *fa, int retry, unsigned iter, int reopen)
 {
     run_ctx r;
     memset(&r, 0, sizeof r);
@@ -392,6 +447,7 @@ static int run_scenario(fa_state *fa, int retry, unsigned iter)
     opts.sync_mode = AKIDB_SYNC_NONE;
     char path[512];
     snprintf(path, sizeof path, "%s/db%u", akt_dir, iter);
+    int fds_before = count_fds();
 
     for (int attempt = 0; attempt < 20 && !r.db; attempt++) {
         akidb *db = (akidb *)&r;
@@ -403,8 +459,6 @@ static int run_scenario(fa_state *fa, int retry, unsigned iter)
             ASSERT(db == NULL);
             ASSERT_EQ(atomic_load(&fa->live), 0);
         }
-        if (!retry)
-            break;
     }
     if (r.db) {
         akidb_collection_config cfg;
@@ -417,16 +471,22 @@ static int run_scenario(fa_state *fa, int retry, unsigned iter)
                 r.m.have_coll = 1;
             else
                 check_count(&r, __LINE__);   /* NOTFOUND: nothing half-made */
-            if (!retry && attempt >= 3)
-                break;
         }
         /* a second collection created and dropped */
         akidb_collection_config_init(&cfg, 4, AKIDB_METRIC_COSINE);
         int rc = akidb_collection_create(r.db, "tmp", &cfg);
-        if (CHECK(&r, rc, "create tmp") == AKIDB_OK)
-            CHECK(&r, akidb_collection_drop(r.db, "tmp"), "drop tmp");
+        if (CHECK(&r, rc, "create tmp") == AKIDB_OK) {
+            rc = AKIDB_NOMEM;
+            for (int attempt = 0; attempt < 20 && rc != AKIDB_OK; attempt++)
+                rc = CHECK(&r, akidb_collection_drop(r.db, "tmp"), "drop tmp");
+            r.m.tmp_exists = rc != AKIDB_OK;
+        }
         uint64_t n;
-        ASSERT_RC(akidb_collection_count(r.db, "tmp", &n), AKIDB_NOTFOUND);
+        rc = akidb_collection_count(r.db, "tmp", &n);
+        if (!r.m.tmp_exists)
+            CHECK_OR(&r, rc, AKIDB_NOTFOUND, "count tmp");
+        if (rc == AKIDB_OK && !r.m.tmp_exists)
+            akt_fail(__FILE__, __LINE__, "tmp still exists after a failed create or a drop");
 
         for (int b = 0; b < N_DOCS / BATCH; b++)
             step_insert(&r, b);
@@ -437,18 +497,32 @@ static int run_scenario(fa_state *fa, int retry, unsigned iter)
         check_count(&r, __LINE__);
         step_search(&r);
         step_get(&r);
-        ASSERT_OK(akidb_close(r.db));
+        /* close may fail to checkpoint (the log is kept); it still closes */
+        CHECK(&r, akidb_close(r.db), "close");
     }
     if (atomic_load(&fa->live) != 0 || atomic_load(&fa->live_bytes) != 0)
         akt_fail(__FILE__, __LINE__, "leak after close: %ld blocks, %ld bytes (fail_at %lu, "
                  "fail_every %lu, %lu calls)", (long)atomic_load(&fa->live),
                  (long)atomic_load(&fa->live_bytes), fa->fail_at, fa->fail_every,
                  (unsigned long)atomic_load(&fa->n_calls));
+    if (count_fds() != fds_before)
+        akt_fail(__FILE__, __LINE__, "%d file descriptors open after close, %d before "
+                 "(fail_at %lu, fail_every %lu)", count_fds(), fds_before, fa->fail_at,
+                 fa->fail_every);
     /* in retry mode a completed run reached its final state */
     if (retry && r.db) {
         ASSERT(r.m.have_coll);
         ASSERT_EQ(r.m.count, N_DOCS + N_UPSERT_NEW - (DEL_TO - DEL_FROM));
     }
+    /* what was acknowledged is durable, and what failed left no trace in
+     * the log either */
+    if (reopen && r.db)
+        verify_reopened(path, &r.m);
+    if (!retry)
+        fprintf(stderr, "  every %lu: %lu calls, %u NOMEM results, %s, %llu documents\n",
+                fa->fail_every, (unsigned long)atomic_load(&fa->n_calls), r.n_nomem,
+                !r.db ? "open failed" : r.m.have_coll ? "collection made" : "no collection",
+                (unsigned long long)r.m.count);
     return atomic_load(&fa->n_failed) != 0;
 }
 
@@ -456,37 +530,45 @@ TEST_TIMEOUT(oom_no_failures, 60)
 {
     fa_state fa;
     memset(&fa, 0, sizeof fa);
-    ASSERT_EQ(run_scenario(&fa, 1, 0), 0);
+    ASSERT_EQ(run_scenario(&fa, 1, 0, 0), 0);
     fprintf(stderr, "  scenario makes %lu allocation calls\n",
             (unsigned long)atomic_load(&fa.n_calls));
     ASSERT(atomic_load(&fa.n_calls) > 0);
 }
 
-TEST_TIMEOUT(oom_fail_nth, 120)
+/* Fail allocation N = 1, 2, ... until a run no longer reaches N. */
+static void fail_nth_loop(int reopen)
 {
     unsigned long n;
-    unsigned long total_nomem_runs = 0;
+    unsigned long n_runs = 0;
     for (n = 1; n <= 5000; n++) {
         fa_state fa;
         memset(&fa, 0, sizeof fa);
         fa.fail_at = n;
-        if (!run_scenario(&fa, 1, (unsigned)n))
+        if (!run_scenario(&fa, 1, (unsigned)n, reopen))
             break;
-        total_nomem_runs++;
+        n_runs++;
     }
-    fprintf(stderr, "  %lu runs with an injected failure\n", total_nomem_runs);
+    fprintf(stderr, "  %lu runs with an injected failure\n", n_runs);
     if (n > 5000)
         akt_fail(__FILE__, __LINE__, "the scenario still allocates after 5000 failures");
-    ASSERT(total_nomem_runs > 0);
+    ASSERT(n_runs > 0);
+}
+
+/* Each run's directory is also reopened: acknowledged writes are durable
+ * and failed ones left nothing in the log. */
+TEST_TIMEOUT(oom_fail_nth, 120)
+{
+    fail_nth_loop(1);
 }
 
 TEST_TIMEOUT(oom_fail_every_kth, 60)
 {
-    static const unsigned long ks[] = { 7, 31, 97, 2 };
+    static const unsigned long ks[] = { 3, 7, 31, 53, 97, 211 };
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
         fa_state fa;
         memset(&fa, 0, sizeof fa);
         fa.fail_every = ks[i];
-        ASSERT_EQ(run_scenario(&fa, 0, 100000 + (unsigned)i), 1);
+        ASSERT_EQ(run_scenario(&fa, 0, 100000 + (unsigned)i, 1), 1);
     }
 }
