@@ -87,7 +87,7 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 
 .PHONY: all lib test test-build asan tsan san-test test-aarch64 check-abi \
-        bench run install uninstall clean FORCE
+        bench run install uninstall clean FORCE crash
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
@@ -171,6 +171,14 @@ test:
 	@$(MAKE) --no-print-directory test-build
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
 	$(TEST_BIN) $(TEST)
+
+# The crash-recovery torture run: the SIGKILL loop of test/test_durability.c
+# for many more iterations than `make test` does (AKT_CRASH_ITERS, default
+# 1000 here; AKT_CRASH_SEED picks another base seed).
+crash:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory test-build
+	AKT_CRASH_ITERS=$${AKT_CRASH_ITERS:-1000} $(TEST_BIN) durability_crash
 
 # asan/tsan: the same tree layout in their own directory, then run the suite.
 # ASAN_OPTIONS/TSAN_OPTIONS from the environment are kept and extended.

@@ -82,3 +82,6 @@ FORCE:
 
 clean:
 	rm -rf $(OUT)
+
+# The durability benchmark (issue 3): `make -f bench/bench.mk durability`.
+include bench/durability.mk

@@ -39,6 +39,7 @@ model=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
     echo "machine: ${model:-unknown}, $(nproc) CPUs, Linux $(uname -r)"
     echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo "args:    ${*:-(none)}${AKIDB_ARGS:+; AkiDB only: $AKIDB_ARGS}; rounds: $ROUNDS"
+    echo "load:    $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (1/5/15 min) before the run"
 } | tee "$OUT/machine.txt"
 
 # Rounds alternate the two sides (A B A B ...): the machine is shared, so
@@ -74,9 +75,11 @@ while [ "$r" -le "$ROUNDS" ]; do
     r=$((r + 1))
 done
 t1=$(date +%s)
+load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)
+echo "load:    $load_after (1/5/15 min) after the run" | tee -a "$OUT/machine.txt"
 
 cat "$OUT"/akidb.*.log "$OUT"/hnswlib.*.log | grep '^RESULT ' |
-awk -v akidb_efs="$AKIDB_EFS" -v secs=$((t1 - t0)) -v rounds="$ROUNDS" '
+awk -v akidb_efs="$AKIDB_EFS" -v secs=$((t1 - t0)) -v rounds="$ROUNDS" -v load_after="$load_after" '
 function get(impl, kind, key,   k) { k = impl SUBSEP kind SUBSEP key; return (k in R) ? R[k] : "" }
 function num(x) { return x == "" ? "n/a" : x }
 function ratio(a, b) { return (a == "" || b == "" || b + 0 == 0) ? "n/a" : sprintf("%.2f", a / b) }
@@ -192,8 +195,8 @@ END {
             num(src != "" ? src : get("hnswlib", "gt", "source")), num(get("akidb", "gt", "verified")), \
             num(get("akidb", "gt", "mismatches")), num(get("akidb", "gt", "seconds"))
     printf "; AkiDB %s; wall time of all rounds %d s\n", num(get("akidb", "info", "version")), secs
-    printf "single-threadedness (CPU/wall): AkiDB build %s, hnswlib build %s; AkiDB exact %s\n", \
-        ratio(cA, bA), ratio(cH, bH), num(get("akidb", "exact", "cpu_per_wall"))
+    printf "CPU/wall (1.00 = one busy thread; lower = the machine was busy elsewhere): AkiDB build %s, hnswlib build %s; AkiDB exact %s; load average after the run %s\n", \
+        ratio(cA, bA), ratio(cH, bH), num(get("akidb", "exact", "cpu_per_wall")), load_after
     print ""
     print "hnswlib recall/QPS curve used for interpolation (ef: recall, QPS):"
     for (i = 1; i <= np; i++) printf "  ef=%s: %.4f, %.0f\n", PE[i], PR[i], PQ[i]

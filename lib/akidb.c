@@ -608,7 +608,7 @@ int akidb_close(akidb *db)
     int rc = AKIDB_OK;
     char first_err[512] = "";
     for (size_t i = 0; i < db->n_colls; i++) {
-        int crc = akidb__coll_checkpoint(db->colls[i]);
+        int crc = akidb__coll_checkpoint(db->colls[i], 0);
         if (crc != AKIDB_OK && rc == AKIDB_OK) {
             rc = crc;
             snprintf(first_err, sizeof first_err, "%s", akidb_errmsg(NULL));
@@ -634,7 +634,7 @@ int akidb_checkpoint(akidb *db, const char *name)
     for (size_t i = 0; i < db->n_colls && rc == AKIDB_OK; i++)
         if (!name || strcmp(akidb__coll_name(db->colls[i]), name) == 0) {
             found = 1;
-            rc = akidb__coll_checkpoint(db->colls[i]);
+            rc = akidb__coll_checkpoint(db->colls[i], 0);
         }
     pthread_rwlock_unlock(&db->lock);
     if (rc == AKIDB_OK && name && !found)

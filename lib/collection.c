@@ -675,19 +675,23 @@ static int log_payload(akidb__collection *c, const unsigned char *payload, size_
     return rc;
 }
 
-/* After a write: checkpoint if the log has grown past the threshold.  A
- * failure is logged, not returned: the write itself is safely logged. */
-static void maybe_checkpoint(akidb__collection *c)
+/* Under the write lock: has the log grown past the checkpoint threshold
+ * (and past the point where a failed checkpoint is retried)? */
+static uint64_t checkpoint_due(const akidb__collection *c)
 {
     uint64_t limit = c->env->checkpoint_bytes;
-    uint64_t size = akidb__wal_size(c->wal);
-    if (size < limit || size < c->ckpt_retry_at)
-        return;
-    if (akidb__coll_checkpoint(c) != AKIDB_OK) {
+    if (c->ckpt_retry_at > limit)
+        limit = c->ckpt_retry_at;
+    return akidb__wal_size(c->wal) >= limit ? limit : 0;
+}
+
+/* After a write, with no lock held: checkpoint if it was due.  A failure
+ * is logged, not returned: the write itself is safely logged. */
+static void run_due_checkpoint(akidb__collection *c, uint64_t due)
+{
+    if (due && akidb__coll_checkpoint(c, due) != AKIDB_OK)
         akidb__log(c->env, AKIDB_LOG_WARN, "collection %s: checkpoint failed, will retry "
                    "later: %s", c->name, akidb_errmsg(NULL));
-        c->ckpt_retry_at = size + limit / 4;
-    }
 }
 
 int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *vectors,
@@ -697,7 +701,7 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
     batch b;
     unsigned char *payload = NULL;
     size_t len = 0;
-    uint64_t seq = 0;
+    uint64_t seq = 0, due = 0;
     akidb__wal_writer_enter(c->wal);
     pthread_rwlock_wrlock(&c->lock);
     int rc = validate(c, upsert, n, vectors, external_ids, metadata_json, now_us, &b);
@@ -708,6 +712,7 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
             if (ids_out)
                 memcpy(ids_out, b.ids, n * sizeof *ids_out);
             commit(c, &b);
+            due = checkpoint_due(c);
         }
         batch_free(c->alloc, &b, 1);
     }
@@ -717,7 +722,7 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
     if (rc == AKIDB_OK)
         rc = akidb__wal_sync(c->wal, seq);
     if (rc == AKIDB_OK)
-        maybe_checkpoint(c);
+        run_due_checkpoint(c, due);
     return rc;
 }
 
@@ -731,7 +736,7 @@ static void apply_delete(akidb__collection *c, int64_t slot)
 
 int akidb__coll_delete(akidb__collection *c, uint64_t id)
 {
-    uint64_t seq = 0;
+    uint64_t seq = 0, due = 0;
     akidb__wal_writer_enter(c->wal);
     pthread_rwlock_wrlock(&c->lock);
     int rc;
@@ -743,15 +748,17 @@ int akidb__coll_delete(akidb__collection *c, uint64_t id)
         unsigned char payload[16] = { REC_DELETE, 0, 0, 0 };
         put_u32(payload + 4, 1);
         put_u64(payload + 8, id);
-        if ((rc = log_payload(c, payload, sizeof payload, &seq)) == AKIDB_OK)
+        if ((rc = log_payload(c, payload, sizeof payload, &seq)) == AKIDB_OK) {
             apply_delete(c, slot);
+            due = checkpoint_due(c);
+        }
     }
     pthread_rwlock_unlock(&c->lock);
     akidb__wal_writer_leave(c->wal);
     if (rc == AKIDB_OK)
         rc = akidb__wal_sync(c->wal, seq);
     if (rc == AKIDB_OK)
-        maybe_checkpoint(c);
+        run_due_checkpoint(c, due);
     return rc;
 }
 
@@ -889,16 +896,19 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
 
 /* ---- checkpoints ----------------------------------------------------- */
 
-int akidb__coll_checkpoint(akidb__collection *c)
+int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
 {
     pthread_mutex_lock(&c->ckpt_lock);
     pthread_rwlock_rdlock(&c->lock);
     int rc = AKIDB_OK;
-    if (akidb__wal_size(c->wal) > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint) {
+    uint64_t size = akidb__wal_size(c->wal);
+    /* Re-checked under the locks: a concurrent writer may have done it. */
+    int due = min_log_bytes ? size >= min_log_bytes
+                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint;
+    if (due) {
         rc = akidb__ckpt_write(c->env, c, c->ckpt_path, c->coll_id, &c->cfg, c->last_seq);
         if (rc == AKIDB_OK) {
             c->has_checkpoint = 1;
-            c->ckpt_retry_at = 0;
             /* Crash here: the log still holds records the checkpoint has;
              * replay skips them by seq. */
             int err = akidb__fault(c->env, AKIDB__FAULT_CKPT_AFTER_RENAME);
@@ -906,6 +916,9 @@ int akidb__coll_checkpoint(akidb__collection *c)
                                   akidb__wal_path(c->wal), strerror(err))
                      : akidb__wal_reset(c->wal, c->last_seq);
         }
+        /* Written under ckpt_lock + the shared lock; read by writers under
+         * the exclusive lock, so never concurrently. */
+        c->ckpt_retry_at = rc ? size + c->env->checkpoint_bytes / 4 : 0;
         akidb__metric_add((akidb__metrics *)&c->env->metrics,
                           rc ? AKIDB__M_CHECKPOINT_ERRORS : AKIDB__M_CHECKPOINTS, 1);
     }

@@ -35,9 +35,10 @@ uint64_t akidb__coll_last_seq(const akidb__collection *c);
 int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, size_t len);
 
 /* Write a checkpoint of the collection and empty its log, holding the
- * collection's lock shared (searches go on, writes wait).  A no-op when
- * the log holds no record and a checkpoint exists. */
-int akidb__coll_checkpoint(akidb__collection *c);
+ * collection's lock shared (searches go on, writes wait).  With
+ * min_log_bytes 0: unless the log holds no record and a checkpoint exists;
+ * otherwise only if the log has at least that many bytes. */
+int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes);
 
 /* Serialize / restore the collection's contents (documents + index) for
  * checkpoint.c.  save runs under the lock held by the caller; load fills

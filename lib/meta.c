@@ -63,6 +63,19 @@ static const char *const migrations[] = {
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
+#define SQL_LIST "SELECT coll_id, name, dim, metric, hnsw_m, ef_construction, ef_search, " \
+                 "created_at FROM collections ORDER BY coll_id"
+#define SQL_CREATE "INSERT INTO collections (name, dim, metric, hnsw_m, ef_construction, " \
+                   "ef_search, created_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+#define SQL_DROP "DELETE FROM collections WHERE coll_id = ?"
+#define SQL_MAX_ROW "SELECT coalesce(max(coll_id), 0) FROM collections"
+
+/* Every statement the catalog runs, checked against the schema on open. */
+static const char *const used_sql[] = {
+    SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW,
+    "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at FROM snapshots",
+};
+
 /* Map an SQLite failure to a result code, with the catalog named. */
 static int sql_err(akidb__meta *m, int src, const char *what)
 {
@@ -206,6 +219,20 @@ int akidb__meta_open(const char *path, int may_create, akidb__meta **out)
             goto fail;
         }
     }
+    /* A damaged schema (say, a flipped bit in a column name) passes
+     * quick_check; preparing every statement we use catches it. */
+    for (size_t i = 0; i < sizeof used_sql / sizeof used_sql[0]; i++) {
+        sqlite3_stmt *probe = NULL;
+        src = sqlite3_prepare_v2(m->db, used_sql[i], -1, &probe, NULL);
+        sqlite3_finalize(probe);
+        if (src != SQLITE_OK) {
+            rc = (src & 0xFF) == SQLITE_ERROR
+                ? akidb__err(AKIDB_CORRUPT, "catalog %s: schema is damaged: %s", path,
+                             sqlite3_errmsg(m->db))
+                : sql_err(m, src, "cannot check schema");
+            goto fail;
+        }
+    }
     *out = m;
     return AKIDB_OK;
 
@@ -220,9 +247,7 @@ int akidb__meta_list(akidb__meta *m, int (*cb)(void *ctx, const akidb__meta_coll
     pthread_mutex_lock(&m->lock);
     sqlite3_stmt *st = NULL;
     int rc = AKIDB_OK;
-    int src = sqlite3_prepare_v2(m->db, "SELECT coll_id, name, dim, metric, hnsw_m, "
-                                 "ef_construction, ef_search, created_at FROM collections "
-                                 "ORDER BY coll_id", -1, &st, NULL);
+    int src = sqlite3_prepare_v2(m->db, SQL_LIST, -1, &st, NULL);
     if (src != SQLITE_OK) {
         rc = sql_err(m, src, "cannot list collections");
         goto done;
@@ -270,8 +295,7 @@ int akidb__meta_max_coll_id(akidb__meta *m, int64_t *out)
                        "WHERE name = 'collections'", &seq, "cannot read sequence");
     if (rc == AKIDB_CORRUPT || rc == AKIDB_IOERR || rc == AKIDB_NOMEM)
         goto done;
-    rc = query_int(m, "SELECT coalesce(max(coll_id), 0) FROM collections", &max_row,
-                   "cannot read collections");
+    rc = query_int(m, SQL_MAX_ROW, &max_row, "cannot read collections");
     *out = seq > max_row ? seq : max_row;
 done:
     pthread_mutex_unlock(&m->lock);
@@ -284,9 +308,7 @@ int akidb__meta_create(akidb__meta *m, const char *name, const akidb_collection_
     pthread_mutex_lock(&m->lock);
     sqlite3_stmt *st = NULL;
     int rc = AKIDB_OK;
-    int src = sqlite3_prepare_v2(m->db, "INSERT INTO collections (name, dim, metric, hnsw_m, "
-                                 "ef_construction, ef_search, created_at, last_access) "
-                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", -1, &st, NULL);
+    int src = sqlite3_prepare_v2(m->db, SQL_CREATE, -1, &st, NULL);
     if (src == SQLITE_OK) {
         sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
         sqlite3_bind_int64(st, 2, cfg->dim);
@@ -312,8 +334,7 @@ int akidb__meta_drop(akidb__meta *m, int64_t coll_id)
     pthread_mutex_lock(&m->lock);
     sqlite3_stmt *st = NULL;
     int rc = AKIDB_OK;
-    int src = sqlite3_prepare_v2(m->db, "DELETE FROM collections WHERE coll_id = ?", -1, &st,
-                                 NULL);
+    int src = sqlite3_prepare_v2(m->db, SQL_DROP, -1, &st, NULL);
     if (src == SQLITE_OK) {
         sqlite3_bind_int64(st, 1, coll_id);
         src = sqlite3_step(st);

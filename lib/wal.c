@@ -8,12 +8,13 @@
  * File layout (little-endian):
  *
  *   header, 32 bytes:
- *     0  "AKIDBWAL"         magic
- *     8  u32 version (1)
- *    12  u32 dim            must match the collection
+ *     0  "AKIWAL"           magic
+ *     6  u16 version (1)
+ *     8  u32 dim            must match the collection
+ *    12  u32 crc32c         of the 32 header bytes with this field zero
  *    16  u64 coll_id        must match the catalog
- *    24  u32 reserved (0)
- *    28  u32 crc32c of bytes 0..27
+ *    24  u64 base_seq       the checkpoint this log continues: its records
+ *                           follow record base_seq (0 = from the start)
  *
  *   records, each starting at a multiple of 8:
  *     0  u32 len            payload bytes (before padding)
@@ -31,6 +32,11 @@
  * would lose them silently, so that is AKIDB_CORRUPT.  Otherwise nothing
  * after the bad spot was ever acknowledged as durable, and the log is cut
  * there (logged, and counted in akidb_wal_truncations_total).
+ *
+ * base_seq guards the pairing of log and checkpoint: after a checkpoint
+ * the log is emptied and its header says which checkpoint it follows, so a
+ * lost or older checkpoint is detected (AKIDB_CORRUPT) instead of the
+ * collection silently coming back without the checkpointed documents.
  *
  * Sync modes: ALWAYS fsyncs inside append, before the change is applied,
  * so a failed fsync leaves nothing behind.  INTERVAL is group commit: the
@@ -54,7 +60,7 @@
 #include "file.h"
 #include "wal.h"
 
-#define WAL_MAGIC "AKIDBWAL"
+#define WAL_MAGIC "AKIWAL"
 #define WAL_VERSION 1u
 #define REC_HEADER_LEN 24u
 #define MAX_PAYLOAD ((uint64_t)1 << 30)
@@ -65,6 +71,7 @@ struct akidb__wal {
     char *path;
     uint64_t coll_id;
     uint32_t dim;
+    uint64_t base_seq;           /* from the header */
     uint64_t size;               /* append offset */
     uint64_t next_seq;
     unsigned char *rec;          /* reusable record buffer */
@@ -108,14 +115,25 @@ static inline uint64_t pad8(uint64_t n)
     return (n + 7) & ~(uint64_t)7;
 }
 
-static void make_header(unsigned char h[AKIDB__WAL_HEADER_LEN], uint64_t coll_id, uint32_t dim)
+static void make_header(unsigned char h[AKIDB__WAL_HEADER_LEN], uint64_t coll_id, uint32_t dim,
+                        uint64_t base_seq)
 {
     memset(h, 0, AKIDB__WAL_HEADER_LEN);
-    memcpy(h, WAL_MAGIC, 8);
-    put32(h + 8, WAL_VERSION);
-    put32(h + 12, dim);
+    memcpy(h, WAL_MAGIC, 6);
+    h[6] = (unsigned char)WAL_VERSION;
+    h[7] = (unsigned char)(WAL_VERSION >> 8);
+    put32(h + 8, dim);
     put64(h + 16, coll_id);
-    put32(h + 28, akidb__crc32c(0, h, 28));
+    put64(h + 24, base_seq);
+    put32(h + 12, akidb__crc32c(0, h, AKIDB__WAL_HEADER_LEN));
+}
+
+static int header_crc_ok(const unsigned char h[AKIDB__WAL_HEADER_LEN])
+{
+    unsigned char copy[AKIDB__WAL_HEADER_LEN];
+    memcpy(copy, h, sizeof copy);
+    memset(copy + 12, 0, 4);
+    return get32(h + 12) == akidb__crc32c(0, copy, sizeof copy);
 }
 
 static int wal_new(const akidb__env *env, const char *path, uint64_t coll_id, uint32_t dim,
@@ -168,7 +186,7 @@ int akidb__wal_create(const akidb__env *env, const char *path, uint64_t coll_id,
     if (rc)
         return rc;
     unsigned char h[AKIDB__WAL_HEADER_LEN];
-    make_header(h, coll_id, dim);
+    make_header(h, coll_id, dim, 0);
     int err;
     w->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (w->fd < 0) {
@@ -208,22 +226,23 @@ int akidb__wal_open(const akidb__env *env, const char *path, uint64_t coll_id,
         rc = io_err(w, "cannot read log header", (int)-got);
         goto fail;
     }
-    if ((size_t)got < sizeof h || memcmp(h, WAL_MAGIC, 8) != 0 ||
-        get32(h + 28) != akidb__crc32c(0, h, 28)) {
+    if ((size_t)got < sizeof h || memcmp(h, WAL_MAGIC, 6) != 0 || !header_crc_ok(h)) {
         rc = akidb__err(AKIDB_CORRUPT, "%s: log header is damaged (%zd bytes read)", path, got);
         goto fail;
     }
-    if (get32(h + 8) != WAL_VERSION) {
+    unsigned version = (unsigned)h[6] | (unsigned)h[7] << 8;
+    if (version != WAL_VERSION) {
         rc = akidb__err(AKIDB_INVALID, "%s: log format version %u is not supported", path,
-                        get32(h + 8));
+                        version);
         goto fail;
     }
-    if (get64(h + 16) != coll_id || get32(h + 12) != dim) {
+    if (get64(h + 16) != coll_id || get32(h + 8) != dim) {
         rc = akidb__err(AKIDB_CORRUPT, "%s: log belongs to collection %llu (dim %u), not "
                         "%llu (dim %u)", path, (unsigned long long)get64(h + 16),
-                        get32(h + 12), (unsigned long long)coll_id, dim);
+                        get32(h + 8), (unsigned long long)coll_id, dim);
         goto fail;
     }
+    w->base_seq = get64(h + 24);
     w->size = w->written_size = w->synced_size = AKIDB__WAL_HEADER_LEN;
     *out = w;
     return AKIDB_OK;
@@ -260,6 +279,12 @@ int akidb__wal_replay(akidb__wal *w, uint64_t after_seq,
                                    size_t len),
                       void *ctx)
 {
+    if (w->base_seq > after_seq)
+        return akidb__err(AKIDB_CORRUPT, "%s: log continues from checkpointed record %llu, but "
+                          "the checkpoint found %s: the checkpoint file is missing or was "
+                          "replaced by an older one", w->path,
+                          (unsigned long long)w->base_seq,
+                          after_seq ? "ends earlier" : "does not exist");
     struct stat st;
     if (fstat(w->fd, &st) != 0)
         return io_err(w, "cannot stat log", errno);
@@ -494,8 +519,17 @@ int akidb__wal_sync(akidb__wal *w, uint64_t seq)
 
 int akidb__wal_reset(akidb__wal *w, uint64_t last_seq)
 {
+    /* Any crash order is safe: a new header over old records just makes
+     * replay skip them (seq <= the checkpoint's); a truncated file under
+     * the old header is an empty log after an older base. */
+    unsigned char h[AKIDB__WAL_HEADER_LEN];
+    make_header(h, w->coll_id, w->dim, last_seq);
+    int err = akidb__pwrite_all(w->fd, h, sizeof h, 0);
+    if (err)
+        return io_err(w, "cannot rewrite log header after checkpoint", err);
     if (ftruncate(w->fd, AKIDB__WAL_HEADER_LEN) != 0 || fdatasync(w->fd) != 0)
         return io_err(w, "cannot empty log after checkpoint", errno);
+    w->base_seq = last_seq;
     w->size = AKIDB__WAL_HEADER_LEN;
     pthread_mutex_lock(&w->sync_lock);
     /* Everything up to last_seq is in the checkpoint, which is synced. */

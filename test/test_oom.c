@@ -13,7 +13,10 @@
  *
  * Every call must return AKIDB_OK or AKIDB_NOMEM (nothing else, no crash),
  * a failed write must leave no trace (atomic batches), and after close no
- * block may remain allocated.
+ * block or file descriptor may remain.  A small checkpoint_bytes makes
+ * checkpoints run in the middle of the writes too.  Each run's directory is
+ * then reopened with the default allocator and compared with what was
+ * acknowledged.
  */
 #include "runner.h"
 
@@ -430,10 +433,11 @@ static void verify_reopened(const char *path, const model *m)
     ASSERT_OK(akidb_close(db));
 }
 
-/* One run of the scenario in its own directory; with `reopen`, the
- * directory is then reopened and checked against the model.  Returns 1 if
- * the allocator injected any failure. */
-static int run_scenario(fa_state *fa, int retry, unsigned iter, int reopen)
+/* One run of the scenario in its own directory, which is then reopened
+ * and checked against the model: acknowledged writes are durable and
+ * failed ones left nothing in the log.  Returns 1 if the allocator
+ * injected any failure. */
+static int run_scenario(fa_state *fa, int retry, unsigned iter)
 {
     run_ctx r;
     memset(&r, 0, sizeof r);
@@ -445,6 +449,7 @@ static int run_scenario(fa_state *fa, int retry, unsigned iter, int reopen)
     akidb_options_init(&opts);
     opts.allocator = &al;
     opts.sync_mode = AKIDB_SYNC_NONE;
+    opts.checkpoint_bytes = 8192;   /* checkpoints happen in the middle, too */
     char path[512];
     snprintf(path, sizeof path, "%s/db%u", akt_dir, iter);
     int fds_before = count_fds();
@@ -516,7 +521,7 @@ static int run_scenario(fa_state *fa, int retry, unsigned iter, int reopen)
     }
     /* what was acknowledged is durable, and what failed left no trace in
      * the log either */
-    if (reopen && r.db)
+    if (r.db)
         verify_reopened(path, &r.m);
     if (!retry)
         fprintf(stderr, "  every %lu: %lu calls, %u NOMEM results, %s, %llu documents\n",
@@ -530,14 +535,14 @@ TEST_TIMEOUT(oom_no_failures, 60)
 {
     fa_state fa;
     memset(&fa, 0, sizeof fa);
-    ASSERT_EQ(run_scenario(&fa, 1, 0, 0), 0);
+    ASSERT_EQ(run_scenario(&fa, 1, 0), 0);
     fprintf(stderr, "  scenario makes %lu allocation calls\n",
             (unsigned long)atomic_load(&fa.n_calls));
     ASSERT(atomic_load(&fa.n_calls) > 0);
 }
 
 /* Fail allocation N = 1, 2, ... until a run no longer reaches N. */
-static void fail_nth_loop(int reopen)
+TEST_TIMEOUT(oom_fail_nth, 120)
 {
     unsigned long n;
     unsigned long n_runs = 0;
@@ -545,7 +550,7 @@ static void fail_nth_loop(int reopen)
         fa_state fa;
         memset(&fa, 0, sizeof fa);
         fa.fail_at = n;
-        if (!run_scenario(&fa, 1, (unsigned)n, reopen))
+        if (!run_scenario(&fa, 1, (unsigned)n))
             break;
         n_runs++;
     }
@@ -555,13 +560,6 @@ static void fail_nth_loop(int reopen)
     ASSERT(n_runs > 0);
 }
 
-/* Each run's directory is also reopened: acknowledged writes are durable
- * and failed ones left nothing in the log. */
-TEST_TIMEOUT(oom_fail_nth, 120)
-{
-    fail_nth_loop(1);
-}
-
 TEST_TIMEOUT(oom_fail_every_kth, 60)
 {
     static const unsigned long ks[] = { 3, 7, 31, 53, 97, 211 };
@@ -569,6 +567,6 @@ TEST_TIMEOUT(oom_fail_every_kth, 60)
         fa_state fa;
         memset(&fa, 0, sizeof fa);
         fa.fail_every = ks[i];
-        ASSERT_EQ(run_scenario(&fa, 0, 100000 + (unsigned)i, 1), 1);
+        ASSERT_EQ(run_scenario(&fa, 0, 100000 + (unsigned)i), 1);
     }
 }
