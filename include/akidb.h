@@ -122,9 +122,9 @@ typedef struct akidb_allocator {
 
 typedef struct akidb akidb;
 
-/* An object store (cold tier, snapshots).  Its methods are defined by the
- * object-store interface; until that lands, stores are accepted and held
- * but not yet used. */
+/* An object store (cold tier, snapshots): see "Object stores" below.
+ * Until the tiering and snapshot subsystems land, a store passed in the
+ * options is held but not yet used. */
 typedef struct akidb_store akidb_store;
 
 /* Durability of acknowledged writes (used by the write-ahead log). */
@@ -397,6 +397,139 @@ typedef struct akidb_hit {
 AKIDB_API int akidb_search(akidb *db, const char *coll, const float *query, uint32_t k,
                            const akidb_search_params *params, akidb_hit *hits,
                            uint32_t *n_hits);
+
+/* ------------------------------------------------------------------------
+ * Object stores
+ *
+ * A store holds immutable objects under string keys, in the spirit of
+ * sqlite3_vfs: a table of methods that built-in backends (local directory,
+ * in-memory mock, S3) and embedders' own backends implement.
+ *
+ * Keys: 1..1024 bytes of printable UTF-8 (no control characters), no
+ * leading '/', no "." or ".." path segment, no empty segment ("a//b").
+ * The akidb_store_* wrappers check keys, so backends may rely on it.
+ *
+ * Errors: a backend method returns AKIDB_OK, or AKIDB_IOERR for a failure
+ * worth retrying (timeout, connection reset, HTTP 5xx, 429), or a permanent
+ * code: AKIDB_NOTFOUND (no such key), AKIDB_INVALID (rejected: bad
+ * credentials, HTTP 4xx), AKIDB_CORRUPT (data failed a check).  It may set
+ * a message with akidb_set_errmsg() (the server's status and error code,
+ * never credentials).  Retries with backoff happen in the wrappers, never
+ * in a backend.
+ *
+ * Memory returned through buf_out is allocated with akidb_malloc() and
+ * freed by the caller with akidb_free(); custom backends must allocate it
+ * that way.
+ *
+ * Thread safety: every method of a built-in backend may be called from
+ * any number of threads at once; custom backends used by an akidb handle
+ * must allow the same.
+ * --------------------------------------------------------------------- */
+
+#define AKIDB_STORE_METHODS_VERSION 1
+#define AKIDB_MAX_KEY_LEN 1024
+
+typedef struct akidb_store_methods {
+    int version;   /* append-only; AKIDB_STORE_METHODS_VERSION */
+    /* Read bytes [offset, offset+len) of `key` (len UINT64_MAX = to the
+     * end).  Past the end: the bytes that exist (*len_out says how many;
+     * 0 when offset >= size).  *buf_out from akidb_malloc(). */
+    int (*get)(akidb_store *s, const char *key, uint64_t offset, uint64_t len,
+               void **buf_out, size_t *len_out);
+    int (*size)(akidb_store *s, const char *key, uint64_t *size_out);
+    /* Create or replace `key` atomically: readers see the old object or
+     * the whole new one, never a part. */
+    int (*put)(akidb_store *s, const char *key, const void *buf, size_t len);
+    /* Delete `key`; deleting a missing key is AKIDB_OK. */
+    int (*del)(akidb_store *s, const char *key);
+    /* Call cb for every key starting with `prefix` ("" = all), in
+     * ascending byte order; a non-zero return from cb stops the listing
+     * and is returned. */
+    int (*list)(akidb_store *s, const char *prefix,
+                int (*cb)(void *ctx, const char *key, uint64_t size), void *ctx);
+    void (*destroy)(akidb_store *s);
+} akidb_store_methods;
+
+/* Every store starts with this; a backend embeds it as its first member. */
+struct akidb_store {
+    const akidb_store_methods *methods;
+};
+
+/* Set the calling thread's error message (as akidb_errmsg() returns it)
+ * and return rc: for custom store backends.  Thread safe. */
+AKIDB_API int akidb_set_errmsg(int rc, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+
+/* A store in local directory `dir` (created if missing; its parent must
+ * exist).  Keys map to files below dir ('/' separates directories); a put
+ * writes a temporary file, fsyncs it, renames it into place and fsyncs
+ * the directory.  Nothing is ever written outside dir.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_IOERR, AKIDB_NOMEM.
+ * Close with akidb_store_close(). */
+AKIDB_API int akidb_store_local_open(const char *dir, akidb_store **out);
+
+/* An in-memory store for tests, with latency simulation and fault
+ * injection (see lib/store_mock.h for the test controls).
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOMEM. */
+AKIDB_API int akidb_store_mock_open(akidb_store **out);
+
+#define AKIDB_S3_CONFIG_VERSION 1
+
+/* Settings of an S3-compatible store.  Fill with akidb_s3_config_init().
+ * Strings are copied by akidb_store_s3_open().
+ *   endpoint        "http://127.0.0.1:7480" or "https://s3.eu-west-1.amazonaws.com"
+ *   region          signing region ("us-east-1" if NULL)
+ *   bucket          must exist
+ *   path_style      1: http://endpoint/bucket/key; 0: http://bucket.endpoint/key
+ *   timeouts        connect and whole-request limits, milliseconds
+ *   max_concurrency parallel requests of one multipart upload or ranged
+ *                   download (default 8)
+ *   multipart_threshold  objects this large or larger are uploaded in
+ *                   parts (default 16 MiB); part_size (default 8 MiB, >= 5 MiB) */
+typedef struct akidb_s3_config {
+    uint32_t version;
+    const char *endpoint;
+    const char *region;
+    const char *bucket;
+    const char *access_key;
+    const char *secret_key;
+    int path_style;
+    uint32_t connect_timeout_ms;
+    uint32_t request_timeout_ms;
+    uint32_t max_concurrency;
+    uint64_t multipart_threshold;
+    uint64_t part_size;
+} akidb_s3_config;
+
+/* Fill *cfg with defaults (path_style 1, timeouts 5 s / 60 s, ...).
+ * NULL is ignored.  Thread safe. */
+AKIDB_API void akidb_s3_config_init(akidb_s3_config *cfg);
+
+/* A store in an S3 bucket.  No request is made until the first call.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (missing or bad setting,
+ * named in the message), AKIDB_NOMEM. */
+AKIDB_API int akidb_store_s3_open(const akidb_s3_config *cfg, akidb_store **out);
+
+/* Wrappers for callers of any store: check the key, call the backend,
+ * and retry AKIDB_IOERR failures (up to 4 attempts, full-jitter
+ * exponential backoff from 50 ms, honouring a server's Retry-After).
+ * After the last attempt the result is AKIDB_UNAVAILABLE, with the last
+ * failure in the message.  Semantics as the methods above.  Thread safe
+ * if the backend is. */
+AKIDB_API int akidb_store_put(akidb_store *s, const char *key, const void *buf, size_t len);
+AKIDB_API int akidb_store_get(akidb_store *s, const char *key, uint64_t offset, uint64_t len,
+                              void **buf_out, size_t *len_out);
+AKIDB_API int akidb_store_size(akidb_store *s, const char *key, uint64_t *size_out);
+AKIDB_API int akidb_store_delete(akidb_store *s, const char *key);
+AKIDB_API int akidb_store_list(akidb_store *s, const char *prefix,
+                               int (*cb)(void *ctx, const char *key, uint64_t size), void *ctx);
+
+/* Destroy a store (any backend).  NULL is a no-op.  No call on it may be
+ * running or start later. */
+AKIDB_API void akidb_store_close(akidb_store *s);
 
 #ifdef __cplusplus
 }

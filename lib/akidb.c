@@ -104,6 +104,21 @@ void akidb__err_clear(void)
     thread_err.rc = AKIDB_OK;
 }
 
+int akidb__err_is_set(void)
+{
+    return thread_err.rc != AKIDB_OK;
+}
+
+int akidb_set_errmsg(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(thread_err.msg, sizeof thread_err.msg, fmt ? fmt : "", ap);
+    va_end(ap);
+    thread_err.rc = rc;
+    return rc;
+}
+
 const char *akidb_errmsg(const akidb *db)
 {
     (void)db;   /* messages are per thread, whichever handle raised them */

@@ -52,6 +52,9 @@ int akidb__err(int rc, const char *fmt, ...) AKIDB__PRINTF(2, 3);
 /* Forget the calling thread's last error (start of every public call). */
 void akidb__err_clear(void);
 
+/* Whether the calling thread has an error message since the last clear. */
+int akidb__err_is_set(void);
+
 /* Write a printable, truncated rendering of untrusted text `s` into buf:
  * non-printable bytes become \xNN, and more than `max` bytes end in "...".
  * Returns buf. */

@@ -23,6 +23,18 @@
       "Documents inserted or upserted")                                                \
     X(DOCS_DELETED, "akidb_documents_deleted_total", "counter", "Documents deleted")   \
     X(SEARCHES, "akidb_searches_total", "counter", "Searches run")                     \
+    X(STORE_REQUESTS, "akidb_store_requests_total", "counter",                         \
+      "Object-store calls attempted (each retry counts)")                              \
+    X(STORE_RETRIES, "akidb_store_retries_total", "counter",                           \
+      "Object-store calls retried after a transient failure")                          \
+    X(STORE_FAILURES, "akidb_store_failures_total", "counter",                         \
+      "Object-store operations that failed after all retries")                         \
+    X(STORE_BREAKER_OPENS, "akidb_store_breaker_opens_total", "counter",               \
+      "Times the object-store circuit breaker opened")                                 \
+    X(STORE_BYTES_UP, "akidb_store_bytes_uploaded_total", "counter",                   \
+      "Bytes written to the object store")                                             \
+    X(STORE_BYTES_DOWN, "akidb_store_bytes_downloaded_total", "counter",               \
+      "Bytes read from the object store")                                              \
     X(COLLECTIONS, "akidb_collections", "gauge", "Collections in the database")
 
 typedef enum akidb__metric_id {
