@@ -51,7 +51,7 @@ LDFLAGS  ?=
 
 # pkg-config modules the library will need (sqlite3, libcurl, libzstd, ...).
 # Listing one here adds its flags to the build and to Requires.private.
-PKG_DEPS := sqlite3
+PKG_DEPS := sqlite3 libcurl openssl
 ifneq ($(strip $(PKG_DEPS)),)
 # Before scripts/deps.sh has installed them pkg-config may fail; -lNAME is
 # the right guess for every module listed here.
@@ -236,6 +236,8 @@ bench:
 	    exit 1; fi
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)'
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' durability
 
 # Until the HTTP server exists, `make run` runs the quickstart example.
 run:

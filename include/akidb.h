@@ -150,7 +150,9 @@ typedef enum akidb_log_level {
  * akidb_close(), so they must stay valid that long. */
 typedef struct akidb_options {
     uint32_t version;              /* AKIDB_OPTIONS_VERSION */
-    akidb_store *store;            /* cold tier and snapshots; NULL = a local store inside dir */
+    /* Object store for the cold tier, snapshots and uploads; borrowed.
+     * NULL = a local store in dir/objects, owned by the handle. */
+    akidb_store *store;
     int64_t (*clock_us)(void *ctx);/* microseconds since the epoch; NULL = real time */
     void *clock_ctx;
     const akidb_allocator *allocator; /* NULL = malloc/realloc/free; copied at open */
@@ -163,7 +165,19 @@ typedef struct akidb_options {
     /* A collection's write-ahead log is checkpointed (state written out,
      * log emptied) once it grows past this many bytes.  0 = 64 MiB. */
     uint64_t checkpoint_bytes;
+    /* Uploads to the object store kept in flight at once.  0 = 16. */
+    uint32_t upload_concurrency;
+    /* A failed background upload (a dead letter) is retried this many
+     * times in all before it is marked permanent.  0 = 5. */
+    uint32_t dlq_max_attempts;
+    /* How often the background thread retries due dead letters, and how
+     * many per cycle.  0 = every 1000 ms, 10 per cycle;
+     * interval AKIDB_NEVER = no background thread (retry by hand). */
+    uint32_t dlq_retry_interval_ms;
+    uint32_t dlq_retry_batch;
 } akidb_options;
+
+#define AKIDB_NEVER 0xFFFFFFFFu
 
 /* Fill *opts with the defaults (version set, everything else default).
  * Thread safe; opts must not be NULL (a NULL opts is ignored). */
@@ -530,6 +544,56 @@ AKIDB_API int akidb_store_list(akidb_store *s, const char *prefix,
 /* Destroy a store (any backend).  NULL is a no-op.  No call on it may be
  * running or start later. */
 AKIDB_API void akidb_store_close(akidb_store *s);
+
+/* ------------------------------------------------------------------------
+ * Uploads and the dead-letter queue
+ *
+ * The handle uploads to its object store (akidb_options.store) with up to
+ * upload_concurrency requests in flight.  A background upload that fails,
+ * after the store's retries, is not lost: it becomes a dead letter, a row
+ * in the catalog (key, source file, reason, attempts) that survives
+ * restarts and is retried with exponential backoff by a background thread,
+ * at most dlq_retry_batch per cycle; after dlq_max_attempts it is marked
+ * permanent and stays listed until retried or purged.
+ * --------------------------------------------------------------------- */
+
+/* Queue a background upload of the local file `path` as object `key`.
+ * The file is read when the upload runs, so it must stay in place until
+ * the upload succeeded (it is also what a dead letter retries from).
+ * Returns AKIDB_OK (queued), AKIDB_MISUSE, AKIDB_INVALID (bad key),
+ * AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_upload_file(akidb *db, const char *key, const char *path);
+
+/* Wait until every queued background upload has finished (succeeded or
+ * become a dead letter).  Returns AKIDB_OK or AKIDB_MISUSE.  Thread safe. */
+AKIDB_API int akidb_upload_wait(akidb *db);
+
+typedef struct akidb_dlq_entry {
+    int64_t id;
+    const char *key;           /* strings live in the same allocation */
+    const char *source_path;
+    const char *reason;        /* the last failure's message */
+    uint32_t attempts;
+    int permanent;             /* no more automatic retries */
+    int64_t created_at_us;
+    int64_t next_attempt_at_us;
+} akidb_dlq_entry;
+
+/* List the dead letters, oldest first.  *entries_out is one allocation
+ * (entries and their strings) to free with akidb_free(); NULL when *n_out
+ * is 0.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOMEM, AKIDB_IOERR.
+ * Thread safe. */
+AKIDB_API int akidb_dlq_list(akidb *db, akidb_dlq_entry **entries_out, size_t *n_out);
+
+/* Retry dead letter `id` now (0 = every entry, permanent ones included).
+ * A success removes the entry.  Returns AKIDB_OK (all succeeded),
+ * AKIDB_NOTFOUND (no such id), AKIDB_UNAVAILABLE (some still failed; they
+ * stay listed with the new reason), AKIDB_MISUSE.  Thread safe. */
+AKIDB_API int akidb_dlq_retry(akidb *db, int64_t id);
+
+/* Remove dead letter `id` (0 = every permanent entry) without uploading.
+ * Returns AKIDB_OK, AKIDB_NOTFOUND, AKIDB_MISUSE.  Thread safe. */
+AKIDB_API int akidb_dlq_purge(akidb *db, int64_t id);
 
 #ifdef __cplusplus
 }

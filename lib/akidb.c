@@ -49,6 +49,8 @@
 #include "collection.h"
 #include "file.h"
 #include "meta.h"
+#include "store.h"
+#include "uploader.h"
 #include "wal.h"
 
 #define DEFAULT_CHECKPOINT_BYTES ((uint64_t)64 << 20)
@@ -62,7 +64,22 @@ struct akidb {
     pthread_rwlock_t lock;
     akidb__collection **colls;
     size_t n_colls, colls_cap;
+
+    akidb_store *store;          /* opts.store, or our own local store */
+    int own_store;
+    akidb__store_disp *disp;
+    akidb__uploader *uploader;
+    pthread_t dlq_thread;
+    int dlq_thread_started;
+    int dlq_stopping;
+    pthread_mutex_t dlq_lock;
+    pthread_cond_t dlq_cond;
 };
+
+akidb__uploader *akidb__db_uploader(akidb *db)
+{
+    return db->uploader;
+}
 
 void akidb__log(const akidb__env *env, akidb_log_level level, const char *fmt, ...)
 {
@@ -482,8 +499,30 @@ static int check_orphans(akidb *db, const id_list *ids, const char *sub, const c
     return AKIDB_OK;
 }
 
+static void stop_background(akidb *db)
+{
+    if (db->dlq_thread_started) {
+        pthread_mutex_lock(&db->dlq_lock);
+        db->dlq_stopping = 1;
+        pthread_cond_broadcast(&db->dlq_cond);
+        pthread_mutex_unlock(&db->dlq_lock);
+        pthread_join(db->dlq_thread, NULL);
+        db->dlq_thread_started = 0;
+    }
+    akidb__uploader_free(db->uploader);   /* finishes queued uploads first */
+    db->uploader = NULL;
+    akidb__disp_free(db->disp);
+    db->disp = NULL;
+    if (db->own_store)
+        akidb_store_close(db->store);
+    db->store = NULL;
+}
+
 static void free_handle(akidb *db)
 {
+    stop_background(db);
+    pthread_mutex_destroy(&db->dlq_lock);
+    pthread_cond_destroy(&db->dlq_cond);
     for (size_t i = 0; i < db->n_colls; i++)
         akidb__coll_free(db->colls[i]);
     akidb__meta_close(db->meta);
@@ -494,6 +533,72 @@ static void free_handle(akidb *db)
     akidb__free(&a, db->dir);
     pthread_rwlock_destroy(&db->lock);
     akidb__free(&a, db);
+}
+
+static int64_t clock_us_of(void *ctx)
+{
+    return now_us(ctx);
+}
+
+/* The background thread retrying dead letters. */
+static void *dlq_main(void *arg)
+{
+    akidb *db = arg;
+    uint32_t interval = db->opts.dlq_retry_interval_ms ? db->opts.dlq_retry_interval_ms : 1000;
+    uint32_t batch = db->opts.dlq_retry_batch ? db->opts.dlq_retry_batch : 10;
+    pthread_mutex_lock(&db->dlq_lock);
+    while (!db->dlq_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)interval * 1000000u;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&db->dlq_cond, &db->dlq_lock, &until);
+        if (db->dlq_stopping)
+            break;
+        pthread_mutex_unlock(&db->dlq_lock);
+        uint32_t tried = 0, ok = 0;
+        if (akidb__uploader_dlq_cycle(db->uploader, batch, &tried, &ok) != AKIDB_OK)
+            akidb__log(&db->env, AKIDB_LOG_WARN, "dead-letter retry cycle failed: %s",
+                       akidb_errmsg(NULL));
+        pthread_mutex_lock(&db->dlq_lock);
+    }
+    pthread_mutex_unlock(&db->dlq_lock);
+    return NULL;
+}
+
+/* The object store, its dispatch, the uploader and the retry thread. */
+static int start_background(akidb *db)
+{
+    int rc;
+    if (db->opts.store) {
+        db->store = db->opts.store;
+    } else {
+        char *p = path_join(db, "objects", -1, "");
+        if (!p)
+            return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        rc = akidb_store_local_open(p, &db->store);
+        akidb__free(&db->env.alloc, p);
+        if (rc)
+            return rc;
+        db->own_store = 1;
+    }
+    if ((rc = akidb__disp_new(db->store, NULL, &db->env.metrics, &db->env.alloc, &db->disp)))
+        return rc;
+    akidb__uploader_config ucfg;
+    memset(&ucfg, 0, sizeof ucfg);
+    ucfg.concurrency = db->opts.upload_concurrency;
+    ucfg.max_attempts = db->opts.dlq_max_attempts;
+    ucfg.now_us = clock_us_of;
+    ucfg.clock_ctx = db;
+    if ((rc = akidb__uploader_new(&db->env, db->disp, db->meta, &ucfg, &db->uploader)))
+        return rc;
+    if (db->opts.dlq_retry_interval_ms != AKIDB_NEVER) {
+        if (pthread_create(&db->dlq_thread, NULL, dlq_main, db) != 0)
+            return akidb__err(AKIDB_ERROR, "akidb_open: cannot start the retry thread");
+        db->dlq_thread_started = 1;
+    }
+    return AKIDB_OK;
 }
 
 int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
@@ -543,6 +648,8 @@ int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
     db->env.checkpoint_bytes = o.checkpoint_bytes ? o.checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
     db->env.log_fn = o.log_fn;
     db->env.log_ctx = o.log_ctx;
+    pthread_mutex_init(&db->dlq_lock, NULL);
+    pthread_cond_init(&db->dlq_cond, NULL);
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
@@ -604,6 +711,8 @@ int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
         goto fail_ids;
     akidb__free(&db->env.alloc, wal_ids.ids);
     akidb__free(&db->env.alloc, ckpt_ids.ids);
+    if ((rc = start_background(db)))
+        goto fail;
     *out = db;
     return AKIDB_OK;
 
@@ -622,6 +731,7 @@ int akidb_close(akidb *db)
         return AKIDB_OK;
     int rc = AKIDB_OK;
     char first_err[512] = "";
+    stop_background(db);   /* queued uploads finish first */
     for (size_t i = 0; i < db->n_colls; i++) {
         int crc = akidb__coll_checkpoint(db->colls[i], 0);
         if (crc != AKIDB_OK && rc == AKIDB_OK) {
@@ -680,6 +790,133 @@ int akidb_metrics_render(akidb *db, char **text_out)
     if (!*text_out)
         return akidb__err(AKIDB_NOMEM, "akidb_metrics_render: out of memory");
     return AKIDB_OK;
+}
+
+/* ---- uploads and dead letters ---------------------------------------- */
+
+int akidb_upload_file(akidb *db, const char *key, const char *path)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_upload_file", "db");
+    if (!key) return misuse("akidb_upload_file", "key");
+    if (!path) return misuse("akidb_upload_file", "path");
+    return akidb__uploader_submit_file(db->uploader, key, path);
+}
+
+int akidb_upload_wait(akidb *db)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_upload_wait", "db");
+    akidb__uploader_drain(db->uploader);
+    return AKIDB_OK;
+}
+
+typedef struct dlq_copy {
+    akidb__meta_dlq *rows;
+    size_t n, cap, string_bytes;
+    int nomem;
+} dlq_copy;
+
+static int copy_dlq_row(void *ctx, const akidb__meta_dlq *e)
+{
+    dlq_copy *c = ctx;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 16;
+        akidb__meta_dlq *r = realloc(c->rows, cap * sizeof *r);
+        if (!r) {
+            c->nomem = 1;
+            return AKIDB_NOMEM;
+        }
+        c->rows = r;
+        c->cap = cap;
+    }
+    akidb__meta_dlq *d = &c->rows[c->n];
+    *d = *e;
+    d->object_key = strdup(e->object_key);
+    d->source_path = strdup(e->source_path);
+    d->reason = strdup(e->reason);
+    c->n++;
+    if (!d->object_key || !d->source_path || !d->reason) {
+        c->nomem = 1;
+        return AKIDB_NOMEM;
+    }
+    c->string_bytes += strlen(e->object_key) + strlen(e->source_path) + strlen(e->reason) + 3;
+    return AKIDB_OK;
+}
+
+int akidb_dlq_list(akidb *db, akidb_dlq_entry **entries_out, size_t *n_out)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_dlq_list", "db");
+    if (!entries_out) return misuse("akidb_dlq_list", "entries_out");
+    if (!n_out) return misuse("akidb_dlq_list", "n_out");
+    *entries_out = NULL;
+    *n_out = 0;
+    dlq_copy c = { NULL, 0, 0, 0, 0 };
+    int rc = akidb__meta_dlq_list(db->meta, copy_dlq_row, &c);
+    if (c.nomem)
+        rc = akidb__err(AKIDB_NOMEM, "akidb_dlq_list: out of memory");
+    if (rc == AKIDB_OK && c.n) {
+        /* One block: the entries, then their strings. */
+        akidb_dlq_entry *out = akidb_malloc(c.n * sizeof *out + c.string_bytes);
+        if (!out) {
+            rc = akidb__err(AKIDB_NOMEM, "akidb_dlq_list: out of memory");
+        } else {
+            char *str = (char *)(out + c.n);
+            for (size_t i = 0; i < c.n; i++) {
+                const akidb__meta_dlq *e = &c.rows[i];
+                out[i].id = e->dlq_id;
+                out[i].attempts = e->attempts;
+                out[i].permanent = e->permanent;
+                out[i].created_at_us = e->created_at;
+                out[i].next_attempt_at_us = e->next_attempt_at;
+                const char *src[3] = { e->object_key, e->source_path, e->reason };
+                const char **dst[3] = { &out[i].key, &out[i].source_path, &out[i].reason };
+                for (int k = 0; k < 3; k++) {
+                    size_t len = strlen(src[k]) + 1;
+                    memcpy(str, src[k], len);
+                    *dst[k] = str;
+                    str += len;
+                }
+            }
+            *entries_out = out;
+            *n_out = c.n;
+        }
+    }
+    for (size_t i = 0; i < c.n; i++) {
+        free(c.rows[i].object_key);
+        free(c.rows[i].source_path);
+        free(c.rows[i].reason);
+    }
+    free(c.rows);
+    return rc;
+}
+
+int akidb_dlq_retry(akidb *db, int64_t id)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_dlq_retry", "db");
+    return akidb__uploader_dlq_retry(db->uploader, id);
+}
+
+static int count_row(void *ctx, const akidb__meta_dlq *e)
+{
+    (void)e;
+    (*(size_t *)ctx)++;
+    return AKIDB_OK;
+}
+
+int akidb_dlq_purge(akidb *db, int64_t id)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_dlq_purge", "db");
+    if (id == 0)
+        return akidb__meta_dlq_purge_permanent(db->meta);
+    size_t found = 0;
+    int rc = akidb__meta_dlq_get(db->meta, id, count_row, &found);
+    if (rc == AKIDB_OK && !found)
+        return akidb__err(AKIDB_NOTFOUND, "akidb_dlq_purge: no dead letter %lld", (long long)id);
+    return rc ? rc : akidb__meta_dlq_delete(db->meta, id);
 }
 
 /* ---- collections ----------------------------------------------------- */

@@ -28,4 +28,9 @@ typedef int (*akidb__fault_fn)(void *ctx, akidb__fault_point point);
  * while no other thread uses the handle. */
 void akidb__set_fault_hook(akidb *db, akidb__fault_fn fn, void *ctx);
 
+/* The handle's uploader, for tests that drive dead-letter cycles by hand
+ * (open with dlq_retry_interval_ms = AKIDB_NEVER). */
+struct akidb__uploader;
+struct akidb__uploader *akidb__db_uploader(akidb *db);
+
 #endif

@@ -22,6 +22,7 @@
  */
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,18 @@ static const char *const migrations[] = {
     "  sha256 TEXT NOT NULL,"
     "  created_at INTEGER NOT NULL"
     ");",
+    /* 1 -> 2: the uploads dead-letter queue. */
+    "CREATE TABLE dead_letters ("
+    "  dlq_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  object_key TEXT NOT NULL,"
+    "  source_path TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  permanent INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  next_attempt_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dead_letters_due ON dead_letters (permanent, next_attempt_at);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -69,10 +82,23 @@ static const char *const migrations[] = {
                    "ef_search, created_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 #define SQL_DROP "DELETE FROM collections WHERE coll_id = ?"
 #define SQL_MAX_ROW "SELECT coalesce(max(coll_id), 0) FROM collections"
+#define SQL_DLQ_COLS "dlq_id, object_key, source_path, reason, attempts, permanent, " \
+                     "created_at, next_attempt_at"
+#define SQL_DLQ_ADD "INSERT INTO dead_letters (object_key, source_path, reason, attempts, " \
+                    "permanent, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+#define SQL_DLQ_ALL "SELECT " SQL_DLQ_COLS " FROM dead_letters ORDER BY dlq_id"
+#define SQL_DLQ_DUE "SELECT " SQL_DLQ_COLS " FROM dead_letters WHERE permanent = 0 AND " \
+                    "next_attempt_at <= ? ORDER BY next_attempt_at, dlq_id LIMIT ?"
+#define SQL_DLQ_ONE "SELECT " SQL_DLQ_COLS " FROM dead_letters WHERE dlq_id = ?"
+#define SQL_DLQ_UPDATE "UPDATE dead_letters SET reason = ?, attempts = ?, permanent = ?, " \
+                       "next_attempt_at = ? WHERE dlq_id = ?"
+#define SQL_DLQ_DELETE "DELETE FROM dead_letters WHERE dlq_id = ?"
+#define SQL_DLQ_PURGE "DELETE FROM dead_letters WHERE permanent = 1"
 
 /* Every statement the catalog runs, checked against the schema on open. */
 static const char *const used_sql[] = {
-    SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW,
+    SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW, SQL_DLQ_ADD, SQL_DLQ_ALL, SQL_DLQ_DUE,
+    SQL_DLQ_ONE, SQL_DLQ_UPDATE, SQL_DLQ_DELETE, SQL_DLQ_PURGE,
     "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at FROM snapshots",
 };
 
@@ -344,4 +370,143 @@ int akidb__meta_drop(akidb__meta *m, int64_t coll_id)
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->lock);
     return rc;
+}
+
+/* ---- dead-letter queue ----------------------------------------------- */
+
+/* Run a statement whose parameters are int64s or strings, as described by
+ * `types` ('i' or 's'), with no result rows. */
+static int run_stmt(akidb__meta *m, const char *sql, const char *what, const char *types, ...)
+{
+    va_list ap;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->lock);
+    int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+    va_start(ap, types);
+    for (int i = 0; src == SQLITE_OK && types[i]; i++) {
+        if (types[i] == 'i')
+            src = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        else
+            src = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+    }
+    va_end(ap);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? AKIDB_OK : sql_err(m, src, what);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__meta_dlq_add(akidb__meta *m, const akidb__meta_dlq *e, int64_t *id_out)
+{
+    int rc = run_stmt(m, SQL_DLQ_ADD, "cannot add dead letter", "sssiiii", e->object_key,
+                      e->source_path, e->reason, (int64_t)e->attempts, (int64_t)e->permanent,
+                      e->created_at, e->next_attempt_at);
+    if (rc == AKIDB_OK && id_out) {
+        pthread_mutex_lock(&m->lock);
+        *id_out = sqlite3_last_insert_rowid(m->db);
+        pthread_mutex_unlock(&m->lock);
+    }
+    return rc;
+}
+
+static int dlq_query(akidb__meta *m, const char *sql, int64_t a, int64_t b, int n_params,
+                     int (*cb)(void *ctx, const akidb__meta_dlq *e), void *ctx)
+{
+    /* Rows are copied out first and the callback runs without the lock,
+     * so it may call back into the catalog (update, delete). */
+    akidb__meta_dlq *rows = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+    if (src == SQLITE_OK && n_params >= 1)
+        src = sqlite3_bind_int64(st, 1, a);
+    if (src == SQLITE_OK && n_params >= 2)
+        src = sqlite3_bind_int64(st, 2, b);
+    if (src != SQLITE_OK) {
+        rc = sql_err(m, src, "cannot read dead letters");
+        goto unlock;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 16;
+            akidb__meta_dlq *r = realloc(rows, c2 * sizeof *r);
+            if (!r) {
+                rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+                goto unlock;
+            }
+            rows = r;
+            cap = c2;
+        }
+        akidb__meta_dlq *e = &rows[n];
+        memset(e, 0, sizeof *e);
+        e->dlq_id = sqlite3_column_int64(st, 0);
+        const char *k = (const char *)sqlite3_column_text(st, 1);
+        const char *p = (const char *)sqlite3_column_text(st, 2);
+        const char *r = (const char *)sqlite3_column_text(st, 3);
+        e->object_key = strdup(k ? k : "");
+        e->source_path = strdup(p ? p : "");
+        e->reason = strdup(r ? r : "");
+        e->attempts = (uint32_t)sqlite3_column_int64(st, 4);
+        e->permanent = (int)sqlite3_column_int64(st, 5);
+        e->created_at = sqlite3_column_int64(st, 6);
+        e->next_attempt_at = sqlite3_column_int64(st, 7);
+        n++;
+        if (!e->object_key || !e->source_path || !e->reason) {
+            rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+            goto unlock;
+        }
+    }
+    if (src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot read dead letters");
+unlock:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == AKIDB_OK)
+            rc = cb(ctx, &rows[i]);
+        free(rows[i].object_key);
+        free(rows[i].source_path);
+        free(rows[i].reason);
+    }
+    free(rows);
+    return rc;
+}
+
+int akidb__meta_dlq_list(akidb__meta *m, int (*cb)(void *ctx, const akidb__meta_dlq *e),
+                         void *ctx)
+{
+    return dlq_query(m, SQL_DLQ_ALL, 0, 0, 0, cb, ctx);
+}
+
+int akidb__meta_dlq_due(akidb__meta *m, int64_t now, uint32_t limit,
+                        int (*cb)(void *ctx, const akidb__meta_dlq *e), void *ctx)
+{
+    return dlq_query(m, SQL_DLQ_DUE, now, (int64_t)limit, 2, cb, ctx);
+}
+
+int akidb__meta_dlq_get(akidb__meta *m, int64_t dlq_id,
+                        int (*cb)(void *ctx, const akidb__meta_dlq *e), void *ctx)
+{
+    return dlq_query(m, SQL_DLQ_ONE, dlq_id, 0, 1, cb, ctx);
+}
+
+int akidb__meta_dlq_update(akidb__meta *m, int64_t dlq_id, const char *reason,
+                           uint32_t attempts, int permanent, int64_t next_attempt_at)
+{
+    return run_stmt(m, SQL_DLQ_UPDATE, "cannot update dead letter", "siiii", reason,
+                    (int64_t)attempts, (int64_t)permanent, next_attempt_at, dlq_id);
+}
+
+int akidb__meta_dlq_delete(akidb__meta *m, int64_t dlq_id)
+{
+    return run_stmt(m, SQL_DLQ_DELETE, "cannot delete dead letter", "i", dlq_id);
+}
+
+int akidb__meta_dlq_purge_permanent(akidb__meta *m)
+{
+    return run_stmt(m, SQL_DLQ_PURGE, "cannot purge dead letters", "");
 }

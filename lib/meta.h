@@ -38,4 +38,31 @@ int akidb__meta_create(akidb__meta *m, const char *name, const akidb_collection_
                        int64_t created_at, int64_t *coll_id_out);
 int akidb__meta_drop(akidb__meta *m, int64_t coll_id);
 
+/* One failed background upload (see uploader.c). */
+typedef struct akidb__meta_dlq {
+    int64_t dlq_id;
+    char *object_key;
+    char *source_path;     /* the local file to upload again */
+    char *reason;          /* the last error message */
+    uint32_t attempts;
+    int permanent;         /* gave up: kept for the operator to see */
+    int64_t created_at;    /* microseconds since the epoch */
+    int64_t next_attempt_at;
+} akidb__meta_dlq;
+
+int akidb__meta_dlq_add(akidb__meta *m, const akidb__meta_dlq *e, int64_t *id_out);
+/* Callbacks get rows that are valid only during the call, and run without
+ * the catalog lock held (they may update or delete entries). */
+int akidb__meta_dlq_list(akidb__meta *m, int (*cb)(void *ctx, const akidb__meta_dlq *e),
+                         void *ctx);
+/* Entries not permanent and due at `now`, oldest due first, at most limit. */
+int akidb__meta_dlq_due(akidb__meta *m, int64_t now, uint32_t limit,
+                        int (*cb)(void *ctx, const akidb__meta_dlq *e), void *ctx);
+int akidb__meta_dlq_get(akidb__meta *m, int64_t dlq_id,
+                        int (*cb)(void *ctx, const akidb__meta_dlq *e), void *ctx);
+int akidb__meta_dlq_update(akidb__meta *m, int64_t dlq_id, const char *reason,
+                           uint32_t attempts, int permanent, int64_t next_attempt_at);
+int akidb__meta_dlq_delete(akidb__meta *m, int64_t dlq_id);
+int akidb__meta_dlq_purge_permanent(akidb__meta *m);
+
 #endif

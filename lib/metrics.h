@@ -35,6 +35,11 @@
       "Bytes written to the object store")                                             \
     X(STORE_BYTES_DOWN, "akidb_store_bytes_downloaded_total", "counter",               \
       "Bytes read from the object store")                                              \
+    X(UPLOADS, "akidb_uploads_total", "counter", "Background uploads that succeeded")   \
+    X(DLQ_ADDED, "akidb_dlq_added_total", "counter",                                   \
+      "Background uploads that failed and became dead letters")                        \
+    X(DLQ_PERMANENT, "akidb_dlq_permanent_total", "counter",                           \
+      "Dead letters given up on after the maximum attempts")                           \
     X(COLLECTIONS, "akidb_collections", "gauge", "Collections in the database")
 
 typedef enum akidb__metric_id {

@@ -1021,6 +1021,19 @@ static int fault_hook(void *ctx, akidb__fault_point point)
     return f->err;
 }
 
+/* A hook that changes nothing but timing: it sleeps a little between the
+ * halves of a log record and around checkpoint renames, so that a SIGKILL
+ * at a random moment often lands there (a torn record, a half-done
+ * checkpoint) instead of always between two system calls. */
+static int slow_hook(void *ctx, akidb__fault_point point)
+{
+    uint64_t *rng = ctx;
+    if (point == AKIDB__FAULT_WAL_MID_RECORD || point == AKIDB__FAULT_CKPT_BEFORE_RENAME ||
+        point == AKIDB__FAULT_CKPT_AFTER_RENAME)
+        sleep_us(rand_below(rng, 400));
+    return 0;
+}
+
 typedef struct writer_cfg {
     const char *dir;
     akidb_options opts;
@@ -1030,6 +1043,7 @@ typedef struct writer_cfg {
     int ckpt_every;      /* > 0: an explicit checkpoint after every that many ops */
     int fault_after;     /* >= 0: install the fault hook after this many ops */
     fault_state fault;
+    int slow;            /* install slow_hook (until the fault hook replaces it) */
 } writer_cfg;
 
 /* The body of a writer process: random ops, each reported before (BEGIN)
@@ -1043,6 +1057,9 @@ static void writer_child(const writer_cfg *cfg, model *m, int wfd)
         _exit(3);
     }
     uint64_t rng = cfg->seed;
+    uint64_t slow_rng = cfg->seed ^ 0x5105;
+    if (cfg->slow)
+        akidb__set_fault_hook(db, slow_hook, &slow_rng);
     fault_state fault = cfg->fault;
     uint32_t tag = 0;
     for (int k = 0; k < cfg->max_ops; k++) {
@@ -1630,6 +1647,61 @@ TEST(durability_persist_drop)
     ASSERT(memcmp(back, v + 4, sizeof back) == 0);
     ASSERT_OK(akidb_close(db));
 
+    /* a crash inside a drop, after the catalog forgot the collection and
+     * before its files were deleted: put a dropped collection's files back.
+     * A normal state after a crash, so the open must succeed and the
+     * collection stay dropped. */
+    {
+        akidb_collection_config c3;
+        akidb_collection_config_init(&c3, 4, AKIDB_METRIC_L2);
+        db = open_ok(dir, NULL);
+        ASSERT_OK(akidb_collection_create(db, "doomed", &c3));
+        ASSERT_OK(akidb_insert(db, "doomed", 2, v, ext, NULL, NULL));
+        ASSERT_OK(akidb_checkpoint(db, "doomed"));
+        ASSERT_OK(akidb_insert(db, "doomed", 1, v, NULL, NULL, NULL));
+        ASSERT_OK(akidb_close(db));
+        char before[16][PATH_LEN], saved[PATH_LEN];
+        size_t n_before = find_db_files(dir, "wal", ".wal", before, 16);
+        pathf(saved, "%s/saved", akt_dir);
+        copy_tree(dir, saved);
+        db = open_ok(dir, NULL);
+        ASSERT_OK(akidb_collection_drop(db, "doomed"));
+        ASSERT_OK(akidb_close(db));
+        char after[16][PATH_LEN];
+        ASSERT_EQ(find_db_files(dir, "wal", ".wal", after, 16), n_before - 1);
+        /* restore every file the drop deleted */
+        for (int sub = 0; sub < 2; sub++) {
+            char old[16][PATH_LEN];
+            size_t nf = find_db_files(saved, sub ? "ckpt" : "wal", sub ? ".ckpt" : ".wal",
+                                      old, 16);
+            for (size_t k = 0; k < nf; k++) {
+                char dst[PATH_LEN];
+                pathf(dst, "%s/%s/%s", dir, sub ? "ckpt" : "wal", strrchr(old[k], '/') + 1);
+                if (file_size(dst) < 0)
+                    copy_file(old[k], dst, 0644);
+            }
+        }
+        ASSERT_EQ(find_db_files(dir, "wal", ".wal", after, 16), n_before);
+        db = NULL;
+        int rc = akidb_open(dir, NULL, &db);
+        if (rc != AKIDB_OK)
+            FAILF("files of a dropped collection (a crash inside akidb_collection_drop) make "
+                  "akidb_open fail: rc %d: %s", rc, akidb_errmsg(NULL));
+        ASSERT_RC(akidb_collection_count(db, "doomed", &n), AKIDB_NOTFOUND);
+        ASSERT_OK(akidb_collection_count(db, "a", &n));
+        ASSERT_EQ(n, 1);
+        ASSERT_OK(akidb_collection_create(db, "doomed", &c3));
+        ASSERT_OK(akidb_collection_count(db, "doomed", &n));
+        ASSERT_EQ(n, 0);
+        ASSERT_OK(akidb_close(db));
+        db = open_ok(dir, NULL);
+        ASSERT_OK(akidb_collection_count(db, "doomed", &n));
+        ASSERT_EQ(n, 0);
+        ASSERT_OK(akidb_collection_drop(db, "doomed"));
+        ASSERT_OK(akidb_close(db));
+        remove_tree(saved);
+    }
+
     /* drop, re-create with another dim, and create: all durable without close */
     pid_t pid = fork_child();
     if (pid == 0) {
@@ -1672,14 +1744,22 @@ TEST(durability_persist_drop)
  * being checkpointed away by a close).  It reports what became of the
  * in-flight op, and possibly one more acknowledged batch, via the pipe. */
 typedef struct vreply {
+    int64_t truncations;
     uint32_t n_out;
     outcome out[16];
     uint32_t extra_batch, extra_n;
     uint64_t extra_ids[CMAX];
 } vreply;
 
+typedef struct crash_stats {
+    uint64_t acks;
+    int torn;        /* kills after which the reopen cut a torn log tail */
+    int mid_ckpt;    /* kills that left a temporary checkpoint file behind */
+    int inflight_applied, inflight_lost;
+} crash_stats;
+
 static void crash_iteration(const char *dir, const akidb_options *o, model *m, uint64_t seed,
-                            int *n_acks_out)
+                            crash_stats *cs)
 {
     uint64_t rng = seed;
     writer_cfg wc;
@@ -1690,6 +1770,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
     wc.max_ops = 10 + (int)rand_below(&rng, 70);
     wc.allow_ckpt = 1;
     wc.fault_after = -1;
+    wc.slow = (int)rand_below(&rng, 2);
     int kill_after = (int)rand_below(&rng, (uint32_t)wc.max_ops + 6);
     uint32_t delay_us = rand_below(&rng, 3) == 0 ? 0 : rand_below(&rng, 3000);
 
@@ -1720,7 +1801,10 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
     }
     if (a.n_inflight > 1)
         FAILF("single writer had %zu operations in flight", a.n_inflight);
-    *n_acks_out = (int)a.n_acks;
+    cs->acks += a.n_acks;
+    char tmps[4][PATH_LEN];
+    if (find_db_files(dir, "ckpt", ".tmp", tmps, 4) > 0)
+        cs->mid_ckpt++;
 
     /* verify in a child */
     int do_extra = (int)rand_below(&rng, 2), do_close = (int)rand_below(&rng, 2);
@@ -1743,6 +1827,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
             r.n_out++;
         }
         verify_model(db, m, &lc, seed);
+        r.truncations = truncations(db);
         if (do_extra) {
             msg op;
             op_insert(&op, m->next_batch, 1 + (uint32_t)(seed % 4));
@@ -1769,9 +1854,17 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
         FAILF("verifier sent no reply");
     close(fds[0]);
     ASSERT_EQ(r.n_out, a.n_inflight);
-    for (uint32_t k = 0; k < r.n_out; k++)
+    for (uint32_t k = 0; k < r.n_out; k++) {
+        if (a.inflight[k].op == OP_CKPT)
+            continue;
         if (r.out[k].applied)
             model_apply(m, &a.inflight[k], r.out[k].ids, 1);
+        if (r.out[k].applied)
+            cs->inflight_applied++;
+        else
+            cs->inflight_lost++;
+    }
+    cs->torn += r.truncations > 0;
     if (r.extra_n) {
         msg op;
         op_insert(&op, r.extra_batch, r.extra_n);
@@ -1796,7 +1889,8 @@ TEST_TIMEOUT(durability_crash, 150)
     akidb_options o;
     model m;
     model_init(&m);
-    uint64_t total_acks = 0;
+    crash_stats cs;
+    memset(&cs, 0, sizeof cs);
     double t0 = now_s();
     for (int it = 0; it < iters; it++) {
         int group_start = it - it % CRASH_GROUP;
@@ -1822,18 +1916,18 @@ TEST_TIMEOUT(durability_crash, 150)
                 it, iters, (unsigned long long)seed, (unsigned long long)base, it + 1,
                 group_start, (unsigned long long)o.checkpoint_bytes,
                 (unsigned long long)m.n_docs);
-        int n_acks = 0;
-        crash_iteration(dir, &o, &m, seed, &n_acks);
-        total_acks += (uint64_t)n_acks;
+        crash_iteration(dir, &o, &m, seed, &cs);
     }
     ctx_set("durability_crash: final check (AKT_CRASH_SEED=%llu)", (unsigned long long)base);
     reopen_and_verify(dir, &o, &m, NULL, 1, base, 0);
     model_free(&m);
-    fprintf(stderr, "  durability_crash: %d kills, %llu acknowledged writes checked, %.1f s\n",
-            iters, (unsigned long long)total_acks, now_s() - t0);
-    if (total_acks < (uint64_t)iters)
+    fprintf(stderr, "  durability_crash: %d kills, %llu acknowledged writes checked; "
+            "unacknowledged writes found applied %d, absent %d; %d torn tails cut; %d kills "
+            "inside a checkpoint; %.1f s\n", iters, (unsigned long long)cs.acks,
+            cs.inflight_applied, cs.inflight_lost, cs.torn, cs.mid_ckpt, now_s() - t0);
+    if (cs.acks < (uint64_t)iters)
         FAILF("only %llu acknowledged writes in %d iterations: the kills come too early to "
-              "test anything", (unsigned long long)total_acks, iters);
+              "test anything", (unsigned long long)cs.acks, iters);
     g_ctx[0] = '\0';
 }
 
@@ -2366,6 +2460,13 @@ static int open_damaged(const work *w, const char *names, logcap *lc, akidb **db
     return rc;
 }
 
+/* Say which of the allowed outcomes a lenient damage case got. */
+static void note_outcome(const char *what, int rc)
+{
+    fprintf(stderr, "  %s: %s%s%s\n", what, rc == AKIDB_OK ? "opened" : akidb_errstr(rc),
+            rc == AKIDB_OK ? "" : ": ", rc == AKIDB_OK ? "" : akidb_errmsg(NULL));
+}
+
 /* After damage that is allowed to cost at most the last log record: OK
  * with batches 0..18 present and 19 present, or absent and reported. */
 static void expect_at_most_tail_lost(akidb *db, const logcap *lc, const char *what,
@@ -2444,7 +2545,10 @@ TEST_TIMEOUT(durability_corrupt_torn_tail, 120)
         logcap lc;
         logcap_init(&lc);
         akidb *db;
-        if (open_damaged(&w, "wal/", &lc, &db, "log header cut") == AKIDB_OK) {
+        int rc = open_damaged(&w, "wal/", &lc, &db, "log header cut");
+        if (t == 0 || t == 30)
+            note_outcome(t ? "log cut to 30 bytes" : "log cut to 0 bytes", rc);
+        if (rc == AKIDB_OK) {
             /* allowed only if reported; the checkpointed half must be there */
             expect_batches(db, 0, PB_N / 2, "log header cut");
             if (lc.n_warn_wal < 1 && truncations(db) < 1)
@@ -2684,18 +2788,49 @@ TEST(durability_corrupt_files)
         truncate_to(w.ckpt, file_size(w.ckpt) / 2);
         expect_corrupt(&w, "ckpt/", "a checkpoint cut in half");
 
-        /* a zero-length log: at most the records after the checkpoint go,
-         * and not silently */
-        ctx_set("durability_corrupt_files: %s pristine: zero-length log", which);
+        /* a zero-length or deleted log: at most the records after the
+         * checkpoint go, and not silently */
+        for (int del = 0; del < 2; del++) {
+            char what[96];
+            snprintf(what, sizeof what, "%s pristine: %s", which,
+                     del ? "log deleted" : "zero-length log");
+            ctx_set("durability_corrupt_files: %s", what);
+            work_copy(&w, pristines[p]);
+            if (del)
+                ASSERT(unlink(w.wal) == 0);
+            else
+                truncate_to(w.wal, 0);
+            logcap_init(&lc);
+            int rc = open_damaged(&w, "wal/", &lc, &db, what);
+            note_outcome(what, rc);
+            if (rc == AKIDB_OK) {
+                expect_batches(db, 0, p ? PB_N : PB_N / 2, what);
+                if (!p && !batch_state(db, PB_N / 2, pb_size(PB_N / 2)) && lc.n_warn_wal < 1 &&
+                    truncations(db) < 1)
+                    FAILF("%s: acknowledged batches lost silently", what);
+                check_usable(db, 1000);
+                ASSERT_OK(akidb_close(db));
+            }
+        }
+
+        /* what a crash inside a checkpoint leaves: a temporary file beside
+         * the checkpoint.  A normal state, so the open must succeed. */
+        ctx_set("durability_corrupt_files: %s pristine: leftover temporary checkpoint", which);
         work_copy(&w, pristines[p]);
-        truncate_to(w.wal, 0);
-        logcap_init(&lc);
-        if (open_damaged(&w, "wal/", &lc, &db, "zero-length log") == AKIDB_OK) {
-            expect_batches(db, 0, p ? PB_N : PB_N / 2, "zero-length log");
-            if (!p && !batch_state(db, PB_N / 2, pb_size(PB_N / 2)) && lc.n_warn_wal < 1 &&
-                truncations(db) < 1)
-                FAILF("a zero-length log lost acknowledged batches silently");
-            check_usable(db, 1000);
+        {
+            char tmp[PATH_LEN];
+            pathf(tmp, "%s.tmp", w.ckpt);
+            garbage_file(tmp, 777, 9);
+            akidb_options o;
+            make_opts(&o, AKIDB_SYNC_ALWAYS, 0, NULL);
+            db = open_ok(w.dir, &o);
+            expect_batches(db, 0, PB_N, "leftover temporary checkpoint");
+            check_usable(db, 1200);
+            ASSERT_OK(akidb_checkpoint(db, CCOLL));
+            ASSERT_OK(akidb_close(db));
+            db = open_ok(w.dir, &o);
+            expect_batches(db, 0, PB_N, "leftover temporary checkpoint, second open");
+            ASSERT_EQ(batch_state(db, 1200, 3), 1);
             ASSERT_OK(akidb_close(db));
         }
 
@@ -2712,7 +2847,9 @@ TEST(durability_corrupt_files)
         pathf(path, "%s/wal/README", w.dir);
         spit(path, "not a log\n", 10);
         logcap_init(&lc);
-        if (open_damaged(&w, "/", &lc, &db, "stray files") == AKIDB_OK) {
+        int src = open_damaged(&w, "/", &lc, &db, "stray files");
+        note_outcome(p ? "closed pristine: stray files" : "open pristine: stray files", src);
+        if (src == AKIDB_OK) {
             expect_batches(db, 0, PB_N, "stray files");
             check_usable(db, 1100);
             ASSERT_OK(akidb_close(db));
@@ -2760,7 +2897,9 @@ TEST(durability_corrupt_files)
     work_copy(&w, pc);
     ASSERT(unlink(w.catalog) == 0);
     logcap_init(&lc);
-    if (open_damaged(&w, "akidb.db", &lc, &db, "catalog deleted") == AKIDB_OK) {
+    int crc = open_damaged(&w, "akidb.db", &lc, &db, "catalog deleted");
+    note_outcome("catalog deleted", crc);
+    if (crc == AKIDB_OK) {
         ASSERT_OK(akidb_close(db));
         if (file_size(w.wal) != wal_len || file_size(w.ckpt) != ck_len)
             FAILF("a missing catalog made the open delete the collection's files");
