@@ -540,6 +540,11 @@ static int64_t clock_us_of(void *ctx)
     return now_us(ctx);
 }
 
+static int64_t clock_ms_of(void *ctx)
+{
+    return now_us(ctx) / 1000;
+}
+
 /* The background thread retrying dead letters. */
 static void *dlq_main(void *arg)
 {
@@ -583,7 +588,13 @@ static int start_background(akidb *db)
             return rc;
         db->own_store = 1;
     }
-    if ((rc = akidb__disp_new(db->store, NULL, &db->env.metrics, &db->env.alloc, &db->disp)))
+    /* The breaker's cool-down follows the handle's clock, like every other
+     * timed policy, so tests drive it without sleeping. */
+    akidb__store_policy policy;
+    akidb__store_policy_init(&policy);
+    policy.now_ms = clock_ms_of;
+    policy.time_ctx = db;
+    if ((rc = akidb__disp_new(db->store, &policy, &db->env.metrics, &db->env.alloc, &db->disp)))
         return rc;
     akidb__uploader_config ucfg;
     memset(&ucfg, 0, sizeof ucfg);
