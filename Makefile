@@ -51,7 +51,7 @@ LDFLAGS  ?=
 
 # pkg-config modules the library will need (sqlite3, libcurl, libzstd, ...).
 # Listing one here adds its flags to the build and to Requires.private.
-PKG_DEPS := sqlite3 libcurl openssl
+PKG_DEPS := sqlite3 libcurl openssl libzstd
 ifneq ($(strip $(PKG_DEPS)),)
 # Before scripts/deps.sh has installed them pkg-config may fail; -lNAME is
 # the right guess for every module listed here.
@@ -69,6 +69,8 @@ TEST_SRC := test/runner.c $(wildcard test/test_*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 EX_SRC   := $(wildcard examples/*.c)
 EX_BIN   := $(EX_SRC:%.c=$(BUILD)/%)
+# Command-line tools beside the (future) server: public header only.
+TOOL_BIN := $(BUILD)/akidb
 
 STATIC   := $(BUILD)/libakidb.a
 SONAME   := libakidb.so.$(VERSION_MAJOR)
@@ -87,11 +89,11 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 
 .PHONY: all lib test test-build asan tsan san-test test-aarch64 check-abi \
-        bench run install uninstall clean FORCE crash
+        bench run install uninstall clean FORCE crash fuzz fuzz-long
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
-all: lib $(PC) $(EX_BIN)
+all: lib $(PC) $(EX_BIN) $(TOOL_BIN)
 
 lib: $(STATIC) $(SHARED) $(BUILD)/$(SONAME) $(BUILD)/libakidb.so
 
@@ -151,6 +153,10 @@ $(BUILD)/examples/%: examples/%.c $(STATIC) $(FLAGS_REC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
 
+$(BUILD)/akidb: server/akidb.c $(STATIC) $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
+
 # --------------------------------------------------------------------------
 # Tests may use internal headers and akidb__ symbols, hence -Ilib and the
 # static library (hidden visibility does not hide anything inside one link).
@@ -162,7 +168,7 @@ $(BUILD)/test/%.o: test/%.c $(FLAGS_REC)
 $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS)
 
-test-build: $(TEST_BIN) $(EX_BIN)
+test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
 
 # The README's C example is compiled and run first, so the runner's closing
 # "N passed, N failed" line stays the last line of the output.
@@ -202,6 +208,41 @@ tsan:
 	echo "TSAN_OPTIONS=halt_on_error=1 AKT_TIMEOUT_SCALE=4 $$norand build-tsan/test/akidb_test $(TEST)"; \
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:$${TSAN_OPTIONS:-} \
 	AKT_TIMEOUT_SCALE=4 $$norand build-tsan/test/akidb_test $(TEST)
+
+# --------------------------------------------------------------------------
+# libFuzzer on the Parquet reader (test/fuzz_parquet.c), in its own tree
+# build-fuzz/: the library is built by clang with coverage instrumentation
+# and ASan+UBSan, the target links what it needs from the archive.  Seeds:
+# the committed fixtures plus files our writer makes (the target writes
+# them itself when AKIDB_FUZZ_WRITE_SEEDS is set).  New inputs accumulate in
+# build-fuzz/corpus across runs; a crash, sanitizer report, leak, timeout
+# or oversized allocation stops the run, leaves the input in
+# build-fuzz/crashes/ and fails the target.  FUZZ_TIME=N (seconds) overrides
+# the run time; replay an input with build-fuzz/fuzz_parquet FILE.
+FUZZ_CC   ?= clang-14
+FUZZ_DIR  := build-fuzz
+FUZZ_TIME ?= 60
+FUZZ_SAN   = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+fuzz:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) OPT='-O1 -g' \
+	    SANFLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' $(FUZZ_DIR)/libakidb.a
+	$(FUZZ_CC) $(CPPFLAGS_ALL) -Ilib $(WARNINGS) -O1 -g -pthread $(FUZZ_SAN) -fsanitize=fuzzer \
+	    $(PKG_CFLAGS) test/fuzz_parquet.c $(FUZZ_DIR)/libakidb.a $(LIBS) -lzstd \
+	    -o $(FUZZ_DIR)/fuzz_parquet
+	@rm -rf $(FUZZ_DIR)/seeds
+	@mkdir -p $(FUZZ_DIR)/seeds $(FUZZ_DIR)/corpus $(FUZZ_DIR)/crashes
+	@cp test/parquet_fixtures/*.parquet $(FUZZ_DIR)/seeds/
+	AKIDB_FUZZ_WRITE_SEEDS=$(FUZZ_DIR)/seeds \
+	ASAN_OPTIONS=detect_leaks=1:$${ASAN_OPTIONS:-} \
+	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
+	$(FUZZ_DIR)/fuzz_parquet -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	    -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ \
+	    $(FUZZ_DIR)/corpus $(FUZZ_DIR)/seeds
+
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=600
 
 # --------------------------------------------------------------------------
 # aarch64: static cross build, run under qemu-user (no sysroot needed).
@@ -255,8 +296,11 @@ install: all
 	ln -sf libakidb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf libakidb.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libakidb.so
 	install -m 644 $(PC) $(DESTDIR)$(PCDIR)/akidb.pc
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BUILD)/akidb $(DESTDIR)$(PREFIX)/bin/akidb
 
 uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/akidb
 	rm -f $(DESTDIR)$(INCLUDEDIR)/akidb.h \
 	      $(DESTDIR)$(LIBDIR)/libakidb.a \
 	      $(DESTDIR)$(LIBDIR)/libakidb.so.$(VERSION) \

@@ -59,10 +59,18 @@ typedef struct opts {
     uint32_t dim;
     int writers;
     int reps;            /* repetitions of the cheap measurements */
+    int reps_long;       /* repetitions of the one-writer batch-100 runs */
     const char *dir;
     const char *md;
     int skip_default_ckpt;
+    uint32_t interval_ms; /* sync_interval_ms for INTERVAL runs */
+    unsigned sections;    /* SEC_* */
 } opts;
+
+#define SEC_RECOVERY 1u
+#define SEC_SINGLE   2u
+#define SEC_MULTI    4u
+#define SEC_SQLITE   8u
 
 static opts g_o;
 static float *g_data;    /* n x dim */
@@ -245,6 +253,7 @@ static akidb *open_db(const char *dir, akidb_sync_mode mode, uint64_t ckpt_bytes
     akidb_options_init(&o);
     o.sync_mode = mode;
     o.checkpoint_bytes = ckpt_bytes;
+    o.sync_interval_ms = g_o.interval_ms;
     check(akidb_open(dir, &o, &db), NULL, dir);
     return db;
 }
@@ -302,8 +311,17 @@ static void *writer_main(void *arg)
  * inserting its own contiguous share.  Only the inserts are timed. */
 typedef struct run_result {
     double seconds, cpu_seconds, rows_per_s;
-    int64_t syncs, checkpoints, records;
+    int64_t syncs, checkpoints, records, wal_bytes;
+    long vcsw, ivcsw;    /* voluntary / involuntary context switches */
 } run_result;
+
+static void ctx_switches(long *v, long *iv)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    *v = ru.ru_nvcsw;
+    *iv = ru.ru_nivcsw;
+}
 
 static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, uint32_t n,
                              uint64_t ckpt_bytes, const char *label)
@@ -315,6 +333,8 @@ static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, 
     akidb *db = open_db(dir, mode, ckpt_bytes);
     create_coll(db, 0, 0);
     int64_t syncs0 = metric(db, "akidb_wal_syncs_total");
+    long v0, iv0, v1, iv1;
+    ctx_switches(&v0, &iv0);
     double c0 = cpu_s(), t0 = now_s();
     if (writers <= 1) {
         insert_rows(db, 0, n, batch);
@@ -332,6 +352,7 @@ static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, 
         }
         t0 = now_s();
         c0 = cpu_s();
+        ctx_switches(&v0, &iv0);
         pthread_barrier_wait(&start);
         for (int i = 0; i < writers; i++)
             pthread_join(th[i], NULL);
@@ -339,7 +360,11 @@ static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, 
     }
     r.seconds = now_s() - t0;
     r.cpu_seconds = cpu_s() - c0;
+    ctx_switches(&v1, &iv1);
+    r.vcsw = v1 - v0;
+    r.ivcsw = iv1 - iv0;
     r.rows_per_s = n / r.seconds;
+    r.wal_bytes = metric(db, "akidb_wal_bytes_total");
     r.syncs = metric(db, "akidb_wal_syncs_total") - syncs0;
     r.checkpoints = metric(db, "akidb_checkpoints_total");
     r.records = metric(db, "akidb_wal_records_total");
@@ -350,9 +375,10 @@ static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, 
     rm_tree(dir);
     printf("RESULT kind=insert impl=akidb label=%s mode=%s batch=%u writers=%d rows=%u "
            "seconds=%.3f cpu_seconds=%.3f rows_per_s=%.1f syncs=%lld records=%lld "
-           "checkpoints=%lld ckpt_bytes=%llu\n", label, mode_name(mode), batch, writers, n,
-           r.seconds, r.cpu_seconds, r.rows_per_s, (long long)r.syncs, (long long)r.records,
-           (long long)r.checkpoints, (unsigned long long)ckpt_bytes);
+           "checkpoints=%lld ckpt_bytes=%llu vcsw=%ld ivcsw=%ld\n", label, mode_name(mode),
+           batch, writers, n, r.seconds, r.cpu_seconds, r.rows_per_s, (long long)r.syncs,
+           (long long)r.records, (long long)r.checkpoints, (unsigned long long)ckpt_bytes,
+           r.vcsw, r.ivcsw);
     fflush(stdout);
     return r;
 }
@@ -545,12 +571,18 @@ static void usage(void)
             "  --n N        rows for most runs (default 100000)\n"
             "  --n-sync N   rows for one-writer runs that fsync every row\n"
             "               (ALWAYS and INTERVAL with batch 1; SQLite FULL batch 1;\n"
-            "               default 10000)\n"
+            "               default 5000)\n"
             "  --writers W  concurrent writer threads (default 8)\n"
             "  --reps R     repetitions of the cheap measurements, median (default 3)\n"
+            "  --reps-long R  repetitions of the one-writer batch-100 runs (n rows each,\n"
+            "               about 20 s each here; default 1)\n"
             "  --dir DIR    scratch directory, on the disk to measure (default\n"
             "               build/bench/durability-tmp)\n"
             "  --md FILE    also write the markdown tables there\n"
+            "  --only LIST  sections to run, comma-separated: recovery, single, multi,\n"
+            "               sqlite (default all)\n"
+            "  --interval-ms N   sync_interval_ms for INTERVAL runs (default 10)\n"
+            "  --no-default-ckpt skip the run with the default checkpoint_bytes\n"
             "  --quick      smoke run: --n 5000 --n-sync 500\n");
     exit(2);
 }
@@ -558,11 +590,14 @@ static void usage(void)
 static void parse_args(int argc, char **argv)
 {
     g_o.n = 100000;
-    g_o.n_sync = 10000;
+    g_o.n_sync = 5000;
     g_o.dim = 128;
     g_o.writers = 8;
     g_o.reps = 3;
+    g_o.reps_long = 1;
     g_o.dir = "build/bench/durability-tmp";
+    g_o.interval_ms = 10;
+    g_o.sections = SEC_RECOVERY | SEC_SINGLE | SEC_MULTI | SEC_SQLITE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -581,8 +616,24 @@ static void parse_args(int argc, char **argv)
             g_o.writers = atoi(v); i++;
         } else if (!strcmp(a, "--reps")) {
             g_o.reps = atoi(v); i++;
+        } else if (!strcmp(a, "--reps-long")) {
+            g_o.reps_long = atoi(v); i++;
         } else if (!strcmp(a, "--dir")) {
             g_o.dir = v; i++;
+        } else if (!strcmp(a, "--interval-ms")) {
+            g_o.interval_ms = (uint32_t)strtoul(v, NULL, 10); i++;
+        } else if (!strcmp(a, "--only")) {
+            g_o.sections = 0;
+            char buf[256];
+            snprintf(buf, sizeof buf, "%s", v);
+            for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+                if (!strcmp(tok, "recovery")) g_o.sections |= SEC_RECOVERY;
+                else if (!strcmp(tok, "single")) g_o.sections |= SEC_SINGLE;
+                else if (!strcmp(tok, "multi")) g_o.sections |= SEC_MULTI;
+                else if (!strcmp(tok, "sqlite")) g_o.sections |= SEC_SQLITE;
+                else usage();
+            }
+            i++;
         } else if (!strcmp(a, "--md")) {
             g_o.md = v; i++;
         } else {
@@ -590,19 +641,292 @@ static void parse_args(int argc, char **argv)
         }
     }
     if (g_o.n < 100 || g_o.n_sync < 1 || g_o.n_sync > g_o.n || g_o.writers < 1 ||
-        g_o.writers > 64 || g_o.reps < 1 || g_o.reps > MAX_REPS)
+        g_o.writers > 64 || g_o.reps < 1 || g_o.reps > MAX_REPS || !g_o.sections ||
+        g_o.reps_long < 1 || g_o.reps_long > MAX_REPS ||
+        g_o.interval_ms < 1 || g_o.interval_ms > 10000)
         usage();
 }
 
 static const char *pass(int ok) { return ok ? "met" : "**missed**"; }
+
+/* Everything measured, for the tables. */
+typedef struct results {
+    /* recovery */
+    double fill_s, fill_cpu_s, recover_s, recover_cpu_s, ckpt_s, reopen_s;
+    double del_open_s, del_replay_s, small_open_s;
+    int64_t fill_records, replayed, del_replayed, small_replayed;
+    uint64_t log_bytes;
+    /* throughput: [always, interval, none][batch 1, 100] and
+     * [interval, none][batch 1, 100] */
+    run_result single[3][2], multi[2][2], defck;
+    double sq[2][2];   /* SQLite [FULL, NORMAL][batch 1, 100], rows/s */
+} results;
+
+static const akidb_sync_mode k_modes[3] = { AKIDB_SYNC_ALWAYS, AKIDB_SYNC_INTERVAL,
+                                            AKIDB_SYNC_NONE };
+
+/* Rows a one-writer run uses: runs that fsync every row use n_sync. */
+static uint32_t single_rows(int mi, int bi)
+{
+    return (bi == 0 && k_modes[mi] != AKIDB_SYNC_NONE) ? g_o.n_sync : g_o.n;
+}
+
+/* 1-3: recovery of an n-record log, reopen from a checkpoint, and the
+ * split of recovery time.  The fill is also the NONE / batch 1 run. */
+static void section_recovery(results *R)
+{
+    const uint32_t n = g_o.n;
+    char dbdir[4096], deldir[4096], smalldir[4096];
+
+    printf("\n== recovery: %u single-row insert records, no checkpoint ==\n", n);
+    path_of(dbdir, sizeof dbdir, "rec");
+    fill_arg fa = { dbdir, 0, 0, n };
+    child_msg fill = in_child(child_fill, &fa);
+    R->fill_s = fill.seconds;
+    R->fill_cpu_s = fill.cpu_seconds;
+    R->fill_records = fill.a;
+    R->log_bytes = wal_bytes(dbdir);
+    run_result *r = &R->single[2][0];
+    r->seconds = fill.seconds;
+    r->cpu_seconds = fill.cpu_seconds;
+    r->rows_per_s = n / fill.seconds;
+    r->records = fill.a;
+    printf("RESULT kind=insert impl=akidb label=single mode=none batch=1 writers=1 rows=%u "
+           "seconds=%.3f cpu_seconds=%.3f rows_per_s=%.1f syncs=0 records=%lld "
+           "checkpoints=0 ckpt_bytes=%llu\n", n, fill.seconds, fill.cpu_seconds,
+           r->rows_per_s, (long long)fill.a, (unsigned long long)BIG_CKPT);
+    printf("RESULT kind=log label=full records=%lld bytes=%llu\n", (long long)fill.a,
+           (unsigned long long)R->log_bytes);
+
+    /* Timed in the parent, once (it costs as much as a rebuild); then the
+     * same handle checkpoints, timed too. */
+    double c0 = cpu_s(), t0 = now_s();
+    akidb *db = open_db(dbdir, AKIDB_SYNC_NONE, BIG_CKPT);
+    R->recover_s = now_s() - t0;
+    R->recover_cpu_s = cpu_s() - c0;
+    R->replayed = metric(db, "akidb_wal_replayed_records_total");
+    if (count_docs(db) != n)
+        die("recovery: %llu documents, expected %u", (unsigned long long)count_docs(db), n);
+    printf("RESULT kind=recovery label=full records=%lld seconds=%.3f cpu_seconds=%.3f "
+           "replayed=%lld\n", (long long)fill.a, R->recover_s, R->recover_cpu_s,
+           (long long)R->replayed);
+    t0 = now_s();
+    check(akidb_checkpoint(db, COLL), db, "checkpoint");
+    R->ckpt_s = now_s() - t0;
+    check(akidb_close(db), NULL, "close");
+    printf("RESULT kind=checkpoint docs=%u seconds=%.3f\n", n, R->ckpt_s);
+
+    /* A copy of the checkpointed database gets n delete records, one per
+     * document.  Opening it = loading the same checkpoint + replaying them;
+     * the two kinds of open alternate so both see the same machine load. */
+    printf("\n== reopen from checkpoint; recovery split: delete-only log ==\n");
+    path_of(deldir, sizeof deldir, "del");
+    copy_tree(dbdir, deldir);
+    fill_arg da = { deldir, 0, 0, n };
+    child_msg del = in_child(child_delete_all, &da);
+    if (del.a != (int64_t)n || del.c != 0)
+        die("delete-all: deleted %lld of %u", (long long)del.a, n);
+    double t_ck[MAX_REPS], t_del[MAX_REPS], t_diff[MAX_REPS];
+    int64_t docs = 0;
+    for (int i = 0; i < g_o.reps; i++) {
+        int64_t rp = 0;
+        t_ck[i] = timed_opens(dbdir, "checkpoint", 1, &rp, &docs);
+        if (docs != (int64_t)n || rp != 0)
+            die("reopen: %lld documents, %lld replayed", (long long)docs, (long long)rp);
+        t_del[i] = timed_opens(deldir, "delete_log", 1, &R->del_replayed, &docs);
+        if (docs != 0 || R->del_replayed != (int64_t)n)
+            die("delete log: %lld docs, %lld replayed", (long long)docs,
+                (long long)R->del_replayed);
+        t_diff[i] = t_del[i] - t_ck[i];
+    }
+    R->reopen_s = median(t_ck, g_o.reps);
+    R->del_open_s = median(t_del, g_o.reps);
+    R->del_replay_s = median(t_diff, g_o.reps);
+    printf("RESULT kind=recovery label=delete_only records=%lld seconds=%.4f "
+           "checkpoint_load_seconds=%.4f replay_seconds=%.4f\n", (long long)R->del_replayed,
+           R->del_open_s, R->reopen_s, R->del_replay_s);
+    rm_tree(deldir);
+    rm_tree(dbdir);
+
+    printf("\n== recovery split: minimal-index log ==\n");
+    path_of(smalldir, sizeof smalldir, "small");
+    fill_arg sa = { smalldir, 2, 1, n };
+    child_msg sfill = in_child(child_fill, &sa);
+    R->small_open_s = timed_opens(smalldir, "minimal_index_log", g_o.reps,
+                                  &R->small_replayed, &docs);
+    if (docs != (int64_t)n || R->small_replayed != (int64_t)n)
+        die("minimal-index log: %lld docs, %lld replayed", (long long)docs,
+            (long long)R->small_replayed);
+    printf("RESULT kind=recovery label=minimal_index records=%lld seconds=%.4f "
+           "fill_seconds=%.3f\n", (long long)R->small_replayed, R->small_open_s,
+           sfill.seconds);
+    rm_tree(smalldir);
+}
+
+/* 4: one writer, every mode x batch (NONE / batch 1 is the recovery fill,
+ * unless that section did not run).  The machine may be shared and the
+ * disk's fsync latency drifts, so the modes alternate and the medians
+ * count: ALWAYS and INTERVAL with batch 1 (n_sync rows each, reps times),
+ * then all three modes with batch 100 (n rows each, reps_long times). */
+static void section_single(results *R, int have_fill)
+{
+    printf("\n== insert throughput, one writer (checkpoint_bytes 1 TiB) ==\n");
+    if (!have_fill)
+        R->single[2][0] = insert_run(AKIDB_SYNC_NONE, 1, 1, single_rows(2, 0), BIG_CKPT,
+                                     "single");
+    for (int bi = 0; bi < 2; bi++) {
+        const int n_modes = bi ? 3 : 2, reps = bi ? g_o.reps_long : g_o.reps;
+        double rps[3][MAX_REPS], secs[3][MAX_REPS];
+        for (int i = 0; i < reps; i++)
+            for (int mi = 0; mi < n_modes; mi++) {
+                R->single[mi][bi] = insert_run(k_modes[mi], bi ? 100 : 1, 1,
+                                               single_rows(mi, bi), BIG_CKPT, "single");
+                rps[mi][i] = R->single[mi][bi].rows_per_s;
+                secs[mi][i] = R->single[mi][bi].seconds;
+            }
+        for (int mi = 0; mi < n_modes; mi++) {
+            R->single[mi][bi].rows_per_s = median(rps[mi], reps);
+            R->single[mi][bi].seconds = median(secs[mi], reps);
+        }
+    }
+}
+
+/* 5-6: concurrent writers on one collection, INTERVAL vs NONE; then one
+ * run with the default checkpoint_bytes. */
+static void section_multi(results *R)
+{
+    printf("\n== insert throughput, %d writers on one collection ==\n", g_o.writers);
+    for (int bi = 0; bi < 2; bi++)
+        for (int mi = 0; mi < 2; mi++)
+            R->multi[mi][bi] = insert_run(mi ? AKIDB_SYNC_NONE : AKIDB_SYNC_INTERVAL,
+                                          bi ? 100 : 1, g_o.writers, g_o.n, BIG_CKPT, "multi");
+    if (!g_o.skip_default_ckpt) {
+        printf("\n== default checkpoint_bytes (64 MiB), %d writers, INTERVAL, batch 100 ==\n",
+               g_o.writers);
+        R->defck = insert_run(AKIDB_SYNC_INTERVAL, 100, g_o.writers, g_o.n, 0, "default_ckpt");
+    }
+}
+
+/* 7: SQLite, WAL mode, FULL and NORMAL, batch 1 and 100; medians. */
+static void section_sqlite(results *R)
+{
+    static const char *const sync_name[2] = { "FULL", "NORMAL" };
+    printf("\n== SQLite %s, WAL mode, one writer ==\n", sqlite3_libversion());
+    for (int si = 0; si < 2; si++)
+        for (int bi = 0; bi < 2; bi++) {
+            uint32_t batch = bi ? 100 : 1;
+            uint32_t rows = (si == 0 && batch == 1) ? g_o.n_sync : g_o.n;
+            double v[MAX_REPS];
+            for (int i = 0; i < g_o.reps; i++) {
+                v[i] = sqlite_run(sync_name[si], batch, rows);
+                printf("RESULT kind=insert impl=sqlite synchronous=%s batch=%u rows=%u rep=%d "
+                       "rows_per_s=%.1f\n", sync_name[si], batch, rows, i + 1, v[i]);
+            }
+            R->sq[si][bi] = median(v, g_o.reps);
+        }
+}
+
+static void ratio_cell(double a, double b)
+{
+    if (a > 0 && b > 0)
+        md(" %.0f | %.2f |", b, a / b);
+    else
+        md(" n/a | n/a |");
+}
+
+static void tables(const results *R, const char *machine)
+{
+    const uint32_t n = g_o.n;
+    md("%s\n\n", machine);
+    md("Data: %u x %u float32 (256-cluster Gaussian mixture, seed 42), L2, HNSW M=16, "
+       "ef_construction=200.  Throughput runs start from an empty collection, use "
+       "checkpoint_bytes = 1 TiB (no checkpoint inside a run) and time only the insert "
+       "calls.\n", n, g_o.dim);
+
+    if (g_o.sections & (SEC_SINGLE | SEC_RECOVERY)) {
+        md("\n#### Insert throughput, one writer\n\n");
+        md("| sync mode | batch | rows | AkiDB rows/s | fsyncs/run | SQLite FULL rows/s | "
+           "AkiDB / SQLite FULL | SQLite NORMAL rows/s | AkiDB / SQLite NORMAL |\n");
+        md("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        for (int mi = 0; mi < 3; mi++)
+            for (int bi = 0; bi < 2; bi++) {
+                const run_result *r = &R->single[mi][bi];
+                if (r->rows_per_s <= 0)
+                    continue;
+                md("| %s | %d | %u | %.0f | %lld |", mode_name(k_modes[mi]), bi ? 100 : 1,
+                   single_rows(mi, bi), r->rows_per_s, (long long)r->syncs);
+                ratio_cell(r->rows_per_s, R->sq[0][bi]);
+                ratio_cell(r->rows_per_s, R->sq[1][bi]);
+                md("\n");
+            }
+        md("\nAkiDB: batch 1 with ALWAYS and INTERVAL, median of %d runs, the two "
+           "alternating; batch 100, %s; NONE with batch 1, one run%s.  ", g_o.reps,
+           g_o.reps_long > 1 ? "median of alternating runs" : "one run each",
+           (g_o.sections & SEC_RECOVERY) ? " (the fill of the recovery test)" : "");
+        md("SQLite: the same rows (id INTEGER PRIMARY KEY, vector BLOB of %u bytes), WAL "
+           "mode, one transaction per batch; FULL with batch 1 inserts %u rows, every other "
+           "SQLite run %u; medians of %d runs.  AkiDB builds the HNSW graph on every insert, "
+           "SQLite only appends a B-tree row.\n", g_o.dim * 4, g_o.n_sync, n, g_o.reps);
+    }
+
+    if (g_o.sections & SEC_MULTI) {
+        md("\n#### Insert throughput, %d writer threads on one collection (%u rows)\n\n",
+           g_o.writers, n);
+        md("| batch | INTERVAL rows/s | fsyncs | CPU s | NONE rows/s | CPU s | "
+           "INTERVAL / NONE | target | |\n");
+        md("|---:|---:|---:|---:|---:|---:|---:|---|---|\n");
+        for (int bi = 0; bi < 2; bi++) {
+            const run_result *iv = &R->multi[0][bi], *no = &R->multi[1][bi];
+            double r = iv->rows_per_s / no->rows_per_s;
+            md("| %d | %.0f | %lld | %.1f | %.0f | %.1f | %.2f | >= 0.80 | %s |\n",
+               bi ? 100 : 1, iv->rows_per_s, (long long)iv->syncs, iv->cpu_seconds,
+               no->rows_per_s, no->cpu_seconds, r, pass(r >= 0.80));
+        }
+        md("\nCPU s: CPU time of the process (all threads) during the run; "
+           "sync_interval_ms = %u.\n", g_o.interval_ms);
+        if (!g_o.skip_default_ckpt)
+            md("\nWith the default checkpoint_bytes (64 MiB) instead, %d writers, INTERVAL, "
+               "batch 100: %.0f rows/s, %lld checkpoint(s) during the run (the %u rows "
+               "make %.1f MiB of log).\n", g_o.writers, R->defck.rows_per_s,
+               (long long)R->defck.checkpoints, n, R->defck.wal_bytes / 1048576.0);
+    }
+
+    if (g_o.sections & SEC_RECOVERY) {
+        double ratio = R->recover_s / R->reopen_s;
+        double api = R->single[2][1].seconds;
+        md("\n#### Recovery and reopen\n\n");
+        md("| measure | seconds | target | |\n|---|---:|---|---|\n");
+        md("| recovery: open with a %u-record log (%.1f MiB, %lld records replayed), no "
+           "checkpoint, HNSW rebuilt | %.2f | < 1 s | %s |\n", n, R->log_bytes / 1048576.0,
+           (long long)R->replayed, R->recover_s, pass(R->recover_s < 1.0));
+        md("| recovery of %lld delete records over a checkpoint, log reading + apply only "
+           "(open %.3f s minus checkpoint load %.3f s; median of paired differences) | "
+           "%.3f | | |\n", (long long)R->del_replayed, R->del_open_s, R->reopen_s,
+           R->del_replay_s);
+        md("| recovery of %lld insert records into a minimal index (M=2, ef_construction=1), "
+           "median of %d | %.3f | | |\n", (long long)R->small_replayed, g_o.reps,
+           R->small_open_s);
+        md("| checkpoint of %u documents (akidb_checkpoint) | %.3f | | |\n", n, R->ckpt_s);
+        md("| reopen from checkpoint (saved graph), median of %d | %.3f | | |\n", g_o.reps,
+           R->reopen_s);
+        md("| rebuild by log replay (= the recovery above) | %.2f | | |\n", R->recover_s);
+        if (api > 0)
+            md("| rebuild by akidb_insert, batch 100, NONE (the one-writer run) | "
+               "%.2f | | |\n", api);
+        md("| **rebuild / reopen from checkpoint** | **%.0fx**", ratio);
+        if (api > 0)
+            md(" (akidb_insert rebuild: %.0fx)", api / R->reopen_s);
+        md(" | >= 10x | %s |\n", pass(ratio >= 10.0));
+    }
+}
 
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
     const double t_start = now_s();
-    const uint32_t n = g_o.n, ns = g_o.n_sync;
-    char cpu[256], fs[512], load0[128], load1[128], dbdir[4096], path[4096];
+    char cpu[256], fs[512], load0[128], load1[128], path[4096], machine[1200];
+    static results R;
 
     if (mkdir(g_o.dir, 0755) != 0 && errno != EEXIST)
         die("cannot create %s: %s", g_o.dir, strerror(errno));
@@ -618,210 +942,33 @@ int main(int argc, char **argv)
            sysconf(_SC_NPROCESSORS_ONLN), g_o.dir, fs, akidb_version(), sqlite3_libversion());
     printf("load average at start: %s\n", load0);
     printf("data: %u x %u float32, 256-cluster Gaussian mixture, seed 42; HNSW M=16 "
-           "ef_construction=200 unless noted\n", n, g_o.dim);
-    g_data = gen_data(n, g_o.dim);
+           "ef_construction=200 unless noted\n", g_o.n, g_o.dim);
+    g_data = gen_data(g_o.n, g_o.dim);
 
-    /* --- 1. Recovery of an n-record log (and the NONE / batch-1 run) ----- */
-    printf("\n== recovery: %u single-row insert records, no checkpoint ==\n", n);
-    path_of(dbdir, sizeof dbdir, "rec");
-    fill_arg fa = { dbdir, 0, 0, n };
-    child_msg fill = in_child(child_fill, &fa);
-    uint64_t log_bytes = wal_bytes(dbdir);
-    double none1_rps = n / fill.seconds;
-    printf("RESULT kind=insert impl=akidb label=single mode=none batch=1 writers=1 rows=%u "
-           "seconds=%.3f cpu_seconds=%.3f rows_per_s=%.1f syncs=0 records=%lld "
-           "checkpoints=0 ckpt_bytes=%llu\n", n, fill.seconds, fill.cpu_seconds, none1_rps,
-           (long long)fill.a, (unsigned long long)BIG_CKPT);
-    printf("RESULT kind=log label=full records=%lld bytes=%llu\n", (long long)fill.a,
-           (unsigned long long)log_bytes);
+    if (g_o.sections & SEC_RECOVERY)
+        section_recovery(&R);
+    if (g_o.sections & SEC_SINGLE)
+        section_single(&R, (g_o.sections & SEC_RECOVERY) != 0);
+    if (g_o.sections & SEC_MULTI)
+        section_multi(&R);
+    if (g_o.sections & SEC_SQLITE)
+        section_sqlite(&R);
 
-    /* Recovery is timed in the parent, once (it is as slow as a rebuild);
-     * then the same handle checkpoints, which is timed too. */
-    double c0 = cpu_s(), t0 = now_s();
-    akidb *db = open_db(dbdir, AKIDB_SYNC_NONE, BIG_CKPT);
-    double recover_s = now_s() - t0, recover_cpu = cpu_s() - c0;
-    int64_t replayed = metric(db, "akidb_wal_replayed_records_total");
-    if (count_docs(db) != n)
-        die("recovery: %llu documents, expected %u", (unsigned long long)count_docs(db), n);
-    printf("RESULT kind=recovery label=full records=%lld seconds=%.3f cpu_seconds=%.3f "
-           "replayed=%lld\n", (long long)fill.a, recover_s, recover_cpu, (long long)replayed);
-    t0 = now_s();
-    check(akidb_checkpoint(db, COLL), db, "checkpoint");
-    double ckpt_s = now_s() - t0;
-    check(akidb_close(db), NULL, "close");
-    printf("RESULT kind=checkpoint docs=%u seconds=%.3f\n", n, ckpt_s);
-
-    /* --- 2. Reopen from the checkpoint; log reading without index work --
-     * A copy of the checkpointed database gets n delete records (one per
-     * document).  Opening it = loading the same checkpoint + replaying
-     * them; the two opens alternate so both see the same machine load. */
-    printf("\n== reopen from checkpoint; recovery split: delete-only log ==\n");
-    char deldir[4096];
-    path_of(deldir, sizeof deldir, "del");
-    copy_tree(dbdir, deldir);
-    fill_arg da = { deldir, 0, 0, n };
-    child_msg del = in_child(child_delete_all, &da);
-    if (del.a != (int64_t)n || del.c != 0)
-        die("delete-all: deleted %lld of %u", (long long)del.a, n);
-    double t_ck[MAX_REPS], t_del[MAX_REPS], t_diff[MAX_REPS];
-    int64_t del_replayed = 0, docs = 0;
-    for (int r = 0; r < g_o.reps; r++) {
-        int64_t rp = 0;
-        t_ck[r] = timed_opens(dbdir, "checkpoint", 1, &rp, &docs);
-        if (docs != (int64_t)n || rp != 0)
-            die("reopen: %lld documents, %lld replayed", (long long)docs, (long long)rp);
-        t_del[r] = timed_opens(deldir, "delete_log", 1, &del_replayed, &docs);
-        if (docs != 0 || del_replayed != (int64_t)n)
-            die("delete log: %lld docs, %lld replayed", (long long)docs,
-                (long long)del_replayed);
-        t_diff[r] = t_del[r] - t_ck[r];
-    }
-    double reopen_s = median(t_ck, g_o.reps), del_open_s = median(t_del, g_o.reps);
-    double del_replay_s = median(t_diff, g_o.reps);
-    rm_tree(deldir);
-
-    /* --- 3. Log reading with minimal index work -------------------------- */
-    printf("\n== recovery split: minimal-index log ==\n");
-    char smalldir[4096];
-    path_of(smalldir, sizeof smalldir, "small");
-    fill_arg sa = { smalldir, 2, 1, n };
-    child_msg sfill = in_child(child_fill, &sa);
-    int64_t small_replayed = 0;
-    double small_open_s = timed_opens(smalldir, "minimal_index_log", g_o.reps,
-                                      &small_replayed, &docs);
-    if (docs != (int64_t)n || small_replayed != (int64_t)n)
-        die("minimal-index log: %lld docs, %lld replayed", (long long)docs,
-            (long long)small_replayed);
-    printf("RESULT kind=recovery label=delete_only records=%lld seconds=%.4f "
-           "checkpoint_load_seconds=%.4f replay_seconds=%.4f\n", (long long)del_replayed,
-           del_open_s, reopen_s, del_replay_s);
-    printf("RESULT kind=recovery label=minimal_index records=%lld seconds=%.4f "
-           "(fill %.3f s)\n", (long long)small_replayed, small_open_s, sfill.seconds);
-    rm_tree(smalldir);
-    rm_tree(dbdir);
-
-    /* --- 4. One writer: every mode x batch ------------------------------- */
-    printf("\n== insert throughput, one writer (checkpoint_bytes 1 TiB) ==\n");
-    const akidb_sync_mode modes[3] = { AKIDB_SYNC_ALWAYS, AKIDB_SYNC_INTERVAL, AKIDB_SYNC_NONE };
-    run_result single[3][2];
-    memset(single, 0, sizeof single);
-    for (int mi = 0; mi < 3; mi++)
-        for (int bi = 0; bi < 2; bi++) {
-            uint32_t batch = bi ? 100 : 1;
-            if (modes[mi] == AKIDB_SYNC_NONE && batch == 1) {
-                single[mi][bi].rows_per_s = none1_rps;   /* the recovery fill, above */
-                single[mi][bi].seconds = fill.seconds;
-                continue;
-            }
-            uint32_t rows = (batch == 1 && modes[mi] != AKIDB_SYNC_NONE) ? ns : n;
-            single[mi][bi] = insert_run(modes[mi], batch, 1, rows, BIG_CKPT, "single");
-        }
-    double rebuild_api_s = single[2][1].seconds;   /* NONE, batch 100, n rows */
-
-    /* --- 5. Concurrent writers: INTERVAL vs NONE ------------------------- */
-    printf("\n== insert throughput, %d writers on one collection ==\n", g_o.writers);
-    run_result multi[2][2];   /* [interval, none][batch 1, 100] */
-    for (int bi = 0; bi < 2; bi++)
-        for (int mi = 0; mi < 2; mi++)
-            multi[mi][bi] = insert_run(mi ? AKIDB_SYNC_NONE : AKIDB_SYNC_INTERVAL,
-                                       bi ? 100 : 1, g_o.writers, n, BIG_CKPT, "multi");
-
-    /* --- 6. Default checkpoint_bytes ------------------------------------- */
-    run_result defck;
-    memset(&defck, 0, sizeof defck);
-    if (!g_o.skip_default_ckpt) {
-        printf("\n== default checkpoint_bytes (64 MiB), %d writers, INTERVAL, batch 100 ==\n",
-               g_o.writers);
-        defck = insert_run(AKIDB_SYNC_INTERVAL, 100, g_o.writers, n, 0, "default_ckpt");
-    }
-
-    /* --- 7. SQLite peer --------------------------------------------------- */
-    printf("\n== SQLite %s, WAL mode, one writer ==\n", sqlite3_libversion());
-    const char *sq_sync[2] = { "FULL", "NORMAL" };
-    double sq[2][2];   /* [FULL, NORMAL][batch 1, 100] */
-    for (int si = 0; si < 2; si++)
-        for (int bi = 0; bi < 2; bi++) {
-            uint32_t batch = bi ? 100 : 1;
-            uint32_t rows = (si == 0 && batch == 1) ? ns : n;
-            double v[MAX_REPS];
-            for (int r = 0; r < g_o.reps; r++) {
-                v[r] = sqlite_run(sq_sync[si], batch, rows);
-                printf("RESULT kind=insert impl=sqlite synchronous=%s batch=%u rows=%u rep=%d "
-                       "rows_per_s=%.1f\n", sq_sync[si], batch, rows, r + 1, v[r]);
-            }
-            sq[si][bi] = median(v, g_o.reps);
-        }
-
-    /* --- tables ----------------------------------------------------------- */
     shell_line("cut -d' ' -f1-3 /proc/loadavg", NULL, load1, sizeof load1);
     double total_s = now_s() - t_start;
-    md("Machine: %s, %ld CPUs; bench directory on %s; AkiDB %s; SQLite %s.  "
-       "Load average at start / end: %s / %s.  Wall time of the whole run: %.0f s.\n\n",
-       cpu, sysconf(_SC_NPROCESSORS_ONLN), fs, akidb_version(), sqlite3_libversion(),
-       load0, load1, total_s);
-    md("Data: %u x %u float32 (256-cluster Gaussian mixture, seed 42), L2, HNSW M=16, "
-       "ef_construction=200.  Throughput runs start from an empty collection, use "
-       "checkpoint_bytes = 1 TiB (no checkpoint inside a run) and time only the insert "
-       "calls.\n\n", n, g_o.dim);
-
-    md("#### Insert throughput, one writer (rows/s)\n\n");
-    md("| sync mode | batch | rows | AkiDB rows/s | fsyncs | SQLite FULL rows/s | "
-       "AkiDB / SQLite FULL | SQLite NORMAL rows/s | AkiDB / SQLite NORMAL |\n");
-    md("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-    for (int mi = 0; mi < 3; mi++)
-        for (int bi = 0; bi < 2; bi++) {
-            uint32_t batch = bi ? 100 : 1;
-            uint32_t rows = (batch == 1 && modes[mi] != AKIDB_SYNC_NONE) ? ns : n;
-            double a = single[mi][bi].rows_per_s;
-            md("| %s | %u | %u | %.0f | %lld | %.0f | %.2f | %.0f | %.2f |\n",
-               mode_name(modes[mi]), batch, rows, a, (long long)single[mi][bi].syncs,
-               sq[0][bi], a / sq[0][bi], sq[1][bi], a / sq[1][bi]);
-        }
-    md("\nSQLite rows: FULL batch 1 uses %u rows, every other SQLite run %u; medians of %d "
-       "runs.  AkiDB builds the HNSW graph on every insert; SQLite only appends a B-tree "
-       "row.\n\n", ns, n, g_o.reps);
-
-    md("#### Insert throughput, %d writer threads on one collection (%u rows)\n\n",
-       g_o.writers, n);
-    md("| batch | INTERVAL rows/s | fsyncs | NONE rows/s | INTERVAL / NONE | target | |\n");
-    md("|---:|---:|---:|---:|---:|---|---|\n");
-    for (int bi = 0; bi < 2; bi++) {
-        double r = multi[0][bi].rows_per_s / multi[1][bi].rows_per_s;
-        md("| %d | %.0f | %lld | %.0f | %.2f | >= 0.80 | %s |\n", bi ? 100 : 1,
-           multi[0][bi].rows_per_s, (long long)multi[0][bi].syncs, multi[1][bi].rows_per_s,
-           r, pass(r >= 0.80));
-    }
-    if (!g_o.skip_default_ckpt)
-        md("\nWith the default checkpoint_bytes (64 MiB), %d writers, INTERVAL, batch 100: "
-           "%.0f rows/s, %lld checkpoint(s) during the run (%u rows make a %.1f MiB log).\n",
-           g_o.writers, defck.rows_per_s, (long long)defck.checkpoints, n,
-           (double)log_bytes / 1048576.0);
-
-    md("\n#### Recovery and reopen\n\n");
-    md("| measure | seconds | target | |\n|---|---:|---|---|\n");
-    md("| recovery: open with a %u-record log (%.1f MiB, %lld replayed), no checkpoint "
-       "(HNSW rebuilt) | %.2f | < 1 s | %s |\n", n, (double)log_bytes / 1048576.0,
-       (long long)replayed, recover_s, pass(recover_s < 1.0));
-    md("| recovery, log reading only: %lld delete records over a checkpoint (open %.3f s "
-       "minus checkpoint load %.3f s, median of paired differences) | %.3f | | |\n",
-       (long long)del_replayed, del_open_s, reopen_s, del_replay_s);
-    md("| recovery, %lld insert records, minimal index (M=2, ef_construction=1) | %.3f | "
-       "| |\n", (long long)small_replayed, small_open_s);
-    md("| checkpoint of %u documents (akidb_checkpoint) | %.3f | | |\n", n, ckpt_s);
-    md("| reopen from checkpoint (saved graph), median of %d | %.3f | | |\n", g_o.reps,
-       reopen_s);
-    md("| rebuild by log replay (= the recovery above) | %.2f | | |\n", recover_s);
-    md("| rebuild by akidb_insert, batch 100, NONE | %.2f | | |\n", rebuild_api_s);
-    double ratio = recover_s / reopen_s;
-    md("| **rebuild / reopen from checkpoint** | **%.0fx** (API rebuild: %.0fx) | >= 10x "
-       "| %s |\n", ratio, rebuild_api_s / reopen_s, pass(ratio >= 10.0));
+    snprintf(machine, sizeof machine, "Machine: %s, %ld CPUs; bench directory on %s; "
+             "AkiDB %s; SQLite %s.  Load average at start / end: %s / %s.  Wall time of "
+             "the whole run: %.0f s.", cpu, sysconf(_SC_NPROCESSORS_ONLN), fs,
+             akidb_version(), sqlite3_libversion(), load0, load1, total_s);
+    tables(&R, machine);
     fclose(g_md);
 
-    printf("\nRESULT kind=summary recovery_seconds=%.3f reopen_seconds=%.4f "
-           "rebuild_ratio=%.1f interval_none_b1=%.3f interval_none_b100=%.3f "
-           "total_seconds=%.1f\n", recover_s, reopen_s, ratio,
-           multi[0][0].rows_per_s / multi[1][0].rows_per_s,
-           multi[0][1].rows_per_s / multi[1][1].rows_per_s, total_s);
+    if ((g_o.sections & (SEC_RECOVERY | SEC_MULTI)) == (SEC_RECOVERY | SEC_MULTI))
+        printf("\nRESULT kind=summary recovery_seconds=%.3f reopen_seconds=%.4f "
+               "rebuild_ratio=%.1f interval_none_b1=%.3f interval_none_b100=%.3f "
+               "total_seconds=%.1f\n", R.recover_s, R.reopen_s, R.recover_s / R.reopen_s,
+               R.multi[0][0].rows_per_s / R.multi[1][0].rows_per_s,
+               R.multi[0][1].rows_per_s / R.multi[1][1].rows_per_s, total_s);
     printf("\n%s", g_md_buf);
     if (g_o.md) {
         FILE *f = fopen(g_o.md, "w");

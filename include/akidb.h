@@ -595,6 +595,110 @@ AKIDB_API int akidb_dlq_retry(akidb *db, int64_t id);
  * Returns AKIDB_OK, AKIDB_NOTFOUND, AKIDB_MISUSE.  Thread safe. */
 AKIDB_API int akidb_dlq_purge(akidb *db, int64_t id);
 
+/* ------------------------------------------------------------------------
+ * Snapshots, import and export (Parquet)
+ *
+ * A snapshot is one Parquet file in the object store, readable by DuckDB,
+ * pandas or Polars: columns id (INT64), external_id (STRING), vector
+ * (LIST<FLOAT>), metadata (JSON), inserted_at (TIMESTAMP), plus the saved
+ * HNSW graph (hnsw_level, hnsw_links) so a restore needs no rebuild.  The
+ * catalog records each one (object key, rows, bytes, SHA-256, time).
+ * --------------------------------------------------------------------- */
+
+#define AKIDB_SNAPSHOT_ID_LEN 48
+
+typedef struct akidb_snapshot_info {
+    char id[AKIDB_SNAPSHOT_ID_LEN];
+    char key[AKIDB_MAX_KEY_LEN + 1];   /* object key in the store */
+    uint64_t rows;
+    uint64_t bytes;
+    char sha256[65];                   /* lowercase hex */
+    int64_t created_at_us;
+} akidb_snapshot_info;
+
+/* Snapshot collection `coll` to the object store at one point in time
+ * (writes wait while it is written; searches go on).
+ *   id_out  out: room for id_len >= AKIDB_SNAPSHOT_ID_LEN bytes; receives
+ *           the new snapshot's id (NUL-terminated).  NULL is allowed.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (id_len too small, bad
+ * name), AKIDB_NOTFOUND, AKIDB_IOERR, AKIDB_UNAVAILABLE (store), AKIDB_NOMEM.
+ * Thread safe. */
+AKIDB_API int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_len);
+
+/* The snapshots of `coll`, newest first.  *out is one allocation to free
+ * with akidb_free() (NULL when *n_out is 0).  Returns AKIDB_OK,
+ * AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_info **out,
+                                  size_t *n_out);
+
+/* Replace collection `coll` with snapshot `id` (NULL: the newest snapshot
+ * that verifies).  The object is checked against its recorded size and
+ * SHA-256 and every page CRC; vectors and the saved graph load without
+ * rebuilding the index; then the collection is swapped atomically and
+ * checkpointed, so the restore is durable.  Writes made after the
+ * snapshot are gone afterwards: that is what a restore means.  A corrupt
+ * snapshot gives AKIDB_CORRUPT and leaves the collection as it was.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND (no such
+ * collection or snapshot, or none at all), AKIDB_CORRUPT, AKIDB_CONFLICT
+ * (the collection was dropped or recreated meanwhile), AKIDB_IOERR,
+ * AKIDB_UNAVAILABLE, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_snapshot_restore(akidb *db, const char *coll, const char *id);
+
+/* Delete snapshot `id` of `coll`: the object and its catalog entry.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
+ * AKIDB_UNAVAILABLE.  Thread safe. */
+AKIDB_API int akidb_snapshot_delete(akidb *db, const char *coll, const char *id);
+
+/* Write collection `coll` to the local Parquet file `path` (the snapshot
+ * format), replacing it.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID,
+ * AKIDB_NOTFOUND, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_export_parquet(akidb *db, const char *coll, const char *path);
+
+#define AKIDB_IMPORT_OPTIONS_VERSION 1
+
+/* How akidb_import_parquet() maps columns.  Fill with
+ * akidb_import_options_init().  Column names are borrowed for the call.
+ *   vector_column    a LIST<FLOAT> column (default "vector")
+ *   id_column        optional: its values become external ids (strings
+ *                    as they are; integers in decimal); NULL = none,
+ *                    unless the file has an "external_id" column
+ *   metadata_columns optional, n_metadata_columns names: each row's
+ *                    metadata becomes a JSON object of those columns; a
+ *                    single JSON/STRING column named "metadata" is used
+ *                    as is when no list is given
+ *   metric           for a collection the import creates (default L2)
+ *   progress         called after each batch with rows done and total;
+ *                    NULL = none */
+typedef struct akidb_import_options {
+    uint32_t version;
+    const char *vector_column;
+    const char *id_column;
+    const char *const *metadata_columns;
+    size_t n_metadata_columns;
+    akidb_metric metric;
+    void (*progress)(void *ctx, uint64_t rows_done, uint64_t rows_total);
+    void *progress_ctx;
+} akidb_import_options;
+
+AKIDB_API void akidb_import_options_init(akidb_import_options *opts);
+
+/* Import the Parquet file `path` (written by AkiDB, DuckDB, pyarrow,
+ * Polars, ...) into collection `coll`, created with the file's vector
+ * dimension if it does not exist.  Rows with an external id that exists
+ * are replaced (upsert).  *rows_out (may be NULL) receives the number
+ * imported.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (no such
+ * column, wrong column type, vectors of different lengths, dimension
+ * mismatch), AKIDB_CORRUPT (the file), AKIDB_IOERR, AKIDB_NOMEM, or the
+ * insert's errors.  Thread safe. */
+AKIDB_API int akidb_import_parquet(akidb *db, const char *coll, const char *path,
+                                   const akidb_import_options *opts, uint64_t *rows_out);
+
+/* Describe the Parquet file `path` (schema, row groups, codecs, key-value
+ * metadata) as text in a new string freed with akidb_free().  Needs no
+ * database.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_CORRUPT, AKIDB_IOERR,
+ * AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_parquet_inspect(const char *path, char **text_out);
+
 #ifdef __cplusplus
 }
 #endif

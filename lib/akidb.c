@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -49,6 +50,8 @@
 #include "collection.h"
 #include "file.h"
 #include "meta.h"
+#include "sigv4.h"
+#include "snapshot.h"
 #include "store.h"
 #include "uploader.h"
 #include "wal.h"
@@ -1214,5 +1217,305 @@ int akidb_search(akidb *db, const char *coll, const float *query, uint32_t k,
         return rc;
     rc = akidb__coll_search(c, query, k, params, hits, n_hits);
     leave(db);
+    return rc;
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+/* Read a whole local file through mmap; release with munmap_file. */
+static int map_file(const char *path, void **data, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return akidb__err(errno == ENOENT ? AKIDB_NOTFOUND : AKIDB_IOERR, "%s: %s", path,
+                          strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return akidb__err(AKIDB_IOERR, "%s: %s", path, strerror(errno));
+    }
+    *len = (size_t)st.st_size;
+    *data = *len ? mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
+    close(fd);
+    if (*data == MAP_FAILED)
+        return akidb__err(AKIDB_IOERR, "%s: cannot map: %s", path, strerror(errno));
+    return AKIDB_OK;
+}
+
+static void unmap_file(void *data, size_t len)
+{
+    if (data && len)
+        munmap(data, len);
+}
+
+/* A temporary path under dir/tmp for one snapshot being written. */
+static char *tmp_path(akidb *db, const char *what)
+{
+    char *dir = path_join(db, "tmp", -1, "");
+    if (!dir)
+        return NULL;
+    mkdir(dir, 0755);
+    char buf[4096];
+    static _Thread_local unsigned counter;
+    snprintf(buf, sizeof buf, "%s/%s-%ld-%u-%u.tmp", dir, what, (long)getpid(),
+             (unsigned)(uintptr_t)&counter % 100000u, ++counter);
+    akidb__free(&db->env.alloc, dir);
+    return akidb__strdup(&db->env.alloc, buf);
+}
+
+int akidb_export_parquet(akidb *db, const char *coll, const char *path)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_export_parquet", "db");
+    if (!coll) return misuse("akidb_export_parquet", "coll");
+    if (!path) return misuse("akidb_export_parquet", "path");
+    akidb__collection *c;
+    int rc = enter(db, coll, &c);
+    if (rc)
+        return rc;
+    akidb__snap_result res;
+    rc = akidb__snap_write(&db->env, c, path, 1, &res);
+    leave(db);
+    return rc;
+}
+
+int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_len)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_snapshot_create", "db");
+    if (!coll) return misuse("akidb_snapshot_create", "coll");
+    if (id_out && id_len < AKIDB_SNAPSHOT_ID_LEN)
+        return akidb__err(AKIDB_INVALID, "akidb_snapshot_create: id_len %zu is below "
+                          "AKIDB_SNAPSHOT_ID_LEN (%d)", id_len, AKIDB_SNAPSHOT_ID_LEN);
+    akidb__collection *c;
+    int rc = enter(db, coll, &c);
+    if (rc)
+        return rc;
+    akidb__meta_snap e;
+    memset(&e, 0, sizeof e);
+    e.coll_id = (int64_t)akidb__coll_id(c);
+    e.created_at = now_us(db);
+    /* Time-ordered ids; the counter separates snapshots of one microsecond
+     * (an injected clock can stand still). */
+    static _Atomic unsigned seq;
+    snprintf(e.snapshot_id, sizeof e.snapshot_id, "%016llx-%04x",
+             (unsigned long long)e.created_at, (unsigned)(seq++ & 0xffff));
+    snprintf(e.object_key, sizeof e.object_key, "snapshots/%s/%s.parquet", coll, e.snapshot_id);
+    char *tmp = tmp_path(db, "snapshot");
+    akidb__snap_result res;
+    if (!tmp)
+        rc = akidb__err(AKIDB_NOMEM, "akidb_snapshot_create: out of memory");
+    else
+        rc = akidb__snap_write(&db->env, c, tmp, 1, &res);
+    leave(db);   /* the upload needs no lock: the file is a private copy */
+    void *data = NULL;
+    size_t len = 0;
+    if (rc == AKIDB_OK && (rc = map_file(tmp, &data, &len)) == AKIDB_OK) {
+        rc = akidb__disp_put(db->disp, e.object_key, data, len);
+        unmap_file(data, len);
+    }
+    if (rc == AKIDB_OK) {
+        e.rows = res.rows;
+        e.bytes = res.bytes;
+        memcpy(e.sha256, res.sha256, sizeof e.sha256);
+        rc = akidb__meta_snap_add(db->meta, &e);
+        if (rc)   /* not recorded: do not leave an object no one knows of */
+            akidb__disp_delete(db->disp, e.object_key);
+    }
+    if (tmp) {
+        unlink(tmp);
+        akidb__free(&db->env.alloc, tmp);
+    }
+    if (rc == AKIDB_OK && id_out)
+        snprintf(id_out, id_len, "%s", e.snapshot_id);
+    return rc;
+}
+
+typedef struct snap_rows {
+    akidb__meta_snap *rows;
+    size_t n, cap;
+} snap_rows;
+
+static int collect_snap(void *ctx, const akidb__meta_snap *e)
+{
+    snap_rows *s = ctx;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        akidb__meta_snap *r = realloc(s->rows, cap * sizeof *r);
+        if (!r)
+            return akidb__err(AKIDB_NOMEM, "out of memory listing snapshots");
+        s->rows = r;
+        s->cap = cap;
+    }
+    s->rows[s->n++] = *e;
+    return AKIDB_OK;
+}
+
+/* The catalog's snapshots of collection `coll`, newest first. */
+static int list_snaps(akidb *db, const char *coll, int64_t *coll_id, snap_rows *out)
+{
+    akidb__collection *c;
+    int rc = enter(db, coll, &c);
+    if (rc)
+        return rc;
+    *coll_id = (int64_t)akidb__coll_id(c);
+    leave(db);
+    memset(out, 0, sizeof *out);
+    return akidb__meta_snap_list(db->meta, *coll_id, collect_snap, out);
+}
+
+int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_info **out, size_t *n_out)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_snapshot_list", "db");
+    if (!coll) return misuse("akidb_snapshot_list", "coll");
+    if (!out) return misuse("akidb_snapshot_list", "out");
+    if (!n_out) return misuse("akidb_snapshot_list", "n_out");
+    *out = NULL;
+    *n_out = 0;
+    int64_t coll_id;
+    snap_rows s;
+    int rc = list_snaps(db, coll, &coll_id, &s);
+    if (rc == AKIDB_OK && s.n) {
+        akidb_snapshot_info *info = akidb_malloc(s.n * sizeof *info);
+        if (!info) {
+            rc = akidb__err(AKIDB_NOMEM, "akidb_snapshot_list: out of memory");
+        } else {
+            for (size_t i = 0; i < s.n; i++) {
+                memset(&info[i], 0, sizeof info[i]);
+                snprintf(info[i].id, sizeof info[i].id, "%s", s.rows[i].snapshot_id);
+                snprintf(info[i].key, sizeof info[i].key, "%s", s.rows[i].object_key);
+                snprintf(info[i].sha256, sizeof info[i].sha256, "%s", s.rows[i].sha256);
+                info[i].rows = s.rows[i].rows;
+                info[i].bytes = s.rows[i].bytes;
+                info[i].created_at_us = s.rows[i].created_at;
+            }
+            *out = info;
+            *n_out = s.n;
+        }
+    }
+    free(s.rows);
+    return rc;
+}
+
+/* Download snapshot e, verify it, and build a detached collection. */
+static int load_snapshot(akidb *db, const char *coll, const akidb_collection_config *cfg,
+                         int64_t coll_id, const akidb__meta_snap *e, akidb__collection **out)
+{
+    void *data = NULL;
+    size_t len = 0;
+    char sha[65], what[AKIDB_MAX_KEY_LEN + 32];
+    snprintf(what, sizeof what, "snapshot %s", e->object_key);
+    int rc = akidb__disp_get(db->disp, e->object_key, 0, UINT64_MAX, &data, &len);
+    if (rc)
+        return rc;
+    if (len != e->bytes) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: %zu bytes, the catalog recorded %llu", what, len,
+                        (unsigned long long)e->bytes);
+    } else if (akidb__sha256_hex(data, len, sha), strcmp(sha, e->sha256) != 0) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: SHA-256 %s does not match the recorded %s", what,
+                        sha, e->sha256);
+    }
+    char *ckpt = path_join(db, "ckpt", coll_id, ".ckpt");
+    akidb__collection *c = NULL;
+    if (rc == AKIDB_OK && !ckpt)
+        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+    if (rc == AKIDB_OK &&
+        (rc = akidb__coll_new(coll, cfg, &db->env, (uint64_t)coll_id, ckpt, &c)) == AKIDB_OK &&
+        (rc = akidb__snap_load(&db->env, data, len, what, c)) != AKIDB_OK) {
+        akidb__coll_free(c);
+        c = NULL;
+    }
+    akidb__free(&db->env.alloc, ckpt);
+    akidb_free(data);
+    *out = c;
+    return rc;
+}
+
+int akidb_snapshot_restore(akidb *db, const char *coll, const char *id)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_snapshot_restore", "db");
+    if (!coll) return misuse("akidb_snapshot_restore", "coll");
+    int64_t coll_id;
+    snap_rows s;
+    int rc = list_snaps(db, coll, &coll_id, &s);
+    if (rc) {
+        free(s.rows);
+        return rc;
+    }
+    akidb_collection_config cfg;
+    if ((rc = akidb_collection_info(db, coll, &cfg)))
+        goto done;
+    akidb__collection *fresh = NULL;
+    int tried = 0;
+    char last_err[512] = "";
+    for (size_t i = 0; i < s.n && !fresh; i++) {
+        if (id && strcmp(s.rows[i].snapshot_id, id) != 0)
+            continue;
+        tried++;
+        rc = load_snapshot(db, coll, &cfg, coll_id, &s.rows[i], &fresh);
+        if (rc) {
+            snprintf(last_err, sizeof last_err, "%s", akidb_errmsg(NULL));
+            if (id || (rc != AKIDB_CORRUPT && rc != AKIDB_NOTFOUND))
+                goto done;
+            akidb__log(&db->env, AKIDB_LOG_WARN, "restore of %s: skipping snapshot %s: %s",
+                       coll, s.rows[i].snapshot_id, last_err);
+        }
+    }
+    if (!fresh) {
+        rc = !tried ? akidb__err(AKIDB_NOTFOUND, "collection %s has no snapshot%s%s", coll,
+                                 id ? " " : "", id ? id : "")
+                    : akidb__err(rc, "collection %s: no snapshot verifies; last error: %s",
+                                 coll, last_err);
+        goto done;
+    }
+    /* Swap: same name, same log; the checkpoint makes it durable. */
+    pthread_rwlock_wrlock(&db->lock);
+    size_t at;
+    akidb__collection *old = find_coll(db, coll, &at);
+    if (!old || (int64_t)akidb__coll_id(old) != coll_id) {
+        pthread_rwlock_unlock(&db->lock);
+        akidb__coll_free(fresh);
+        rc = akidb__err(AKIDB_CONFLICT, "collection %s was dropped or recreated during the "
+                        "restore", coll);
+        goto done;
+    }
+    akidb__coll_attach_wal(fresh, akidb__coll_detach_wal(old));
+    akidb__coll_set_restored(fresh, akidb__coll_last_seq(old));
+    rc = akidb__coll_checkpoint(fresh, 0);
+    if (rc) {
+        akidb__coll_attach_wal(old, akidb__coll_detach_wal(fresh));
+        akidb__coll_free(fresh);
+    } else {
+        db->colls[at] = fresh;
+        akidb__coll_free(old);
+    }
+    pthread_rwlock_unlock(&db->lock);
+done:
+    free(s.rows);
+    return rc;
+}
+
+int akidb_snapshot_delete(akidb *db, const char *coll, const char *id)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_snapshot_delete", "db");
+    if (!coll) return misuse("akidb_snapshot_delete", "coll");
+    if (!id) return misuse("akidb_snapshot_delete", "id");
+    int64_t coll_id;
+    snap_rows s;
+    int rc = list_snaps(db, coll, &coll_id, &s);
+    const akidb__meta_snap *e = NULL;
+    for (size_t i = 0; rc == AKIDB_OK && i < s.n; i++)
+        if (strcmp(s.rows[i].snapshot_id, id) == 0)
+            e = &s.rows[i];
+    if (rc == AKIDB_OK && !e)
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s has no snapshot %s", coll, id);
+    /* The object first: a catalog row without its object is noticed at
+     * restore; an object without its row would be leaked. */
+    if (rc == AKIDB_OK && (rc = akidb__disp_delete(db->disp, e->object_key)) == AKIDB_OK)
+        rc = akidb__meta_snap_delete(db->meta, coll_id, id);
+    free(s.rows);
     return rc;
 }

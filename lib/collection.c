@@ -1204,3 +1204,87 @@ int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
     *n_hits = n;
     return AKIDB_OK;
 }
+
+/* ---- snapshot support ------------------------------------------------ */
+
+void akidb__coll_rdlock(akidb__collection *c) { pthread_rwlock_rdlock(&c->lock); }
+void akidb__coll_unlock(akidb__collection *c) { pthread_rwlock_unlock(&c->lock); }
+uint32_t akidb__coll_nodes(const akidb__collection *c) { return akidb__hnsw_size(c->index); }
+const akidb__hnsw *akidb__coll_index(const akidb__collection *c) { return c->index; }
+uint64_t akidb__coll_next_id(const akidb__collection *c) { return c->next_id; }
+
+int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
+                     const char **ext, const char **meta, int64_t *inserted_at)
+{
+    if (akidb__hnsw_is_deleted(c->index, node))
+        return 0;
+    *id = c->node_id[node];
+    *ext = c->node_ext[node];
+    *meta = c->node_meta[node];
+    *inserted_at = c->node_time[node];
+    return 1;
+}
+
+akidb__wal *akidb__coll_detach_wal(akidb__collection *c)
+{
+    akidb__wal *w = c->wal;
+    c->wal = NULL;
+    return w;
+}
+
+int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
+                      const uint64_t *ids, char **ext, char **meta, const int64_t *times,
+                      uint64_t next_id, const char *what)
+{
+    const char *why = NULL;
+    if (akidb__hnsw_size(index) != n)
+        return akidb__err(AKIDB_CORRUPT, "%s: index holds %u nodes for %u documents", what,
+                          akidb__hnsw_size(index), n);
+    if (grow_nodes(c, n ? n : 1) || map_reserve(c->alloc, &c->id_map, n) ||
+        map_reserve(c->alloc, &c->ext_map, n))
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+    uint64_t max_id = 0;
+    for (uint32_t i = 0; i < n && !why; i++) {
+        if (ids[i] == 0 || id_find(&c->id_map, ids[i]) >= 0) {
+            why = "an id is zero or appears twice";
+            break;
+        }
+        /* The maps look strings up through node_ext, so fill it first. */
+        c->node_id[i] = ids[i];
+        c->node_ext[i] = ext[i];
+        map_put_slot(&c->id_map, ids[i], i);
+        if (ext[i]) {
+            uint64_t h = hash_str(ext[i]);
+            if (ext_find(c, ext[i], h) >= 0) {
+                why = "an external id appears twice";
+                break;
+            }
+            map_put_slot(&c->ext_map, h, i);
+        }
+        if (ids[i] > max_id)
+            max_id = ids[i];
+    }
+    if (!why && next_id <= max_id)
+        why = "next id is not above every id";
+    if (why) {
+        map_free(c->alloc, &c->id_map);
+        map_free(c->alloc, &c->ext_map);
+        memset(c->node_ext, 0, (size_t)c->node_cap * sizeof *c->node_ext);
+        return akidb__err(AKIDB_CORRUPT, "%s: %s", what, why);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        c->node_meta[i] = meta[i];
+        c->node_time[i] = times[i];
+        ext[i] = meta[i] = NULL;   /* moved */
+    }
+    akidb__hnsw_free(c->index);
+    c->index = index;
+    c->next_id = next_id;
+    return AKIDB_OK;
+}
+
+void akidb__coll_set_restored(akidb__collection *c, uint64_t last_seq)
+{
+    c->last_seq = last_seq;
+    c->has_checkpoint = 0;
+}

@@ -49,6 +49,35 @@ int akidb__coll_load(akidb__collection *c, akidb__read_fn read, void *ctx, uint6
                      const char *what);
 void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq);
 
+/* ---- snapshots (snapshot.c) ----
+ * A consistent read view: hold the shared lock around the accessors. */
+void akidb__coll_rdlock(akidb__collection *c);
+void akidb__coll_unlock(akidb__collection *c);
+uint32_t akidb__coll_nodes(const akidb__collection *c);
+/* Document of a node; 0 when the node is a tombstone.  Strings borrowed
+ * while the lock is held; NULL when absent. */
+int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
+                     const char **ext, const char **meta, int64_t *inserted_at);
+const akidb__hnsw *akidb__coll_index(const akidb__collection *c);
+uint64_t akidb__coll_next_id(const akidb__collection *c);
+
+/* Fill an empty, unshared collection with n restored documents and their
+ * index.  On success the collection owns `index` and every string of
+ * ext/meta (the pointer arrays stay the caller's); on failure nothing
+ * changes hands.  AKIDB_CORRUPT (duplicate ids or external ids, next_id
+ * not above every id, naming `what`) or AKIDB_NOMEM. */
+int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
+                      const uint64_t *ids, char **ext, char **meta, const int64_t *times,
+                      uint64_t next_id, const char *what);
+
+/* Move the log from one collection object to another (restore replaces
+ * the object under the same name and log). */
+struct akidb__wal *akidb__coll_detach_wal(akidb__collection *c);
+
+/* A restored collection continues the old one's log at last_seq and has
+ * no checkpoint of its own yet (the next checkpoint writes one). */
+void akidb__coll_set_restored(akidb__collection *c, uint64_t last_seq);
+
 const char *akidb__coll_name(const akidb__collection *c);
 void akidb__coll_config(const akidb__collection *c, akidb_collection_config *out);
 uint64_t akidb__coll_count(akidb__collection *c);

@@ -1025,3 +1025,110 @@ fail:
     akidb__hnsw_free(h);
     return rc;
 }
+
+/* ---- snapshot support ------------------------------------------------ */
+
+int akidb__hnsw_level(const akidb__hnsw *h, uint32_t node)
+{
+    return h->levels[node];
+}
+
+const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level,
+                                  uint32_t *count_out)
+{
+    const uint32_t *ll = links_at(h, node, level);
+    *count_out = ll[0];
+    return ll + 1;
+}
+
+uint32_t akidb__hnsw_entry(const akidb__hnsw *h) { return h->entry; }
+int akidb__hnsw_max_level(const akidb__hnsw *h) { return h->max_level; }
+
+int akidb__hnsw_build(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
+                      uint32_t n, const float *vectors, const int32_t *levels,
+                      const int32_t *links, const uint64_t *link_off, uint32_t entry,
+                      akidb__hnsw **out, const char **why)
+{
+    *out = NULL;
+    *why = "";
+    if (n > UINT32_MAX - 2 || (n && entry >= n)) {
+        *why = "node count or entry point out of range";
+        return AKIDB_CORRUPT;
+    }
+    akidb__hnsw *h;
+    int rc = akidb__hnsw_new(cfg, alloc, NULL, &h);
+    if (rc)
+        return rc;
+    if ((rc = akidb__hnsw_reserve(h, n)) != AKIDB_OK)
+        goto fail;
+    /* reserve() drew random levels and sized upper links for them; the
+     * saved levels replace them. */
+    for (uint32_t i = 0; i < n; i++) {
+        if (levels[i] < 0 || levels[i] > MAX_LEVEL) {
+            *why = "level out of range";
+            rc = AKIDB_CORRUPT;
+            goto fail;
+        }
+        akidb__free(alloc, h->upper[i]);
+        h->upper[i] = NULL;
+        h->levels[i] = (uint8_t)levels[i];
+        if (levels[i] > 0 &&
+            !(h->upper[i] = akidb__calloc(alloc, (size_t)levels[i] * (1 + h->m), sizeof(uint32_t)))) {
+            rc = AKIDB_NOMEM;
+            goto fail;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        float *v = vec_at(h, i);
+        memcpy(v, vectors + (size_t)i * h->dim, (size_t)h->dim * sizeof(float));
+        memset(v + h->dim, 0, (size_t)(h->dim_pad - h->dim) * sizeof(float));
+        for (uint32_t j = 0; j < h->dim; j++)
+            if (!isfinite(v[j])) {
+                *why = "vector value is not finite";
+                rc = AKIDB_CORRUPT;
+                goto fail;
+            }
+        h->deleted[i] = 0;
+        uint64_t p = link_off[i], end = link_off[i + 1];
+        for (int l = 0; l <= levels[i]; l++) {
+            uint32_t max_links = l == 0 ? h->m0 : h->m;
+            if (p >= end || links[p] < 0 || (uint32_t)links[p] > max_links ||
+                (uint64_t)links[p] > end - p - 1) {
+                *why = "link list length out of range";
+                rc = AKIDB_CORRUPT;
+                goto fail;
+            }
+            uint32_t cnt = (uint32_t)links[p++];
+            uint32_t *ll = links_at(h, i, l);
+            ll[0] = cnt;
+            for (uint32_t k = 0; k < cnt; k++, p++) {
+                if (links[p] < 0 || (uint32_t)links[p] >= n || levels[links[p]] < l) {
+                    *why = "link out of range";
+                    rc = AKIDB_CORRUPT;
+                    goto fail;
+                }
+                ll[1 + k] = (uint32_t)links[p];
+            }
+        }
+        if (p != end) {
+            *why = "trailing links after the last level";
+            rc = AKIDB_CORRUPT;
+            goto fail;
+        }
+    }
+    h->n = n;
+    h->n_deleted = 0;
+    h->max_level = n ? h->levels[entry] : -1;
+    for (uint32_t i = 0; i < n; i++)
+        if (h->levels[i] > h->max_level) {
+            *why = "entry point is not on the top level";
+            rc = AKIDB_CORRUPT;
+            goto fail;
+        }
+    h->entry = entry;
+    *out = h;
+    return AKIDB_OK;
+fail:
+    akidb__hnsw_free(h);
+    return rc;
+}

@@ -94,6 +94,27 @@ int akidb__hnsw_load(const akidb__hnsw_config *cfg, const akidb_allocator *alloc
                      const struct akidb__kernels *kernels, akidb__read_fn read, void *ctx,
                      uint64_t avail, akidb__hnsw **out, const char **why);
 
+/* Graph accessors for snapshots (caller holds the collection lock). */
+int akidb__hnsw_level(const akidb__hnsw *h, uint32_t node);
+/* The links of node at level (0..level(node)); *count_out entries. */
+const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level,
+                                  uint32_t *count_out);
+uint32_t akidb__hnsw_entry(const akidb__hnsw *h);   /* valid when size > 0 */
+int akidb__hnsw_max_level(const akidb__hnsw *h);    /* -1 when empty */
+
+/* Build an index directly from saved parts (a snapshot), with the same
+ * checks as akidb__hnsw_load:
+ *   vectors  n * dim floats, row-major
+ *   levels   n levels
+ *   links    for node i: links[link_off[i] .. link_off[i+1]), laid out as
+ *            level 0 (count, then that many links), then level 1, ... up
+ *            to levels[i], each as (count, links...)
+ * No tombstones: every node is live.  entry must have level max_level. */
+int akidb__hnsw_build(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
+                      uint32_t n, const float *vectors, const int32_t *levels,
+                      const int32_t *links, const uint64_t *link_off, uint32_t entry,
+                      akidb__hnsw **out, const char **why);
+
 /* Bytes of memory the index holds (vectors, links, search contexts). */
 size_t akidb__hnsw_memory(const akidb__hnsw *h);
 

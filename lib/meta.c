@@ -94,11 +94,19 @@ static const char *const migrations[] = {
                        "next_attempt_at = ? WHERE dlq_id = ?"
 #define SQL_DLQ_DELETE "DELETE FROM dead_letters WHERE dlq_id = ?"
 #define SQL_DLQ_PURGE "DELETE FROM dead_letters WHERE permanent = 1"
+#define SQL_SNAP_ADD "INSERT INTO snapshots (snapshot_id, coll_id, object_key, rows, bytes, " \
+                     "sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+#define SQL_SNAP_LIST "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, " \
+                      "created_at FROM snapshots WHERE coll_id = ? " \
+                      "ORDER BY created_at DESC, snapshot_id DESC"
+#define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_id = ? AND snapshot_id = ?"
+#define SQL_SNAP_DROP "DELETE FROM snapshots WHERE coll_id = ?"
 
 /* Every statement the catalog runs, checked against the schema on open. */
 static const char *const used_sql[] = {
     SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW, SQL_DLQ_ADD, SQL_DLQ_ALL, SQL_DLQ_DUE,
-    SQL_DLQ_ONE, SQL_DLQ_UPDATE, SQL_DLQ_DELETE, SQL_DLQ_PURGE,
+    SQL_DLQ_ONE, SQL_DLQ_UPDATE, SQL_DLQ_DELETE, SQL_DLQ_PURGE, SQL_SNAP_ADD, SQL_SNAP_LIST,
+    SQL_SNAP_DELETE, SQL_SNAP_DROP,
     "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at FROM snapshots",
 };
 
@@ -509,4 +517,73 @@ int akidb__meta_dlq_delete(akidb__meta *m, int64_t dlq_id)
 int akidb__meta_dlq_purge_permanent(akidb__meta *m)
 {
     return run_stmt(m, SQL_DLQ_PURGE, "cannot purge dead letters", "");
+}
+
+/* ---- snapshots ------------------------------------------------------- */
+
+int akidb__meta_snap_add(akidb__meta *m, const akidb__meta_snap *e)
+{
+    return run_stmt(m, SQL_SNAP_ADD, "cannot record snapshot", "sisiisi", e->snapshot_id,
+                    e->coll_id, e->object_key, (int64_t)e->rows, (int64_t)e->bytes, e->sha256,
+                    e->created_at);
+}
+
+int akidb__meta_snap_list(akidb__meta *m, int64_t coll_id,
+                          int (*cb)(void *ctx, const akidb__meta_snap *e), void *ctx)
+{
+    akidb__meta_snap *rows = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, SQL_SNAP_LIST, -1, &st, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 1, coll_id);
+    if (src != SQLITE_OK) {
+        rc = sql_err(m, src, "cannot list snapshots");
+        goto unlock;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 16;
+            akidb__meta_snap *r = realloc(rows, c2 * sizeof *r);
+            if (!r) {
+                rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+                goto unlock;
+            }
+            rows = r;
+            cap = c2;
+        }
+        akidb__meta_snap *e = &rows[n++];
+        memset(e, 0, sizeof *e);
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *key = (const char *)sqlite3_column_text(st, 2);
+        const char *sha = (const char *)sqlite3_column_text(st, 5);
+        snprintf(e->snapshot_id, sizeof e->snapshot_id, "%s", id ? id : "");
+        snprintf(e->object_key, sizeof e->object_key, "%s", key ? key : "");
+        snprintf(e->sha256, sizeof e->sha256, "%s", sha ? sha : "");
+        e->coll_id = sqlite3_column_int64(st, 1);
+        e->rows = (uint64_t)sqlite3_column_int64(st, 3);
+        e->bytes = (uint64_t)sqlite3_column_int64(st, 4);
+        e->created_at = sqlite3_column_int64(st, 6);
+    }
+    if (src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot list snapshots");
+unlock:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n && rc == AKIDB_OK; i++)
+        rc = cb(ctx, &rows[i]);
+    free(rows);
+    return rc;
+}
+
+int akidb__meta_snap_delete(akidb__meta *m, int64_t coll_id, const char *snapshot_id)
+{
+    return run_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "is", coll_id, snapshot_id);
+}
+
+int akidb__meta_snap_drop_all(akidb__meta *m, int64_t coll_id)
+{
+    return run_stmt(m, SQL_SNAP_DROP, "cannot delete snapshots", "i", coll_id);
 }

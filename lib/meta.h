@@ -65,4 +65,22 @@ int akidb__meta_dlq_update(akidb__meta *m, int64_t dlq_id, const char *reason,
 int akidb__meta_dlq_delete(akidb__meta *m, int64_t dlq_id);
 int akidb__meta_dlq_purge_permanent(akidb__meta *m);
 
+/* One snapshot of a collection (see snapshot.c). */
+typedef struct akidb__meta_snap {
+    char snapshot_id[AKIDB_SNAPSHOT_ID_LEN];
+    int64_t coll_id;
+    char object_key[AKIDB_MAX_KEY_LEN + 1];
+    uint64_t rows;
+    uint64_t bytes;
+    char sha256[65];           /* lowercase hex */
+    int64_t created_at;        /* microseconds since the epoch */
+} akidb__meta_snap;
+
+int akidb__meta_snap_add(akidb__meta *m, const akidb__meta_snap *e);
+/* Newest first; callbacks run without the catalog lock. */
+int akidb__meta_snap_list(akidb__meta *m, int64_t coll_id,
+                          int (*cb)(void *ctx, const akidb__meta_snap *e), void *ctx);
+int akidb__meta_snap_delete(akidb__meta *m, int64_t coll_id, const char *snapshot_id);
+int akidb__meta_snap_drop_all(akidb__meta *m, int64_t coll_id);
+
 #endif
