@@ -176,7 +176,7 @@ test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory test-build
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
-	$(TEST_BIN) $(TEST)
+	scripts/with-s3.sh $(TEST_BIN) $(TEST)
 
 # The crash-recovery torture run: the SIGKILL loop of test/test_durability.c
 # for many more iterations than `make test` does (AKT_CRASH_ITERS, default
@@ -194,7 +194,7 @@ asan:
 	    SANFLAGS='$(ASAN_FLAGS)' test-build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:$${ASAN_OPTIONS:-} \
 	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
-	AKT_TIMEOUT_SCALE=4 build-asan/test/akidb_test $(TEST)
+	AKT_TIMEOUT_SCALE=4 scripts/with-s3.sh build-asan/test/akidb_test $(TEST)
 
 # TSan maps fixed shadow ranges; on kernels with large mmap randomisation
 # (vm.mmap_rnd_bits > 28) it dies with "unexpected memory mapping", so the
@@ -207,7 +207,7 @@ tsan:
 	    norand="setarch $$(uname -m) -R"; fi; \
 	echo "TSAN_OPTIONS=halt_on_error=1 AKT_TIMEOUT_SCALE=4 $$norand build-tsan/test/akidb_test $(TEST)"; \
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1:$${TSAN_OPTIONS:-} \
-	AKT_TIMEOUT_SCALE=4 $$norand build-tsan/test/akidb_test $(TEST)
+	AKT_TIMEOUT_SCALE=4 $$norand scripts/with-s3.sh build-tsan/test/akidb_test $(TEST)
 
 # --------------------------------------------------------------------------
 # libFuzzer on the Parquet reader (test/fuzz_parquet.c), in its own tree

@@ -42,9 +42,13 @@
  * scratch to itself.  libzstd allocates its decompression context on its
  * own (not through the akidb_allocator).
  */
-#include <string.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <zstd.h>
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
 
 #include "akidb_int.h"
 #include "alloc.h"
@@ -76,7 +80,7 @@ enum { PAGE_DATA = 0, PAGE_INDEX = 1, PAGE_DICTIONARY = 2, PAGE_DATA_V2 = 3 };
 enum { TS_NONE = 0, TS_MILLIS = 1, TS_MICROS = 2, TS_NANOS = 3 };
 
 #define MAX_SCHEMA_DEPTH 16
-#define BATCH 1024
+#define BATCH 4096
 
 /* ---- metadata model ------------------------------------------------------ */
 
@@ -155,6 +159,19 @@ static int corrupt_at(uint64_t off, const char *detail)
 {
     return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: %s",
                       (unsigned long long)off, detail);
+}
+
+/* A footer fact that contradicts another: named with the footer's offset. */
+static int footer_corrupt(const akidb__pqr *r, const char *fmt, ...) AKIDB__PRINTF(2, 3);
+static int footer_corrupt(const akidb__pqr *r, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return akidb__err(AKIDB_CORRUPT, "parquet: footer at file offset %llu: %s",
+                      (unsigned long long)r->footer_off, msg);
 }
 
 static char *dup_bytes(const akidb_allocator *a, const unsigned char *p, size_t len)
@@ -317,7 +334,7 @@ static int parse_column_meta(akidb__tr *t, pq_chunk *c, int *have)
 
 static int parse_column_chunk(akidb__tr *t, pq_chunk *c)
 {
-    int rc, ft, have = 0;
+    int rc, ft, have = 0, encrypted = 0;
     int16_t id;
     memset(c, 0, sizeof *c);
     c->dict_off = -1;
@@ -334,14 +351,17 @@ static int parse_column_chunk(akidb__tr *t, pq_chunk *c)
         } else if (id == 3 && ft == AKIDB__T_STRUCT) {
             rc = parse_column_meta(t, c, &have);
         } else {
+            /* crypto_metadata / encrypted_column_metadata */
+            encrypted |= (id == 8 && ft == AKIDB__T_STRUCT) || (id == 9 && ft == AKIDB__T_BINARY);
             rc = akidb__tr_skip(t, ft);
         }
         if (rc)
             return rc;
     }
+    if (!have && encrypted)
+        return akidb__err(AKIDB_INVALID, "parquet: encrypted columns are not supported");
     if (!have)
-        return akidb__err(AKIDB_INVALID, "parquet: a column chunk has no metadata "
-                          "(encrypted columns are not supported)");
+        return akidb__tr_fail(t, "column chunk without metadata");
     return AKIDB_OK;
 }
 
@@ -497,8 +517,11 @@ static int parse_footer(akidb__pqr *r, akidb__tr *t)
                 rc = akidb__tr_skip(t, ft);
             }
             break;
-        case 8:
-            return akidb__err(AKIDB_INVALID, "parquet: encrypted files are not supported");
+        case 8:         /* encryption_algorithm: plaintext footer, encrypted columns */
+            if (ft == AKIDB__T_STRUCT)
+                return akidb__err(AKIDB_INVALID, "parquet: encrypted files are not supported");
+            rc = akidb__tr_skip(t, ft);
+            break;
         default:
             rc = akidb__tr_skip(t, ft);
             break;
@@ -730,24 +753,23 @@ static int check_row_groups(akidb__pqr *r)
     for (size_t g = 0; g < r->n_rgs; g++) {
         pq_rg *rg = &r->rgs[g];
         if (rg->n_chunks != r->n_leaves)
-            return akidb__err(AKIDB_CORRUPT, "parquet: row group %zu has %zu column chunks, "
-                              "the schema %zu leaves", g, rg->n_chunks, r->n_leaves);
+            return footer_corrupt(r, "row group %zu has %zu column chunks, the schema %zu "
+                                  "leaves", g, rg->n_chunks, r->n_leaves);
         if (rg->num_rows > INT64_MAX - total)
             return corrupt_at(r->footer_off, "row counts overflow");
         total += rg->num_rows;
         for (size_t i = 0; i < rg->n_chunks; i++) {
             pq_chunk *c = &rg->chunks[i];
             if (c->type != r->leaves[i].type)
-                return akidb__err(AKIDB_CORRUPT, "parquet: row group %zu column %zu: type %d "
-                                  "differs from the schema's %d", g, i, c->type,
+                return footer_corrupt(r, "row group %zu column %zu: type %d differs from the "
+                                      "schema's %d", g, i, c->type,
                                   r->leaves[i].type);
             if (c->num_values < 0 || c->total_compressed < 0 || c->data_off < 0)
-                return akidb__err(AKIDB_CORRUPT, "parquet: row group %zu column %zu: negative "
-                                  "size, count or offset", g, i);
+                return footer_corrupt(r, "row group %zu column %zu: negative size, count or "
+                                      "offset", g, i);
             if (r->leaves[i].max_rep == 0 ? c->num_values != rg->num_rows
                                           : c->num_values < rg->num_rows)
-                return akidb__err(AKIDB_CORRUPT, "parquet: row group %zu column %zu: %lld "
-                                  "values for %lld rows", g, i, (long long)c->num_values,
+                return footer_corrupt(r, "row group %zu column %zu: %lld values for %lld rows", g, i, (long long)c->num_values,
                                   (long long)rg->num_rows);
             if (c->has_path)
                 continue;       /* external chunk: refused when read */
@@ -756,9 +778,8 @@ static int check_row_groups(akidb__pqr *r)
                 start = (uint64_t)c->dict_off;
             if (start < 4 || start > r->footer_off ||
                 (uint64_t)c->total_compressed > r->footer_off - start)
-                return akidb__err(AKIDB_CORRUPT, "parquet: row group %zu column %zu: pages at "
-                                  "file offset %llu (+%lld bytes) lie outside the data region "
-                                  "4..%llu", g, i, (unsigned long long)start,
+                return footer_corrupt(r, "row group %zu column %zu: pages at file offset %llu "
+                                      "(+%lld bytes) lie outside the data region 4..%llu", g, i, (unsigned long long)start,
                                   (long long)c->total_compressed,
                                   (unsigned long long)r->footer_off);
             c->start = start;
@@ -766,8 +787,7 @@ static int check_row_groups(akidb__pqr *r)
         }
     }
     if (total != r->num_rows)
-        return akidb__err(AKIDB_CORRUPT, "parquet: footer says %lld rows, the row groups hold "
-                          "%lld", (long long)r->num_rows, (long long)total);
+        return footer_corrupt(r, "the file has %lld rows, its row groups %lld", (long long)r->num_rows, (long long)total);
     return AKIDB_OK;
 }
 
@@ -805,8 +825,8 @@ int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
     if (!buf && len)
         return akidb__err(AKIDB_INVALID, "parquet: no buffer");
     if (len < 12)
-        return akidb__err(AKIDB_CORRUPT, "parquet: %zu bytes is too short for a Parquet file",
-                          len);
+        return akidb__err(AKIDB_CORRUPT, "parquet: at file offset 0: %zu bytes is too short for "
+                          "a Parquet file", len);
     if (memcmp(b, "PAR1", 4) != 0)
         return corrupt_at(0, "bad leading magic (not a Parquet file)");
     if (memcmp(b + len - 4, "PARE", 4) == 0)
@@ -1008,7 +1028,9 @@ static int NAME(hyb *h, T *out, size_t n)                                       
             continue;                                                           \
         }                                                                       \
         size_t m = n < h->left ? n : h->left;                                   \
-        if (h->rle) {                                                           \
+        if (h->rle && sizeof(T) == 1) {                                         \
+            memset(out, (int)h->val, m);                                        \
+        } else if (h->rle) {                                                    \
             for (size_t i = 0; i < m; i++)                                      \
                 out[i] = (T)h->val;                                             \
         } else if (h->bw == 0) {                                                \
@@ -1529,7 +1551,24 @@ static int vsrc_fixed(rd *d, vsrc *v, unsigned char *dst, size_t n)
         if (w == 4) {
             const unsigned char *s0 = v->p + v->idx, *s1 = s0 + v->stride,
                                 *s2 = s1 + v->stride, *s3 = s2 + v->stride;
-            for (size_t i = 0; i < n; i++) {
+            size_t i = 0;
+#if defined(__SSE2__)
+            /* 16 values at a time: interleave bytes, then byte pairs */
+            for (; i + 16 <= n; i += 16) {
+                __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s0 + i));
+                __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s1 + i));
+                __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(s2 + i));
+                __m128i e = _mm_loadu_si128((const __m128i *)(const void *)(s3 + i));
+                __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+                __m128i ce0 = _mm_unpacklo_epi8(c, e), ce1 = _mm_unpackhi_epi8(c, e);
+                __m128i *o = (__m128i *)(void *)(dst + 4 * i);
+                _mm_storeu_si128(o, _mm_unpacklo_epi16(ab0, ce0));
+                _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab0, ce0));
+                _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab1, ce1));
+                _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab1, ce1));
+            }
+#endif
+            for (; i < n; i++) {
                 uint32_t x = (uint32_t)s0[i] | (uint32_t)s1[i] << 8 |
                              (uint32_t)s2[i] << 16 | (uint32_t)s3[i] << 24;
                 memcpy(dst + 4 * i, &x, 4);
@@ -1686,25 +1725,26 @@ static int list_batch(rd *d, vsrc *v, const uint8_t *rep, const uint8_t *def, si
     const pq_col *c = d->col;
     int rc;
     size_t rows = 0;
-    for (size_t i = 0; i < k; i++)
+    unsigned rep_or = 0, def_diff = 0;
+    const unsigned max_def = (unsigned)c->max_def;
+    for (size_t i = 0; i < k; i++) {
         rows += rep[i] == 0;
+        rep_or |= rep[i];
+        def_diff |= def[i] ^ max_def;
+    }
     if ((rc = ensure_rows(d, rows)))
         return rc;
     uint64_t *offs = d->out->offsets;
     size_t nv = 0;
-    const int max_def = c->max_def;
-    /* Fast path: every entry is an element (the common dense vector case). */
-    int all_vals = 1;
-    for (size_t i = 0; i < k; i++)
-        all_vals &= def[i] == max_def;
-    if (all_vals && c->elem_def == max_def) {
+    /* Fast path: every entry is an element (the common dense vector case):
+     * rows start at the zeros of the repetition levels. */
+    if (def_diff == 0 && rep_or <= 1 && (unsigned)c->elem_def == max_def) {
         if (rep[0] != 0 && !d->row_has_elems)
             return page_corrupt(d, "repetition level continues an empty or missing list");
-        for (size_t i = 0; i < k; i++) {
-            if (rep[i] > 1)
-                return page_corrupt(d, "repetition level above the maximum");
-            if (rep[i] == 0)
-                offs[d->n_rows++] = d->n_vals + i;
+        const uint8_t *z = rep, *end = rep + k;
+        while ((z = memchr(z, 0, (size_t)(end - z))) != NULL) {
+            offs[d->n_rows++] = d->n_vals + (size_t)(z - rep);
+            z++;
         }
         if (rows && d->out->nulls)
             memset(d->out->nulls + d->n_rows - rows, 0, rows);
@@ -1713,7 +1753,7 @@ static int list_batch(rd *d, vsrc *v, const uint8_t *rep, const uint8_t *def, si
     }
     for (size_t i = 0; i < k; i++) {
         unsigned dl = def[i], rl = rep[i];
-        if (dl > (unsigned)max_def || rl > 1)
+        if (dl > max_def || rl > 1)
             return page_corrupt(d, "level above the maximum");
         if (rl == 0) {
             int null = dl < (unsigned)c->list_def;
@@ -1727,7 +1767,7 @@ static int list_batch(rd *d, vsrc *v, const uint8_t *rep, const uint8_t *def, si
             return page_corrupt(d, "repetition level continues an empty or missing list");
         }
         if (dl >= (unsigned)c->elem_def) {
-            if (dl < (unsigned)max_def)
+            if (dl < max_def)
                 return akidb__err(AKIDB_INVALID, "parquet: column %s, page at file offset "
                                   "%llu: a list holds a null element (vectors cannot)",
                                   c->name, (unsigned long long)d->page_off);
@@ -2218,8 +2258,9 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
         pos = body_off + (uint64_t)h.comp;
     }
     if (rc == AKIDB_OK && d->n_rows != (size_t)d->rg->num_rows)
-        rc = akidb__err(AKIDB_CORRUPT, "parquet: column %s: the pages hold %zu rows, the row "
-                        "group %lld", c->name, d->n_rows, (long long)d->rg->num_rows);
+        rc = akidb__err(AKIDB_CORRUPT, "parquet: column %s, chunk at file offset %llu: the "
+                        "pages hold %zu rows, the row group %lld", c->name,
+                        (unsigned long long)ch->start, d->n_rows, (long long)d->rg->num_rows);
     if (rc == AKIDB_OK && c->is_list)
         out->offsets[d->n_rows] = d->n_vals;
     if (rc == AKIDB_OK && c->kind == AKIDB__PQ_TIMESTAMP_US)

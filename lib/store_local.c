@@ -300,7 +300,8 @@ static int local_list(akidb_store *s, const char *prefix,
     else if (err)
         rc = os_err("list", prefix, err);
     if (rc == AKIDB_OK) {
-        qsort(out.e, out.n, sizeof *out.e, cmp_entry);
+        if (out.n)
+            qsort(out.e, out.n, sizeof *out.e, cmp_entry);
         for (size_t i = 0; i < out.n && rc == AKIDB_OK; i++)
             rc = cb(ctx, out.e[i].key, out.e[i].size);
     }

@@ -16,16 +16,18 @@
 #   radosgw (default)  Ceph's RADOS Gateway: one monitor, one in-memory OSD
 #                      (memstore) and radosgw, all on 127.0.0.1 with cephx.
 #                      A strict S3 (checks signatures and body hashes), the
-#                      reference target.  About 10-15 s to start.
-#   moto               moto_server (Python), < 1 s to start, but it checks no
-#                      signatures, so the wrong-credentials test cannot pass.
+#                      reference target.  2-3 s to start (monitor commits
+#                      are not batched), ~400 MB of memory.
+#   moto               moto_server (Python, must be on PATH), a few seconds to
+#                      start, slower per request; it checks no signatures, so
+#                      the wrong-credentials test cannot pass against it.
 #
 # Missing Debian packages are installed when running as root (CI); otherwise
 # the script says which to install.  Every wait is bounded; a failed start
 # prints the tail of the logs and stops whatever did start.  Processes are
 # only ever stopped by the PIDs this script recorded, never by name.
 # Progress goes to stderr; stdout carries only the export lines.
-set -eu
+set -eEu
 
 ACCESS_KEY=AKIDBTESTACCESSKEY01
 SECRET_KEY=akidb-test-secret-key/0123456789+abc
@@ -113,6 +115,7 @@ logs_tail() {
 }
 
 fail_start() {
+    trap - ERR
     say "start failed: $*"
     logs_tail
     stop_server
@@ -125,6 +128,20 @@ wait_for() {
     local deadline=$(( $(date +%s) + secs ))
     until "$@" >/dev/null 2>&1; do
         [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
+# Wait for a daemon (its PID file name) to pass "$@"; fail at once if it
+# exits, or after START_TIMEOUT seconds.
+wait_daemon() {
+    local name=$1; shift
+    local pid deadline=$(( $(date +%s) + START_TIMEOUT ))
+    pid=$(cat "$D/pids/$name")
+    until "$@" >/dev/null 2>&1; do
+        ours "$pid" || fail_start "$name exited during startup"
+        [ "$(date +%s)" -lt "$deadline" ] ||
+            fail_start "$name not ready after $START_TIMEOUT s: $*"
         sleep 0.2
     done
 }
@@ -254,7 +271,7 @@ CONF
 
     ceph-mon -c "$C" -i a -f >"$D/log/mon.out" 2>&1 &
     echo $! >"$D/pids/1-mon"
-    wait_for "$START_TIMEOUT" timeout 5 ceph -c "$C" mon stat || fail_start "monitor did not come up"
+    wait_daemon 1-mon timeout 5 ceph -c "$C" mon stat
 
     # One OSD on memstore.
     id=$(timeout 30 ceph -c "$C" osd create 2>>"$D/log/setup.out") || fail_start "ceph osd create"
@@ -272,7 +289,7 @@ CONF
         -o "$D/client.rgw.a.keyring" 2>>"$D/log/setup.out" || fail_start "rgw key"
     radosgw -c "$C" -n client.rgw.a -f >"$D/log/rgw.out" 2>&1 &
     echo $! >"$D/pids/0-rgw"
-    wait_for "$START_TIMEOUT" http_up "$rgw" || fail_start "radosgw did not answer HTTP on port $rgw"
+    wait_daemon 0-rgw http_up "$rgw"
 
     timeout 60 radosgw-admin -c "$C" user create --uid=akidb-test --display-name="akidb test" \
         --access-key="$ACCESS_KEY" --secret-key="$SECRET_KEY" >"$D/log/user.out" 2>&1 ||
@@ -295,7 +312,7 @@ start_moto() {
     # does not name DIR).
     (cd "$D" && exec moto_server -H 127.0.0.1 -p "$port" >"$D/log/moto.out" 2>&1) &
     echo $! >"$D/pids/0-moto"
-    wait_for "$START_TIMEOUT" http_up "$port" || fail_start "moto_server did not answer on $port"
+    wait_daemon 0-moto http_up "$port"
     create_bucket "$port" || fail_start "could not create bucket $BUCKET (log/setup.out)"
     write_env "$port" moto
 }
@@ -309,11 +326,14 @@ start)
     rm -rf "$D"
     mkdir -p "$D/pids" "$D/log"
     started=$(date +%s)
+    # Any setup command that fails unexpectedly fails the start loudly.
+    trap 'fail_start "a setup command failed (line $LINENO)"' ERR
     case $server in
         radosgw) start_radosgw ;;
         moto) start_moto ;;
         *) die "AKIDB_S3_SERVER=$server: unknown (radosgw or moto)" ;;
     esac
+    trap - ERR
     say "$server ready in $(( $(date +%s) - started )) s: $(grep ENDPOINT= "$D/env" | head -1 | sed 's/.*=//')"
     print_env
     ;;

@@ -811,7 +811,8 @@ TEST_TIMEOUT(s3_list_pagination, 120)
         uint64_t size;
         ASSERT_OK(akidb_store_size(s, other, &size));
     }
-    ASSERT_LE(akidb__s3_connect_count(s) - conn0, 1);
+    if (!server_is("moto"))     /* moto's server closes every connection */
+        ASSERT_LE(akidb__s3_connect_count(s) - conn0, 1);
 
     /* Early stop on the second page. */
     sc_listing l;
@@ -1107,6 +1108,7 @@ TEST(s3_threads_share_a_store)
             akt_fail(__FILE__, __LINE__, "thread %d: rc %d: %s", i, p[i].rc, p[i].msg);
     ASSERT_EQ(akidb__s3_request_count(s), T * 20 * 3);
     /* Connections are kept alive and reused: at most a few per thread. */
-    ASSERT_LE(akidb__s3_connect_count(s), 3 * T);
+    if (!server_is("moto"))     /* moto's server closes every connection */
+        ASSERT_LE(akidb__s3_connect_count(s), 3 * T);
     akidb_store_close(s);
 }
