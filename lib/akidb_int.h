@@ -18,32 +18,6 @@
 #  define AKIDB__PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #  define AKIDB__PRINTF(f, a)
-/* What every subsystem of one handle shares: the allocator, metrics,
- * logging, durability settings and the test-only fault hook.  Owned by the
- * akidb handle; read-only after open except for the metrics (atomic) and
- * the fault hook (set only while the handle is idle). */
-typedef struct akidb__env {
-    akidb_allocator alloc;
-    akidb__metrics metrics;
-    akidb_sync_mode sync_mode;
-    uint32_t sync_interval_ms;
-    uint64_t checkpoint_bytes;
-    void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
-    void *log_ctx;
-    akidb__fault_fn fault_fn;
-    void *fault_ctx;
-} akidb__env;
-
-/* Send a formatted message to the log callback, if there is one. */
-void akidb__log(const akidb__env *env, akidb_log_level level, const char *fmt, ...)
-    AKIDB__PRINTF(3, 4);
-
-/* 0 to carry on, or the errno value a test wants injected at `point`. */
-static inline int akidb__fault(const akidb__env *env, akidb__fault_point point)
-{
-    return env->fault_fn ? env->fault_fn(env->fault_ctx, point) : 0;
-}
-
 #endif
 
 /* Record rc and a formatted message for the calling thread; returns rc. */

@@ -97,7 +97,9 @@ void akidb__pqw_free(akidb__pqw *w);
 typedef struct akidb__pqr akidb__pqr;
 
 /* Parse the footer of the file in buf[0..len) (borrowed: it must outlive
- * the reader).  Every offset and length is checked against len. */
+ * the reader).  Every offset and length is checked against len.  After
+ * open the reader is read-only: akidb__pqr_read() calls on one reader may
+ * run concurrently from several threads. */
 int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
                     akidb__pqr **out);
 void akidb__pqr_free(akidb__pqr *r);

@@ -80,6 +80,11 @@ enum { PAGE_DATA = 0, PAGE_INDEX = 1, PAGE_DICTIONARY = 2, PAGE_DATA_V2 = 3 };
 enum { TS_NONE = 0, TS_MILLIS = 1, TS_MICROS = 2, TS_NANOS = 3 };
 
 #define MAX_SCHEMA_DEPTH 16
+/* The largest row group read (consistent files only reach this check): a
+ * run of null rows costs a few bytes in the file but 9 bytes per row in
+ * memory, so a limit keeps a tiny hostile file from asking for gigabytes.
+ * DuckDB writes 122880 rows per group, pyarrow 1Mi, Polars 256Ki. */
+#define MAX_ROW_GROUP_ROWS ((int64_t)1 << 26)
 #define BATCH 4096
 
 /* ---- metadata model ------------------------------------------------------ */
@@ -762,15 +767,14 @@ static int check_row_groups(akidb__pqr *r)
             pq_chunk *c = &rg->chunks[i];
             if (c->type != r->leaves[i].type)
                 return footer_corrupt(r, "row group %zu column %zu: type %d differs from the "
-                                      "schema's %d", g, i, c->type,
-                                  r->leaves[i].type);
+                                      "schema's %d", g, i, c->type, r->leaves[i].type);
             if (c->num_values < 0 || c->total_compressed < 0 || c->data_off < 0)
                 return footer_corrupt(r, "row group %zu column %zu: negative size, count or "
                                       "offset", g, i);
             if (r->leaves[i].max_rep == 0 ? c->num_values != rg->num_rows
                                           : c->num_values < rg->num_rows)
-                return footer_corrupt(r, "row group %zu column %zu: %lld values for %lld rows", g, i, (long long)c->num_values,
-                                  (long long)rg->num_rows);
+                return footer_corrupt(r, "row group %zu column %zu: %lld values for %lld rows",
+                                      g, i, (long long)c->num_values, (long long)rg->num_rows);
             if (c->has_path)
                 continue;       /* external chunk: refused when read */
             uint64_t start = (uint64_t)c->data_off;
@@ -779,15 +783,22 @@ static int check_row_groups(akidb__pqr *r)
             if (start < 4 || start > r->footer_off ||
                 (uint64_t)c->total_compressed > r->footer_off - start)
                 return footer_corrupt(r, "row group %zu column %zu: pages at file offset %llu "
-                                      "(+%lld bytes) lie outside the data region 4..%llu", g, i, (unsigned long long)start,
-                                  (long long)c->total_compressed,
-                                  (unsigned long long)r->footer_off);
+                                      "(+%lld bytes) lie outside the data region 4..%llu",
+                                      g, i, (unsigned long long)start,
+                                      (long long)c->total_compressed,
+                                      (unsigned long long)r->footer_off);
             c->start = start;
             c->end = start + (uint64_t)c->total_compressed;
         }
     }
     if (total != r->num_rows)
-        return footer_corrupt(r, "the file has %lld rows, its row groups %lld", (long long)r->num_rows, (long long)total);
+        return footer_corrupt(r, "the file has %lld rows, its row groups %lld",
+                              (long long)r->num_rows, (long long)total);
+    for (size_t g = 0; g < r->n_rgs; g++)
+        if (r->rgs[g].num_rows > MAX_ROW_GROUP_ROWS)
+            return akidb__err(AKIDB_INVALID, "parquet: row group %zu has %lld rows; AkiDB reads "
+                              "row groups of at most %lld", g, (long long)r->rgs[g].num_rows,
+                              (long long)MAX_ROW_GROUP_ROWS);
     return AKIDB_OK;
 }
 
@@ -1036,8 +1047,20 @@ static int NAME(hyb *h, T *out, size_t n)                                       
         } else if (h->bw == 0) {                                                \
             memset(out, 0, m * sizeof(T));                                      \
         } else {                                                                \
-            uint64_t bit = (uint64_t)h->bp_idx * (uint64_t)h->bw;               \
-            for (size_t i = 0; i < m; i++, bit += (uint64_t)h->bw) {            \
+            size_t i = 0;                                                       \
+            if (h->bw <= 8 && (h->bp_idx & 7) == 0) {                           \
+                /* whole groups: 8 values in bw bytes */                        \
+                const unsigned char *g = h->bp + (size_t)(h->bp_idx / 8) * (size_t)h->bw; \
+                for (; i + 8 <= m && (size_t)(g - h->bp) + 8 <= h->bp_len;      \
+                     i += 8, g += h->bw) {                                      \
+                    uint64_t x;                                                 \
+                    memcpy(&x, g, 8);                                           \
+                    for (int k = 0; k < 8; k++)                                 \
+                        out[i + (size_t)k] = (T)((x >> (k * h->bw)) & mask);    \
+                }                                                               \
+            }                                                                   \
+            uint64_t bit = ((uint64_t)h->bp_idx + i) * (uint64_t)h->bw;         \
+            for (; i < m; i++, bit += (uint64_t)h->bw) {                        \
                 size_t byte = (size_t)(bit >> 3);                               \
                 out[i] = (T)((load_le64(h->bp + byte, h->bp_len - byte) >>      \
                               (bit & 7)) & mask);                               \
@@ -1414,6 +1437,7 @@ static int decompress(rd *d, const unsigned char *src, size_t src_len, size_t un
         ZSTD_inBuffer in = { src, src_len, 0 };
         ZSTD_outBuffer ob = { d->page_buf, cap, 0 };
         for (;;) {
+            size_t in_before = in.pos, out_before = ob.pos;
             size_t z = ZSTD_decompressStream(d->dctx, &ob, &in);
             if (ZSTD_isError(z)) {
                 char msg[96];
@@ -1433,6 +1457,8 @@ static int decompress(rd *d, const unsigned char *src, size_t src_len, size_t un
                 ob.size = nc;
             } else if (in.pos == in.size) {
                 return page_corrupt(d, "zstd: truncated frame");
+            } else if (in.pos == in_before && ob.pos == out_before) {
+                return page_corrupt(d, "zstd: no progress");
             }
         }
         if (ob.pos != unc_len)
@@ -1709,8 +1735,9 @@ static int put_elements(rd *d, vsrc *v, size_t n)
         }
         return AKIDB_OK;
     }
-    unsigned char *dst = d->col->kind == AKIDB__PQ_INT32_LIST ? (unsigned char *)(o->i32 + d->n_vals)
-                                                            : (unsigned char *)(o->f32 + d->n_vals);
+    unsigned char *dst = d->col->kind == AKIDB__PQ_INT32_LIST
+                         ? (unsigned char *)(o->i32 + d->n_vals)
+                         : (unsigned char *)(o->f32 + d->n_vals);
     if ((rc = vsrc_fixed(d, v, dst, n)))
         return rc;
     d->n_vals += n;
@@ -1736,9 +1763,9 @@ static int list_batch(rd *d, vsrc *v, const uint8_t *rep, const uint8_t *def, si
         return rc;
     uint64_t *offs = d->out->offsets;
     size_t nv = 0;
-    /* Fast path: every entry is an element (the common dense vector case):
-     * rows start at the zeros of the repetition levels. */
-    if (def_diff == 0 && rep_or <= 1 && (unsigned)c->elem_def == max_def) {
+    /* Fast path: every entry is a present element (the common dense vector
+     * case): rows start at the zeros of the repetition levels. */
+    if (def_diff == 0 && rep_or <= 1) {
         if (rep[0] != 0 && !d->row_has_elems)
             return page_corrupt(d, "repetition level continues an empty or missing list");
         const uint8_t *z = rep, *end = rep + k;

@@ -40,7 +40,9 @@
 #include <string.h>
 #include <pthread.h>
 #include <zstd.h>
-#if defined(__SSE2__)
+#if defined(__x86_64__)
+#  include <immintrin.h>
+#elif defined(__SSE2__)
 #  include <emmintrin.h>
 #endif
 
@@ -117,8 +119,6 @@ static uint32_t crc_sw(uint32_t crc, const unsigned char *p, size_t len)
 }
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
 /* len >= 64 and a multiple of 16; crc is the running (inverted) register. */
 __attribute__((target("pclmul,sse4.1")))
 static uint32_t crc_clmul(uint32_t crc, const unsigned char *buf, size_t len)
@@ -558,7 +558,8 @@ int akidb__pqw_open(const akidb__pq_column_def *cols, size_t n_cols,
     }
     for (size_t i = 0; i < o.n_kv; i++)
         if (!o.kv_keys[i])
-            return akidb__err(AKIDB_INVALID, "parquet writer: key_value_metadata key %zu is NULL", i);
+            return akidb__err(AKIDB_INVALID, "parquet writer: key_value_metadata key %zu is NULL",
+                              i);
 
     akidb__pqw *w = akidb__calloc(alloc, 1, sizeof *w);
     if (!w)
@@ -687,8 +688,8 @@ static int check_values(const pqw_col *c, size_t n_rows, const akidb__pq_values 
         goto missing;
     for (size_t r = 0; r < n_rows; r++) {
         if (v->offsets[r + 1] < v->offsets[r])
-            return akidb__err(AKIDB_INVALID, "parquet writer: column %s: offsets decrease at row %zu",
-                              c->name, r);
+            return akidb__err(AKIDB_INVALID, "parquet writer: column %s: offsets decrease at "
+                              "row %zu", c->name, r);
         if (c->is_list && v->offsets[r + 1] - v->offsets[r] > (uint64_t)INT32_MAX / 8)
             return akidb__err(AKIDB_INVALID, "parquet writer: column %s: row %zu has too many "
                               "elements", c->name, r);
@@ -880,8 +881,10 @@ static int write_page(akidb__pqw *w, const pqw_col *c, pqw_chunk *ch,
     w->body.len = 0;
     if (bb_reserve(a, &w->body, w->rep.len + w->def.len))
         return w_nomem(w);
-    memcpy(w->body.p, w->rep.p, w->rep.len);
-    memcpy(w->body.p + w->rep.len, w->def.p, w->def.len);
+    if (w->rep.len)
+        memcpy(w->body.p, w->rep.p, w->rep.len);
+    if (w->def.len)
+        memcpy(w->body.p + w->rep.len, w->def.p, w->def.len);
     w->body.len = w->rep.len + w->def.len;
     if ((rc = encode_values(w, c, v, r0, r1, value_bytes)))
         return rc;

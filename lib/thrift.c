@@ -317,7 +317,7 @@ int akidb__tr_field(akidb__tr *r, int *type, int16_t *id)
             return akidb__tr_fail(r, "field id out of range");
         }
     } else {
-        uint64_t v;
+        uint64_t v = 0;
         rc = tr_varint(r, &v, 3);
         if (rc)
             return rc;
@@ -336,7 +336,7 @@ int akidb__tr_field(akidb__tr *r, int *type, int16_t *id)
 static int tr_int(akidb__tr *r, int type, int64_t *v)
 {
     int rc;
-    uint64_t u;
+    uint64_t u = 0;
     switch (type) {
     case AKIDB__T_I8:
         if ((rc = tr_need(r, 1)))
@@ -395,7 +395,7 @@ int akidb__tr_binary(akidb__tr *r, int type, const unsigned char **p, size_t *le
 {
     if (type != AKIDB__T_BINARY)
         return akidb__tr_fail(r, "field has a non-binary type where binary is expected");
-    uint64_t n;
+    uint64_t n = 0;
     int rc = tr_varint(r, &n, 5);
     if (rc)
         return rc;
@@ -438,7 +438,7 @@ static int tr_skip(akidb__tr *r, int t, int elem)
 {
     int rc;
     int64_t iv;
-    uint64_t u;
+    uint64_t u = 0;
     size_t n;
     switch (t) {
     case AKIDB__T_TRUE:

@@ -160,6 +160,51 @@ function fromDuck(kind, v) {
     }
 }
 
+// parquet_schema() of a column whose DuckDB type the .expect names: the
+// converted_type / logicalType pair PARQUET.md prescribes for it (DuckDB
+// decides from converted_type, arrow-rs wants both to agree).
+const SCHEMA_RULES = {
+    'VARCHAR': { converted: 'UTF8', logical: /^StringType\(/ },
+    'JSON': { converted: 'JSON', logical: /^JsonType\(/ },
+    'TIMESTAMP WITH TIME ZONE': { converted: 'TIMESTAMP_MICROS',
+                                  logical: /isAdjustedToUTC=1.*MICROS=MicroSeconds\(\)/ },
+    'BIGINT': { physical: 'INT64' },
+    'INTEGER': { physical: 'INT32' },
+    'FLOAT': { physical: 'FLOAT' },
+    'BLOB': { physical: 'BYTE_ARRAY' },
+};
+
+async function checkParquetSchema(db, f, e, errors) {
+    const rows = await db.json(`SELECT name, type, repetition_type, converted_type, logical_type,
+                                       duckdb_type, num_children
+                                FROM parquet_schema(${f})`);
+    for (const c of e.columns) {
+        if (!c.duckdb) continue;
+        const i = rows.findIndex((r) => r.name === c.name);
+        if (i < 0) { errors.push(`parquet_schema: no element ${c.name}`); continue; }
+        let el = rows[i], type = c.duckdb;
+        const want = (cond, what) => { if (!cond) errors.push(`parquet_schema: ${c.name}: ${what} (${JSON.stringify(el)})`); };
+        want(el.repetition_type === (c.optional ? 'OPTIONAL' : 'REQUIRED'), `repetition ${el.repetition_type}`);
+        if (type.endsWith('[]')) {
+            want(el.converted_type === 'LIST' && /^ListType\(/.test(el.logical_type || ''),
+                 'a list needs converted_type LIST and logicalType LIST');
+            const mid = rows[i + 1], leaf = rows[i + 2];
+            want(mid && mid.repetition_type === 'REPEATED' && mid.name === 'list',
+                 'the repeated group must be named "list"');
+            el = leaf;
+            want(leaf && leaf.name === 'element', 'the list element must be named "element"');
+            type = type.slice(0, -2);
+        }
+        if (!el) continue;
+        want(el.duckdb_type === type, `duckdb_type ${el.duckdb_type}, expected ${type}`);
+        const rule = SCHEMA_RULES[type];
+        if (!rule) continue;
+        if (rule.converted) want(el.converted_type === rule.converted, `converted_type ${el.converted_type}, expected ${rule.converted}`);
+        if (rule.logical) want(rule.logical.test(el.logical_type || ''), `logical_type ${el.logical_type}`);
+        if (rule.physical) want(el.type === rule.physical, `physical ${el.type}, expected ${rule.physical}`);
+    }
+}
+
 async function checkDuckDB(file, e, errors) {
     const db = await duck();
     const f = sqlStr(file);
@@ -170,6 +215,7 @@ async function checkDuckDB(file, e, errors) {
         if (c.duckdb && types.get(c.name) !== c.duckdb)
             errors.push(`duckdb: column ${c.name} has type ${types.get(c.name)}, expected ${c.duckdb}`);
     }
+    await checkParquetSchema(db, f, e, errors);
     const rg = await db.rows(`SELECT row_group_id, any_value(row_group_num_rows)
                               FROM parquet_metadata(${f}) GROUP BY ALL ORDER BY 1`);
     const rgRows = rg.map((r) => Number(r[1]));
@@ -495,7 +541,7 @@ const FIXTURES = [
     { name: 'duckdb_v1_uncompressed', writer: 'duckdb', about: 'UNCOMPRESSED, metadata as plain VARCHAR',
       columns: SNAP_DUCK('TIMESTAMP', 'VARCHAR'), rows: snapshotRows(30, 3), rowGroups: [10, 10, 10],
       copy: 'COMPRESSION uncompressed' },
-    { name: 'duckdb_v2_uncompressed', writer: 'duckdb', about: 'PARQUET_VERSION v2: DATA_PAGE_V2, DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, BYTE_STREAM_SPLIT',
+    { name: 'duckdb_v2_uncompressed', writer: 'duckdb', about: 'PARQUET_VERSION v2: DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, BYTE_STREAM_SPLIT (in v1 data pages: DuckDB 1.5 writes no DATA_PAGE_V2)',
       columns: SNAP_DUCK(), rows: snapshotRows(40, 4), rowGroups: [16, 16, 8],
       copy: 'COMPRESSION uncompressed, PARQUET_VERSION v2' },
     { name: 'duckdb_v2_snappy_ns', writer: 'duckdb', about: 'PARQUET_VERSION v2 with SNAPPY; TIMESTAMP_NS (NANOS)',
@@ -526,7 +572,7 @@ const FIXTURES = [
       rowGroups: [3], copy: 'COMPRESSION uncompressed' },
     { name: 'arrow_v1_snappy_dict', writer: 'arrow', about: 'arrow-rs v1 pages, SNAPPY, dictionaries, several pages per chunk',
       columns: SNAP_ARROW(), rows: snapshotRows(40, 11), rowGroups: [16, 16, 8],
-      arrow: { compression: 'SNAPPY', dictionary: true, pageBytes: 128, batch: 4 } },
+      arrow: { compression: 'SNAPPY', dictionary: true, pageBytes: 16, batch: 2 } },
     { name: 'arrow_v1_dict_fallback', writer: 'arrow', about: 'dictionary page limit so small that chunks fall back to PLAIN mid-chunk',
       columns: SNAP_ARROW(), rows: snapshotRows(40, 12), rowGroups: [40],
       arrow: { compression: 'UNCOMPRESSED', dictionary: true, dictPageBytes: 64, pageBytes: 64, batch: 2 } },

@@ -44,6 +44,14 @@ install_packages() {
         return 0
     fi
     mkdir -p "$NPM_DIR"
+    # One installer at a time (make test and make asan may run together).
+    if command -v flock >/dev/null 2>&1; then
+        exec 9>"$NPM_DIR/.lock"
+        flock 9
+        if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$PACKAGES" ]; then
+            return 0
+        fi
+    fi
     echo "parquet-interop: npm install $PACKAGES into $NPM_DIR" >&2
     # shellcheck disable=SC2086
     if ! npm install --prefix "$NPM_DIR" --no-audit --no-fund \
