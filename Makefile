@@ -279,6 +279,8 @@ bench:
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)'
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' durability
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' store
 
 # Until the HTTP server exists, `make run` runs the quickstart example.
 run:
@@ -309,7 +311,7 @@ uninstall:
 	      $(DESTDIR)$(PCDIR)/akidb.pc
 
 clean:
-	rm -rf $(sort build build-asan build-tsan $(BUILD))
+	rm -rf $(sort build build-asan build-tsan build-fuzz $(BUILD))
 
 FORCE:
 

@@ -85,3 +85,6 @@ clean:
 
 # The durability benchmark (issue 3): `make -f bench/bench.mk durability`.
 include bench/durability.mk
+
+# The object-store benchmark (issue 4): `make -f bench/bench.mk store`.
+include bench/store.mk

@@ -18,7 +18,7 @@ core="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libssl-dev
 test_extra="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 test_extra="$test_extra radosgw ceph-mon ceph-osd uuid-runtime curl python3"
 test_extra="$test_extra clang-14 libclang-rt-14-dev"
-bench_extra="g++ libhnswlib-dev dataset-fashion-mnist"
+bench_extra="g++ libhnswlib-dev dataset-fashion-mnist awscli"
 
 case $set_name in
     core)  want=$core ;;
