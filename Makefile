@@ -281,6 +281,8 @@ bench:
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' durability
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' store
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' snapshot
 
 # Until the HTTP server exists, `make run` runs the quickstart example.
 run:

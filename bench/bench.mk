@@ -25,10 +25,12 @@ OUT        ?= $(BUILD)/bench
 CC         ?= cc
 CXX        ?= g++
 # What to link after the static library.  `make bench` passes the
-# Makefile's LIBS; on its own, read them from the generated akidb.pc
-# (expanded late, after the library and the .pc have been built).
-BENCH_LIBS ?= $(filter-out -L% -lakidb,$(shell pkg-config --libs --static \
-                $(BUILD)/pkgconfig/akidb.pc 2>/dev/null)) -lm -pthread
+# Makefile's LIBS; on its own, the modules named in the generated akidb.pc
+# (Requires.private), linked as shared libraries, as the Makefile does.
+# Expanded late, after the library and the .pc have been built.
+BENCH_LIBS ?= $(shell mods=$$(sed -n 's/^Requires.private://p' \
+                $(BUILD)/pkgconfig/akidb.pc 2>/dev/null); \
+                [ -z "$$mods" ] || pkg-config --libs $$mods 2>/dev/null) -lm -pthread
 BENCH_ARGS ?=
 AKIDB_ARGS ?=
 BENCH_ROUNDS ?= 2
@@ -88,3 +90,6 @@ include bench/durability.mk
 
 # The object-store benchmark (issue 4): `make -f bench/bench.mk store`.
 include bench/store.mk
+
+# The snapshot benchmark (issue 5): `make -f bench/bench.mk snapshot`.
+include bench/snapshot.mk

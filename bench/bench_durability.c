@@ -56,7 +56,8 @@
 typedef struct opts {
     uint32_t n;          /* rows for most runs */
     uint32_t n_sync;     /* rows for runs that fsync every row */
-    uint32_t n_multi;    /* rows per concurrent-writer run (0 = n / reps) */
+    uint32_t n_multi;    /* rows per concurrent-writer run, added to an n-row base */
+    int reps_multi;      /* INTERVAL/NONE pairs of concurrent-writer runs */
     uint32_t dim;
     int writers;
     int reps;            /* repetitions of the cheap measurements */
@@ -74,7 +75,7 @@ typedef struct opts {
 #define SEC_SQLITE   8u
 
 static opts g_o;
-static float *g_data;    /* n x dim */
+static float *g_data;    /* (n + n_multi) x dim */
 static FILE *g_md;       /* collected markdown (a memstream) */
 static char *g_md_buf;
 static size_t g_md_len;
@@ -308,8 +309,6 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-/* One insert run into a fresh database: n rows, `writers` threads each
- * inserting its own contiguous share.  Only the inserts are timed. */
 typedef struct run_result {
     double seconds, cpu_seconds, rows_per_s;
     int64_t syncs, checkpoints, records, wal_bytes;
@@ -324,21 +323,30 @@ static void ctx_switches(long *v, long *iv)
     *iv = ru.ru_nivcsw;
 }
 
-static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, uint32_t n,
-                             uint64_t ckpt_bytes, const char *label)
+/* One insert run: rows [first, first+n) of g_data by `writers` threads,
+ * each inserting its own contiguous share.  Into a fresh database with an
+ * empty collection, or, when `base` is given, into a copy of that
+ * checkpointed database (holding base_docs documents).  Only the inserts
+ * are timed. */
+static run_result insert_run_on(const char *base, uint64_t base_docs, uint32_t first,
+                                akidb_sync_mode mode, uint32_t batch, int writers, uint32_t n,
+                                uint64_t ckpt_bytes, const char *label)
 {
     char dir[4096];
     run_result r;
     path_of(dir, sizeof dir, "run");
     rm_tree(dir);
+    if (base)
+        copy_tree(base, dir);
     akidb *db = open_db(dir, mode, ckpt_bytes);
-    create_coll(db, 0, 0);
+    if (!base)
+        create_coll(db, 0, 0);
     int64_t syncs0 = metric(db, "akidb_wal_syncs_total");
     long v0, iv0, v1, iv1;
     ctx_switches(&v0, &iv0);
     double c0 = cpu_s(), t0 = now_s();
     if (writers <= 1) {
-        insert_rows(db, 0, n, batch);
+        insert_rows(db, first, n, batch);
     } else {
         pthread_t th[64];
         writer w[64];
@@ -347,7 +355,7 @@ static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, 
         for (int i = 0; i < writers; i++) {
             uint32_t lo = (uint32_t)((uint64_t)n * (uint64_t)i / (uint64_t)writers);
             uint32_t hi = (uint32_t)((uint64_t)n * (uint64_t)(i + 1) / (uint64_t)writers);
-            w[i] = (writer){ db, &start, lo, hi - lo, batch };
+            w[i] = (writer){ db, &start, first + lo, hi - lo, batch };
             if (pthread_create(&th[i], NULL, writer_main, &w[i]) != 0)
                 die("pthread_create failed");
         }
@@ -369,19 +377,26 @@ static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, 
     r.syncs = metric(db, "akidb_wal_syncs_total") - syncs0;
     r.checkpoints = metric(db, "akidb_checkpoints_total");
     r.records = metric(db, "akidb_wal_records_total");
-    if (count_docs(db) != n)
+    if (count_docs(db) != base_docs + n)
         die("%s: %llu documents after inserting %u", label,
             (unsigned long long)count_docs(db), n);
     check(akidb_close(db), NULL, "close");
     rm_tree(dir);
     printf("RESULT kind=insert impl=akidb label=%s mode=%s batch=%u writers=%d rows=%u "
-           "seconds=%.3f cpu_seconds=%.3f rows_per_s=%.1f syncs=%lld records=%lld "
-           "checkpoints=%lld ckpt_bytes=%llu vcsw=%ld ivcsw=%ld\n", label, mode_name(mode),
-           batch, writers, n, r.seconds, r.cpu_seconds, r.rows_per_s, (long long)r.syncs,
-           (long long)r.records, (long long)r.checkpoints, (unsigned long long)ckpt_bytes,
-           r.vcsw, r.ivcsw);
+           "base_docs=%llu seconds=%.3f cpu_seconds=%.3f rows_per_s=%.1f syncs=%lld "
+           "records=%lld checkpoints=%lld ckpt_bytes=%llu vcsw=%ld ivcsw=%ld\n", label,
+           mode_name(mode), batch, writers, n, (unsigned long long)base_docs, r.seconds,
+           r.cpu_seconds, r.rows_per_s, (long long)r.syncs, (long long)r.records,
+           (long long)r.checkpoints, (unsigned long long)ckpt_bytes, r.vcsw, r.ivcsw);
     fflush(stdout);
     return r;
+}
+
+/* An insert run into a fresh database and an empty collection. */
+static run_result insert_run(akidb_sync_mode mode, uint32_t batch, int writers, uint32_t n,
+                             uint64_t ckpt_bytes, const char *label)
+{
+    return insert_run_on(NULL, 0, 0, mode, batch, writers, n, ckpt_bytes, label);
 }
 
 /* ---- child processes ---------------------------------------------------- */
@@ -574,8 +589,9 @@ static void usage(void)
             "               (ALWAYS and INTERVAL with batch 1; SQLite FULL batch 1;\n"
             "               default 5000)\n"
             "  --writers W  concurrent writer threads (default 8)\n"
-            "  --n-multi N  rows per concurrent-writer run; INTERVAL and NONE alternate,\n"
-            "               reps pairs (default n / reps, so each mode inserts n in all)\n"
+            "  --n-multi N  rows each concurrent-writer run adds to a collection that\n"
+            "               already holds n (default 8000)\n"
+            "  --reps-multi R  INTERVAL/NONE pairs of concurrent-writer runs (default 5)\n"
             "  --reps R     repetitions of the cheap measurements, median (default 3)\n"
             "  --reps-long R  repetitions of the one-writer batch-100 runs (n rows each,\n"
             "               about 20 s each here; default 1)\n"
@@ -586,7 +602,7 @@ static void usage(void)
             "               sqlite (default all)\n"
             "  --interval-ms N   sync_interval_ms for INTERVAL runs (default 10)\n"
             "  --no-default-ckpt skip the run with the default checkpoint_bytes\n"
-            "  --quick      smoke run: --n 5000 --n-sync 500\n");
+            "  --quick      smoke run: --n 5000 --n-sync 500 --n-multi 1000\n");
     exit(2);
 }
 
@@ -598,6 +614,8 @@ static void parse_args(int argc, char **argv)
     g_o.writers = 8;
     g_o.reps = 3;
     g_o.reps_long = 1;
+    g_o.n_multi = 8000;
+    g_o.reps_multi = 5;
     g_o.dir = "build/bench/durability-tmp";
     g_o.interval_ms = 10;
     g_o.sections = SEC_RECOVERY | SEC_SINGLE | SEC_MULTI | SEC_SQLITE;
@@ -607,6 +625,7 @@ static void parse_args(int argc, char **argv)
         if (!strcmp(a, "--quick")) {
             g_o.n = 5000;
             g_o.n_sync = 500;
+            g_o.n_multi = 1000;
         } else if (!strcmp(a, "--no-default-ckpt")) {
             g_o.skip_default_ckpt = 1;
         } else if (!v) {
@@ -615,6 +634,8 @@ static void parse_args(int argc, char **argv)
             g_o.n = (uint32_t)strtoul(v, NULL, 10); i++;
         } else if (!strcmp(a, "--n-sync")) {
             g_o.n_sync = (uint32_t)strtoul(v, NULL, 10); i++;
+        } else if (!strcmp(a, "--reps-multi")) {
+            g_o.reps_multi = atoi(v); i++;
         } else if (!strcmp(a, "--n-multi")) {
             g_o.n_multi = (uint32_t)strtoul(v, NULL, 10); i++;
         } else if (!strcmp(a, "--writers")) {
@@ -647,11 +668,10 @@ static void parse_args(int argc, char **argv)
     }
     if (g_o.n < 100 || g_o.n_sync < 1 || g_o.n_sync > g_o.n || g_o.writers < 1 ||
         g_o.writers > 64 || g_o.reps < 1 || g_o.reps > MAX_REPS || !g_o.sections ||
-        g_o.reps_long < 1 || g_o.reps_long > MAX_REPS || g_o.n_multi > g_o.n ||
+        g_o.reps_long < 1 || g_o.reps_long > MAX_REPS || g_o.n_multi < 1 ||
+        g_o.n_multi > 10000000 || g_o.reps_multi < 1 || g_o.reps_multi > MAX_REPS ||
         g_o.interval_ms < 1 || g_o.interval_ms > 10000)
         usage();
-    if (!g_o.n_multi)
-        g_o.n_multi = (g_o.n + (uint32_t)g_o.reps - 1) / (uint32_t)g_o.reps;
 }
 
 static const char *pass(int ok) { return ok ? "met" : "**missed**"; }
@@ -667,6 +687,7 @@ typedef struct results {
      * [interval, none][batch 1, 100] */
     run_result single[3][2], multi[2][2], defck;
     double multi_ratio[2][MAX_REPS], multi_ratio_med[2];   /* per pair, median */
+    char base[4096];   /* a checkpointed database holding rows [0, n), or "" */
     double sq[2][2];   /* SQLite [FULL, NORMAL][batch 1, 100], rows/s */
 } results;
 
@@ -754,7 +775,7 @@ static void section_recovery(results *R)
            "checkpoint_load_seconds=%.4f replay_seconds=%.4f\n", (long long)R->del_replayed,
            R->del_open_s, R->reopen_s, R->del_replay_s);
     rm_tree(deldir);
-    rm_tree(dbdir);
+    snprintf(R->base, sizeof R->base, "%s", dbdir);   /* kept for section_multi */
 
     printf("\n== recovery split: minimal-index log ==\n");
     path_of(smalldir, sizeof smalldir, "small");
@@ -805,20 +826,35 @@ static void section_single(results *R, int have_fill)
     }
 }
 
-/* 5: concurrent writers on one collection, INTERVAL vs NONE.  The two
- * alternate (INTERVAL, NONE, INTERVAL, ...) in reps pairs of n_multi-row
- * runs, and the ratio is the median of the pairs' ratios, so a burst of
- * load from elsewhere on the machine hits one pair, not one mode. */
+/* 5: concurrent writers on one collection, INTERVAL vs NONE.  Each run
+ * copies a checkpointed database holding the n base rows and adds n_multi
+ * more (rows n .. n+n_multi-1), so every run inserts into a collection of
+ * n documents.  The two modes alternate (INTERVAL, NONE, INTERVAL, ...) in
+ * reps_multi short pairs, and the ratio is the median of the pairs'
+ * ratios: a burst of load from elsewhere on the machine spoils one pair,
+ * not one mode. */
 static void section_multi(results *R)
 {
-    printf("\n== insert throughput, %d writers on one collection ==\n", g_o.writers);
+    if (!R->base[0]) {
+        printf("\n== base: %u rows, batch 1000, NONE ==\n", g_o.n);
+        path_of(R->base, sizeof R->base, "base");
+        rm_tree(R->base);
+        akidb *db = open_db(R->base, AKIDB_SYNC_NONE, BIG_CKPT);
+        create_coll(db, 0, 0);
+        insert_rows(db, 0, g_o.n, 1000);
+        check(akidb_close(db), NULL, "close");
+    }
+    printf("\n== insert throughput, %d writers on one collection of %u ==\n", g_o.writers,
+           g_o.n);
+    const int reps = g_o.reps_multi;
     for (int bi = 0; bi < 2; bi++) {
         double rps[2][MAX_REPS], cpus[2][MAX_REPS], syncs[2][MAX_REPS];
-        for (int i = 0; i < g_o.reps; i++) {
+        for (int i = 0; i < reps; i++) {
             for (int mi = 0; mi < 2; mi++) {
-                run_result r = insert_run(mi ? AKIDB_SYNC_NONE : AKIDB_SYNC_INTERVAL,
-                                          bi ? 100 : 1, g_o.writers, g_o.n_multi, BIG_CKPT,
-                                          "multi");
+                run_result r = insert_run_on(R->base, g_o.n, g_o.n,
+                                             mi ? AKIDB_SYNC_NONE : AKIDB_SYNC_INTERVAL,
+                                             bi ? 100 : 1, g_o.writers, g_o.n_multi, BIG_CKPT,
+                                             "multi");
                 rps[mi][i] = r.rows_per_s;
                 cpus[mi][i] = r.cpu_seconds;
                 syncs[mi][i] = (double)r.syncs;
@@ -826,11 +862,11 @@ static void section_multi(results *R)
             R->multi_ratio[bi][i] = rps[0][i] / rps[1][i];
         }
         for (int mi = 0; mi < 2; mi++) {
-            R->multi[mi][bi].rows_per_s = median(rps[mi], g_o.reps);
-            R->multi[mi][bi].cpu_seconds = median(cpus[mi], g_o.reps);
-            R->multi[mi][bi].syncs = (int64_t)median(syncs[mi], g_o.reps);
+            R->multi[mi][bi].rows_per_s = median(rps[mi], reps);
+            R->multi[mi][bi].cpu_seconds = median(cpus[mi], reps);
+            R->multi[mi][bi].syncs = (int64_t)median(syncs[mi], reps);
         }
-        R->multi_ratio_med[bi] = median(R->multi_ratio[bi], g_o.reps);
+        R->multi_ratio_med[bi] = median(R->multi_ratio[bi], reps);
     }
 }
 
@@ -902,7 +938,8 @@ static void tables(const results *R, const char *machine)
     }
 
     if (g_o.sections & SEC_MULTI) {
-        md("\n#### Insert throughput, %d writer threads on one collection\n\n", g_o.writers);
+        md("\n#### Insert throughput, %d writer threads on one collection of %u documents"
+           "\n\n", g_o.writers, n);
         md("| batch | INTERVAL rows/s | fsyncs/run | CPU s | NONE rows/s | CPU s | "
            "INTERVAL / NONE | each pair | target | |\n");
         md("|---:|---:|---:|---:|---:|---:|---:|---|---|---|\n");
@@ -912,14 +949,15 @@ static void tables(const results *R, const char *machine)
             md("| %d | %.0f | %lld | %.1f | %.0f | %.1f | %.2f |", bi ? 100 : 1,
                iv->rows_per_s, (long long)iv->syncs, iv->cpu_seconds, no->rows_per_s,
                no->cpu_seconds, r);
-            for (int i = 0; i < g_o.reps; i++)
+            for (int i = 0; i < g_o.reps_multi; i++)
                 md("%s%.2f", i ? ", " : " ", R->multi_ratio[bi][i]);
             md(" | >= 0.80 | %s |\n", pass(r >= 0.80));
         }
-        md("\n%d pairs of runs, INTERVAL and NONE alternating, %u rows per run (each "
-           "writer inserts its own 1/%d share); medians, and INTERVAL / NONE is the median "
-           "of the pairs' ratios.  CPU s: CPU time of the process (all threads) during a "
-           "run.  sync_interval_ms = %u.\n", g_o.reps, g_o.n_multi, g_o.writers,
+        md("\nEach run adds %u rows to a copy of a checkpointed collection of %u (each "
+           "writer inserts its own 1/%d share).  %d pairs of runs, INTERVAL and NONE "
+           "alternating; medians, and INTERVAL / NONE is the median of the pairs' ratios.  "
+           "CPU s: CPU time of the process (all threads) during a run.  "
+           "sync_interval_ms = %u.\n", g_o.n_multi, n, g_o.writers, g_o.reps_multi,
            g_o.interval_ms);
     }
 
@@ -976,7 +1014,7 @@ int main(int argc, char **argv)
     printf("load average at start: %s\n", load0);
     printf("data: %u x %u float32, 256-cluster Gaussian mixture, seed 42; HNSW M=16 "
            "ef_construction=200 unless noted\n", g_o.n, g_o.dim);
-    g_data = gen_data(g_o.n, g_o.dim);
+    g_data = gen_data(g_o.n + g_o.n_multi, g_o.dim);
 
     if (g_o.sections & SEC_RECOVERY)
         section_recovery(&R);
@@ -984,6 +1022,8 @@ int main(int argc, char **argv)
         section_single(&R, (g_o.sections & SEC_RECOVERY) != 0);
     if (g_o.sections & SEC_MULTI)
         section_multi(&R);
+    if (R.base[0])
+        rm_tree(R.base);
     if (g_o.sections & SEC_SQLITE)
         section_sqlite(&R);
 

@@ -13,7 +13,8 @@
 #include <string.h>
 #include <time.h>
 
-double bench_membw_gbps(size_t bytes, int passes, double *sink);
+float *bench_membw_alloc(size_t bytes);
+double bench_membw_pass(const float *buf, size_t bytes, double *sink);
 
 #define LANES 32
 
@@ -38,27 +39,27 @@ static float sum_lanes(const float *restrict a, size_t n)
     return acc[0];
 }
 
-/* Best-of-`passes` read bandwidth in GB/s (1e9 bytes per second) over a
- * `bytes` buffer, or -1 when the buffer cannot be allocated.  The sums are
- * added to *sink so that no pass can be optimised away. */
-double bench_membw_gbps(size_t bytes, int passes, double *sink)
+/* A `bytes` buffer, 64-byte aligned, every page touched (so no page fault
+ * is timed); free() it.  NULL when it cannot be allocated. */
+float *bench_membw_alloc(size_t bytes)
 {
     size_t n = bytes / sizeof(float), i;
     float *a = NULL;
-    double best = 1e30;
-    int p;
-
     if (posix_memalign((void **)&a, 64, n * sizeof(float)) != 0)
-        return -1;
-    for (i = 0; i < n; i++) /* touch every page before timing */
+        return NULL;
+    for (i = 0; i < n; i++)
         a[i] = (float)(i & 7);
-    for (p = 0; p < passes; p++) {
-        double t0 = now(), t;
-        *sink += sum_lanes(a, n);
-        t = now() - t0;
-        if (t < best)
-            best = t;
-    }
-    free(a);
-    return (double)(n * sizeof(float)) / best / 1e9;
+    return a;
+}
+
+/* One timed read of the whole buffer: GB/s (1e9 bytes per second).  The
+ * sum goes to *sink so that the pass cannot be optimised away.  The caller
+ * takes the best of several passes, interleaved with what it compares. */
+double bench_membw_pass(const float *buf, size_t bytes, double *sink)
+{
+    size_t n = bytes / sizeof(float);
+    double t0 = now(), t;
+    *sink += sum_lanes(buf, n);
+    t = now() - t0;
+    return (double)(n * sizeof(float)) / t / 1e9;
 }

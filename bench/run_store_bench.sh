@@ -4,7 +4,7 @@
 # and against a local Ceph radosgw, with awscli and curl moving the same
 # objects in the same run.  Prints the tables at the end.
 #
-#   bench/run_store_bench.sh OUTDIR [--quick]
+#   bench/run_store_bench.sh OUTDIR [--quick] [--report]
 #
 # OUTDIR holds bench_store (built by bench/store.mk).  Written there:
 # store.raw (`time NAME ROUND SECONDS`, one line per timed operation),
@@ -12,6 +12,7 @@
 # OUTDIR/store-tmp and is removed at the end.  STORE_ROUNDS (environment,
 # default 3) sets the radosgw rounds; each figure is the median over rounds.
 # --quick: 200 objects, a 32 MiB big object, one round (a smoke run).
+# --report: measure nothing; rebuild store.md from OUTDIR's store.raw.
 #
 # Steps:
 #   1. mock: bench_store mock (sequential vs uploader at 16, 32, 64).
@@ -109,11 +110,12 @@ if [ "${1:-}" = "--round" ]; then
 
     url="$ep/$bucket/$prefix/big-akidb"
     want=$((BIG * 1048576))
-    curl_get() {  # prints "HTTP_CODE BYTES SECONDS"
-        timeout 120 curl -s --noproxy '*' --max-time 110 -o /dev/null \
+    curl_get() {  # curl_get OUTFILE ARGS...: prints "HTTP_CODE BYTES SECONDS"
+        local out=$1; shift
+        timeout 120 curl -s --noproxy '*' --max-time 110 -o "$out" \
             -w '%{http_code} %{size_download} %{time_total}\n' "$@"
     }
-    res=$(curl_get --aws-sigv4 "aws:amz:$region:s3" \
+    res=$(curl_get /dev/null --aws-sigv4 "aws:amz:$region:s3" \
             --user "$AKIDB_TEST_S3_ACCESS_KEY:$AKIDB_TEST_S3_SECRET_KEY" \
             -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$url")
     how="--aws-sigv4"
@@ -121,7 +123,7 @@ if [ "${1:-}" = "--round" ]; then
         say "round $R: curl --aws-sigv4 got '${res}'; using a presigned URL"
         purl=$(awsc s3 presign "s3://$bucket/$prefix/big-akidb" --expires-in 600) ||
             { say "round $R: ERROR: aws s3 presign failed"; exit 1; }
-        res=$(curl_get "$purl")
+        res=$(curl_get /dev/null "$purl")
         how=presigned
     fi
     set -- $res
@@ -132,70 +134,107 @@ if [ "${1:-}" = "--round" ]; then
     # curl's own clock (time_total) leaves out its process start-up.
     echo "time curl.big_down $R $3" | tee -a "$RAW"
     echo "note curl_auth $how" >>"$RAW"
+    # The same GET into memory (a file on tmpfs): what landing the bytes in
+    # RAM adds, which AkiDB (returning a buffer) cannot avoid.
+    if shm=$(mktemp -p /dev/shm akidb-bench.XXXXXX 2>/dev/null); then
+        if [ "$how" = presigned ]; then
+            res=$(curl_get "$shm" "$purl")
+        else
+            res=$(curl_get "$shm" --aws-sigv4 "aws:amz:$region:s3" \
+                    --user "$AKIDB_TEST_S3_ACCESS_KEY:$AKIDB_TEST_S3_SECRET_KEY" \
+                    -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" "$url")
+        fi
+        rm -f "$shm"
+        set -- $res
+        if [ "${1:-}" = 200 ] && [ "${2:-}" = "$want" ]; then
+            echo "time curl.big_down_mem $R $3" | tee -a "$RAW"
+        else
+            say "round $R: curl GET into /dev/shm: '$res' (not counted)"
+        fi
+    fi
     exit 0
 fi
 
 # ---------------------------------------------------------------------------
 # The whole benchmark.
 
-OUT=${1:?usage: run_store_bench.sh OUTDIR [--quick]}
+OUT=${1:?usage: run_store_bench.sh OUTDIR [--quick] [--report]}
 shift
 N=1000 SIZE=65536 BIG=256 ROUNDS=${STORE_ROUNDS:-3} MOCK_ROUNDS=3
 MOCK_CONC=16,32,64 S3_CONC=16,64 LATENCY=10
+REPORT_ONLY=0
 for a in "$@"; do
     case $a in
         --quick) N=200 BIG=32 ROUNDS=1 MOCK_ROUNDS=1 ;;
-        *) echo "usage: run_store_bench.sh OUTDIR [--quick]" >&2; exit 2 ;;
+        --report) REPORT_ONLY=1 ;;
+        *) echo "usage: run_store_bench.sh OUTDIR [--quick] [--report]" >&2; exit 2 ;;
     esac
 done
 
-for tool in "$AWS_CLI" curl awk sort cmp timeout; do
-    command -v "$tool" >/dev/null 2>&1 ||
-        { say "ERROR: $tool not found (scripts/deps.sh bench installs awscli)"; exit 1; }
-done
-[ -x "$OUT/bench_store" ] ||
-    { say "ERROR: $OUT/bench_store missing (make -f bench/bench.mk store-program)"; exit 1; }
-
-mkdir -p "$OUT"
-OUT=$(cd "$OUT" && pwd)
-TMP=$OUT/store-tmp
 RAW=$OUT/store.raw
 MD=$OUT/store.md
-rm -rf "$TMP"
-mkdir -p "$TMP"
-: >"$RAW"
-trap 'rm -rf "$TMP"' EXIT
 status=0
 start=$(date +%s)
+# Everything measured goes to $RAW; status becomes 1 if a step failed.
+measure() {
+    for tool in "$AWS_CLI" curl awk sort cmp timeout; do
+        command -v "$tool" >/dev/null 2>&1 ||
+            { say "ERROR: $tool not found (scripts/deps.sh bench installs awscli)"; exit 1; }
+    done
+    [ -x "$OUT/bench_store" ] ||
+        { say "ERROR: $OUT/bench_store missing (make -f bench/bench.mk store-program)"; exit 1; }
 
-model=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
-{
-    echo "machine: ${model:-unknown}, $(nproc) CPUs, Linux $(uname -r)"
-    echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
-    echo "tools:   $("$AWS_CLI" --version 2>&1 | head -n 1 | cut -d' ' -f1-2); $(curl --version | head -n 1 | cut -d' ' -f1-2); radosgw $(dpkg-query -W -f='${Version}' radosgw 2>/dev/null || echo '?')"
-    echo "args:    ${*:-(none)}; $N x $SIZE B, big $BIG MiB, mock latency $LATENCY ms, radosgw rounds $ROUNDS"
-    echo "load:    $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (1/5/15 min) before the run"
-} | tee "$OUT/store-machine.txt"
+    mkdir -p "$OUT"
+    OUT=$(cd "$OUT" && pwd)
+    # Two runs at once would share (and delete) each other's files, and time
+    # each other: a second run waits for the first (at most 15 minutes).
+    exec 9>"$OUT/store.lock"
+    if command -v flock >/dev/null 2>&1 && ! flock -n 9; then
+        say "another store benchmark is running in $OUT; waiting for it"
+        flock -w 900 9 || { say "ERROR: still locked after 15 minutes"; exit 1; }
+    fi
+    TMP=$OUT/store-tmp
+    rm -rf "$TMP"
+    mkdir -p "$TMP"
+    : >"$RAW"
+    trap 'rm -rf "$TMP"' EXIT
 
-echo
-echo "== mock store, $LATENCY ms per call: $N x $SIZE B, sequential vs uploader ($MOCK_CONC) =="
-timeout 600 "$OUT/bench_store" mock --n "$N" --size "$SIZE" --latency "$LATENCY" \
-    --rounds "$MOCK_ROUNDS" --conc "$MOCK_CONC" --dir "$TMP" | tee -a "$RAW"
-[ "${PIPESTATUS[0]}" -eq 0 ] || { say "ERROR: the mock run failed"; status=1; }
+    model=$(lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n 1)
+    {
+        echo "machine: ${model:-unknown}, $(nproc) CPUs, Linux $(uname -r)"
+        echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+        echo "tools:   $("$AWS_CLI" --version 2>&1 | head -n 1 | cut -d' ' -f1-2); $(curl --version | head -n 1 | cut -d' ' -f1-2); radosgw $(dpkg-query -W -f='${Version}' radosgw 2>/dev/null || echo '?')"
+        echo "args:    ${*:-(none)}; $N x $SIZE B, big $BIG MiB, mock latency $LATENCY ms, radosgw rounds $ROUNDS"
+        echo "load:    $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null) (1/5/15 min) before the run"
+    } | tee "$OUT/store-machine.txt"
 
-echo
-echo "== the same bytes as files for awscli =="
-"$OUT/bench_store" gen --n "$N" --size "$SIZE" --big-mib "$BIG" --dir "$TMP/data" ||
-    { say "ERROR: bench_store gen failed"; exit 1; }
-
-r=1
-while [ "$r" -le "$ROUNDS" ]; do
     echo
-    echo "== radosgw round $r/$ROUNDS (fresh server) =="
-    "$root/scripts/with-s3.sh" "$here/run_store_bench.sh" --round "$OUT" "$TMP" "$r" \
-        "$N" "$SIZE" "$BIG" "$S3_CONC" || { say "ERROR: radosgw round $r failed"; status=1; }
-    r=$((r + 1))
-done
+    echo "== mock store, $LATENCY ms per call: $N x $SIZE B, sequential vs uploader ($MOCK_CONC) =="
+    timeout 600 "$OUT/bench_store" mock --n "$N" --size "$SIZE" --latency "$LATENCY" \
+        --rounds "$MOCK_ROUNDS" --conc "$MOCK_CONC" --dir "$TMP" | tee -a "$RAW"
+    [ "${PIPESTATUS[0]}" -eq 0 ] || { say "ERROR: the mock run failed"; status=1; }
+
+    echo
+    echo "== the same bytes as files for awscli =="
+    "$OUT/bench_store" gen --n "$N" --size "$SIZE" --big-mib "$BIG" --dir "$TMP/data" ||
+        { say "ERROR: bench_store gen failed"; exit 1; }
+
+    r=1
+    while [ "$r" -le "$ROUNDS" ]; do
+        echo
+        echo "== radosgw round $r/$ROUNDS (fresh server) =="
+        "$root/scripts/with-s3.sh" "$here/run_store_bench.sh" --round "$OUT" "$TMP" "$r" \
+            "$N" "$SIZE" "$BIG" "$S3_CONC" 9>&- || { say "ERROR: radosgw round $r failed"; status=1; }
+        r=$((r + 1))
+    done
+}
+
+if [ $REPORT_ONLY = 0 ]; then
+    measure "$@"
+else
+    # Tables only, from an earlier run's store.raw (same N/SIZE/BIG options).
+    [ -s "$RAW" ] || { say "ERROR: $RAW is missing or empty"; exit 1; }
+fi
 
 # ---------------------------------------------------------------------------
 # Tables: medians over rounds.
@@ -271,6 +310,9 @@ curl_auth=$(awk '$1 == "note" && $2 == "curl_auth" { v = $3 } END { print v }' "
     echo "| down: AkiDB \`akidb_store_get\` (ranged GETs, 8 in flight, into memory) | $(fmt "$bd") | $(mbs "$bd" $big_bytes) | $(ratio "$ad" "$bd") | $(ratio "$bd" "$cd") of curl's time | $(all s3.big_down) |"
     echo "| down: \`aws s3 cp\` (to a file) | $(fmt "$ad") | $(mbs "$ad" $big_bytes) | $(ratio "$ad" "$ad") | $(ratio "$ad" "$cd") of curl's time | $(all aws.big_down) |"
     echo "| down: plain \`curl\` GET to /dev/null (${curl_auth:-?}) | $(fmt "$cd") | $(mbs "$cd" $big_bytes) | | $(ratio "$cd" "$cd") | $(all curl.big_down) |"
+    cm=$(med curl.big_down_mem) mt=$(med mem.touch)
+    echo "| (reference) plain \`curl\` GET into memory (a file on /dev/shm) | $(fmt "$cm") | $(mbs "$cm" $big_bytes) | | $(ratio "$cm" "$cd") | $(all curl.big_down_mem) |"
+    echo "| (reference) malloc + memset of $BIG MiB, no network | $(fmt "$mt") | $(mbs "$mt" $big_bytes) | | $(ratio "$mt" "$cd") | $(all mem.touch) |"
     echo
     echo "\"vs awscli\" is awscli's time / AkiDB's (above 1 = AkiDB faster)."
     echo
@@ -288,6 +330,15 @@ curl_auth=$(awk '$1 == "note" && $2 == "curl_auth" { v = $3 } END { print v }' "
     echo "| radosgw: $BIG MiB up MB/s >= \`aws s3 cp\` | $up | $(verdict "$up" '>=' 1) |"
     echo "| radosgw: $BIG MiB down MB/s >= \`aws s3 cp\` | $dn_aws | $(verdict "$dn_aws" '>=' 1) |"
     echo "| radosgw: $BIG MiB down within 1.3x of curl's time | $dn_curl | $(verdict "$dn_curl" '<=' 1.3) |"
+    dn_mem=$(ratio "$bd" "$cm")
+    echo "| (not a target) $BIG MiB down vs curl into memory | $dn_mem | |"
+    # awscli pays its start-up (~1-2 s of Python imports) on every command;
+    # net of it (approximately: aws.startup also holds one request), the
+    # comparison is of the transfers alone.
+    net() { calc 'sprintf("%.2fx", (a - st) / b)' "a=$1" "st=$aws_start" "b=$2"; }
+    echo "| (not a target) uploader (16) vs awscli net of its start-up | $(net "$aws_small" "$(med s3.par16)") | |"
+    echo "| (not a target) $BIG MiB up vs awscli net of its start-up | $(net "$au" "$bu") | |"
+    echo "| (not a target) $BIG MiB down vs awscli net of its start-up | $(net "$ad" "$bd") | |"
 } >"$MD"
 
 echo
