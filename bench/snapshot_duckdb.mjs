@@ -149,7 +149,7 @@ function table(file) {
     const wallCpu = (s, c) => `${ms(s)} (${ms(c)})`;
     const out = [];
 
-    out.push('Times are medians of ' + A(sizes[0], 'reps') + ' runs in ms, wall clock, with ' +
+    out.push('Times are medians of ' + A(sizes[0], 'reps') + ' repetitions in ms, wall clock, with ' +
              'process CPU time in parentheses; one thread on both sides.', '');
     out.push(head('write'));
     out.push(row('AkiDB `akidb_snapshot_create` (local store)', (n) => wallCpu(A(n, 'create_s'), A(n, 'create_cpu_s'))));
