@@ -4,9 +4,10 @@
  *
  * Measures, through the public API only (plus SQLite as the peer):
  *   - insert throughput (rows/s) for every sync mode (ALWAYS, INTERVAL,
- *     NONE) x batch size (1, 100), one writer, and for INTERVAL and NONE
- *     with 8 writer threads sharing one collection (target: INTERVAL >=
- *     0.80 x NONE);
+ *     NONE) x batch size (1, 100), one writer; and for INTERVAL and NONE
+ *     with 8 writer threads sharing one collection that already holds n
+ *     documents, the two modes alternating in short pairs (target:
+ *     INTERVAL >= 0.80 x NONE);
  *   - SQLite inserting the same rows (id INTEGER PRIMARY KEY, vector BLOB
  *     of dim*4 bytes) in WAL mode with synchronous=FULL, and NORMAL for
  *     reference, one transaction per batch; the AkiDB/SQLite ratio;
