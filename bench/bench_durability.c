@@ -256,7 +256,6 @@ static akidb *open_db(const char *dir, akidb_sync_mode mode, uint64_t ckpt_bytes
     akidb_options_init(&o);
     o.sync_mode = mode;
     o.checkpoint_bytes = ckpt_bytes;
-    o.sync_interval_ms = g_o.interval_ms;
     check(akidb_open(dir, &o, &db), NULL, dir);
     return db;
 }
@@ -601,7 +600,7 @@ static void usage(void)
             "  --md FILE    also write the markdown tables there\n"
             "  --only LIST  sections to run, comma-separated: recovery, single, multi,\n"
             "               sqlite (default all)\n"
-            "  --interval-ms N   sync_interval_ms for INTERVAL runs (default 10)\n"
+            "  --interval-ms N   ignored (the option it set was removed from the library)\n"
             "  --no-default-ckpt skip the run with the default checkpoint_bytes\n"
             "  --quick      smoke run: --n 5000 --n-sync 500 --n-multi 1000\n");
     exit(2);
@@ -961,11 +960,11 @@ static void tables(const results *R, const char *machine)
            "writer inserts its own 1/%d share).  %d pairs of runs, INTERVAL and NONE "
            "alternating; medians, and INTERVAL / NONE is the median of the pairs' ratios.  "
            "CPU s: CPU time of the process (all threads) during a run.  "
-           "sync_interval_ms = %u.  Index work on one collection is serialized, so a "
+           "Index work on one collection is serialized, so a "
            "NONE run keeps about one CPU busy: a NONE CPU/wall well below 0.9 means "
            "other processes took the CPU, which also hides INTERVAL's fsync waits, and "
            "the ratio then reads higher than on an idle machine.\n", g_o.n_multi, n,
-           g_o.writers, g_o.reps_multi, g_o.interval_ms);
+           g_o.writers, g_o.reps_multi);
     }
 
     if (g_o.sections & SEC_RECOVERY) {

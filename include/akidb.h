@@ -130,7 +130,7 @@ typedef struct akidb_store akidb_store;
 /* Durability of acknowledged writes (used by the write-ahead log). */
 typedef enum akidb_sync_mode {
     AKIDB_SYNC_ALWAYS   = 1, /* fsync before each write call returns (default) */
-    AKIDB_SYNC_INTERVAL = 2, /* group commit: concurrent writers share an fsync */
+    AKIDB_SYNC_INTERVAL = 2, /* group commit: writers waiting together share one fsync */
     AKIDB_SYNC_NONE     = 3  /* leave flushing to the operating system */
 } akidb_sync_mode;
 
@@ -157,7 +157,6 @@ typedef struct akidb_options {
     void *clock_ctx;
     const akidb_allocator *allocator; /* NULL = malloc/realloc/free; copied at open */
     akidb_sync_mode sync_mode;     /* default AKIDB_SYNC_ALWAYS */
-    uint32_t sync_interval_ms;     /* group-commit bound for INTERVAL; default 10 */
     /* Log callback: called from the thread doing the work, with a message
      * that is valid only during the call.  NULL = no logging. */
     void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);

@@ -308,7 +308,6 @@ void akidb_options_init(akidb_options *opts)
     memset(opts, 0, sizeof *opts);
     opts->version = AKIDB_OPTIONS_VERSION;
     opts->sync_mode = AKIDB_SYNC_ALWAYS;
-    opts->sync_interval_ms = 10;
 }
 
 static int64_t now_us(const akidb *db)
@@ -636,9 +635,6 @@ int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
     }
     if (o.sync_mode < AKIDB_SYNC_ALWAYS || o.sync_mode > AKIDB_SYNC_NONE)
         return akidb__err(AKIDB_INVALID, "akidb_open: sync_mode %d is unknown", (int)o.sync_mode);
-    if (o.sync_mode == AKIDB_SYNC_INTERVAL && (o.sync_interval_ms < 1 || o.sync_interval_ms > 10000))
-        return akidb__err(AKIDB_INVALID, "akidb_open: sync_interval_ms %u is out of range "
-                          "1..10000", o.sync_interval_ms);
     if (o.allocator && (!o.allocator->malloc_fn || !o.allocator->realloc_fn ||
                         !o.allocator->free_fn))
         return akidb__err(AKIDB_INVALID, "akidb_open: allocator must set malloc_fn, "
@@ -658,7 +654,6 @@ int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
     db->opts = o;
     db->opts.allocator = NULL;  /* copied into env; the caller's may go away */
     db->env.sync_mode = o.sync_mode;
-    db->env.sync_interval_ms = o.sync_interval_ms;
     db->env.checkpoint_bytes = o.checkpoint_bytes ? o.checkpoint_bytes : DEFAULT_CHECKPOINT_BYTES;
     db->env.log_fn = o.log_fn;
     db->env.log_ctx = o.log_ctx;

@@ -42,7 +42,6 @@ typedef struct akidb__env {
     akidb_allocator alloc;
     akidb__metrics metrics;
     akidb_sync_mode sync_mode;
-    uint32_t sync_interval_ms;
     uint64_t checkpoint_bytes;
     void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
     void *log_ctx;

@@ -702,7 +702,6 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
     unsigned char *payload = NULL;
     size_t len = 0;
     uint64_t seq = 0, due = 0;
-    akidb__wal_writer_enter(c->wal);
     pthread_rwlock_wrlock(&c->lock);
     int rc = validate(c, upsert, n, vectors, external_ids, metadata_json, now_us, &b);
     if (rc == AKIDB_OK) {
@@ -717,7 +716,6 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
         batch_free(c->alloc, &b, 1);
     }
     pthread_rwlock_unlock(&c->lock);
-    akidb__wal_writer_leave(c->wal);
     akidb__free(c->alloc, payload);
     if (rc == AKIDB_OK)
         rc = akidb__wal_sync(c->wal, seq);
@@ -737,7 +735,6 @@ static void apply_delete(akidb__collection *c, int64_t slot)
 int akidb__coll_delete(akidb__collection *c, uint64_t id)
 {
     uint64_t seq = 0, due = 0;
-    akidb__wal_writer_enter(c->wal);
     pthread_rwlock_wrlock(&c->lock);
     int rc;
     int64_t slot = id_find(&c->id_map, id);
@@ -754,7 +751,6 @@ int akidb__coll_delete(akidb__collection *c, uint64_t id)
         }
     }
     pthread_rwlock_unlock(&c->lock);
-    akidb__wal_writer_leave(c->wal);
     if (rc == AKIDB_OK)
         rc = akidb__wal_sync(c->wal, seq);
     if (rc == AKIDB_OK)

@@ -50,11 +50,6 @@ int akidb__wal_append(akidb__wal *w, const void *payload, size_t len, uint64_t *
  * other modes. */
 int akidb__wal_sync(akidb__wal *w, uint64_t seq);
 
-/* Writers announce themselves before taking the collection lock, so the
- * group-commit leader knows whom to wait for (INTERVAL mode). */
-void akidb__wal_writer_enter(akidb__wal *w);
-void akidb__wal_writer_leave(akidb__wal *w);
-
 /* After a checkpoint that holds every record up to last_seq: empty the log
  * (and mark those records durable for waiting writers). */
 int akidb__wal_reset(akidb__wal *w, uint64_t last_seq);

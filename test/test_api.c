@@ -241,7 +241,6 @@ TEST(api_open_close)
     ASSERT(o.allocator == NULL);
     ASSERT(o.store == NULL);
     ASSERT_EQ(o.sync_mode, AKIDB_SYNC_ALWAYS);
-    ASSERT_EQ(o.sync_interval_ms, 10);
     ASSERT_OK(akidb_open(path, &o, &db));
     ASSERT_OK(akidb_close(db));
     akidb_options_init(NULL);

@@ -477,8 +477,6 @@ static void make_opts(akidb_options *o, akidb_sync_mode mode, uint64_t ckpt_byte
     akidb_options_init(o);
     o->sync_mode = mode;
     o->checkpoint_bytes = ckpt_bytes;
-    if (mode == AKIDB_SYNC_INTERVAL)
-        o->sync_interval_ms = 2;
     if (lc) {
         o->log_fn = log_cb;
         o->log_ctx = lc;
