@@ -44,6 +44,15 @@ for p in $want; do
         *) missing="$missing $p" ;;
     esac
 done
+# The Parquet interop tests and the snapshot benchmark run DuckDB and
+# arrow-rs from npm.  Check the commands, not the packages: a node from
+# another source (nodesource ships npm inside its nodejs) must not get
+# Debian's npm package on top, which conflicts with it.
+case $set_name in
+    test|bench|all)
+        command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+        command -v npm >/dev/null 2>&1 || missing="$missing npm" ;;
+esac
 missing=${missing# }
 [ -z "$missing" ] && exit 0
 
