@@ -147,11 +147,11 @@ const char *akidb_errmsg(const akidb *db)
     return thread_err.msg;
 }
 
-/* Length of the valid UTF-8 sequence (2..4 bytes) at s, or 0. */
-static size_t utf8_seq_len(const unsigned char *s)
+size_t akidb__utf8_len(const unsigned char *s)
 {
-    size_t len;
     uint32_t cp;
+    size_t len;
+    if (s[0] < 0x80) return 1;
     if (s[0] >= 0xC2 && s[0] <= 0xDF) { len = 2; cp = s[0] & 0x1F; }
     else if (s[0] >= 0xE0 && s[0] <= 0xEF) { len = 3; cp = s[0] & 0x0F; }
     else if (s[0] >= 0xF0 && s[0] <= 0xF4) { len = 4; cp = s[0] & 0x07; }
@@ -161,8 +161,10 @@ static size_t utf8_seq_len(const unsigned char *s)
             return 0;
         cp = (cp << 6) | (s[i] & 0x3F);
     }
+    /* Overlong forms, surrogates, beyond U+10FFFF, and the C1 controls
+     * (U+0080..U+009F: not printable) are all refused. */
     if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF))
+        (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp <= 0x9F))
         return 0;
     return len;
 }
@@ -176,7 +178,7 @@ const char *akidb__quote(char *buf, size_t buf_len, const char *s, size_t max)
     const unsigned char *u = (const unsigned char *)s;
     size_t o = 0, i = 0;
     while (u[i] && i < max && o + 5 < buf_len) {
-        size_t seq = u[i] >= 0x80 ? utf8_seq_len(u + i) : 0;
+        size_t seq = u[i] >= 0x80 ? akidb__utf8_len(u + i) : 0;
         if (seq && o + seq + 1 < buf_len) {
             memcpy(buf + o, u + i, seq);
             o += seq;

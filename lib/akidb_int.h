@@ -29,6 +29,11 @@ void akidb__err_clear(void);
 /* Whether the calling thread has an error message since the last clear. */
 int akidb__err_is_set(void);
 
+/* Length of the character at s: 1 for ASCII, 2..4 for a valid UTF-8
+ * sequence of a printable-range code point, 0 for anything invalid
+ * (overlong, surrogate, out of range, C1 control, truncated). */
+size_t akidb__utf8_len(const unsigned char *s);
+
 /* Write a printable, truncated rendering of untrusted text `s` into buf:
  * non-printable bytes become \xNN, and more than `max` bytes end in "...".
  * Returns buf. */

@@ -25,6 +25,7 @@
 #include "akidb_int.h"
 #include "alloc.h"
 #include "parquet.h"
+#include "strbuf.h"
 
 #define IMPORT_BATCH 1024
 
@@ -67,83 +68,52 @@ static void unmap_input(mapped *m)
         munmap(m->data, m->len);
 }
 
-/* ---- a tiny growable string for JSON building ------------------------ */
-
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int nomem;
-} sbuf;
-
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->nomem)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->nomem = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
-
-static void sb_json_string(sbuf *b, const unsigned char *s, size_t n)
+static void sb_json_string(akidb__str *b, const unsigned char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    sb_add(b, "\"", 1);
+    akidb__str_add(b, "\"", 1);
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = s[i];
         if (ch == '"' || ch == '\\') {
             char e[2] = { '\\', (char)ch };
-            sb_add(b, e, 2);
+            akidb__str_add(b, e, 2);
         } else if (ch < 0x20) {
             char e[6] = { '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] };
-            sb_add(b, e, 6);
+            akidb__str_add(b, e, 6);
         } else {
-            sb_add(b, (const char *)&ch, 1);
+            akidb__str_add(b, (const char *)&ch, 1);
         }
     }
-    sb_add(b, "\"", 1);
+    akidb__str_add(b, "\"", 1);
 }
 
 /* Append the JSON value of row `row` of column values v. */
-static void sb_json_value(sbuf *b, const akidb__pqr_values *v, size_t row)
+static void sb_json_value(akidb__str *b, const akidb__pqr_values *v, size_t row)
 {
     char num[64];
     if (v->nulls && v->nulls[row]) {
-        sb_str(b, "null");
+        akidb__str_cat(b, "null");
         return;
     }
     switch (v->kind) {
     case AKIDB__PQ_INT64:
     case AKIDB__PQ_TIMESTAMP_US:
         snprintf(num, sizeof num, "%" PRId64, v->i64[row]);
-        sb_str(b, num);
+        akidb__str_cat(b, num);
         break;
     case AKIDB__PQ_INT32:
         snprintf(num, sizeof num, "%" PRId32, v->i32[row]);
-        sb_str(b, num);
+        akidb__str_cat(b, num);
         break;
     case AKIDB__PQ_FLOAT:
         if (isfinite(v->f32[row]))
             snprintf(num, sizeof num, "%.9g", (double)v->f32[row]);
         else
             snprintf(num, sizeof num, "null");
-        sb_str(b, num);
+        akidb__str_cat(b, num);
         break;
     case AKIDB__PQ_JSON:
-        sb_add(b, (const char *)v->bytes + v->offsets[row], v->offsets[row + 1] - v->offsets[row]);
+        akidb__str_add(b, (const char *)v->bytes + v->offsets[row], v->offsets[row + 1] - v->offsets[row]);
         break;
     case AKIDB__PQ_STRING:
     case AKIDB__PQ_BINARY:
@@ -151,19 +121,19 @@ static void sb_json_value(sbuf *b, const akidb__pqr_values *v, size_t row)
         break;
     case AKIDB__PQ_FLOAT_LIST:
     case AKIDB__PQ_INT32_LIST:
-        sb_str(b, "[");
+        akidb__str_cat(b, "[");
         for (uint64_t k = v->offsets[row]; k < v->offsets[row + 1]; k++) {
             if (k > v->offsets[row])
-                sb_str(b, ",");
+                akidb__str_cat(b, ",");
             if (v->kind == AKIDB__PQ_INT32_LIST)
                 snprintf(num, sizeof num, "%" PRId32, v->i32[k]);
             else if (isfinite(v->f32[k]))
                 snprintf(num, sizeof num, "%.9g", (double)v->f32[k]);
             else
                 snprintf(num, sizeof num, "null");
-            sb_str(b, num);
+            akidb__str_cat(b, num);
         }
-        sb_str(b, "]");
+        akidb__str_cat(b, "]");
         break;
     }
 }
@@ -347,18 +317,18 @@ int akidb_import_parquet(akidb *db, const char *coll, const char *path,
                     goto group_done;
                 }
             } else if (mv) {
-                sbuf b = { NULL, 0, 0, 0 };
-                sb_str(&b, "{");
+                akidb__str b = { NULL, 0, 0, 0 };
+                akidb__str_cat(&b, "{");
                 for (size_t k = 0; k < o.n_metadata_columns; k++) {
                     if (k)
-                        sb_str(&b, ",");
+                        akidb__str_cat(&b, ",");
                     sb_json_string(&b, (const unsigned char *)o.metadata_columns[k],
                                    strlen(o.metadata_columns[k]));
-                    sb_str(&b, ":");
+                    akidb__str_cat(&b, ":");
                     sb_json_value(&b, &mv[k], i);
                 }
-                sb_str(&b, "}");
-                if (b.nomem) {
+                akidb__str_cat(&b, "}");
+                if (b.oom) {
                     free(b.p);
                     rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", path);
                     goto group_done;
@@ -442,13 +412,13 @@ int akidb_parquet_inspect(const char *path, char **text_out)
     int rc = map_input(path, &m);
     if (rc || (rc = akidb__pqr_open(m.data, m.len, &akidb__default_allocator, &r)))
         goto done;
-    sbuf b = { NULL, 0, 0, 0 };
+    akidb__str b = { NULL, 0, 0, 0 };
     char line[1024];
     size_t n_cols = akidb__pqr_num_columns(r), n_rg = akidb__pqr_num_row_groups(r);
     snprintf(line, sizeof line, "file: %s\nsize: %zu bytes\nrows: %llu\nrow groups: %zu\n",
              path, m.len, (unsigned long long)akidb__pqr_num_rows(r), n_rg);
-    sb_str(&b, line);
-    sb_str(&b, "columns:\n");
+    akidb__str_cat(&b, line);
+    akidb__str_cat(&b, "columns:\n");
     for (size_t i = 0; i < n_cols; i++) {
         akidb__pqr_column_info info;
         if (akidb__pqr_column(r, i, &info) != AKIDB_OK)
@@ -456,18 +426,18 @@ int akidb_parquet_inspect(const char *path, char **text_out)
         snprintf(line, sizeof line, "  %-24s %-10s %-20s %s%s\n", info.name, info.physical,
                  info.logical, info.optional ? "optional" : "required",
                  info.kind ? "" : "  (not importable)");
-        sb_str(&b, line);
+        akidb__str_cat(&b, line);
     }
     for (size_t rg = 0; rg < n_rg; rg++) {
         snprintf(line, sizeof line, "row group %zu: %llu rows; codecs:", rg,
                  (unsigned long long)akidb__pqr_row_group_rows(r, rg));
-        sb_str(&b, line);
+        akidb__str_cat(&b, line);
         for (size_t i = 0; i < n_cols; i++) {
             const char *codec = akidb__pqr_codec(r, rg, i);
             snprintf(line, sizeof line, " %s", codec ? codec : "?");
-            sb_str(&b, line);
+            akidb__str_cat(&b, line);
         }
-        sb_str(&b, "\n");
+        akidb__str_cat(&b, "\n");
     }
     const char *keys[] = { "akidb.format", "akidb.collection", "akidb.dim", "akidb.metric",
                            "akidb.hnsw_m", "akidb.next_id" };
@@ -475,10 +445,10 @@ int akidb_parquet_inspect(const char *path, char **text_out)
         const char *v = akidb__pqr_kv(r, keys[i]);
         if (v) {
             snprintf(line, sizeof line, "metadata %s = %.200s\n", keys[i], v);
-            sb_str(&b, line);
+            akidb__str_cat(&b, line);
         }
     }
-    if (b.nomem) {
+    if (b.oom) {
         free(b.p);
         rc = akidb__err(AKIDB_NOMEM, "akidb_parquet_inspect: out of memory");
         goto done;

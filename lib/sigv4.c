@@ -35,41 +35,10 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-/* ---- a growing string -------------------------------------------------- */
+#include "strbuf.h"
 
-typedef struct sbuf {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
 
-static void sb_add(sbuf *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static char *sb_finish(sbuf *b)
+static char *sb_finish(akidb__str *b)
 {
     if (b->oom || !b->p) {
         free(b->p);
@@ -166,7 +135,7 @@ char *akidb__sigv4_query(const akidb__sigv4_param *params, size_t n_params)
     enc_param *e = calloc(n_params, sizeof *e);
     if (!e)
         return NULL;
-    sbuf b = { 0 };
+    akidb__str b = { 0 };
     size_t i;
     for (i = 0; i < n_params; i++) {
         e[i].name = encode_dup(params[i].name);
@@ -180,10 +149,10 @@ char *akidb__sigv4_query(const akidb__sigv4_param *params, size_t n_params)
     qsort(e, n_params, sizeof *e, cmp_param);
     for (size_t j = 0; j < n_params; j++) {
         if (j)
-            sb_add(&b, "&", 1);
-        sb_str(&b, e[j].name);
-        sb_add(&b, "=", 1);
-        sb_str(&b, e[j].value);
+            akidb__str_add(&b, "&", 1);
+        akidb__str_cat(&b, e[j].name);
+        akidb__str_add(&b, "=", 1);
+        akidb__str_cat(&b, e[j].value);
     }
 done:
     for (size_t j = 0; j < i; j++) {
@@ -203,7 +172,7 @@ static int cmp_header(const void *a, const void *b)
 }
 
 /* Trim blanks at both ends and collapse inner runs to one space. */
-static void add_trimmed(sbuf *b, const char *v)
+static void add_trimmed(akidb__str *b, const char *v)
 {
     while (*v == ' ' || *v == '\t')
         v++;
@@ -214,9 +183,9 @@ static void add_trimmed(sbuf *b, const char *v)
             continue;
         }
         if (pending_space)
-            sb_add(b, " ", 1);
+            akidb__str_add(b, " ", 1);
         pending_space = 0;
-        sb_add(b, v, 1);
+        akidb__str_add(b, v, 1);
     }
 }
 
@@ -234,26 +203,26 @@ char *akidb__sigv4_canonical_request(const akidb__sigv4_req *r, char **signed_he
     memcpy(h, r->headers, r->n_headers * sizeof *h);
     qsort(h, r->n_headers, sizeof *h, cmp_header);
 
-    sbuf b = { 0 }, names = { 0 };
-    sb_str(&b, r->method);
-    sb_add(&b, "\n", 1);
-    sb_str(&b, r->canonical_uri && r->canonical_uri[0] ? r->canonical_uri : "/");
-    sb_add(&b, "\n", 1);
-    sb_str(&b, r->canonical_query ? r->canonical_query : "");
-    sb_add(&b, "\n", 1);
+    akidb__str b = { 0 }, names = { 0 };
+    akidb__str_cat(&b, r->method);
+    akidb__str_add(&b, "\n", 1);
+    akidb__str_cat(&b, r->canonical_uri && r->canonical_uri[0] ? r->canonical_uri : "/");
+    akidb__str_add(&b, "\n", 1);
+    akidb__str_cat(&b, r->canonical_query ? r->canonical_query : "");
+    akidb__str_add(&b, "\n", 1);
     for (size_t i = 0; i < r->n_headers; i++) {
-        sb_str(&b, h[i].name);
-        sb_add(&b, ":", 1);
+        akidb__str_cat(&b, h[i].name);
+        akidb__str_add(&b, ":", 1);
         add_trimmed(&b, h[i].value ? h[i].value : "");
-        sb_add(&b, "\n", 1);
+        akidb__str_add(&b, "\n", 1);
         if (i)
-            sb_add(&names, ";", 1);
-        sb_str(&names, h[i].name);
+            akidb__str_add(&names, ";", 1);
+        akidb__str_cat(&names, h[i].name);
     }
-    sb_add(&b, "\n", 1);
-    sb_add(&b, names.p ? names.p : "", names.len);
-    sb_add(&b, "\n", 1);
-    sb_str(&b, r->payload_hash);
+    akidb__str_add(&b, "\n", 1);
+    akidb__str_add(&b, names.p ? names.p : "", names.len);
+    akidb__str_add(&b, "\n", 1);
+    akidb__str_cat(&b, r->payload_hash);
     free(h);
 
     char *signed_names = sb_finish(&names);
@@ -270,14 +239,14 @@ char *akidb__sigv4_canonical_request(const akidb__sigv4_req *r, char **signed_he
     return creq;
 }
 
-static void scope_of(const akidb__sigv4_req *r, sbuf *b)
+static void scope_of(const akidb__sigv4_req *r, akidb__str *b)
 {
-    sb_add(b, r->amz_date, 8);
-    sb_add(b, "/", 1);
-    sb_str(b, r->region);
-    sb_add(b, "/", 1);
-    sb_str(b, r->service);
-    sb_str(b, "/aws4_request");
+    akidb__str_add(b, r->amz_date, 8);
+    akidb__str_add(b, "/", 1);
+    akidb__str_cat(b, r->region);
+    akidb__str_add(b, "/", 1);
+    akidb__str_cat(b, r->service);
+    akidb__str_cat(b, "/aws4_request");
 }
 
 char *akidb__sigv4_string_to_sign(const akidb__sigv4_req *r, const char *canonical_request)
@@ -286,13 +255,13 @@ char *akidb__sigv4_string_to_sign(const akidb__sigv4_req *r, const char *canonic
         return NULL;
     char hash[65];
     akidb__sha256_hex(canonical_request, strlen(canonical_request), hash);
-    sbuf b = { 0 };
-    sb_str(&b, "AWS4-HMAC-SHA256\n");
-    sb_str(&b, r->amz_date);
-    sb_add(&b, "\n", 1);
+    akidb__str b = { 0 };
+    akidb__str_cat(&b, "AWS4-HMAC-SHA256\n");
+    akidb__str_cat(&b, r->amz_date);
+    akidb__str_add(&b, "\n", 1);
     scope_of(r, &b);
-    sb_add(&b, "\n", 1);
-    sb_str(&b, hash);
+    akidb__str_add(&b, "\n", 1);
+    akidb__str_cat(&b, hash);
     return sb_finish(&b);
 }
 
@@ -327,15 +296,15 @@ int akidb__sigv4_sign(const akidb__sigv4_req *r, char sig_hex[65], char **auth_o
     OPENSSL_cleanse(k4, sizeof k4);
 
     if (auth_out) {
-        sbuf b = { 0 };
-        sb_str(&b, "AWS4-HMAC-SHA256 Credential=");
-        sb_str(&b, r->access_key);
-        sb_add(&b, "/", 1);
+        akidb__str b = { 0 };
+        akidb__str_cat(&b, "AWS4-HMAC-SHA256 Credential=");
+        akidb__str_cat(&b, r->access_key);
+        akidb__str_add(&b, "/", 1);
         scope_of(r, &b);
-        sb_str(&b, ", SignedHeaders=");
-        sb_str(&b, signed_names);
-        sb_str(&b, ", Signature=");
-        sb_str(&b, sig_hex);
+        akidb__str_cat(&b, ", SignedHeaders=");
+        akidb__str_cat(&b, signed_names);
+        akidb__str_cat(&b, ", Signature=");
+        akidb__str_cat(&b, sig_hex);
         if (!(*auth_out = sb_finish(&b)))
             goto done;
     }

@@ -37,26 +37,6 @@
 
 /* ---- keys ------------------------------------------------------------ */
 
-static size_t utf8_len_at(const unsigned char *s)
-{
-    uint32_t cp;
-    size_t len;
-    if (s[0] < 0x80) return 1;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) { len = 2; cp = s[0] & 0x1F; }
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF) { len = 3; cp = s[0] & 0x0F; }
-    else if (s[0] >= 0xF0 && s[0] <= 0xF4) { len = 4; cp = s[0] & 0x07; }
-    else return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-        (cp >= 0xD800 && cp <= 0xDFFF) || (cp >= 0x80 && cp <= 0x9F))
-        return 0;
-    return len;
-}
-
 int akidb__store_key_check(const char *key)
 {
     char q[96];
@@ -74,7 +54,7 @@ int akidb__store_key_check(const char *key)
         if (u[i] < 0x20 || u[i] == 0x7f)
             return akidb__err(AKIDB_INVALID, "object key \"%s\" has a control character at "
                               "byte %zu", akidb__quote(q, sizeof q, key, 40), i);
-        size_t l = utf8_len_at(u + i);
+        size_t l = akidb__utf8_len(u + i);
         if (!l)
             return akidb__err(AKIDB_INVALID, "object key \"%s\" is not valid UTF-8 at byte %zu",
                               akidb__quote(q, sizeof q, key, 40), i);

@@ -60,6 +60,7 @@
 #include "sigv4.h"
 #include "store.h"
 #include "store_s3.h"
+#include "strbuf.h"
 
 #define MIB (1024u * 1024u)
 #define POOL_MAX 32             /* idle easy handles kept */
@@ -345,45 +346,14 @@ static int on_seek(void *ctx, curl_off_t offset, int origin)
     return CURL_SEEKFUNC_OK;
 }
 
-typedef struct str {
-    char *p;
-    size_t len, cap;
-    int oom;
-} str;
-
-static void str_add(str *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void str_cat(str *b, const char *s)
-{
-    str_add(b, s, strlen(s));
-}
 
 /* Append "Name: value" to a curl header list; returns 0 or -1. */
 static int add_header(struct curl_slist **list, const char *name, const char *value)
 {
-    str b = { 0 };
-    str_cat(&b, name);
-    str_add(&b, ": ", value[0] ? 2 : 1);
-    str_cat(&b, value);
+    akidb__str b = { 0 };
+    akidb__str_cat(&b, name);
+    akidb__str_add(&b, ": ", value[0] ? 2 : 1);
+    akidb__str_cat(&b, value);
     struct curl_slist *l = b.oom ? NULL : curl_slist_append(*list, b.p);
     free(b.p);
     if (!l)
@@ -401,30 +371,30 @@ static int perform(s3 *st, const s3_req *rq, s3_resp *rs)
     CURL *h = NULL;
     struct curl_slist *hdrs = NULL;
     char *auth = NULL;
-    str uri = { 0 }, url = { 0 };
+    akidb__str uri = { 0 }, url = { 0 };
     char *enc = NULL;
 
     resp_init(rs, rq);
 
     /* What is signed and what is sent are built from the same strings. */
-    str_cat(&uri, st->uri_base);
+    akidb__str_cat(&uri, st->uri_base);
     if (rq->key) {
         size_t klen = strlen(rq->key);
         if (!(enc = malloc(3 * klen + 1)))
             goto oom;
         akidb__sigv4_encode(enc, rq->key, klen, 1);
-        str_add(&uri, "/", 1);
-        str_cat(&uri, enc);
+        akidb__str_add(&uri, "/", 1);
+        akidb__str_cat(&uri, enc);
     } else if (!st->uri_base[0]) {
-        str_add(&uri, "/", 1);
+        akidb__str_add(&uri, "/", 1);
     }
-    str_cat(&url, st->scheme);
-    str_cat(&url, "://");
-    str_cat(&url, st->host);
-    str_add(&url, uri.p ? uri.p : "", uri.len);
+    akidb__str_cat(&url, st->scheme);
+    akidb__str_cat(&url, "://");
+    akidb__str_cat(&url, st->host);
+    akidb__str_add(&url, uri.p ? uri.p : "", uri.len);
     if (rq->query && rq->query[0]) {
-        str_add(&url, "?", 1);
-        str_cat(&url, rq->query);
+        akidb__str_add(&url, "?", 1);
+        akidb__str_cat(&url, rq->query);
     }
     if (uri.oom || url.oom)
         goto oom;
@@ -583,7 +553,7 @@ static int xml_next(const char *p, const char *end, const char *tag, const char 
     return 0;
 }
 
-static void put_utf8(str *b, uint32_t cp)
+static void put_utf8(akidb__str *b, uint32_t cp)
 {
     char u[4];
     size_t n;
@@ -596,21 +566,21 @@ static void put_utf8(str *b, uint32_t cp)
         u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
         u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
     }
-    str_add(b, u, n);
+    akidb__str_add(b, u, n);
 }
 
 /* XML character data -> text (malloc()ed).  Returns NULL when out of
  * memory or on a malformed reference (*bad set). */
 static char *xml_text(const char *s, size_t len, int *bad)
 {
-    str b = { 0 };
+    akidb__str b = { 0 };
     *bad = 0;
-    str_add(&b, "", 0);
+    akidb__str_add(&b, "", 0);
     for (size_t i = 0; i < len;) {
         if (s[i] != '&') {
             const char *amp = memchr(s + i, '&', len - i);
             size_t n = amp ? (size_t)(amp - (s + i)) : len - i;
-            str_add(&b, s + i, n);
+            akidb__str_add(&b, s + i, n);
             i += n;
             continue;
         }
@@ -621,11 +591,11 @@ static char *xml_text(const char *s, size_t len, int *bad)
         }
         const char *e = s + i + 1;
         size_t el = (size_t)(semi - e);
-        if (el == 3 && memcmp(e, "amp", 3) == 0) str_add(&b, "&", 1);
-        else if (el == 2 && memcmp(e, "lt", 2) == 0) str_add(&b, "<", 1);
-        else if (el == 2 && memcmp(e, "gt", 2) == 0) str_add(&b, ">", 1);
-        else if (el == 4 && memcmp(e, "quot", 4) == 0) str_add(&b, "\"", 1);
-        else if (el == 4 && memcmp(e, "apos", 4) == 0) str_add(&b, "'", 1);
+        if (el == 3 && memcmp(e, "amp", 3) == 0) akidb__str_add(&b, "&", 1);
+        else if (el == 2 && memcmp(e, "lt", 2) == 0) akidb__str_add(&b, "<", 1);
+        else if (el == 2 && memcmp(e, "gt", 2) == 0) akidb__str_add(&b, ">", 1);
+        else if (el == 4 && memcmp(e, "quot", 4) == 0) akidb__str_add(&b, "\"", 1);
+        else if (el == 4 && memcmp(e, "apos", 4) == 0) akidb__str_add(&b, "'", 1);
         else if (el >= 2 && e[0] == '#') {
             int hex = e[1] == 'x' || e[1] == 'X';
             uint32_t cp = 0;
@@ -873,7 +843,7 @@ static int put_multipart(s3 *st, const char *key, const void *buf, size_t len)
 {
     int rc;
     char *upload_id = NULL, *complete_query = NULL;
-    str xml = { 0 };
+    akidb__str xml = { 0 };
     upload u = { st, key, NULL, buf, len, st->part_size, NULL };
 
     /* Parts: part_size, made larger if S3's 10,000-part limit needs it. */
@@ -931,23 +901,23 @@ static int put_multipart(s3 *st, const char *key, const void *buf, size_t len)
         goto abort;
 
     /* Complete, listing the parts in ascending order. */
-    str_cat(&xml, "<CompleteMultipartUpload>");
+    akidb__str_cat(&xml, "<CompleteMultipartUpload>");
     for (size_t i = 0; i < n_parts; i++) {
         char num[24];
         snprintf(num, sizeof num, "%zu", i + 1);
-        str_cat(&xml, "<Part><PartNumber>");
-        str_cat(&xml, num);
-        str_cat(&xml, "</PartNumber><ETag>");
+        akidb__str_cat(&xml, "<Part><PartNumber>");
+        akidb__str_cat(&xml, num);
+        akidb__str_cat(&xml, "</PartNumber><ETag>");
         for (const char *e = u.etags[i]; *e; e++) {
-            if (*e == '"') str_cat(&xml, "&quot;");
-            else if (*e == '&') str_cat(&xml, "&amp;");
-            else if (*e == '<') str_cat(&xml, "&lt;");
-            else if (*e == '>') str_cat(&xml, "&gt;");
-            else str_add(&xml, e, 1);
+            if (*e == '"') akidb__str_cat(&xml, "&quot;");
+            else if (*e == '&') akidb__str_cat(&xml, "&amp;");
+            else if (*e == '<') akidb__str_cat(&xml, "&lt;");
+            else if (*e == '>') akidb__str_cat(&xml, "&gt;");
+            else akidb__str_add(&xml, e, 1);
         }
-        str_cat(&xml, "</ETag></Part>");
+        akidb__str_cat(&xml, "</ETag></Part>");
     }
-    str_cat(&xml, "</CompleteMultipartUpload>");
+    akidb__str_cat(&xml, "</CompleteMultipartUpload>");
     akidb__sigv4_param complete_param = { "uploadId", upload_id };
     complete_query = akidb__sigv4_query(&complete_param, 1);
     if (xml.oom || !complete_query) {
