@@ -33,7 +33,7 @@ BENCH_LIBS ?= $(shell mods=$$(sed -n 's/^Requires.private://p' \
                 [ -z "$$mods" ] || pkg-config --libs $$mods 2>/dev/null) -lm -pthread
 BENCH_ARGS ?=
 AKIDB_ARGS ?=
-BENCH_ROUNDS ?= 2
+BENCH_ROUNDS ?= 3
 
 B_WARN     := -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
               -Wmissing-prototypes -Wformat=2 -Wvla -Wundef

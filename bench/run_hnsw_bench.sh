@@ -7,7 +7,7 @@
 #
 # OUTDIR holds bench_hnsw and hnswlib_peer (built by bench/bench.mk); the
 # raw logs (akidb.N.log, hnswlib.N.log for round N) and the table
-# (results.md) are written there.  BENCH_ROUNDS (environment, default 2)
+# (results.md) are written there.  BENCH_ROUNDS (environment, default 3)
 # sets how many times the pair runs; the table keeps the best of each.  Extra args go to both programs (--n N, --nq N, --passes N,
 # --data DIR), e.g. "--n 5000 --nq 200" for a quick smoke run.
 # AKIDB_ARGS (environment) goes to the AkiDB side only, e.g.
@@ -26,7 +26,7 @@ AKIDB_EFS=16,32,64,128
 # interpolated at AkiDB's recall (ef=10 is the least that k=10 allows).
 PEER_EFS=10,16,24,32,48,64,96,128,192,256,384,512
 
-ROUNDS=${BENCH_ROUNDS:-2}
+ROUNDS=${BENCH_ROUNDS:-3}
 tag=$(printf '%s' "$*" | tr -c 'A-Za-z0-9' '_')
 GT="$OUT/fmnist-gt${tag:+-$tag}.bin"
 MD="$OUT/results.md"
