@@ -122,9 +122,8 @@ typedef struct akidb_allocator {
 
 typedef struct akidb akidb;
 
-/* An object store (cold tier, snapshots): see "Object stores" below.
- * Until the tiering and snapshot subsystems land, a store passed in the
- * options is held but not yet used. */
+/* An object store: see "Object stores" below.  The handle keeps its
+ * snapshots and background uploads there (the cold tier will follow). */
 typedef struct akidb_store akidb_store;
 
 /* Durability of acknowledged writes (used by the write-ahead log). */
