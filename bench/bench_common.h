@@ -27,6 +27,9 @@ extern "C" {
 double bench_now(void);
 double bench_cpu_now(void);
 
+/* Median of v[0..n) (n >= 1); v is left as it was. */
+double bench_median(const double *v, int n);
+
 /* VmRSS and VmHWM of this process in KiB (from /proc/self/status).
  * Returns 0 on success, -1 when /proc is not readable (values set to -1). */
 int bench_rss_kb(long *rss_kb, long *hwm_kb);

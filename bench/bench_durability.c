@@ -33,6 +33,7 @@
  */
 #define _GNU_SOURCE
 #include "akidb.h"
+#include "bench_common.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -83,20 +84,7 @@ static size_t g_md_len;
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
 
 static void die(const char *fmt, ...)
 {
@@ -115,19 +103,7 @@ static void check(int rc, const akidb *db, const char *what)
         die("%s: %s (%s)", what, akidb_errstr(rc), akidb_errmsg(db));
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-static double median(const double *v, int n)
-{
-    double s[MAX_REPS];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
 static void md(const char *fmt, ...)
 {
@@ -344,7 +320,7 @@ static run_result insert_run_on(const char *base, uint64_t base_docs, uint32_t f
     int64_t syncs0 = metric(db, "akidb_wal_syncs_total");
     long v0, iv0, v1, iv1;
     ctx_switches(&v0, &iv0);
-    double c0 = cpu_s(), t0 = now_s();
+    double c0 = bench_cpu_now(), t0 = bench_now();
     if (writers <= 1) {
         insert_rows(db, first, n, batch);
     } else {
@@ -359,16 +335,16 @@ static run_result insert_run_on(const char *base, uint64_t base_docs, uint32_t f
             if (pthread_create(&th[i], NULL, writer_main, &w[i]) != 0)
                 die("pthread_create failed");
         }
-        t0 = now_s();
-        c0 = cpu_s();
+        t0 = bench_now();
+        c0 = bench_cpu_now();
         ctx_switches(&v0, &iv0);
         pthread_barrier_wait(&start);
         for (int i = 0; i < writers; i++)
             pthread_join(th[i], NULL);
         pthread_barrier_destroy(&start);
     }
-    r.seconds = now_s() - t0;
-    r.cpu_seconds = cpu_s() - c0;
+    r.seconds = bench_now() - t0;
+    r.cpu_seconds = bench_cpu_now() - c0;
     ctx_switches(&v1, &iv1);
     r.vcsw = v1 - v0;
     r.ivcsw = iv1 - iv0;
@@ -456,10 +432,10 @@ static void child_fill(void *arg, child_msg *m)
     rm_tree(f->dir);
     akidb *db = open_db(f->dir, AKIDB_SYNC_NONE, BIG_CKPT);
     create_coll(db, f->m, f->efc);
-    double c0 = cpu_s(), t0 = now_s();
+    double c0 = bench_cpu_now(), t0 = bench_now();
     insert_rows(db, 0, f->n, 1);
-    m->seconds = now_s() - t0;
-    m->cpu_seconds = cpu_s() - c0;
+    m->seconds = bench_now() - t0;
+    m->cpu_seconds = bench_cpu_now() - c0;
     m->a = metric(db, "akidb_wal_records_total");
     m->b = metric(db, "akidb_wal_bytes_total");
     m->c = (int64_t)count_docs(db);
@@ -472,7 +448,7 @@ static void child_delete_all(void *arg, child_msg *m)
     const fill_arg *f = arg;
     akidb *db = open_db(f->dir, AKIDB_SYNC_NONE, BIG_CKPT);
     uint64_t left = count_docs(db);
-    double t0 = now_s();
+    double t0 = bench_now();
     int64_t deleted = 0;
     /* Ids are assigned from 1 upward; probe a little past n. */
     for (uint64_t id = 1; left > 0 && id <= (uint64_t)f->n + 1000; id++) {
@@ -484,7 +460,7 @@ static void child_delete_all(void *arg, child_msg *m)
             check(rc, db, "delete");
         }
     }
-    m->seconds = now_s() - t0;
+    m->seconds = bench_now() - t0;
     m->a = deleted;
     m->b = metric(db, "akidb_wal_records_total");
     m->c = (int64_t)left;
@@ -495,10 +471,10 @@ static void child_delete_all(void *arg, child_msg *m)
 static void child_open(void *arg, child_msg *m)
 {
     const fill_arg *f = arg;
-    double c0 = cpu_s(), t0 = now_s();
+    double c0 = bench_cpu_now(), t0 = bench_now();
     akidb *db = open_db(f->dir, AKIDB_SYNC_NONE, BIG_CKPT);
-    m->seconds = now_s() - t0;
-    m->cpu_seconds = cpu_s() - c0;
+    m->seconds = bench_now() - t0;
+    m->cpu_seconds = bench_cpu_now() - c0;
     m->a = metric(db, "akidb_wal_replayed_records_total");
     m->b = (int64_t)count_docs(db);
 }
@@ -518,7 +494,7 @@ static double timed_opens(const char *dir, const char *label, int reps, int64_t 
                "replayed=%lld docs=%lld\n", label, r + 1, m.seconds, m.cpu_seconds,
                (long long)m.a, (long long)m.b);
     }
-    return median(t, reps);
+    return bench_median(t, reps);
 }
 
 /* ---- SQLite peer -------------------------------------------------------- */
@@ -554,7 +530,7 @@ static double sqlite_run(const char *sync, uint32_t batch, uint32_t n)
                            NULL) != SQLITE_OK)
         die("sqlite prepare: %s", sqlite3_errmsg(db));
     const int blob_len = (int)(g_o.dim * sizeof(float));
-    double t0 = now_s();
+    double t0 = bench_now();
     for (uint32_t i = 0; i < n; i += batch) {
         uint32_t k = n - i < batch ? n - i : batch;
         sq_exec(db, "BEGIN");
@@ -567,7 +543,7 @@ static double sqlite_run(const char *sync, uint32_t batch, uint32_t n)
         }
         sq_exec(db, "COMMIT");
     }
-    double secs = now_s() - t0;
+    double secs = bench_now() - t0;
     sqlite3_finalize(ins);
     sqlite3_close(db);
     for (int i = 0; i < 3; i++) {
@@ -730,19 +706,19 @@ static void section_recovery(results *R)
 
     /* Timed in the parent, once (it costs as much as a rebuild); then the
      * same handle checkpoints, timed too. */
-    double c0 = cpu_s(), t0 = now_s();
+    double c0 = bench_cpu_now(), t0 = bench_now();
     akidb *db = open_db(dbdir, AKIDB_SYNC_NONE, BIG_CKPT);
-    R->recover_s = now_s() - t0;
-    R->recover_cpu_s = cpu_s() - c0;
+    R->recover_s = bench_now() - t0;
+    R->recover_cpu_s = bench_cpu_now() - c0;
     R->replayed = metric(db, "akidb_wal_replayed_records_total");
     if (count_docs(db) != n)
         die("recovery: %llu documents, expected %u", (unsigned long long)count_docs(db), n);
     printf("RESULT kind=recovery label=full records=%lld seconds=%.3f cpu_seconds=%.3f "
            "replayed=%lld\n", (long long)fill.a, R->recover_s, R->recover_cpu_s,
            (long long)R->replayed);
-    t0 = now_s();
+    t0 = bench_now();
     check(akidb_checkpoint(db, COLL), db, "checkpoint");
-    R->ckpt_s = now_s() - t0;
+    R->ckpt_s = bench_now() - t0;
     check(akidb_close(db), NULL, "close");
     printf("RESULT kind=checkpoint docs=%u seconds=%.3f\n", n, R->ckpt_s);
 
@@ -769,9 +745,9 @@ static void section_recovery(results *R)
                 (long long)R->del_replayed);
         t_diff[i] = t_del[i] - t_ck[i];
     }
-    R->reopen_s = median(t_ck, g_o.reps);
-    R->del_open_s = median(t_del, g_o.reps);
-    R->del_replay_s = median(t_diff, g_o.reps);
+    R->reopen_s = bench_median(t_ck, g_o.reps);
+    R->del_open_s = bench_median(t_del, g_o.reps);
+    R->del_replay_s = bench_median(t_diff, g_o.reps);
     printf("RESULT kind=recovery label=delete_only records=%lld seconds=%.4f "
            "checkpoint_load_seconds=%.4f replay_seconds=%.4f\n", (long long)R->del_replayed,
            R->del_open_s, R->reopen_s, R->del_replay_s);
@@ -816,9 +792,9 @@ static void section_single(results *R, int have_fill)
                 cpus[mi][i] = R->single[mi][bi].cpu_seconds;
             }
         for (int mi = 0; mi < n_modes; mi++) {
-            R->single[mi][bi].rows_per_s = median(rps[mi], reps);
-            R->single[mi][bi].seconds = median(secs[mi], reps);
-            R->single[mi][bi].cpu_seconds = median(cpus[mi], reps);
+            R->single[mi][bi].rows_per_s = bench_median(rps[mi], reps);
+            R->single[mi][bi].seconds = bench_median(secs[mi], reps);
+            R->single[mi][bi].cpu_seconds = bench_median(cpus[mi], reps);
         }
     }
     if (!g_o.skip_default_ckpt) {
@@ -864,12 +840,12 @@ static void section_multi(results *R)
             R->multi_ratio[bi][i] = rps[0][i] / rps[1][i];
         }
         for (int mi = 0; mi < 2; mi++) {
-            R->multi[mi][bi].rows_per_s = median(rps[mi], reps);
-            R->multi[mi][bi].cpu_seconds = median(cpus[mi], reps);
-            R->multi[mi][bi].syncs = (int64_t)median(syncs[mi], reps);
-            R->multi_busy[mi][bi] = median(busy[mi], reps);
+            R->multi[mi][bi].rows_per_s = bench_median(rps[mi], reps);
+            R->multi[mi][bi].cpu_seconds = bench_median(cpus[mi], reps);
+            R->multi[mi][bi].syncs = (int64_t)bench_median(syncs[mi], reps);
+            R->multi_busy[mi][bi] = bench_median(busy[mi], reps);
         }
-        R->multi_ratio_med[bi] = median(R->multi_ratio[bi], reps);
+        R->multi_ratio_med[bi] = bench_median(R->multi_ratio[bi], reps);
     }
 }
 
@@ -888,7 +864,7 @@ static void section_sqlite(results *R)
                 printf("RESULT kind=insert impl=sqlite synchronous=%s batch=%u rows=%u rep=%d "
                        "rows_per_s=%.1f\n", sync_name[si], batch, rows, i + 1, v[i]);
             }
-            R->sq[si][bi] = median(v, g_o.reps);
+            R->sq[si][bi] = bench_median(v, g_o.reps);
         }
 }
 
@@ -1001,7 +977,7 @@ int main(int argc, char **argv)
 {
     parse_args(argc, argv);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    const double t_start = now_s();
+    const double t_start = bench_now();
     char cpu[256], fs[512], load0[128], load1[128], path[4096], machine[1200];
     static results R;
 
@@ -1034,7 +1010,7 @@ int main(int argc, char **argv)
         section_sqlite(&R);
 
     shell_line("cut -d' ' -f1-3 /proc/loadavg", NULL, load1, sizeof load1);
-    double total_s = now_s() - t_start;
+    double total_s = bench_now() - t_start;
     snprintf(machine, sizeof machine, "Machine: %s, %ld CPUs; bench directory on %s; "
              "AkiDB %s; SQLite %s.  Load average at start / end: %s / %s.  Wall time of "
              "the whole run: %.0f s.", cpu, sysconf(_SC_NPROCESSORS_ONLN), fs,

@@ -47,6 +47,7 @@
  */
 #define _GNU_SOURCE
 #include "akidb.h"
+#include "bench_common.h"
 
 #include <errno.h>
 #include <ftw.h>
@@ -81,20 +82,7 @@ static opts g_o;
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
 
-static double cpu_s(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec * 1e-6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec * 1e-6;
-}
 
 static void die(const char *fmt, ...)
 {
@@ -113,19 +101,7 @@ static void check(int rc, const akidb *db, const char *what)
         die("%s: %s (%s)", what, akidb_errstr(rc), akidb_errmsg(db));
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
 
-static double median(const double *v, int n)
-{
-    double s[MAX_REPS];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -233,7 +209,7 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
     const char *ext_p[BATCH], *meta_p[BATCH];
     if (!ext || !meta)
         die("out of memory");
-    const double t0 = now_s();
+    const double t0 = bench_now();
     double last = t0;
     for (uint32_t first = 0; first < g_o.n; first += BATCH) {
         const uint32_t k = g_o.n - first < BATCH ? g_o.n - first : BATCH;
@@ -246,8 +222,8 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
         check(akidb_insert(db, COLL, k, vec + (size_t)first * g_o.dim, ext_p, meta_p,
                            ids + first),
               db, "akidb_insert");
-        if (now_s() - last >= 15) {
-            last = now_s();
+        if (bench_now() - last >= 15) {
+            last = bench_now();
             printf("  %u rows, %.0f s\n", first + k, last - t0);
             fflush(stdout);
         }
@@ -256,7 +232,7 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
     free(meta);
     /* Start the timed part from an empty log: nothing left to checkpoint. */
     check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
-    return now_s() - t0;
+    return bench_now() - t0;
 }
 
 /* Reference answers: N_PROBES HNSW searches (k 10, default ef) taken
@@ -331,14 +307,14 @@ static double disk_floor(const char *dir, const void *buf, size_t len, double *f
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/disk-floor.tmp", dir);
-    const double t0 = now_s();
+    const double t0 = bench_now();
     FILE *f = fopen(path, "w");
     if (!f || fwrite(buf, 1, len, f) != len || fflush(f) != 0)
         die("%s: write failed: %s", path, strerror(errno));
-    const double t1 = now_s();
+    const double t1 = bench_now();
     if (fsync(fileno(f)) != 0)
         die("%s: fsync failed: %s", path, strerror(errno));
-    const double t2 = now_s();
+    const double t2 = bench_now();
     fclose(f);
     unlink(path);
     *fsync_s = t2 - t1;
@@ -441,11 +417,11 @@ int main(int argc, char **argv)
     double create_s[MAX_REPS], create_cpu[MAX_REPS];
     char snap_id[MAX_REPS][AKIDB_SNAPSHOT_ID_LEN];
     for (int r = 0; r < reps; r++) {
-        const double c0 = cpu_s(), t0 = now_s();
+        const double c0 = bench_cpu_now(), t0 = bench_now();
         check(akidb_snapshot_create(db, COLL, snap_id[r], sizeof snap_id[r]), db,
               "akidb_snapshot_create");
-        create_s[r] = now_s() - t0;
-        create_cpu[r] = cpu_s() - c0;
+        create_s[r] = bench_now() - t0;
+        create_cpu[r] = bench_cpu_now() - c0;
         printf("RESULT kind=create n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s\n", n, r + 1,
                create_s[r], create_cpu[r], snap_id[r]);
     }
@@ -484,10 +460,10 @@ int main(int argc, char **argv)
     /* export: the same writer to a plain file, like DuckDB's COPY */
     double export_s[MAX_REPS], export_cpu[MAX_REPS];
     for (int r = 0; r < reps; r++) {
-        const double c0 = cpu_s(), t0 = now_s();
+        const double c0 = bench_cpu_now(), t0 = bench_now();
         check(akidb_export_parquet(db, COLL, pq), db, "akidb_export_parquet");
-        export_s[r] = now_s() - t0;
-        export_cpu[r] = cpu_s() - c0;
+        export_s[r] = bench_now() - t0;
+        export_cpu[r] = bench_cpu_now() - c0;
         printf("RESULT kind=export n=%u rep=%d seconds=%.4f cpu_seconds=%.4f\n", n, r + 1,
                export_s[r], export_cpu[r]);
     }
@@ -497,10 +473,10 @@ int main(int argc, char **argv)
     double restore_s[MAX_REPS], restore_cpu[MAX_REPS], ckpt_s[MAX_REPS];
     for (int r = 0; r < reps; r++) {
         const char *id = snap_id[(r + 1) % reps];
-        const double c0 = cpu_s(), t0 = now_s();
+        const double c0 = bench_cpu_now(), t0 = bench_now();
         check(akidb_snapshot_restore(db, COLL, id), db, "akidb_snapshot_restore");
-        restore_s[r] = now_s() - t0;
-        restore_cpu[r] = cpu_s() - c0;
+        restore_s[r] = bench_now() - t0;
+        restore_cpu[r] = bench_cpu_now() - c0;
         check_ready(db, vec, "after the restore", 0);
         /* Upsert row 0 unchanged so that the log holds a record, then
          * time the checkpoint alone: the write a restore ends with. */
@@ -509,19 +485,19 @@ int main(int argc, char **argv)
         meta_json(meta, sizeof meta, 0);
         const char *ext_p = ext, *meta_p = meta;
         check(akidb_upsert(db, COLL, 1, vec, &ext_p, &meta_p, NULL), db, "akidb_upsert");
-        const double t1 = now_s();
+        const double t1 = bench_now();
         check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
-        ckpt_s[r] = now_s() - t1;
+        ckpt_s[r] = bench_now() - t1;
         printf("RESULT kind=restore n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s "
                "checkpoint_seconds=%.4f\n", n, r + 1, restore_s[r], restore_cpu[r], id,
                ckpt_s[r]);
     }
 
     /* JSON lines */
-    const double tj = now_s();
+    const double tj = bench_now();
     const uint64_t json_bytes = write_json(js, vec, ids);
     printf("json: %s, %llu bytes, written in %.1f s\n", js, (unsigned long long)json_bytes,
-           now_s() - tj);
+           bench_now() - tj);
 
     for (int r = 0; r < reps; r++)
         check(akidb_snapshot_delete(db, COLL, snap_id[r]), db, "akidb_snapshot_delete");
@@ -535,15 +511,15 @@ int main(int argc, char **argv)
            "restore_s=%.4f restore_cpu_s=%.4f ckpt_s=%.4f disk_s=%.4f disk_fsync_s=%.4f "
            "snap_bytes=%llu export_bytes=%llu "
            "json_bytes=%llu raw_vector_bytes=%.0f vec_sum=%.6f parquet=%s\n",
-           n, g_o.dim, reps, cfg.hnsw_m, cfg.ef_construction, build_s, median(create_s, reps),
-           median(create_cpu, reps), median(export_s, reps), median(export_cpu, reps),
-           median(restore_s, reps), median(restore_cpu, reps), median(ckpt_s, reps),
-           median(floor_s, reps), median(floor_fsync, reps), (unsigned long long)snap_bytes, (unsigned long long)export_bytes,
+           n, g_o.dim, reps, cfg.hnsw_m, cfg.ef_construction, build_s, bench_median(create_s, reps),
+           bench_median(create_cpu, reps), bench_median(export_s, reps), bench_median(export_cpu, reps),
+           bench_median(restore_s, reps), bench_median(restore_cpu, reps), bench_median(ckpt_s, reps),
+           bench_median(floor_s, reps), bench_median(floor_fsync, reps), (unsigned long long)snap_bytes, (unsigned long long)export_bytes,
            (unsigned long long)json_bytes, raw_bytes, vec_sum, pq);
     printf("summary: create %.1f ms, export %.1f ms, restore %.1f ms (checkpoint %.1f ms), "
            "snapshot %.2f MB, JSON %.2f MB (%.2fx)\n",
-           median(create_s, reps) * 1e3, median(export_s, reps) * 1e3,
-           median(restore_s, reps) * 1e3, median(ckpt_s, reps) * 1e3, snap_bytes / 1e6,
+           bench_median(create_s, reps) * 1e3, bench_median(export_s, reps) * 1e3,
+           bench_median(restore_s, reps) * 1e3, bench_median(ckpt_s, reps) * 1e3, snap_bytes / 1e6,
            json_bytes / 1e6, (double)json_bytes / (double)snap_bytes);
     free(vec);
     free(ids);

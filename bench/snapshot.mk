@@ -41,6 +41,6 @@ snapshot: snapshot-program
 
 snapshot-program: $(OUT)/snapshot/bench_snapshot
 
-$(OUT)/snapshot/bench_snapshot: bench/bench_snapshot.c include/akidb.h $(LIB)
+$(OUT)/snapshot/bench_snapshot: bench/bench_snapshot.c bench/bench_common.c bench/bench_common.h include/akidb.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(SN_CFLAGS) -o $@ $< $(LIB) $(SN_LIBS)
+	$(CC) $(SN_CFLAGS) -Ibench -o $@ $< bench/bench_common.c $(LIB) $(SN_LIBS)
