@@ -1057,7 +1057,6 @@ const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level
 }
 
 uint32_t akidb__hnsw_entry(const akidb__hnsw *h) { return h->entry; }
-int akidb__hnsw_max_level(const akidb__hnsw *h) { return h->max_level; }
 
 int akidb__hnsw_build(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
                       uint32_t n, const float *vectors, const int32_t *levels,

@@ -100,7 +100,6 @@ int akidb__hnsw_level(const akidb__hnsw *h, uint32_t node);
 const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level,
                                   uint32_t *count_out);
 uint32_t akidb__hnsw_entry(const akidb__hnsw *h);   /* valid when size > 0 */
-int akidb__hnsw_max_level(const akidb__hnsw *h);    /* -1 when empty */
 
 /* Build an index directly from saved parts (a snapshot), with the same
  * checks as akidb__hnsw_load:

@@ -100,13 +100,12 @@ static const char *const migrations[] = {
                       "created_at FROM snapshots WHERE coll_id = ? " \
                       "ORDER BY created_at DESC, snapshot_id DESC"
 #define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_id = ? AND snapshot_id = ?"
-#define SQL_SNAP_DROP "DELETE FROM snapshots WHERE coll_id = ?"
 
 /* Every statement the catalog runs, checked against the schema on open. */
 static const char *const used_sql[] = {
     SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW, SQL_DLQ_ADD, SQL_DLQ_ALL, SQL_DLQ_DUE,
     SQL_DLQ_ONE, SQL_DLQ_UPDATE, SQL_DLQ_DELETE, SQL_DLQ_PURGE, SQL_SNAP_ADD, SQL_SNAP_LIST,
-    SQL_SNAP_DELETE, SQL_SNAP_DROP,
+    SQL_SNAP_DELETE,
     "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at FROM snapshots",
 };
 
@@ -581,9 +580,4 @@ unlock:
 int akidb__meta_snap_delete(akidb__meta *m, int64_t coll_id, const char *snapshot_id)
 {
     return run_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "is", coll_id, snapshot_id);
-}
-
-int akidb__meta_snap_drop_all(akidb__meta *m, int64_t coll_id)
-{
-    return run_stmt(m, SQL_SNAP_DROP, "cannot delete snapshots", "i", coll_id);
 }

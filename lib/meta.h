@@ -81,6 +81,5 @@ int akidb__meta_snap_add(akidb__meta *m, const akidb__meta_snap *e);
 int akidb__meta_snap_list(akidb__meta *m, int64_t coll_id,
                           int (*cb)(void *ctx, const akidb__meta_snap *e), void *ctx);
 int akidb__meta_snap_delete(akidb__meta *m, int64_t coll_id, const char *snapshot_id);
-int akidb__meta_snap_drop_all(akidb__meta *m, int64_t coll_id);
 
 #endif

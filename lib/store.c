@@ -501,18 +501,6 @@ int akidb__disp_delete(akidb__store_disp *d, const char *key)
     return disp_run(d, &o);
 }
 
-int akidb__disp_list(akidb__store_disp *d, const char *prefix,
-                     int (*cb)(void *ctx, const char *key, uint64_t size), void *ctx)
-{
-    key_list l = { 0 };
-    op o = { OP_LIST, prefix ? prefix : "", NULL, 0, 0, 0, NULL, NULL, NULL, &l };
-    int rc = disp_run(d, &o);
-    if (rc == AKIDB_OK)
-        return deliver_list(&l, cb, ctx);
-    key_list_clear(&l);
-    return rc;
-}
-
 int akidb__disp_get_checked(akidb__store_disp *d, const char *key, uint64_t expect_len,
                             uint32_t expect_crc32c, void **buf_out, size_t *len_out)
 {

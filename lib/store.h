@@ -46,8 +46,6 @@ int akidb__disp_get(akidb__store_disp *d, const char *key, uint64_t offset, uint
                     void **buf_out, size_t *len_out);
 int akidb__disp_size(akidb__store_disp *d, const char *key, uint64_t *size_out);
 int akidb__disp_delete(akidb__store_disp *d, const char *key);
-int akidb__disp_list(akidb__store_disp *d, const char *prefix,
-                     int (*cb)(void *ctx, const char *key, uint64_t size), void *ctx);
 
 /* Read a whole object and check it against the expected size and CRC-32C;
  * a mismatch is retried like a transient failure (a corrupted read), and
