@@ -1,37 +1,40 @@
 /*
  * checkpoint.c - a collection written to one file and read back, so that
  * reopening loads the saved graph instead of replaying the whole log or
- * rebuilding the index.  The Parquet snapshot (a later milestone) will take
- * over this role; this compact format is what the log is checkpointed to
- * until then.
+ * rebuilding the index.
  *
- * File layout (little-endian):
+ * A checkpoint is a Parquet file in the snapshot format (snapshot.c) of
+ * the "checkpoint" kind: every node in node order, tombstones flagged in a
+ * hnsw_deleted column, links and entry point verbatim, and the level
+ * generator's state, so a reopened collection is the very graph that was
+ * saved and grows exactly as the original would have.  DuckDB and the
+ * other tools read it like any snapshot.  Its key_value_metadata adds
  *
- *   header, 64 bytes:
- *     0  "AKIDBCKP"   magic
- *     8  u32 version (1)
- *    12  u32 dim
- *    16  u64 coll_id
- *    24  u64 last_seq      last log record included
- *    32  u32 metric, u32 hnsw_m, u32 ef_construction, u32 reserved
- *    48  u64 body_len
- *    56  u32 reserved
- *    60  u32 crc32c of bytes 0..59
- *   body: the collection (akidb__coll_save), body_len bytes
- *   trailer, 8 bytes: u32 crc32c of the body, "CKND"
+ *   akidb.collection_id   the catalog's id of the collection
+ *   akidb.last_seq        the last log record the state includes
+ *   akidb.file_crc32c     CRC-32C of the whole file, 8 hex digits
+ *
+ * The whole-file checksum is there because Parquet protects pages (page
+ * CRC-32) but not its footer, and a flipped digit of last_seq or next_id
+ * in the footer would otherwise load as valid and silently replay the
+ * wrong records.  A file cannot hold its own checksum, so the value is
+ * computed with its eight digits set to '0' and written over them last;
+ * a reader finds the digits by their unique encoding in the footer (the
+ * key, then the Thrift field header and length of an 8-byte value).
  *
  * Writing is atomic: PATH.tmp is written and fsync'ed, renamed over PATH,
  * and the directory fsync'ed; a crash at any point leaves either the old
  * checkpoint or the new one, and the log still holds everything after the
- * old one.  Reading streams through a 1 MiB buffer with a running CRC, so
- * memory stays at one copy of the collection; every count read from the
- * file is bounded by the bytes the file has left, and the CRC is checked
- * before the loaded collection is used.
+ * old one.  Reading maps the file, checks the checksum before anything is
+ * decoded, and then decodes one row group at a time into the index.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -39,80 +42,99 @@
 #include "checkpoint.h"
 #include "crc32c.h"
 #include "file.h"
+#include "parquet.h"
+#include "snapshot.h"
 
-#define CKPT_MAGIC "AKIDBCKP"
-#define CKPT_VERSION 1u
-#define HEADER_LEN 64u
-#define TRAILER_LEN 8u
-#define BUF_LEN ((size_t)1 << 20)
+#define CRC_KEY "akidb.file_crc32c"
+#define CRC_PLACEHOLDER "00000000"
+/* The key's bytes, then the header of KeyValue's field 2 (compact
+ * protocol: field delta 1 in the high nibble, type BINARY = 8 in the low)
+ * and the value's length, 8: what precedes the digits. */
+#define CRC_MARKER CRC_KEY "\x18\x08"
+#define CRC_MARKER_LEN (sizeof CRC_MARKER - 1)
+#define MAX_FOOTER ((size_t)64 << 20)
 
-typedef struct stream {
-    const akidb__env *env;
-    const char *path;
+typedef struct ckpt_sink {
     int fd;
-    unsigned char *buf;
-    size_t fill, pos;        /* write: bytes buffered; read: window [pos, fill) */
-    uint64_t file_off;       /* where the next flush / refill happens */
-    uint64_t body_left;      /* read: body bytes not yet consumed */
-    uint64_t body_len;       /* write: body bytes so far */
+    const char *path;
+    uint64_t off;
     uint32_t crc;
-} stream;
+} ckpt_sink;
 
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
-static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-
-static int flush(stream *s)
+static int sink_write(void *ctx, const void *buf, size_t len)
 {
-    int err = akidb__pwrite_all(s->fd, s->buf, s->fill, s->file_off);
+    ckpt_sink *s = ctx;
+    int err = akidb__pwrite_all(s->fd, buf, len, s->off);
     if (err)
         return akidb__err(AKIDB_IOERR, "%s: write failed: %s", s->path, strerror(err));
-    s->file_off += s->fill;
-    s->fill = 0;
+    s->crc = akidb__crc32c(s->crc, buf, len);
+    s->off += len;
     return AKIDB_OK;
 }
 
-static int stream_write(void *ctx, const void *p, size_t len)
+/* The offset of the checksum digits within footer[0..len), or -1 unless
+ * the marker occurs exactly once. */
+static int64_t find_crc_digits(const unsigned char *footer, size_t len)
 {
-    stream *s = ctx;
-    const unsigned char *b = p;
-    s->crc = akidb__crc32c(s->crc, p, len);
-    s->body_len += len;
-    while (len > 0) {
-        size_t room = BUF_LEN - s->fill, take = len < room ? len : room;
-        memcpy(s->buf + s->fill, b, take);
-        s->fill += take;
-        b += take;
-        len -= take;
-        if (s->fill == BUF_LEN) {
-            int rc = flush(s);
-            if (rc)
-                return rc;
-        }
+    int64_t at = -1;
+    const unsigned char *p = footer, *end = footer + len;
+    while ((size_t)(end - p) >= CRC_MARKER_LEN + 8) {
+        const unsigned char *hit = memmem(p, (size_t)(end - p), CRC_MARKER, CRC_MARKER_LEN);
+        if (!hit || (size_t)(end - hit) < CRC_MARKER_LEN + 8)
+            break;
+        if (at >= 0)
+            return -1;
+        at = hit - footer + (int64_t)CRC_MARKER_LEN;
+        p = hit + 1;
     }
-    return AKIDB_OK;
+    return at;
 }
 
-static void make_header(unsigned char *h, uint64_t coll_id, const akidb_collection_config *cfg,
-                        uint64_t last_seq, uint64_t body_len)
+/* Where the footer of a size-byte Parquet file starts, from its last 8
+ * bytes (tail); 0 when the tail is not Parquet's. */
+static uint64_t footer_start(const unsigned char tail[8], uint64_t size)
 {
-    memset(h, 0, HEADER_LEN);
-    memcpy(h, CKPT_MAGIC, 8);
-    put32(h + 8, CKPT_VERSION);
-    put32(h + 12, cfg->dim);
-    put64(h + 16, coll_id);
-    put64(h + 24, last_seq);
-    put32(h + 32, (uint32_t)cfg->metric);
-    put32(h + 36, cfg->hnsw_m);
-    put32(h + 40, cfg->ef_construction);
-    put64(h + 48, body_len);
-    put32(h + 60, akidb__crc32c(0, h, 60));
+    uint32_t footer_len;
+    memcpy(&footer_len, tail, 4);
+    if (memcmp(tail + 4, "PAR1", 4) != 0 || footer_len > MAX_FOOTER ||
+        (uint64_t)footer_len + 12 > size)
+        return 0;
+    return size - 8 - footer_len;
+}
+
+/* Put the checksum over its placeholder in the finished file. */
+static int seal(const akidb__env *env, ckpt_sink *s)
+{
+    unsigned char tail[8];
+    uint64_t size = s->off, start;
+    if (akidb__pread_full(s->fd, tail, 8, size - 8) != 8 || !(start = footer_start(tail, size)))
+        return akidb__err(AKIDB_IOERR, "%s: cannot read back the footer just written", s->path);
+    size_t len = (size_t)(size - 8 - start);
+    unsigned char *footer = akidb__malloc(&env->alloc, len ? len : 1);
+    if (!footer)
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory", s->path);
+    int rc = AKIDB_OK;
+    int64_t at;
+    if (akidb__pread_full(s->fd, footer, len, start) != (ssize_t)len ||
+        (at = find_crc_digits(footer, len)) < 0 ||
+        memcmp(footer + at, CRC_PLACEHOLDER, 8) != 0) {
+        rc = akidb__err(AKIDB_IOERR, "%s: cannot find the checksum placeholder in the footer "
+                        "just written", s->path);
+    } else {
+        char digits[9];
+        snprintf(digits, sizeof digits, "%08" PRIx32, s->crc);
+        int err = akidb__pwrite_all(s->fd, digits, 8, start + (uint64_t)at);
+        if (err)
+            rc = akidb__err(AKIDB_IOERR, "%s: write failed: %s", s->path, strerror(err));
+    }
+    akidb__free(&env->alloc, footer);
+    return rc;
 }
 
 int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const char *path,
                       uint64_t coll_id, const akidb_collection_config *cfg, uint64_t last_seq)
 {
+    (void)cfg;   /* the encoder takes the settings from c itself */
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return akidb__err(AKIDB_INVALID, "%s: path too long", path);
@@ -120,38 +142,20 @@ int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const c
     if (err)
         return akidb__err(AKIDB_IOERR, "%s: cannot write checkpoint: %s", tmp, strerror(err));
 
-    stream s;
-    memset(&s, 0, sizeof s);
-    s.env = env;
-    s.path = tmp;
-    s.buf = akidb__malloc(&env->alloc, BUF_LEN);
-    if (!s.buf)
-        return akidb__err(AKIDB_NOMEM, "%s: out of memory", tmp);
-    int rc = AKIDB_OK;
+    ckpt_sink s = { -1, tmp, 0, 0 };
     s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (s.fd < 0) {
-        rc = akidb__err(AKIDB_IOERR, "%s: cannot create: %s", tmp, strerror(errno));
+    if (s.fd < 0)
+        return akidb__err(AKIDB_IOERR, "%s: cannot create: %s", tmp, strerror(errno));
+    char kv_id[24], kv_seq[24];
+    snprintf(kv_id, sizeof kv_id, "%" PRIu64, coll_id);
+    snprintf(kv_seq, sizeof kv_seq, "%" PRIu64, last_seq);
+    const char *keys[] = { "akidb.collection_id", "akidb.last_seq", CRC_KEY };
+    const char *vals[] = { kv_id, kv_seq, CRC_PLACEHOLDER };
+    int rc = akidb__snap_encode_exact(env, c, keys, vals, 3, sink_write, &s, tmp);
+    if (rc)
         goto done;
-    }
-    s.file_off = HEADER_LEN;   /* the header goes last, once body_len is known */
-    if ((rc = akidb__coll_save(c, stream_write, &s)) != AKIDB_OK)
+    if ((rc = seal(env, &s)))
         goto done;
-    unsigned char trailer[TRAILER_LEN];
-    put32(trailer, s.crc);
-    memcpy(trailer + 4, "CKND", 4);
-    uint64_t body_len = s.body_len;
-    if (s.fill + TRAILER_LEN > BUF_LEN && (rc = flush(&s)))
-        goto done;
-    memcpy(s.buf + s.fill, trailer, TRAILER_LEN);
-    s.fill += TRAILER_LEN;
-    if ((rc = flush(&s)))
-        goto done;
-    unsigned char h[HEADER_LEN];
-    make_header(h, coll_id, cfg, last_seq, body_len);
-    if ((err = akidb__pwrite_all(s.fd, h, HEADER_LEN, 0)) != 0) {
-        rc = akidb__err(AKIDB_IOERR, "%s: write failed: %s", tmp, strerror(err));
-        goto done;
-    }
     if (fsync(s.fd) != 0) {
         rc = akidb__err(AKIDB_IOERR, "%s: fsync failed: %s", tmp, strerror(errno));
         goto done;
@@ -167,120 +171,126 @@ int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const c
     if ((err = akidb__fsync_parent(path)) != 0)
         rc = akidb__err(AKIDB_IOERR, "%s: cannot sync directory: %s", path, strerror(err));
 done:
-    if (s.fd >= 0)
-        close(s.fd);
+    close(s.fd);
     if (rc != AKIDB_OK)
         unlink(tmp);
-    akidb__free(&env->alloc, s.buf);
     return rc;
 }
 
-static int stream_read(void *ctx, void *p, size_t len)
+/* The checksum check: AKIDB_OK when the file's CRC-32C matches its
+ * akidb.file_crc32c digits. */
+static int verify(const unsigned char *p, uint64_t size, const char *path)
 {
-    stream *s = ctx;
-    unsigned char *out = p;
-    if (len > s->body_left)
-        return akidb__err(AKIDB_CORRUPT, "%s: data runs past the end of the checkpoint body",
-                          s->path);
-    s->body_left -= len;
-    while (len > 0) {
-        if (s->pos == s->fill) {
-            ssize_t got = akidb__pread_full(s->fd, s->buf, BUF_LEN, s->file_off);
-            if (got < 0)
-                return akidb__err(AKIDB_IOERR, "%s: read failed: %s", s->path,
-                                  strerror((int)-got));
-            if (got == 0)
-                return akidb__err(AKIDB_CORRUPT, "%s: file ends early", s->path);
-            s->file_off += (uint64_t)got;
-            s->pos = 0;
-            s->fill = (size_t)got;
-        }
-        size_t take = s->fill - s->pos < len ? s->fill - s->pos : len;
-        memcpy(out, s->buf + s->pos, take);
-        s->crc = akidb__crc32c(s->crc, out, take);
-        s->pos += take;
-        out += take;
-        len -= take;
-    }
+    uint64_t start = size >= 12 ? footer_start(p + size - 8, size) : 0;
+    if (memcmp(p, "PAR1", 4) != 0 || !start)
+        return akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated or not a Parquet file "
+                          "(%" PRIu64 " bytes)", path, size);
+    int64_t at = find_crc_digits(p + start, (size_t)(size - 8 - start));
+    if (at < 0)
+        return akidb__err(AKIDB_CORRUPT, "%s: checkpoint footer (at offset %" PRIu64 ") has no "
+                          "intact %s", path, start, CRC_KEY);
+    uint64_t digits_at = start + (uint64_t)at;
+    char digits[9];
+    memcpy(digits, p + digits_at, 8);
+    digits[8] = '\0';
+    char *end;
+    unsigned long stored = strtoul(digits, &end, 16);
+    uint32_t crc = akidb__crc32c(0, p, (size_t)digits_at);
+    crc = akidb__crc32c(crc, CRC_PLACEHOLDER, 8);
+    crc = akidb__crc32c(crc, p + digits_at + 8, (size_t)(size - digits_at - 8));
+    if (*end || digits[0] == '-' || digits[0] == '+' || digits[0] == ' ' || stored != crc)
+        return akidb__err(AKIDB_CORRUPT, "%s: checkpoint checksum mismatch (stored \"%s\", "
+                          "computed %08" PRIx32 ")", path, digits, crc);
     return AKIDB_OK;
+}
+
+/*
+ * A checkpoint whose checksum matched was written this way, so anything
+ * the decoder refuses -- even what it would call unsupported in a foreign
+ * file -- means the catalog and the file disagree: AKIDB_CORRUPT, with the
+ * decoder's message, prefixed by the path when it lacks one.
+ */
+static int reraise(int rc, const char *path)
+{
+    if (rc == AKIDB_NOMEM || rc == AKIDB_IOERR)
+        return rc;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", akidb_errmsg(NULL));
+    return path ? akidb__err(AKIDB_CORRUPT, "%s: %s", path, msg)
+                : akidb__err(AKIDB_CORRUPT, "%s", msg);
 }
 
 int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
                      uint64_t coll_id, const akidb_collection_config *cfg,
                      uint64_t *last_seq_out)
 {
-    stream s;
-    memset(&s, 0, sizeof s);
-    s.env = env;
-    s.path = path;
-    s.fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (s.fd < 0) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         if (errno == ENOENT)
             return AKIDB_NOTFOUND;
         return akidb__err(AKIDB_IOERR, "%s: cannot open: %s", path, strerror(errno));
     }
-    int rc = AKIDB_OK;
     struct stat st;
-    unsigned char h[HEADER_LEN], trailer[TRAILER_LEN];
-    if (fstat(s.fd, &st) != 0) {
-        rc = akidb__err(AKIDB_IOERR, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return akidb__err(AKIDB_IOERR, "%s: cannot stat: %s", path, strerror(e));
     }
     uint64_t size = (uint64_t)st.st_size;
-    if (size < HEADER_LEN + TRAILER_LEN ||
-        akidb__pread_full(s.fd, h, HEADER_LEN, 0) != (ssize_t)HEADER_LEN ||
-        memcmp(h, CKPT_MAGIC, 8) != 0 || get32(h + 60) != akidb__crc32c(0, h, 60)) {
-        rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint header is damaged (file is %llu bytes)",
-                        path, (unsigned long long)size);
+    if (size < 12 || size > SIZE_MAX) {
+        close(fd);
+        return akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated (%" PRIu64 " bytes)",
+                          path, size);
+    }
+    const unsigned char *p = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
+    int map_errno = errno;
+    close(fd);
+    if (p == MAP_FAILED)
+        return akidb__err(map_errno == ENOMEM ? AKIDB_NOMEM : AKIDB_IOERR,
+                          "%s: cannot map %" PRIu64 " bytes: %s", path, size,
+                          strerror(map_errno));
+    akidb__pqr *r = NULL;
+    int rc;
+    uint64_t got_id = 0, got_seq = 0, dim = 0, m = 0;
+    const char *kind, *metric;
+    if (memcmp(p, "AKIDBCKP", 8) == 0) {
+        rc = akidb__err(AKIDB_INVALID, "%s: a binary checkpoint of a pre-release build; this "
+                        "version reads Parquet checkpoints only", path);
         goto done;
     }
-    if (get32(h + 8) != CKPT_VERSION) {
-        rc = akidb__err(AKIDB_INVALID, "%s: checkpoint format version %u is not supported",
-                        path, get32(h + 8));
+    if ((rc = verify(p, size, path)))
+        goto done;
+    if ((rc = akidb__pqr_open(p, (size_t)size, &env->alloc, &r))) {
+        rc = reraise(rc, path);
         goto done;
     }
-    uint64_t body_len = get64(h + 48);
-    if (get64(h + 16) != coll_id || get32(h + 12) != cfg->dim ||
-        get32(h + 32) != (uint32_t)cfg->metric || get32(h + 36) != cfg->hnsw_m) {
+    kind = akidb__pqr_kv(r, "akidb.kind");
+    metric = akidb__pqr_kv(r, "akidb.metric");
+    if (!kind || strcmp(kind, "checkpoint") != 0) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: not a checkpoint (akidb.kind is %s)", path,
+                        kind ? kind : "missing");
+        goto done;
+    }
+    if ((rc = akidb__snap_kv_u64(r, "akidb.collection_id", &got_id, path)) ||
+        (rc = akidb__snap_kv_u64(r, "akidb.last_seq", &got_seq, path)) ||
+        (rc = akidb__snap_kv_u64(r, "akidb.dim", &dim, path)) ||
+        (rc = akidb__snap_kv_u64(r, "akidb.hnsw_m", &m, path)))
+        goto done;
+    if (got_id != coll_id || dim != cfg->dim || m != cfg->hnsw_m || !metric ||
+        strcmp(metric, cfg->metric == AKIDB_METRIC_L2       ? "l2"
+                       : cfg->metric == AKIDB_METRIC_COSINE ? "cosine"
+                                                            : "dot") != 0) {
         rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint belongs to another collection or "
-                        "settings (collection %llu, dim %u)", path,
-                        (unsigned long long)get64(h + 16), get32(h + 12));
+                        "settings (collection %" PRIu64 ", dim %" PRIu64 "; the catalog says "
+                        "collection %" PRIu64 ", dim %u)", path, got_id, dim, coll_id, cfg->dim);
         goto done;
     }
-    if (body_len != size - HEADER_LEN - TRAILER_LEN ||
-        akidb__pread_full(s.fd, trailer, TRAILER_LEN, size - TRAILER_LEN) != (ssize_t)TRAILER_LEN ||
-        memcmp(trailer + 4, "CKND", 4) != 0) {
-        rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated or has a damaged trailer "
-                        "(body %llu bytes, file %llu)", path, (unsigned long long)body_len,
-                        (unsigned long long)size);
-        goto done;
-    }
-    s.buf = akidb__malloc(&env->alloc, BUF_LEN);
-    if (!s.buf) {
-        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
-    s.file_off = HEADER_LEN;
-    s.body_left = body_len;
-    if ((rc = akidb__coll_load(c, stream_read, &s, body_len, path)) != AKIDB_OK)
-        goto done;
-    /* The loader may stop short of the body's end only if it is damaged;
-     * and the CRC must cover every body byte. */
-    unsigned char rest[4096];
-    while (rc == AKIDB_OK && s.body_left > 0) {
-        size_t take = s.body_left < sizeof rest ? (size_t)s.body_left : sizeof rest;
-        rc = stream_read(&s, rest, take);
-        if (rc == AKIDB_OK)
-            rc = akidb__err(AKIDB_CORRUPT, "%s: %llu unexpected bytes after the collection",
-                            path, (unsigned long long)(s.body_left + take));
-    }
-    if (rc == AKIDB_OK && s.crc != get32(trailer))
-        rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint checksum mismatch (stored %08x, "
-                        "computed %08x)", path, get32(trailer), s.crc);
-    if (rc == AKIDB_OK)
-        *last_seq_out = get64(h + 24);
+    if ((rc = akidb__snap_load_reader(env, r, path, c)) == AKIDB_OK)
+        *last_seq_out = got_seq;
+    else
+        rc = reraise(rc, NULL);
 done:
-    close(s.fd);
-    akidb__free(&env->alloc, s.buf);
+    akidb__pqr_free(r);
+    munmap((void *)p, (size_t)size);
     return rc;
 }

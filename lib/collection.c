@@ -923,192 +923,6 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
     return rc;
 }
 
-/* Collection contents: u64 next_id, u32 n_nodes, then per node u64 id
- * (0 for a deleted node), i64 inserted_at, u32 ext_len, u32 meta_len
- * (0xFFFFFFFF = absent), ext, meta; then the index image. */
-int akidb__coll_save(const akidb__collection *c, akidb__write_fn write, void *ctx)
-{
-    uint32_t n = akidb__hnsw_size(c->index);
-    unsigned char hdr[12];
-    put_u64(hdr, c->next_id);
-    put_u32(hdr + 8, n);
-    int rc = write(ctx, hdr, sizeof hdr);
-    for (uint32_t i = 0; rc == AKIDB_OK && i < n; i++) {
-        int live = !akidb__hnsw_is_deleted(c->index, i);
-        const char *ext = live ? c->node_ext[i] : NULL, *meta = live ? c->node_meta[i] : NULL;
-        size_t el = ext ? strlen(ext) : 0, ml = meta ? strlen(meta) : 0;
-        unsigned char e[24];
-        put_u64(e, live ? c->node_id[i] : 0);
-        put_u64(e + 8, (uint64_t)c->node_time[i]);
-        put_u32(e + 16, ext ? (uint32_t)el : NO_LEN);
-        put_u32(e + 20, meta ? (uint32_t)ml : NO_LEN);
-        if ((rc = write(ctx, e, sizeof e)) == AKIDB_OK && el)
-            rc = write(ctx, ext, el);
-        if (rc == AKIDB_OK && ml)
-            rc = write(ctx, meta, ml);
-    }
-    if (rc == AKIDB_OK)
-        rc = akidb__hnsw_save(c->index, write, ctx);
-    return rc;
-}
-
-static char *read_string(akidb__collection *c, akidb__read_fn read, void *ctx, uint32_t len,
-                         uint64_t *avail, int *rc)
-{
-    if (len == NO_LEN)
-        return NULL;
-    if (len > *avail) {
-        *rc = AKIDB_CORRUPT;
-        return NULL;
-    }
-    char *s = akidb__malloc(c->alloc, (size_t)len + 1);
-    if (!s) {
-        *rc = AKIDB_NOMEM;
-        return NULL;
-    }
-    if ((*rc = read(ctx, s, len)) != AKIDB_OK) {
-        akidb__free(c->alloc, s);
-        return NULL;
-    }
-    s[len] = '\0';
-    *avail -= len;
-    if (memchr(s, 0, len)) {
-        akidb__free(c->alloc, s);
-        *rc = AKIDB_CORRUPT;
-        return NULL;
-    }
-    return s;
-}
-
-int akidb__coll_load(akidb__collection *c, akidb__read_fn read, void *ctx, uint64_t avail,
-                     const char *what)
-{
-    unsigned char hdr[12];
-    int rc;
-    const char *why = "";
-    /* Strings are freed by index over the hnsw size; until the loaded index
-     * replaces the empty one, `loaded` counts them for cleanup. */
-    uint32_t loaded = 0;
-    if (avail < sizeof hdr)
-        return akidb__err(AKIDB_CORRUPT, "%s: too short for a collection", what);
-    if ((rc = read(ctx, hdr, sizeof hdr)))
-        return rc;
-    avail -= sizeof hdr;
-    uint64_t next_id = get_u64(hdr);
-    uint32_t n = get_u32(hdr + 8);
-    if ((uint64_t)n * 24 > avail || n > UINT32_MAX - 2)
-        return akidb__err(AKIDB_CORRUPT, "%s: node count %u does not fit the file", what, n);
-    if ((rc = grow_nodes(c, n ? n : 1)) != AKIDB_OK)
-        goto nomem;
-    memset(c->node_ext, 0, (size_t)c->node_cap * sizeof *c->node_ext);
-    memset(c->node_meta, 0, (size_t)c->node_cap * sizeof *c->node_meta);
-    for (; loaded < n; loaded++) {
-        unsigned char e[24];
-        if (avail < sizeof e) {
-            rc = AKIDB_CORRUPT;
-            why = "node table runs past the end";
-            goto fail;
-        }
-        if ((rc = read(ctx, e, sizeof e)))
-            goto fail;
-        avail -= sizeof e;
-        c->node_id[loaded] = get_u64(e);
-        c->node_time[loaded] = (int64_t)get_u64(e + 8);
-        uint32_t el = get_u32(e + 16), ml = get_u32(e + 20);
-        if (el != NO_LEN && (el == 0 || el > AKIDB_MAX_EXTERNAL_ID_LEN)) {
-            rc = AKIDB_CORRUPT;
-            why = "bad external id length";
-            goto fail;
-        }
-        rc = AKIDB_OK;
-        c->node_ext[loaded] = read_string(c, read, ctx, el, &avail, &rc);
-        if (rc == AKIDB_OK)
-            c->node_meta[loaded] = read_string(c, read, ctx, ml, &avail, &rc);
-        if (rc != AKIDB_OK) {
-            why = "bad string in node table";
-            loaded++;
-            goto fail;
-        }
-    }
-    akidb__hnsw *loaded_index = NULL;
-    akidb__hnsw_config hc;
-    memset(&hc, 0, sizeof hc);
-    hc.dim = c->cfg.dim;
-    hc.space = c->cfg.metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
-    hc.negate_dot = c->cfg.metric == AKIDB_METRIC_DOT;
-    hc.m = c->cfg.hnsw_m;
-    hc.ef_construction = c->cfg.ef_construction;
-    hc.seed = hash_str(c->name);
-    rc = akidb__hnsw_load(&hc, c->alloc, NULL, read, ctx, avail, &loaded_index, &why);
-    if (rc)
-        goto fail;
-    if (akidb__hnsw_size(loaded_index) != n) {
-        akidb__hnsw_free(loaded_index);
-        rc = AKIDB_CORRUPT;
-        why = "index size does not match the node table";
-        goto fail;
-    }
-    akidb__hnsw_free(c->index);
-    c->index = loaded_index;
-    loaded = 0;   /* from here free_contents() frees by the index size */
-
-    if (map_reserve(c->alloc, &c->id_map, n) || map_reserve(c->alloc, &c->ext_map, n)) {
-        rc = AKIDB_NOMEM;
-        goto fail;
-    }
-    uint64_t max_id = 0;
-    for (uint32_t i = 0; i < n; i++) {
-        int deleted = akidb__hnsw_is_deleted(c->index, i);
-        uint64_t id = c->node_id[i];
-        if (deleted != (id == 0) || (deleted && (c->node_ext[i] || c->node_meta[i]))) {
-            rc = AKIDB_CORRUPT;
-            why = "tombstones of the node table and the index disagree";
-            goto fail;
-        }
-        if (deleted)
-            continue;
-        if (id_find(&c->id_map, id) >= 0) {
-            rc = AKIDB_CORRUPT;
-            why = "an id appears twice";
-            goto fail;
-        }
-        map_put_slot(&c->id_map, id, i);
-        if (c->node_ext[i]) {
-            uint64_t h = hash_str(c->node_ext[i]);
-            if (ext_find(c, c->node_ext[i], h) >= 0) {
-                rc = AKIDB_CORRUPT;
-                why = "an external id appears twice";
-                goto fail;
-            }
-            map_put_slot(&c->ext_map, h, i);
-        }
-        if (id > max_id)
-            max_id = id;
-    }
-    if (next_id <= max_id) {
-        rc = AKIDB_CORRUPT;
-        why = "next id is not above every id";
-        goto fail;
-    }
-    c->next_id = next_id;
-    return AKIDB_OK;
-
-nomem:
-    rc = AKIDB_NOMEM;
-fail:
-    for (uint32_t i = 0; i < loaded; i++) {
-        akidb__free(c->alloc, c->node_ext[i]);
-        akidb__free(c->alloc, c->node_meta[i]);
-        c->node_ext[i] = c->node_meta[i] = NULL;
-    }
-    free_contents(c);
-    if (rc == AKIDB_NOMEM)
-        return akidb__err(rc, "%s: out of memory loading collection %s", what, c->name);
-    if (rc == AKIDB_CORRUPT && why[0])
-        return akidb__err(rc, "%s: collection %s: %s", what, c->name, why);
-    return rc;   /* the reader's own error, message already set */
-}
-
 /* ---- reads ----------------------------------------------------------- */
 
 int akidb__coll_lookup(akidb__collection *c, const char *external_id, uint64_t *id_out)
@@ -1212,12 +1026,12 @@ uint64_t akidb__coll_next_id(const akidb__collection *c) { return c->next_id; }
 int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
                      const char **ext, const char **meta, int64_t *inserted_at)
 {
+    *inserted_at = c->node_time[node];
     if (akidb__hnsw_is_deleted(c->index, node))
         return 0;
     *id = c->node_id[node];
     *ext = c->node_ext[node];
     *meta = c->node_meta[node];
-    *inserted_at = c->node_time[node];
     return 1;
 }
 
@@ -1241,6 +1055,14 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
         return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
     uint64_t max_id = 0;
     for (uint32_t i = 0; i < n && !why; i++) {
+        if (akidb__hnsw_is_deleted(index, i)) {
+            /* a tombstone keeps its place in the graph and nothing else */
+            if (ids[i] != 0 || ext[i] || meta[i])
+                why = "a deleted node still has a document";
+            c->node_id[i] = 0;
+            c->node_ext[i] = NULL;
+            continue;
+        }
         if (ids[i] == 0 || id_find(&c->id_map, ids[i]) >= 0) {
             why = "an id is zero or appears twice";
             break;

@@ -40,13 +40,6 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
  * otherwise only if the log has at least that many bytes. */
 int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes);
 
-/* Serialize / restore the collection's contents (documents + index) for
- * checkpoint.c.  save runs under the lock held by the caller; load fills
- * an empty collection created by akidb__coll_new() (AKIDB_CORRUPT with a
- * message naming `what` when the data is inconsistent). */
-int akidb__coll_save(const akidb__collection *c, akidb__write_fn write, void *ctx);
-int akidb__coll_load(akidb__collection *c, akidb__read_fn read, void *ctx, uint64_t avail,
-                     const char *what);
 void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq);
 
 /* ---- snapshots (snapshot.c) ----
@@ -54,18 +47,21 @@ void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq);
 void akidb__coll_rdlock(akidb__collection *c);
 void akidb__coll_unlock(akidb__collection *c);
 uint32_t akidb__coll_nodes(const akidb__collection *c);
-/* Document of a node; 0 when the node is a tombstone.  Strings borrowed
- * while the lock is held; NULL when absent. */
+/* Document of a node; 0 when the node is a tombstone (then only
+ * *inserted_at, the deleted document's, is set).  Strings borrowed while
+ * the lock is held; NULL when absent. */
 int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
                      const char **ext, const char **meta, int64_t *inserted_at);
 const akidb__hnsw *akidb__coll_index(const akidb__collection *c);
 uint64_t akidb__coll_next_id(const akidb__collection *c);
 
-/* Fill an empty, unshared collection with n restored documents and their
- * index.  On success the collection owns `index` and every string of
+/* Fill an empty, unshared collection with the n nodes of `index` and
+ * their documents (ids[i] 0 and no strings for a node the index holds as
+ * deleted).  On success the collection owns `index` and every string of
  * ext/meta (the pointer arrays stay the caller's); on failure nothing
- * changes hands.  AKIDB_CORRUPT (duplicate ids or external ids, next_id
- * not above every id, naming `what`) or AKIDB_NOMEM. */
+ * changes hands.  AKIDB_CORRUPT (duplicate ids or external ids, a
+ * tombstone with a document, next_id not above every id, naming `what`)
+ * or AKIDB_NOMEM. */
 int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
                       const uint64_t *ids, char **ext, char **meta, const int64_t *times,
                       uint64_t next_id, const char *what);

@@ -39,13 +39,7 @@
 #include "distance.h"
 #include "hnsw.h"
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#  error "the saved index image is little-endian; big-endian hosts are not supported"
-#endif
-
 #define MAX_LEVEL 15
-#define IMAGE_MAGIC 0x57534e48u   /* "HNSW" */
-#define IMAGE_VERSION 1u
 #define CHUNK_TARGET_BYTES (128u * 1024u)
 
 typedef struct heap_item {
@@ -865,183 +859,7 @@ size_t akidb__hnsw_memory(const akidb__hnsw *h)
     return bytes;
 }
 
-/* ---- save / load ----------------------------------------------------- */
-
-/*
- * Image layout (little-endian; the host's own layout, checked above):
- *   u32 magic "HNSW", u32 version, u32 dim, u32 m, u32 n, u32 n_deleted,
- *   i32 max_level, u32 entry, u64 rng, u64 dup_rng        (48 bytes)
- *   u8 levels[n], u8 deleted[n]
- *   f32 vectors[n][dim]                 (unpadded)
- *   u32 links0[n][1 + 2m]               (count, then links)
- *   for each node with level L > 0: u32 upper[L][1 + m]
- */
-typedef struct image_header {
-    uint32_t magic, version, dim, m, n, n_deleted;
-    int32_t max_level;
-    uint32_t entry;
-    uint64_t rng, dup_rng;
-} image_header;
-
-int akidb__hnsw_save(const akidb__hnsw *h, akidb__write_fn write, void *ctx)
-{
-    image_header hd = { IMAGE_MAGIC, IMAGE_VERSION, h->dim, h->m, h->n, h->n_deleted,
-                        h->max_level, h->entry, h->rng, h->dup_rng };
-    int rc;
-    if ((rc = write(ctx, &hd, sizeof hd)) ||
-        (rc = write(ctx, h->levels, h->n)) ||
-        (rc = write(ctx, h->deleted, h->n)))
-        return rc;
-    for (uint32_t i = 0; i < h->n; i++)
-        if ((rc = write(ctx, vec_at(h, i), (size_t)h->dim * sizeof(float))))
-            return rc;
-    /* Level-0 links are contiguous within a chunk: one write per chunk. */
-    for (uint32_t first = 0; first < h->n; first += h->chunk_nodes) {
-        uint32_t cnt = h->n - first < h->chunk_nodes ? h->n - first : h->chunk_nodes;
-        if ((rc = write(ctx, links_at(h, first, 0), (size_t)cnt * (1 + h->m0) * sizeof(uint32_t))))
-            return rc;
-    }
-    for (uint32_t i = 0; i < h->n; i++)
-        if (h->levels[i] &&
-            (rc = write(ctx, h->upper[i], (size_t)h->levels[i] * (1 + h->m) * sizeof(uint32_t))))
-            return rc;
-    return AKIDB_OK;
-}
-
-/* Check one link list: count within bounds, every target an existing node
- * that has this level (an upper-level walk reads the target's own list at
- * that level, so a target without it would read out of bounds). */
-static int links_ok(const akidb__hnsw *h, const uint32_t *ll, uint32_t max_links, int level)
-{
-    if (ll[0] > max_links)
-        return 0;
-    for (uint32_t i = 1; i <= ll[0]; i++)
-        if (ll[i] >= h->n || h->levels[ll[i]] < level)
-            return 0;
-    return 1;
-}
-
-int akidb__hnsw_load(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
-                     const akidb__kernels *kernels, akidb__read_fn read, void *ctx,
-                     uint64_t avail, akidb__hnsw **out, const char **why)
-{
-    *out = NULL;
-    *why = "";
-    image_header hd;
-    int rc = read(ctx, &hd, sizeof hd);
-    if (rc)
-        return rc;
-    if (hd.magic != IMAGE_MAGIC || hd.version != IMAGE_VERSION) {
-        *why = "index image has a bad magic number or version";
-        return AKIDB_CORRUPT;
-    }
-    if (hd.dim != cfg->dim || hd.m != cfg->m) {
-        *why = "index image dimension or M does not match the collection";
-        return AKIDB_CORRUPT;
-    }
-    /* Each node takes at least 2 + 4*dim + 4*(1+2m) bytes of image. */
-    uint64_t per_node = 2 + 4ull * hd.dim + 4ull * (1 + 2ull * hd.m);
-    if (hd.n > UINT32_MAX - 2 || (uint64_t)hd.n * per_node > avail ||
-        hd.n_deleted > hd.n || (hd.n == 0) != (hd.max_level < 0) ||
-        hd.max_level > MAX_LEVEL || (hd.n > 0 && hd.entry >= hd.n)) {
-        *why = "index image counts are inconsistent or larger than the file";
-        return AKIDB_CORRUPT;
-    }
-
-    akidb__hnsw *h;
-    if ((rc = akidb__hnsw_new(cfg, alloc, kernels, &h)) != AKIDB_OK)
-        return rc;
-    if ((rc = grow_node_arrays(h, hd.n ? hd.n : 1)) != AKIDB_OK)
-        goto fail;
-    uint32_t n_chunks = (hd.n + h->chunk_mask) >> h->chunk_shift;
-    h->chunks = akidb__calloc(alloc, n_chunks ? n_chunks : 1, sizeof *h->chunks);
-    if (!h->chunks) {
-        rc = AKIDB_NOMEM;
-        goto fail;
-    }
-    h->chunks_cap = n_chunks ? n_chunks : 1;
-    for (; h->n_chunks < n_chunks; h->n_chunks++) {
-        unsigned char *c = akidb__aligned_alloc(alloc, h->chunk_bytes, 64);
-        if (!c) {
-            rc = AKIDB_NOMEM;
-            goto fail;
-        }
-        memset(c, 0, h->chunk_bytes);
-        h->chunks[h->n_chunks] = c;
-    }
-    if ((rc = read(ctx, h->levels, hd.n)) || (rc = read(ctx, h->deleted, hd.n)))
-        goto fail;
-    h->n = hd.n;
-    uint32_t n_deleted = 0;
-    for (uint32_t i = 0; i < hd.n; i++) {
-        if (h->levels[i] > MAX_LEVEL || h->deleted[i] > 1) {
-            *why = "index image has a bad level or tombstone";
-            rc = AKIDB_CORRUPT;
-            goto fail;
-        }
-        n_deleted += h->deleted[i];
-    }
-    if (n_deleted != hd.n_deleted || (hd.n && h->levels[hd.entry] != hd.max_level)) {
-        *why = "index image tombstone count or entry point is inconsistent";
-        rc = AKIDB_CORRUPT;
-        goto fail;
-    }
-    for (uint32_t i = 0; i < hd.n; i++) {
-        float *v = vec_at(h, i);
-        if ((rc = read(ctx, v, (size_t)h->dim * sizeof(float))))
-            goto fail;
-        for (uint32_t j = 0; j < h->dim; j++)
-            if (!isfinite(v[j])) {
-                *why = "index image holds a vector value that is not finite";
-                rc = AKIDB_CORRUPT;
-                goto fail;
-            }
-    }
-    for (uint32_t first = 0; first < hd.n; first += h->chunk_nodes) {
-        uint32_t cnt = hd.n - first < h->chunk_nodes ? hd.n - first : h->chunk_nodes;
-        if ((rc = read(ctx, links_at(h, first, 0), (size_t)cnt * (1 + h->m0) * sizeof(uint32_t))))
-            goto fail;
-    }
-    /* upper[] must be valid (NULL or owned) for every node below n_prepared
-     * before anything can fail, so akidb__hnsw_free() stays correct. */
-    for (uint32_t i = 0; i < hd.n; i++)
-        h->upper[i] = NULL;
-    h->n_prepared = hd.n;
-    for (uint32_t i = 0; i < hd.n; i++) {
-        if (!h->levels[i])
-            continue;
-        size_t cnt = (size_t)h->levels[i] * (1 + h->m);
-        if (!(h->upper[i] = akidb__alloc_array(alloc, cnt, sizeof(uint32_t)))) {
-            rc = AKIDB_NOMEM;
-            goto fail;
-        }
-        if ((rc = read(ctx, h->upper[i], cnt * sizeof(uint32_t))))
-            goto fail;
-    }
-    for (uint32_t i = 0; i < hd.n; i++) {
-        int ok = links_ok(h, links_at(h, i, 0), h->m0, 0);
-        for (int l = 1; ok && l <= h->levels[i]; l++)
-            ok = links_ok(h, links_at(h, i, l), h->m, l);
-        if (!ok) {
-            *why = "index image holds a link that is out of range";
-            rc = AKIDB_CORRUPT;
-            goto fail;
-        }
-    }
-    h->n_deleted = hd.n_deleted;
-    h->max_level = hd.max_level;
-    h->entry = hd.entry;
-    h->rng = hd.rng;
-    h->dup_rng = hd.dup_rng;
-    *out = h;
-    return AKIDB_OK;
-fail:
-    h->n = 0;   /* nothing past this point was validated */
-    akidb__hnsw_free(h);
-    return rc;
-}
-
-/* ---- snapshot support ------------------------------------------------ */
+/* ---- the saved graph: accessors and rebuild from parts ---------------- */
 
 int akidb__hnsw_level(const akidb__hnsw *h, uint32_t node)
 {
@@ -1058,91 +876,150 @@ const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level
 
 uint32_t akidb__hnsw_entry(const akidb__hnsw *h) { return h->entry; }
 
-int akidb__hnsw_build(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
-                      uint32_t n, const float *vectors, const int32_t *levels,
-                      const int32_t *links, const uint64_t *link_off, uint32_t entry,
-                      akidb__hnsw **out, const char **why)
+void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out)
+{
+    out->rng = h->rng;
+    out->dup_rng = h->dup_rng;
+}
+
+/*
+ * A build fills the nodes of a reserved index batch by batch and checks the
+ * whole graph once at the end.  Link targets may point forward, into a
+ * batch not seen yet, so whether a target has the level it is linked at
+ * can only be checked in build_end.  Meanwhile h->n counts the nodes
+ * filled; the index is private to the builder until build_end succeeds.
+ */
+int akidb__hnsw_build_begin(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
+                            uint32_t n, akidb__hnsw **out)
 {
     *out = NULL;
-    *why = "";
-    if (n > UINT32_MAX - 2 || (n && entry >= n)) {
-        *why = "node count or entry point out of range";
+    if (n > UINT32_MAX - 2)
         return AKIDB_CORRUPT;
-    }
     akidb__hnsw *h;
     int rc = akidb__hnsw_new(cfg, alloc, NULL, &h);
     if (rc)
         return rc;
-    if ((rc = akidb__hnsw_reserve(h, n)) != AKIDB_OK)
-        goto fail;
-    /* reserve() drew random levels and sized upper links for them; the
-     * saved levels replace them. */
-    for (uint32_t i = 0; i < n; i++) {
-        if (levels[i] < 0 || levels[i] > MAX_LEVEL) {
-            *why = "level out of range";
-            rc = AKIDB_CORRUPT;
-            goto fail;
-        }
-        akidb__free(alloc, h->upper[i]);
-        h->upper[i] = NULL;
-        h->levels[i] = (uint8_t)levels[i];
-        if (levels[i] > 0 &&
-            !(h->upper[i] = akidb__calloc(alloc, (size_t)levels[i] * (1 + h->m), sizeof(uint32_t)))) {
-            rc = AKIDB_NOMEM;
-            goto fail;
-        }
+    if ((rc = akidb__hnsw_reserve(h, n)) != AKIDB_OK) {
+        akidb__hnsw_free(h);
+        return rc;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        float *v = vec_at(h, i);
+    *out = h;
+    return AKIDB_OK;
+}
+
+int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors, const int32_t *levels, const int32_t *deleted,
+                            const int32_t *links, const uint64_t *link_off, const char **why)
+{
+    *why = "";
+    uint32_t first = h->n;
+    if (count > h->n_prepared - first) {
+        *why = "more nodes than the graph was sized for";
+        return AKIDB_CORRUPT;
+    }
+    for (uint32_t i = 0; i < count; i++) {
+        uint32_t node = first + i;
+        int32_t level = levels[i];
+        if (level < 0 || level > MAX_LEVEL) {
+            *why = "level out of range";
+            return AKIDB_CORRUPT;
+        }
+        if (deleted && (deleted[i] < 0 || deleted[i] > 1)) {
+            *why = "tombstone flag is neither 0 nor 1";
+            return AKIDB_CORRUPT;
+        }
+        /* reserve() drew a random level and sized the upper links for
+         * it; the saved level replaces it. */
+        if (h->levels[node] != level) {
+            akidb__free(h->alloc, h->upper[node]);
+            h->upper[node] = NULL;
+            h->levels[node] = 0;
+            if (level > 0 && !(h->upper[node] = akidb__calloc(h->alloc, (size_t)level * (1 + h->m),
+                                                              sizeof(uint32_t))))
+                return AKIDB_NOMEM;
+            h->levels[node] = (uint8_t)level;
+        }
+        h->deleted[node] = deleted ? (uint8_t)deleted[i] : 0;
+        float *v = vec_at(h, node);
         memcpy(v, vectors + (size_t)i * h->dim, (size_t)h->dim * sizeof(float));
         memset(v + h->dim, 0, (size_t)(h->dim_pad - h->dim) * sizeof(float));
         for (uint32_t j = 0; j < h->dim; j++)
             if (!isfinite(v[j])) {
                 *why = "vector value is not finite";
-                rc = AKIDB_CORRUPT;
-                goto fail;
+                return AKIDB_CORRUPT;
             }
-        h->deleted[i] = 0;
         uint64_t p = link_off[i], end = link_off[i + 1];
-        for (int l = 0; l <= levels[i]; l++) {
+        if (end < p) {
+            *why = "link offsets go backwards";
+            return AKIDB_CORRUPT;
+        }
+        for (int l = 0; l <= level; l++) {
             uint32_t max_links = l == 0 ? h->m0 : h->m;
             if (p >= end || links[p] < 0 || (uint32_t)links[p] > max_links ||
                 (uint64_t)links[p] > end - p - 1) {
                 *why = "link list length out of range";
-                rc = AKIDB_CORRUPT;
-                goto fail;
+                return AKIDB_CORRUPT;
             }
             uint32_t cnt = (uint32_t)links[p++];
-            uint32_t *ll = links_at(h, i, l);
-            ll[0] = cnt;
-            for (uint32_t k = 0; k < cnt; k++, p++) {
-                if (links[p] < 0 || (uint32_t)links[p] >= n || levels[links[p]] < l) {
+            uint32_t *ll = links_at(h, node, l);
+            ll[0] = 0;   /* stays 0 unless every target is in range */
+            for (uint32_t k = 0; k < cnt; k++)
+                if (links[p + k] < 0 || (uint32_t)links[p + k] >= h->n_prepared) {
                     *why = "link out of range";
-                    rc = AKIDB_CORRUPT;
-                    goto fail;
+                    return AKIDB_CORRUPT;
                 }
-                ll[1 + k] = (uint32_t)links[p];
-            }
+            for (uint32_t k = 0; k < cnt; k++)
+                ll[1 + k] = (uint32_t)links[p + k];
+            ll[0] = cnt;
+            p += cnt;
         }
         if (p != end) {
             *why = "trailing links after the last level";
-            rc = AKIDB_CORRUPT;
-            goto fail;
+            return AKIDB_CORRUPT;
+        }
+        h->n = node + 1;
+    }
+    return AKIDB_OK;
+}
+
+int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng *rng,
+                          const char **why)
+{
+    uint32_t n = h->n_prepared;
+    *why = "";
+    if (h->n != n) {
+        *why = "fewer nodes than the graph was sized for";
+        return AKIDB_CORRUPT;
+    }
+    if (n && entry >= n) {
+        *why = "entry point out of range";
+        return AKIDB_CORRUPT;
+    }
+    int max_level = n ? h->levels[entry] : -1;
+    uint32_t n_deleted = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (h->levels[i] > max_level) {
+            *why = "entry point is not on the top level";
+            return AKIDB_CORRUPT;
+        }
+        n_deleted += h->deleted[i];
+        for (int l = 0; l <= h->levels[i]; l++) {
+            const uint32_t *ll = links_at(h, i, l);
+            /* an upper-level walk reads the target's own list at that
+             * level, so a target without that level would read out of
+             * bounds */
+            for (uint32_t k = 1; k <= ll[0]; k++)
+                if (h->levels[ll[k]] < l) {
+                    *why = "link to a node that lacks the level";
+                    return AKIDB_CORRUPT;
+                }
         }
     }
-    h->n = n;
-    h->n_deleted = 0;
-    h->max_level = n ? h->levels[entry] : -1;
-    for (uint32_t i = 0; i < n; i++)
-        if (h->levels[i] > h->max_level) {
-            *why = "entry point is not on the top level";
-            rc = AKIDB_CORRUPT;
-            goto fail;
-        }
-    h->entry = entry;
-    *out = h;
+    h->n_deleted = n_deleted;
+    h->max_level = max_level;
+    h->entry = n ? entry : 0;
+    if (rng) {
+        h->rng = rng->rng;
+        h->dup_rng = rng->dup_rng;
+    }
     return AKIDB_OK;
-fail:
-    akidb__hnsw_free(h);
-    return rc;
 }

@@ -76,43 +76,51 @@ float akidb__hnsw_distance(const akidb__hnsw *h, const float *query, uint32_t no
 int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
                        int exact, akidb__hnsw_hit *hits, uint32_t *n_hits);
 
-/* Stream callbacks for save/load: return AKIDB_OK, or an error code that
- * aborts the operation and is passed back unchanged. */
-typedef int (*akidb__write_fn)(void *ctx, const void *buf, size_t len);
-typedef int (*akidb__read_fn)(void *ctx, void *buf, size_t len);
-
-/* Write the whole index (vectors, levels, tombstones, links, generator
- * state) as a flat little-endian image. */
-int akidb__hnsw_save(const akidb__hnsw *h, akidb__write_fn write, void *ctx);
-
-/* Read an image written by akidb__hnsw_save into a new index built for
- * cfg.  `avail` bounds the image size (the bytes left in the file), so a
- * damaged count cannot make us allocate without limit.  Every count, level,
- * link and value is checked: a bad image gives AKIDB_CORRUPT with *why set
- * to a static description.  Also AKIDB_NOMEM, or the reader's error. */
-int akidb__hnsw_load(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
-                     const struct akidb__kernels *kernels, akidb__read_fn read, void *ctx,
-                     uint64_t avail, akidb__hnsw **out, const char **why);
-
-/* Graph accessors for snapshots (caller holds the collection lock). */
+/* ---- the saved graph (snapshots and checkpoints; snapshot.c) ----------
+ * The caller holds the collection lock, so the graph does not change. */
 int akidb__hnsw_level(const akidb__hnsw *h, uint32_t node);
 /* The links of node at level (0..level(node)); *count_out entries. */
 const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level,
                                   uint32_t *count_out);
 uint32_t akidb__hnsw_entry(const akidb__hnsw *h);   /* valid when size > 0 */
 
-/* Build an index directly from saved parts (a snapshot), with the same
- * checks as akidb__hnsw_load:
- *   vectors  n * dim floats, row-major
- *   levels   n levels
- *   links    for node i: links[link_off[i] .. link_off[i+1]), laid out as
- *            level 0 (count, then that many links), then level 1, ... up
- *            to levels[i], each as (count, links...)
- * No tombstones: every node is live.  entry must have level max_level. */
-int akidb__hnsw_build(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
-                      uint32_t n, const float *vectors, const int32_t *levels,
-                      const int32_t *links, const uint64_t *link_off, uint32_t entry,
-                      akidb__hnsw **out, const char **why);
+/* The level generator's state.  Saved with a checkpoint and given back to
+ * build_end, it makes a reloaded index draw the same levels for its next
+ * inserts as the original would have: recovery is then bit-identical. */
+typedef struct akidb__hnsw_rng {
+    uint64_t rng, dup_rng;
+} akidb__hnsw_rng;
+void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out);
+
+/*
+ * Build an index from saved parts without a single distance computation,
+ * a batch of nodes at a time, so a loader needs one batch of decoded
+ * values beside the index and never a second copy of every vector:
+ *
+ *   akidb__hnsw_build_begin(cfg, alloc, n, &h)   an index sized for n nodes
+ *   akidb__hnsw_build_nodes(h, count, ...)       the next count nodes, in order
+ *   akidb__hnsw_build_end(h, entry, rng, &why)   checks the whole graph
+ *
+ * build_nodes reads, for the i-th node of the batch: vectors[i*dim ..
+ * (i+1)*dim), levels[i], deleted ? deleted[i] (0 or 1) : 0, and its links
+ * links[link_off[i] .. link_off[i+1]): level 0 as (count, node numbers...),
+ * then level 1, ... up to levels[i].  Node numbers are 0..n-1 across all
+ * batches.  build_end checks that all n nodes came, that every link target
+ * has the level it is linked at, and that `entry` is on the top level; rng
+ * is NULL (keep the generator seeded from cfg) or a saved state.
+ *
+ * Damage gives AKIDB_CORRUPT with *why set to a static description;
+ * running out of memory gives AKIDB_NOMEM.  After any error the caller
+ * frees h with akidb__hnsw_free; until build_end succeeds, h must not be
+ * searched or grown.
+ */
+int akidb__hnsw_build_begin(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
+                            uint32_t n, akidb__hnsw **out);
+int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors,
+                            const int32_t *levels, const int32_t *deleted,
+                            const int32_t *links, const uint64_t *link_off, const char **why);
+int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng *rng,
+                          const char **why);
 
 /* Bytes of memory the index holds (vectors, links, search contexts). */
 size_t akidb__hnsw_memory(const akidb__hnsw *h);

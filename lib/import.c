@@ -223,6 +223,16 @@ int akidb_import_parquet(akidb *db, const char *coll, const char *path,
             goto done;
     }
 
+    /* A checkpoint keeps its deleted documents (as graph nodes) in
+     * flagged rows; importing one must not bring them back. */
+    const char *kind = akidb__pqr_kv(r, "akidb.kind");
+    int del_col = -1;
+    if (kind && strcmp(kind, "checkpoint") == 0) {
+        static const akidb__pq_kind flag_kinds[] = { AKIDB__PQ_INT32 };
+        if ((rc = find_typed(r, "hnsw_deleted", flag_kinds, 1, "INT32", path, &del_col)))
+            goto done;
+    }
+
     uint64_t total = akidb__pqr_num_rows(r), done_rows = 0;
     uint32_t dim = 0;
     char *gid[IMPORT_BATCH], *gmeta[IMPORT_BATCH];
@@ -233,11 +243,12 @@ int akidb_import_parquet(akidb *db, const char *coll, const char *path,
     akidb__err_clear();
 
     for (size_t rg = 0; rg < akidb__pqr_num_row_groups(r) && rc == AKIDB_OK; rg++) {
-        akidb__pqr_values vv, iv, rmv;
+        akidb__pqr_values vv, iv, rmv, dv;
         akidb__pqr_values *mv = NULL;
         memset(&vv, 0, sizeof vv);
         memset(&iv, 0, sizeof iv);
         memset(&rmv, 0, sizeof rmv);
+        memset(&dv, 0, sizeof dv);
         size_t n_meta_read = 0;
         char **ids = NULL, **metas = NULL;
         size_t rows = 0;
@@ -248,6 +259,13 @@ int akidb_import_parquet(akidb *db, const char *coll, const char *path,
             goto group_done;
         if (raw_meta_col >= 0 && (rc = akidb__pqr_read(r, rg, (size_t)raw_meta_col, &rmv)))
             goto group_done;
+        if (del_col >= 0 && (rc = akidb__pqr_read(r, rg, (size_t)del_col, &dv)))
+            goto group_done;
+        if (del_col >= 0 && dv.n_rows != rows) {
+            rc = akidb__err(AKIDB_CORRUPT, "%s: row group %zu: hnsw_deleted has %zu rows, the "
+                            "vectors %zu", path, rg, dv.n_rows, rows);
+            goto group_done;
+        }
         if (o.n_metadata_columns) {
             mv = calloc(o.n_metadata_columns, sizeof *mv);
             if (!mv) {
@@ -339,12 +357,12 @@ int akidb_import_parquet(akidb *db, const char *coll, const char *path,
         /* Insert in batches.  Rows with an external id upsert (a re-import
          * replaces them instead of failing); rows without one insert. */
         for (size_t at = 0; at < rows && rc == AKIDB_OK; at += IMPORT_BATCH) {
-            size_t n = rows - at < IMPORT_BATCH ? rows - at : IMPORT_BATCH;
+            size_t n = rows - at < IMPORT_BATCH ? rows - at : IMPORT_BATCH, imported = 0;
             for (int pass = 0; pass < 2 && rc == AKIDB_OK; pass++) {
                 size_t k = 0;
                 for (size_t i = 0; i < n; i++) {
                     int has_id = ids && ids[at + i];
-                    if (has_id != (pass == 0))
+                    if (has_id != (pass == 0) || (del_col >= 0 && dv.i32[at + i]))
                         continue;
                     memcpy(gv + k * dim, vv.f32 + vv.offsets[at + i], (size_t)dim * sizeof *gv);
                     gid[k] = has_id ? ids[at + i] : NULL;
@@ -353,6 +371,7 @@ int akidb_import_parquet(akidb *db, const char *coll, const char *path,
                 }
                 if (!k)
                     continue;
+                imported += k;
                 rc = pass == 0 ? akidb_upsert(db, coll, k, gv, (const char *const *)gid,
                                               (const char *const *)gmeta, NULL)
                                : akidb_insert(db, coll, k, gv, NULL, (const char *const *)gmeta,
@@ -367,7 +386,7 @@ int akidb_import_parquet(akidb *db, const char *coll, const char *path,
                 break;
             }
             if (rows_out)
-                *rows_out += n;
+                *rows_out += imported;
             if (o.progress)
                 o.progress(o.progress_ctx, done_rows + at + n, total);
         }
@@ -383,6 +402,7 @@ group_done:
         akidb__pqr_values_free(r, &vv);
         akidb__pqr_values_free(r, &iv);
         akidb__pqr_values_free(r, &rmv);
+        akidb__pqr_values_free(r, &dv);
         for (size_t k = 0; mv && k < n_meta_read; k++)
             akidb__pqr_values_free(r, &mv[k]);
         free(mv);
@@ -423,7 +443,9 @@ int akidb_parquet_inspect(const char *path, char **text_out)
         akidb__pqr_column_info info;
         if (akidb__pqr_column(r, i, &info) != AKIDB_OK)
             continue;
-        snprintf(line, sizeof line, "  %-24s %-10s %-20s %s%s\n", info.name, info.physical,
+        char qn[256];
+        snprintf(line, sizeof line, "  %-24s %-10s %-20s %s%s\n",
+                 akidb__quote(qn, sizeof qn, info.name, 200), info.physical,
                  info.logical, info.optional ? "optional" : "required",
                  info.kind ? "" : "  (not importable)");
         akidb__str_cat(&b, line);
@@ -439,14 +461,14 @@ int akidb_parquet_inspect(const char *path, char **text_out)
         }
         akidb__str_cat(&b, "\n");
     }
-    const char *keys[] = { "akidb.format", "akidb.collection", "akidb.dim", "akidb.metric",
-                           "akidb.hnsw_m", "akidb.next_id" };
-    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
-        const char *v = akidb__pqr_kv(r, keys[i]);
-        if (v) {
-            snprintf(line, sizeof line, "metadata %s = %.200s\n", keys[i], v);
-            akidb__str_cat(&b, line);
-        }
+    /* Every pair, quoted: keys and values are the file's, and a terminal
+     * must not interpret them. */
+    for (size_t i = 0; i < akidb__pqr_num_kv(r); i++) {
+        const char *v, *k = akidb__pqr_kv_at(r, i, &v);
+        char qk[128], qv[256];
+        snprintf(line, sizeof line, "metadata %s = %s\n", akidb__quote(qk, sizeof qk, k, 100),
+                 akidb__quote(qv, sizeof qv, v, 200));
+        akidb__str_cat(&b, line);
     }
     if (b.oom) {
         free(b.p);

@@ -117,10 +117,15 @@ size_t akidb__pqr_num_columns(const akidb__pqr *r);
 int akidb__pqr_column(const akidb__pqr *r, size_t i, akidb__pqr_column_info *out);
 int akidb__pqr_find_column(const akidb__pqr *r, const char *name);  /* index or -1 */
 uint64_t akidb__pqr_num_rows(const akidb__pqr *r);
+size_t akidb__pqr_file_size(const akidb__pqr *r);    /* the len given to open */
 size_t akidb__pqr_num_row_groups(const akidb__pqr *r);
 uint64_t akidb__pqr_row_group_rows(const akidb__pqr *r, size_t rg);
 /* key_value_metadata lookup; NULL if absent (borrowed from the reader) */
 const char *akidb__pqr_kv(const akidb__pqr *r, const char *key);
+/* The i-th pair (i < akidb__pqr_num_kv), in file order: key returned,
+ * value in *value_out ("" when the file gives none); borrowed. */
+size_t akidb__pqr_num_kv(const akidb__pqr *r);
+const char *akidb__pqr_kv_at(const akidb__pqr *r, size_t i, const char **value_out);
 /* Codec names used by a column chunk, e.g. "ZSTD" (for inspect) */
 const char *akidb__pqr_codec(const akidb__pqr *r, size_t rg, size_t col);
 

@@ -906,6 +906,11 @@ uint64_t akidb__pqr_num_rows(const akidb__pqr *r)
     return (uint64_t)r->num_rows;
 }
 
+size_t akidb__pqr_file_size(const akidb__pqr *r)
+{
+    return r->len;
+}
+
 size_t akidb__pqr_num_row_groups(const akidb__pqr *r)
 {
     return r->n_rgs;
@@ -914,6 +919,17 @@ size_t akidb__pqr_num_row_groups(const akidb__pqr *r)
 uint64_t akidb__pqr_row_group_rows(const akidb__pqr *r, size_t rg)
 {
     return rg < r->n_rgs ? (uint64_t)r->rgs[rg].num_rows : 0;
+}
+
+size_t akidb__pqr_num_kv(const akidb__pqr *r)
+{
+    return r->n_kv;
+}
+
+const char *akidb__pqr_kv_at(const akidb__pqr *r, size_t i, const char **value_out)
+{
+    *value_out = r->kv_vals[i] ? r->kv_vals[i] : "";
+    return r->kv_keys[i];
 }
 
 const char *akidb__pqr_kv(const akidb__pqr *r, const char *key)

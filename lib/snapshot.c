@@ -49,7 +49,9 @@
 
 #define SNAPSHOT_FORMAT "1"
 
-static const akidb__pq_column_def snapshot_columns[] = {
+/* The columns of both kinds; a checkpoint has all eight, a snapshot the
+ * first seven. */
+static const akidb__pq_column_def columns[] = {
     { "id", AKIDB__PQ_INT64, 0 },
     { "external_id", AKIDB__PQ_STRING, 1 },
     { "vector", AKIDB__PQ_FLOAT_LIST, 0 },
@@ -57,9 +59,10 @@ static const akidb__pq_column_def snapshot_columns[] = {
     { "inserted_at", AKIDB__PQ_TIMESTAMP_US, 0 },
     { "hnsw_level", AKIDB__PQ_INT32, 0 },
     { "hnsw_links", AKIDB__PQ_INT32_LIST, 0 },
+    { "hnsw_deleted", AKIDB__PQ_INT32, 0 },
 };
-#define N_COLS (sizeof snapshot_columns / sizeof snapshot_columns[0])
-enum { C_ID, C_EXT, C_VEC, C_META, C_TIME, C_LEVEL, C_LINKS };
+enum { C_ID, C_EXT, C_VEC, C_META, C_TIME, C_LEVEL, C_LINKS, C_DELETED, N_COLS };
+#define N_SNAPSHOT_COLS C_DELETED
 
 static const char *metric_name(akidb_metric m)
 {
@@ -113,13 +116,14 @@ static int buf_add(const akidb_allocator *a, growbuf *b, const void *src, size_t
 
 typedef struct group {
     growbuf ids, ext, ext_off, ext_null, vec, vec_off, meta, meta_off, meta_null, time, level,
-        links, links_off;
+        links, links_off, deleted;
 } group;
 
 static void group_reset(group *g)
 {
     growbuf *all[] = { &g->ids, &g->ext, &g->ext_off, &g->ext_null, &g->vec, &g->vec_off, &g->meta,
-                   &g->meta_off, &g->meta_null, &g->time, &g->level, &g->links, &g->links_off };
+                       &g->meta_off, &g->meta_null, &g->time, &g->level, &g->links, &g->links_off,
+                       &g->deleted };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         all[i]->len = 0;
 }
@@ -127,7 +131,8 @@ static void group_reset(group *g)
 static void group_free(const akidb_allocator *a, group *g)
 {
     growbuf *all[] = { &g->ids, &g->ext, &g->ext_off, &g->ext_null, &g->vec, &g->vec_off, &g->meta,
-                   &g->meta_off, &g->meta_null, &g->time, &g->level, &g->links, &g->links_off };
+                       &g->meta_off, &g->meta_null, &g->time, &g->level, &g->links, &g->links_off,
+                       &g->deleted };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         akidb__free(a, all[i]->p);
 }
@@ -152,6 +157,7 @@ static int flush_group(akidb__pqw *w, group *g, size_t rows)
     v[C_LEVEL].i32 = (const int32_t *)g->level.p;
     v[C_LINKS].i32 = (const int32_t *)g->links.p;
     v[C_LINKS].offsets = (const uint64_t *)g->links_off.p;
+    v[C_DELETED].i32 = (const int32_t *)g->deleted.p;
     int rc = akidb__pqw_write_row_group(w, rows, v);
     group_reset(g);
     return rc;
@@ -218,45 +224,36 @@ static uint32_t repair_links(const akidb__hnsw *h, const uint32_t *row_of, uint3
     return n_out;
 }
 
-int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *path,
-                      int zstd_level, akidb__snap_result *res)
+/*
+ * The encoder both kinds share.  exact = 0 (a snapshot): live documents
+ * only, links through tombstones repaired.  exact = 1 (a checkpoint): every
+ * node in node order, tombstones flagged in hnsw_deleted, links and entry
+ * point verbatim.  The caller holds c's lock and has put the kind-specific
+ * pairs in kv_keys/kv_vals (n_kv of them, room for 16 more).
+ */
+static int encode(const akidb__env *env, const akidb__collection *c, int exact,
+                  const char **keys, const char **vals, size_t n_kv, akidb__pq_sink sink,
+                  void *sink_ctx, const char *what, uint64_t *rows_out, uint64_t *bytes_out)
 {
     const akidb_allocator *a = &env->alloc;
     akidb_collection_config cfg;
     akidb__coll_config(c, &cfg);
-    memset(res, 0, sizeof *res);
-
-    file_sink sink = { -1, path, 0, NULL };
-    sink.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (sink.fd < 0)
-        return akidb__err(AKIDB_IOERR, "%s: cannot create: %s", path, strerror(errno));
-    sink.sha = EVP_MD_CTX_new();
-    if (!sink.sha || EVP_DigestInit_ex(sink.sha, EVP_sha256(), NULL) != 1) {
-        EVP_MD_CTX_free(sink.sha);
-        close(sink.fd);
-        return akidb__err(AKIDB_NOMEM, "%s: cannot start SHA-256", path);
-    }
-
+    const akidb__hnsw *h = akidb__coll_index(c);
+    uint32_t n = akidb__coll_nodes(c);
     group g;
     memset(&g, 0, sizeof g);
     akidb__pqw *w = NULL;
-    uint32_t *row_of = NULL;
     int rc = AKIDB_OK;
 
-    akidb__coll_rdlock(c);   /* a point in time: writers wait, searches go on */
-    const akidb__hnsw *h = akidb__coll_index(c);
-    uint32_t n = akidb__coll_nodes(c);
-    /* Row numbers of live nodes; links to tombstones are dropped. */
-    row_of = akidb__alloc_array(a, n ? n : 1, sizeof *row_of);
-    if (!row_of) {
-        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", path);
-        goto done;
-    }
+    /* Row number of each node; UINT32_MAX for a tombstone a snapshot drops. */
+    uint32_t *row_of = akidb__alloc_array(a, n ? n : 1, sizeof *row_of);
+    if (!row_of)
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
     uint32_t rows = 0;
     int top_level = -1;
     int64_t top_row = -1, entry_row = -1;
     for (uint32_t i = 0; i < n; i++) {
-        if (akidb__hnsw_is_deleted(h, i)) {
+        if (!exact && akidb__hnsw_is_deleted(h, i)) {
             row_of[i] = UINT32_MAX;
             continue;
         }
@@ -266,7 +263,7 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
             top_row = row_of[i];
         }
     }
-    /* The saved entry point if it is live (it is on the top level), else
+    /* The saved entry point if it is kept (it is on the top level), else
      * the first live node on the highest remaining level. */
     if (rows) {
         uint32_t e = akidb__hnsw_entry(h);
@@ -280,20 +277,26 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
     snprintf(kv_efs, sizeof kv_efs, "%u", cfg.ef_search);
     snprintf(kv_next, sizeof kv_next, "%llu", (unsigned long long)akidb__coll_next_id(c));
     snprintf(kv_entry, sizeof kv_entry, "%lld", (long long)entry_row);
-    const char *keys[] = { "akidb.format", "akidb.collection", "akidb.dim", "akidb.metric",
-                           "akidb.hnsw_m", "akidb.ef_construction", "akidb.ef_search",
-                           "akidb.next_id", "akidb.hnsw_entry_row" };
-    const char *vals[] = { SNAPSHOT_FORMAT, akidb__coll_name(c), kv_dim, metric_name(cfg.metric),
-                           kv_m, kv_efc, kv_efs, kv_next, kv_entry };
+    const char *common_keys[] = { "akidb.format", "akidb.collection", "akidb.dim",
+                                  "akidb.metric", "akidb.hnsw_m", "akidb.ef_construction",
+                                  "akidb.ef_search", "akidb.next_id", "akidb.hnsw_entry_row" };
+    const char *common_vals[] = { SNAPSHOT_FORMAT, akidb__coll_name(c), kv_dim,
+                                  metric_name(cfg.metric), kv_m, kv_efc, kv_efs, kv_next,
+                                  kv_entry };
+    for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++) {
+        keys[n_kv] = common_keys[i];
+        vals[n_kv++] = common_vals[i];
+    }
     akidb__pqw_options o;
     memset(&o, 0, sizeof o);
-    o.zstd_level = zstd_level;
+    o.zstd_level = 1;
     o.byte_stream_split = 1;
     o.kv_keys = keys;
     o.kv_values = vals;
-    o.n_kv = sizeof keys / sizeof keys[0];
+    o.n_kv = n_kv;
     o.created_by = "akidb version " AKIDB_VERSION_STRING;
-    if ((rc = akidb__pqw_open(snapshot_columns, N_COLS, &o, a, sink_write, &sink, &w)))
+    if ((rc = akidb__pqw_open(columns, exact ? N_COLS : N_SNAPSHOT_COLS, &o, a, sink, sink_ctx,
+                              &w)))
         goto done;
 
     size_t row_bytes = (size_t)cfg.dim * 4 + 160;
@@ -302,14 +305,15 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
         rg_rows = 256;
     size_t in_group = 0;
     for (uint32_t i = 0; i < n && rc == AKIDB_OK; i++) {
-        uint64_t id;
-        const char *ext, *meta;
-        int64_t t;
-        if (!akidb__coll_node(c, i, &id, &ext, &meta, &t))
+        if (row_of[i] == UINT32_MAX)
             continue;
+        uint64_t id = 0;
+        const char *ext = NULL, *meta = NULL;
+        int64_t t;
+        int32_t dead = !akidb__coll_node(c, i, &id, &ext, &meta, &t);
         if (in_group == 0 && (add_u64(a, &g.ext_off, 0) || add_u64(a, &g.vec_off, 0) ||
                               add_u64(a, &g.meta_off, 0) || add_u64(a, &g.links_off, 0))) {
-            rc = AKIDB_NOMEM;
+            rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
             break;
         }
         unsigned char ext_null = ext == NULL, meta_null = meta == NULL;
@@ -321,16 +325,21 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
                   add_u64(a, &g.vec_off, g.vec.len / 4) ||
                   buf_add(a, &g.meta, meta, meta ? strlen(meta) : 0) ||
                   add_u64(a, &g.meta_off, g.meta.len) || buf_add(a, &g.meta_null, &meta_null, 1) ||
-                  add_u64(a, &g.time, (uint64_t)t) || add_i32(a, &g.level, lv);
+                  add_u64(a, &g.time, (uint64_t)t) || add_i32(a, &g.level, lv) ||
+                  (exact && add_i32(a, &g.deleted, dead));
         for (int l = 0; !bad && l <= lv; l++) {
-            uint32_t kept[256], n_kept = repair_links(h, row_of, i, l, cfg.hnsw_m, kept);
-            int32_t cnt = (int32_t)n_kept;
-            bad = add_i32(a, &g.links, cnt);
+            uint32_t kept[256], n_kept;
+            const uint32_t *out = kept;
+            if (exact)
+                out = akidb__hnsw_links(h, i, l, &n_kept);
+            else
+                n_kept = repair_links(h, row_of, i, l, cfg.hnsw_m, kept);
+            bad = add_i32(a, &g.links, (int32_t)n_kept);
             for (uint32_t k = 0; !bad && k < n_kept; k++)
-                bad = add_i32(a, &g.links, (int32_t)row_of[kept[k]]);
+                bad = add_i32(a, &g.links, (int32_t)row_of[out[k]]);
         }
         if (bad || add_u64(a, &g.links_off, g.links.len / 4)) {
-            rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", path);
+            rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
             break;
         }
         if (++in_group == rg_rows) {
@@ -341,13 +350,34 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
     if (rc == AKIDB_OK && in_group)
         rc = flush_group(w, &g, in_group);
     if (rc == AKIDB_OK)
-        rc = akidb__pqw_finish(w, &res->bytes);
-    res->rows = rows;
+        rc = akidb__pqw_finish(w, bytes_out);
+    *rows_out = rows;
 done:
-    akidb__coll_unlock(c);
     akidb__pqw_free(w);
     group_free(a, &g);
     akidb__free(a, row_of);
+    return rc;
+}
+
+int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *path,
+                      akidb__snap_result *res)
+{
+    memset(res, 0, sizeof *res);
+    file_sink sink = { -1, path, 0, NULL };
+    sink.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (sink.fd < 0)
+        return akidb__err(AKIDB_IOERR, "%s: cannot create: %s", path, strerror(errno));
+    sink.sha = EVP_MD_CTX_new();
+    if (!sink.sha || EVP_DigestInit_ex(sink.sha, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(sink.sha);
+        close(sink.fd);
+        unlink(path);
+        return akidb__err(AKIDB_NOMEM, "%s: cannot start SHA-256", path);
+    }
+    const char *keys[24] = { "akidb.kind" }, *vals[24] = { "snapshot" };
+    akidb__coll_rdlock(c);   /* a point in time: writers wait, searches go on */
+    int rc = encode(env, c, 0, keys, vals, 1, sink_write, &sink, path, &res->rows, &res->bytes);
+    akidb__coll_unlock(c);
     if (rc == AKIDB_OK) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
@@ -365,6 +395,28 @@ done:
     return rc;
 }
 
+int akidb__snap_encode_exact(const akidb__env *env, const akidb__collection *c,
+                             const char *const *kv_keys, const char *const *kv_vals, size_t n_kv,
+                             akidb__pq_sink sink, void *sink_ctx, const char *what)
+{
+    akidb__hnsw_rng st;
+    akidb__hnsw_get_rng(akidb__coll_index(c), &st);
+    char kv_rng[24], kv_dup[24];
+    snprintf(kv_rng, sizeof kv_rng, "%llu", (unsigned long long)st.rng);
+    snprintf(kv_dup, sizeof kv_dup, "%llu", (unsigned long long)st.dup_rng);
+    const char *keys[24] = { "akidb.kind", "akidb.hnsw_rng", "akidb.hnsw_dup_rng" };
+    const char *vals[24] = { "checkpoint", kv_rng, kv_dup };
+    size_t k = 3;
+    if (n_kv > 24 - k - 9)
+        return akidb__err(AKIDB_INVALID, "%s: too many metadata pairs", what);
+    for (size_t i = 0; i < n_kv; i++, k++) {
+        keys[k] = kv_keys[i];
+        vals[k] = kv_vals[i];
+    }
+    uint64_t rows, bytes;
+    return encode(env, c, 1, keys, vals, k, sink, sink_ctx, what, &rows, &bytes);
+}
+
 /* ---- reading --------------------------------------------------------- */
 
 static int kv_u64(const akidb__pqr *r, const char *key, uint64_t *out, const char *what)
@@ -375,156 +427,99 @@ static int kv_u64(const akidb__pqr *r, const char *key, uint64_t *out, const cha
         return akidb__err(AKIDB_CORRUPT, "%s: metadata %s is missing", what, key);
     errno = 0;
     unsigned long long x = strtoull(v, &end, 10);
-    if (*end || errno || v[0] == '-')
+    if (*end || errno || v[0] == '-' || v[0] == '+' || v[0] == ' ')
         return akidb__err(AKIDB_CORRUPT, "%s: metadata %s=\"%.40s\" is not a number", what,
                           key, v);
     *out = x;
     return AKIDB_OK;
 }
 
-int akidb__snap_load(const akidb__env *env, const void *data, size_t len, const char *what,
-                     akidb__collection *c)
+int akidb__snap_kv_u64(const akidb__pqr *r, const char *key, uint64_t *out, const char *what)
+{
+    return kv_u64(r, key, out, what);
+}
+
+/* Documents of the rows loaded so far, until the collection adopts them. */
+typedef struct docs {
+    uint64_t *ids;
+    int64_t *times;
+    char **ext, **meta;
+} docs;
+
+/* Copy row i of a row group's string column sv into *dst (NULL for null). */
+static int take_string(const akidb_allocator *a, const akidb__pqr_values *sv, size_t i,
+                       int is_ext, uint64_t row, const char *what, char **dst)
+{
+    if (sv->nulls && sv->nulls[i])
+        return AKIDB_OK;
+    uint64_t b = sv->offsets[i], e = sv->offsets[i + 1];
+    if (memchr(sv->bytes + b, 0, e - b) ||
+        (is_ext && (e == b || e - b > AKIDB_MAX_EXTERNAL_ID_LEN)))
+        return akidb__err(AKIDB_CORRUPT, "%s: row %llu: bad %s", what, (unsigned long long)row,
+                          is_ext ? "external id" : "metadata");
+    if (!(*dst = akidb__malloc(a, e - b + 1)))
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+    memcpy(*dst, sv->bytes + b, e - b);
+    (*dst)[e - b] = '\0';
+    return AKIDB_OK;
+}
+
+int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *what,
+                            akidb__collection *c)
 {
     const akidb_allocator *a = &env->alloc;
     akidb_collection_config cfg;
     akidb__coll_config(c, &cfg);
-    akidb__pqr *r = NULL;
-    int rc = akidb__pqr_open(data, len, a, &r);
-    if (rc)
-        return rc;
-
-    float *vectors = NULL;
-    int32_t *levels = NULL, *links = NULL;
-    uint64_t *link_off = NULL, *ids = NULL;
-    int64_t *times = NULL;
-    char **ext = NULL, **meta = NULL;
+    docs d = { NULL, NULL, NULL, NULL };
     akidb__hnsw *index = NULL;
-    uint64_t n = akidb__pqr_num_rows(r), dim = 0, m = 0, next_id = 0, n_links = 0, done_rows = 0;
+    akidb__hnsw_rng saved_rng;
+    int rc = AKIDB_OK;
+    uint64_t n = akidb__pqr_num_rows(r), dim = 0, m = 0, next_id = 0, done_rows = 0;
     const char *fmt = akidb__pqr_kv(r, "akidb.format");
+    const char *kind = akidb__pqr_kv(r, "akidb.kind");
     const char *metric = akidb__pqr_kv(r, "akidb.metric");
     const char *entry_s = akidb__pqr_kv(r, "akidb.hnsw_entry_row");
-    if (!fmt || strcmp(fmt, SNAPSHOT_FORMAT) != 0) {
-        rc = akidb__err(fmt ? AKIDB_INVALID : AKIDB_CORRUPT, "%s: not an AkiDB snapshot of "
-                        "format %s (akidb.format is %s)", what, SNAPSHOT_FORMAT,
-                        fmt ? fmt : "missing");
-        goto done;
-    }
+    if (!fmt || strcmp(fmt, SNAPSHOT_FORMAT) != 0)
+        return akidb__err(fmt ? AKIDB_INVALID : AKIDB_CORRUPT, "%s: not an AkiDB snapshot of "
+                          "format %s (akidb.format is %s)", what, SNAPSHOT_FORMAT,
+                          fmt ? fmt : "missing");
+    /* Snapshots written before akidb.kind existed have none. */
+    int exact = kind && strcmp(kind, "checkpoint") == 0;
+    if (kind && !exact && strcmp(kind, "snapshot") != 0)
+        return akidb__err(AKIDB_INVALID, "%s: akidb.kind \"%.40s\" is neither snapshot nor "
+                          "checkpoint", what, kind);
     if ((rc = kv_u64(r, "akidb.dim", &dim, what)) || (rc = kv_u64(r, "akidb.hnsw_m", &m, what)) ||
-        (rc = kv_u64(r, "akidb.next_id", &next_id, what)))
-        goto done;
-    if (dim != cfg.dim || m != cfg.hnsw_m || !metric || strcmp(metric, metric_name(cfg.metric))) {
-        rc = akidb__err(AKIDB_INVALID, "%s: snapshot is for dim %llu, metric %s, M %llu; the "
-                        "collection has dim %u, metric %s, M %u", what, (unsigned long long)dim,
-                        metric ? metric : "?", (unsigned long long)m, cfg.dim,
-                        metric_name(cfg.metric), cfg.hnsw_m);
-        goto done;
-    }
+        (rc = kv_u64(r, "akidb.next_id", &next_id, what)) ||
+        (exact && ((rc = kv_u64(r, "akidb.hnsw_rng", &saved_rng.rng, what)) ||
+                   (rc = kv_u64(r, "akidb.hnsw_dup_rng", &saved_rng.dup_rng, what)))))
+        return rc;
+    if (dim != cfg.dim || m != cfg.hnsw_m || !metric || strcmp(metric, metric_name(cfg.metric)))
+        return akidb__err(AKIDB_INVALID, "%s: snapshot is for dim %llu, metric %s, M %llu; the "
+                          "collection has dim %u, metric %s, M %u", what, (unsigned long long)dim,
+                          metric ? metric : "?", (unsigned long long)m, cfg.dim,
+                          metric_name(cfg.metric), cfg.hnsw_m);
+    size_t n_cols = exact ? N_COLS : N_SNAPSHOT_COLS;
     int col[N_COLS];
-    for (size_t i = 0; i < N_COLS; i++) {
-        col[i] = akidb__pqr_find_column(r, snapshot_columns[i].name);
+    for (size_t i = 0; i < n_cols; i++) {
+        col[i] = akidb__pqr_find_column(r, columns[i].name);
         akidb__pqr_column_info info;
         if (col[i] < 0 || akidb__pqr_column(r, (size_t)col[i], &info) != AKIDB_OK ||
-            info.kind != snapshot_columns[i].kind) {
-            rc = akidb__err(AKIDB_CORRUPT, "%s: column %s is missing or has the wrong type",
-                            what, snapshot_columns[i].name);
-            goto done;
-        }
+            info.kind != columns[i].kind)
+            return akidb__err(AKIDB_CORRUPT, "%s: column %s is missing or has the wrong type",
+                              what, columns[i].name);
     }
-    /* n is bounded by the file (the reader checked row counts against
-     * the pages), and every row holds dim floats, so n * dim fits len. */
-    if (n > UINT32_MAX - 2 || n * dim * 4 > (uint64_t)len * 64) {
-        rc = akidb__err(AKIDB_CORRUPT, "%s: %llu rows cannot fit in %zu bytes", what,
-                        (unsigned long long)n, len);
-        goto done;
-    }
-    vectors = akidb__alloc_array(a, n ? n : 1, (size_t)dim * sizeof(float));
-    levels = akidb__alloc_array(a, n ? n : 1, sizeof *levels);
-    link_off = akidb__alloc_array(a, n + 1, sizeof *link_off);
-    ids = akidb__alloc_array(a, n ? n : 1, sizeof *ids);
-    times = akidb__alloc_array(a, n ? n : 1, sizeof *times);
-    ext = akidb__calloc(a, n ? n : 1, sizeof *ext);
-    meta = akidb__calloc(a, n ? n : 1, sizeof *meta);
-    if (!vectors || !levels || !link_off || !ids || !times || !ext || !meta) {
-        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory for %llu rows", what,
-                        (unsigned long long)n);
-        goto done;
-    }
-    link_off[0] = 0;
-    for (size_t rg = 0; rg < akidb__pqr_num_row_groups(r) && rc == AKIDB_OK; rg++) {
-        akidb__pqr_values v[N_COLS];
-        memset(v, 0, sizeof v);
-        for (size_t i = 0; i < N_COLS && rc == AKIDB_OK; i++)
-            rc = akidb__pqr_read(r, rg, (size_t)col[i], &v[i]);
-        size_t rows = rc ? 0 : v[C_ID].n_rows;
-        for (size_t i = 0; i < N_COLS && rc == AKIDB_OK; i++)
-            if (v[i].n_rows != rows)
-                rc = akidb__err(AKIDB_CORRUPT, "%s: row group %zu: columns disagree on the row "
-                                "count", what, rg);
-        if (rc == AKIDB_OK && rows > n - done_rows)
-            rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold more rows than the footer "
-                            "says", what);
-        /* Grow the links array by this group's share. */
-        uint64_t group_links = rc ? 0 : v[C_LINKS].offsets[rows];
-        if (rc == AKIDB_OK && group_links) {
-            int32_t *p = akidb__realloc_array(a, links, n_links + group_links, sizeof *links);
-            if (!p)
-                rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
-            else
-                links = p;
-        }
-        for (size_t i = 0; i < rows && rc == AKIDB_OK; i++) {
-            uint64_t row = done_rows + i;
-            if (v[C_VEC].offsets[i + 1] - v[C_VEC].offsets[i] != dim) {
-                rc = akidb__err(AKIDB_CORRUPT, "%s: row %llu has a vector of %llu values, not "
-                                "%llu", what, (unsigned long long)row,
-                                (unsigned long long)(v[C_VEC].offsets[i + 1] - v[C_VEC].offsets[i]),
-                                (unsigned long long)dim);
-                break;
-            }
-            memcpy(vectors + row * dim, v[C_VEC].f32 + v[C_VEC].offsets[i], dim * sizeof(float));
-            ids[row] = (uint64_t)v[C_ID].i64[i];
-            times[row] = v[C_TIME].i64[i];
-            levels[row] = v[C_LEVEL].i32[i];
-            const akidb__pqr_values *sv[2] = { &v[C_EXT], &v[C_META] };
-            char **dst[2] = { ext, meta };
-            for (int k = 0; k < 2 && rc == AKIDB_OK; k++) {
-                if (sv[k]->nulls && sv[k]->nulls[i])
-                    continue;
-                uint64_t b = sv[k]->offsets[i], e = sv[k]->offsets[i + 1];
-                if (memchr(sv[k]->bytes + b, 0, e - b) ||
-                    (k == 0 && (e == b || e - b > AKIDB_MAX_EXTERNAL_ID_LEN))) {
-                    rc = akidb__err(AKIDB_CORRUPT, "%s: row %llu: bad %s", what,
-                                    (unsigned long long)row, k ? "metadata" : "external id");
-                    break;
-                }
-                if (!(dst[k][row] = akidb__malloc(a, e - b + 1))) {
-                    rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
-                    break;
-                }
-                memcpy(dst[k][row], sv[k]->bytes + b, e - b);
-                dst[k][row][e - b] = '\0';
-            }
-            uint64_t lb = v[C_LINKS].offsets[i], le = v[C_LINKS].offsets[i + 1];
-            if (rc == AKIDB_OK && le - lb)
-                memcpy(links + n_links + lb, v[C_LINKS].i32 + lb, (le - lb) * sizeof *links);
-            link_off[row + 1] = n_links + le;
-        }
-        n_links += group_links;
-        done_rows += rows;
-        for (size_t i = 0; i < N_COLS; i++)
-            akidb__pqr_values_free(r, &v[i]);
-    }
-    if (rc == AKIDB_OK && done_rows != n)
-        rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold %llu rows, the footer says %llu",
-                        what, (unsigned long long)done_rows, (unsigned long long)n);
-    if (rc)
-        goto done;
+    char *end = NULL;
+    long long entry = entry_s ? strtoll(entry_s, &end, 10) : -1;
+    if (n && (!entry_s || *end || entry < 0 || (uint64_t)entry >= n))
+        return akidb__err(AKIDB_CORRUPT, "%s: akidb.hnsw_entry_row is missing or out of range",
+                          what);
+    /* n is bounded by the file (the reader checked row counts against the
+     * pages) and each row holds dim floats, which compress at most ~64x. */
+    if (n > UINT32_MAX - 2 || n * dim * 4 > (uint64_t)akidb__pqr_file_size(r) * 64)
+        return akidb__err(AKIDB_CORRUPT, "%s: %llu rows cannot fit in %llu bytes", what,
+                          (unsigned long long)n,
+                          (unsigned long long)akidb__pqr_file_size(r));
 
-    long long entry = entry_s ? strtoll(entry_s, NULL, 10) : -1;
-    if (n && (entry < 0 || (uint64_t)entry >= n)) {
-        rc = akidb__err(AKIDB_CORRUPT, "%s: akidb.hnsw_entry_row is out of range", what);
-        goto done;
-    }
     akidb__hnsw_config hc;
     memset(&hc, 0, sizeof hc);
     hc.dim = cfg.dim;
@@ -533,34 +528,93 @@ int akidb__snap_load(const akidb__env *env, const void *data, size_t len, const 
     hc.m = cfg.hnsw_m;
     hc.ef_construction = cfg.ef_construction;
     hc.seed = next_id * 0x9E3779B97F4A7C15ull + 1;
-    const char *why;
-    rc = akidb__hnsw_build(&hc, a, (uint32_t)n, vectors, levels, links ? links : (int32_t *)"",
-                           link_off, n ? (uint32_t)entry : 0, &index, &why);
-    if (rc == AKIDB_CORRUPT) {
-        rc = akidb__err(rc, "%s: saved graph: %s", what, why);
+    d.ids = akidb__alloc_array(a, n ? n : 1, sizeof *d.ids);
+    d.times = akidb__alloc_array(a, n ? n : 1, sizeof *d.times);
+    d.ext = akidb__calloc(a, n ? n : 1, sizeof *d.ext);
+    d.meta = akidb__calloc(a, n ? n : 1, sizeof *d.meta);
+    if (!d.ids || !d.times || !d.ext || !d.meta ||
+        (rc = akidb__hnsw_build_begin(&hc, a, (uint32_t)n, &index)) == AKIDB_NOMEM) {
+        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory for %llu rows", what,
+                        (unsigned long long)n);
         goto done;
     }
     if (rc) {
-        rc = akidb__err(rc, "%s: out of memory building the index", what);
+        rc = akidb__err(rc, "%s: cannot build an index for these settings", what);
         goto done;
     }
-    if ((rc = akidb__coll_adopt(c, index, (uint32_t)n, ids, ext, meta, times, next_id, what)))
-        goto done;
-    index = NULL;   /* the collection owns it now */
+    const char *why = "";
+    for (size_t rg = 0; rg < akidb__pqr_num_row_groups(r) && rc == AKIDB_OK; rg++) {
+        akidb__pqr_values v[N_COLS];
+        memset(v, 0, sizeof v);
+        for (size_t i = 0; i < n_cols && rc == AKIDB_OK; i++)
+            rc = akidb__pqr_read(r, rg, (size_t)col[i], &v[i]);
+        size_t rows = rc ? 0 : v[C_ID].n_rows;
+        for (size_t i = 0; i < n_cols && rc == AKIDB_OK; i++)
+            if (v[i].n_rows != rows)
+                rc = akidb__err(AKIDB_CORRUPT, "%s: row group %zu: columns disagree on the row "
+                                "count", what, rg);
+        if (rc == AKIDB_OK && rows > n - done_rows)
+            rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold more rows than the footer "
+                            "says", what);
+        for (size_t i = 0; i < rows && rc == AKIDB_OK; i++) {
+            uint64_t row = done_rows + i;
+            uint64_t got = v[C_VEC].offsets[i + 1] - v[C_VEC].offsets[i];
+            if (got != dim) {
+                rc = akidb__err(AKIDB_CORRUPT, "%s: row %llu has a vector of %llu values, not "
+                                "%llu", what, (unsigned long long)row, (unsigned long long)got,
+                                (unsigned long long)dim);
+                break;
+            }
+            d.ids[row] = (uint64_t)v[C_ID].i64[i];
+            d.times[row] = v[C_TIME].i64[i];
+            if ((rc = take_string(a, &v[C_EXT], i, 1, row, what, &d.ext[row])) == AKIDB_OK)
+                rc = take_string(a, &v[C_META], i, 0, row, what, &d.meta[row]);
+        }
+        /* Every row holds dim values, so the vectors are contiguous. */
+        if (rc == AKIDB_OK && rows) {
+            rc = akidb__hnsw_build_nodes(index, (uint32_t)rows, v[C_VEC].f32, v[C_LEVEL].i32,
+                                         exact ? v[C_DELETED].i32 : NULL, v[C_LINKS].i32,
+                                         v[C_LINKS].offsets, &why);
+            if (rc == AKIDB_CORRUPT)
+                rc = akidb__err(rc, "%s: saved graph, row group %zu: %s", what, rg, why);
+            else if (rc)
+                rc = akidb__err(rc, "%s: out of memory building the index", what);
+        }
+        done_rows += rows;
+        for (size_t i = 0; i < n_cols; i++)
+            akidb__pqr_values_free(r, &v[i]);
+    }
+    if (rc == AKIDB_OK && done_rows != n)
+        rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold %llu rows, the footer says %llu",
+                        what, (unsigned long long)done_rows, (unsigned long long)n);
+    if (rc == AKIDB_OK &&
+        (rc = akidb__hnsw_build_end(index, n ? (uint32_t)entry : 0, exact ? &saved_rng : NULL,
+                                    &why)))
+        rc = akidb__err(rc, "%s: saved graph: %s", what, why);
+    if (rc == AKIDB_OK &&
+        (rc = akidb__coll_adopt(c, index, (uint32_t)n, d.ids, d.ext, d.meta, d.times, next_id,
+                                what)) == AKIDB_OK)
+        index = NULL;   /* the collection owns it now */
 done:
     akidb__hnsw_free(index);
-    for (uint64_t i = 0; ext && i < n; i++) {
-        akidb__free(a, ext[i]);
-        akidb__free(a, meta[i]);
+    for (uint64_t i = 0; d.ext && d.meta && i < n; i++) {
+        akidb__free(a, d.ext[i]);
+        akidb__free(a, d.meta[i]);
     }
-    akidb__free(a, ext);
-    akidb__free(a, meta);
-    akidb__free(a, vectors);
-    akidb__free(a, levels);
-    akidb__free(a, links);
-    akidb__free(a, link_off);
-    akidb__free(a, ids);
-    akidb__free(a, times);
+    akidb__free(a, d.ext);
+    akidb__free(a, d.meta);
+    akidb__free(a, d.ids);
+    akidb__free(a, d.times);
+    return rc;
+}
+
+int akidb__snap_load(const akidb__env *env, const void *data, size_t len, const char *what,
+                     akidb__collection *c)
+{
+    akidb__pqr *r = NULL;
+    int rc = akidb__pqr_open(data, len, &env->alloc, &r);
+    if (rc == AKIDB_OK)
+        rc = akidb__snap_load_reader(env, r, what, c);
     akidb__pqr_free(r);
     return rc;
 }

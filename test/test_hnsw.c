@@ -13,6 +13,7 @@
  */
 #include "runner.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 
@@ -722,56 +723,101 @@ TEST(hnsw_concurrent_searches)
     free(qs);
 }
 
-/* ---- save / load ------------------------------------------------------ */
+/* ---- build from saved parts (snapshots and checkpoints) --------------- */
 
-typedef struct membuf {
-    unsigned char *data;
-    size_t len, cap;
-    size_t pos;              /* read position */
-    long fail_after_calls;   /* > 0: the call with this number fails */
-    long n_calls;
-} membuf;
+/* An index taken apart through the accessors, as snapshot.c saves it. */
+typedef struct parts {
+    uint32_t n, dim;
+    float *vecs;
+    int32_t *levels, *deleted, *links;
+    uint64_t *off;             /* n + 1 */
+    uint32_t entry;
+    akidb__hnsw_rng rng;
+} parts;
 
-static int mem_write(void *ctx, const void *buf, size_t len)
+static void take_apart(const akidb__hnsw *h, uint32_t dim, parts *p)
 {
-    membuf *m = ctx;
-    if (m->fail_after_calls > 0 && ++m->n_calls == m->fail_after_calls)
-        return AKIDB_IOERR;
-    if (m->len + len > m->cap) {
-        size_t cap = m->cap ? m->cap : 4096;
-        while (cap < m->len + len)
-            cap *= 2;
-        unsigned char *p = realloc(m->data, cap);
-        if (!p)
-            return AKIDB_NOMEM;
-        m->data = p;
-        m->cap = cap;
+    memset(p, 0, sizeof *p);
+    p->n = akidb__hnsw_size(h);
+    p->dim = dim;
+    size_t cap = 16;
+    p->vecs = malloc(((size_t)p->n + 1) * dim * sizeof(float));
+    p->levels = malloc(((size_t)p->n + 1) * sizeof(int32_t));
+    p->deleted = malloc(((size_t)p->n + 1) * sizeof(int32_t));
+    p->off = malloc(((size_t)p->n + 1) * sizeof(uint64_t));
+    p->links = malloc(cap * sizeof(int32_t));
+    ASSERT(p->vecs && p->levels && p->deleted && p->off && p->links);
+    size_t len = 0;
+    p->off[0] = 0;
+    for (uint32_t i = 0; i < p->n; i++) {
+        memcpy(p->vecs + (size_t)i * dim, akidb__hnsw_vector(h, i), dim * sizeof(float));
+        p->levels[i] = akidb__hnsw_level(h, i);
+        p->deleted[i] = akidb__hnsw_is_deleted(h, i);
+        for (int l = 0; l <= p->levels[i]; l++) {
+            uint32_t cnt;
+            const uint32_t *ll = akidb__hnsw_links(h, i, l, &cnt);
+            while (len + 1 + cnt > cap) {
+                cap *= 2;
+                p->links = realloc(p->links, cap * sizeof(int32_t));
+                ASSERT(p->links != NULL);
+            }
+            p->links[len++] = (int32_t)cnt;
+            for (uint32_t k = 0; k < cnt; k++)
+                p->links[len++] = (int32_t)ll[k];
+        }
+        p->off[i + 1] = len;
     }
-    if (len)
-        memcpy(m->data + m->len, buf, len);
-    m->len += len;
-    return AKIDB_OK;
+    p->entry = p->n ? akidb__hnsw_entry(h) : 0;
+    akidb__hnsw_get_rng(h, &p->rng);
 }
 
-/* Reads past the end are AKIDB_CORRUPT (a truncated file). */
-static int mem_read(void *ctx, void *buf, size_t len)
+static void parts_free(parts *p)
 {
-    membuf *m = ctx;
-    if (m->fail_after_calls > 0 && ++m->n_calls == m->fail_after_calls)
-        return AKIDB_IOERR;
-    if (len > m->len - m->pos)
-        return AKIDB_CORRUPT;
-    if (len)
-        memcpy(buf, m->data + m->pos, len);
-    m->pos += len;
-    return AKIDB_OK;
+    free(p->vecs);
+    free(p->levels);
+    free(p->deleted);
+    free(p->links);
+    free(p->off);
 }
 
-static void save_image(const akidb__hnsw *h, membuf *m)
+static int parts_equal(const parts *a, const parts *b)
 {
-    memset(m, 0, sizeof *m);
-    ASSERT_OK(akidb__hnsw_save(h, mem_write, m));
-    ASSERT(m->len >= 48);
+    return a->n == b->n && a->entry == b->entry && a->rng.rng == b->rng.rng &&
+           a->rng.dup_rng == b->rng.dup_rng && a->off[a->n] == b->off[b->n] &&
+           !memcmp(a->vecs, b->vecs, (size_t)a->n * a->dim * sizeof(float)) &&
+           !memcmp(a->levels, b->levels, (size_t)a->n * sizeof(int32_t)) &&
+           !memcmp(a->deleted, b->deleted, (size_t)a->n * sizeof(int32_t)) &&
+           !memcmp(a->off, b->off, ((size_t)a->n + 1) * sizeof(uint64_t)) &&
+           !memcmp(a->links, b->links, a->off[a->n] * sizeof(int32_t));
+}
+
+/* Build from p in batches of `batch` nodes (link offsets rebased per
+ * batch, as a Parquet row group gives them).  On error *out is NULL. */
+static int build_from(const akidb__hnsw_config *cfg, const akidb_allocator *al, const parts *p,
+                      uint32_t batch, int with_rng, akidb__hnsw **out, const char **why)
+{
+    *why = "";
+    int rc = akidb__hnsw_build_begin(cfg, al, p->n, out);
+    if (rc)
+        return rc;
+    uint64_t *off = malloc(((size_t)batch + 1) * sizeof *off);
+    ASSERT(off != NULL);
+    for (uint32_t first = 0; rc == AKIDB_OK && first < p->n; first += batch) {
+        uint32_t cnt = p->n - first < batch ? p->n - first : batch;
+        for (uint32_t i = 0; i <= cnt; i++)
+            off[i] = p->off[first + i] - p->off[first];
+        rc = akidb__hnsw_build_nodes(*out, cnt, p->vecs + (size_t)first * p->dim,
+                                     p->levels + first, p->deleted + first,
+                                     p->links + p->off[first], off, why);
+    }
+    free(off);
+    if (rc == AKIDB_OK)
+        rc = akidb__hnsw_build_end(*out, p->entry, with_rng ? &p->rng : NULL, why);
+    if (rc) {
+        akidb__hnsw_free(*out);
+        *out = NULL;
+    }
+    return rc;
 }
 
 static akidb__hnsw_config cfg_of(uint32_t dim, akidb__hnsw_space space, int neg, uint32_t m,
@@ -786,18 +832,6 @@ static akidb__hnsw_config cfg_of(uint32_t dim, akidb__hnsw_space space, int neg,
     cfg.ef_construction = ef_c;
     cfg.seed = seed;
     return cfg;
-}
-
-/* Load `len` bytes of `img` (avail = len). */
-static int load_image(const akidb__hnsw_config *cfg, const akidb_allocator *al,
-                      const unsigned char *img, size_t len, akidb__hnsw **out,
-                      const char **why)
-{
-    membuf rd;
-    memset(&rd, 0, sizeof rd);
-    rd.data = (unsigned char *)img;
-    rd.len = len;
-    return akidb__hnsw_load(cfg, al, NULL, mem_read, &rd, len, out, why);
 }
 
 /* Same nodes, tombstones, vectors and answers. */
@@ -825,14 +859,15 @@ static void assert_same_index(akidb__hnsw *a, akidb__hnsw *b, const float *qs, u
         }
 }
 
-/* A saved and reloaded index answers exactly as the original, re-saves to
- * the same bytes, and grows exactly as the original would (the generator
- * state is part of the image). */
-TEST(hnsw_save_load_roundtrip)
+/* An index rebuilt from its parts, in any batch size, answers exactly as
+ * the original, takes apart into the same parts, and -- given the saved
+ * generator state -- grows exactly as the original would. */
+TEST(hnsw_build_roundtrip)
 {
     static const struct { akidb__hnsw_space space; int neg; int unit; uint32_t dim; } cases[] = {
         { AKIDB__SPACE_L2, 0, 0, 24 }, { AKIDB__SPACE_IP, 0, 1, 7 }, { AKIDB__SPACE_IP, 1, 0, 33 },
     };
+    static const uint32_t batches[] = { 1, 97, 100000 };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const uint32_t n = 1500, extra = 300, dim = cases[c].dim;
         float *vecs = clustered(300 + c, n + extra, dim, 12, 0.6, cases[c].unit);
@@ -843,64 +878,48 @@ TEST(hnsw_save_load_roundtrip)
         add_all(h, vecs, n, dim, 250);   /* exact reserves: nothing prepared ahead */
         for (uint32_t i = 0; i < n; i += 9)
             akidb__hnsw_mark_deleted(h, i);
+        parts p;
+        take_apart(h, dim, &p);
 
-        membuf img;
-        save_image(h, &img);
         akidb__hnsw *g = NULL;
         const char *why = NULL;
-        ASSERT_OK(load_image(&cfg, &akidb__default_allocator, img.data, img.len, &g, &why));
-        ASSERT(g != NULL);
-        assert_same_index(h, g, qs, 30, dim);
-
-        membuf img2;
-        save_image(g, &img2);
-        ASSERT_EQ(img2.len, img.len);
-        ASSERT_EQ(memcmp(img.data, img2.data, img.len), 0);
+        for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++) {
+            ASSERT_OK(build_from(&cfg, &akidb__default_allocator, &p, batches[b], 1, &g, &why));
+            assert_same_index(h, g, qs, 30, dim);
+            parts q;
+            take_apart(g, dim, &q);
+            ASSERT(parts_equal(&p, &q));
+            parts_free(&q);
+            if (b + 1 < sizeof batches / sizeof batches[0])
+                akidb__hnsw_free(g);
+        }
 
         /* both grow the same way */
         add_all(h, vecs + (size_t)n * dim, extra, dim, extra);
         add_all(g, vecs + (size_t)n * dim, extra, dim, extra);
         assert_same_index(h, g, qs, 30, dim);
-        membuf ia, ib;
-        save_image(h, &ia);
-        save_image(g, &ib);
-        ASSERT_EQ(ia.len, ib.len);
-        ASSERT_EQ(memcmp(ia.data, ib.data, ia.len), 0);
-
-        /* the wrong collection settings are refused */
-        akidb__hnsw_config bad = cfg;
-        bad.dim = dim + 1;
-        akidb__hnsw *x = (akidb__hnsw *)&bad;
-        ASSERT_RC(load_image(&bad, &akidb__default_allocator, img.data, img.len, &x, &why),
-                  AKIDB_CORRUPT);
-        ASSERT(x == NULL);
-        ASSERT(why != NULL && why[0] != '\0');
-        bad = cfg;
-        bad.m = cfg.m + 2;
-        ASSERT_RC(load_image(&bad, &akidb__default_allocator, img.data, img.len, &x, &why),
-                  AKIDB_CORRUPT);
+        parts ph, pg;
+        take_apart(h, dim, &ph);
+        take_apart(g, dim, &pg);
+        ASSERT(parts_equal(&ph, &pg));
 
         akidb__hnsw_free(h);
         akidb__hnsw_free(g);
-        free(img.data);
-        free(img2.data);
-        free(ia.data);
-        free(ib.data);
+        parts_free(&p);
+        parts_free(&ph);
+        parts_free(&pg);
         free(vecs);
         free(qs);
     }
 }
 
-TEST(hnsw_save_load_empty)
+TEST(hnsw_build_empty)
 {
     akidb__hnsw_config cfg = cfg_of(5, AKIDB__SPACE_L2, 0, 4, 10, 1);
-    akidb__hnsw *h = NULL;
-    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &h));
-    membuf img;
-    save_image(h, &img);
     akidb__hnsw *g = NULL;
     const char *why = NULL;
-    ASSERT_OK(load_image(&cfg, &akidb__default_allocator, img.data, img.len, &g, &why));
+    ASSERT_OK(akidb__hnsw_build_begin(&cfg, &akidb__default_allocator, 0, &g));
+    ASSERT_OK(akidb__hnsw_build_end(g, 0, NULL, &why));
     ASSERT_EQ(akidb__hnsw_size(g), 0);
     float q[5] = { 1, 2, 3, 4, 5 };
     akidb__hnsw_hit hits[3];
@@ -912,12 +931,10 @@ TEST(hnsw_save_load_empty)
     ASSERT_EQ(akidb__hnsw_add(g, q), 0);
     ASSERT_OK(akidb__hnsw_search(g, q, 3, 10, 0, hits, &n_hits));
     ASSERT_EQ(n_hits, 1);
-    akidb__hnsw_free(h);
     akidb__hnsw_free(g);
-    free(img.data);
 }
 
-/* A counting allocator that can fail the Nth allocation, for load. */
+/* A counting allocator that can fail the Nth allocation. */
 typedef struct count_alloc {
     long n_calls, fail_at, live;
 } count_alloc;
@@ -951,8 +968,8 @@ static void ca_free(void *ctx, void *ptr)
     free(ptr);
 }
 
-/* A small index with upper levels and tombstones, and its image. */
-static akidb__hnsw *small_index(akidb__hnsw_config *cfg, membuf *img, float **vecs_out)
+/* A small index with upper levels and tombstones, taken apart. */
+static akidb__hnsw *small_index(akidb__hnsw_config *cfg, parts *p, float **vecs_out)
 {
     *cfg = cfg_of(4, AKIDB__SPACE_L2, 0, 3, 12, 5);
     float *vecs = clustered(500, 80, 4, 4, 0.5, 0);
@@ -961,83 +978,146 @@ static akidb__hnsw *small_index(akidb__hnsw_config *cfg, membuf *img, float **ve
     add_all(h, vecs, 80, 4, 80);
     for (uint32_t i = 0; i < 80; i += 7)
         akidb__hnsw_mark_deleted(h, i);
-    save_image(h, img);
+    take_apart(h, 4, p);
     *vecs_out = vecs;
     return h;
 }
 
-/* Every truncation of the image is refused, leaking nothing. */
-TEST(hnsw_load_truncated)
+/* Each kind of inconsistency is refused by name, leaking nothing. */
+TEST(hnsw_build_checks)
 {
     akidb__hnsw_config cfg;
-    membuf img;
+    parts p;
     float *vecs;
-    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
+    akidb__hnsw *h = small_index(&cfg, &p, &vecs);
     count_alloc ca = { 0, 0, 0 };
     akidb_allocator al = { ca_malloc, ca_realloc, ca_free, &ca };
-    for (size_t len = 0; len < img.len; len++) {
-        akidb__hnsw *g = (akidb__hnsw *)&ca;
-        const char *why = NULL;
-        int rc = load_image(&cfg, &al, img.data, len, &g, &why);
-        if (rc != AKIDB_CORRUPT)
-            akt_fail(__FILE__, __LINE__, "image cut to %zu of %zu bytes: rc %d", len, img.len, rc);
+    akidb__hnsw *g = NULL;
+    const char *why = NULL;
+    /* a node with an upper level, and the top-level entry point */
+    uint32_t up = 0;
+    while (up < p.n && (p.levels[up] == 0 || up == p.entry))
+        up++;
+    ASSERT(up < p.n);
+    ASSERT(p.levels[p.entry] > 0);
+    /* a node with level-1 links, and one with level 0 only */
+    uint32_t up1 = 0, flat = 0;
+    while (up1 < p.n && (p.levels[up1] == 0 || p.links[p.off[up1] + 1 + p.links[p.off[up1]]] == 0))
+        up1++;
+    while (flat < p.n && p.levels[flat] != 0)
+        flat++;
+    ASSERT(up1 < p.n && flat < p.n);
+    ASSERT(p.links[p.off[5]] > 0);
+
+    /* fewer nodes than sized for */
+    ASSERT_OK(akidb__hnsw_build_begin(&cfg, &al, p.n, &g));
+    ASSERT_OK(akidb__hnsw_build_nodes(g, p.n - 1, p.vecs, p.levels, p.deleted, p.links, p.off,
+                                      &why));
+    ASSERT_RC(akidb__hnsw_build_end(g, p.entry, &p.rng, &why), AKIDB_CORRUPT);
+    ASSERT(strstr(why, "fewer nodes") != NULL);
+    akidb__hnsw_free(g);
+    /* more nodes than sized for */
+    ASSERT_OK(akidb__hnsw_build_begin(&cfg, &al, p.n - 1, &g));
+    ASSERT_RC(akidb__hnsw_build_nodes(g, p.n, p.vecs, p.levels, p.deleted, p.links, p.off, &why),
+              AKIDB_CORRUPT);
+    ASSERT(strstr(why, "more nodes") != NULL);
+    akidb__hnsw_free(g);
+    ASSERT_EQ(ca.live, 0);
+
+    static const struct { const char *expect; int what; } cases[] = {
+        { "level out of range", 0 }, { "tombstone flag", 1 }, { "not finite", 2 },
+        { "link list length", 3 }, { "link out of range", 4 }, { "lacks the level", 5 },
+        { "entry point out of range", 6 }, { "not on the top level", 7 },
+        { "trailing links", 8 },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        parts q = p;
+        int32_t levels[80], deleted[80], links[4096];
+        float v[80 * 4];
+        uint64_t off[81];
+        ASSERT(p.off[p.n] + 1 <= 4096);
+        memcpy(levels, p.levels, sizeof levels);
+        memcpy(deleted, p.deleted, sizeof deleted);
+        memcpy(links, p.links, p.off[p.n] * sizeof(int32_t));
+        memcpy(v, p.vecs, sizeof v);
+        memcpy(off, p.off, sizeof off);
+        q.levels = levels;
+        q.deleted = deleted;
+        q.links = links;
+        q.vecs = v;
+        q.off = off;
+        uint32_t last = p.n - 1;
+        switch (cases[k].what) {
+        case 0: levels[up] = 16; break;
+        case 1: deleted[3] = 2; break;
+        case 2: v[5] = NAN; break;
+        case 3: links[off[5]] = 2 * 3 + 1; break;                /* more than 2M links */
+        case 4: links[off[5] + 1] = (int32_t)p.n; break;
+        case 5:     /* a level-1 link to a node that has only level 0 */
+            links[off[up1] + 1 + (uint64_t)links[off[up1]] + 1] = (int32_t)flat;
+            break;
+        case 6: q.entry = p.n; break;
+        case 7: q.entry = flat; break;
+        case 8: off[last + 1] = off[last + 1] + 1; links[off[last + 1] - 1] = 0; break;
+        }
+        int rc = build_from(&cfg, &al, &q, 13, 1, &g, &why);
+        if (rc != AKIDB_CORRUPT || !strstr(why, cases[k].expect))
+            akt_fail(__FILE__, __LINE__, "case %zu: rc %d, why \"%s\", expected \"%s\"", k, rc,
+                     why, cases[k].expect);
         ASSERT(g == NULL);
         ASSERT_EQ(ca.live, 0);
     }
-    /* the whole image through the counting allocator is fine */
-    akidb__hnsw *g = NULL;
-    const char *why = NULL;
-    ASSERT_OK(load_image(&cfg, &al, img.data, img.len, &g, &why));
+    /* the parts themselves build through the counting allocator */
+    ASSERT_OK(build_from(&cfg, &al, &p, 13, 1, &g, &why));
     ASSERT_EQ(akidb__hnsw_size(g), 80);
     akidb__hnsw_free(g);
     ASSERT_EQ(ca.live, 0);
-    /* avail smaller than the real image bounds the load */
-    membuf rd;
-    memset(&rd, 0, sizeof rd);
-    rd.data = img.data;
-    rd.len = img.len;
-    g = (akidb__hnsw *)&ca;
-    ASSERT_RC(akidb__hnsw_load(&cfg, &al, NULL, mem_read, &rd, 100, &g, &why), AKIDB_CORRUPT);
-    ASSERT(g == NULL);
-    ASSERT_EQ(ca.live, 0);
     akidb__hnsw_free(h);
-    free(img.data);
+    parts_free(&p);
     free(vecs);
 }
 
-/* Random damage: the load either refuses (CORRUPT) or yields an index that
- * is safe to search, grow and free.  ASan checks the "safe". */
-TEST(hnsw_load_corrupted)
+/* Random damage: the build either refuses (CORRUPT) or yields an index
+ * that is safe to search, grow and free.  ASan checks the "safe". */
+TEST(hnsw_build_corrupted)
 {
     akidb__hnsw_config cfg;
-    membuf img;
+    parts p;
     float *vecs;
-    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
-    unsigned char *bad = malloc(img.len);
-    ASSERT(bad != NULL);
+    akidb__hnsw *h = small_index(&cfg, &p, &vecs);
+    size_t n_links = p.off[p.n];
+    int32_t *levels = malloc(p.n * sizeof *levels), *deleted = malloc(p.n * sizeof *deleted);
+    int32_t *links = malloc(n_links * sizeof *links);
+    ASSERT(levels && deleted && links);
     uint64_t seed = 2024;
     unsigned n_ok = 0, n_corrupt = 0;
     for (int trial = 0; trial < 3000; trial++) {
-        memcpy(bad, img.data, img.len);
-        int n_flips = 1 + (int)(splitmix64(&seed) % 3);
-        for (int f = 0; f < n_flips; f++) {
-            size_t pos = (size_t)(splitmix64(&seed) % img.len);
-            /* half the time in the header, where the counts live */
-            if (trial % 2 == 0)
-                pos %= 48;
+        memcpy(levels, p.levels, p.n * sizeof *levels);
+        memcpy(deleted, p.deleted, p.n * sizeof *deleted);
+        memcpy(links, p.links, n_links * sizeof *links);
+        parts q = p;
+        q.levels = levels;
+        q.deleted = deleted;
+        q.links = links;
+        int n_hits_damage = 1 + (int)(splitmix64(&seed) % 3);
+        for (int f = 0; f < n_hits_damage; f++) {
             uint64_t r = splitmix64(&seed);
-            if (r % 3 == 0)
-                bad[pos] ^= (unsigned char)(1u << (r >> 8) % 8);
-            else
-                bad[pos] = (unsigned char)(r >> 16);
+            int32_t val = (int32_t)(splitmix64(&seed) % 100) - 5;
+            switch (r % 4) {
+            case 0: levels[(r >> 8) % p.n] = val % 4; break;
+            case 1: deleted[(r >> 8) % p.n] = val % 3; break;
+            case 2: links[(r >> 8) % n_links] = val; break;
+            default: q.entry = (uint32_t)((r >> 8) % (p.n + 2)); break;
+            }
         }
         akidb__hnsw *g = NULL;
         const char *why = NULL;
-        int rc = load_image(&cfg, &akidb__default_allocator, bad, img.len, &g, &why);
+        int rc = build_from(&cfg, &akidb__default_allocator, &q, 1 + trial % 40, trial & 1,
+                            &g, &why);
         if (rc == AKIDB_CORRUPT) {
             n_corrupt++;
             ASSERT(g == NULL);
-            ASSERT(why != NULL);
+            ASSERT(why != NULL && why[0] != '\0');
             continue;
         }
         if (rc != AKIDB_OK)
@@ -1062,28 +1142,31 @@ TEST(hnsw_load_corrupted)
             ASSERT_EQ(akidb__hnsw_add(g, vecs + i * 4), size + i);
         akidb__hnsw_free(g);
     }
-    fprintf(stderr, "  damaged images: %u refused, %u loaded\n", n_corrupt, n_ok);
-    ASSERT(n_corrupt > 0);
+    fprintf(stderr, "  damaged parts: %u refused, %u built\n", n_corrupt, n_ok);
+    ASSERT(n_corrupt > 100);
+    ASSERT(n_ok > 0);
     akidb__hnsw_free(h);
-    free(bad);
-    free(img.data);
+    parts_free(&p);
+    free(levels);
+    free(deleted);
+    free(links);
     free(vecs);
 }
 
-/* Out of memory at every allocation of a load: NOMEM, nothing leaked. */
-TEST(hnsw_load_nomem)
+/* Out of memory at every allocation of a build: NOMEM, nothing leaked. */
+TEST(hnsw_build_nomem)
 {
     akidb__hnsw_config cfg;
-    membuf img;
+    parts p;
     float *vecs;
-    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
+    akidb__hnsw *h = small_index(&cfg, &p, &vecs);
     long n;
     for (n = 1; n < 10000; n++) {
         count_alloc ca = { 0, n, 0 };
         akidb_allocator al = { ca_malloc, ca_realloc, ca_free, &ca };
-        akidb__hnsw *g = (akidb__hnsw *)&ca;
+        akidb__hnsw *g = NULL;
         const char *why = NULL;
-        int rc = load_image(&cfg, &al, img.data, img.len, &g, &why);
+        int rc = build_from(&cfg, &al, &p, 7, 1, &g, &why);
         if (ca.n_calls < n) {          /* the failure was never reached */
             ASSERT_OK(rc);
             akidb__hnsw_free(g);
@@ -1096,50 +1179,6 @@ TEST(hnsw_load_nomem)
     }
     ASSERT(n > 1 && n < 10000);
     akidb__hnsw_free(h);
-    free(img.data);
-    free(vecs);
-}
-
-/* The stream callbacks' errors come back unchanged. */
-TEST(hnsw_save_load_stream_errors)
-{
-    akidb__hnsw_config cfg;
-    membuf img;
-    float *vecs;
-    akidb__hnsw *h = small_index(&cfg, &img, &vecs);
-    /* fail the k-th write, k = 1, 2, ... until a save makes fewer calls */
-    for (long k = 1; k < 100000; k++) {
-        membuf w;
-        memset(&w, 0, sizeof w);
-        w.fail_after_calls = k;
-        int rc = akidb__hnsw_save(h, mem_write, &w);
-        free(w.data);
-        if (w.n_calls < k) {
-            ASSERT_OK(rc);
-            break;
-        }
-        ASSERT_RC(rc, AKIDB_IOERR);
-    }
-    /* the same for the k-th read */
-    for (long k = 1; k < 100000; k++) {
-        membuf rd;
-        memset(&rd, 0, sizeof rd);
-        rd.data = img.data;
-        rd.len = img.len;
-        rd.fail_after_calls = k;
-        akidb__hnsw *g = (akidb__hnsw *)&rd;
-        const char *why = NULL;
-        int rc = akidb__hnsw_load(&cfg, &akidb__default_allocator, NULL, mem_read, &rd,
-                                  img.len, &g, &why);
-        if (rd.n_calls < k) {
-            ASSERT_OK(rc);
-            akidb__hnsw_free(g);
-            break;
-        }
-        ASSERT_RC(rc, AKIDB_IOERR);
-        ASSERT(g == NULL);
-    }
-    akidb__hnsw_free(h);
-    free(img.data);
+    parts_free(&p);
     free(vecs);
 }
