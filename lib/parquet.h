@@ -40,7 +40,10 @@ typedef enum akidb__pq_kind {
  *   FLOAT                f32[n_rows]
  *   STRING, JSON, BINARY bytes + offsets[n_rows + 1] (row r is
  *                        bytes[offsets[r] .. offsets[r+1]) )
- *   FLOAT_LIST           f32 + offsets[n_rows + 1] (element counts, as above)
+ *   FLOAT_LIST           f32 + offsets[n_rows + 1] (element counts, as above);
+ *                        or (writer only) f32_rows[n_rows], row r's values
+ *                        at f32_rows[r], offsets still giving the counts,
+ *                        so rows scattered in memory need no gathering copy
  *   INT32_LIST           i32 + offsets[n_rows + 1]
  *   nulls                NULL, or n_rows bytes, 1 = null (optional columns only;
  *                        a null list or string has an empty range in offsets) */
@@ -51,6 +54,7 @@ typedef struct akidb__pq_values {
     const unsigned char *bytes;
     const uint64_t *offsets;
     const uint8_t *nulls;
+    const float *const *f32_rows;
 } akidb__pq_values;
 
 /* ---- writer ---------------------------------------------------------- */

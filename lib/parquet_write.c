@@ -698,7 +698,7 @@ static int check_values(const pqw_col *c, size_t n_rows, const akidb__pq_values 
                               "for a page", c->name, r);
     }
     if (v->offsets[n_rows] > v->offsets[0]) {
-        if (c->kind == AKIDB__PQ_FLOAT_LIST && !v->f32)
+        if (c->kind == AKIDB__PQ_FLOAT_LIST && !v->f32 && !v->f32_rows)
             goto missing;
         if (c->kind == AKIDB__PQ_INT32_LIST && !v->i32)
             goto missing;
@@ -793,7 +793,7 @@ static int encode_levels(akidb__pqw *w, const pqw_col *c, const akidb__pq_values
 /* Append the values of rows [r0, r1) to w->body (already holding levels):
  * PLAIN values are copied in place; BYTE_STREAM_SPLIT floats are split
  * straight from the caller's array when the rows are contiguous, else
- * gathered behind the page first. */
+ * gathered (from f32_rows, or around nulls) behind the page first. */
 static int encode_values(akidb__pqw *w, const pqw_col *c, const akidb__pq_values *v,
                          size_t r0, size_t r1, size_t value_bytes)
 {
@@ -831,7 +831,16 @@ static int encode_values(akidb__pqw *w, const pqw_col *c, const akidb__pq_values
     case AKIDB__PQ_INT32_LIST: {
         const unsigned char *src = c->phys == PT_FLOAT ? (const void *)v->f32
                                                        : (const void *)v->i32;
-        if (!has_nulls) {
+        if (c->kind == AKIDB__PQ_FLOAT_LIST && v->f32_rows) {
+            unsigned char *q = gather;
+            for (size_t r = r0; r < r1; r++) {
+                size_t k = (size_t)(v->offsets[r + 1] - v->offsets[r]);
+                if (!is_null(v, r) && k) {
+                    memcpy(q, v->f32_rows[r], k * 4);
+                    q += k * 4;
+                }
+            }
+        } else if (!has_nulls) {
             if (value_bytes)
                 contiguous = src + v->offsets[r0] * 4;
         } else {

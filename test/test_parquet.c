@@ -591,7 +591,7 @@ static void free_col(tcol *c)
 
 static akidb__pq_values col_values(const tcol *c)
 {
-    akidb__pq_values v = { c->i64, c->i32, c->f32, c->bytes, c->offsets, c->nulls };
+    akidb__pq_values v = { c->i64, c->i32, c->f32, c->bytes, c->offsets, c->nulls, NULL };
     return v;
 }
 
