@@ -14,20 +14,32 @@
  *                                          level as (count, row numbers...)
  *
  * plus key_value_metadata with the collection's settings (akidb.format,
- * akidb.dim, akidb.metric, akidb.hnsw_m, akidb.ef_construction,
+ * akidb.kind, akidb.dim, akidb.metric, akidb.hnsw_m, akidb.ef_construction,
  * akidb.ef_search, akidb.next_id, akidb.hnsw_entry_row).  Links name rows
  * (0-based, across row groups), so a restore rebuilds the index from the
  * saved graph without a single distance computation.
  *
- * Tombstones are not written: their links are dropped, and the entry point
- * moves to a live node on the highest remaining level.  A graph with many
- * deletions loses some of its shortcuts that way; searches stay correct
- * (the index falls back to an exact scan when the walk finds too few
- * nodes), and a later rebuild restores the full quality.
+ * Two kinds (akidb.kind; a file without it is a snapshot):
  *
- * Vectors use BYTE_STREAM_SPLIT + ZSTD level 1 (see specs/PARQUET.md: the
- * sensible default for embeddings); row groups hold ~32 MiB of vectors, so
- * the writer's memory is bounded by one row group.
+ *   snapshot    what users keep and ship.  Tombstones are not written:
+ *               links through them are repaired two hops out (see
+ *               repair_links) and the entry point moves to a live node on
+ *               the highest remaining level.  Vectors use BYTE_STREAM_SPLIT
+ *               + ZSTD level 1 (specs/PARQUET.md: the sensible default for
+ *               embeddings).
+ *   checkpoint  the log's checkpoint (checkpoint.c frames it).  Every node
+ *               in node order, so row number = node number, with an eighth
+ *               column hnsw_deleted INT32 (1 for a tombstone: id 0, no
+ *               strings), links and entry verbatim, and the level
+ *               generator's state (akidb.hnsw_rng, akidb.hnsw_dup_rng):
+ *               a reopened collection is exactly the saved one.  Plain
+ *               uncompressed floats, because it is written while writers
+ *               wait and read at every open.
+ *
+ * Row groups hold ~32 MiB of vectors, so the writer's memory is bounded by
+ * one row group (the vectors themselves are not copied: the writer reads
+ * them where the index keeps them), and a load decodes one row group at a
+ * time straight into the index.
  */
 #include <errno.h>
 #include <fcntl.h>
