@@ -20,7 +20,9 @@
  * wrong records.  A file cannot hold its own checksum, so the value is
  * computed with its eight digits set to '0' and written over them last;
  * a reader finds the digits by their unique encoding in the footer (the
- * key, then the Thrift field header and length of an 8-byte value).
+ * key, then the Thrift field header and length of an 8-byte value).  The
+ * footer holds no user data (no column statistics are written, and a
+ * collection name is [A-Za-z0-9_-]), so nothing else can spell that.
  *
  * Writing is atomic: PATH.tmp is written and fsync'ed, renamed over PATH,
  * and the directory fsync'ed; a crash at any point leaves either the old
@@ -132,9 +134,8 @@ static int seal(const akidb__env *env, ckpt_sink *s)
 }
 
 int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const char *path,
-                      uint64_t coll_id, const akidb_collection_config *cfg, uint64_t last_seq)
+                      uint64_t coll_id, uint64_t last_seq)
 {
-    (void)cfg;   /* the encoder takes the settings from c itself */
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
         return akidb__err(AKIDB_INVALID, "%s: path too long", path);

@@ -1,7 +1,7 @@
 /*
  * checkpoint.h - a collection's state written to one file, so reopening
- * loads it (graph included) instead of replaying or rebuilding.  See
- * checkpoint.c for the format.
+ * loads it (graph included) instead of replaying or rebuilding.  The file
+ * is a Parquet snapshot of the "checkpoint" kind; see checkpoint.c.
  */
 #ifndef AKIDB_CHECKPOINT_H
 #define AKIDB_CHECKPOINT_H
@@ -14,12 +14,14 @@
  * state includes.  Errors name the file; a failure leaves any previous
  * checkpoint at `path` untouched. */
 int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const char *path,
-                      uint64_t coll_id, const akidb_collection_config *cfg, uint64_t last_seq);
+                      uint64_t coll_id, uint64_t last_seq);
 
-/* Load the checkpoint at `path` into the empty collection c, checking the
- * header against coll_id/cfg and every byte against the checksum.
- * Returns AKIDB_OK (and *last_seq_out), AKIDB_NOTFOUND (no file),
- * AKIDB_CORRUPT (naming the file), AKIDB_IOERR, AKIDB_NOMEM. */
+/* Load the checkpoint at `path` into the empty collection c: every byte is
+ * checked against the whole-file checksum first, then the recorded
+ * collection id and settings against coll_id/cfg.  Returns AKIDB_OK (and
+ * *last_seq_out), AKIDB_NOTFOUND (no file), AKIDB_CORRUPT (naming the
+ * file), AKIDB_INVALID (a pre-release binary checkpoint), AKIDB_IOERR,
+ * AKIDB_NOMEM. */
 int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
                      uint64_t coll_id, const akidb_collection_config *cfg,
                      uint64_t *last_seq_out);

@@ -902,7 +902,7 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
     int due = min_log_bytes ? size >= min_log_bytes
                             : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint;
     if (due) {
-        rc = akidb__ckpt_write(c->env, c, c->ckpt_path, c->coll_id, &c->cfg, c->last_seq);
+        rc = akidb__ckpt_write(c->env, c, c->ckpt_path, c->coll_id, c->last_seq);
         if (rc == AKIDB_OK) {
             c->has_checkpoint = 1;
             /* Crash here: the log still holds records the checkpoint has;
