@@ -1271,7 +1271,7 @@ int akidb_export_parquet(akidb *db, const char *coll, const char *path)
     if (rc)
         return rc;
     akidb__snap_result res;
-    rc = akidb__snap_write(&db->env, c, path, &res);
+    rc = akidb__snap_write(&db->env, c, path, 1, &res);
     leave(db);
     return rc;
 }
@@ -1303,7 +1303,7 @@ int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_l
     if (!tmp)
         rc = akidb__err(AKIDB_NOMEM, "akidb_snapshot_create: out of memory");
     else
-        rc = akidb__snap_write(&db->env, c, tmp, &res);
+        rc = akidb__snap_write(&db->env, c, tmp, 0, &res);   /* the store makes it durable */
     leave(db);   /* the upload needs no lock: the file is a private copy */
     void *data = NULL;
     size_t len = 0;

@@ -255,7 +255,7 @@ static uint32_t repair_links(const akidb__hnsw *h, const uint32_t *row_of, uint3
  * only, links through tombstones repaired.  exact = 1 (a checkpoint): every
  * node in node order, tombstones flagged in hnsw_deleted, links and entry
  * point verbatim.  The caller holds c's lock and has put the kind-specific
- * pairs in kv_keys/kv_vals (n_kv of them, room for 16 more).
+ * pairs in keys/vals (n_kv of them, with room for the 9 common ones).
  */
 static int encode(const akidb__env *env, const akidb__collection *c, int exact,
                   const char **keys, const char **vals, size_t n_kv, akidb__pq_sink sink,
@@ -391,7 +391,7 @@ done:
 }
 
 int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *path,
-                      akidb__snap_result *res)
+                      int durable, akidb__snap_result *res)
 {
     memset(res, 0, sizeof *res);
     file_sink sink = { -1, path, 0, NULL };
@@ -416,7 +416,7 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
             rc = akidb__err(AKIDB_ERROR, "%s: SHA-256 failed", path);
         for (unsigned i = 0; i < md_len && i < 32; i++)
             snprintf(res->sha256 + 2 * i, 3, "%02x", md[i]);
-        if (rc == AKIDB_OK && fsync(sink.fd) != 0)
+        if (rc == AKIDB_OK && durable && fsync(sink.fd) != 0)
             rc = akidb__err(AKIDB_IOERR, "%s: fsync failed: %s", path, strerror(errno));
     }
     EVP_MD_CTX_free(sink.sha);
@@ -603,7 +603,8 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
         }
         /* Every row holds dim values, so the vectors are contiguous. */
         if (rc == AKIDB_OK && rows) {
-            rc = akidb__hnsw_build_nodes(index, (uint32_t)rows, v[C_VEC].f32, v[C_LEVEL].i32,
+            const float *vecs = v[C_VEC].f32 + v[C_VEC].offsets[0];
+            rc = akidb__hnsw_build_nodes(index, (uint32_t)rows, vecs, v[C_LEVEL].i32,
                                          exact ? v[C_DELETED].i32 : NULL, v[C_LINKS].i32,
                                          v[C_LINKS].offsets, &why);
             if (rc == AKIDB_CORRUPT)

@@ -20,11 +20,12 @@ typedef struct akidb__snap_result {
     char sha256[65];
 } akidb__snap_result;
 
-/* Write a snapshot of c to the local file `path` (created, fsync'ed) at
+/* Write a snapshot of c to the local file `path` (created; fsync'ed when
+ * `durable`, which a private copy about to go to the store need not be) at
  * one point in time: c's lock is held shared while writing, so searches go
  * on and writers wait.  The file is removed on failure. */
 int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *path,
-                      akidb__snap_result *res);
+                      int durable, akidb__snap_result *res);
 
 /* Encode every node of c, in node order, as a checkpoint through `sink`,
  * adding the n_kv (at most 12) key/value pairs given.  The caller holds
