@@ -27,7 +27,9 @@
  * Trust: the buffer is hostile.  Every offset and length is checked against
  * the buffer and the enclosing structure before use; counts are checked
  * against each other (pages against the chunk's num_values, rows against
- * the row group, row groups against the file); list and string sizes are
+ * the row group, row groups against the file); a chunk's path_in_schema
+ * and physical type must be those of the schema leaf at its position (the
+ * chunks are mapped to leaves by position); list and string sizes are
  * checked against the bytes that hold them.  No allocation is sized by a
  * number from the file alone: metadata arrays are bounded by the footer's
  * length, decompression buffers by the compressed bytes times the codec's
@@ -35,7 +37,10 @@
  * and decoded values are appended in batches as the levels produce them.
  * A failure is AKIDB_CORRUPT naming the file offset (of the page, for data
  * inside a compressed page), or AKIDB_INVALID naming an unsupported
- * feature.
+ * feature -- only in a file that is otherwise well formed: e.g. encryption
+ * ("PARE" at both ends, or a plaintext footer with encryption_algorithm) is
+ * decided after the rest of the footer proved consistent, so damage that
+ * happens to look like it stays AKIDB_CORRUPT.
  *
  * Threads: after akidb__pqr_open() the reader is read-only; reads of
  * different (or the same) columns may run concurrently, each keeps its
@@ -99,6 +104,7 @@ typedef struct pq_node {
     int logical;                /* LogicalType member id, 0 when absent */
     int ts_unit;
     int int_bits, int_signed;
+    size_t parent;              /* index of the enclosing group (0 = the root) */
 } pq_node;
 
 typedef struct pq_col {
@@ -118,9 +124,18 @@ typedef struct pq_col {
 } pq_col;
 
 typedef struct pq_chunk {
+    uint64_t off;               /* file offset of the ColumnChunk struct */
+    int has_meta;               /* meta_data present */
+    int has_crypto;             /* crypto_metadata present */
     int32_t type;
     int32_t codec;
-    int has_path;
+    int has_path;               /* file_path: the pages are in another file */
+    /* path_in_schema, left encoded in the footer: n_path strings in
+     * path[0..path_len), a list header at file offset path_off.  Checked
+     * against the schema once at open (check_path). */
+    const unsigned char *path;
+    size_t path_len, n_path;
+    uint64_t path_off;
     int64_t num_values;
     int64_t total_uncompressed, total_compressed;
     int64_t data_off, dict_off;     /* dict_off -1 when absent */
@@ -136,6 +151,8 @@ typedef struct pq_rg {
 typedef struct pq_leaf {
     int32_t type;
     int max_rep;
+    size_t node;                /* its schema element */
+    int depth;                  /* elements on its path (1 for a top-level leaf) */
 } pq_leaf;
 
 struct akidb__pqr {
@@ -155,6 +172,7 @@ struct akidb__pqr {
     size_t n_rgs;
     int64_t num_rows;
     int have_num_rows;
+    int encrypted;              /* FileMetaData.encryption_algorithm present */
     char **kv_keys, **kv_vals;
     size_t n_kv;
     char *created_by;
@@ -306,8 +324,35 @@ static int parse_schema_element(akidb__tr *t, pq_node *n)
     return AKIDB_OK;
 }
 
-static int parse_column_meta(akidb__tr *t, pq_chunk *c, int *have)
+/* ColumnMetaData.path_in_schema: validated here, compared with the schema
+ * after the whole footer is read (the schema may come after the row groups). */
+static int parse_path(akidb__tr *t, int ft, pq_chunk *c)
 {
+    int rc, et;
+    size_t n;
+    c->path_off = t->base_off + t->pos;
+    if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
+        return rc;
+    if (n && et != AKIDB__T_BINARY)
+        return akidb__tr_fail(t, "path_in_schema is not a list of strings");
+    const size_t start = t->pos;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *p;
+        size_t len;
+        if ((rc = akidb__tr_binary(t, AKIDB__T_BINARY, &p, &len)))
+            return rc;
+    }
+    c->path = t->p + start;
+    c->path_len = t->pos - start;
+    c->n_path = n;
+    return AKIDB_OK;
+}
+
+static int parse_column_meta(akidb__tr *t, pq_chunk *c)
+{
+    static const char *const required[] = { "type", "codec", "num_values",
+                                            "total_uncompressed_size", "total_compressed_size",
+                                            "data_page_offset", "path_in_schema" };
     int rc, ft;
     int16_t id;
     int seen = 0;
@@ -325,24 +370,34 @@ static int parse_column_meta(akidb__tr *t, pq_chunk *c, int *have)
         case 6: rc = akidb__tr_i64(t, ft, &c->total_uncompressed); seen |= 8; break;
         case 7: rc = akidb__tr_i64(t, ft, &c->total_compressed); seen |= 16; break;
         case 9: rc = akidb__tr_i64(t, ft, &c->data_off); seen |= 32; break;
+        case 3: rc = parse_path(t, ft, c); seen |= 64; break;
         case 11: rc = akidb__tr_i64(t, ft, &c->dict_off); break;
         default: rc = akidb__tr_skip(t, ft); break;
         }
         if (rc)
             return rc;
     }
-    if (seen != 63)
-        return akidb__tr_fail(t, "column metadata lacks a required field");
-    *have = 1;
+    for (int k = 0; k < 7; k++)
+        if (!(seen & 1 << k)) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "column metadata lacks %s (a required field)",
+                     required[k]);
+            return akidb__tr_fail(t, msg);
+        }
+    c->has_meta = 1;
     return AKIDB_OK;
 }
 
+/* A chunk without meta_data is only coherent in a file with columns
+ * encrypted (crypto_metadata here, encryption_algorithm in FileMetaData);
+ * that is decided in check_row_groups once the whole footer has parsed. */
 static int parse_column_chunk(akidb__tr *t, pq_chunk *c)
 {
-    int rc, ft, have = 0, encrypted = 0;
+    int rc, ft;
     int16_t id;
     memset(c, 0, sizeof *c);
     c->dict_off = -1;
+    c->off = t->base_off + t->pos;
     if ((rc = akidb__tr_struct_begin(t)))
         return rc;
     for (;;) {
@@ -354,19 +409,14 @@ static int parse_column_chunk(akidb__tr *t, pq_chunk *c)
             c->has_path = 1;
             rc = akidb__tr_skip(t, ft);
         } else if (id == 3 && ft == AKIDB__T_STRUCT) {
-            rc = parse_column_meta(t, c, &have);
+            rc = parse_column_meta(t, c);
         } else {
-            /* crypto_metadata / encrypted_column_metadata */
-            encrypted |= (id == 8 && ft == AKIDB__T_STRUCT) || (id == 9 && ft == AKIDB__T_BINARY);
+            c->has_crypto |= id == 8 && ft == AKIDB__T_STRUCT;     /* crypto_metadata */
             rc = akidb__tr_skip(t, ft);
         }
         if (rc)
             return rc;
     }
-    if (!have && encrypted)
-        return akidb__err(AKIDB_INVALID, "parquet: encrypted columns are not supported");
-    if (!have)
-        return akidb__tr_fail(t, "column chunk without metadata");
     return AKIDB_OK;
 }
 
@@ -523,8 +573,9 @@ static int parse_footer(akidb__pqr *r, akidb__tr *t)
             }
             break;
         case 8:         /* encryption_algorithm: plaintext footer, encrypted columns */
-            if (ft == AKIDB__T_STRUCT)
-                return akidb__err(AKIDB_INVALID, "parquet: encrypted files are not supported");
+            /* refused (INVALID) only once the rest of the footer has proved
+             * consistent: from a damaged footer this is just damage */
+            r->encrypted |= ft == AKIDB__T_STRUCT;
             rc = akidb__tr_skip(t, ft);
             break;
         default:
@@ -554,25 +605,31 @@ static int name_is(const pq_node *n, const char *s)
     return n->name_len == l && memcmp(n->name, s, l) == 0;
 }
 
-/* Count the leaves under node *i (advancing *i past the subtree), and
- * record each leaf's type and max repetition level. */
-static int walk(akidb__pqr *r, size_t *i, int depth, int rep_above, size_t *n_leaves)
+/* Count the leaves under node *i (advancing *i past the subtree), record
+ * each element's parent and each leaf's type, max repetition level, element
+ * and depth. */
+static int walk(akidb__pqr *r, size_t *i, size_t parent, int depth, int rep_above,
+                size_t *n_leaves)
 {
     if (depth > MAX_SCHEMA_DEPTH)
         return corrupt_at(r->footer_off, "schema nested too deeply");
     if (*i >= r->n_nodes)
         return corrupt_at(r->footer_off, "schema num_children exceeds the elements");
-    const pq_node *n = &r->nodes[(*i)++];
+    const size_t self = (*i)++;
+    pq_node *n = &r->nodes[self];
+    n->parent = parent;
     int rep = rep_above + (n->repetition == REP_REPEATED);
     if (n->num_children == 0) {
-        r->leaves[r->n_leaves].type = n->type;
-        r->leaves[r->n_leaves].max_rep = rep;
-        r->n_leaves++;
+        pq_leaf *l = &r->leaves[r->n_leaves++];
+        l->type = n->type;
+        l->max_rep = rep;
+        l->node = self;
+        l->depth = depth;
         (*n_leaves)++;
         return AKIDB_OK;
     }
     for (int32_t k = 0; k < n->num_children; k++) {
-        int rc = walk(r, i, depth + 1, rep, n_leaves);
+        int rc = walk(r, i, self, depth + 1, rep, n_leaves);
         if (rc)
             return rc;
     }
@@ -736,7 +793,7 @@ static int build_schema(akidb__pqr *r)
         pq_col *c = &r->cols[r->n_cols++];
         size_t ti = i;
         c->leaf = r->n_leaves;
-        int rc = walk(r, &i, 1, 0, &c->n_leaves);
+        int rc = walk(r, &i, 0, 1, 0, &c->n_leaves);
         if (rc)
             return rc;
         const pq_node *t = &r->nodes[ti];
@@ -751,7 +808,100 @@ static int build_schema(akidb__pqr *r)
     return AKIDB_OK;
 }
 
-/* Check every chunk's byte range and counts against the file. */
+/* A name from the file, for a message: printable, bounded. */
+typedef struct pq_text {
+    char s[160];
+    size_t len;
+    int full;
+} pq_text;
+
+static void text_add(pq_text *x, const unsigned char *p, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len && !x->full; ) {
+        unsigned char c[5] = { 0 };     /* zero-padded: a cut sequence is invalid */
+        memcpy(c, p + i, len - i < 4 ? len - i : 4);
+        size_t seq = c[0] >= 0x80 ? akidb__utf8_len(c) : 0;
+        int plain = c[0] >= 0x20 && c[0] < 0x7f && c[0] != '"' && c[0] != '\\';
+        size_t need = seq ? seq : plain ? 1 : 4;
+        if (x->len + need + 4 > sizeof x->s) {
+            memcpy(x->s + x->len, "...", 4);
+            x->len += 3;
+            x->full = 1;
+            return;
+        }
+        if (seq) {
+            memcpy(x->s + x->len, c, seq);
+        } else if (plain) {
+            x->s[x->len] = (char)c[0];
+        } else {
+            x->s[x->len] = '\\';
+            x->s[x->len + 1] = 'x';
+            x->s[x->len + 2] = hex[c[0] >> 4];
+            x->s[x->len + 3] = hex[c[0] & 15];
+        }
+        x->len += need;
+        x->s[x->len] = 0;
+        i += seq ? seq : 1;
+    }
+}
+
+/* ColumnMetaData.path_in_schema of chunk i against the path of leaf i: the
+ * chunks are mapped to leaves by position, so a chunk listed out of order
+ * (or misnamed) would be read as another column. */
+static int check_path(const akidb__pqr *r, size_t g, size_t i, const pq_chunk *c)
+{
+    const pq_leaf *l = &r->leaves[i];
+    size_t idx[MAX_SCHEMA_DEPTH];
+    size_t d = (size_t)l->depth, k = l->node;
+    for (size_t j = d; j-- > 0; k = r->nodes[k].parent)
+        idx[j] = k;
+    akidb__tr t;
+    akidb__tr_init(&t, c->path, c->path_len, c->path_off, "footer");
+    int same = c->n_path == d;
+    for (size_t j = 0; j < c->n_path && same; j++) {
+        const unsigned char *p;
+        size_t len;
+        int rc = akidb__tr_binary(&t, AKIDB__T_BINARY, &p, &len);
+        if (rc)
+            return rc;      /* not reached: validated by parse_path */
+        const pq_node *n = &r->nodes[idx[j]];
+        same = len == n->name_len && (len == 0 || memcmp(p, n->name, len) == 0);
+    }
+    if (same)
+        return AKIDB_OK;
+    pq_text found = { .len = 0 }, want = { .len = 0 };
+    akidb__tr_init(&t, c->path, c->path_len, c->path_off, "footer");
+    for (size_t j = 0; j < c->n_path; j++) {
+        const unsigned char *p;
+        size_t len;
+        if (akidb__tr_binary(&t, AKIDB__T_BINARY, &p, &len))
+            break;
+        if (j)
+            text_add(&found, (const unsigned char *)".", 1);
+        text_add(&found, p, len);
+    }
+    for (size_t j = 0; j < d; j++) {
+        if (j)
+            text_add(&want, (const unsigned char *)".", 1);
+        text_add(&want, r->nodes[idx[j]].name, r->nodes[idx[j]].name_len);
+    }
+    return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: row group %zu, column %zu: "
+                      "path_in_schema is %s, the schema says %s",
+                      (unsigned long long)c->path_off, g, i,
+                      c->n_path ? found.s : "empty", want.s);
+}
+
+static const char *type_name(int32_t t, char *buf, size_t buf_len)
+{
+    if (t >= PT_BOOLEAN && t <= PT_FLBA)
+        return phys_name(t);
+    snprintf(buf, buf_len, "%d (unknown)", (int)t);
+    return buf;
+}
+
+/* Check every chunk's byte range and counts against the file, and its
+ * path and type against the schema. */
 static int check_row_groups(akidb__pqr *r)
 {
     int64_t total = 0;
@@ -765,9 +915,29 @@ static int check_row_groups(akidb__pqr *r)
         total += rg->num_rows;
         for (size_t i = 0; i < rg->n_chunks; i++) {
             pq_chunk *c = &rg->chunks[i];
-            if (c->type != r->leaves[i].type)
-                return footer_corrupt(r, "row group %zu column %zu: type %d differs from the "
-                                      "schema's %d", g, i, c->type, r->leaves[i].type);
+            int rc;
+            if (!c->has_meta) {
+                if (r->encrypted && c->has_crypto)
+                    continue;   /* an encrypted column: the file is refused below */
+                return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: row group %zu: "
+                                  "column chunk %zu has no metadata%s",
+                                  (unsigned long long)c->off, g, i,
+                                  c->has_crypto ? " (crypto_metadata, but the file has no "
+                                  "encryption_algorithm)" : r->encrypted ? " and no "
+                                  "crypto_metadata" : "");
+            }
+            if (c->has_crypto && !r->encrypted)
+                return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: row group %zu: "
+                                  "column chunk %zu has crypto_metadata, but the file has no "
+                                  "encryption_algorithm", (unsigned long long)c->off, g, i);
+            if ((rc = check_path(r, g, i, c)))
+                return rc;
+            if (c->type != r->leaves[i].type) {
+                char a[24], b[24];
+                return footer_corrupt(r, "row group %zu, column %zu: physical type %s, the "
+                                      "schema says %s", g, i, type_name(c->type, a, sizeof a),
+                                      type_name(r->leaves[i].type, b, sizeof b));
+            }
             if (c->num_values < 0 || c->total_compressed < 0 || c->data_off < 0)
                 return footer_corrupt(r, "row group %zu column %zu: negative size, count or "
                                       "offset", g, i);
@@ -794,6 +964,12 @@ static int check_row_groups(akidb__pqr *r)
     if (total != r->num_rows)
         return footer_corrupt(r, "the file has %lld rows, its row groups %lld",
                               (long long)r->num_rows, (long long)total);
+    /* Only now, with the whole footer consistent, is encryption_algorithm
+     * taken for what it says (from a damaged footer it is damage). */
+    if (r->encrypted)
+        return akidb__err(AKIDB_INVALID, "parquet: the footer at file offset %llu names an "
+                          "encryption_algorithm: encrypted columns are not supported",
+                          (unsigned long long)r->footer_off);
     for (size_t g = 0; g < r->n_rgs; g++)
         if (r->rgs[g].num_rows > MAX_ROW_GROUP_ROWS)
             return akidb__err(AKIDB_INVALID, "parquet: row group %zu has %lld rows; AkiDB reads "
@@ -838,16 +1014,24 @@ int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
     if (len < 12)
         return akidb__err(AKIDB_CORRUPT, "parquet: at file offset 0: %zu bytes is too short for "
                           "a Parquet file", len);
-    if (memcmp(b, "PAR1", 4) != 0)
+    /* An encrypted footer is "PARE" at both ends (Parquet modular
+     * encryption); any other pairing is damage. */
+    const int lead_e = memcmp(b, "PARE", 4) == 0, tail_e = memcmp(b + len - 4, "PARE", 4) == 0;
+    if (!lead_e && memcmp(b, "PAR1", 4) != 0)
         return corrupt_at(0, "bad leading magic (not a Parquet file)");
-    if (memcmp(b + len - 4, "PARE", 4) == 0)
-        return akidb__err(AKIDB_INVALID, "parquet: encrypted files are not supported");
-    if (memcmp(b + len - 4, "PAR1", 4) != 0)
+    if (!tail_e && memcmp(b + len - 4, "PAR1", 4) != 0)
         return corrupt_at(len - 4, "bad trailing magic (truncated file?)");
+    if (lead_e != tail_e)
+        return lead_e ? corrupt_at(0, "leading magic PARE (encrypted footer), trailing PAR1")
+                      : corrupt_at(len - 4, "trailing magic PARE (encrypted footer), leading PAR1");
     uint32_t flen;
     memcpy(&flen, b + len - 8, 4);
     if (flen == 0 || flen > len - 12)
         return corrupt_at(len - 8, "footer length exceeds the file");
+    if (tail_e)
+        return akidb__err(AKIDB_INVALID, "parquet: the footer at file offset %llu is encrypted: "
+                          "encrypted files are not supported",
+                          (unsigned long long)(len - 8 - flen));
 
     akidb__pqr *r = akidb__calloc(alloc, 1, sizeof *r);
     if (!r)

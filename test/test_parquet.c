@@ -9,6 +9,7 @@
  * fuzzing live in test_parquet_interop.c.
  */
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <time.h>
 #include <zstd.h>
@@ -1033,7 +1034,17 @@ typedef struct rchunk {
     int n_pages;
     const char *path[3];
     int n_path;
+    int no_path_field;          /* omit path_in_schema (a required field) */
+    int no_meta;                /* omit meta_data altogether */
+    int crypto;                 /* add crypto_metadata (ENCRYPTION_WITH_FOOTER_KEY) */
 } rchunk;
+
+/* File-level extras for build_file_x. */
+typedef struct bfopts {
+    int encryption;             /* 1: FileMetaData.encryption_algorithm (AES_GCM_V1);
+                                   2: the same field with a damaged struct inside */
+    int64_t file_rows;          /* FileMetaData.num_rows if not 0 (else n_rows) */
+} bfopts;
 
 /* SNAPPY "compression" for tests: literals, plus one copy when the input
  * starts with a repeat, which is enough to exercise the reader. */
@@ -1155,9 +1166,12 @@ static void emit_page(membuf *f, const rchunk *c, const rpage *pg)
 }
 
 /* One row group of n_rows rows with the given chunks. */
-static membuf build_file(const snode *schema, int n_nodes, rchunk *chunks, int n_chunks,
-                         int64_t n_rows)
+static membuf build_file_x(const snode *schema, int n_nodes, rchunk *chunks, int n_chunks,
+                           int64_t n_rows, const bfopts *o)
 {
+    const bfopts none = { 0, 0 };
+    if (!o)
+        o = &none;
     membuf f = { .fail_at = -1 };
     mb_put(&f, "PAR1", 4);
     int64_t start[16], size[16], dict_off[16], data_off[16];
@@ -1205,20 +1219,24 @@ static membuf build_file(const snode *schema, int n_nodes, rchunk *chunks, int n
         }
         akidb__tw_struct_end(&t);
     }
-    akidb__tw_i64(&t, 3, n_rows);
+    akidb__tw_i64(&t, 3, o->file_rows ? o->file_rows : n_rows);
     akidb__tw_list_begin(&t, 4, AKIDB__T_STRUCT, 1);
     akidb__tw_elem_struct_begin(&t);
     akidb__tw_list_begin(&t, 1, AKIDB__T_STRUCT, (size_t)n_chunks);
     for (int i = 0; i < n_chunks; i++) {
         akidb__tw_elem_struct_begin(&t);
         akidb__tw_i64(&t, 2, 0);
+        if (chunks[i].no_meta)
+            goto chunk_tail;
         akidb__tw_struct_begin(&t, 3);
         akidb__tw_i32(&t, 1, chunks[i].type);
         akidb__tw_list_begin(&t, 2, AKIDB__T_I32, 1);
         akidb__tw_elem_i32(&t, 0);
-        akidb__tw_list_begin(&t, 3, AKIDB__T_BINARY, (size_t)chunks[i].n_path);
-        for (int k = 0; k < chunks[i].n_path; k++)
-            akidb__tw_elem_string(&t, chunks[i].path[k]);
+        if (!chunks[i].no_path_field) {
+            akidb__tw_list_begin(&t, 3, AKIDB__T_BINARY, (size_t)chunks[i].n_path);
+            for (int k = 0; k < chunks[i].n_path; k++)
+                akidb__tw_elem_string(&t, chunks[i].path[k]);
+        }
         akidb__tw_i32(&t, 4, chunks[i].codec);
         akidb__tw_i64(&t, 5, chunks[i].num_values);
         akidb__tw_i64(&t, 6, size[i]);
@@ -1232,7 +1250,14 @@ static membuf build_file(const snode *schema, int n_nodes, rchunk *chunks, int n
         akidb__tw_binary(&t, 1, "max", 3);
         akidb__tw_struct_end(&t);
         akidb__tw_struct_end(&t);
+    chunk_tail:
         akidb__tw_i64(&t, 4, 12345);            /* offset_index_offset: skipped */
+        if (chunks[i].crypto) {
+            akidb__tw_struct_begin(&t, 8);      /* crypto_metadata */
+            akidb__tw_struct_begin(&t, 1);      /* ENCRYPTION_WITH_FOOTER_KEY {} */
+            akidb__tw_struct_end(&t);
+            akidb__tw_struct_end(&t);
+        }
         akidb__tw_struct_end(&t);
     }
     akidb__tw_i64(&t, 2, 100);
@@ -1244,6 +1269,17 @@ static membuf build_file(const snode *schema, int n_nodes, rchunk *chunks, int n
     akidb__tw_struct_begin(&t, 1);
     akidb__tw_struct_end(&t);
     akidb__tw_struct_end(&t);
+    if (o->encryption) {
+        akidb__tw_struct_begin(&t, 8);          /* encryption_algorithm */
+        akidb__tw_struct_begin(&t, 1);          /* AES_GCM_V1 */
+        akidb__tw_binary(&t, 2, "uniq", 4);     /* aad_file_unique */
+        if (o->encryption == 2) {
+            const unsigned char bad = 0x1e;     /* field header of type 14: no such type */
+            akidb__tw_bytes(&t, &bad, 1);
+        }
+        akidb__tw_struct_end(&t);
+        akidb__tw_struct_end(&t);
+    }
     akidb__tw_struct_end(&t);
     ASSERT_OK(akidb__tw_error(&t));
     mb_put(&f, t.buf, t.len);
@@ -1257,6 +1293,12 @@ static membuf build_file(const snode *schema, int n_nodes, rchunk *chunks, int n
             free(chunks[i].pages[p].vals.p);
         }
     return f;
+}
+
+static membuf build_file(const snode *schema, int n_nodes, rchunk *chunks, int n_chunks,
+                         int64_t n_rows)
+{
+    return build_file_x(schema, n_nodes, chunks, n_chunks, n_rows, NULL);
 }
 
 static void put_varint(membuf *m, uint64_t v)
@@ -2057,6 +2099,268 @@ TEST(parquet_null_run_limits)
             ASSERT(v.nulls && v.nulls[0] && v.nulls[counts[i] - 1]);
             akidb__pqr_values_free(r, &v);
             akidb__pqr_free(r);
+        }
+        free(f.p);
+    }
+}
+
+/* ---- footer facts checked against each other ---------------------------------------- */
+
+/* akidb__pqr_open of f gives rc, and the message holds every string given
+ * (a NULL ends the list). */
+static void open_fails(const unsigned char *p, size_t len, int rc, ...)
+{
+    unsigned char *copy = malloc(len);     /* exact size: ASan sees overreads */
+    ASSERT(copy);
+    memcpy(copy, p, len);
+    akidb__pqr *r = NULL;
+    int got = akidb__pqr_open(copy, len, NULL, &r);
+    const char *msg = akidb_errmsg(NULL);
+    if (got != rc)
+        akt_fail(__FILE__, __LINE__, "open: rc %d (%s), expected %d: %s", got, akidb_errstr(got),
+                 rc, msg);
+    ASSERT(r == NULL);
+    va_list ap;
+    va_start(ap, rc);
+    for (const char *want; (want = va_arg(ap, const char *)) != NULL; )
+        if (!strstr(msg, want))
+            akt_fail(__FILE__, __LINE__, "message \"%s\" lacks \"%s\"", msg, want);
+    va_end(ap);
+    free(copy);
+}
+
+/* Offsets of the occurrences of s in the footer of f, in file order. */
+static size_t footer_find(const membuf *f, const char *s, size_t *at, size_t max)
+{
+    uint32_t flen;
+    memcpy(&flen, f->p + f->len - 8, 4);
+    const size_t start = f->len - 8 - flen, n = strlen(s);
+    size_t k = 0;
+    for (size_t i = start; i + n <= f->len - 8; i++)
+        if (memcmp(f->p + i, s, n) == 0) {
+            ASSERT(k < max);
+            at[k++] = i;
+        }
+    return k;
+}
+
+/* Chunks are matched to schema leaves by position; path_in_schema says which
+ * leaf a chunk holds.  Files of our writer whose column names differ in one
+ * byte, with that byte changed in the footer's strings only (same length,
+ * so the Thrift stays intact and no page CRC changes). */
+TEST(parquet_read_path_in_schema_checked)
+{
+    akidb__pq_column_def d[3] = { { "colA", AKIDB__PQ_INT64, 0 },
+                                  { "colB", AKIDB__PQ_INT64, 0 },
+                                  { "vector", AKIDB__PQ_FLOAT_LIST, 0 } };
+    const int64_t a[4] = { 1, 2, 3, 4 }, b[4] = { 5, 6, 7, 8 };
+    const float fl[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    const uint64_t off[5] = { 0, 2, 4, 6, 8 };
+    akidb__pq_values v[3] = { { .i64 = a }, { .i64 = b }, { .f32 = fl, .offsets = off } };
+    akidb__pqw_options o = { 0, 0, 0, NULL, NULL, 0, "akidb test" };
+    membuf m = { .fail_at = -1 };
+    akidb__pqw *w;
+    ASSERT_OK(akidb__pqw_open(d, 3, &o, NULL, mem_sink, &m, &w));
+    ASSERT_OK(akidb__pqw_write_row_group(w, 4, v));
+    ASSERT_OK(akidb__pqw_write_row_group(w, 4, v));
+    ASSERT_OK(akidb__pqw_finish(w, NULL));
+    akidb__pqw_free(w);
+    akidb__pqr *r = open_ok(&m);
+    akidb__pqr_free(r);
+
+    /* each name: once in the schema, then once per row group */
+    size_t at_a[8], at_b[8], at_e[8];
+    ASSERT_EQ(footer_find(&m, "colA", at_a, 8), 3);
+    ASSERT_EQ(footer_find(&m, "colB", at_b, 8), 3);
+    ASSERT_EQ(footer_find(&m, "element", at_e, 8), 3);
+    ASSERT(at_a[0] < at_b[0] && at_b[0] < at_e[0] && at_e[0] < at_a[1]);
+    unsigned char *c = malloc(m.len);
+
+    /* row group 1 lists its first two chunks swapped (same type: only the
+     * paths tell) */
+    memcpy(c, m.p, m.len);
+    c[at_a[2] + 3] = 'B';
+    c[at_b[2] + 3] = 'A';
+    open_fails(c, m.len, AKIDB_CORRUPT, "at file offset",
+               "row group 1, column 0: path_in_schema is colB, the schema says colA", NULL);
+
+    /* a damaged byte in a nested path */
+    memcpy(c, m.p, m.len);
+    c[at_e[1] + 6] = 'X';
+    open_fails(c, m.len, AKIDB_CORRUPT, "at file offset",
+               "row group 0, column 2: path_in_schema is vector.list.elemenX, the schema says "
+               "vector.list.element", NULL);
+
+    /* a damaged byte in the schema's name: the chunks no longer match it */
+    memcpy(c, m.p, m.len);
+    c[at_a[0] + 2] = 'x';
+    open_fails(c, m.len, AKIDB_CORRUPT,
+               "row group 0, column 0: path_in_schema is colA, the schema says coxA", NULL);
+
+    /* a byte that is not printable is shown escaped */
+    memcpy(c, m.p, m.len);
+    c[at_b[1] + 1] = 0x01;
+    open_fails(c, m.len, AKIDB_CORRUPT,
+               "row group 0, column 1: path_in_schema is c\\x01lB, the schema says colB", NULL);
+    free(c);
+    free(m.p);
+}
+
+/* path_in_schema and type of hand-built chunks: shorter, empty, missing,
+ * and a physical type other than the schema's. */
+TEST(parquet_read_chunk_meta_against_schema)
+{
+    const snode schema[] = {
+        { "schema", -1, -1, 2, -1, 0, 0 },
+        { "id", 2, 0, 0, -1, 0, 0 },
+        { "vec", -1, 1, 1, 3, 3, 0 },
+        { "list", -1, 2, 1, -1, 0, 0 },
+        { "item", 4, 1, 0, -1, 0, 0 },
+    };
+    for (int variant = 0; variant < 5; variant++) {
+        rchunk ch[2] = { { .type = 2, .codec = 0, .num_values = 2, .n_pages = 1,
+                           .path = { "id" }, .n_path = 1 },
+                         { .type = 4, .codec = 0, .num_values = 2, .n_pages = 1,
+                           .path = { "vec", "list", "item" }, .n_path = 3 } };
+        int64_t ids[2] = { 10, 11 };
+        rpage *p = &ch[0].pages[0];
+        p->n_values = 2;
+        mb_put(&p->vals, ids, sizeof ids);
+        p = &ch[1].pages[0];
+        p->n_values = 2;
+        hyb_rle(&p->rep, 0, 2, 1);
+        hyb_rle(&p->def, 3, 2, 2);
+        float fv[2] = { 1.5f, 2.5f };
+        mb_put(&p->vals, fv, sizeof fv);
+        switch (variant) {
+        case 0: break;
+        case 1: ch[1].n_path = 2; break;
+        case 2: ch[1].n_path = 0; break;
+        case 3: ch[1].no_path_field = 1; break;
+        case 4:             /* INT32 values where the schema says INT64 */
+            ch[0].type = 1;
+            ch[0].pages[0].vals.len = 8;
+            break;
+        }
+        membuf f = build_file(schema, 5, ch, 2, 2);
+        if (variant == 0) {
+            akidb__pqr *r = open_ok(&f);
+            akidb__pqr_values out;
+            ASSERT_OK(akidb__pqr_read(r, 0, 1, &out));
+            ASSERT_EQ(out.offsets[2], 2);
+            akidb__pqr_values_free(r, &out);
+            akidb__pqr_free(r);
+        } else if (variant == 1) {
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset", "row group 0, column 1: "
+                       "path_in_schema is vec.list, the schema says vec.list.item", NULL);
+        } else if (variant == 2) {
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset", "row group 0, column 1: "
+                       "path_in_schema is empty, the schema says vec.list.item", NULL);
+        } else if (variant == 3) {
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset",
+                       "column metadata lacks path_in_schema", NULL);
+        } else {
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset", "row group 0, column 0: "
+                       "physical type INT32, the schema says INT64", NULL);
+        }
+        free(f.p);
+    }
+}
+
+/* AKIDB_INVALID ("encrypted ... not supported") only for a footer that is
+ * consistent and really sets encryption up; a footer that merely contains
+ * the field, or chunks without metadata that carry no crypto_metadata, are
+ * damage: AKIDB_CORRUPT with the offset. */
+TEST(parquet_read_encryption_vs_damage)
+{
+    const snode schema[] = {
+        { "schema", -1, -1, 2, -1, 0, 0 },
+        { "a", 2, 0, 0, -1, 0, 0 },
+        { "b", 2, 0, 0, -1, 0, 0 },
+    };
+    enum { PLAIN, ENC_OK, ENC_BAD_STRUCT, ENC_BAD_ROWS, ENC_BAD_PATH, ENC_NO_META_CRYPTO,
+           ENC_NO_META, NO_META, NO_META_CRYPTO, META_CRYPTO, N_CASES };
+    for (int k = 0; k < N_CASES; k++) {
+        rchunk ch[2] = { { .type = 2, .codec = 0, .num_values = 2, .n_pages = 1,
+                           .path = { "a" }, .n_path = 1 },
+                         { .type = 2, .codec = 6, .num_values = 2, .n_pages = 1,
+                           .path = { "b" }, .n_path = 1 } };
+        int64_t vals[2] = { 3, 4 };
+        for (int i = 0; i < 2; i++) {
+            ch[i].pages[0].n_values = 2;
+            mb_put(&ch[i].pages[0].vals, vals, sizeof vals);
+        }
+        bfopts o = { 0, 0 };
+        switch (k) {
+        case ENC_OK: o.encryption = 1; break;
+        case ENC_BAD_STRUCT: o.encryption = 2; break;
+        case ENC_BAD_ROWS: o.encryption = 1; o.file_rows = 3; break;
+        case ENC_BAD_PATH: o.encryption = 1; ch[1].path[0] = "a"; break;
+        case ENC_NO_META_CRYPTO: o.encryption = 1; ch[1].no_meta = ch[1].crypto = 1; break;
+        case ENC_NO_META: o.encryption = 1; ch[1].no_meta = 1; ch[0].crypto = 1; break;
+        case NO_META: ch[1].no_meta = 1; break;
+        case NO_META_CRYPTO: ch[1].no_meta = ch[1].crypto = 1; break;
+        case META_CRYPTO: ch[1].crypto = 1; break;
+        }
+        membuf f = build_file_x(schema, 3, ch, 2, 2, &o);
+        switch (k) {
+        case PLAIN: {
+            akidb__pqr *r = open_ok(&f);
+            akidb__pqr_free(r);
+            /* "PARE" at both ends: an encrypted footer */
+            memcpy(f.p, "PARE", 4);
+            memcpy(f.p + f.len - 4, "PARE", 4);
+            open_fails(f.p, f.len, AKIDB_INVALID, "is encrypted", "not supported", NULL);
+            /* ... but then the footer length must still fit */
+            uint32_t flen, big = (uint32_t)f.len;
+            memcpy(&flen, f.p + f.len - 8, 4);
+            memcpy(f.p + f.len - 8, &big, 4);
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset", "footer length", NULL);
+            memcpy(f.p + f.len - 8, &flen, 4);
+            /* only one end says PARE: damage */
+            memcpy(f.p, "PAR1", 4);
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset", "trailing magic PARE", NULL);
+            memcpy(f.p, "PARE", 4);
+            memcpy(f.p + f.len - 4, "PAR1", 4);
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset", "leading magic PARE", NULL);
+            break;
+        }
+        case ENC_OK:
+        case ENC_NO_META_CRYPTO:
+            open_fails(f.p, f.len, AKIDB_INVALID, "at file offset", "encryption_algorithm",
+                       "encrypted columns are not supported", NULL);
+            break;
+        case ENC_BAD_STRUCT:
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "footer at file offset", "unknown field type",
+                       NULL);
+            break;
+        case ENC_BAD_ROWS:
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "footer at file offset",
+                       "the file has 3 rows, its row groups 2", NULL);
+            break;
+        case ENC_BAD_PATH:
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset",
+                       "row group 0, column 1: path_in_schema is a, the schema says b", NULL);
+            break;
+        case ENC_NO_META:
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset",
+                       "row group 0: column chunk 1 has no metadata and no crypto_metadata",
+                       NULL);
+            break;
+        case NO_META:
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset",
+                       "row group 0: column chunk 1 has no metadata", NULL);
+            break;
+        case NO_META_CRYPTO:
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset",
+                       "column chunk 1 has no metadata (crypto_metadata, but the file has no "
+                       "encryption_algorithm)", NULL);
+            break;
+        case META_CRYPTO:
+            open_fails(f.p, f.len, AKIDB_CORRUPT, "at file offset",
+                       "column chunk 1 has crypto_metadata, but the file has no "
+                       "encryption_algorithm", NULL);
+            break;
         }
         free(f.p);
     }
