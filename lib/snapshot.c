@@ -450,7 +450,7 @@ int akidb__snap_encode_exact(const akidb__env *env, const akidb__collection *c,
 
 /* ---- reading --------------------------------------------------------- */
 
-static int kv_u64(const akidb__pqr *r, const char *key, uint64_t *out, const char *what)
+int akidb__snap_kv_u64(const akidb__pqr *r, const char *key, uint64_t *out, const char *what)
 {
     const char *v = akidb__pqr_kv(r, key);
     char *end;
@@ -463,11 +463,6 @@ static int kv_u64(const akidb__pqr *r, const char *key, uint64_t *out, const cha
                           key, v);
     *out = x;
     return AKIDB_OK;
-}
-
-int akidb__snap_kv_u64(const akidb__pqr *r, const char *key, uint64_t *out, const char *what)
-{
-    return kv_u64(r, key, out, what);
 }
 
 /* Documents of the rows loaded so far, until the collection adopts them. */
@@ -519,10 +514,12 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     if (kind && !exact && strcmp(kind, "snapshot") != 0)
         return akidb__err(AKIDB_INVALID, "%s: akidb.kind \"%.40s\" is neither snapshot nor "
                           "checkpoint", what, kind);
-    if ((rc = kv_u64(r, "akidb.dim", &dim, what)) || (rc = kv_u64(r, "akidb.hnsw_m", &m, what)) ||
-        (rc = kv_u64(r, "akidb.next_id", &next_id, what)) ||
-        (exact && ((rc = kv_u64(r, "akidb.hnsw_rng", &saved_rng.rng, what)) ||
-                   (rc = kv_u64(r, "akidb.hnsw_dup_rng", &saved_rng.dup_rng, what)))))
+    if ((rc = akidb__snap_kv_u64(r, "akidb.dim", &dim, what)) ||
+        (rc = akidb__snap_kv_u64(r, "akidb.hnsw_m", &m, what)) ||
+        (rc = akidb__snap_kv_u64(r, "akidb.next_id", &next_id, what)) ||
+        (exact && ((rc = akidb__snap_kv_u64(r, "akidb.hnsw_rng", &saved_rng.rng, what)) ||
+                   (rc = akidb__snap_kv_u64(r, "akidb.hnsw_dup_rng", &saved_rng.dup_rng,
+                                            what)))))
         return rc;
     if (dim != cfg.dim || m != cfg.hnsw_m || !metric || strcmp(metric, metric_name(cfg.metric)))
         return akidb__err(AKIDB_INVALID, "%s: snapshot is for dim %llu, metric %s, M %llu; the "
