@@ -329,8 +329,11 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
                               &w)))
         goto done;
 
+    /* Snapshots: ~32 MiB row groups, which readers like DuckDB handle
+     * well.  Checkpoints: ~4 MiB, so the one row group a reopen decodes at
+     * a time stays small on a device short of memory. */
     size_t row_bytes = (size_t)cfg.dim * 4 + 160;
-    size_t rg_rows = ((size_t)32 << 20) / row_bytes;
+    size_t rg_rows = ((size_t)(exact ? 4 : 32) << 20) / row_bytes;
     if (rg_rows < 256)
         rg_rows = 256;
 
