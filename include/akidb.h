@@ -329,11 +329,14 @@ AKIDB_API int akidb_collection_info(akidb *db, const char *name,
  *                  as given (the text is not validated until the JSON layer
  *                  lands; it must not contain NUL, which it cannot).
  *   ids_out        out: NULL, or room for n ids; receives the assigned ids.
+ *                  Ids count up from 1 and are never reused; they stay
+ *                  below 2^63, so they fit the signed 64-bit integers of
+ *                  Parquet, SQL and JSON readers.
  * The batch is atomic: on any error nothing is inserted.  n == 0 is a no-op.
  * Returns AKIDB_OK, AKIDB_MISUSE (NULL db/coll, vectors NULL with n > 0),
  * AKIDB_INVALID (NaN/inf value, zero vector for cosine, bad external id),
  * AKIDB_EXISTS (an external id is already present), AKIDB_NOTFOUND,
- * AKIDB_IOERR, AKIDB_NOMEM.  All inputs are copied.  Thread safe; serialized with other
+ * AKIDB_QUOTA (the collection's ids are used up), AKIDB_IOERR, AKIDB_NOMEM.  All inputs are copied.  Thread safe; serialized with other
  * writes to `coll`. */
 AKIDB_API int akidb_insert(akidb *db, const char *coll, size_t n, const float *vectors,
                            const char *const *external_ids,

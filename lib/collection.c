@@ -384,6 +384,15 @@ static int check_vector(const akidb__collection *c, const float *v, const char *
     return AKIDB_OK;
 }
 
+/* Ids are never reused, so a collection that has handed out the largest
+ * one takes no new documents (2^63 ids: not reachable in practice, but a
+ * restored snapshot may carry any next id below the limit). */
+static int ids_exhausted(const akidb__collection *c)
+{
+    return akidb__err(AKIDB_QUOTA, "collection %s: every id up to 2^63-1 has been used; "
+                      "no new document can get one", c->name);
+}
+
 static int check_external_id(const akidb__collection *c, const char *ext, size_t row)
 {
     size_t len = strlen(ext);
@@ -528,6 +537,10 @@ static int validate(akidb__collection *c, int upsert, size_t n, const float *vec
                                 "id", c->name, i);
                 goto fail;
             }
+            if (next > AKIDB__MAX_DOC_ID) {
+                rc = ids_exhausted(c);
+                goto fail;
+            }
             b->ids[i] = next++;
             continue;
         }
@@ -540,6 +553,10 @@ static int validate(akidb__collection *c, int upsert, size_t n, const float *vec
             rc = akidb__err(AKIDB_EXISTS, "collection %s: row %zu: external id \"%s\" already "
                             "exists (id %llu)", c->name, i, akidb__quote(q, sizeof q, ext, 40),
                             (unsigned long long)c->node_id[c->ext_map.slots[slot].node]);
+            goto fail;
+        }
+        if (slot < 0 && next > AKIDB__MAX_DOC_ID) {
+            rc = ids_exhausted(c);
             goto fail;
         }
         b->ids[i] = slot >= 0 ? c->node_id[c->ext_map.slots[slot].node] : next++;
@@ -797,9 +814,9 @@ static int replay_put(akidb__collection *c, uint64_t seq, const unsigned char *p
         uint32_t ext_len = get_u32(p + off + 16), meta_len = get_u32(p + off + 20);
         off += 24;
         size_t el = ext_len == NO_LEN ? 0 : ext_len, ml = meta_len == NO_LEN ? 0 : meta_len;
-        if (b.ids[i] == 0 || (ext_len != NO_LEN && (ext_len == 0 ||
-                                                    ext_len > AKIDB_MAX_EXTERNAL_ID_LEN))) {
-            rc = bad_record(c, seq, "entry has a zero id or a bad external id length");
+        if (b.ids[i] == 0 || b.ids[i] > AKIDB__MAX_DOC_ID ||
+            (ext_len != NO_LEN && (ext_len == 0 || ext_len > AKIDB_MAX_EXTERNAL_ID_LEN))) {
+            rc = bad_record(c, seq, "entry has an id out of range or a bad external id length");
             goto fail;
         }
         if (el > len - off || ml > len - off - el || vec_bytes > len - off - el - ml) {
@@ -1063,8 +1080,8 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
             c->node_ext[i] = NULL;
             continue;
         }
-        if (ids[i] == 0 || id_find(&c->id_map, ids[i]) >= 0) {
-            why = "an id is zero or appears twice";
+        if (ids[i] == 0 || ids[i] > AKIDB__MAX_DOC_ID || id_find(&c->id_map, ids[i]) >= 0) {
+            why = "an id is out of range (1..2^63-1) or appears twice";
             break;
         }
         /* The maps look strings up through node_ext, so fill it first. */
@@ -1082,8 +1099,8 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
         if (ids[i] > max_id)
             max_id = ids[i];
     }
-    if (!why && next_id <= max_id)
-        why = "next id is not above every id";
+    if (!why && (next_id <= max_id || next_id > AKIDB__MAX_DOC_ID + 1))
+        why = "next id is not above every id, or past 2^63";
     if (why) {
         map_free(c->alloc, &c->id_map);
         map_free(c->alloc, &c->ext_map);

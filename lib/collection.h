@@ -55,6 +55,10 @@ int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
 const akidb__hnsw *akidb__coll_index(const akidb__collection *c);
 uint64_t akidb__coll_next_id(const akidb__collection *c);
 
+/* The largest document id: ids fit a signed 64-bit integer, the type of
+ * the id column in Parquet (and of integers in SQL and most JSON readers). */
+#define AKIDB__MAX_DOC_ID ((uint64_t)INT64_MAX)
+
 /* Fill an empty, unshared collection with the n nodes of `index` and
  * their documents (ids[i] 0 and no strings for a node the index holds as
  * deleted).  On success the collection owns `index` and every string of

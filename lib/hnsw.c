@@ -883,39 +883,33 @@ void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out)
 }
 
 /*
- * A build fills the nodes of a reserved index batch by batch and checks the
- * whole graph once at the end.  Link targets may point forward, into a
- * batch not seen yet, so whether a target has the level it is linked at
- * can only be checked in build_end.  Meanwhile h->n counts the nodes
- * filled; the index is private to the builder until build_end succeeds.
+ * A build grows the index batch by batch, reserving room for each batch as
+ * it comes, so memory follows the nodes actually supplied and never a count
+ * a damaged file merely claims.  Link targets may point forward, into a
+ * batch not seen yet, so their range and whether they have the level they
+ * are linked at are checked in build_end, before anything follows a link.
+ * Meanwhile h->n counts the nodes filled and max_level stays -1; the index
+ * is private to the builder until build_end succeeds.
  */
 int akidb__hnsw_build_begin(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
-                            uint32_t n, akidb__hnsw **out)
+                            akidb__hnsw **out)
 {
-    *out = NULL;
-    if (n > UINT32_MAX - 2)
-        return AKIDB_CORRUPT;
-    akidb__hnsw *h;
-    int rc = akidb__hnsw_new(cfg, alloc, NULL, &h);
-    if (rc)
-        return rc;
-    if ((rc = akidb__hnsw_reserve(h, n)) != AKIDB_OK) {
-        akidb__hnsw_free(h);
-        return rc;
-    }
-    *out = h;
-    return AKIDB_OK;
+    return akidb__hnsw_new(cfg, alloc, NULL, out);
 }
 
-int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors, const int32_t *levels, const int32_t *deleted,
+int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors,
+                            const int32_t *levels, const int32_t *deleted,
                             const int32_t *links, const uint64_t *link_off, const char **why)
 {
     *why = "";
     uint32_t first = h->n;
-    if (count > h->n_prepared - first) {
-        *why = "more nodes than the graph was sized for";
+    if (count > UINT32_MAX - 2 - first) {
+        *why = "more than 2^32 - 2 nodes";
         return AKIDB_CORRUPT;
     }
+    int rc = akidb__hnsw_reserve(h, count);
+    if (rc)
+        return rc;
     for (uint32_t i = 0; i < count; i++) {
         uint32_t node = first + i;
         int32_t level = levels[i];
@@ -961,14 +955,13 @@ int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors
             }
             uint32_t cnt = (uint32_t)links[p++];
             uint32_t *ll = links_at(h, node, l);
-            ll[0] = 0;   /* stays 0 unless every target is in range */
-            for (uint32_t k = 0; k < cnt; k++)
-                if (links[p + k] < 0 || (uint32_t)links[p + k] >= h->n_prepared) {
+            for (uint32_t k = 0; k < cnt; k++) {
+                if (links[p + k] < 0) {
                     *why = "link out of range";
                     return AKIDB_CORRUPT;
                 }
-            for (uint32_t k = 0; k < cnt; k++)
                 ll[1 + k] = (uint32_t)links[p + k];
+            }
             ll[0] = cnt;
             p += cnt;
         }
@@ -984,10 +977,10 @@ int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors
 int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng *rng,
                           const char **why)
 {
-    uint32_t n = h->n_prepared;
+    uint32_t n = h->n;
     *why = "";
-    if (h->n != n) {
-        *why = "fewer nodes than the graph was sized for";
+    if (h->n_prepared != n) {
+        *why = "a batch was not filled";
         return AKIDB_CORRUPT;
     }
     if (n && entry >= n) {
@@ -1007,11 +1000,16 @@ int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng 
             /* an upper-level walk reads the target's own list at that
              * level, so a target without that level would read out of
              * bounds */
-            for (uint32_t k = 1; k <= ll[0]; k++)
+            for (uint32_t k = 1; k <= ll[0]; k++) {
+                if (ll[k] >= n) {
+                    *why = "link out of range";
+                    return AKIDB_CORRUPT;
+                }
                 if (h->levels[ll[k]] < l) {
                     *why = "link to a node that lacks the level";
                     return AKIDB_CORRUPT;
                 }
+            }
         }
     }
     h->n_deleted = n_deleted;

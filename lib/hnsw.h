@@ -97,25 +97,28 @@ void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out);
  * a batch of nodes at a time, so a loader needs one batch of decoded
  * values beside the index and never a second copy of every vector:
  *
- *   akidb__hnsw_build_begin(cfg, alloc, n, &h)   an index sized for n nodes
+ *   akidb__hnsw_build_begin(cfg, alloc, &h)      an empty index
  *   akidb__hnsw_build_nodes(h, count, ...)       the next count nodes, in order
  *   akidb__hnsw_build_end(h, entry, rng, &why)   checks the whole graph
  *
- * build_nodes reads, for the i-th node of the batch: vectors[i*dim ..
- * (i+1)*dim), levels[i], deleted ? deleted[i] (0 or 1) : 0, and its links
- * links[link_off[i] .. link_off[i+1]): level 0 as (count, node numbers...),
- * then level 1, ... up to levels[i].  Node numbers are 0..n-1 across all
- * batches.  build_end checks that all n nodes came, that every link target
- * has the level it is linked at, and that `entry` is on the top level; rng
- * is NULL (keep the generator seeded from cfg) or a saved state.
+ * Each batch is allocated as it comes, so memory follows the nodes given,
+ * not a count read from a file.  build_nodes reads, for the i-th node of
+ * the batch: vectors[i*dim .. (i+1)*dim), levels[i], deleted ? deleted[i]
+ * (0 or 1) : 0, and its links links[link_off[i] .. link_off[i+1]): level 0
+ * as (count, node numbers...), then level 1, ... up to levels[i].  Node
+ * numbers count across all batches from 0.  build_end checks that every
+ * link target exists and has the level it is linked at, and that `entry`
+ * is on the top level; rng is NULL (keep the generator seeded from cfg)
+ * or a saved state.  The caller checks the node count it expected
+ * (akidb__hnsw_size).
  *
  * Damage gives AKIDB_CORRUPT with *why set to a static description;
- * running out of memory gives AKIDB_NOMEM.  After any error the caller
- * frees h with akidb__hnsw_free; until build_end succeeds, h must not be
- * searched or grown.
+ * running out of memory gives AKIDB_NOMEM; a bad cfg AKIDB_INVALID.  After
+ * any error the caller frees h with akidb__hnsw_free; until build_end
+ * succeeds, h must not be searched or grown.
  */
 int akidb__hnsw_build_begin(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
-                            uint32_t n, akidb__hnsw **out);
+                            akidb__hnsw **out);
 int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors,
                             const int32_t *levels, const int32_t *deleted,
                             const int32_t *links, const uint64_t *link_off, const char **why);

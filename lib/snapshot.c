@@ -473,7 +473,34 @@ typedef struct docs {
     uint64_t *ids;
     int64_t *times;
     char **ext, **meta;
+    size_t n;                   /* rows with room in all four arrays */
 } docs;
+
+/* Room for `more` rows after the first `have`; the new string slots NULL. */
+static int docs_grow(const akidb_allocator *a, docs *d, uint64_t have, size_t more)
+{
+    size_t n = (size_t)have + more;
+    uint64_t *ids = akidb__realloc_array(a, d->ids, n, sizeof *ids);
+    if (!ids)
+        return AKIDB_NOMEM;
+    d->ids = ids;
+    int64_t *times = akidb__realloc_array(a, d->times, n, sizeof *times);
+    if (!times)
+        return AKIDB_NOMEM;
+    d->times = times;
+    char **ext = akidb__realloc_array(a, d->ext, n, sizeof *ext);
+    if (!ext)
+        return AKIDB_NOMEM;
+    d->ext = ext;
+    memset(ext + have, 0, more * sizeof *ext);
+    char **meta = akidb__realloc_array(a, d->meta, n, sizeof *meta);
+    if (!meta)
+        return AKIDB_NOMEM;
+    d->meta = meta;
+    memset(meta + have, 0, more * sizeof *meta);
+    d->n = n;
+    return AKIDB_OK;
+}
 
 /* Copy row i of a row group's string column sv into *dst (NULL for null). */
 static int take_string(const akidb_allocator *a, const akidb__pqr_values *sv, size_t i,
@@ -499,7 +526,7 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     const akidb_allocator *a = &env->alloc;
     akidb_collection_config cfg;
     akidb__coll_config(c, &cfg);
-    docs d = { NULL, NULL, NULL, NULL };
+    docs d = { NULL, NULL, NULL, NULL, 0 };
     akidb__hnsw *index = NULL;
     akidb__hnsw_rng saved_rng;
     int rc = AKIDB_OK;
@@ -559,18 +586,8 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     hc.m = cfg.hnsw_m;
     hc.ef_construction = cfg.ef_construction;
     hc.seed = next_id * 0x9E3779B97F4A7C15ull + 1;
-    d.ids = akidb__alloc_array(a, n ? n : 1, sizeof *d.ids);
-    d.times = akidb__alloc_array(a, n ? n : 1, sizeof *d.times);
-    d.ext = akidb__calloc(a, n ? n : 1, sizeof *d.ext);
-    d.meta = akidb__calloc(a, n ? n : 1, sizeof *d.meta);
-    if (!d.ids || !d.times || !d.ext || !d.meta ||
-        (rc = akidb__hnsw_build_begin(&hc, a, (uint32_t)n, &index)) == AKIDB_NOMEM) {
-        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory for %llu rows", what,
-                        (unsigned long long)n);
-        goto done;
-    }
-    if (rc) {
-        rc = akidb__err(rc, "%s: cannot build an index for these settings", what);
+    if ((rc = akidb__hnsw_build_begin(&hc, a, &index))) {
+        rc = akidb__err(rc, "%s: cannot make an index for these settings", what);
         goto done;
     }
     const char *why = "";
@@ -587,6 +604,10 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
         if (rc == AKIDB_OK && rows > n - done_rows)
             rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold more rows than the footer "
                             "says", what);
+        /* The documents grow with the rows decoded, like the index: memory
+         * follows what the file holds, not what its footer claims. */
+        if (rc == AKIDB_OK && rows && (rc = docs_grow(a, &d, done_rows, rows)))
+            rc = akidb__err(rc, "%s: out of memory", what);
         for (size_t i = 0; i < rows && rc == AKIDB_OK; i++) {
             uint64_t row = done_rows + i;
             uint64_t got = v[C_VEC].offsets[i + 1] - v[C_VEC].offsets[i];
@@ -629,7 +650,7 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
         index = NULL;   /* the collection owns it now */
 done:
     akidb__hnsw_free(index);
-    for (uint64_t i = 0; d.ext && d.meta && i < n; i++) {
+    for (size_t i = 0; i < d.n; i++) {
         akidb__free(a, d.ext[i]);
         akidb__free(a, d.meta[i]);
     }

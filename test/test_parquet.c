@@ -15,10 +15,13 @@
 #include <zstd.h>
 
 #include "akidb.h"
+#include "akidb_int.h"
 #include "alloc.h"
+#include "collection.h"
 #include "parquet.h"
 #include "runner.h"
 #include "snappy.h"
+#include "snapshot.h"
 #include "thrift.h"
 
 static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
@@ -2364,4 +2367,81 @@ TEST(parquet_read_encryption_vs_damage)
         }
         free(f.p);
     }
+}
+
+/* ---- the snapshot loader's limits on ids -------------------------------- */
+
+/* A one-row snapshot (dim 2, M 4) with the given id and akidb.next_id,
+ * written by our writer, loaded into a fresh collection. */
+static int load_one_row(int64_t id, const char *next_id, uint64_t *next_out)
+{
+    static const akidb__pq_column_def cols[] = {
+        { "id", AKIDB__PQ_INT64, 0 },          { "external_id", AKIDB__PQ_STRING, 1 },
+        { "vector", AKIDB__PQ_FLOAT_LIST, 0 }, { "metadata", AKIDB__PQ_JSON, 1 },
+        { "inserted_at", AKIDB__PQ_TIMESTAMP_US, 0 }, { "hnsw_level", AKIDB__PQ_INT32, 0 },
+        { "hnsw_links", AKIDB__PQ_INT32_LIST, 0 },
+    };
+    const char *keys[] = { "akidb.format", "akidb.kind", "akidb.dim", "akidb.metric",
+                           "akidb.hnsw_m", "akidb.next_id", "akidb.hnsw_entry_row" };
+    const char *vals[] = { "1", "snapshot", "2", "l2", "4", next_id, "0" };
+    akidb__pqw_options o;
+    memset(&o, 0, sizeof o);
+    o.kv_keys = keys;
+    o.kv_values = vals;
+    o.n_kv = 7;
+    int64_t ids[1] = { id }, ts[1] = { 1 };
+    float vec[2] = { 0.5f, -1.0f };
+    uint64_t vec_off[2] = { 0, 2 }, str_off[2] = { 0, 0 }, link_off[2] = { 0, 1 };
+    uint8_t null1[1] = { 1 };
+    int32_t level[1] = { 0 }, links[1] = { 0 };
+    akidb__pq_values v[7];
+    memset(v, 0, sizeof v);
+    v[0].i64 = ids;
+    v[1].offsets = str_off; v[1].nulls = null1;
+    v[2].f32 = vec; v[2].offsets = vec_off;
+    v[3].offsets = str_off; v[3].nulls = null1;
+    v[4].i64 = ts;
+    v[5].i32 = level;
+    v[6].i32 = links; v[6].offsets = link_off;
+    membuf m = { NULL, 0, 0, -1, 0 };
+    akidb__pqw *w = NULL;
+    ASSERT_OK(akidb__pqw_open(cols, 7, &o, NULL, mem_sink, &m, &w));
+    ASSERT_OK(akidb__pqw_write_row_group(w, 1, v));
+    uint64_t bytes;
+    ASSERT_OK(akidb__pqw_finish(w, &bytes));
+    akidb__pqw_free(w);
+
+    akidb__env env;
+    memset(&env, 0, sizeof env);
+    env.alloc = akidb__default_allocator;
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, 2, AKIDB_METRIC_L2);
+    cfg.hnsw_m = 4;
+    akidb__collection *c = NULL;
+    ASSERT_OK(akidb__coll_new("c", &cfg, &env, 1, "/nonexistent/1.ckpt", &c));
+    int rc = akidb__snap_load(&env, m.p, m.len, "one-row", c);
+    if (rc == AKIDB_OK && next_out)
+        *next_out = akidb__coll_next_id(c);
+    akidb__coll_free(c);
+    free(m.p);
+    return rc;
+}
+
+/* Ids are 1..2^63-1 (they are INT64 in the file and in every reader);
+ * a next id past 2^63 would wrap to 0, the id of nothing, after the first
+ * insert, and no later checkpoint would load.  The loader refuses both. */
+TEST(snapshot_load_id_limits)
+{
+    uint64_t next = 0;
+    ASSERT_OK(load_one_row(7, "8", &next));
+    ASSERT_EQ(next, 8);
+    ASSERT_OK(load_one_row(INT64_MAX, "9223372036854775808", &next));   /* 2^63: full */
+    ASSERT_EQ(next, (uint64_t)INT64_MAX + 1);
+    ASSERT_RC(load_one_row(7, "9223372036854775809", NULL), AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(NULL), "next id") != NULL);
+    ASSERT_RC(load_one_row(7, "18446744073709551615", NULL), AKIDB_CORRUPT);
+    ASSERT_RC(load_one_row(-5, "8", NULL), AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(NULL), "out of range") != NULL);
+    ASSERT_RC(load_one_row(0, "8", NULL), AKIDB_CORRUPT);
+    ASSERT_RC(load_one_row(7, "7", NULL), AKIDB_CORRUPT);                /* not above */
 }
