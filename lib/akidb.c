@@ -131,10 +131,14 @@ int akidb__err_is_set(void)
 
 int akidb_set_errmsg(int rc, const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(thread_err.msg, sizeof thread_err.msg, fmt ? fmt : "", ap);
-    va_end(ap);
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(thread_err.msg, sizeof thread_err.msg, fmt, ap);
+        va_end(ap);
+    } else {
+        thread_err.msg[0] = '\0';
+    }
     thread_err.rc = rc;
     return rc;
 }

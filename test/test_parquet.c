@@ -17,6 +17,7 @@
 #include "akidb.h"
 #include "akidb_int.h"
 #include "alloc.h"
+#include "checkpoint.h"
 #include "collection.h"
 #include "parquet.h"
 #include "runner.h"
@@ -2371,9 +2372,11 @@ TEST(parquet_read_encryption_vs_damage)
 
 /* ---- the snapshot loader's limits on ids -------------------------------- */
 
-/* A one-row snapshot (dim 2, M 4) with the given id and akidb.next_id,
- * written by our writer, loaded into a fresh collection. */
-static int load_one_row(int64_t id, const char *next_id, uint64_t *next_out)
+/* A one-row snapshot (dim 2, L2, M 4) with the given id and
+ * akidb.next_id, written by our writer, loaded into a fresh collection;
+ * with keep, that collection is handed over (it refers to *env). */
+static int load_one_row_into(akidb__env *env, int64_t id, const char *next_id,
+                             uint64_t *next_out, akidb__collection **keep)
 {
     static const akidb__pq_column_def cols[] = {
         { "id", AKIDB__PQ_INT64, 0 },          { "external_id", AKIDB__PQ_STRING, 1 },
@@ -2411,20 +2414,28 @@ static int load_one_row(int64_t id, const char *next_id, uint64_t *next_out)
     ASSERT_OK(akidb__pqw_finish(w, &bytes));
     akidb__pqw_free(w);
 
-    akidb__env env;
-    memset(&env, 0, sizeof env);
-    env.alloc = akidb__default_allocator;
     akidb_collection_config cfg;
     akidb_collection_config_init(&cfg, 2, AKIDB_METRIC_L2);
     cfg.hnsw_m = 4;
     akidb__collection *c = NULL;
-    ASSERT_OK(akidb__coll_new("c", &cfg, &env, 1, "/nonexistent/1.ckpt", &c));
-    int rc = akidb__snap_load(&env, m.p, m.len, "one-row", c);
+    ASSERT_OK(akidb__coll_new("c", &cfg, env, 1, "/nonexistent/1.ckpt", &c));
+    int rc = akidb__snap_load(env, m.p, m.len, "one-row", c);
     if (rc == AKIDB_OK && next_out)
         *next_out = akidb__coll_next_id(c);
-    akidb__coll_free(c);
+    if (rc == AKIDB_OK && keep)
+        *keep = c;
+    else
+        akidb__coll_free(c);
     free(m.p);
     return rc;
+}
+
+static int load_one_row(int64_t id, const char *next_id, uint64_t *next_out)
+{
+    akidb__env env;
+    memset(&env, 0, sizeof env);
+    env.alloc = akidb__default_allocator;
+    return load_one_row_into(&env, id, next_id, next_out, NULL);
 }
 
 /* Ids are 1..2^63-1 (they are INT64 in the file and in every reader);
@@ -2444,4 +2455,74 @@ TEST(snapshot_load_id_limits)
     ASSERT(strstr(akidb_errmsg(NULL), "out of range") != NULL);
     ASSERT_RC(load_one_row(0, "8", NULL), AKIDB_CORRUPT);
     ASSERT_RC(load_one_row(7, "7", NULL), AKIDB_CORRUPT);                /* not above */
+}
+
+/* A collection whose ids are used up (its checkpoint says next id 2^63)
+ * refuses new documents with AKIDB_QUOTA and stays usable and reopenable. */
+TEST(snapshot_ids_exhausted_is_quota)
+{
+    char dir[600], ckpt[700];
+    snprintf(dir, sizeof dir, "%s/q", akt_dir);
+    snprintf(ckpt, sizeof ckpt, "%s/ckpt/1.ckpt", dir);
+    akidb_options o;
+    akidb_options_init(&o);
+    o.sync_mode = AKIDB_SYNC_NONE;
+    akidb *db = NULL;
+    ASSERT_OK(akidb_open(dir, &o, &db));
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, 2, AKIDB_METRIC_L2);
+    cfg.hnsw_m = 4;
+    ASSERT_OK(akidb_collection_create(db, "c", &cfg));
+    float v[2] = { 0.25f, 0.75f };
+    const char *ext[1] = { "a" };
+    ASSERT_OK(akidb_insert(db, "c", 1, v, ext, NULL, NULL));
+    ASSERT_OK(akidb_close(db));   /* checkpoints; the log continues it */
+
+    /* the last log record the checkpoint holds */
+    FILE *f = fopen(ckpt, "rb");
+    ASSERT(f != NULL);
+    unsigned char *buf = malloc(1 << 20);
+    ASSERT(buf != NULL);
+    size_t len = fread(buf, 1, 1 << 20, f);
+    fclose(f);
+    akidb__pqr *r = NULL;
+    ASSERT_OK(akidb__pqr_open(buf, len, NULL, &r));
+    const char *seq_s = akidb__pqr_kv(r, "akidb.last_seq");
+    ASSERT(seq_s != NULL);
+    uint64_t last_seq = strtoull(seq_s, NULL, 10);
+    akidb__pqr_free(r);
+    free(buf);
+
+    /* the same collection, but with every id handed out */
+    akidb__env env;
+    memset(&env, 0, sizeof env);
+    env.alloc = akidb__default_allocator;
+    akidb__collection *c = NULL;
+    ASSERT_OK(load_one_row_into(&env, INT64_MAX, "9223372036854775808", NULL, &c));
+    ASSERT_OK(akidb__ckpt_write(&env, c, ckpt, 1, last_seq));
+    akidb__coll_free(c);
+
+    ASSERT_OK(akidb_open(dir, &o, &db));
+    uint64_t count = 0, id = 0;
+    ASSERT_OK(akidb_collection_count(db, "c", &count));
+    ASSERT_EQ(count, 1);
+    ASSERT_RC(akidb_insert(db, "c", 1, v, NULL, NULL, NULL), AKIDB_QUOTA);
+    ASSERT(strstr(akidb_errmsg(NULL), "2^63") != NULL);
+    const char *ext_b[1] = { "b" };
+    ASSERT_RC(akidb_upsert(db, "c", 1, v, ext_b, NULL, NULL), AKIDB_QUOTA);
+    ASSERT_OK(akidb_collection_count(db, "c", &count));
+    ASSERT_EQ(count, 1);
+    /* the existing document can still be read and deleted */
+    akidb_hit hit;
+    uint32_t n_hits = 0;
+    ASSERT_OK(akidb_search(db, "c", v, 1, NULL, &hit, &n_hits));
+    ASSERT_EQ(n_hits, 1);
+    ASSERT_EQ(hit.id, (uint64_t)INT64_MAX);
+    ASSERT_OK(akidb_delete(db, "c", hit.id));
+    ASSERT_RC(akidb_insert(db, "c", 1, v, NULL, NULL, &id), AKIDB_QUOTA);
+    ASSERT_OK(akidb_close(db));
+    ASSERT_OK(akidb_open(dir, &o, &db));
+    ASSERT_OK(akidb_collection_count(db, "c", &count));
+    ASSERT_EQ(count, 0);
+    ASSERT_OK(akidb_close(db));
 }
