@@ -1378,7 +1378,9 @@ TEST_TIMEOUT(parquet_corrupt_footer_flips, 240)
             int rc = read_everything(b, L.len, NULL);
             assert_rejected_or_ok(rc, "footer bit flip", k);
             /* the length or the magic: parsing from a wrong start may meet
-               anything, e.g. an encryption field (INVALID), but never passes */
+               anything (CORRUPT, or INVALID in the rare case that it reads
+               as a consistent footer of an unsupported file), but never
+               passes */
             if (k >= L.len - 8 && rc == AKIDB_OK)
                 akt_fail(__FILE__, __LINE__, "footer length / magic byte %zu bit %d flipped: accepted",
                          k, bit);
@@ -1492,8 +1494,9 @@ TEST_TIMEOUT(parquet_corrupt_page_size_2gib, 120)
 
 /* Thrift lengths in the footer: beyond the file they are AKIDB_CORRUPT
  * with an offset; merely wrong ones (15, 1000) make the decoder read later
- * fields as list elements, which may look like anything (e.g. a column
- * chunk without metadata, "encrypted": INVALID), but are never accepted. */
+ * fields as list elements, which may look like anything (a column chunk
+ * without metadata is CORRUPT; INVALID needs a footer that is otherwise
+ * consistent), but are never accepted. */
 TEST(parquet_corrupt_footer_lengths_past_file)
 {
     layout L;
