@@ -1585,7 +1585,7 @@ static void dbp_encode(membuf *m, const int64_t *v, size_t n)
     put_varint(m, ((uint64_t)first << 1) ^ (uint64_t)(first >> 63));
     size_t i = 1;
     while (i < n) {
-        int64_t deltas[128];
+        int64_t deltas[128] = { 0 };   /* k >= 1 below (i < n); gcc -O1 cannot see it */
         size_t k = 0;
         for (; k < 128 && i + k < n; k++)
             deltas[k] = (int64_t)((uint64_t)v[i + k] - (uint64_t)v[i + k - 1]);
