@@ -220,9 +220,11 @@ AKIDB_API const char *akidb_errmsg(const akidb *db);
 
 /* Write collection `name` (NULL = every collection) out as a checkpoint
  * and empty its write-ahead log, atomically (temporary file, fsync, rename,
- * fsync of the directory).  Searches continue meanwhile; writes to that
- * collection wait.  Happens by itself when a log passes checkpoint_bytes
- * and at akidb_close().
+ * fsync of the directory).  The checkpoint, DIR/ckpt/N.ckpt, is a Parquet
+ * file in the snapshot format that also keeps deleted nodes (flagged in
+ * its hnsw_deleted column), so a reopen loads the exact graph.  Searches
+ * continue meanwhile; writes to that collection wait.  Happens by itself
+ * when a log passes checkpoint_bytes and at akidb_close().
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
  * AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_checkpoint(akidb *db, const char *name);
