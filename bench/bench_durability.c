@@ -84,8 +84,6 @@ static size_t g_md_len;
 
 /* ---- small helpers ------------------------------------------------------ */
 
-
-
 static void die(const char *fmt, ...)
 {
     va_list ap;

@@ -82,8 +82,6 @@ static opts g_o;
 
 /* ---- small helpers ------------------------------------------------------ */
 
-
-
 static void die(const char *fmt, ...)
 {
     va_list ap;

@@ -432,7 +432,7 @@ static int recover_coll(void *ctx, const akidb__meta_coll *mc)
         goto done;
     uint64_t last_seq = 0;
     int have_ckpt = 0;
-    rc = akidb__ckpt_read(&db->env, c, ckpt_path, (uint64_t)mc->coll_id, &mc->cfg, &last_seq);
+    rc = akidb__ckpt_read(&db->env, c, ckpt_path, (uint64_t)mc->coll_id, &last_seq);
     if (rc == AKIDB_OK) {
         have_ckpt = 1;
         akidb__coll_set_last_seq(c, last_seq);

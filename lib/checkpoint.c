@@ -222,8 +222,7 @@ static int reraise(int rc, const char *path)
 }
 
 int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
-                     uint64_t coll_id, const akidb_collection_config *cfg,
-                     uint64_t *last_seq_out)
+                     uint64_t coll_id, uint64_t *last_seq_out)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -252,8 +251,8 @@ int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *pa
                           strerror(map_errno));
     akidb__pqr *r = NULL;
     int rc;
-    uint64_t got_id = 0, got_seq = 0, dim = 0, m = 0;
-    const char *kind, *metric;
+    uint64_t got_id = 0, got_seq = 0;
+    const char *kind;
     if (memcmp(p, "AKIDBCKP", 8) == 0) {
         rc = akidb__err(AKIDB_INVALID, "%s: a binary checkpoint of a pre-release build; this "
                         "version reads Parquet checkpoints only", path);
@@ -265,27 +264,24 @@ int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *pa
         rc = reraise(rc, path);
         goto done;
     }
+    akidb__pqr_trust_pages(r);   /* verify() covered every page */
     kind = akidb__pqr_kv(r, "akidb.kind");
-    metric = akidb__pqr_kv(r, "akidb.metric");
     if (!kind || strcmp(kind, "checkpoint") != 0) {
         rc = akidb__err(AKIDB_CORRUPT, "%s: not a checkpoint (akidb.kind is %s)", path,
                         kind ? kind : "missing");
         goto done;
     }
     if ((rc = akidb__snap_kv_u64(r, "akidb.collection_id", &got_id, path)) ||
-        (rc = akidb__snap_kv_u64(r, "akidb.last_seq", &got_seq, path)) ||
-        (rc = akidb__snap_kv_u64(r, "akidb.dim", &dim, path)) ||
-        (rc = akidb__snap_kv_u64(r, "akidb.hnsw_m", &m, path)))
+        (rc = akidb__snap_kv_u64(r, "akidb.last_seq", &got_seq, path)))
         goto done;
-    if (got_id != coll_id || dim != cfg->dim || m != cfg->hnsw_m || !metric ||
-        strcmp(metric, cfg->metric == AKIDB_METRIC_L2       ? "l2"
-                       : cfg->metric == AKIDB_METRIC_COSINE ? "cosine"
-                                                            : "dot") != 0) {
-        rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint belongs to another collection or "
-                        "settings (collection %" PRIu64 ", dim %" PRIu64 "; the catalog says "
-                        "collection %" PRIu64 ", dim %u)", path, got_id, dim, coll_id, cfg->dim);
+    if (got_id != coll_id) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint belongs to collection %" PRIu64 ", the "
+                        "catalog says %" PRIu64, path, got_id, coll_id);
         goto done;
     }
+    /* The settings (dim, metric, M) are the loader's to check against c,
+     * which has the catalog's; a mismatch comes back as INVALID and is
+     * reraised as CORRUPT below. */
     if ((rc = akidb__snap_load_reader(env, r, path, c)) == AKIDB_OK)
         *last_seq_out = got_seq;
     else

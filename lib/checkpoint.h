@@ -16,14 +16,13 @@
 int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const char *path,
                       uint64_t coll_id, uint64_t last_seq);
 
-/* Load the checkpoint at `path` into the empty collection c: every byte is
- * checked against the whole-file checksum first, then the recorded
- * collection id and settings against coll_id/cfg.  Returns AKIDB_OK (and
- * *last_seq_out), AKIDB_NOTFOUND (no file), AKIDB_CORRUPT (naming the
- * file), AKIDB_INVALID (a pre-release binary checkpoint), AKIDB_IOERR,
- * AKIDB_NOMEM. */
+/* Load the checkpoint at `path` into the empty collection c (created with
+ * the catalog's settings): every byte is checked against the whole-file
+ * checksum first, then the recorded collection id against coll_id and the
+ * recorded settings against c's.  Returns AKIDB_OK (and *last_seq_out),
+ * AKIDB_NOTFOUND (no file), AKIDB_CORRUPT (naming the file), AKIDB_INVALID
+ * (a pre-release binary checkpoint), AKIDB_IOERR, AKIDB_NOMEM. */
 int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
-                     uint64_t coll_id, const akidb_collection_config *cfg,
-                     uint64_t *last_seq_out);
+                     uint64_t coll_id, uint64_t *last_seq_out);
 
 #endif

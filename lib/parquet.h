@@ -122,6 +122,9 @@ int akidb__pqr_column(const akidb__pqr *r, size_t i, akidb__pqr_column_info *out
 int akidb__pqr_find_column(const akidb__pqr *r, const char *name);  /* index or -1 */
 uint64_t akidb__pqr_num_rows(const akidb__pqr *r);
 size_t akidb__pqr_file_size(const akidb__pqr *r);    /* the len given to open */
+/* The caller has verified every byte of the buffer (a checkpoint's
+ * whole-file checksum), so reads need not check page CRCs again. */
+void akidb__pqr_trust_pages(akidb__pqr *r);
 size_t akidb__pqr_num_row_groups(const akidb__pqr *r);
 uint64_t akidb__pqr_row_group_rows(const akidb__pqr *r, size_t rg);
 /* key_value_metadata lookup; NULL if absent (borrowed from the reader) */

@@ -2525,4 +2525,20 @@ TEST(snapshot_ids_exhausted_is_quota)
     ASSERT_OK(akidb_collection_count(db, "c", &count));
     ASSERT_EQ(count, 0);
     ASSERT_OK(akidb_close(db));
+
+    /* a checkpoint whose settings are not the catalog's (M 4 against M 8
+     * here) is damage, not something to load */
+    char dir2[600], ckpt2[700];
+    snprintf(dir2, sizeof dir2, "%s/q2", akt_dir);
+    snprintf(ckpt2, sizeof ckpt2, "%s/ckpt/1.ckpt", dir2);
+    ASSERT_OK(akidb_open(dir2, &o, &db));
+    cfg.hnsw_m = 8;
+    ASSERT_OK(akidb_collection_create(db, "c", &cfg));
+    ASSERT_OK(akidb_insert(db, "c", 1, v, ext, NULL, NULL));
+    ASSERT_OK(akidb_close(db));
+    ASSERT_OK(load_one_row_into(&env, 3, "4", NULL, &c));
+    ASSERT_OK(akidb__ckpt_write(&env, c, ckpt2, 1, last_seq));
+    akidb__coll_free(c);
+    ASSERT_RC(akidb_open(dir2, &o, &db), AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(NULL), "1.ckpt") && strstr(akidb_errmsg(NULL), "M 4"));
 }
