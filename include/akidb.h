@@ -208,7 +208,11 @@ typedef struct akidb_options {
     void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
     void *log_ctx;
     /* A collection's write-ahead log is checkpointed (state written out,
-     * log emptied) once it grows past this many bytes.  0 = 64 MiB. */
+     * log emptied) once it grows past this many bytes.  0 = 64 MiB, or the
+     * size of the collection's last checkpoint file if that is larger: a
+     * checkpoint rewrites the whole collection, so this keeps the bytes
+     * written by checkpoints to at most about one per byte logged however
+     * large the collection grows. */
     uint64_t checkpoint_bytes;
     /* Uploads to the object store kept in flight at once.  0 = 16. */
     uint32_t upload_concurrency;
@@ -235,6 +239,17 @@ typedef struct akidb_options {
      * get the same bits plus x wherever r is set (0600 gives 0700).
      * 0 = 0644.  Only the 0777 bits are used. */
     uint32_t file_mode;
+    /* The bound on a collection's index lag (its "tail": acknowledged
+     * documents not yet linked into the HNSW graph, which every search
+     * scans exactly; see "Visibility and indexing" below).  While a tail
+     * holds more documents than this, a write links nodes itself before
+     * it returns until the tail is within the bound again: writes slow
+     * down to the indexing rate instead of the tail, and the cost it adds
+     * to every search, growing without limit.  0 = the number of vectors
+     * of the collection's dimension that fill 8 MiB (16384 at 128-d, 2674
+     * at 784-d; at least 1024, at most 2^20), whose exact scan costs a few
+     * graph searches.  AKIDB_NEVER = no bound. */
+    uint32_t max_index_lag;
 } akidb_options;
 
 #define AKIDB_NEVER 0xFFFFFFFFu
@@ -251,7 +266,12 @@ AKIDB_API void akidb_options_init(akidb_options *opts);
  *   out   out: the new handle on success, NULL on failure.
  * The directory holds akidb.db (the SQLite catalog), wal/ (one write-ahead
  * log per collection) and ckpt/ (checkpoints).  Opening recovers every
- * collection: its last checkpoint, then its log replayed.  A torn or
+ * collection: its last checkpoint, then its log replayed into memory.  No
+ * graph work happens during the open: documents not yet linked into the
+ * HNSW graph (the checkpoint's tail and every replayed insert) are
+ * searchable at once by exact scan and are linked by the handle's
+ * background indexer thread after akidb_open() returns (see "Visibility
+ * and indexing"), so the open costs about a read of the files.  A torn or
  * corrupt log tail (a crash mid-write) is cut at the last valid record and
  * reported through the log callback and the metric
  * akidb_wal_truncations_total; it does not fail the open.
@@ -265,10 +285,13 @@ AKIDB_API void akidb_options_init(akidb_options *opts);
  * Thread safe. */
 AKIDB_API int akidb_open(const char *dir, const akidb_options *opts, akidb **out);
 
-/* Close the handle and free everything it owns.  Collections whose log
- * holds records are checkpointed first, so the next open needs no replay
- * (a checkpoint failure is reported but the handle is still closed, and no
- * acknowledged write is lost: the log is kept).  NULL is a no-op returning
+/* Close the handle and free everything it owns.  The indexer thread is
+ * stopped (it does not finish the tails: they are saved as they are and
+ * linked after the next open).  Collections whose log holds records, or
+ * whose graph grew since their last checkpoint, are checkpointed first,
+ * so the next open needs no replay (a checkpoint failure is reported but
+ * the handle is still closed, and no acknowledged write is lost: the log
+ * is kept).  NULL is a no-op returning
  * AKIDB_OK.  No other call on this handle may be running or start later.
  * Returns AKIDB_OK, or AKIDB_IOERR/AKIDB_NOMEM when a checkpoint failed. */
 AKIDB_API int akidb_close(akidb *db);
@@ -284,7 +307,9 @@ AKIDB_API const char *akidb_errmsg(const akidb *db);
  * and empty its write-ahead log, atomically (temporary file, fsync, rename,
  * fsync of the directory).  The checkpoint, DIR/ckpt/N.ckpt, is a Parquet
  * file in the snapshot format that also keeps deleted nodes (flagged in
- * its hnsw_deleted column), so a reopen loads the exact graph.  Searches
+ * its hnsw_deleted column), so a reopen loads the exact graph; documents
+ * not linked yet are saved as the graph's tail (it does not wait for the
+ * indexer) and are linked after the next open.  Searches
  * continue meanwhile; writes to that collection wait.  Happens by itself
  * when a log passes checkpoint_bytes and at akidb_close().
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
@@ -403,7 +428,8 @@ typedef struct akidb_collection_stats {
     uint64_t graph_bytes;      /* HNSW links and bookkeeping */
     uint64_t document_bytes;   /* ids, external ids, metadata, lookup tables */
     uint64_t log_bytes;        /* write-ahead log not yet folded into a checkpoint */
-    uint64_t index_lag;        /* acknowledged documents not yet in the graph */
+    uint64_t index_lag;        /* acknowledged documents not yet in the graph: the
+                                * tail, which searches scan exactly */
     int64_t created_at_us;
 } akidb_collection_stats;
 
@@ -430,7 +456,21 @@ AKIDB_API int akidb_collection_stat(akidb *db, const char *name,
  * database is reopened); NONE, written to the operating system, which
  * survives a crash of the process but not of the machine.  Write errors,
  * a full disk included, return AKIDB_IOERR and leave the collection as it
- * was and usable. */
+ * was and usable.
+ *
+ * Visibility and indexing: an acknowledged write is visible at once to
+ * every later call on the handle (akidb_get, akidb_lookup, counts, and
+ * akidb_search, graph or exact); a delete or an upsert hides the old
+ * document at once.  Linking a new document into the HNSW graph happens
+ * afterwards, on the handle's indexer thread; until then the document is
+ * in the collection's tail, which akidb_search scans exactly and merges
+ * with the graph's results, so a search never misses a document because
+ * indexing lags.  The tail's size is akidb_collection_stats.index_lag
+ * (and the metric akidb_index_pending_documents); it is bounded by
+ * akidb_options.max_index_lag: past it, writers link nodes themselves
+ * before they return (back-pressure).  akidb_index_wait() waits for the
+ * tails to drain.  The graph is the same whenever the linking happens:
+ * nodes are linked in the order they were written. */
 
 /* Insert n documents into `coll`.
  *   vectors        in: n*dim floats, row-major.  Every value must be finite.
@@ -473,6 +513,18 @@ AKIDB_API int akidb_upsert(akidb *db, const char *coll, size_t n, const float *v
  * (no collection, or no live document with that id), AKIDB_IOERR.
  * Thread safe. */
 AKIDB_API int akidb_delete(akidb *db, const char *coll, uint64_t id);
+
+/* Wait until every acknowledged document of `coll` (NULL: of every
+ * collection) is linked into the HNSW graph, i.e. until index_lag is 0,
+ * for tests and benchmarks that want a fully built graph (searches do not
+ * need it: they scan the tail).  Writes that arrive meanwhile are waited
+ * for too.  timeout_ms: how long to wait at most; 0 = just check;
+ * AKIDB_NEVER = no limit.
+ * Returns AKIDB_OK (the tail is empty), AKIDB_BUSY (still not empty at the
+ * timeout; the message says how many documents wait), AKIDB_MISUSE,
+ * AKIDB_INVALID (bad name), AKIDB_NOTFOUND.  Thread safe; holds no lock
+ * while it waits. */
+AKIDB_API int akidb_index_wait(akidb *db, const char *coll, uint32_t timeout_ms);
 
 /* Find the id of the live document with `external_id`.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.

@@ -610,6 +610,8 @@ TEST_TIMEOUT(conc_create_drop_while_searching, 120)
     for (size_t i = 0; i < CD_N; i++)
         doc_vec(v + i * CD_DIM, CD_DIM, 5000 + i, 0);
     ASSERT_OK(akidb_insert(sh->db, "stable", CD_N, v, NULL, NULL, NULL));
+    /* "never changes" includes its graph: let the indexer finish first */
+    ASSERT_OK(akidb_index_wait(sh->db, "stable", AKIDB_NEVER));
     for (int q = 0; q < CD_Q; q++) {
         doc_vec(sh->queries + q * CD_DIM, CD_DIM, 90000 + (uint64_t)q, 0);
         uint32_t n_hits = 0;

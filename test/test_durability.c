@@ -1362,6 +1362,9 @@ typedef struct psnap {
 static void p_snapshot(akidb *db, const pstate *st, psnap *sn)
 {
     memset(sn, 0, sizeof *sn);
+    /* HNSW answers are compared bit for bit: the graphs must be complete
+     * (the same graph whenever the indexer ran; test_ingest checks that) */
+    ASSERT_OK(akidb_index_wait(db, NULL, AKIDB_NEVER));
     for (int c = 0; c < P_N; c++) {
         const pcoll *pc = &P_COLLS[c];
         const pcstate *s = &st->c[c];

@@ -85,6 +85,9 @@ static void fill(akidb *db, const char *coll, uint32_t n, uint32_t dim, akidb_me
 /* Everything observable about a collection must be equal in a and b. */
 static void assert_same(akidb *a, const char *ca, akidb *b, const char *cb, uint32_t n_queries)
 {
+    /* graph answers compare only once both graphs are complete */
+    ASSERT_OK(akidb_index_wait(a, ca, AKIDB_NEVER));
+    ASSERT_OK(akidb_index_wait(b, cb, AKIDB_NEVER));
     uint64_t na, nb;
     ASSERT_OK(akidb_collection_count(a, ca, &na));
     ASSERT_OK(akidb_collection_count(b, cb, &nb));
@@ -137,6 +140,8 @@ typedef struct results {
 
 static void record(akidb *db, const char *coll, uint32_t dim, uint32_t n_queries, results *r)
 {
+    /* the answers of the complete graph, whenever the indexer ran */
+    ASSERT_OK(akidb_index_wait(db, coll, AKIDB_NEVER));
     float *q = malloc(dim * sizeof *q);
     ASSERT(q != NULL && n_queries <= 64);
     uint64_t s = 4242;

@@ -248,6 +248,17 @@ int akidb_checkpoint(akidb *db, const char *name)
     return akidb__db_checkpoint(db, name);
 }
 
+int akidb_index_wait(akidb *db, const char *coll, uint32_t timeout_ms)
+{
+    akidb__err_clear();
+    if (!db)
+        return misuse("akidb_index_wait", "db");
+    int rc;
+    if (coll && (rc = check_name(coll, "collection")))
+        return rc;
+    return akidb__db_index_wait(db, coll, timeout_ms);
+}
+
 int akidb_metric_value(akidb *db, const char *name, int64_t *value_out)
 {
     akidb__err_clear();

@@ -21,6 +21,8 @@ typedef struct akidb__env {
     akidb__metrics metrics;
     akidb_sync_mode sync_mode;
     uint64_t checkpoint_bytes;
+    int checkpoint_auto;         /* checkpoint_bytes is the default: scale it (collection.c) */
+    uint32_t max_index_lag;      /* akidb_options.max_index_lag (0 = per dimension) */
     void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
     void *log_ctx;
     akidb__fault_fn fault_fn;

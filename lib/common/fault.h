@@ -28,6 +28,12 @@ typedef int (*akidb__fault_fn)(void *ctx, akidb__fault_point point);
  * while no other thread uses the handle. */
 void akidb__set_fault_hook(akidb *db, akidb__fault_fn fn, void *ctx);
 
+/* Pause (paused = 1: returns once the indexer thread is between slices
+ * and will start no other) or resume the handle's indexer, so a test can
+ * look at writes that are acknowledged but not linked yet.  Writers still
+ * link under back-pressure. */
+void akidb__db_index_pause(akidb *db, int paused);
+
 /* The handle's uploader, for tests that drive dead-letter cycles by hand
  * (open with dlq_retry_interval_ms = AKIDB_NEVER). */
 struct akidb__uploader;

@@ -40,7 +40,15 @@
       "Background uploads that failed and became dead letters")                        \
     X(DLQ_PERMANENT, "akidb_dlq_permanent_total", "counter",                           \
       "Dead letters given up on after the maximum attempts")                           \
-    X(COLLECTIONS, "akidb_collections", "gauge", "Collections in the database")
+    X(COLLECTIONS, "akidb_collections", "gauge", "Collections in the database")        \
+    X(INDEX_PENDING, "akidb_index_pending_documents", "gauge",                         \
+      "Acknowledged documents not yet linked into a graph (the tails searches scan)")  \
+    X(INDEX_LINKED, "akidb_index_linked_total", "counter",                             \
+      "Documents linked into a graph, by the indexer or by writers")                   \
+    X(INDEX_WRITER_LINKED, "akidb_index_writer_linked_total", "counter",               \
+      "Documents linked by writers themselves because a tail passed its bound")        \
+    X(INDEX_LINK_US, "akidb_index_link_microseconds_total", "counter",                 \
+      "Time spent linking (indexer throughput = linked_total / this)")
 
 typedef enum akidb__metric_id {
 #define AKIDB__METRIC_ENUM(id, name, type, help) AKIDB__M_##id,

@@ -25,6 +25,15 @@
  * leaves no trace, in RAM or in the log.  Recovery replays logged batches
  * through the same reserve and commit steps.
  *
+ * Commit appends the vectors to the index's tail (a copy, no graph work):
+ * from then on the documents are found by lookups, gets and searches (the
+ * index scans its tail exactly).  Linking the tail into the graph happens
+ * later, in slices under the write lock (akidb__coll_index_step), by the
+ * handle's indexer thread (indexer.c), or by a writer itself when the
+ * tail has grown past the bound (back-pressure, see help_index).  Nodes
+ * are linked in node order whoever does it, so the graph is the same as
+ * if every write had linked its own nodes at once.
+ *
  * Log payloads (little-endian):
  *   u8 type (1 put, 2 delete), 3 zero bytes, u32 n, then n entries:
  *   put     u64 id, i64 inserted_at, u32 ext_len, u32 meta_len (0xFFFFFFFF =
@@ -41,9 +50,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <time.h>
+
 #include "common/env.h"
 #include "common/alloc.h"
 #include "engine/collection.h"
+#include "engine/indexer.h"
 #include "index/hnsw.h"
 #include "engine/wal.h"
 
@@ -79,6 +92,12 @@ struct akidb__collection {
     pthread_rwlock_t lock;
     pthread_mutex_t ckpt_lock;   /* one checkpoint at a time (they share a temp file) */
     akidb__hnsw *index;
+
+    akidb__indexer *ix;          /* woken when the tail grows; NULL = none */
+    uint32_t lag_bound;          /* back-pressure: writers link while the tail exceeds it */
+    uint32_t lag;                /* tail size: written under the write lock, read atomically */
+    uint32_t ckpt_linked;        /* graph nodes in the last checkpoint written or loaded */
+    uint64_t ckpt_file_bytes;    /* and its size: the default checkpoint threshold follows it */
 
     uint64_t *node_id;
     char **node_ext;
@@ -235,6 +254,8 @@ int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
         akidb__free(alloc, c);
         return akidb__err(rc, "collection %s: cannot create index", name);
     }
+    c->lag_bound = env->max_index_lag ? env->max_index_lag
+                                      : akidb__coll_default_lag_bound(cfg->dim);
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     /* Searches are frequent and short; without this, a steady stream of
@@ -282,6 +303,15 @@ void akidb__coll_free(akidb__collection *c)
 {
     if (!c)
         return;
+    /* Its tail leaves the handle's count; a waiter for every tail to
+     * drain must look again. */
+    uint32_t lag = __atomic_load_n(&c->lag, __ATOMIC_RELAXED);
+    if (lag) {
+        akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_INDEX_PENDING,
+                          -(int64_t)lag);
+        if (c->ix)
+            akidb__indexer_drained(c->ix);
+    }
     free_contents(c);
     akidb__wal_close(c->wal);
     pthread_rwlock_destroy(&c->lock);
@@ -324,6 +354,87 @@ void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq)
 {
     c->last_seq = seq;
     c->has_checkpoint = 1;
+    struct stat st;
+    if (stat(c->ckpt_path, &st) == 0)
+        c->ckpt_file_bytes = (uint64_t)st.st_size;
+}
+
+uint32_t akidb__coll_default_lag_bound(uint32_t dim)
+{
+    uint32_t b = (uint32_t)(((uint32_t)1 << 21) / (dim ? dim : 1));
+    return b < 1024 ? 1024 : b > ((uint32_t)1 << 20) ? (uint32_t)1 << 20 : b;
+}
+
+void akidb__coll_set_indexer(akidb__collection *c, akidb__indexer *ix)
+{
+    c->ix = ix;
+}
+
+uint32_t akidb__coll_index_lag(const akidb__collection *c)
+{
+    return __atomic_load_n(&c->lag, __ATOMIC_RELAXED);
+}
+
+uint32_t akidb__coll_lag_bound(const akidb__collection *c)
+{
+    return c->lag_bound;
+}
+
+/* Under the write lock: publish the tail size after appends or links. */
+static void update_lag(akidb__collection *c)
+{
+    uint32_t lag = akidb__hnsw_size(c->index) - akidb__hnsw_linked(c->index);
+    uint32_t old = __atomic_exchange_n(&c->lag, lag, __ATOMIC_RELAXED);
+    if (lag != old)
+        akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_INDEX_PENDING,
+                          (int64_t)lag - (int64_t)old);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32_t stop_at,
+                                int by_writer)
+{
+    akidb__metrics *m = (akidb__metrics *)&c->env->metrics;
+    pthread_rwlock_wrlock(&c->lock);
+    uint64_t t0 = mono_ns(), t = t0;
+    uint32_t linked = 0;
+    /* At least one node, however small the budget: progress is certain. */
+    while (akidb__hnsw_size(c->index) - akidb__hnsw_linked(c->index) > stop_at &&
+           (linked == 0 || t - t0 < budget_ns)) {
+        akidb__hnsw_link_next(c->index);
+        linked++;
+        t = mono_ns();
+    }
+    update_lag(c);
+    uint32_t left = c->lag;
+    pthread_rwlock_unlock(&c->lock);
+    if (linked) {
+        akidb__metric_add(m, AKIDB__M_INDEX_LINKED, linked);
+        akidb__metric_add(m, AKIDB__M_INDEX_LINK_US, (int64_t)((t - t0) / 1000));
+        if (by_writer)
+            akidb__metric_add(m, AKIDB__M_INDEX_WRITER_LINKED, linked);
+        if (left == 0 && c->ix)
+            akidb__indexer_drained(c->ix);
+    }
+    return left;
+}
+
+/* Back-pressure, after a write was logged and applied: while the tail is
+ * longer than the bound, the writer links nodes itself, a slice at a
+ * time so searches get the lock between slices.  The write is durable
+ * already; it is acknowledged (returns) when the tail is back within the
+ * bound, which keeps the exact scan of the tail that every search pays
+ * bounded however fast writes come. */
+static void help_index(akidb__collection *c)
+{
+    while (akidb__coll_index_lag(c) > c->lag_bound)
+        akidb__coll_index_step(c, AKIDB__INDEX_SLICE_NS, c->lag_bound, 1);
 }
 
 const char *akidb__coll_name(const akidb__collection *c)
@@ -369,7 +480,7 @@ void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
     out->document_bytes = docs;
     out->bytes = out->vector_bytes + out->graph_bytes + out->document_bytes;
     out->log_bytes = c->wal ? akidb__wal_size(c->wal) : 0;
-    out->index_lag = 0;
+    out->index_lag = c->lag;
     pthread_rwlock_unlock(&c->lock);
 }
 
@@ -656,7 +767,7 @@ static void commit(akidb__collection *c, batch *b)
 {
     const uint32_t dim = c->cfg.dim;
     for (size_t i = 0; i < b->n; i++) {
-        uint32_t node = akidb__hnsw_add(c->index, b->vectors + i * dim);
+        uint32_t node = akidb__hnsw_append(c->index, b->vectors + i * dim);
         uint64_t id = b->ids[i];
         int64_t slot = id_find(&c->id_map, id);
         if (slot >= 0) {
@@ -678,6 +789,9 @@ static void commit(akidb__collection *c, batch *b)
             c->next_id = id + 1;
     }
     akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_WRITTEN, (int64_t)b->n);
+    update_lag(c);
+    if (c->ix && b->n)
+        akidb__indexer_kick(c->ix);
 }
 
 static inline void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -742,6 +856,15 @@ static int log_payload(akidb__collection *c, const unsigned char *payload, size_
 static uint64_t checkpoint_due(const akidb__collection *c)
 {
     uint64_t limit = c->env->checkpoint_bytes;
+    /* The default threshold grows with the collection: a checkpoint
+     * rewrites all of it, so waiting for as many log bytes as the last
+     * checkpoint file held keeps it to at most one byte written per byte
+     * logged, however large the collection grows (write amplification
+     * about 2 in all, instead of growing with the collection's size).
+     * Replay is cheap (no graph work at open), so the longer log costs
+     * little at the next open. */
+    if (c->env->checkpoint_auto && c->ckpt_file_bytes > limit)
+        limit = c->ckpt_file_bytes;
     if (c->ckpt_retry_at > limit)
         limit = c->ckpt_retry_at;
     return akidb__wal_size(c->wal) >= limit ? limit : 0;
@@ -781,8 +904,10 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
     akidb__free(c->alloc, payload);
     if (rc == AKIDB_OK)
         rc = akidb__wal_sync(c->wal, seq);
-    if (rc == AKIDB_OK)
+    if (rc == AKIDB_OK) {
         run_due_checkpoint(c, due);
+        help_index(c);
+    }
     return rc;
 }
 
@@ -960,14 +1085,21 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
     pthread_rwlock_rdlock(&c->lock);
     int rc = AKIDB_OK;
     uint64_t size = akidb__wal_size(c->wal);
-    /* Re-checked under the locks: a concurrent writer may have done it. */
+    uint32_t linked = akidb__hnsw_linked(c->index);
+    /* Re-checked under the locks: a concurrent writer may have done it.
+     * A graph that grew since the last checkpoint is worth saving too:
+     * otherwise the next open would link those nodes all over again. */
     int due = min_log_bytes ? size >= min_log_bytes
-                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint;
+                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint ||
+                              linked != c->ckpt_linked;
     if (due) {
         rc = c->saver ? c->saver(c->env, c, c->ckpt_path, c->coll_id, c->last_seq)
                       : akidb__err(AKIDB_ERROR, "collection %s: no checkpoint writer", c->name);
         if (rc == AKIDB_OK) {
+            struct stat st;
             c->has_checkpoint = 1;
+            c->ckpt_linked = linked;
+            c->ckpt_file_bytes = stat(c->ckpt_path, &st) == 0 ? (uint64_t)st.st_size : 0;
             /* Crash here: the log still holds records the checkpoint has;
              * replay skips them by seq. */
             int err = akidb__fault(c->env, AKIDB__FAULT_CKPT_AFTER_RENAME);
@@ -1175,6 +1307,10 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
     akidb__hnsw_free(c->index);
     c->index = index;
     c->next_id = next_id;
+    c->ckpt_linked = akidb__hnsw_linked(index);
+    update_lag(c);
+    if (c->ix && c->lag)
+        akidb__indexer_kick(c->ix);
     return AKIDB_OK;
 }
 

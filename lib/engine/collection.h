@@ -38,6 +38,35 @@ void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver);
 void akidb__coll_set_created_at(akidb__collection *c, int64_t us);
 int64_t akidb__coll_created_at(const akidb__collection *c);
 
+/* ---- the tail and its indexing ----
+ * Writes append their vectors to the index's tail (see collection.c);
+ * these link it into the graph. */
+
+/* The indexer to wake when the tail grows (borrowed; NULL = none). */
+struct akidb__indexer;
+void akidb__coll_set_indexer(akidb__collection *c, struct akidb__indexer *ix);
+
+/* How long one slice of linking holds the write lock: searches and writes
+ * wait at most this long for the indexer (see docs/BENCHMARKS.md for how
+ * it was chosen). */
+#define AKIDB__INDEX_SLICE_NS ((uint64_t)2000000)
+
+/* Link tail nodes, in order, under the write lock, for up to budget_ns
+ * (at least one node when the tail is longer than stop_at) or until the
+ * tail is stop_at long.  by_writer counts them as back-pressure in the
+ * metrics.  Returns the tail size left. */
+uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32_t stop_at,
+                                int by_writer);
+
+/* The tail size now (no lock: a relaxed read of a value writers keep). */
+uint32_t akidb__coll_index_lag(const akidb__collection *c);
+
+/* Writers link nodes themselves while the tail exceeds this bound
+ * (akidb_options.max_index_lag, or by default the number of vectors of
+ * this dimension in 8 MiB: 16384 at 128-d, clamped to 1024..2^20). */
+uint32_t akidb__coll_lag_bound(const akidb__collection *c);
+uint32_t akidb__coll_default_lag_bound(uint32_t dim);
+
 /* Give the collection its log (ownership passes to the collection). */
 void akidb__coll_attach_wal(akidb__collection *c, struct akidb__wal *wal);
 uint64_t akidb__coll_id(const akidb__collection *c);

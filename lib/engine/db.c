@@ -26,6 +26,13 @@
  * catalog's high-water mark: those are removed.  Files numbered above it
  * mean the catalog lost rows (a damaged or replaced akidb.db): that is
  * AKIDB_CORRUPT, never a silent deletion of data.
+ *
+ * Recovery loads each checkpoint (graph + tail) and appends the log's
+ * records to the tail, with no graph work, so akidb_open costs about a
+ * read of the files.  The handle's indexer thread (indexer.c), started
+ * once every collection is loaded, links the tails in the background:
+ * index_work picks the collections round-robin and links one slice of
+ * one per call, holding db->lock shared only for that slice.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,6 +55,7 @@
 #include "engine/checkpoint.h"
 #include "engine/collection.h"
 #include "engine/db.h"
+#include "engine/indexer.h"
 #include "engine/snapshot.h"
 #include "engine/uploader.h"
 #include "engine/wal.h"
@@ -74,6 +82,8 @@ struct akidb {
     int dlq_stopping;
     pthread_mutex_t dlq_lock;
     pthread_cond_t dlq_cond;
+    akidb__indexer *indexer;     /* links the tails; its thread starts after recovery */
+    size_t index_rr;             /* next collection the indexer looks at (its thread only) */
 };
 
 akidb__uploader *akidb__db_uploader(akidb *db)
@@ -127,6 +137,7 @@ static int new_coll(akidb *db, const char *name, const akidb_collection_config *
     if (rc == AKIDB_OK) {
         akidb__coll_set_saver(*out, akidb__ckpt_write);
         akidb__coll_set_created_at(*out, created_at);
+        akidb__coll_set_indexer(*out, db->indexer);
     }
     return rc;
 }
@@ -300,8 +311,32 @@ static int check_orphans(akidb *db, const id_list *ids, const char *sub, const c
     return AKIDB_OK;
 }
 
+/* The indexer's unit of work: one slice of the next collection (round
+ * robin) whose tail is not empty.  db->lock is held shared for the slice
+ * only, so a drop or create waits for a slice at most. */
+static int index_work(void *ctx)
+{
+    akidb *db = ctx;
+    pthread_rwlock_rdlock(&db->lock);
+    akidb__collection *c = NULL;
+    for (size_t k = 0; k < db->n_colls && !c; k++) {
+        size_t i = (db->index_rr + k) % db->n_colls;
+        if (akidb__coll_index_lag(db->colls[i]) > 0) {
+            c = db->colls[i];
+            db->index_rr = i + 1;
+        }
+    }
+    if (c)
+        akidb__coll_index_step(c, AKIDB__INDEX_SLICE_NS, 0, 0);
+    pthread_rwlock_unlock(&db->lock);
+    return c != NULL;
+}
+
 static void stop_background(akidb *db)
 {
+    /* The indexer first: it is the only thread that enters collections. */
+    akidb__indexer_free(db->indexer);
+    db->indexer = NULL;
     if (db->dlq_thread_started) {
         pthread_mutex_lock(&db->dlq_lock);
         db->dlq_stopping = 1;
@@ -431,6 +466,8 @@ int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
     db->env.sync_mode = o->sync_mode;
     db->env.checkpoint_bytes = o->checkpoint_bytes ? o->checkpoint_bytes
                                                    : DEFAULT_CHECKPOINT_BYTES;
+    db->env.checkpoint_auto = o->checkpoint_bytes == 0;
+    db->env.max_index_lag = o->max_index_lag;
     db->env.log_fn = o->log_fn;
     db->env.log_ctx = o->log_ctx;
     pthread_mutex_init(&db->dlq_lock, NULL);
@@ -489,6 +526,10 @@ int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
     }
     rc = akidb__catalog_open(p, wal_ids.n + ckpt_ids.n == 0, &db->meta);
     akidb__free(&db->env.alloc, p);
+    /* Recovery appends to the tails and kicks the indexer, whose thread
+     * starts only once every collection is in place. */
+    if (rc == AKIDB_OK)
+        rc = akidb__indexer_new(&db->env, index_work, db, &db->indexer);
     if (rc ||
         (rc = akidb__catalog_list(db->meta, recover_coll, db)) ||
         (rc = check_orphans(db, &wal_ids, "wal", ".wal")) ||
@@ -496,7 +537,7 @@ int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
         goto fail_ids;
     akidb__free(&db->env.alloc, wal_ids.ids);
     akidb__free(&db->env.alloc, ckpt_ids.ids);
-    if ((rc = start_background(db)))
+    if ((rc = start_background(db)) || (rc = akidb__indexer_start(db->indexer)))
         goto fail;
     *out = db;
     return AKIDB_OK;
@@ -526,6 +567,60 @@ int akidb__db_close(akidb *db)
         return akidb__err(rc, "akidb_close: checkpoint failed (the log was kept, nothing is "
                           "lost): %s", first_err);
     return AKIDB_OK;
+}
+
+void akidb__db_index_pause(akidb *db, int paused)
+{
+    akidb__indexer_pause(db->indexer, paused);
+}
+
+/* The tail sizes of collection `name` (NULL: all) summed; AKIDB_NOTFOUND
+ * when it does not exist. */
+static int sum_lag(akidb *db, const char *name, uint64_t *lag_out)
+{
+    uint64_t lag = 0;
+    int found = 0;
+    pthread_rwlock_rdlock(&db->lock);
+    for (size_t i = 0; i < db->n_colls; i++)
+        if (!name || strcmp(akidb__coll_name(db->colls[i]), name) == 0) {
+            found = 1;
+            lag += akidb__coll_index_lag(db->colls[i]);
+        }
+    pthread_rwlock_unlock(&db->lock);
+    *lag_out = lag;
+    if (name && !found)
+        return akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", name);
+    return AKIDB_OK;
+}
+
+/* Sleep without holding db->lock (a drop must not wait for a waiter):
+ * read the indexer's drain counter, look at the tails, sleep until the
+ * counter moves, look again. */
+int akidb__db_index_wait(akidb *db, const char *name, uint32_t timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    if (timeout_ms == AKIDB_NEVER) {
+        deadline.tv_sec += (time_t)100 * 365 * 86400;   /* a century */
+    } else {
+        uint64_t ns = (uint64_t)deadline.tv_nsec + (uint64_t)(timeout_ms % 1000) * 1000000u;
+        deadline.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
+        deadline.tv_nsec = (long)(ns % 1000000000u);
+    }
+    for (;;) {
+        uint64_t gen = akidb__indexer_gen(db->indexer), lag;
+        int rc = sum_lag(db, name, &lag);
+        if (rc || lag == 0)
+            return rc;
+        if (akidb__indexer_wait(db->indexer, gen, &deadline)) {
+            if ((rc = sum_lag(db, name, &lag)) || lag == 0)
+                return rc;
+            return akidb__err(AKIDB_BUSY, "akidb_index_wait: %llu document%s of %s still "
+                              "waiting to be indexed after %u ms", (unsigned long long)lag,
+                              lag == 1 ? "" : "s", name ? name : "all collections",
+                              timeout_ms);
+        }
+    }
 }
 
 int akidb__db_checkpoint(akidb *db, const char *name)

@@ -63,6 +63,14 @@ void akidb__db_coll_state(akidb *db, akidb__collection *c, akidb_collection_stat
 int akidb__db_create(akidb *db, const char *name, const akidb_collection_config *cfg);
 int akidb__db_drop(akidb *db, const char *name);
 
+/* Wait until the tail of collection `name` (NULL: of every collection)
+ * is empty: AKIDB_OK, AKIDB_NOTFOUND, or AKIDB_BUSY after timeout_ms
+ * (AKIDB_NEVER: no limit).  Holds no lock while it sleeps. */
+int akidb__db_index_wait(akidb *db, const char *name, uint32_t timeout_ms);
+
+/* Tests: stop (1) or resume (0) the indexer thread; see fault.h. */
+void akidb__db_index_pause(akidb *db, int paused);
+
 /* Checkpoint collection `name`, or every collection when name is NULL. */
 int akidb__db_checkpoint(akidb *db, const char *name);
 

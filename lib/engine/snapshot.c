@@ -36,6 +36,24 @@
  *               uncompressed floats, because it is written while writers
  *               wait and read at every open.
  *
+ * The graph's tail.  Documents are acknowledged before they are linked
+ * into the graph (collection.c), so a collection may hold nodes that are
+ * not linked yet: always the last ones in node order.  Both kinds save
+ * them as rows like any other, with their level (drawn when they were
+ * written) and empty link lists at every level, after the linked rows,
+ * and say where the tail starts:
+ *
+ *   akidb.hnsw_linked_rows  rows [0, this) are the graph; the rest is the
+ *                           tail, linked again after a load.  Written only
+ *                           when there is a tail, and such a file says
+ *                           akidb.format "2", so that a library that
+ *                           knows only format "1" (which would take tail
+ *                           rows for linked nodes nothing points to, and
+ *                           never find them by graph search) refuses it.
+ *
+ * A file without the key (every file written before the tail existed) is
+ * all graph.  The entry point is always a linked row.
+ *
  * Row groups hold ~32 MiB of vectors, so the writer's memory is bounded by
  * one row group (the vectors themselves are not copied: the writer reads
  * them where the index keeps them), and a load decodes one row group at a
@@ -59,6 +77,7 @@
 #include "engine/snapshot.h"
 
 #define SNAPSHOT_FORMAT "1"
+#define SNAPSHOT_FORMAT_TAIL "2"   /* with akidb.hnsw_linked_rows < rows */
 
 /* The columns of both kinds; a checkpoint has all eight, a snapshot the
  * first seven. */
@@ -254,7 +273,7 @@ static uint32_t repair_links(const akidb__hnsw *h, const uint32_t *row_of, uint3
  * only, links through tombstones repaired.  exact = 1 (a checkpoint): every
  * node in node order, tombstones flagged in hnsw_deleted, links and entry
  * point verbatim.  The caller holds c's lock and has put the kind-specific
- * pairs in keys/vals (n_kv of them, with room for the 9 common ones).
+ * pairs in keys/vals (n_kv of them, with room for the 10 common ones).
  */
 static int encode(const akidb__env *env, const akidb__collection *c, int exact,
                   const char **keys, const char **vals, size_t n_kv, akidb__pq_sink sink,
@@ -274,7 +293,8 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
     uint32_t *row_of = akidb__alloc_array(a, n ? n : 1, sizeof *row_of);
     if (!row_of)
         return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
-    uint32_t rows = 0;
+    uint32_t rows = 0, linked_rows = 0;
+    const uint32_t n_linked = akidb__hnsw_linked(h);
     int top_level = -1;
     int64_t top_row = -1, entry_row = -1;
     for (uint32_t i = 0; i < n; i++) {
@@ -283,16 +303,22 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
             continue;
         }
         row_of[i] = rows++;
+        if (i >= n_linked)
+            continue;   /* the tail: kept, in no graph yet */
+        linked_rows = rows;
         if (akidb__hnsw_level(h, i) > top_level) {
             top_level = akidb__hnsw_level(h, i);
             top_row = row_of[i];
         }
     }
     /* The saved entry point if it is kept (it is on the top level), else
-     * the first live node on the highest remaining level. */
-    if (rows) {
+     * the first live node on the highest remaining level.  With no graph
+     * at all, row 0 (read as nothing by a loader that sees no graph). */
+    if (linked_rows) {
         uint32_t e = akidb__hnsw_entry(h);
         entry_row = row_of[e] != UINT32_MAX ? row_of[e] : top_row;
+    } else if (rows) {
+        entry_row = 0;
     }
 
     char kv_dim[16], kv_m[16], kv_efc[16], kv_efs[16], kv_next[32], kv_entry[32];
@@ -305,12 +331,19 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
     const char *common_keys[] = { "akidb.format", "akidb.collection", "akidb.dim",
                                   "akidb.metric", "akidb.hnsw_m", "akidb.ef_construction",
                                   "akidb.ef_search", "akidb.next_id", "akidb.hnsw_entry_row" };
-    const char *common_vals[] = { SNAPSHOT_FORMAT, akidb__coll_name(c), kv_dim,
-                                  metric_name(cfg.metric), kv_m, kv_efc, kv_efs, kv_next,
-                                  kv_entry };
+    int tail = linked_rows < rows;
+    const char *common_vals[] = { tail ? SNAPSHOT_FORMAT_TAIL : SNAPSHOT_FORMAT,
+                                  akidb__coll_name(c), kv_dim, metric_name(cfg.metric), kv_m,
+                                  kv_efc, kv_efs, kv_next, kv_entry };
     for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++) {
         keys[n_kv] = common_keys[i];
         vals[n_kv++] = common_vals[i];
+    }
+    char kv_linked[16];
+    snprintf(kv_linked, sizeof kv_linked, "%u", linked_rows);
+    if (tail) {
+        keys[n_kv] = "akidb.hnsw_linked_rows";
+        vals[n_kv++] = kv_linked;
     }
     akidb__pqw_options o;
     memset(&o, 0, sizeof o);
@@ -437,7 +470,7 @@ int akidb__snap_encode_exact(const akidb__env *env, const akidb__collection *c,
     const char *keys[24] = { "akidb.kind", "akidb.hnsw_rng", "akidb.hnsw_dup_rng" };
     const char *vals[24] = { "checkpoint", kv_rng, kv_dup };
     size_t k = 3;
-    if (n_kv > 24 - k - 9)
+    if (n_kv > 24 - k - 10)
         return akidb__err(AKIDB_INVALID, "%s: too many metadata pairs", what);
     for (size_t i = 0; i < n_kv; i++, k++) {
         keys[k] = kv_keys[i];
@@ -531,10 +564,10 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     const char *kind = akidb__pqr_kv(r, "akidb.kind");
     const char *metric = akidb__pqr_kv(r, "akidb.metric");
     const char *entry_s = akidb__pqr_kv(r, "akidb.hnsw_entry_row");
-    if (!fmt || strcmp(fmt, SNAPSHOT_FORMAT) != 0)
+    if (!fmt || (strcmp(fmt, SNAPSHOT_FORMAT) != 0 && strcmp(fmt, SNAPSHOT_FORMAT_TAIL) != 0))
         return akidb__err(fmt ? AKIDB_INVALID : AKIDB_CORRUPT, "%s: not an AkiDB snapshot of "
-                          "format %s (akidb.format is %s)", what, SNAPSHOT_FORMAT,
-                          fmt ? fmt : "missing");
+                          "format %s or %s (akidb.format is %s)", what, SNAPSHOT_FORMAT,
+                          SNAPSHOT_FORMAT_TAIL, fmt ? fmt : "missing");
     /* Snapshots written before akidb.kind existed have none. */
     int exact = kind && strcmp(kind, "checkpoint") == 0;
     if (kind && !exact && strcmp(kind, "snapshot") != 0)
@@ -573,6 +606,14 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
         return akidb__err(AKIDB_CORRUPT, "%s: %llu rows cannot fit in %llu bytes", what,
                           (unsigned long long)n,
                           (unsigned long long)akidb__pqr_file_size(r));
+    /* Where the tail starts (see the top of this file); no key: no tail. */
+    uint64_t linked = n;
+    if (akidb__pqr_kv(r, "akidb.hnsw_linked_rows") &&
+        (rc = akidb__snap_kv_u64(r, "akidb.hnsw_linked_rows", &linked, what)))
+        return rc;
+    if (linked > n)
+        return akidb__err(AKIDB_CORRUPT, "%s: akidb.hnsw_linked_rows %llu is above the %llu "
+                          "rows", what, (unsigned long long)linked, (unsigned long long)n);
 
     akidb__hnsw_config hc;
     memset(&hc, 0, sizeof hc);
@@ -636,6 +677,8 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     if (rc == AKIDB_OK && done_rows != n)
         rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold %llu rows, the footer says %llu",
                         what, (unsigned long long)done_rows, (unsigned long long)n);
+    if (rc == AKIDB_OK)
+        akidb__hnsw_build_set_linked(index, (uint32_t)linked);
     if (rc == AKIDB_OK &&
         (rc = akidb__hnsw_build_end(index, n ? (uint32_t)entry : 0, exact ? &saved_rng : NULL,
                                     &why)))

@@ -17,7 +17,19 @@
  *
  * Writes: akidb__hnsw_reserve() draws the levels of the next nodes and
  * allocates all they need (chunks, upper links, the insert scratch), so
- * akidb__hnsw_add() never fails and a batch enters whole or not at all.
+ * appending never fails and a batch enters whole or not at all.
+ *
+ * Appending and linking are two steps.  akidb__hnsw_append() stores a
+ * node's vector (its level was drawn by reserve); the node is then in the
+ * "tail": counted, searchable and deletable, but not in the graph.
+ * akidb__hnsw_link_next() links the oldest tail node into the graph
+ * (Algorithm 1).  Nodes are linked strictly in node order, tombstoned or
+ * not, with the level drawn when they were reserved, and linking never
+ * looks at tombstones, so the finished graph depends only on the sequence
+ * of appended vectors, never on when the linking ran.  Invariant: nodes
+ * [0, n_linked) form the graph, nodes [n_linked, n) have no links at all
+ * and nothing links to them.  A search walks the graph and scans the tail
+ * exactly (the same kernels), merging both into one result.
  *
  * Search scratch: a pool of contexts, one per concurrent search, each with
  * a visited array of u16 tags (a search bumps the tag instead of clearing
@@ -75,6 +87,8 @@ struct akidb__hnsw {
     uint64_t dup_rng;            /* duplicate sampling in select_neighbors */
 
     uint32_t n, n_deleted;
+    uint32_t n_linked;           /* nodes [0, n_linked) are in the graph; the rest is the tail */
+    uint32_t build_linked;       /* build_set_linked's value until build_end (UINT32_MAX: all) */
     uint32_t n_prepared;         /* nodes [n, n_prepared) have levels drawn */
     uint32_t node_cap;           /* capacity of the per-node arrays */
     uint8_t *levels;
@@ -349,6 +363,7 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     h->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ull;
     h->dup_rng = h->rng ^ 0xD1B54A32D192ED03ull;
     h->max_level = -1;
+    h->build_linked = UINT32_MAX;
 
     size_t node_bytes = (size_t)h->dim_pad * sizeof(float) + (1 + (size_t)h->m0) * sizeof(uint32_t);
     uint32_t shift = 4;
@@ -688,19 +703,28 @@ static void link_back(akidb__hnsw *h, search_ctx *c, uint32_t nb, uint32_t node,
     ll[0] = kept;
 }
 
-uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
+uint32_t akidb__hnsw_append(akidb__hnsw *h, const float *vec)
 {
     uint32_t node = h->n;
     float *v = vec_at(h, node);
     memcpy(v, vec, (size_t)h->dim * sizeof(float));
     memset(v + h->dim, 0, (size_t)(h->dim_pad - h->dim) * sizeof(float));
-    int level = h->levels[node];
     h->n++;
+    return node;
+}
+
+void akidb__hnsw_link_next(akidb__hnsw *h)
+{
+    if (h->n_linked >= h->n)
+        return;
+    uint32_t node = h->n_linked++;
+    const float *v = vec_at(h, node);
+    int level = h->levels[node];
 
     if (h->max_level < 0) {
         h->entry = node;
         h->max_level = level;
-        return node;
+        return;
     }
 
     search_ctx *c = h->insert_ctx;
@@ -731,8 +755,17 @@ uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
         h->max_level = level;
         h->entry = node;
     }
+}
+
+uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
+{
+    uint32_t node = akidb__hnsw_append(h, vec);
+    while (h->n_linked < h->n)
+        akidb__hnsw_link_next(h);
     return node;
 }
+
+uint32_t akidb__hnsw_linked(const akidb__hnsw *h) { return h->n_linked; }
 
 void akidb__hnsw_mark_deleted(akidb__hnsw *h, uint32_t node)
 {
@@ -776,15 +809,18 @@ static inline void prefetch_whole(const akidb__hnsw *h, uint32_t node)
         __builtin_prefetch(p + off);
 }
 
-static void exact_scan(akidb__hnsw *h, search_ctx *c, const float *q, uint32_t k)
+/* Scan nodes [from, n) exactly, merging into the k best already in the
+ * result heap (a graph walk's, trimmed to k; or nothing). */
+static void exact_scan(akidb__hnsw *h, search_ctx *c, const float *q, uint32_t k, uint32_t from)
 {
-    c->n_res = 0;
-    float bound = INFINITY;
+    while (c->n_res > k)
+        maxheap_pop(c->res, &c->n_res);
+    float bound = c->n_res == k ? c->res[0].dist : INFINITY;
     /* About 8 KiB ahead: far enough to hide latency, near enough to stay
      * in L1/L2 until used. */
     size_t vec_bytes = (size_t)h->dim_pad * sizeof(float);
     uint32_t ahead = (uint32_t)(8192 / vec_bytes) + 1;
-    for (uint32_t i = 0; i < h->n; i++) {
+    for (uint32_t i = from; i < h->n; i++) {
         if (i + ahead < h->n)
             prefetch_whole(h, i + ahead);
         if (h->deleted[i])
@@ -795,11 +831,21 @@ static void exact_scan(akidb__hnsw *h, search_ctx *c, const float *q, uint32_t k
             maxheap_push(c->res, &c->n_res, it);
             if (c->n_res > k)
                 maxheap_pop(c->res, &c->n_res);
-            bound = c->res[0].dist;
+            if (c->n_res == k)
+                bound = c->res[0].dist;
         }
     }
 }
 
+/*
+ * A graph search walks [0, n_linked) and then scans the tail exactly,
+ * merging it into the walk's results: the k best of (the walk's ef best
+ * U the tail) are the k best of (the walk's k best U the tail), so the
+ * tail costs one distance per node and a search never misses a node
+ * because it is not linked yet.  If the merged set still holds fewer
+ * than k live nodes while more exist (heavy deletion), the whole index
+ * is scanned instead.
+ */
 int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
                        int exact, akidb__hnsw_hit *hits, uint32_t *n_hits)
 {
@@ -819,21 +865,28 @@ int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t 
     memcpy(c->query, query, (size_t)h->dim * sizeof(float));
     const float *q = c->query;
 
+    c->n_res = 0;
     if (!exact) {
-        uint32_t cur = h->entry;
-        float cur_dist = dist_vv(h, q, vec_at(h, cur));
-        for (int l = h->max_level; l > 0; l--)
-            cur = greedy_step(h, q, cur, &cur_dist, l);
-        rc = search_layer(h, c, q, cur, cur_dist, ef, 0, 1);
-        if (rc) {
-            ctx_release(h, c);
-            return rc;
+        if (h->max_level >= 0) {
+            uint32_t cur = h->entry;
+            float cur_dist = dist_vv(h, q, vec_at(h, cur));
+            for (int l = h->max_level; l > 0; l--)
+                cur = greedy_step(h, q, cur, &cur_dist, l);
+            rc = search_layer(h, c, q, cur, cur_dist, ef, 0, 1);
+            if (rc) {
+                ctx_release(h, c);
+                return rc;
+            }
         }
-        if (c->n_res < k)
+        if (h->n_linked < h->n)
+            exact_scan(h, c, q, k, h->n_linked);
+        if (c->n_res < k) {
             exact = 1;
+            c->n_res = 0;
+        }
     }
     if (exact)
-        exact_scan(h, c, q, k);
+        exact_scan(h, c, q, k, 0);
 
     /* The heap holds up to ef results; keep the k closest, sorted. */
     while (c->n_res > k)
@@ -974,34 +1027,51 @@ int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors
     return AKIDB_OK;
 }
 
+void akidb__hnsw_build_set_linked(akidb__hnsw *h, uint32_t n_linked)
+{
+    h->build_linked = n_linked;
+}
+
 int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng *rng,
                           const char **why)
 {
     uint32_t n = h->n;
+    uint32_t n_linked = h->build_linked == UINT32_MAX ? n : h->build_linked;
     *why = "";
     if (h->n_prepared != n) {
         *why = "a batch was not filled";
         return AKIDB_CORRUPT;
     }
-    if (n && entry >= n) {
+    if (n_linked > n) {
+        *why = "more nodes in the graph than nodes";
+        return AKIDB_CORRUPT;
+    }
+    if (n_linked && entry >= n_linked) {
         *why = "entry point out of range";
         return AKIDB_CORRUPT;
     }
-    int max_level = n ? h->levels[entry] : -1;
+    int max_level = n_linked ? h->levels[entry] : -1;
     uint32_t n_deleted = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (h->levels[i] > max_level) {
+        int in_graph = i < n_linked;
+        if (in_graph && h->levels[i] > max_level) {
             *why = "entry point is not on the top level";
             return AKIDB_CORRUPT;
         }
         n_deleted += h->deleted[i];
         for (int l = 0; l <= h->levels[i]; l++) {
             const uint32_t *ll = links_at(h, i, l);
+            /* a tail node is linked later, from nothing: it has no links
+             * yet, and (below) nothing links to it */
+            if (!in_graph && ll[0] != 0) {
+                *why = "a node waiting to be linked has links";
+                return AKIDB_CORRUPT;
+            }
             /* an upper-level walk reads the target's own list at that
              * level, so a target without that level would read out of
              * bounds */
             for (uint32_t k = 1; k <= ll[0]; k++) {
-                if (ll[k] >= n) {
+                if (ll[k] >= n_linked) {
                     *why = "link out of range";
                     return AKIDB_CORRUPT;
                 }
@@ -1013,8 +1083,10 @@ int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng 
         }
     }
     h->n_deleted = n_deleted;
+    h->n_linked = n_linked;
+    h->build_linked = UINT32_MAX;
     h->max_level = max_level;
-    h->entry = n ? entry : 0;
+    h->entry = n_linked ? entry : 0;
     if (rng) {
         h->rng = rng->rng;
         h->dup_rng = rng->dup_rng;

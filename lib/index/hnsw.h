@@ -5,12 +5,17 @@
  * and a deleted flag; it knows nothing of ids, names or metadata, which the
  * collection layer maps onto nodes.
  *
- * Writes follow "reserve, then add": akidb__hnsw_reserve() performs every
- * allocation the next n adds will need, so akidb__hnsw_add() cannot fail
- * and a batch either fully enters the index or not at all.
+ * Writes follow "reserve, then append": akidb__hnsw_reserve() performs
+ * every allocation (and draws the level of) the next n nodes, so
+ * akidb__hnsw_append() cannot fail and a batch either fully enters the
+ * index or not at all.  An appended node is in the "tail": counted,
+ * searchable (scanned exactly) and deletable at once, linked into the
+ * graph later by akidb__hnsw_link_next(), strictly in node order.  The
+ * finished graph depends only on the appended vectors and their order.
  *
- * Threading: the caller serializes writes (reserve, add, mark_deleted)
- * against everything else; searches may run concurrently with each other.
+ * Threading: the caller serializes writes (reserve, append, link_next,
+ * mark_deleted) against everything else; searches may run concurrently
+ * with each other.
  */
 #ifndef AKIDB_HNSW_H
 #define AKIDB_HNSW_H
@@ -52,8 +57,22 @@ void akidb__hnsw_free(akidb__hnsw *h);
  * (then the index is unchanged and still usable). */
 int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more);
 
-/* Add one vector (dim floats, finite, already normalised for cosine);
- * returns its node number.  Requires a prior reserve covering it. */
+/* Append one vector (dim floats, finite, already normalised for cosine)
+ * to the tail; returns its node number.  Requires a prior reserve
+ * covering it.  Costs a copy: no distance is computed. */
+uint32_t akidb__hnsw_append(akidb__hnsw *h, const float *vec);
+
+/* Link the oldest tail node (node akidb__hnsw_linked()) into the graph;
+ * a no-op when the tail is empty.  Cannot fail (reserve sized the
+ * scratch).  Tombstoned nodes are linked too: they keep the graph
+ * navigable, and skipping them would make the graph depend on when a
+ * delete happened relative to the linking. */
+void akidb__hnsw_link_next(akidb__hnsw *h);
+
+/* Nodes [0, linked) are in the graph; [linked, size) are the tail. */
+uint32_t akidb__hnsw_linked(const akidb__hnsw *h);
+
+/* append, then link every tail node: the one-step insert. */
 uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec);
 
 /* Tombstone a node: it stays in the graph for navigation but never appears
@@ -71,6 +90,8 @@ float akidb__hnsw_distance(const akidb__hnsw *h, const float *query, uint32_t no
 /* k nearest live nodes to `query` (dim floats), closest first.
  *   ef     candidate list size (the search uses max(ef, k)).
  *   exact  non-zero: brute-force scan instead of the graph.
+ * A graph search also scans the tail exactly and merges it in, so every
+ * appended node can be found whether it is linked or not.
  * Writes up to k hits into `hits` and their number into *n_hits.
  * Returns AKIDB_OK or AKIDB_NOMEM.  Safe to call concurrently. */
 int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
@@ -83,6 +104,9 @@ int akidb__hnsw_level(const akidb__hnsw *h, uint32_t node);
 const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level,
                                   uint32_t *count_out);
 uint32_t akidb__hnsw_entry(const akidb__hnsw *h);   /* valid when size > 0 */
+
+/* The level of a node is drawn when it is reserved, so a tail node has
+ * one too (and no links at any level). */
 
 /* The level generator's state.  Saved with a checkpoint and given back to
  * build_end, it makes a reloaded index draw the same levels for its next
@@ -112,6 +136,12 @@ void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out);
  * or a saved state.  The caller checks the node count it expected
  * (akidb__hnsw_size).
  *
+ * A saved index may have a tail: akidb__hnsw_build_set_linked(h, n_linked)
+ * before build_end says that nodes [n_linked, size) are not linked yet.
+ * build_end then checks that they have no links and that no link points
+ * at them, and that `entry` is a linked node; without the call every node
+ * is linked (what every file written before the tail existed holds).
+ *
  * Damage gives AKIDB_CORRUPT with *why set to a static description;
  * running out of memory gives AKIDB_NOMEM; a bad cfg AKIDB_INVALID.  After
  * any error the caller frees h with akidb__hnsw_free; until build_end
@@ -122,6 +152,7 @@ int akidb__hnsw_build_begin(const akidb__hnsw_config *cfg, const akidb_allocator
 int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors,
                             const int32_t *levels, const int32_t *deleted,
                             const int32_t *links, const uint64_t *link_off, const char **why);
+void akidb__hnsw_build_set_linked(akidb__hnsw *h, uint32_t n_linked);
 int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng *rng,
                           const char **why);
 
