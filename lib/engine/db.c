@@ -334,9 +334,13 @@ static int index_work(void *ctx)
 
 static void stop_background(akidb *db)
 {
-    /* The indexer first: it is the only thread that enters collections. */
+    /* The indexer first: it is the only thread that enters collections.
+     * The collections outlive it (close checkpoints them afterwards), so
+     * they forget it. */
     akidb__indexer_free(db->indexer);
     db->indexer = NULL;
+    for (size_t i = 0; i < db->n_colls; i++)
+        akidb__coll_set_indexer(db->colls[i], NULL);
     if (db->dlq_thread_started) {
         pthread_mutex_lock(&db->dlq_lock);
         db->dlq_stopping = 1;
