@@ -285,6 +285,8 @@ bench:
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' store
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' snapshot
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' ingest
 
 # Until the HTTP server exists, `make run` runs the quickstart example.
 run:

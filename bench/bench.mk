@@ -93,3 +93,6 @@ include bench/store.mk
 
 # The snapshot benchmark (issue 5): `make -f bench/bench.mk snapshot`.
 include bench/snapshot.mk
+
+# The fast-ingest benchmark (issue 11): `make -f bench/bench.mk ingest`.
+include bench/ingest.mk

@@ -17,6 +17,8 @@
     X(WAL_REPLAYED, "akidb_wal_replayed_records_total", "counter",                     \
       "Log records replayed during recovery")                                          \
     X(CHECKPOINTS, "akidb_checkpoints_total", "counter", "Checkpoints written")        \
+    X(CHECKPOINT_BYTES, "akidb_checkpoint_bytes_total", "counter",                     \
+      "Bytes of checkpoint files written (with the log's bytes: write amplification)")  \
     X(CHECKPOINT_ERRORS, "akidb_checkpoint_errors_total", "counter",                   \
       "Checkpoints that failed (the log was kept)")                                    \
     X(DOCS_WRITTEN, "akidb_documents_written_total", "counter",                        \

@@ -1100,6 +1100,8 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
             c->has_checkpoint = 1;
             c->ckpt_linked = linked;
             c->ckpt_file_bytes = stat(c->ckpt_path, &st) == 0 ? (uint64_t)st.st_size : 0;
+            akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_CHECKPOINT_BYTES,
+                              (int64_t)c->ckpt_file_bytes);
             /* Crash here: the log still holds records the checkpoint has;
              * replay skips them by seq. */
             int err = akidb__fault(c->env, AKIDB__FAULT_CKPT_AFTER_RENAME);

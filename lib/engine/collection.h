@@ -49,7 +49,9 @@ void akidb__coll_set_indexer(akidb__collection *c, struct akidb__indexer *ix);
 /* How long one slice of linking holds the write lock: searches and writes
  * wait at most this long for the indexer (see docs/BENCHMARKS.md for how
  * it was chosen). */
+#ifndef AKIDB__INDEX_SLICE_NS
 #define AKIDB__INDEX_SLICE_NS ((uint64_t)2000000)
+#endif
 
 /* Link tail nodes, in order, under the write lock, for up to budget_ns
  * (at least one node when the tail is longer than stop_at) or until the
