@@ -38,6 +38,10 @@
  *     the *calling* thread made, so server threads sharing one handle never
  *     see each other's errors.
  *   - akidb_close() must not race with other calls on the same handle.
+ *   - Each handle runs an indexer thread (started by akidb_open, joined by
+ *     akidb_close) that links acknowledged writes into the HNSW graphs in
+ *     short slices under each collection's write lock; see "Visibility
+ *     and indexing".
  *
  * The header compiles as C99 (-pedantic) and as C++.
  */

@@ -596,6 +596,10 @@ TEST(ingest_snapshot_with_tail)
         akidb__db_index_pause(db, 0);
         ASSERT_OK(akidb_index_wait(db, "c", AKIDB_NEVER));
     }
+    /* restored while the indexer runs (and sleeps, its work done): the
+     * restored tail is linked without any other write to wake it */
+    ASSERT_OK(akidb_snapshot_restore(db, "c", id));
+    ASSERT_OK(akidb_index_wait(db, "c", 30000));
     ASSERT_OK(akidb_close(db));
 }
 

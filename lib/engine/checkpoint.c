@@ -7,7 +7,13 @@
  * the "checkpoint" kind: every node in node order, tombstones flagged in a
  * hnsw_deleted column, links and entry point verbatim, and the level
  * generator's state, so a reopened collection is the very graph that was
- * saved and grows exactly as the original would have.  DuckDB and the
+ * saved and grows exactly as the original would have.  Writes are
+ * acknowledged before they are linked into the graph, so the checkpoint
+ * holds "graph + tail": the nodes not linked yet are its last rows, with
+ * their levels and no links, and akidb.hnsw_linked_rows says where they
+ * start (snapshot.c); a reopen puts them back in the tail, and the
+ * indexer links them after akidb_open returns.  Writing one never waits
+ * for the indexer.  DuckDB and the
  * other tools read it like any snapshot.  Its key_value_metadata adds
  *
  *   akidb.collection_id   the catalog's id of the collection

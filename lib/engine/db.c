@@ -984,6 +984,9 @@ int akidb__db_snapshot_restore(akidb *db, const char *coll, const char *id)
     } else {
         db->colls[at] = fresh;
         akidb__coll_free(old);
+        /* its tail (a snapshot may hold one) was loaded while the indexer
+         * could not see it: wake the indexer now that it can */
+        akidb__indexer_kick(db->indexer);
     }
     pthread_rwlock_unlock(&db->lock);
 done:
