@@ -467,11 +467,12 @@ TEST(ingest_index_wait_api)
     /* a waiter with no limit returns when the indexer resumes and drains */
     resumer r = { db, 100 };
     pthread_t t;
+    double t0 = now_s();   /* before the thread starts its 100 ms */
     ASSERT_EQ(pthread_create(&t, NULL, resume_later, &r), 0);
-    double t0 = now_s();
     ASSERT_OK(akidb_index_wait(db, NULL, AKIDB_NEVER));
-    ASSERT_GE(now_s() - t0, 0.09);
+    double waited = now_s() - t0;
     pthread_join(t, NULL);
+    ASSERT_GE(waited, 0.099);
     ASSERT_EQ(lag_of(db, "b"), 0);
 
     /* dropping a collection with a tail wakes its waiters */
