@@ -141,6 +141,7 @@ const char *http_status_text(int status)
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     case 507: return "Insufficient Storage";
     default:  return "Unknown";
     }
@@ -562,6 +563,8 @@ static int on_headers_complete(http_parser *p)
     if (c->in_value && commit_header(c))
         return -1;
     c->in_value = 0;
+    if (p->http_major != 1)
+        return refuse(c, 505, "HTTP_VERSION_NOT_SUPPORTED", "only HTTP/1.0 and HTTP/1.1 are served");
     if (split_url(c))
         return -1;
     c->req->method = p->method;

@@ -50,7 +50,7 @@ json_t *jx_parse(const char *p, size_t n, int max_depth, char *err, size_t err_l
         return NULL;
     }
     json_error_t je;
-    json_t *root = json_loadb(p, n, JSON_REJECT_DUPLICATES, &je);
+    json_t *root = json_loadb(p, n, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
     if (!root) {
         snprintf(err, err_len, "malformed JSON at byte %d: %s", je.position, je.text);
         return NULL;
@@ -321,10 +321,20 @@ void jw_uint(jw *w, uint64_t v)
 void jw_float(jw *w, double v)
 {
     sep(w);
-    if (!isfinite(v))
+    if (!isfinite(v)) {
         sbuf_puts(w->b, "null");
-    else
-        sbuf_printf(w->b, "%.9g", v);
+        return;
+    }
+    /* The shortest text that reads back as the same float32 (at most 9
+     * significant digits): 0.8f prints as 0.8, not 0.800000012. */
+    char tmp[40];
+    float f = (float)v;
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*g", prec, (double)f);
+        if (strtof(tmp, NULL) == f)
+            break;
+    }
+    sbuf_puts(w->b, tmp);
 }
 
 void jw_double(jw *w, double v)

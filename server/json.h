@@ -76,7 +76,7 @@ void jw_str(jw *w, const char *s);               /* NULL writes null */
 void jw_strn(jw *w, const char *s, size_t n);
 void jw_int(jw *w, int64_t v);
 void jw_uint(jw *w, uint64_t v);
-void jw_float(jw *w, double v);                  /* %.9g; non-finite -> null */
+void jw_float(jw *w, double v);                  /* as float32, shortest; non-finite -> null */
 void jw_double(jw *w, double v);                 /* %.17g; non-finite -> null */
 void jw_bool(jw *w, int v);
 void jw_null(jw *w);
