@@ -63,7 +63,7 @@ LIBS = $(PKG_LIBS) -lm -pthread
 # --------------------------------------------------------------------------
 # Sources and outputs
 
-LIB_SRC  := $(wildcard lib/*.c)
+LIB_SRC  := $(wildcard lib/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := test/runner.c $(wildcard test/test_*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -80,7 +80,7 @@ PC       := $(BUILD)/pkgconfig/akidb.pc
 
 # The aarch64 suite: the index and kernels need nothing else from lib/.
 A64_DIR  := $(BUILD)/aarch64
-A64_SRC  := lib/alloc.c lib/distance.c lib/hnsw.c \
+A64_SRC  := lib/common/alloc.c lib/index/distance.c lib/index/hnsw.c \
             test/runner.c test/test_distance.c test/test_hnsw.c
 A64_OBJ  := $(A64_SRC:%.c=$(A64_DIR)/%.o)
 A64_BIN  := $(A64_DIR)/akidb_test_aarch64
@@ -153,7 +153,7 @@ $(BUILD)/examples/%: examples/%.c $(STATIC) $(FLAGS_REC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
 
-$(BUILD)/akidb: server/akidb.c $(STATIC) $(FLAGS_REC)
+$(BUILD)/akidb: tools/akidb_cli.c $(STATIC) $(FLAGS_REC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
 
@@ -175,6 +175,8 @@ test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory test-build
+	@scripts/check-layers.sh --self-test
+	@scripts/check-layers.sh $(BUILD)
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
 	scripts/with-s3.sh $(TEST_BIN) $(TEST)
 
@@ -317,5 +319,5 @@ clean:
 
 FORCE:
 
--include $(wildcard $(BUILD)/lib/*.d $(BUILD)/test/*.d $(BUILD)/examples/*.d \
-                    $(A64_DIR)/lib/*.d $(A64_DIR)/test/*.d)
+-include $(wildcard $(BUILD)/lib/*/*.d $(BUILD)/test/*.d $(BUILD)/examples/*.d $(BUILD)/*.d \
+                    $(A64_DIR)/lib/*/*.d $(A64_DIR)/test/*.d)
