@@ -291,8 +291,17 @@ int config_load(srv_config *cfg, int argc, char **argv, char *err, size_t n)
             return -1;
         }
         if (!val) {
-            if (o->type == T_BOOL)
-                val = "true";         /* a bare boolean flag switches it on */
+            if (o->type == T_BOOL) {
+                /* "--flag false" and "--flag" (= true) both work. */
+                static const char *const words[] = {"true", "false", "yes", "no", "on",
+                                                    "off", "1", "0"};
+                val = "true";
+                for (size_t w = 0; i + 1 < argc && w < 8; w++)
+                    if (!strcasecmp(argv[i + 1], words[w])) {
+                        val = argv[++i];
+                        break;
+                    }
+            }
             else if (i + 1 < argc)
                 val = argv[++i];
             else {
@@ -342,7 +351,7 @@ void config_usage(const char *argv0)
            "Each setting comes from (lowest to highest precedence): its default, the JSON\n"
            "config file (--config FILE or AKIDB_CONFIG), the environment variable shown,\n"
            "the flag.  Flags take a value as '--flag VALUE' or '--flag=VALUE'; a boolean\n"
-           "flag on its own means true.\n\n",
+           "flag on its own means true ('--flag false' turns it off).\n\n",
            argv0, akidb_version());
     for (size_t i = 0; i < N_OPTS; i++) {
         char fl[96], env[96];

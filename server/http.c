@@ -61,6 +61,7 @@ struct http_conn {
     void (*sink)(void *ctx, const char *p, size_t n);
     void *sink_ctx;
     int virt_done_due;         /* a response "write" completes on the timer */
+    int owner_ref;             /* virtual: freed only after http_conn_feed_eof */
     int virt_close_after;
     /* Bytes read but not yet parsed (pipelined requests). */
     char *pending;
@@ -373,7 +374,7 @@ static void timer_start(http_conn *c, uint64_t ms)
 static void on_handle_closed(uv_handle_t *h)
 {
     http_conn *c = h->data;
-    if (--c->handles_open == 0 && !c->handed)
+    if (--c->handles_open == 0 && !c->handed && !c->owner_ref)
         conn_free(c);
 }
 
@@ -663,7 +664,7 @@ void http_respond(http_req *r, int status, const char *headers, const char *ctyp
     c->req = NULL;
     if (c->closing) {
         req_free(r);
-        if (c->handles_open == 0)
+        if (c->handles_open == 0 && !c->owner_ref)
             conn_free(c);   /* both handles closed while we were handling */
         return;
     }
@@ -957,6 +958,7 @@ http_conn *http_conn_virtual(http_server *s, void (*sink)(void *ctx, const char 
     if (!c)
         return NULL;
     c->is_virtual = 1;
+    c->owner_ref = 1;
     c->sink = sink;
     c->sink_ctx = sink_ctx;
     snprintf(c->peer, sizeof c->peer, "virtual");
@@ -984,5 +986,9 @@ void http_conn_feed(http_conn *c, const char *p, size_t n)
 
 void http_conn_feed_eof(http_conn *c)
 {
-    conn_close(c);
+    c->owner_ref = 0;
+    if (!c->closing)
+        conn_close(c);              /* freed by the close callback */
+    else if (c->handles_open == 0 && !c->handed)
+        conn_free(c);
 }

@@ -115,7 +115,9 @@ const char *http_status_text(int status);
 http_conn *http_conn_virtual(http_server *s, void (*sink)(void *ctx, const char *p, size_t n),
                              void *sink_ctx);
 void http_conn_feed(http_conn *c, const char *p, size_t n);
-/* The peer closed its side (EOF). */
+/* The peer closed its side (EOF).  The caller's pointer is invalid after
+ * this call; until it, the connection stays allocated even when the server
+ * has closed it (feeding a closed connection does nothing). */
 void http_conn_feed_eof(http_conn *c);
 
 #endif /* AKIDB_SERVER_HTTP_H */
