@@ -688,11 +688,16 @@ static void conn_after_response(http_conn *c, int close_after)
         size_t n = c->pending_len;
         c->pending = NULL;
         c->pending_len = 0;
-        conn_process(c, p, n);
+        conn_process(c, p, n);      /* sets the idle or request timer */
         free(p);
-        return;
+        /* A whole request was there (it is being handled now), or an
+         * error is being answered: reading waits.  Otherwise the rest of
+         * a request is still to come: read it. */
+        if (c->closing || c->state != C_READING)
+            return;
+    } else {
+        timer_start(c, c->srv->lim.idle_timeout_ms);
     }
-    timer_start(c, c->srv->lim.idle_timeout_ms);
     if (!c->is_virtual && conn_start_reading(c) != 0)
         conn_close(c);
 }

@@ -715,6 +715,25 @@ class TestHttpLimits(ServerCase):
         resp = parse_responses(out)
         self.assertEqual((resp[0][0], resp[0][1]["connection"]), (200, "close"))
 
+    def test_pipelined_partial_request(self):
+        # The first write holds a whole request and the start of the next;
+        # the rest of the second comes later, on the same connection.
+        s = socket.create_connection(("127.0.0.1", self.srv.port), timeout=10)
+        s.sendall(b"GET /health/live HTTP/1.1\r\nX-Request-Id: a\r\n\r\nGET /health/li")
+        got = b""
+        while got.count(b"\r\n\r\n") < 1 or not got.endswith(b"}"):
+            got += s.recv(4096)
+        time.sleep(0.2)
+        s.sendall(b"ve HTTP/1.1\r\nX-Request-Id: b\r\nConnection: close\r\n\r\n")
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        s.close()
+        resp = parse_responses(got)
+        self.assertEqual([(r[0], r[1]["x-request-id"]) for r in resp], [(200, "a"), (200, "b")])
+
     def test_request_id_header(self):
         r = call(self.srv, "GET", "/health/live", key=None, headers={"X-Request-Id": "abc-123"})
         self.assertEqual(r.headers["x-request-id"], "abc-123")
