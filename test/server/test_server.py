@@ -120,6 +120,31 @@ class TestHealth(ServerCase):
         self.assertEqual(r.headers["allow"], "GET")
 
 
+class TestReadiness(unittest.TestCase):
+    def test_unreachable_object_store_is_not_ready(self):
+        # Port 1 on loopback: nothing listens, so the store cannot answer.
+        secret = "s3-secret-never-logged-0123456789"
+        s = Server("--store", "s3", "--s3-endpoint", "http://127.0.0.1:1", "--s3-bucket", "b",
+                   env={"AKIDB_S3_ACCESS_KEY": "ak", "AKIDB_S3_SECRET_KEY": secret}).start()
+        try:
+            r = call(s, "GET", "/health/ready", key=None)
+            self.assertEqual(r.status, 503, r)
+            self.assertEqual(r.json["error"]["code"], "NOT_READY")
+            self.assertIn("object store", r.json["error"]["message"])
+            self.assertIn("retry-after", r.headers)
+            self.assertEqual(call(s, "GET", "/health/live", key=None).status, 200)
+        finally:
+            s.stop_clean(self)
+        self.assertNotIn(secret, s.stderr())
+        self.assertNotIn(secret, "\n".join(s.stdout_lines))
+
+    def test_s3_without_credentials_refuses_to_start(self):
+        s = Server("--store", "s3", "--s3-endpoint", "http://127.0.0.1:1", "--s3-bucket", "b",
+                   env={"AKIDB_S3_ACCESS_KEY": "", "AKIDB_S3_SECRET_KEY": ""})
+        self.assertEqual(s.start(expect_fail=True), 1)
+        self.assertIn("S3 credentials", s.stderr())
+
+
 class TestCollections(ServerCase):
     def test_lifecycle(self):
         c = create(self, self.srv, "life", dim=8, metric="cosine",
