@@ -208,7 +208,7 @@ fuzz-server:
 	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
 	$(FUZZ_DIR)/fuzz_server -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
 	    -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ \
-	    -dict=test/fuzz_server.dict $(FUZZ_DIR)/server-corpus test/fuzz_server_seeds
+	    -max_len=8192 -dict=test/fuzz_server.dict $(FUZZ_DIR)/server-corpus test/fuzz_server_seeds
 
 -include $(wildcard $(BUILD)/server/*.d)
 
