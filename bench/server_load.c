@@ -236,9 +236,18 @@ static int cmp_d(const void *a, const void *b)
 static double pct(const double *v, size_t n, double p)
 {
     if (!n)
-        return NAN;
+        return -1;              /* printed as null */
     size_t i = (size_t)ceil(p / 100.0 * (double)n);
     return v[i ? i - 1 : 0];
+}
+
+/* A latency as JSON: milliseconds, or null when nothing completed. */
+static const char *ms(char *buf, double v)
+{
+    if (v < 0)
+        return "null";
+    snprintf(buf, 32, "%.3f", v);
+    return buf;
 }
 
 int main(int argc, char **argv)
@@ -320,19 +329,20 @@ int main(int argc, char **argv)
     /* Never sent (still queued at the cut-off) or never answered: errors. */
     g->errors += (g->total - g->sent) + (g->sent - g->completed);
     qsort(g->lat_ms, g->n_lat, sizeof *g->lat_ms, cmp_d);
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
     printf("{\"rate\": %llu, \"duration_s\": %llu, \"connections\": %d, \"mix\": [%d, %d, %d], "
            "\"scheduled\": %llu, \"sent\": %llu, \"completed\": %llu, \"ok\": %llu, "
            "\"errors\": %llu, \"connection_errors\": %llu, \"achieved_rps\": %.1f, "
-           "\"p50_ms\": %.3f, \"p95_ms\": %.3f, \"p99_ms\": %.3f, \"p999_ms\": %.3f, "
-           "\"max_ms\": %.3f, \"max_queue\": %llu, \"by_kind\": [%llu, %llu, %llu]}\n",
+           "\"p50_ms\": %s, \"p95_ms\": %s, \"p99_ms\": %s, \"p999_ms\": %s, "
+           "\"max_ms\": %s, \"max_queue\": %llu, \"by_kind\": [%llu, %llu, %llu]}\n",
            (unsigned long long)g->rate, (unsigned long long)g->duration_s, g->n_conns,
            g->mix[0], g->mix[1], g->mix[2], (unsigned long long)g->total,
            (unsigned long long)g->sent, (unsigned long long)g->completed,
            (unsigned long long)g->status_2xx, (unsigned long long)g->errors,
            (unsigned long long)g->conn_errors, (double)g->completed / wall,
-           pct(g->lat_ms, g->n_lat, 50), pct(g->lat_ms, g->n_lat, 95),
-           pct(g->lat_ms, g->n_lat, 99), pct(g->lat_ms, g->n_lat, 99.9),
-           g->n_lat ? g->lat_ms[g->n_lat - 1] : NAN, (unsigned long long)g->max_queue,
+           ms(b1, pct(g->lat_ms, g->n_lat, 50)), ms(b2, pct(g->lat_ms, g->n_lat, 95)),
+           ms(b3, pct(g->lat_ms, g->n_lat, 99)), ms(b4, pct(g->lat_ms, g->n_lat, 99.9)),
+           ms(b5, g->n_lat ? g->lat_ms[g->n_lat - 1] : -1), (unsigned long long)g->max_queue,
            (unsigned long long)g->by_kind[0], (unsigned long long)g->by_kind[1],
            (unsigned long long)g->by_kind[2]);
     return g->errors || g->conn_errors ? 1 : 0;
