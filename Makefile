@@ -203,8 +203,9 @@ fuzz-server:
 	    $(SERVER_CFLAGS) test/fuzz_server.c $(filter-out $(FUZZ_DIR)/server/main.o,$(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o)) \
 	    $(FUZZ_DIR)/server/openapi_json.o $(FUZZ_DIR)/libakidb.a $(SERVER_LIBS) $(LIBS) \
 	    -o $(FUZZ_DIR)/fuzz_server
-	@mkdir -p $(FUZZ_DIR)/server-corpus $(FUZZ_DIR)/crashes
-	ASAN_OPTIONS=detect_leaks=1:$${ASAN_OPTIONS:-} \
+	@rm -rf $(FUZZ_DIR)/server-db
+	@mkdir -p $(FUZZ_DIR)/server-corpus $(FUZZ_DIR)/crashes $(FUZZ_DIR)/server-db
+	AKIDB_FUZZ_SERVER_DIR=$(FUZZ_DIR)/server-db ASAN_OPTIONS=detect_leaks=1:$${ASAN_OPTIONS:-} \
 	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
 	$(FUZZ_DIR)/fuzz_server -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
 	    -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ \

@@ -79,9 +79,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     char err[1024];
-    snprintf(g_dir, sizeof g_dir, "/tmp/akidb-fuzz-server-XXXXXX");
-    if (!mkdtemp(g_dir))
-        abort();
+    /* `make fuzz-server` gives a fresh directory in the build tree;
+     * otherwise a temporary one. */
+    const char *dir = getenv("AKIDB_FUZZ_SERVER_DIR");
+    if (dir && *dir) {
+        snprintf(g_dir, sizeof g_dir, "%s", dir);
+    } else {
+        snprintf(g_dir, sizeof g_dir, "/tmp/akidb-fuzz-server-XXXXXX");
+        if (!mkdtemp(g_dir))
+            abort();
+    }
     char *args[] = {"fuzz", "--data-dir", g_dir, "--sync", "none", "--max-body-bytes", "65536",
                     "--max-batch", "16", "--max-k", "64", "--log-requests=false",
                     "--log-level", "error", "--rate-qps", "0", "--max-header-bytes", "4096"};

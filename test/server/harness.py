@@ -14,10 +14,12 @@ Python 3 standard library only (the `python3` of a fresh machine).
   that operation, so the document cannot drift from the server.
 - validate(): the JSON Schema subset the document uses.
 """
+import atexit
 import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,13 +35,19 @@ ADMIN_KEY = "test-admin-key-0123456789abcdef"
 _openapi = None
 VALIDATED = {"responses": 0}
 
+# Every server's directory lives under one root, removed when the run ends
+# (AKIDB_KEEP_TMP=1 keeps it for a post-mortem).
+_TMP_ROOT = tempfile.mkdtemp(prefix="akidb-srv-tests-")
+if not os.environ.get("AKIDB_KEEP_TMP"):
+    atexit.register(shutil.rmtree, _TMP_ROOT, True)
+
 
 class Server:
     """One akidb-server process."""
 
     def __init__(self, *args, data_dir=None, admin_key=ADMIN_KEY, env=None, workdir=None):
         self.args = list(args)
-        self.tmp = tempfile.mkdtemp(prefix="akidb-srv-")
+        self.tmp = tempfile.mkdtemp(prefix="srv-", dir=_TMP_ROOT)
         self.data = data_dir or os.path.join(self.tmp, "data")
         self.admin_key = admin_key
         self.extra_env = env or {}

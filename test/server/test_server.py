@@ -944,7 +944,7 @@ class TestLifecycle(unittest.TestCase):
         self.assertEqual(result["r"].headers.get("connection"), "close")
 
     def test_config_precedence_and_help(self):
-        tmp = tempfile.mkdtemp()
+        tmp = tempfile.mkdtemp(dir=harness._TMP_ROOT)
         cfg = os.path.join(tmp, "c.json")
         with open(cfg, "w") as f:
             json.dump({"rate_qps": 7, "rate_burst": 70, "max_k": 5}, f)
@@ -980,7 +980,7 @@ class TestLifecycle(unittest.TestCase):
 
     def test_embedded_default(self):
         # No data-dir flag: ./akidb-data in the working directory, local store inside it.
-        wd = tempfile.mkdtemp()
+        wd = tempfile.mkdtemp(dir=harness._TMP_ROOT)
         s = Server(workdir=wd)
         s.data = "./akidb-data"
         s.start()
