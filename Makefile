@@ -178,6 +178,8 @@ test:
 	@scripts/check-layers.sh --self-test
 	@scripts/check-layers.sh $(BUILD)
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
+	@# Examples, Python package, Go module, docs checks (bindings helper):
+	@scripts/test-bindings.sh '$(BUILD)' '$(TEST)'
 	scripts/with-s3.sh $(TEST_BIN) $(TEST)
 
 # The crash-recovery torture run: the SIGKILL loop of test/test_durability.c

@@ -631,6 +631,7 @@ AKIDB_API int akidb_kv_list(akidb *db, const char *ns, char ***keys_out, size_t 
 #define AKIDB_STORE_METHODS_VERSION 1
 #define AKIDB_MAX_KEY_LEN 1024
 
+/* The methods a store backend implements (built-in or an embedder's). */
 typedef struct akidb_store_methods {
     int version;   /* append-only; AKIDB_STORE_METHODS_VERSION */
     /* Read bytes [offset, offset+len) of `key` (len UINT64_MAX = to the
