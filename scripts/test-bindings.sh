@@ -3,6 +3,7 @@
 # the Python package, the Go module and the documentation checks.
 #
 #   scripts/test-bindings.sh BUILD [TEST]
+#   scripts/test-bindings.sh --asan BUILD [TEST]   (make asan: BUILD=build-asan)
 #
 # BUILD is make's build directory (already built: library, examples, tool).
 # TEST is make test's filter: when set, only the parts whose name contains
@@ -23,10 +24,22 @@
 #   docs      test/check_docs.py: API.md current and complete, the names the
 #             docs use exist, the getting-started programs run.
 #
+# --asan: BUILD holds an AddressSanitizer+UBSan build.  The examples run as
+# they are; the Python tests run from the source tree with AKIDB_LIBRARY set
+# to BUILD/libakidb.so and the sanitizer runtimes preloaded (the interpreter
+# is not instrumented; its own leaks are not ours, so leak checking is off);
+# the Go tests run with go test -asan against BUILD/libakidb.a.  The docs
+# part is skipped (it checks text, not memory).
+#
 # Everything it creates stays under BUILD (and temporary directories it
 # removes).  Any failure stops the script with a message and exit 1.
 set -eu
 
+asan=0
+if [ "${1:-}" = --asan ]; then
+    asan=1
+    shift
+fi
 build=${1:?usage: scripts/test-bindings.sh BUILD [TEST]}
 filter=${2:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -81,7 +94,23 @@ venv_test() {   # venv_test NAME PYTHON [venv options...]
         "$venv/bin/python" -m unittest discover -s . -t .) ||
         die "the Python tests failed ($name: $("$venv/bin/python" --version 2>&1))"
 }
-if want python || want docs; then
+if [ "$asan" = 1 ]; then
+    if want python; then
+        [ -f "$build/libakidb.so" ] || die "$build/libakidb.so is missing"
+        preload=
+        for rt in asan ubsan; do
+            f=$(${CC:-cc} -print-file-name=lib$rt.so)
+            [ -f "$f" ] || die "cannot find lib$rt.so (${CC:-cc} -print-file-name)"
+            preload="$preload $f"
+        done
+        say "python (ASan): unittest from the source tree against $build/libakidb.so"
+        (cd bindings/python/tests && PYTHONPATH="$root/bindings/python" \
+            AKIDB_LIBRARY="$build/libakidb.so" LD_PRELOAD="${preload# }" \
+            ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:${ASAN_OPTIONS:-}" \
+            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
+            python3 -m unittest discover -s . -t .) || die "the Python tests failed under ASan"
+    fi
+elif want python || want docs; then
     command -v python3 >/dev/null || die "python3 is not installed"
     venv_test path python3
     if want python; then
@@ -93,7 +122,7 @@ if want python || want docs; then
 fi
 
 # ---------------------------------------------------------------- go
-if want go || want docs; then
+if want go || { want docs && [ "$asan" = 0 ]; }; then
     command -v go >/dev/null || die "go is not installed (Debian golang-go)"
     export GOCACHE="$build/go/cache" GOPATH="$build/go/path" GOFLAGS=-mod=mod GOPROXY=off \
            GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=1
@@ -117,12 +146,18 @@ PC
         say "go: vet (PKG_CONFIG_PATH=$pcdir)"
         (cd bindings/go && go vet ./...) || die "go vet failed"
         say "go: test"
-        (cd bindings/go && go test -count=1 ./...) || die "go test failed"
+        if [ "$asan" = 1 ]; then
+            (cd bindings/go && CGO_LDFLAGS="-fsanitize=undefined" \
+                ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" go test -asan -count=1 ./...) ||
+                die "go test -asan failed"
+        else
+            (cd bindings/go && go test -count=1 ./...) || die "go test failed"
+        fi
     fi
 fi
 
 # ---------------------------------------------------------------- docs
-if want docs; then
+if want docs && [ "$asan" = 0 ]; then
     AKIDB_DOCS_PYTHON=$build/python/path/bin/python python3 test/check_docs.py "$build" ||
         die "the documentation checks failed"
 fi
