@@ -206,6 +206,8 @@ asan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
 	    SANFLAGS='$(ASAN_FLAGS)' test-build
+	@# Examples, Python and Go tests against the ASan build (bindings helper):
+	@scripts/test-bindings.sh --asan build-asan '$(TEST)'
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:$${ASAN_OPTIONS:-} \
 	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
 	AKT_TIMEOUT_SCALE=4 scripts/with-s3.sh build-asan/test/akidb_test $(TEST)
