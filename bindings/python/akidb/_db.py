@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import array
 import ctypes
+import struct
 import datetime as _dt
 import json
 import os
@@ -51,6 +52,10 @@ _SYNC = {"always": _capi.SYNC_ALWAYS, "interval": _capi.SYNC_INTERVAL, "none": _
 
 # The most hits one search may ask for (akidb_search's limit).
 MAX_K = 1000000
+
+# akidb_hit as it lies in memory: uint64 id, float distance, padding.
+_HIT = struct.Struct("=Qf4x")
+assert _HIT.size == ctypes.sizeof(_capi.Hit)
 
 
 def _utc(us: int) -> _dt.datetime:
@@ -119,13 +124,16 @@ def _as_matrix(x: Any, dim: int, what: str = "vectors") -> _Matrix:
     np = sys.modules.get("numpy")
     if np is not None and isinstance(x, np.ndarray):
         a = x
-        if a.ndim == 1:
-            if a.shape[0] != dim:
+        shape = a.shape
+        if len(shape) == 1:         # one vector
+            if shape[0] != dim:
                 raise InvalidArgument(f"{what}: a 1-D array must hold one vector of "
-                                      f"{dim} values, not {a.shape[0]}")
-            a = a.reshape(1, dim)
-        if a.ndim != 2 or a.shape[1] != dim:
-            raise InvalidArgument(f"{what}: expected shape (n, {dim}), got {x.shape}")
+                                      f"{dim} values, not {shape[0]}")
+            rows = 1
+        elif len(shape) == 2 and shape[1] == dim:
+            rows = shape[0]
+        else:
+            raise InvalidArgument(f"{what}: expected shape (n, {dim}), got {shape}")
         copied = False
         if a.dtype != np.float32 or not a.flags.c_contiguous:
             try:
@@ -133,7 +141,7 @@ def _as_matrix(x: Any, dim: int, what: str = "vectors") -> _Matrix:
             except (TypeError, ValueError) as e:
                 raise InvalidArgument(f"{what}: cannot convert to float32: {e}") from None
             copied = True
-        return _Matrix(a.ctypes.data, a.shape[0], dim, a, copied)
+        return _Matrix(a.__array_interface__["data"][0], rows, dim, a, copied)
 
     mv = None
     if not isinstance(x, (list, tuple, str, bytes)):
@@ -982,14 +990,16 @@ class Collection:
                         inserted_at=_utc(doc.inserted_at_us))
 
     def _hits(self, h: int, hits: Any, n: int, documents: bool) -> List[Hit]:
+        # One unpack of the C array instead of a ctypes object per field.
+        pairs = _HIT.iter_unpack(memoryview(hits).cast("B")[:n * _HIT.size])
         if not documents:
-            return [Hit(hits[i].id, hits[i].distance) for i in range(n)]
+            return [Hit(i, d) for i, d in pairs]
         out = []
         doc = _capi.Document()
-        for i in range(n):
+        for hid, dist in pairs:
             doc.version = _capi.DOCUMENT_VERSION
             try:
-                lib.akidb_document_get(h, self._cname, hits[i].id, None, byref(doc))
+                lib.akidb_document_get(h, self._cname, hid, None, byref(doc))
             except NotFound:
                 continue    # deleted since the search: it is no longer a result
             try:
@@ -998,11 +1008,13 @@ class Collection:
                 meta = _metadata_value(doc.metadata_json)
             finally:
                 lib.akidb_document_clear(byref(doc))
-            out.append(Hit(hits[i].id, hits[i].distance, ext, meta))
+            out.append(Hit(hid, dist, ext, meta))
         return out
 
     @staticmethod
     def _params(ef: Optional[int], exact: bool) -> Any:
+        if ef is None and not exact:
+            return None     # the library's defaults
         p = _capi.SearchParams()
         p.version = _capi.SEARCH_PARAMS_VERSION
         if ef is not None:
@@ -1043,7 +1055,7 @@ class Collection:
                                       "use search_batch for several")
             hits = (_capi.Hit * k)()
             n = c_uint32()
-            lib.akidb_search(h, self._cname, mat.ptr, k, byref(params), hits, byref(n))
+            lib.akidb_search(h, self._cname, mat.ptr, k, params, hits, byref(n))
             return self._hits(h, hits, n.value, documents)
         finally:
             self.db._leave()
@@ -1068,7 +1080,7 @@ class Collection:
             def one(i: int) -> List[Hit]:
                 hits = (_capi.Hit * k)()
                 n = c_uint32()
-                lib.akidb_search(h, self._cname, mat.ptr + i * row_bytes, k, byref(params),
+                lib.akidb_search(h, self._cname, mat.ptr + i * row_bytes, k, params,
                                  hits, byref(n))
                 return self._hits(h, hits, n.value, documents)
 
