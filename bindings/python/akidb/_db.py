@@ -25,8 +25,10 @@ Design points (the why; the what is in the docstrings):
 from __future__ import annotations
 
 import array
+import atexit
 import ctypes
 import struct
+import weakref
 import datetime as _dt
 import json
 import os
@@ -461,6 +463,7 @@ class Database:
                 self._store = None
             raise
         self._h = h.value
+        _open_databases.add(self)
 
     # -- handle guard -------------------------------------------------------
 
@@ -1159,6 +1162,21 @@ class Collection:
     def checkpoint(self) -> None:
         """Write a checkpoint of this collection and empty its log."""
         self.db.checkpoint(self.name)
+
+
+# Databases still open at interpreter exit are closed then, while Python
+# still runs: close() checkpoints, and the library's background threads stop
+# before they could call a log callback into a finalised interpreter.
+_open_databases: "weakref.WeakSet[Database]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for db in list(_open_databases):
+        try:
+            db.close()
+        except Exception:
+            pass
 
 
 def _as_id(i: Any) -> int:
