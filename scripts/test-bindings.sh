@@ -58,6 +58,11 @@ die() { echo "test-bindings: FAIL: $*" >&2; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+if ! want examples && ! want python && ! want go && ! want docs; then
+    say "TEST=$filter selects none of examples, python, go, docs"
+    exit 0
+fi
+
 # ---------------------------------------------------------------- examples
 if want examples; then
     ran=0
