@@ -244,6 +244,8 @@ test:
 	@scripts/check-layers.sh $(BUILD)
 	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
+	@# Examples, Python package, Go module, docs checks (bindings helper):
+	@scripts/test-bindings.sh '$(BUILD)' '$(TEST)'
 	scripts/with-s3.sh $(TEST_BIN) $(TEST)
 	$(SERVER_TEST)
 
@@ -261,6 +263,8 @@ asan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
 	    SANFLAGS='$(ASAN_FLAGS)' test-build
+	@# Examples, Python and Go tests against the ASan build (bindings helper):
+	@scripts/test-bindings.sh --asan build-asan '$(TEST)'
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:$${ASAN_OPTIONS:-} \
 	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
 	AKT_TIMEOUT_SCALE=4 scripts/with-s3.sh build-asan/test/akidb_test $(TEST)
