@@ -116,8 +116,10 @@ def parse(text):
             i += 1
             continue
         if stripped.startswith("#"):
-            m = re.match(r"#\s*define\s+(AKIDB_\w+)", stripped)
+            m = re.match(r"#\s*define\s+(AKIDB_\w+|akidb_\w+)", stripped)
             if not m or m.group(1).startswith("AKIDB__") or m.group(1) in ("AKIDB_H", "AKIDB_API"):
+                while lines[i].rstrip().endswith("\\"):   # and its continuation lines
+                    i += 1
                 i += 1
                 continue
             code = [line]
