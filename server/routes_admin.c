@@ -233,7 +233,7 @@ static void quota_set(rctx *c)
         rc_error(c, 503, "UNAVAILABLE", "stored, but out of memory: applies after a restart");
         return;
     }
-    tenant_set_override(tn, c->arg);
+    tenant_set_override(c->srv->tenants, tn, c->arg);
 }
 
 void h_quota_put(rctx *c)

@@ -77,7 +77,7 @@ quota tenant_quota(const tenants *t, const tenant_state *tn);
 const quota *tenants_defaults(const tenants *t);
 /* Take one token; fills *r.  Returns 1 if allowed. */
 int tenant_take(tenants *t, tenant_state *tn, uint64_t now_ns, rl_result *r);
-void tenant_set_override(tenant_state *tn, const quota *q);
+void tenant_set_override(tenants *t, tenant_state *tn, const quota *q);
 void tenant_clear_override(tenant_state *tn);
 /* Load the overrides stored in the catalog (startup, loop not running). */
 int tenants_load(tenants *t, akidb *db, char *err, size_t err_len);

@@ -923,25 +923,37 @@ class TestLifecycle(unittest.TestCase):
         s.stop_clean(self)
 
     def test_shutdown_waits_for_in_flight_request(self):
-        s = Server("--shutdown-timeout-ms", "20000").start()
-        create(self, s, "big", dim=64)
-        items = [{"vector": [float(i % 7)] * 64} for i in range(1000)]
-        for _ in range(3):
-            insert(self, s, "big", items)
-        result = {}
+        # A snapshot is started, then SIGTERM is sent.  Whether the snapshot
+        # is still running at the signal depends on the machine's speed, so
+        # the collection grows until the server's shutdown line reports a
+        # request in flight; an attempt where it had finished first proves
+        # nothing and is not counted.  Never in flight after every size is a failure.
+        for batches in (3, 12, 48):
+            s = Server("--shutdown-timeout-ms", "20000").start()
+            create(self, s, "big", dim=64)
+            for b in range(batches):
+                insert(self, s, "big", [{"vector": [float((b * 1000 + i) % 97)] * 64}
+                                        for i in range(1000)])
+            result = {}
 
-        def slow():
-            # A snapshot of 3000 x 64 takes a moment: it is in flight at SIGTERM.
-            result["r"] = call(s, "POST", "/v1/collections/big/snapshots", check=False)
+            def slow():
+                result["r"] = call(s, "POST", "/v1/collections/big/snapshots", check=False)
 
-        t = threading.Thread(target=slow)
-        t.start()
-        time.sleep(0.05)
-        rc = s.stop(signal.SIGTERM)
-        t.join(30)
-        self.assertEqual(rc, 0, s.stderr()[-2000:])
-        self.assertIn(result["r"].status, (201, 503))
-        self.assertEqual(result["r"].headers.get("connection"), "close")
+            t = threading.Thread(target=slow)
+            t.start()
+            time.sleep(0.05)
+            rc = s.stop(signal.SIGTERM)
+            t.join(30)
+            self.assertEqual(rc, 0, s.stderr()[-2000:])
+            self.assertIn("r", result, "the in-flight request got no answer")
+            m = re.search(r"shutting down.*requests_in_flight[=:\"]+ *(\d+)", s.stderr())
+            self.assertIsNotNone(m, s.stderr()[-2000:])
+            if int(m.group(1)) == 0:
+                continue        # finished before the signal: try a larger snapshot
+            self.assertIn(result["r"].status, (201, 503))
+            self.assertEqual(result["r"].headers.get("connection"), "close")
+            return
+        self.fail("no snapshot was still in flight at SIGTERM, even at 48,000 vectors")
 
     def test_config_precedence_and_help(self):
         tmp = tempfile.mkdtemp(dir=harness._TMP_ROOT)
