@@ -17,6 +17,7 @@
 #include "akidb.h"
 #include "common/env.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "engine/checkpoint.h"
 #include "engine/collection.h"
 #include "format/parquet.h"
@@ -493,15 +494,15 @@ TEST(parquet_snappy_vectors)
 
 TEST(parquet_crc32)
 {
-    ASSERT_EQ(akidb__pq_crc32(0, "123456789", 9), 0xCBF43926u);
-    ASSERT_EQ(akidb__pq_crc32(0, "", 0), 0);
+    ASSERT_EQ(akidb__crc32(0, "123456789", 9), 0xCBF43926u);
+    ASSERT_EQ(akidb__crc32(0, "", 0), 0);
     /* incremental == one shot, at every split and alignment */
     unsigned char buf[300];
     for (size_t i = 0; i < sizeof buf; i++)
         buf[i] = (unsigned char)rnd();
-    uint32_t whole = akidb__pq_crc32(0, buf, sizeof buf);
+    uint32_t whole = akidb__crc32(0, buf, sizeof buf);
     for (size_t cut = 0; cut <= sizeof buf; cut += 7)
-        ASSERT_EQ(akidb__pq_crc32(akidb__pq_crc32(0, buf, cut), buf + cut, sizeof buf - cut),
+        ASSERT_EQ(akidb__crc32(akidb__crc32(0, buf, cut), buf + cut, sizeof buf - cut),
                   whole);
     /* against a bitwise reference, at every length and two alignments (the
      * folding path starts at 64 bytes) */
@@ -513,7 +514,7 @@ TEST(parquet_crc32)
                 for (int k = 0; k < 8; k++)
                     c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
             }
-            ASSERT_EQ(akidb__pq_crc32(0, buf + start, len), ~c);
+            ASSERT_EQ(akidb__crc32(0, buf + start, len), ~c);
         }
 }
 
@@ -1131,7 +1132,7 @@ static void emit_page(membuf *f, const rchunk *c, const rpage *pg)
     akidb__tw_i32(&t, 2, unc_len);
     akidb__tw_i32(&t, 3, (int32_t)body.len);
     if (!pg->no_crc)
-        akidb__tw_i32(&t, 4, (int32_t)akidb__pq_crc32(0, body.p, body.len));
+        akidb__tw_i32(&t, 4, (int32_t)akidb__crc32(0, body.p, body.len));
     if (pg->type == 0) {
         akidb__tw_struct_begin(&t, 5);
         akidb__tw_i32(&t, 1, pg->n_values);

@@ -13,7 +13,7 @@
 
 #include "akidb.h"
 #include "common/alloc.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "runner.h"
 #include "store/store.h"
 #include "store_conformance.h"

@@ -42,7 +42,7 @@
 
 #include "common/alloc.h"
 #include "engine/checkpoint.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "common/file.h"
 #include "format/parquet.h"
 #include "engine/snapshot.h"

@@ -57,6 +57,7 @@
 
 #include "common/env.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "format/parquet.h"
 #include "format/snappy.h"
 #include "format/thrift.h"
@@ -2470,7 +2471,7 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
         }
         const unsigned char *body = r->buf + body_off;
         if (h.has_crc && !r->pages_verified &&
-            akidb__pq_crc32(0, body, (size_t)h.comp) != h.crc) {
+            akidb__crc32(0, body, (size_t)h.comp) != h.crc) {
             rc = page_corrupt(d, "page CRC-32 mismatch");
             break;
         }
