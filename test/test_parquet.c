@@ -26,9 +26,6 @@
 #include "engine/snapshot.h"
 #include "format/thrift.h"
 
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
-
 /* ---- helpers -------------------------------------------------------------- */
 
 typedef struct membuf {

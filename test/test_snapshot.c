@@ -15,21 +15,13 @@
 
 #include "akidb.h"
 #include "runner.h"
+#include "helpers.h"
 
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
+/* [-1, 1) in float arithmetic (not rand_sym, which rounds once: the
+ * values this file was written with must not change). */
 static float rng_float(uint64_t *s)
 {
-    return (float)((double)(rng_next(s) >> 11) / 9007199254740992.0) * 2.0f - 1.0f;
+    return (float)rand_u01(s) * 2.0f - 1.0f;
 }
 
 static akidb *open_db(const char *name)

@@ -18,9 +18,6 @@
 #include "store/store.h"
 #include "store_conformance.h"
 
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
-
 TEST(store_local_conformance)
 {
     char dir[512];
