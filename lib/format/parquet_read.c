@@ -253,6 +253,9 @@ static char *dup_bytes(const akidb_allocator *a, const unsigned char *p, size_t 
 #define N_(fields) (uint8_t)(sizeof fields / sizeof fields[0] + \
                              0 * sizeof(char[sizeof fields / sizeof fields[0] <= 32 ? 1 : -1]))
 
+/* The tables store AKIDB__TF_I32 values and tags into `int` members too. */
+_Static_assert(sizeof(int) == sizeof(int32_t), "int must be 32 bits");
+
 /* TimeUnit, a union: MILLIS 1, MICROS 2, NANOS 3 (empty structs); the
  * member's id is the unit.  Other ids leave the unit unset. */
 static const akidb__tfield time_unit_fields[] = {
