@@ -65,7 +65,7 @@ LIBS = $(PKG_LIBS) -lm -pthread
 
 LIB_SRC  := $(wildcard lib/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
-TEST_SRC := test/runner.c $(wildcard test/test_*.c)
+TEST_SRC := test/runner.c test/helpers.c $(wildcard test/test_*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 EX_SRC   := $(wildcard examples/*.c)
 EX_BIN   := $(EX_SRC:%.c=$(BUILD)/%)

@@ -50,6 +50,7 @@
 #include "akidb.h"
 #include "common/env.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "engine/collection.h"
 #include "index/hnsw.h"
 #include "format/parquet.h"
@@ -149,7 +150,7 @@ static size_t fix_page_crcs(uint8_t *buf, size_t size)
         if (comp < 0 || (size_t)comp > end - body)
             return changed;
         if (crc_len) {
-            uint32_t crc = akidb__pq_crc32(0, buf + body, (size_t)comp);
+            uint32_t crc = akidb__crc32(0, buf + body, (size_t)comp);
             uint32_t zz = (crc << 1) ^ (0u - (crc >> 31));   /* zigzag of the i32 */
             uint8_t enc[5];
             size_t n = 0;

@@ -92,8 +92,8 @@ extern const char *akt_dir;
 
 #define ASSERT_OK(rc) ASSERT_RC(rc, 0)
 
-/* Extra text for ASSERT_RC failures; test files that use akidb.h set it to
- * a function returning akidb_errmsg(NULL).  Defaults to "". */
+/* Extra text for ASSERT_RC failures; helpers.c sets it to a function
+ * returning akidb_errmsg(NULL) in the native build.  Defaults to "". */
 extern const char *(*akt_rc_detail_fn)(void);
 static inline const char *akt_rc_detail(void)
 { return akt_rc_detail_fn ? akt_rc_detail_fn() : ""; }

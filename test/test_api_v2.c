@@ -13,16 +13,6 @@
 
 #include "akidb.h"
 
-static const char *errmsg_detail(void)
-{
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
-}
-
 static akidb *open_db(void)
 {
     char path[512];

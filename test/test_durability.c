@@ -26,6 +26,7 @@
  * guessing a collection's numeric id.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -76,14 +77,8 @@ static void ctx_set(const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *errmsg_detail(void)
+__attribute__((constructor)) static void print_ctx_at_exit(void)
 {
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
     atexit(ctx_print);
 }
 
@@ -110,25 +105,6 @@ static void pathf(char *out, const char *fmt, ...)
 }
 
 /* ---- randomness and generated documents ------------------------------- */
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rand_u01(uint64_t *s)
-{
-    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Uniform in 0..n-1 (n > 0). */
-static uint32_t rand_below(uint64_t *s, uint32_t n)
-{
-    return (uint32_t)(splitmix64(s) % n);
-}
 
 static uint64_t mix_seed(uint64_t a, uint64_t b)
 {

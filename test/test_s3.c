@@ -34,9 +34,6 @@
 
 #define MIB (1024u * 1024u)
 
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
-
 static double now_s(void)
 {
     struct timespec ts;

@@ -28,7 +28,9 @@
  * and the directory fsync'ed; a crash at any point leaves either the old
  * checkpoint or the new one, and the log still holds everything after the
  * old one.  Reading maps the file, checks the checksum before anything is
- * decoded, and then decodes one row group at a time into the index.
+ * decoded, and then decodes one row group at a time into the index.  An
+ * intact checkpoint of another akidb.format (a newer library's) is
+ * AKIDB_INVALID, not damage (docs/FORMATS.md, "Versions and upgrades").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +44,7 @@
 
 #include "common/alloc.h"
 #include "engine/checkpoint.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "common/file.h"
 #include "format/parquet.h"
 #include "engine/snapshot.h"
@@ -238,7 +240,7 @@ int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *pa
     }
     akidb__pqr *r = NULL;
     uint64_t got_id = 0, got_seq = 0;
-    const char *kind;
+    const char *kind, *fmt;
     if (memcmp(p, "AKIDBCKP", 8) == 0) {
         rc = akidb__err(AKIDB_INVALID, "%s: a binary checkpoint of a pre-release build; this "
                         "version reads Parquet checkpoints only", path);
@@ -251,6 +253,15 @@ int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *pa
         goto done;
     }
     akidb__pqr_trust_pages(r);   /* verify() covered every page */
+    /* Intact (the checksum matched) but of another layout version: a newer
+     * library wrote it.  That is INVALID, not damage (docs/FORMATS.md). */
+    fmt = akidb__pqr_kv(r, "akidb.format");
+    if (fmt && strcmp(fmt, AKIDB__SNAP_FORMAT) != 0) {
+        rc = akidb__err(AKIDB_INVALID, "%s: checkpoint of format %.20s; this library reads "
+                        "format %s (was the database opened by a newer libakidb?)", path, fmt,
+                        AKIDB__SNAP_FORMAT);
+        goto done;
+    }
     kind = akidb__pqr_kv(r, "akidb.kind");
     if (!kind || strcmp(kind, "checkpoint") != 0) {
         rc = akidb__err(AKIDB_CORRUPT, "%s: not a checkpoint (akidb.kind is %s)", path,

@@ -14,6 +14,10 @@
 #include "engine/collection.h"
 #include "format/parquet.h"
 
+/* The value of akidb.format this library writes and reads (docs/FORMATS.md,
+ * "Versions and upgrades"). */
+#define AKIDB__SNAP_FORMAT "1"
+
 typedef struct akidb__snap_result {
     uint64_t rows;
     uint64_t bytes;

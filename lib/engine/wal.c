@@ -60,7 +60,7 @@
 #include <unistd.h>
 
 #include "common/alloc.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "common/file.h"
 #include "engine/wal.h"
 
