@@ -169,9 +169,9 @@ $(BUILD)/akidb: tools/akidb_cli.c $(STATIC) $(FLAGS_REC)
 SERVER_SRC  := $(wildcard server/*.c)
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/server/openapi_json.o
 SERVER_BIN  := $(BUILD)/akidb-server
-SERVER_PKGS := libuv jansson libcrypto
+SERVER_PKGS := libuv jansson libssl libcrypto libjwt
 SERVER_CFLAGS = $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
-SERVER_LIBS   = $(or $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null),-luv -ljansson -lcrypto) \
+SERVER_LIBS   = $(or $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null),-luv -ljansson -lssl -lcrypto -ljwt) \
                 -lhttp_parser
 SERVER_TEST   = AKIDB_SERVER_BIN=$(SERVER_BIN) python3 test/server/test_server.py
 

@@ -12,7 +12,7 @@ set -eu
 set_name=${1:-core}
 
 core="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libssl-dev
-      libzstd-dev libuv1-dev libjansson-dev libhttp-parser-dev python3-yaml"
+      libzstd-dev libuv1-dev libjansson-dev libhttp-parser-dev libjwt-dev python3-yaml"
 # aarch64-linux-gnu-gcc -static needs the cross libc (a Recommends of the
 # compiler, so --no-install-recommends would skip it); qemu-user runs it.
 test_extra="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
