@@ -340,6 +340,7 @@ int main(int argc, char **argv)
     server *s = &S;
     char err[2048];
     int exit_code = 0;
+    char *shown = NULL;     /* before any goto out */
 
     if (config_load(&s->cfg, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "akidb-server: %s\n", err);
@@ -359,6 +360,10 @@ int main(int argc, char **argv)
     }
     log_setup(log_level_parse(s->cfg.log_level), 2);
     signal(SIGPIPE, SIG_IGN);
+    /* Everything this process creates (database, audit log) is its
+     * owner's only, whatever the library's own file_mode does: defence in
+     * depth for a server that holds several tenants' data and key hashes. */
+    umask(077);
     /* libuv reads this once, at the first uv_queue_work. */
     char threads[32];
     snprintf(threads, sizeof threads, "%lld", (long long)s->cfg.threads);
@@ -383,7 +388,6 @@ int main(int argc, char **argv)
 
     quota defaults = {s->cfg.rate_qps, s->cfg.rate_burst, (uint64_t)s->cfg.max_collections,
                       (uint64_t)s->cfg.max_vectors};
-    char *shown = NULL;
     if (uv_mutex_init(&s->admin_lock) != 0 || tenants_new(&s->tenants, &defaults) != 0 ||
         !(s->metrics = metrics_new(router_n_routes()))) {
         fprintf(stderr, "akidb-server: out of memory\n");

@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -45,8 +46,10 @@ if not os.environ.get("AKIDB_KEEP_TMP"):
 class Server:
     """One akidb-server process."""
 
-    def __init__(self, *args, data_dir=None, admin_key=ADMIN_KEY, env=None, workdir=None):
+    def __init__(self, *args, data_dir=None, admin_key=ADMIN_KEY, env=None, workdir=None,
+                 ca=None):
         self.args = list(args)
+        self.ca = ca                # PEM file: the server speaks TLS, verified against it
         self.tmp = tempfile.mkdtemp(prefix="srv-", dir=_TMP_ROOT)
         self.data = data_dir or os.path.join(self.tmp, "data")
         self.admin_key = admin_key
@@ -76,7 +79,7 @@ class Server:
             for raw in self.proc.stdout:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self.stdout_lines.append(line)
-                m = re.search(r"listening on http://[^ ]+:(\d+)", line)
+                m = re.search(r"listening on https?://[^ ]+:(\d+)", line)
                 if m:
                     self.port = int(m.group(1))
                     got.set()
@@ -127,7 +130,16 @@ class Server:
         testcase.assertEqual(rc, 0, "akidb-server exit code %r; stderr tail:\n%s" % (rc, err[-3000:]))
 
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.ca else "http", self.port)
+
+    def tls_context(self, cert=None, key=None):
+        """A client context that trusts the test CA (TLS 1.3, ALPN http/1.1)."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.set_alpn_protocols(["http/1.1"])
+        if cert:
+            ctx.load_cert_chain(cert, key)
+        return ctx
 
 
 class Resp:
@@ -157,9 +169,15 @@ def openapi(srv=None):
 
 
 def call(srv, method, path, body=None, key=ADMIN_KEY, headers=None, raw=None, check=True,
-         timeout=60):
-    """One request on a new connection.  body: JSON-encoded; raw: bytes as is."""
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout * SCALE)
+         timeout=60, cert=None):
+    """One request on a new connection.  body: JSON-encoded; raw: bytes as is.
+    Over TLS when the server has a CA; cert = (certfile, keyfile) for mTLS."""
+    if srv.ca:
+        ctx = srv.tls_context(*(cert or (None, None)))
+        conn = http.client.HTTPSConnection("localhost", srv.port, timeout=timeout * SCALE,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout * SCALE)
     h = dict(headers or {})
     if key is not None:
         h["Authorization"] = "Bearer " + key
