@@ -93,6 +93,8 @@ static const opt OPTS[] = {
      "PEM private key of tls_cert; must be mode 0600 or stricter"},
     {"tls_client_ca", T_STR, O(tls_client_ca), "", 0, 0,
      "PEM CA certificates: verify client certificates (mTLS)"},
+    {"tls_client_crl", T_STR, O(tls_client_crl), "", 0, 0,
+     "PEM CRL(s) of tls_client_ca: revoked client certificates are refused; reloaded on SIGHUP"},
     {"tls_client_auth", T_STR, O(tls_client_auth), "require", 0, 0,
      "with tls_client_ca: require | optional (a client certificate)"},
     {"tls_client_map", T_JSON, O(tls_client_map), "{}", 0, 0,
@@ -405,6 +407,10 @@ int config_load(srv_config *cfg, int argc, char **argv, char *err, size_t n)
     }
     if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
         snprintf(err, n, "TLS needs both tls_cert and tls_key");
+        return -1;
+    }
+    if (cfg->tls_client_crl[0] && !cfg->tls_client_ca[0]) {
+        snprintf(err, n, "tls_client_crl needs tls_client_ca");
         return -1;
     }
     if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {

@@ -66,6 +66,7 @@ typedef struct srv_config {
     char tls_cert[CFG_STR_MAX];
     char tls_key[CFG_STR_MAX];
     char tls_client_ca[CFG_STR_MAX];
+    char tls_client_crl[CFG_STR_MAX];
     char tls_client_auth[16];          /* "require" | "optional" */
     char tls_client_map[CFG_JSON_MAX]; /* JSON: {"<subject>": {"tenant":..,"role":..}} */
     char tls_min_version[8];           /* "1.3" | "1.2" */

@@ -244,7 +244,7 @@ static int setup_security(server *s, char *err, size_t n)
             return -1;
     }
     if (cfg->tls_cert[0]) {
-        tls_settings t = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca,
+        tls_settings t = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, cfg->tls_client_crl,
                           !strcmp(cfg->tls_client_auth, "require"),
                           !strcmp(cfg->tls_min_version, "1.2")};
         if (tls_ctx_new(&s->tls, &t, err, n) != 0)

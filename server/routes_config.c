@@ -2,8 +2,7 @@
  * routes_config.c - runtime configuration: what can change without a
  * restart, persisted in the catalog.
  *
- *   GET /v1/admin/config  -> {"config": {name: value, ...}, "overridden": [names],
- *                             "restart_required": [names of the other settings]}
+ *   GET /v1/admin/config  -> {"config": {name: value, ...}, "overridden": [names]}
  *   PUT /v1/admin/config {name: value | null, ...} -> the same, after the change
  *
  * The changeable settings are the RUNTIME list below: default rate limits

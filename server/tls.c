@@ -29,7 +29,7 @@
 
 struct tls_ctx {
     SSL_CTX *ctx;
-    char *cert_file, *key_file, *client_ca_file;
+    char *cert_file, *key_file, *client_ca_file, *client_crl_file;
     int client_auth_required;
     int allow_tls12;
     int64_t not_after;
@@ -203,6 +203,15 @@ static SSL_CTX *build(tls_ctx *t, char *err, size_t n)
             goto fail;
         }
         SSL_CTX_set_client_CA_list(ctx, names);
+        if (t->client_crl_file[0]) {
+            X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+            X509_LOOKUP *lu = st ? X509_STORE_add_lookup(st, X509_LOOKUP_file()) : NULL;
+            if (!lu || X509_load_crl_file(lu, t->client_crl_file, X509_FILETYPE_PEM) <= 0) {
+                ssl_err(err, n, "cannot read the client CRL file", t->client_crl_file);
+                goto fail;
+            }
+            X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+        }
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER |
                                     (t->client_auth_required ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT : 0),
                            NULL);
@@ -230,9 +239,10 @@ int tls_ctx_new(tls_ctx **out, const tls_settings *s, char *err, size_t n)
     t->cert_file = strdup(s->cert_file ? s->cert_file : "");
     t->key_file = strdup(s->key_file ? s->key_file : "");
     t->client_ca_file = strdup(s->client_ca_file ? s->client_ca_file : "");
+    t->client_crl_file = strdup(s->client_crl_file ? s->client_crl_file : "");
     t->client_auth_required = s->client_auth_required;
     t->allow_tls12 = s->allow_tls12;
-    if (!t->cert_file || !t->key_file || !t->client_ca_file) {
+    if (!t->cert_file || !t->key_file || !t->client_ca_file || !t->client_crl_file) {
         snprintf(err, n, "out of memory");
         goto fail;
     }
@@ -284,6 +294,7 @@ void tls_ctx_free(tls_ctx *t)
     free(t->cert_file);
     free(t->key_file);
     free(t->client_ca_file);
+    free(t->client_crl_file);
     free(t);
 }
 

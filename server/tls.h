@@ -21,6 +21,8 @@
  *   - Client certificates (mTLS): with a CA file, a client certificate is
  *     verified against it; "require" refuses a handshake without one,
  *     "optional" accepts it and leaves authentication to the request.
+ *     With a CRL file, a revoked client certificate is refused too (the
+ *     CRL is re-read with everything else on reload).
  *
  * Reload: tls_ctx_reload() builds a whole new SSL_CTX from the files and
  * swaps it in only if every step worked; connections already open keep a
@@ -41,6 +43,7 @@ typedef struct tls_settings {
     const char *cert_file;       /* PEM: the certificate, then its chain */
     const char *key_file;        /* PEM private key; mode 0600 or stricter */
     const char *client_ca_file;  /* NULL or "": no client certificates */
+    const char *client_crl_file; /* NULL or "": PEM CRLs of that CA, checked */
     int client_auth_required;    /* with a CA: 1 = require, 0 = optional */
     int allow_tls12;             /* 0: TLS 1.3 only */
 } tls_settings;

@@ -157,12 +157,12 @@ class Resp:
         return "<%d %s>" % (self.status, self.text[:300])
 
 
-def openapi(srv=None):
+def openapi(srv=None, cert=None):
     global _openapi
     if _openapi is None:
         if srv is None:
             raise RuntimeError("no server to fetch the OpenAPI document from")
-        r = call(srv, "GET", "/v1/openapi.json", key=None, check=False)
+        r = call(srv, "GET", "/v1/openapi.json", key=None, check=False, cert=cert)
         assert r.status == 200, r
         _openapi = r.json
     return _openapi
@@ -190,7 +190,7 @@ def call(srv, method, path, body=None, key=ADMIN_KEY, headers=None, raw=None, ch
     resp = Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
     conn.close()
     if check:
-        check_response(srv, method, path, resp)
+        check_response(srv, method, path, resp, cert)
     return resp
 
 
@@ -291,7 +291,7 @@ def validate(schema, value, doc, where="$"):
                     validate(ap, v, doc, "%s.%s" % (where, k))
 
 
-def check_response(srv, method, path, resp):
+def check_response(srv, method, path, resp, cert=None):
     """Error shape everywhere; the documented schema and status for routes."""
     if resp.status >= 400:
         assert resp.json is not None, "error without a JSON body: %r" % resp
@@ -303,7 +303,7 @@ def check_response(srv, method, path, resp):
         # A 500 must never come from bad input: the tests send none that
         # should give one, so any 500 is a bug.
         raise AssertionError("unexpected %d: %r" % (resp.status, resp))
-    doc = openapi(srv)
+    doc = openapi(srv, cert)
     tmpl, op = find_operation(doc, method, path)
     if op is None:
         return

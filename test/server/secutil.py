@@ -73,6 +73,27 @@ class PKI:
         return cert, key
 
 
+    def crl(self, out, revoked=()):
+        """A CRL of the test CA into `out`, revoking the given certificates."""
+        d = os.path.join(self.d, "crl-" + os.path.basename(out))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "index.txt"), "w"):
+            pass
+        with open(os.path.join(d, "crlnumber"), "w") as f:
+            f.write("01\n")
+        cnf = os.path.join(d, "ca.cnf")
+        with open(cnf, "w") as f:
+            f.write("[ca]\ndefault_ca = d\n[d]\ndatabase = %s/index.txt\n"
+                    "crlnumber = %s/crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n"
+                    "certificate = %s\nprivate_key = %s\n"
+                    % (d, d, self.path("ca.pem"), self.path("ca.key")))
+        for cert in revoked:
+            _run("openssl", "ca", "-config", cnf, "-revoke", cert)
+        _run("openssl", "ca", "-config", cnf, "-gencrl", "-out", out + ".tmp")
+        os.replace(out + ".tmp", out)
+        return out
+
+
 def b64url(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

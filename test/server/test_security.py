@@ -618,6 +618,27 @@ class TestMutualTLS(unittest.TestCase):
         self.assertEqual(r.status, 401, r)
         self.assertIn("not mapped", r.json["error"]["message"])
 
+    def test_revoked_certificate_refused_after_sighup(self):
+        p = pki()
+        d = tempfile.mkdtemp(dir=harness._TMP_ROOT)
+        crl = p.crl(os.path.join(d, "ca.crl"))
+        s = Server(*tls_args(p, "--tls-client-ca", p.ca, "--tls-client-crl", crl,
+                             "--tls-client-map", client_map()), ca=p.ca).start()
+        try:
+            self.assertEqual(call(s, "GET", "/v1/collections", key=None, cert=p.bob).status, 200)
+            p.crl(crl, revoked=[p.bob[0]])
+            s.proc.send_signal(signal.SIGHUP)
+            deadline = time.time() + 10 * SCALE
+            while "TLS certificate reloaded" not in s.stderr() and time.time() < deadline:
+                time.sleep(0.05)
+            self.assertIn("TLS certificate reloaded", s.stderr())
+            rc, out = s_client(s.port, "-cert", p.bob[0], "-key", p.bob[1], stdin=HTTP_GET_LIVE)
+            self.assertNotIn("HTTP/1.1 200", out)
+            self.assertRegex(out, r"certificate revoked|alert number 44")
+            self.assertEqual(call(s, "GET", "/v1/collections", key=None, cert=p.alice).status, 200)
+        finally:
+            s.stop_clean(self)
+
     def test_map_needs_a_ca(self):
         p = pki()
         s = Server(*tls_args(p, "--tls-client-map", client_map()))
