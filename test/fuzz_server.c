@@ -139,7 +139,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .max_headers = 64, .max_connections = 16, .idle_timeout_ms = 1000,
         .request_timeout_ms = 1000, .write_timeout_ms = 1000,
     };
-    http_callbacks cb = {router_on_request, router_on_protocol_error, router_on_connection, &S};
+    http_callbacks cb = {router_on_request, router_on_protocol_error, router_on_connection, &S,
+                         router_on_tls_handshake};
     if (http_server_init(&S.http, S.loop, &lim, &cb) != 0)
         abort();
     return 0;
