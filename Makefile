@@ -90,7 +90,7 @@ TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 
 .PHONY: all lib test test-build asan tsan san-test test-aarch64 check-abi \
         bench run install uninstall clean FORCE crash fuzz fuzz-long \
-        server server-test fuzz-server
+        server server-test fuzz-server fuzz-token
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
@@ -169,9 +169,9 @@ $(BUILD)/akidb: tools/akidb_cli.c $(STATIC) $(FLAGS_REC)
 SERVER_SRC  := $(wildcard server/*.c)
 SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/server/openapi_json.o
 SERVER_BIN  := $(BUILD)/akidb-server
-SERVER_PKGS := libuv jansson libcrypto
+SERVER_PKGS := libuv jansson libssl libcrypto libjwt
 SERVER_CFLAGS = $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
-SERVER_LIBS   = $(or $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null),-luv -ljansson -lcrypto) \
+SERVER_LIBS   = $(or $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null),-luv -ljansson -lssl -lcrypto -ljwt) \
                 -lhttp_parser
 SERVER_TEST   = AKIDB_SERVER_BIN=$(SERVER_BIN) python3 test/server/test_server.py
 
@@ -210,6 +210,19 @@ fuzz-server:
 	$(FUZZ_DIR)/fuzz_server -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
 	    -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ \
 	    -max_len=8192 -dict=test/fuzz_server.dict $(FUZZ_DIR)/server-corpus test/fuzz_server_seeds
+
+# `make fuzz-token`: libFuzzer over the token path (Authorization header,
+# JWT verification with libjwt: test/fuzz_token.c, server/token.c) for
+# FUZZ_TIME s; in CI (.ci/run).  security (issue 15).
+fuzz-token:
+	@scripts/deps.sh test
+	@mkdir -p $(FUZZ_DIR)/token-corpus $(FUZZ_DIR)/crashes
+	$(FUZZ_CC) $(CPPFLAGS_ALL) -Iserver $(WARNINGS) -O1 -g -pthread $(FUZZ_SAN) -fsanitize=fuzzer \
+	    $(SERVER_CFLAGS) test/fuzz_token.c server/token.c $(SERVER_LIBS) -lm -o $(FUZZ_DIR)/fuzz_token
+	ASAN_OPTIONS=detect_leaks=1:$${ASAN_OPTIONS:-} UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
+	$(FUZZ_DIR)/fuzz_token -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	    -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ \
+	    -max_len=4096 -dict=test/fuzz_token.dict $(FUZZ_DIR)/token-corpus test/fuzz_token_seeds
 
 -include $(wildcard $(BUILD)/server/*.d)
 

@@ -89,6 +89,11 @@ void tenants_free(tenants *t)
     free(t);
 }
 
+void tenants_set_defaults(tenants *t, const quota *defaults)
+{
+    t->defaults = *defaults;
+}
+
 const quota *tenants_defaults(const tenants *t)
 {
     return &t->defaults;
