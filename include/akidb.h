@@ -385,7 +385,7 @@ typedef enum akidb_tier {
     AKIDB_TIER_COLD = 3   /* only in the object store */
 } akidb_tier;
 
-#define AKIDB_COLLECTION_STATS_VERSION 1
+#define AKIDB_COLLECTION_STATS_VERSION 2
 
 /* What a collection holds right now (akidb_collection_stat).  Byte counts
  * are the library's own accounting of its allocations, close to (not
@@ -405,6 +405,15 @@ typedef struct akidb_collection_stats {
     uint64_t log_bytes;        /* write-ahead log not yet folded into a checkpoint */
     uint64_t index_lag;        /* acknowledged documents not yet in the graph */
     int64_t created_at_us;
+
+    /* ---- version 2 ---- */
+    /* Bytes of torn or damaged log tail that opening this handle cut off
+     * (a read-only handle: skipped in memory), 0 normally.  Non-zero
+     * means the log ended in a record that was incomplete or damaged and
+     * that nothing in the log showed to be synced: taken for a write a
+     * crash interrupted, and dropped.  Visible here without a log
+     * callback; akidb_wal_truncations_total counts such cuts. */
+    uint64_t log_truncated_bytes;
 } akidb_collection_stats;
 
 /* Fill *out with the state of collection `name`.
