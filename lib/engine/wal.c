@@ -387,15 +387,18 @@ int akidb__wal_watch(akidb__wal *w, const char *ckpt_path)
     return AKIDB_OK;
 }
 
-int akidb__wal_intact(const akidb__wal *w, char *why, size_t why_len)
+int akidb__wal_intact(akidb__wal *w, char *why, size_t why_len)
 {
     const char *what = NULL, *path = NULL;
-    if (w->fd >= 0 && (w->gone == GONE_LOG || log_replaced(w))) {
+    pthread_mutex_lock(&w->sync_lock);   /* an INTERVAL leader sets gone */
+    int gone = w->gone;
+    pthread_mutex_unlock(&w->sync_lock);
+    if (w->fd >= 0 && (gone == GONE_LOG || log_replaced(w))) {
         what = "log";
         path = w->path;
     } else if (w->ckpt_fd >= 0) {
         struct stat fst, pst;
-        if (w->gone == GONE_CKPT || fstat(w->ckpt_fd, &fst) != 0 ||
+        if (gone == GONE_CKPT || fstat(w->ckpt_fd, &fst) != 0 ||
             stat(w->ckpt_path, &pst) != 0 || pst.st_dev != fst.st_dev ||
             pst.st_ino != fst.st_ino) {
             what = "checkpoint";

@@ -77,7 +77,7 @@ int akidb__wal_watch(akidb__wal *w, const char *ckpt_path);
  * (if there is one) still at its; else 0 and, if why is not NULL, a
  * sentence saying which was deleted or replaced.  Path lookups: for
  * checkpoints and close, not for the write path. */
-int akidb__wal_intact(const akidb__wal *w, char *why, size_t why_len);
+int akidb__wal_intact(akidb__wal *w, char *why, size_t why_len);
 
 uint64_t akidb__wal_size(const akidb__wal *w);     /* bytes, header included */
 uint64_t akidb__wal_last_seq(const akidb__wal *w); /* last appended seq */
