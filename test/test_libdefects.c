@@ -1471,6 +1471,11 @@ static void file_mode_case(uint32_t file_mode, unsigned want_file, unsigned want
         pathf(p, sizeof p, "%s%s", dir, dirs[i]);
         expect_mode(p, want_dir);
     }
+    /* an export is a file the library creates too */
+    char ex[1200];
+    pathf(ex, sizeof ex, "%s/export-%o.parquet", akt_dir, file_mode);
+    ASSERT_OK(akidb_export_parquet(db, "c", ex));
+    expect_mode(ex, want_file);
     /* a log made anew after a deletion gets it too */
     the_file(dir, "wal", ".wal", p, sizeof p);
     ASSERT_EQ(unlink(p), 0);

@@ -30,8 +30,9 @@
  * directory (what DIR/LOCK used to be) is defeated by an `rm DIR/LOCK`:
  * the next opener creates a new LOCK and locks that, and two writers then
  * each lose the other's acknowledged writes.  A directory cannot be
- * removed while it holds files, and renaming it moves the data with it,
- * so nothing inside it can take the lock away.  A writer still takes
+ * removed while it holds files (an rm -rf takes the database with it),
+ * and renaming it moves the data along, so nothing done to the files in
+ * it can take the lock away.  A writer still takes
  * DIR/LOCK as well (a reader: shared, if it exists), so a process running
  * an older build of the library is excluded too.
  *

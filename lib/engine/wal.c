@@ -47,11 +47,11 @@
  *
  * Files deleted under an open handle (a stray rm of DIR/wal/N.wal, or of
  * the checkpoint the log continues): the log checks its own link count
- * after each fsync (ALWAYS, INTERVAL) or each write (NONE), and the
- * checkpoint's after each fsync; a write that finds either gone fails
- * with AKIDB_IOERR instead of being acknowledged, and the log refuses
- * writes until a checkpoint has written the collection out again and,
- * for a deleted log, created a new one at the path (akidb__wal_reset).
+ * after each fsync (ALWAYS, INTERVAL) or each write (NONE), and looks the
+ * checkpoint up by path after each fsync; a write that finds either gone
+ * fails with AKIDB_IOERR instead of being acknowledged, and the log
+ * refuses writes until a checkpoint has written the collection out again
+ * and, for a deleted log, created a new one at the path (akidb__wal_reset).
  *
  * base_seq guards the pairing of log and checkpoint: after a checkpoint
  * the log is emptied and its header says which checkpoint it follows, so a
@@ -115,7 +115,9 @@ struct akidb__wal {
     int syncing;                 /* a leader is in fdatasync */
     int failed;                  /* an fsync failed: refuse everything */
     int gone;                    /* GONE_LOG / GONE_CKPT: refuse appends until reset */
-    int ckpt_fd;                 /* open on ckpt_path while it exists, else -1 */
+    int ckpt_known;              /* ckpt_path existed at the last watch or reset, */
+    dev_t ckpt_dev;              /* as this file: no fd is held for it, so a */
+    ino_t ckpt_ino;              /* collection costs one descriptor */
 };
 
 #define GONE_LOG 1
@@ -183,7 +185,6 @@ static int wal_new(const akidb__env *env, const char *path, uint64_t coll_id, ui
     }
     w->env = env;
     w->fd = -1;
-    w->ckpt_fd = -1;
     w->version = WAL_VERSION;
     w->coll_id = coll_id;
     w->dim = dim;
@@ -201,8 +202,6 @@ void akidb__wal_close(akidb__wal *w)
     const akidb_allocator *a = &w->env->alloc;
     if (w->fd >= 0)
         close(w->fd);
-    if (w->ckpt_fd >= 0)
-        close(w->ckpt_fd);
     pthread_mutex_destroy(&w->sync_lock);
     pthread_cond_destroy(&w->sync_cond);
     akidb__free(a, w->rec);
@@ -331,22 +330,32 @@ static int unlinked(int fd)
     return fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0;
 }
 
-/* The write path's check, one fstat per file: 0, GONE_LOG or GONE_CKPT.
- * A checkpoint inode without links is looked up by path once more: our
- * own checkpoint renames a new file over it before the reset that
- * re-opens it, and a concurrent INTERVAL leader may look in between.
- * Called by the appender (collection write lock) or with sync_lock held,
- * so ckpt_fd is not being replaced meanwhile. */
+/* The write path's check: 0, GONE_LOG or GONE_CKPT.  One fstat for the
+ * log; the checkpoint (if there is one) is looked up by path, and only
+ * its presence counts here: our own checkpoint renames a new file over it
+ * before the reset that records the new one, and a concurrent INTERVAL
+ * leader may look in between.  Called by the appender (collection write
+ * lock) or with sync_lock held, so the checkpoint fields are not being
+ * changed meanwhile. */
 static int files_gone(const akidb__wal *w, int check_ckpt)
 {
     if (unlinked(w->fd))
         return GONE_LOG;
-    if (check_ckpt && unlinked(w->ckpt_fd)) {
-        struct stat st;
-        if (stat(w->ckpt_path, &st) != 0)
-            return GONE_CKPT;
-    }
+    struct stat st;
+    if (check_ckpt && w->ckpt_known && stat(w->ckpt_path, &st) != 0 && errno == ENOENT)
+        return GONE_CKPT;
     return 0;
+}
+
+/* Remember which file the checkpoint is now (or that there is none). */
+static void note_checkpoint(akidb__wal *w)
+{
+    struct stat st;
+    w->ckpt_known = w->ckpt_path && stat(w->ckpt_path, &st) == 0;
+    if (w->ckpt_known) {
+        w->ckpt_dev = st.st_dev;
+        w->ckpt_ino = st.st_ino;
+    }
 }
 
 /* Is the file at w->path not the one w->fd has open (deleted, renamed
@@ -380,10 +389,7 @@ int akidb__wal_watch(akidb__wal *w, const char *ckpt_path)
         return akidb__err(AKIDB_NOMEM, "%s: out of memory", w->path);
     akidb__free(&w->env->alloc, w->ckpt_path);
     w->ckpt_path = p;
-    if (w->ckpt_fd >= 0)
-        close(w->ckpt_fd);
-    /* Missing is fine: a collection without a checkpoint yet. */
-    w->ckpt_fd = open(p, O_RDONLY | O_CLOEXEC);
+    note_checkpoint(w);   /* missing is fine: a collection without one yet */
     return AKIDB_OK;
 }
 
@@ -396,11 +402,10 @@ int akidb__wal_intact(akidb__wal *w, char *why, size_t why_len)
     if (w->fd >= 0 && (gone == GONE_LOG || log_replaced(w))) {
         what = "log";
         path = w->path;
-    } else if (w->ckpt_fd >= 0) {
-        struct stat fst, pst;
-        if (gone == GONE_CKPT || fstat(w->ckpt_fd, &fst) != 0 ||
-            stat(w->ckpt_path, &pst) != 0 || pst.st_dev != fst.st_dev ||
-            pst.st_ino != fst.st_ino) {
+    } else if (w->ckpt_known) {
+        struct stat st;
+        if (gone == GONE_CKPT || stat(w->ckpt_path, &st) != 0 || st.st_dev != w->ckpt_dev ||
+            st.st_ino != w->ckpt_ino) {
             what = "checkpoint";
             path = w->ckpt_path;
         }
@@ -786,12 +791,7 @@ int akidb__wal_reset(akidb__wal *w, uint64_t last_seq)
         close(w->fd);
         w->fd = new_fd;
     }
-    /* The checkpoint this log now continues. */
-    if (w->ckpt_path) {
-        if (w->ckpt_fd >= 0)
-            close(w->ckpt_fd);
-        w->ckpt_fd = open(w->ckpt_path, O_RDONLY | O_CLOEXEC);
-    }
+    note_checkpoint(w);   /* the checkpoint this log now continues */
     w->gone = 0;
     /* Everything up to last_seq is in the checkpoint, which is synced. */
     if (last_seq > w->synced_seq)

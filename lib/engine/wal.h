@@ -64,13 +64,14 @@ int akidb__wal_sync(akidb__wal *w, uint64_t seq);
 /* After a checkpoint that holds every record up to last_seq: empty the log
  * (and mark those records durable for waiting writers).  A log file that
  * was deleted or replaced while open is created anew at its path (its
- * directory too), and the watched checkpoint is opened again; appends
+ * directory too), and the watched checkpoint noted anew; appends
  * are accepted again afterwards. */
 int akidb__wal_reset(akidb__wal *w, uint64_t last_seq);
 
-/* Watch the checkpoint at ckpt_path (copied), which this log continues:
- * kept open while it exists, so the write path can notice its deletion.
- * A missing file is fine (no checkpoint yet).  AKIDB_OK or AKIDB_NOMEM. */
+/* Watch the checkpoint at ckpt_path (copied), which this log continues,
+ * so the write path can notice its deletion (by path: no descriptor is
+ * held).  A missing file is fine (no checkpoint yet).  AKIDB_OK or
+ * AKIDB_NOMEM. */
 int akidb__wal_watch(akidb__wal *w, const char *ckpt_path);
 
 /* 1 when the log file is still at its path and the watched checkpoint
