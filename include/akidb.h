@@ -236,11 +236,14 @@ typedef struct akidb_options {
      * writes, fails on its first write).  There are no background threads
      * and, unless `store` is given, no object store.  A catalog written by
      * an older library that a read-write open would upgrade gives
-     * AKIDB_READONLY: open it read-write once.  Works on read-only media
-     * (a read-only mount); the one thing it then cannot read is a catalog
-     * whose SQLite journal (akidb.db-wal) a crash left unapplied without
-     * its index (akidb.db-shm) beside it: AKIDB_IOERR, saying so.  For
-     * read-only media and for inspecting a database safely. */
+     * AKIDB_READONLY: open it read-write once.  One exception to "no file
+     * is changed": when a crash left the catalog's SQLite journal
+     * (akidb.db-wal) unapplied, SQLite reads it through its index
+     * akidb.db-shm, which it may rebuild (never the catalog or the
+     * journal).  Works on read-only media (a read-only mount); the one
+     * thing it then cannot read is such a journal without its index
+     * beside it: AKIDB_IOERR, saying so.  For read-only media and for
+     * inspecting a database safely. */
     int read_only;
     /* Permission bits of the files the library creates, before the process
      * umask: the catalog akidb.db (and SQLite's akidb.db-wal and

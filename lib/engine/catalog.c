@@ -25,7 +25,9 @@
  * read-only media; that is safe because the handle holds the database
  * directory's shared lock, so no writer can be active.  A non-empty -wal
  * (left by a crash) holds committed changes that immutable mode would not
- * see, so then SQLite reads it the ordinary way (mode=ro).
+ * see, so then SQLite reads it the ordinary way (mode=ro), through its
+ * -shm index, which SQLite may rebuild (the one file a read-only open can
+ * change, and only after a crash).
  *
  * Snapshots are recorded under the collection's name as well as its id
  * (schema 4): a drop keeps them (they are backups), and a collection
