@@ -29,8 +29,9 @@
  * checkpoint or the new one, and the log still holds everything after the
  * old one.  A checkpoint directory deleted under an open handle is made
  * again: the state in RAM is then the only complete copy, and writing it
- * out is what saves it.  Reading maps the file, checks the checksum before anything is
- * decoded, and then decodes one row group at a time into the index.
+ * out is what saves it.  Reading maps the file, checks the checksum
+ * before anything is decoded, and then decodes one row group at a time
+ * into the index.
  */
 #include <errno.h>
 #include <fcntl.h>
