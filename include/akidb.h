@@ -156,7 +156,8 @@ AKIDB_API void akidb_free(void *p);
  * lookup tables, I/O buffers).  What it does not: memory handed to the
  * caller (akidb_malloc, freed with akidb_free), the object stores (which
  * exist without a handle: akidb_store_*_open use the C library), the
- * catalog's SQLite, libcurl and OpenSSL, which allocate on their own. */
+ * catalog's SQLite, libcurl, OpenSSL and jansson (which checks metadata
+ * JSON on insert), which allocate on their own. */
 typedef struct akidb_allocator {
     void *(*malloc_fn)(void *ctx, size_t size);
     void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
@@ -227,15 +228,34 @@ typedef struct akidb_options {
     /* Non-zero: open read-only.  The directory is locked shared (other
      * read-only handles may open it; a writer gets AKIDB_BUSY, and a
      * read-only open of a directory a writer holds gets AKIDB_BUSY), no file
-     * is created or changed (no checkpoint, no log truncation: a torn log
-     * tail is skipped in memory only), the database must already exist
-     * (AKIDB_NOTFOUND otherwise), and every write returns AKIDB_READONLY.
-     * For read-only media and for inspecting a database safely. */
+     * is created or changed (no directory, no catalog upgrade, no cleanup
+     * of tmp/ or of a dropped collection's files, no checkpoint, no log
+     * truncation: a torn log tail is skipped in memory only), the database
+     * must already exist (AKIDB_NOTFOUND otherwise), and every write
+     * returns AKIDB_READONLY: insert, upsert, delete, collection create and
+     * drop, checkpoint, snapshot create, restore and delete, kv put and
+     * delete, uploads and dead-letter retry and purge (an import, which
+     * writes, fails on its first write).  There are no background threads
+     * and, unless `store` is given, no object store.  A catalog written by
+     * an older library that a read-write open would upgrade gives
+     * AKIDB_READONLY: open it read-write once.  One exception to "no file
+     * is changed": when a crash left the catalog's SQLite journal
+     * (akidb.db-wal) unapplied, SQLite reads it through its index
+     * akidb.db-shm, which it may rebuild (never the catalog or the
+     * journal).  Works on read-only media (a read-only mount); the one
+     * thing it then cannot read is such a journal without its index
+     * beside it: AKIDB_IOERR, saying so.  For read-only media and for
+     * inspecting a database safely. */
     int read_only;
-    /* Permission bits of the files the library creates (catalog, logs,
-     * checkpoints, local objects), before the process umask; directories
-     * get the same bits plus x wherever r is set (0600 gives 0700).
-     * 0 = 0644.  Only the 0777 bits are used. */
+    /* Permission bits of the files the library creates, before the process
+     * umask: the catalog akidb.db (and SQLite's akidb.db-wal and
+     * akidb.db-shm, which take the catalog's), LOCK, logs, checkpoints,
+     * snapshot copies in tmp/, the files akidb_export_parquet writes, and
+     * the objects of the default local store.  Directories (the database
+     * directory when the open creates it, wal/, ckpt/, tmp/, objects/ and
+     * below) get the same bits plus x wherever r is set (0600 gives
+     * 0700).  Files that exist keep their mode.  0 = 0644.  Only the 0777
+     * bits are used. */
     uint32_t file_mode;
 } akidb_options;
 
@@ -256,31 +276,48 @@ AKIDB_API void akidb_options_init_v(akidb_options *opts, uint32_t version);
 
 /* Open (creating if needed) the database in directory `dir`.
  *   dir   in: path of the database directory; created if it does not exist
- *             (its parent must exist).
+ *             (its parent must exist; a read-only open creates nothing).
  *   opts  in: NULL for defaults; copied except for the borrowed pointers
  *             described at akidb_options.
  *   out   out: the new handle on success, NULL on failure.
- * The directory holds akidb.db (the SQLite catalog), wal/ (one write-ahead
- * log per collection) and ckpt/ (checkpoints).  Opening recovers every
- * collection: its last checkpoint, then its log replayed.  A torn or
- * corrupt log tail (a crash mid-write) is cut at the last valid record and
- * reported through the log callback and the metric
- * akidb_wal_truncations_total; it does not fail the open.
+ * The directory holds akidb.db (the SQLite catalog, with SQLite's
+ * akidb.db-wal and akidb.db-shm beside it), wal/ (one write-ahead log per
+ * collection), ckpt/ (checkpoints), tmp/ (snapshot copies while they are
+ * written), objects/ (the default object store) and LOCK.  The directory
+ * itself is locked (flock) for the handle's life, exclusively or, read-
+ * only, shared; deleting a file inside it (LOCK included) does not unlock
+ * it.  Opening recovers every collection: its last checkpoint, then its
+ * log replayed.  A torn log tail (a crash mid-write) is cut at the last
+ * valid record and reported through the log callback, the metric
+ * akidb_wal_truncations_total and the collection's stats
+ * (log_truncated_bytes); it does not fail the open.  Damage to a record
+ * that the log shows had been synced is AKIDB_CORRUPT instead (under
+ * AKIDB_SYNC_ALWAYS that includes the last record: a sync marker after
+ * each write says so; under INTERVAL and NONE the last records cannot be
+ * told from a torn tail).  Snapshot copies that a killed process left in
+ * tmp/ are removed (not by a read-only open).
  * Returns AKIDB_OK, AKIDB_MISUSE (dir or out NULL), AKIDB_INVALID (bad
  * option values, unsupported options version, a catalog written by a newer
  * library), AKIDB_BUSY (another handle, in this or another process, has the
- * directory open), AKIDB_CORRUPT (catalog or checkpoint damaged; the
- * message names the file), AKIDB_IOERR (directory or files cannot be
- * created or read), AKIDB_NOMEM.
+ * directory open: any handle for a writer, a writer for a reader),
+ * AKIDB_CORRUPT (catalog, log or checkpoint damaged; the message names the
+ * file), AKIDB_IOERR (directory or files cannot be created or read),
+ * AKIDB_NOTFOUND (read-only, and no database there), AKIDB_READONLY
+ * (read-only, and the catalog needs an upgrade), AKIDB_NOMEM.
  * On failure akidb_errmsg(NULL) on the same thread explains why.
  * Thread safe. */
 AKIDB_API int akidb_open(const char *dir, const akidb_options *opts, akidb **out);
 
 /* Close the handle and free everything it owns.  Collections whose log
- * holds records are checkpointed first, so the next open needs no replay
- * (a checkpoint failure is reported but the handle is still closed, and no
- * acknowledged write is lost: the log is kept).  NULL is a no-op returning
- * AKIDB_OK.  No other call on this handle may be running or start later.
+ * holds records are checkpointed first, so the next open needs no replay;
+ * so are collections whose log or checkpoint file was deleted while the
+ * handle was open, which writes them out again (and makes a new log).  A
+ * checkpoint failure is reported but the handle is still closed; no
+ * acknowledged write is lost then (the log is kept), unless the
+ * collection's log or checkpoint had been deleted: then what only memory
+ * held is lost, and the message says which collection and file.  A
+ * read-only handle writes nothing.  NULL is a no-op returning AKIDB_OK.
+ * No other call on this handle may be running or start later.
  * Returns AKIDB_OK, or AKIDB_IOERR/AKIDB_NOMEM when a checkpoint failed. */
 AKIDB_API int akidb_close(akidb *db);
 
@@ -297,9 +334,11 @@ AKIDB_API const char *akidb_errmsg(const akidb *db);
  * file in the snapshot format that also keeps deleted nodes (flagged in
  * its hnsw_deleted column), so a reopen loads the exact graph.  Searches
  * continue meanwhile; writes to that collection wait.  Happens by itself
- * when a log passes checkpoint_bytes and at akidb_close().
+ * when a log passes checkpoint_bytes and at akidb_close().  A collection
+ * whose log or checkpoint was deleted while open is written out whatever
+ * its log holds, a new log made, and its writes accepted again.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
- * AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
+ * AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_checkpoint(akidb *db, const char *name);
 
 /* Read the metric `name` (for example "akidb_wal_truncations_total") into
@@ -356,18 +395,25 @@ AKIDB_API void akidb_collection_config_init_v(akidb_collection_config *cfg, uint
                                               akidb_metric metric, uint32_t version);
 
 /* Create collection `name` ([A-Za-z0-9_-]{1,64}), durably (recorded in
- * the catalog, its empty log created and synced).
+ * the catalog, its empty log created and synced).  Snapshots of an
+ * earlier collection of the same name are listed for it
+ * (akidb_snapshot_list).
  * Returns AKIDB_OK, AKIDB_MISUSE (db/name/cfg NULL), AKIDB_INVALID (bad
  * name, dim outside 1..4096, unknown metric, bad HNSW parameter, unknown
- * config version: the message names the value), AKIDB_EXISTS, AKIDB_IOERR,
- * AKIDB_NOMEM.  Thread safe. */
+ * config version: the message names the value), AKIDB_EXISTS,
+ * AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_collection_create(akidb *db, const char *name,
                                       const akidb_collection_config *cfg);
 
 /* Drop collection `name` and all its documents, and delete its files.
- * Waits for searches and writes in flight on it to finish.
+ * Waits for searches and writes in flight on it to finish.  Its snapshots
+ * are kept: they are backups, recorded in the catalog under the name.
+ * Once a collection of that name exists again, akidb_snapshot_list lists
+ * them, akidb_snapshot_restore restores them into it (same dim, metric and
+ * hnsw_m) and akidb_snapshot_delete deletes them; so every snapshot stays
+ * reachable, and deleting it is the one way it goes.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name), AKIDB_NOTFOUND,
- * AKIDB_IOERR.  Thread safe. */
+ * AKIDB_READONLY, AKIDB_IOERR.  Thread safe. */
 AKIDB_API int akidb_collection_drop(akidb *db, const char *name);
 
 /* Number of live (not deleted) documents in `name`, through *n_out.
@@ -399,7 +445,7 @@ typedef enum akidb_tier {
     AKIDB_TIER_COLD = 3   /* only in the object store */
 } akidb_tier;
 
-#define AKIDB_COLLECTION_STATS_VERSION 1
+#define AKIDB_COLLECTION_STATS_VERSION 2
 
 /* What a collection holds right now (akidb_collection_stat).  Byte counts
  * are the library's own accounting of its allocations, close to (not
@@ -419,6 +465,15 @@ typedef struct akidb_collection_stats {
     uint64_t log_bytes;        /* write-ahead log not yet folded into a checkpoint */
     uint64_t index_lag;        /* acknowledged documents not yet in the graph */
     int64_t created_at_us;
+
+    /* ---- version 2 ---- */
+    /* Bytes of torn or damaged log tail that opening this handle cut off
+     * (a read-only handle: skipped in memory), 0 normally.  Non-zero
+     * means the log ended in a record that was incomplete or damaged and
+     * that nothing in the log showed to be synced: taken for a write a
+     * crash interrupted, and dropped.  Visible here without a log
+     * callback; akidb_wal_truncations_total counts such cuts. */
+    uint64_t log_truncated_bytes;
 } akidb_collection_stats;
 
 /* Fill *out with the state of collection `name`.
@@ -444,7 +499,14 @@ AKIDB_API int akidb_collection_stat(akidb *db, const char *name,
  * database is reopened); NONE, written to the operating system, which
  * survives a crash of the process but not of the machine.  Write errors,
  * a full disk included, return AKIDB_IOERR and leave the collection as it
- * was and usable. */
+ * was and usable.  A write into a collection whose log file was deleted
+ * while the database was open (checked after every fsync, and under NONE
+ * after every write) or whose checkpoint file was (checked after every
+ * fsync) is not acknowledged: AKIDB_IOERR naming the file, and so are the
+ * writes after it until akidb_checkpoint() or akidb_close() has written
+ * the collection out again.  (INTERVAL: as for a failed fsync, the
+ * change of the write that found out is visible though not
+ * acknowledged.) */
 
 /* Insert n documents into `coll`.
  *   vectors        in: n*dim floats, row-major.  Every value must be finite.
@@ -455,7 +517,17 @@ AKIDB_API int akidb_collection_stat(akidb *db, const char *name,
  *                  batch.
  *   metadata_json  in: NULL, or n entries (NULL entry = no metadata).  Each
  *                  must be valid JSON text (RFC 8259, any value, at most
- *                  1 MiB); it is stored byte for byte as given.
+ *                  1 MiB), and where readers of JSON disagree it must not
+ *                  leave them a choice: no member name twice in one
+ *                  object, numbers within the range of a double (larger
+ *                  integers are fine: they read as doubles), nesting at
+ *                  most 2048 deep.  It is stored byte for byte as given.
+ * These checks keep what is stored readable by the tools that read
+ * exports and snapshots (DuckDB refuses a whole file for one value that
+ * is not JSON or not UTF-8).  Data stored before the library checked
+ * (logs, checkpoints and snapshots of earlier builds) is loaded as it is,
+ * never refused; an export of such rows holds them as they are, and
+ * replacing them (akidb_upsert) is how they get checked.
  *   ids_out        out: NULL, or room for n ids; receives the assigned ids.
  *                  Ids count up from 1 and are never reused; they stay
  *                  below 2^63, so they fit the signed 64-bit integers of
@@ -484,8 +556,8 @@ AKIDB_API int akidb_upsert(akidb *db, const char *coll, size_t n, const float *v
 
 /* Delete document `id`.  It disappears from searches, lookups and counts
  * at once.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND
- * (no collection, or no live document with that id), AKIDB_IOERR.
- * Thread safe. */
+ * (no collection, or no live document with that id), AKIDB_READONLY,
+ * AKIDB_IOERR.  Thread safe. */
 AKIDB_API int akidb_delete(akidb *db, const char *coll, uint64_t id);
 
 /* Find the id of the live document with `external_id`.
@@ -817,7 +889,7 @@ AKIDB_API void akidb_store_close(akidb_store *s);
  * The file is read when the upload runs, so it must stay in place until
  * the upload succeeded (it is also what a dead letter retries from).
  * Returns AKIDB_OK (queued), AKIDB_MISUSE, AKIDB_INVALID (bad key),
- * AKIDB_NOMEM.  Thread safe. */
+ * AKIDB_READONLY, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_upload_file(akidb *db, const char *key, const char *path);
 
 /* Wait until every queued background upload has finished (succeeded or
@@ -851,11 +923,13 @@ AKIDB_API int akidb_dlq_list(akidb *db, akidb_dlq_entry ***entries_out, size_t *
 /* Retry dead letter `id` now (0 = every entry, permanent ones included).
  * A success removes the entry.  Returns AKIDB_OK (all succeeded),
  * AKIDB_NOTFOUND (no such id), AKIDB_UNAVAILABLE (some still failed; they
- * stay listed with the new reason), AKIDB_MISUSE.  Thread safe. */
+ * stay listed with the new reason), AKIDB_MISUSE, AKIDB_READONLY.
+ * Thread safe. */
 AKIDB_API int akidb_dlq_retry(akidb *db, int64_t id);
 
 /* Remove dead letter `id` (0 = every permanent entry) without uploading.
- * Returns AKIDB_OK, AKIDB_NOTFOUND, AKIDB_MISUSE.  Thread safe. */
+ * Returns AKIDB_OK, AKIDB_NOTFOUND, AKIDB_MISUSE, AKIDB_READONLY.
+ * Thread safe. */
 AKIDB_API int akidb_dlq_purge(akidb *db, int64_t id);
 
 /* ------------------------------------------------------------------------
@@ -888,17 +962,21 @@ typedef struct akidb_snapshot_info {
  *   id_out  out: room for id_len >= AKIDB_SNAPSHOT_ID_LEN bytes; receives
  *           the new snapshot's id (NUL-terminated).  NULL is allowed.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (id_len too small, bad
- * name), AKIDB_NOTFOUND, AKIDB_IOERR, AKIDB_UNAVAILABLE (store), AKIDB_NOMEM.
- * Thread safe. */
+ * name), AKIDB_NOTFOUND, AKIDB_READONLY, AKIDB_IOERR, AKIDB_UNAVAILABLE
+ * (store), AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_len);
 
-/* The snapshots of `coll`, newest first.
+/* The snapshots of `coll`, newest first: every snapshot taken under its
+ * name, by this collection or by an earlier collection of the same name
+ * that was dropped (akidb_collection_drop keeps them).  The collection
+ * must exist: a dropped one's snapshots are reached through a collection
+ * created again under its name.
  *   out  out: ONE allocation holding an array of n pointers to entries, the
  *        entries and their strings; free it with akidb_free(list).  NULL
  *        when *n_out is 0.  Entries may grow in later versions (fields
  *        appended); read an entry's version before newer fields.
- * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
- * AKIDB_NOMEM.  Thread safe. */
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name),
+ * AKIDB_NOTFOUND (no such collection), AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_info ***out,
                                   size_t *n_out);
 
@@ -908,16 +986,20 @@ AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_in
  * rebuilding the index; then the collection is swapped atomically and
  * checkpointed, so the restore is durable.  Writes made after the
  * snapshot are gone afterwards: that is what a restore means.  A corrupt
- * snapshot gives AKIDB_CORRUPT and leaves the collection as it was.
+ * snapshot gives AKIDB_CORRUPT and leaves the collection as it was.  A
+ * snapshot of an earlier collection of the name restores if its dim,
+ * metric and hnsw_m are the collection's (AKIDB_INVALID naming both
+ * otherwise; with id NULL such snapshots are skipped).
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND (no such
  * collection or snapshot, or none at all), AKIDB_CORRUPT, AKIDB_CONFLICT
- * (the collection was dropped or recreated meanwhile), AKIDB_IOERR,
- * AKIDB_UNAVAILABLE, AKIDB_NOMEM.  Thread safe. */
+ * (the collection was dropped or recreated meanwhile), AKIDB_READONLY,
+ * AKIDB_IOERR, AKIDB_UNAVAILABLE, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_snapshot_restore(akidb *db, const char *coll, const char *id);
 
-/* Delete snapshot `id` of `coll`: the object and its catalog entry.
+/* Delete snapshot `id` of `coll` (any that akidb_snapshot_list lists):
+ * the object and its catalog entry.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
- * AKIDB_UNAVAILABLE.  Thread safe. */
+ * AKIDB_READONLY, AKIDB_UNAVAILABLE.  Thread safe. */
 AKIDB_API int akidb_snapshot_delete(akidb *db, const char *coll, const char *id);
 
 /* Write collection `coll` to the local Parquet file `path` (the snapshot

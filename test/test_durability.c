@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "akidb.h"
+#include "common/crc32c.h"
 #include "common/fault.h"
 
 #define PATH_LEN 1024
@@ -322,6 +323,24 @@ static long long file_size(const char *path)
     if (stat(path, &st) != 0)
         return -1;
     return (long long)st.st_size;
+}
+
+/* Where the records of log `path` end: its size, less the sync marker an
+ * ALWAYS-mode append leaves after the last record (24 bytes: length 0,
+ * CRC-32C of the 16 bytes after the CRC; lib/engine/wal.c). */
+static long long log_data_end(const char *path)
+{
+    long long size = file_size(path);
+    unsigned char m[24];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return size;
+    int marker = size >= 32 + 24 && pread(fd, m, sizeof m, size - 24) == (ssize_t)sizeof m &&
+                 m[0] == 0 && m[1] == 0 && m[2] == 0 && m[3] == 0 &&
+                 akidb__crc32c(0, m + 8, 16) == ((uint32_t)m[4] | (uint32_t)m[5] << 8 |
+                                                 (uint32_t)m[6] << 16 | (uint32_t)m[7] << 24);
+    close(fd);
+    return marker ? size - 24 : size;
 }
 
 /* The whole file in a new buffer (free() it); NULL if it cannot be opened. */
@@ -2334,7 +2353,8 @@ static void check_usable(akidb *db, uint32_t batch)
 /* Pristine databases for the damage tests, in akt_dir:
  *   "open":   batches 0..9 in a checkpoint, 10..19 only in the log (the
  *             writer died without closing); the last log record is batch 19
- *             and spans [*last_start, *wal_end) of the log file.
+ *             and spans [*last_start, *wal_end) of the log file (a sync
+ *             marker follows it).
  *   "closed": the same after a clean open + close: all in the checkpoint. */
 static void build_pristine(char *open_dir, char *closed_dir, long long *last_start,
                            long long *wal_end)
@@ -2355,14 +2375,14 @@ static void build_pristine(char *open_dir, char *closed_dir, long long *last_sta
             uint64_t ids[CMAX];
             op_insert(&op, b, pb_size(b));
             if (b == PB_N - 1) {
-                long long s0 = file_size(wal);
+                long long s0 = log_data_end(wal);
                 write_full(fds[1], &s0, sizeof s0);
             }
             ASSERT_OK(run_op(db, &op, ids));
             if (b == PB_N / 2 - 1)
                 ASSERT_OK(akidb_checkpoint(db, CCOLL));
         }
-        long long s1 = file_size(wal);
+        long long s1 = log_data_end(wal);
         write_full(fds[1], &s1, sizeof s1);
         _exit(0);
     }
@@ -2374,7 +2394,8 @@ static void build_pristine(char *open_dir, char *closed_dir, long long *last_sta
     close(fds[0]);
     char wal[PATH_LEN];
     the_db_file(open_dir, "wal", ".wal", wal);
-    ASSERT_EQ(file_size(wal), *wal_end);
+    ASSERT_EQ(log_data_end(wal), *wal_end);
+    ASSERT_EQ(file_size(wal), *wal_end + 24);   /* the marker after the last record */
     ASSERT(*last_start > 32 && *last_start < *wal_end);
     char ck[PATH_LEN];
     the_db_file(open_dir, "ckpt", ".ckpt", ck);

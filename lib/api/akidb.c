@@ -125,7 +125,10 @@ static const size_t options_ends[] = {
     offsetof(akidb_options, read_only),   /* version 1 ends where 2 begins */
     sizeof(akidb_options),
 };
-static const size_t stats_ends[] = { sizeof(akidb_collection_stats) };
+static const size_t stats_ends[] = {
+    offsetof(akidb_collection_stats, log_truncated_bytes),
+    sizeof(akidb_collection_stats),
+};
 static const size_t document_ends[] = { sizeof(akidb_document) };
 static const size_t config_ends[] = { sizeof(akidb_collection_config) };
 static const size_t search_ends[] = { sizeof(akidb_search_params) };
@@ -293,14 +296,16 @@ int akidb_upload_file(akidb *db, const char *key, const char *path)
     if (!db) return misuse("akidb_upload_file", "db");
     if (!key) return misuse("akidb_upload_file", "key");
     if (!path) return misuse("akidb_upload_file", "path");
-    return akidb__uploader_submit_file(akidb__db_uploader(db), key, path);
+    int rc = akidb__db_writable(db, "akidb_upload_file");
+    return rc ? rc : akidb__uploader_submit_file(akidb__db_uploader(db), key, path);
 }
 
 int akidb_upload_wait(akidb *db)
 {
     akidb__err_clear();
     if (!db) return misuse("akidb_upload_wait", "db");
-    akidb__uploader_drain(akidb__db_uploader(db));
+    if (akidb__db_uploader(db))   /* a read-only handle has none */
+        akidb__uploader_drain(akidb__db_uploader(db));
     return AKIDB_OK;
 }
 
@@ -394,7 +399,8 @@ int akidb_dlq_retry(akidb *db, int64_t id)
 {
     akidb__err_clear();
     if (!db) return misuse("akidb_dlq_retry", "db");
-    return akidb__uploader_dlq_retry(akidb__db_uploader(db), id);
+    int rc = akidb__db_writable(db, "akidb_dlq_retry");
+    return rc ? rc : akidb__uploader_dlq_retry(akidb__db_uploader(db), id);
 }
 
 static int count_row(void *ctx, const akidb__catalog_dlq *e)
@@ -408,11 +414,14 @@ int akidb_dlq_purge(akidb *db, int64_t id)
 {
     akidb__err_clear();
     if (!db) return misuse("akidb_dlq_purge", "db");
+    int rc = akidb__db_writable(db, "akidb_dlq_purge");
+    if (rc)
+        return rc;
     akidb__catalog *cat = akidb__db_catalog(db);
     if (id == 0)
         return akidb__catalog_dlq_purge_permanent(cat);
     size_t found = 0;
-    int rc = akidb__catalog_dlq_get(cat, id, count_row, &found);
+    rc = akidb__catalog_dlq_get(cat, id, count_row, &found);
     if (rc == AKIDB_OK && !found)
         return akidb__err(AKIDB_NOTFOUND, "akidb_dlq_purge: no dead letter %lld", (long long)id);
     return rc ? rc : akidb__catalog_dlq_delete(cat, id);

@@ -81,6 +81,22 @@ int akidb__fsync_parent(const char *path)
     return akidb__fsync_dir(dir);
 }
 
+int akidb__mkdir_parent(const char *path, unsigned mode)
+{
+    char dir[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof dir)
+        return ENAMETOOLONG;
+    memcpy(dir, path, len + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (mkdir(dir, (mode_t)mode) != 0 && errno != EEXIST)
+        return errno;
+    return 0;
+}
+
 int akidb__map_file(const char *path, const void **data, size_t *len)
 {
     *data = NULL;

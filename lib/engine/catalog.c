@@ -17,17 +17,36 @@
  * above ours was written by a newer library: we refuse it before writing a
  * single byte (even the switch to WAL mode waits until the version check).
  *
+ * Read-only opens (akidb_options.read_only) never write: the connection is
+ * SQLITE_OPEN_READONLY, no pragma that changes the file runs, and a
+ * catalog that would need a migration is refused (AKIDB_READONLY).  When
+ * SQLite's -wal file is missing or empty, the catalog is opened as
+ * immutable=1, which needs no -shm file and no lock, so it works on
+ * read-only media; that is safe because the handle holds the database
+ * directory's shared lock, so no writer can be active.  A non-empty -wal
+ * (left by a crash) holds committed changes that immutable mode would not
+ * see, so then SQLite reads it the ordinary way (mode=ro), through its
+ * -shm index, which SQLite may rebuild (the one file a read-only open can
+ * change, and only after a crash).
+ *
+ * Snapshots are recorded under the collection's name as well as its id
+ * (schema 4): a drop keeps them (they are backups), and a collection
+ * created again under the name lists, restores and deletes them.
+ *
  * One connection per handle, used under m->lock: catalog calls are rare
  * (create, drop, open), so a mutex costs nothing and keeps SQLite in its
  * simplest threading mode.
  */
 #include <pthread.h>
 #include <sqlite3.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/env.h"
@@ -82,6 +101,16 @@ static const char *const migrations[] = {
     "  value BLOB NOT NULL,"
     "  PRIMARY KEY (ns, key)"
     ") WITHOUT ROWID;",
+    /* 3 -> 4: snapshots are found by collection name, so a drop does not
+     * orphan them.  Existing rows take the name of their collection, or,
+     * for one dropped earlier, the name in their object key
+     * ("snapshots/NAME/ID.parquet"). */
+    "ALTER TABLE snapshots ADD COLUMN coll_name TEXT;"
+    "UPDATE snapshots SET coll_name = coalesce("
+    "  (SELECT name FROM collections c WHERE c.coll_id = snapshots.coll_id),"
+    "  CASE WHEN object_key LIKE 'snapshots/%/%' THEN"
+    "    substr(object_key, 11, instr(substr(object_key, 11), '/') - 1) END);"
+    "CREATE INDEX snapshots_by_name ON snapshots (coll_name, created_at);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -103,12 +132,12 @@ static const char *const migrations[] = {
                        "next_attempt_at = ? WHERE dlq_id = ?"
 #define SQL_DLQ_DELETE "DELETE FROM dead_letters WHERE dlq_id = ?"
 #define SQL_DLQ_PURGE "DELETE FROM dead_letters WHERE permanent = 1"
-#define SQL_SNAP_ADD "INSERT INTO snapshots (snapshot_id, coll_id, object_key, rows, bytes, " \
-                     "sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+#define SQL_SNAP_ADD "INSERT INTO snapshots (snapshot_id, coll_id, coll_name, object_key, " \
+                     "rows, bytes, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 #define SQL_SNAP_LIST "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, " \
-                      "created_at FROM snapshots WHERE coll_id = ? " \
+                      "created_at, coll_name FROM snapshots WHERE coll_name = ? " \
                       "ORDER BY created_at DESC, snapshot_id DESC"
-#define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_id = ? AND snapshot_id = ?"
+#define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_name = ? AND snapshot_id = ?"
 #define SQL_KV_PUT "INSERT OR REPLACE INTO app_records (ns, key, value) VALUES (?, ?, ?)"
 #define SQL_KV_GET "SELECT value FROM app_records WHERE ns = ? AND key = ?"
 #define SQL_KV_DELETE "DELETE FROM app_records WHERE ns = ? AND key = ?"
@@ -119,7 +148,8 @@ static const char *const used_sql[] = {
     SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW, SQL_DLQ_ADD, SQL_DLQ_ALL, SQL_DLQ_DUE,
     SQL_DLQ_ONE, SQL_DLQ_UPDATE, SQL_DLQ_DELETE, SQL_DLQ_PURGE, SQL_SNAP_ADD, SQL_SNAP_LIST,
     SQL_SNAP_DELETE, SQL_KV_PUT, SQL_KV_GET, SQL_KV_DELETE, SQL_KV_LIST,
-    "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at FROM snapshots",
+    "SELECT snapshot_id, coll_id, coll_name, object_key, rows, bytes, sha256, created_at "
+    "FROM snapshots",
 };
 
 /* Map an SQLite failure to a result code, with the catalog named. */
@@ -173,13 +203,47 @@ void akidb__catalog_close(akidb__catalog *m)
     free(m);
 }
 
-int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
+/* "file:" + path, percent-encoded, + query: a URI filename for SQLite
+ * (only unreserved characters and '/' pass as they are). */
+static int path_uri(char *out, size_t out_len, const char *path, const char *query)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    const char *prefix = path[0] == '/' ? "file://" : "file:";
+    for (const char *p = prefix; *p; p++) {
+        if (n + 1 >= out_len)
+            return -1;
+        out[n++] = *p;
+    }
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '/' || *p == '-' || *p == '_' ||
+                    *p == '.' || *p == '~';
+        if (n + (plain ? 1 : 3) >= out_len)
+            return -1;
+        if (plain) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    int q = snprintf(out + n, out_len - n, "?%s", query);
+    return q < 0 || (size_t)q >= out_len - n ? -1 : 0;
+}
+
+int akidb__catalog_open(const char *path, int may_create, unsigned file_mode, int read_only,
+                        akidb__catalog **out)
 {
     *out = NULL;
     if (strlen(path) >= sizeof ((akidb__catalog *)0)->path)
         return akidb__err(AKIDB_INVALID, "catalog path is too long: %s", path);
     struct stat st;
     int exists = stat(path, &st) == 0 && st.st_size > 0;
+    if (!exists && read_only)
+        return akidb__err(AKIDB_NOTFOUND, "catalog %s is missing or empty: not an AkiDB "
+                          "database (a read-only open creates nothing)", path);
     if (!exists && !may_create)
         return akidb__err(AKIDB_CORRUPT, "catalog %s is missing or empty, but the database "
                           "directory holds collection logs or checkpoints", path);
@@ -190,8 +254,42 @@ int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
     strcpy(m->path, path);
     pthread_mutex_init(&m->lock, NULL);
     int rc = AKIDB_OK;
-    int src = sqlite3_open_v2(path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+    int src, journal_empty = 1;
+    if (read_only) {
+        char wal_path[sizeof m->path + 8], uri[3 * sizeof m->path + 32];
+        snprintf(wal_path, sizeof wal_path, "%s-wal", path);
+        struct stat wst;
+        journal_empty = stat(wal_path, &wst) != 0 || wst.st_size == 0;
+        if (path_uri(uri, sizeof uri, path, journal_empty ? "immutable=1" : "mode=ro") != 0) {
+            rc = akidb__err(AKIDB_INVALID, "catalog path is too long: %s", path);
+            goto fail;
+        }
+        src = sqlite3_open_v2(uri, &m->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
                               SQLITE_OPEN_NOMUTEX, NULL);
+    } else {
+        /* SQLite creates files with its own default mode; a catalog that
+         * exists (even empty) keeps its mode, and SQLite gives its -wal
+         * and -shm files the catalog's mode.  So create it first. */
+        if (!exists) {
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)file_mode);
+            if (fd >= 0)
+                close(fd);
+            else if (errno != EEXIST) {
+                rc = akidb__err(AKIDB_IOERR, "catalog %s: cannot create: %s", path,
+                                strerror(errno));
+                goto fail;
+            }
+        }
+        src = sqlite3_open_v2(path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                              SQLITE_OPEN_NOMUTEX, NULL);
+    }
+    if (src != SQLITE_OK && !journal_empty) {
+        rc = akidb__err(AKIDB_IOERR, "catalog %s: cannot open read-only: %s (its -wal file "
+                        "holds changes a crash left unapplied, which SQLite reads only with "
+                        "its -shm index beside it; open the database read-write once)", path,
+                        m->db ? sqlite3_errmsg(m->db) : sqlite3_errstr(src));
+        goto fail;
+    }
     if (src != SQLITE_OK) {
         rc = sql_err(m, src, "cannot open");
         goto fail;
@@ -207,6 +305,13 @@ int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
     if (version > SCHEMA_VERSION) {
         rc = akidb__err(AKIDB_INVALID, "catalog %s has schema version %lld, newer than this "
                         "library supports (%d): upgrade libakidb", path, (long long)version,
+                        SCHEMA_VERSION);
+        goto fail;
+    }
+    if (read_only && version < SCHEMA_VERSION) {
+        rc = akidb__err(AKIDB_READONLY, "catalog %s has schema version %lld and this library "
+                        "needs %d, which a read-write open upgrades it to: a read-only open "
+                        "cannot (open the database read-write once)", path, (long long)version,
                         SCHEMA_VERSION);
         goto fail;
     }
@@ -244,9 +349,10 @@ int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
         }
     }
 
-    if ((rc = exec(m, "PRAGMA journal_mode=WAL", "cannot enable WAL mode")) ||
-        (rc = exec(m, "PRAGMA synchronous=FULL", "cannot set synchronous")) ||
-        (rc = exec(m, "PRAGMA foreign_keys=ON", "cannot enable foreign keys")))
+    if (!read_only &&
+        ((rc = exec(m, "PRAGMA journal_mode=WAL", "cannot enable WAL mode")) ||
+         (rc = exec(m, "PRAGMA synchronous=FULL", "cannot set synchronous")) ||
+         (rc = exec(m, "PRAGMA foreign_keys=ON", "cannot enable foreign keys"))))
         goto fail;
 
     if (version < SCHEMA_VERSION) {
@@ -537,12 +643,12 @@ int akidb__catalog_dlq_purge_permanent(akidb__catalog *m)
 
 int akidb__catalog_snap_add(akidb__catalog *m, const akidb__catalog_snap *e)
 {
-    return run_stmt(m, SQL_SNAP_ADD, "cannot record snapshot", "sisiisi", e->snapshot_id,
-                    e->coll_id, e->object_key, (int64_t)e->rows, (int64_t)e->bytes, e->sha256,
-                    e->created_at);
+    return run_stmt(m, SQL_SNAP_ADD, "cannot record snapshot", "sissiisi", e->snapshot_id,
+                    e->coll_id, e->coll_name, e->object_key, (int64_t)e->rows,
+                    (int64_t)e->bytes, e->sha256, e->created_at);
 }
 
-int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
+int akidb__catalog_snap_list(akidb__catalog *m, const char *coll_name,
                           int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx)
 {
     akidb__catalog_snap *rows = NULL;
@@ -552,7 +658,7 @@ int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
     int rc = AKIDB_OK;
     int src = sqlite3_prepare_v2(m->db, SQL_SNAP_LIST, -1, &st, NULL);
     if (src == SQLITE_OK)
-        src = sqlite3_bind_int64(st, 1, coll_id);
+        src = sqlite3_bind_text(st, 1, coll_name, -1, SQLITE_TRANSIENT);
     if (src != SQLITE_OK) {
         rc = sql_err(m, src, "cannot list snapshots");
         goto unlock;
@@ -573,6 +679,8 @@ int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
         const char *id = (const char *)sqlite3_column_text(st, 0);
         const char *key = (const char *)sqlite3_column_text(st, 2);
         const char *sha = (const char *)sqlite3_column_text(st, 5);
+        const char *name = (const char *)sqlite3_column_text(st, 7);
+        snprintf(e->coll_name, sizeof e->coll_name, "%s", name ? name : "");
         snprintf(e->snapshot_id, sizeof e->snapshot_id, "%s", id ? id : "");
         snprintf(e->object_key, sizeof e->object_key, "%s", key ? key : "");
         snprintf(e->sha256, sizeof e->sha256, "%s", sha ? sha : "");
@@ -592,9 +700,10 @@ unlock:
     return rc;
 }
 
-int akidb__catalog_snap_delete(akidb__catalog *m, int64_t coll_id, const char *snapshot_id)
+int akidb__catalog_snap_delete(akidb__catalog *m, const char *coll_name,
+                               const char *snapshot_id)
 {
-    return run_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "is", coll_id, snapshot_id);
+    return run_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "ss", coll_name, snapshot_id);
 }
 
 /* ---- application records --------------------------------------------- */

@@ -23,9 +23,14 @@ typedef struct akidb__catalog_coll {
 /* Open or create the catalog at `path`, migrating it to the current
  * schema.  may_create = 0 refuses a missing or empty catalog with
  * AKIDB_CORRUPT (the caller found data files that a catalog must list).
+ * A new catalog file gets permission bits file_mode (SQLite gives its
+ * -wal and -shm files the same).  read_only: nothing is created or
+ * written (see catalog.c); a missing catalog is AKIDB_NOTFOUND and one
+ * that needs a migration AKIDB_READONLY.
  * Returns AKIDB_OK, AKIDB_INVALID (made by a newer library: untouched),
- * AKIDB_CORRUPT, AKIDB_IOERR, AKIDB_NOMEM. */
-int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out);
+ * AKIDB_CORRUPT, AKIDB_IOERR, AKIDB_NOMEM, AKIDB_NOTFOUND, AKIDB_READONLY. */
+int akidb__catalog_open(const char *path, int may_create, unsigned file_mode, int read_only,
+                        akidb__catalog **out);
 void akidb__catalog_close(akidb__catalog *m);
 
 /* Call cb for every collection, in coll_id order; a non-zero return from
@@ -70,7 +75,8 @@ int akidb__catalog_dlq_purge_permanent(akidb__catalog *m);
 /* One snapshot of a collection (see snapshot.c). */
 typedef struct akidb__catalog_snap {
     char snapshot_id[AKIDB_SNAPSHOT_ID_LEN];
-    int64_t coll_id;
+    int64_t coll_id;                 /* the collection that took it */
+    char coll_name[AKIDB_MAX_NAME_LEN + 1];   /* what finds it: kept across drops */
     char object_key[AKIDB_MAX_KEY_LEN + 1];
     uint64_t rows;
     uint64_t bytes;
@@ -79,10 +85,13 @@ typedef struct akidb__catalog_snap {
 } akidb__catalog_snap;
 
 int akidb__catalog_snap_add(akidb__catalog *m, const akidb__catalog_snap *e);
-/* Newest first; callbacks run without the catalog lock. */
-int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
+/* The snapshots recorded under collection name coll_name, whichever
+ * collection of that name took them; newest first; callbacks run without
+ * the catalog lock. */
+int akidb__catalog_snap_list(akidb__catalog *m, const char *coll_name,
                           int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx);
-int akidb__catalog_snap_delete(akidb__catalog *m, int64_t coll_id, const char *snapshot_id);
+int akidb__catalog_snap_delete(akidb__catalog *m, const char *coll_name,
+                               const char *snapshot_id);
 
 /* Application records (akidb_kv_*): arguments already checked.  get
  * returns an akidb__out_malloc copy with a NUL after it, or AKIDB_NOTFOUND

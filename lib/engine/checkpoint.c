@@ -27,10 +27,13 @@
  * Writing is atomic: PATH.tmp is written and fsync'ed, renamed over PATH,
  * and the directory fsync'ed; a crash at any point leaves either the old
  * checkpoint or the new one, and the log still holds everything after the
- * old one.  Reading maps the file, checks the checksum before anything is
- * decoded, and then decodes one row group at a time into the index.  An
- * intact checkpoint of another akidb.format (a newer library's) is
- * AKIDB_INVALID, not damage (docs/FORMATS.md, "Versions and upgrades").
+ * old one.  A checkpoint directory deleted under an open handle is made
+ * again: the state in RAM is then the only complete copy, and writing it
+ * out is what saves it.  Reading maps the file, checks the checksum
+ * before anything is decoded, and then decodes one row group at a time
+ * into the index.  An intact checkpoint of another akidb.format (a newer
+ * library's) is AKIDB_INVALID, not damage (docs/FORMATS.md, "Versions and
+ * upgrades").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -146,7 +149,10 @@ int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const c
         return akidb__err(AKIDB_IOERR, "%s: cannot write checkpoint: %s", tmp, strerror(err));
 
     ckpt_sink s = { -1, tmp, 0, 0 };
-    s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const unsigned mode = akidb__env_file_mode(env);
+    s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (s.fd < 0 && errno == ENOENT && akidb__mkdir_parent(tmp, akidb__env_dir_mode(env)) == 0)
+        s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (s.fd < 0)
         return akidb__err(AKIDB_IOERR, "%s: cannot create: %s", tmp, strerror(errno));
     char kv_id[24], kv_seq[24];

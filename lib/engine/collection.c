@@ -369,6 +369,7 @@ void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
     out->document_bytes = docs;
     out->bytes = out->vector_bytes + out->graph_bytes + out->document_bytes;
     out->log_bytes = c->wal ? akidb__wal_size(c->wal) : 0;
+    out->log_truncated_bytes = c->wal ? akidb__wal_cut_bytes(c->wal) : 0;
     out->index_lag = 0;
     pthread_rwlock_unlock(&c->lock);
 }
@@ -954,15 +955,26 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
 
 /* ---- checkpoints ----------------------------------------------------- */
 
+int akidb__coll_intact(akidb__collection *c, char *why, size_t why_len)
+{
+    pthread_mutex_lock(&c->ckpt_lock);   /* no checkpoint renames meanwhile */
+    int ok = !c->wal || akidb__wal_intact(c->wal, why, why_len);
+    pthread_mutex_unlock(&c->ckpt_lock);
+    return ok;
+}
+
 int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
 {
     pthread_mutex_lock(&c->ckpt_lock);
     pthread_rwlock_rdlock(&c->lock);
     int rc = AKIDB_OK;
     uint64_t size = akidb__wal_size(c->wal);
-    /* Re-checked under the locks: a concurrent writer may have done it. */
+    /* Re-checked under the locks: a concurrent writer may have done it.
+     * A log or checkpoint deleted under the handle makes it due however
+     * small the log: the state in RAM is then the only complete copy. */
     int due = min_log_bytes ? size >= min_log_bytes
-                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint;
+                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint ||
+                              !akidb__wal_intact(c->wal, NULL, 0);
     if (due) {
         rc = c->saver ? c->saver(c->env, c, c->ckpt_path, c->coll_id, c->last_seq)
                       : akidb__err(AKIDB_ERROR, "collection %s: no checkpoint writer", c->name);

@@ -49,11 +49,17 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
 
 /* Write a checkpoint of the collection and empty its log, holding the
  * collection's lock shared (searches go on, writes wait).  With
- * min_log_bytes 0: unless the log holds no record and a checkpoint exists;
- * otherwise only if the log has at least that many bytes. */
+ * min_log_bytes 0: unless the log holds no record and a checkpoint exists
+ * and neither file was deleted under the handle; otherwise only if the
+ * log has at least that many bytes. */
 int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes);
 
 void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq);
+
+/* 1 when the collection's log and checkpoint files are still the ones it
+ * wrote; else 0, with a sentence naming the one deleted or replaced while
+ * the handle was open (akidb__wal_intact). */
+int akidb__coll_intact(akidb__collection *c, char *why, size_t why_len);
 
 /* ---- snapshots (snapshot.c) ----
  * A consistent read view: hold the shared lock around the accessors. */
@@ -106,8 +112,9 @@ int akidb__coll_lookup(akidb__collection *c, const char *external_id, uint64_t *
  * akidb__out_malloc copies (NULL when absent). */
 int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
                     char **metadata_json_out, char **external_id_out, int64_t *inserted_at_out);
-/* Fill the collection-level fields of *out (dim .. index_lag; not tier,
- * pinned or created_at, which the handle knows). */
+/* Fill the collection-level fields of *out (dim .. index_lag and
+ * log_truncated_bytes; not tier, pinned or created_at, which the handle
+ * knows). */
 void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out);
 int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
                        const akidb_search_params *params, akidb_hit *hits, uint32_t *n_hits);

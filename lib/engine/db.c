@@ -15,11 +15,35 @@
  * when no one can reach it.
  *
  * Opening is recovery.  The directory holds:
- *   LOCK          flock()ed while a handle is open (AKIDB_BUSY for others)
- *   akidb.db      the catalog (catalog.c): which collections exist
+ *   akidb.db      the catalog (catalog.c): which collections exist, and
+ *                 SQLite's akidb.db-wal and akidb.db-shm beside it
  *   wal/N.wal     the log of collection N (wal.c)
  *   ckpt/N.ckpt   its last checkpoint (checkpoint.c)
- *   tmp/          snapshot copies being written (emptied at open)
+ *   tmp/          snapshot copies being written (*.tmp, removed at open:
+ *                 a process killed during a snapshot leaves its copy)
+ *   objects/      the default object store (snapshots, uploads)
+ *   LOCK          locked by builds that locked a file (see below)
+ *
+ * The lock is flock() on the database directory itself: exclusive for a
+ * read-write handle, shared for a read-only one, so a second writer, or a
+ * reader beside a writer, gets AKIDB_BUSY.  A lock on a file inside the
+ * directory (what DIR/LOCK used to be) is defeated by an `rm DIR/LOCK`:
+ * the next opener creates a new LOCK and locks that, and two writers then
+ * each lose the other's acknowledged writes.  A directory cannot be
+ * removed while it holds files (an rm -rf takes the database with it),
+ * and renaming it moves the data along, so nothing done to the files in
+ * it can take the lock away.  A writer still takes
+ * DIR/LOCK as well (a reader: shared, if it exists), so a process running
+ * an older build of the library is excluded too.
+ *
+ * A read-only handle (akidb_options.read_only) creates and changes
+ * nothing: no directory, no catalog migration, no tmp/ cleanup, no removal
+ * of a dropped collection's files, no log truncation (a torn tail is
+ * skipped in memory), no checkpoint at close, no uploads; every write
+ * returns AKIDB_READONLY.
+ *
+ * Files and directories the handle creates get akidb_options.file_mode
+ * (default 0644; directories the same plus x where r is set).
  * Each catalog row is rebuilt from its checkpoint plus its log.  Files are
  * named by the catalog's collection number, never reused, so a drop that
  * crashed before deleting its files leaves only files numbered below the
@@ -44,6 +68,7 @@
 #include "common/env.h"
 #include "common/file.h"
 #include "common/hash.h"
+#include "common/json.h"
 #include "engine/catalog.h"
 #include "engine/checkpoint.h"
 #include "engine/collection.h"
@@ -59,7 +84,8 @@ struct akidb {
     char *dir;
     akidb_options opts;
     akidb__env env;
-    int lock_fd;
+    int dir_fd;                  /* the database directory, flock()ed */
+    int legacy_lock_fd;          /* DIR/LOCK, for older builds; -1 if none */
     akidb__catalog *meta;
     pthread_rwlock_t lock;
     akidb__collection **colls;
@@ -131,9 +157,9 @@ static int new_coll(akidb *db, const char *name, const akidb_collection_config *
     return rc;
 }
 
-static int make_dir(const char *path)
+static int make_dir(const char *path, unsigned mode)
 {
-    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+    if (mkdir(path, (mode_t)mode) != 0 && errno != EEXIST)
         return akidb__err(AKIDB_IOERR, "akidb_open: cannot create directory %s: %s", path,
                           strerror(errno));
     struct stat st;
@@ -155,7 +181,9 @@ static int scan_dir(akidb *db, const char *sub, const char *ext, id_list *out)
         return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
     DIR *d = opendir(path);
     if (!d) {
-        int rc = akidb__err(AKIDB_IOERR, "akidb_open: cannot read %s: %s", path, strerror(errno));
+        /* Read-only: a database whose collections never had files. */
+        int rc = db->opts.read_only && errno == ENOENT ? AKIDB_OK
+            : akidb__err(AKIDB_IOERR, "akidb_open: cannot read %s: %s", path, strerror(errno));
         akidb__free(&db->env.alloc, path);
         return rc;
     }
@@ -165,8 +193,10 @@ static int scan_dir(akidb *db, const char *sub, const char *ext, id_list *out)
     while (rc == AKIDB_OK && (e = readdir(d)) != NULL) {
         size_t len = strlen(e->d_name);
         if (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) {
-            /* A checkpoint that never made it to its rename. */
-            unlinkat(dirfd(d), e->d_name, 0);
+            /* A checkpoint (or a log made anew) that never made it to its
+             * rename. */
+            if (!db->opts.read_only)
+                unlinkat(dirfd(d), e->d_name, 0);
             continue;
         }
         if (len <= ext_len || strcmp(e->d_name + len - ext_len, ext) != 0)
@@ -240,9 +270,12 @@ static int recover_coll(void *ctx, const akidb__catalog_coll *mc)
         int missing = stat(wal_path, &st) != 0 && errno == ENOENT;
         int short_file = !missing && st.st_size < AKIDB__WAL_HEADER_LEN;
         if (missing || short_file) {
-            akidb__log(&db->env, AKIDB_LOG_WARN, "%s: log %s; creating an empty one "
-                       "(collection %s was created just before a crash)", wal_path,
-                       missing ? "is missing" : "has a torn header", mc->name);
+            akidb__log(&db->env, AKIDB_LOG_WARN, "%s: log %s; %s (collection %s was created "
+                       "just before a crash)", wal_path,
+                       missing ? "is missing" : "has a torn header",
+                       db->opts.read_only ? "reading the collection as empty"
+                                          : "creating an empty one", mc->name);
+            /* (read-only: a log in memory only, nothing is written) */
             rc = akidb__wal_create(&db->env, wal_path, (uint64_t)mc->coll_id, mc->cfg.dim, &w);
         }
     } else if (rc == AKIDB_NOTFOUND) {
@@ -252,7 +285,8 @@ static int recover_coll(void *ctx, const akidb__catalog_coll *mc)
     if (rc)
         goto done;
     akidb__coll_attach_wal(c, w);
-    if ((rc = akidb__wal_replay(w, last_seq, akidb__coll_replay, c)))
+    if ((rc = akidb__wal_watch(w, ckpt_path)) ||
+        (rc = akidb__wal_replay(w, last_seq, akidb__coll_replay, c)))
         goto done;
     rc = add_coll(db, c);
 done:
@@ -292,9 +326,11 @@ static int check_orphans(akidb *db, const id_list *ids, const char *sub, const c
             akidb__free(&db->env.alloc, p);
             return rc;
         }
-        akidb__log(&db->env, AKIDB_LOG_INFO, "%s: removing the file of dropped collection "
-                   "%lld", p, (long long)ids->ids[i]);
-        unlink(p);
+        if (!db->opts.read_only) {
+            akidb__log(&db->env, AKIDB_LOG_INFO, "%s: removing the file of dropped collection "
+                       "%lld", p, (long long)ids->ids[i]);
+            unlink(p);
+        }
         akidb__free(&db->env.alloc, p);
     }
     return AKIDB_OK;
@@ -327,8 +363,10 @@ static void free_handle(akidb *db)
     for (size_t i = 0; i < db->n_colls; i++)
         akidb__coll_free(db->colls[i]);
     akidb__catalog_close(db->meta);
-    if (db->lock_fd >= 0)
-        close(db->lock_fd);   /* releases the flock */
+    if (db->legacy_lock_fd >= 0)
+        close(db->legacy_lock_fd);
+    if (db->dir_fd >= 0)
+        close(db->dir_fd);   /* releases the flock */
     akidb_allocator a = db->env.alloc;
     akidb__free(&a, db->colls);
     akidb__free(&a, db->dir);
@@ -379,11 +417,15 @@ static int start_background(akidb *db)
     int rc;
     if (db->opts.store) {
         db->store = db->opts.store;
+    } else if (db->opts.read_only) {
+        /* Nothing a read-only handle does reads the store (snapshot lists
+         * come from the catalog), and a local one would be created. */
+        return AKIDB_OK;
     } else {
         char *p = path_join(db, "objects", -1, "");
         if (!p)
             return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
-        rc = akidb__store_local_new(p, 0755, &db->store);
+        rc = akidb__store_local_new(p, akidb__env_file_mode(&db->env), &db->store);
         akidb__free(&db->env.alloc, p);
         if (rc)
             return rc;
@@ -397,6 +439,8 @@ static int start_background(akidb *db)
     policy.time_ctx = db;
     if ((rc = akidb__disp_new(db->store, &policy, &db->env.metrics, &db->env.alloc, &db->disp)))
         return rc;
+    if (db->opts.read_only)
+        return AKIDB_OK;   /* no uploads, no dead-letter retries: both write */
     akidb__uploader_config ucfg;
     memset(&ucfg, 0, sizeof ucfg);
     ucfg.concurrency = db->opts.upload_concurrency;
@@ -413,19 +457,82 @@ static int start_background(akidb *db)
     return AKIDB_OK;
 }
 
+/* Take the database's lock (see the top of this file).  The directory fd
+ * is held for the handle's life: closing it releases the lock. */
+static int lock_dir(akidb *db)
+{
+    const int ro = db->opts.read_only;
+    db->dir_fd = open(db->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (db->dir_fd < 0)
+        return ro && errno == ENOENT
+            ? akidb__err(AKIDB_NOTFOUND, "akidb_open: %s does not exist (a read-only open "
+                         "creates nothing)", db->dir)
+            : akidb__err(AKIDB_IOERR, "akidb_open: cannot open directory %s: %s", db->dir,
+                         strerror(errno));
+    if (flock(db->dir_fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0)
+        return errno == EWOULDBLOCK
+            ? akidb__err(AKIDB_BUSY, "akidb_open: database %s is open%s in another handle or "
+                         "process", db->dir, ro ? " read-write" : "")
+            : akidb__err(AKIDB_IOERR, "akidb_open: cannot lock directory %s: %s", db->dir,
+                         strerror(errno));
+    /* DIR/LOCK, the lock of older builds.  A writer creates and locks it;
+     * a reader locks it shared when it can open it, and otherwise relies
+     * on the directory lock (read-only media, or no LOCK ever made). */
+    char *p = path_join(db, "LOCK", -1, "");
+    if (!p)
+        return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+    int rc = AKIDB_OK;
+    db->legacy_lock_fd = ro ? open(p, O_RDONLY | O_CLOEXEC)
+                            : open(p, O_RDWR | O_CREAT | O_CLOEXEC,
+                                   (mode_t)akidb__env_file_mode(&db->env));
+    if (db->legacy_lock_fd < 0) {
+        if (!ro)
+            rc = akidb__err(AKIDB_IOERR, "akidb_open: cannot open %s: %s", p, strerror(errno));
+    } else if (flock(db->legacy_lock_fd, (ro ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+            ? akidb__err(AKIDB_BUSY, "akidb_open: database %s is open in another process (one "
+                         "that locks %s)", db->dir, p)
+            : akidb__err(AKIDB_IOERR, "akidb_open: cannot lock %s: %s", p, strerror(errno));
+    }
+    akidb__free(&db->env.alloc, p);
+    return rc;
+}
+
+/* Remove the snapshot copies a killed process left in tmp/ (all of them
+ * ours: the handle holds the directory exclusively). */
+static void clean_tmp(akidb *db)
+{
+    char *p = path_join(db, "tmp", -1, "");
+    DIR *d = p ? opendir(p) : NULL;
+    if (!d) {
+        akidb__free(&db->env.alloc, p);
+        return;
+    }
+    struct dirent *e;
+    unsigned n = 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0 &&
+            unlinkat(dirfd(d), e->d_name, 0) == 0)
+            n++;
+    }
+    closedir(d);
+    if (n)
+        akidb__log(&db->env, AKIDB_LOG_INFO, "%s: removed %u temporary file%s that an "
+                   "interrupted snapshot left", p, n, n == 1 ? "" : "s");
+    akidb__free(&db->env.alloc, p);
+}
+
 int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
 {
     *out = NULL;
-    int rc = make_dir(dir);
-    if (rc)
-        return rc;
-
+    int rc;
     const akidb_allocator *a = o->allocator ? o->allocator : &akidb__default_allocator;
     akidb *db = akidb__calloc(a, 1, sizeof *db);
     if (!db)
         return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
     db->env.alloc = *a;
-    db->lock_fd = -1;
+    db->dir_fd = db->legacy_lock_fd = -1;
     db->opts = *o;
     db->opts.allocator = NULL;  /* copied into env; the caller's may go away */
     db->env.sync_mode = o->sync_mode;
@@ -433,6 +540,10 @@ int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
                                                    : DEFAULT_CHECKPOINT_BYTES;
     db->env.log_fn = o->log_fn;
     db->env.log_ctx = o->log_ctx;
+    db->env.file_mode = o->file_mode;
+    db->env.read_only = o->read_only != 0;
+    db->opts.read_only = db->env.read_only;
+    const unsigned dir_mode = akidb__env_dir_mode(&db->env);
     pthread_mutex_init(&db->dlq_lock, NULL);
     pthread_cond_init(&db->dlq_cond, NULL);
     pthread_rwlockattr_t attr;
@@ -441,44 +552,34 @@ int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
     int lrc = pthread_rwlock_init(&db->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
     if (lrc != 0) {
+        pthread_mutex_destroy(&db->dlq_lock);
+        pthread_cond_destroy(&db->dlq_cond);
         akidb__free(a, db);
         return akidb__err(AKIDB_ERROR, "akidb_open: cannot create lock");
     }
+    char *p = NULL;
+    id_list wal_ids = { 0 }, ckpt_ids = { 0 };
     db->dir = akidb__strdup(&db->env.alloc, dir);
     if (!db->dir) {
         rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
         goto fail;
     }
-
-    char *p = NULL;
-    id_list wal_ids = { 0 }, ckpt_ids = { 0 };
-    if (!(p = path_join(db, "LOCK", -1, ""))) {
-        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
-        goto fail;
-    }
-    db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (db->lock_fd < 0) {
-        rc = akidb__err(AKIDB_IOERR, "akidb_open: cannot open %s: %s", p, strerror(errno));
-    } else if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        rc = errno == EWOULDBLOCK
-            ? akidb__err(AKIDB_BUSY, "akidb_open: database %s is open in another handle or "
-                         "process", dir)
-            : akidb__err(AKIDB_IOERR, "akidb_open: cannot lock %s: %s", p, strerror(errno));
-    }
-    akidb__free(&db->env.alloc, p);
-    if (rc)
+    if ((!db->opts.read_only && (rc = make_dir(dir, dir_mode))) || (rc = lock_dir(db)))
         goto fail;
 
-    const char *subdirs[] = { "wal", "ckpt" };
-    for (int i = 0; i < 2; i++) {
-        if (!(p = path_join(db, subdirs[i], -1, ""))) {
-            rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
-            goto fail;
+    if (!db->opts.read_only) {
+        const char *subdirs[] = { "wal", "ckpt" };
+        for (int i = 0; i < 2; i++) {
+            if (!(p = path_join(db, subdirs[i], -1, ""))) {
+                rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+                goto fail;
+            }
+            rc = make_dir(p, dir_mode);
+            akidb__free(&db->env.alloc, p);
+            if (rc)
+                goto fail;
         }
-        rc = make_dir(p);
-        akidb__free(&db->env.alloc, p);
-        if (rc)
-            goto fail;
+        clean_tmp(db);
     }
     if ((rc = scan_dir(db, "wal", ".wal", &wal_ids)) ||
         (rc = scan_dir(db, "ckpt", ".ckpt", &ckpt_ids)))
@@ -487,7 +588,8 @@ int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
         rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
         goto fail_ids;
     }
-    rc = akidb__catalog_open(p, wal_ids.n + ckpt_ids.n == 0, &db->meta);
+    rc = akidb__catalog_open(p, wal_ids.n + ckpt_ids.n == 0, akidb__env_file_mode(&db->env),
+                             db->opts.read_only, &db->meta);
     akidb__free(&db->env.alloc, p);
     if (rc ||
         (rc = akidb__catalog_list(db->meta, recover_coll, db)) ||
@@ -512,16 +614,25 @@ fail:
 int akidb__db_close(akidb *db)
 {
     int rc = AKIDB_OK;
-    char first_err[512] = "";
+    char first_err[512] = "", lost[640] = "";
     stop_background(db);   /* queued uploads finish first */
-    for (size_t i = 0; i < db->n_colls; i++) {
+    for (size_t i = 0; i < db->n_colls && !db->opts.read_only; i++) {
         int crc = akidb__coll_checkpoint(db->colls[i], 0);
         if (crc != AKIDB_OK && rc == AKIDB_OK) {
             rc = crc;
             snprintf(first_err, sizeof first_err, "%s", akidb__errmsg());
         }
+        /* Only a log or checkpoint deleted under the handle makes a failed
+         * checkpoint lose data; say which, and never "nothing is lost"
+         * then. */
+        char why[512];
+        if (crc != AKIDB_OK && !lost[0] && !akidb__coll_intact(db->colls[i], why, sizeof why))
+            snprintf(lost, sizeof lost, "collection %s: %s, so documents held only in memory "
+                     "are lost", akidb__coll_name(db->colls[i]), why);
     }
     free_handle(db);
+    if (rc && lost[0])
+        return akidb__err(rc, "akidb_close: checkpoint failed (%s): %s", lost, first_err);
     if (rc)
         return akidb__err(rc, "akidb_close: checkpoint failed (the log was kept, nothing is "
                           "lost): %s", first_err);
@@ -530,7 +641,9 @@ int akidb__db_close(akidb *db)
 
 int akidb__db_checkpoint(akidb *db, const char *name)
 {
-    int rc = AKIDB_OK;
+    int rc = akidb__db_writable(db, "akidb_checkpoint");
+    if (rc)
+        return rc;
     pthread_rwlock_rdlock(&db->lock);
     int found = 0;
     for (size_t i = 0; i < db->n_colls && rc == AKIDB_OK; i++)
@@ -560,7 +673,9 @@ static akidb__collection *find_coll(const akidb *db, const char *name, size_t *i
 
 int akidb__db_create(akidb *db, const char *name, const akidb_collection_config *cfg)
 {
-    int rc;
+    int rc = akidb__db_writable(db, "akidb_collection_create");
+    if (rc)
+        return rc;
     pthread_rwlock_wrlock(&db->lock);
     akidb__collection *coll = NULL;
     akidb__wal *w = NULL;
@@ -583,7 +698,8 @@ int akidb__db_create(akidb *db, const char *name, const akidb_collection_config 
                (rc = akidb__wal_create(&db->env, wal_path, (uint64_t)coll_id, cfg->dim,
                                        &w)) == AKIDB_OK) {
         akidb__coll_attach_wal(coll, w);
-        rc = add_coll(db, coll);
+        if ((rc = akidb__wal_watch(w, ckpt_path)) == AKIDB_OK)
+            rc = add_coll(db, coll);
     }
     if (rc) {
         char msg[512];
@@ -603,7 +719,11 @@ done:
 
 int akidb__db_drop(akidb *db, const char *name)
 {
-    int rc = AKIDB_OK;
+    /* Its snapshots stay: they are backups, recorded under the name (see
+     * akidb_collection_drop). */
+    int rc = akidb__db_writable(db, "akidb_collection_drop");
+    if (rc)
+        return rc;
     pthread_rwlock_wrlock(&db->lock);
     size_t i;
     akidb__collection *c = find_coll(db, name, &i);
@@ -651,12 +771,57 @@ int akidb__db_writable(akidb *db, const char *fn)
     return AKIDB_OK;
 }
 
+#define MAX_METADATA_LEN ((size_t)1 << 20)
+
+/* The strings of a batch, checked before the collection is locked: what
+ * the library stores must be readable by the tools that read its exports
+ * and snapshots (Parquet STRING is UTF-8, JSON columns are JSON), so an
+ * external id must be UTF-8 without control characters and metadata JSON
+ * (common/json.c says which).  Only new writes are checked: log replay and
+ * snapshot loads take what was stored before, as it is. */
+static int check_strings(const char *fn, const char *coll, size_t n,
+                         const char *const *external_ids, const char *const *metadata_json)
+{
+    char q[96];
+    for (size_t i = 0; external_ids && i < n; i++) {
+        const char *ext = external_ids[i];
+        size_t len = ext ? strlen(ext) : 0, bad = 0;
+        if (!ext || len > AKIDB_MAX_EXTERNAL_ID_LEN)
+            continue;   /* the collection reports a bad length */
+        if (!akidb__utf8_valid(ext, len, &bad))
+            return akidb__err(AKIDB_INVALID, "%s: collection %s: row %zu: external id \"%s\" is "
+                              "not valid UTF-8 (byte %zu)", fn, coll, i,
+                              akidb__quote(q, sizeof q, ext, 40), bad);
+        for (size_t k = 0; k < len; k++)
+            if ((unsigned char)ext[k] < 0x20 && ext[k] != '\t')
+                return akidb__err(AKIDB_INVALID, "%s: collection %s: row %zu: external id "
+                                  "\"%s\" holds control character 0x%02x (byte %zu)", fn, coll,
+                                  i, akidb__quote(q, sizeof q, ext, 40), (unsigned)ext[k], k);
+    }
+    for (size_t i = 0; metadata_json && i < n; i++) {
+        const char *meta = metadata_json[i];
+        if (!meta)
+            continue;
+        size_t len = strlen(meta), at = 0;
+        char why[160];
+        if (len > MAX_METADATA_LEN)
+            return akidb__err(AKIDB_INVALID, "%s: collection %s: row %zu: metadata of %zu bytes "
+                              "is larger than 1 MiB", fn, coll, i, len);
+        if (!akidb__json_valid(meta, len, why, sizeof why, &at))
+            return akidb__err(AKIDB_INVALID, "%s: collection %s: row %zu: metadata is not valid "
+                              "JSON: %s (byte %zu of \"%s\")", fn, coll, i, why, at,
+                              akidb__quote(q, sizeof q, meta, 40));
+    }
+    return AKIDB_OK;
+}
+
 int akidb__db_write(akidb *db, akidb__collection *c, int upsert, size_t n,
                     const float *vectors, const char *const *external_ids,
                     const char *const *metadata_json, uint64_t *ids_out)
 {
-    int rc = akidb__db_writable(db, upsert ? "akidb_upsert" : "akidb_insert");
-    if (rc)
+    const char *fn = upsert ? "akidb_upsert" : "akidb_insert";
+    int rc = akidb__db_writable(db, fn);
+    if (rc || (rc = check_strings(fn, akidb__coll_name(c), n, external_ids, metadata_json)))
         return rc;
     return akidb__coll_write(c, upsert, n, vectors, external_ids, metadata_json, ids_out,
                              akidb__db_now_us(db));
@@ -684,7 +849,7 @@ static char *tmp_path(akidb *db, const char *what)
     char *dir = path_join(db, "tmp", -1, "");
     if (!dir)
         return NULL;
-    mkdir(dir, 0755);
+    mkdir(dir, (mode_t)akidb__env_dir_mode(&db->env));
     char buf[4096];
     static _Thread_local unsigned counter;
     snprintf(buf, sizeof buf, "%s/%s-%ld-%u-%u.tmp", dir, what, (long)getpid(),
@@ -696,12 +861,13 @@ static char *tmp_path(akidb *db, const char *what)
 int akidb__db_snapshot_create(akidb *db, const char *coll, char id_out[AKIDB_SNAPSHOT_ID_LEN])
 {
     akidb__collection *c;
-    int rc = akidb__db_enter(db, coll, &c);
-    if (rc)
+    int rc = akidb__db_writable(db, "akidb_snapshot_create");
+    if (rc || (rc = akidb__db_enter(db, coll, &c)))
         return rc;
     akidb__catalog_snap e;
     memset(&e, 0, sizeof e);
     e.coll_id = (int64_t)akidb__coll_id(c);
+    snprintf(e.coll_name, sizeof e.coll_name, "%s", coll);
     e.created_at = akidb__db_now_us(db);
     /* Time-ordered ids; the counter separates snapshots of one microsecond
      * (an injected clock can stand still). */
@@ -764,8 +930,10 @@ static int collect_snap(void *ctx, const akidb__catalog_snap *e)
     return AKIDB_OK;
 }
 
-/* The catalog's snapshots of collection `coll`, newest first.  *out is
- * cleared first, so the caller frees it whatever happens. */
+/* The catalog's snapshots of collection `coll`, newest first: those taken
+ * under its name, by it or by an earlier collection of that name that was
+ * dropped.  The collection must exist (AKIDB_NOTFOUND).  *out is cleared
+ * first, so the caller frees it whatever happens. */
 static int list_snaps(akidb *db, const char *coll, int64_t *coll_id, snap_rows *out)
 {
     memset(out, 0, sizeof *out);
@@ -775,7 +943,7 @@ static int list_snaps(akidb *db, const char *coll, int64_t *coll_id, snap_rows *
         return rc;
     *coll_id = (int64_t)akidb__coll_id(c);
     akidb__db_leave(db);
-    return akidb__catalog_snap_list(db->meta, *coll_id, collect_snap, out);
+    return akidb__catalog_snap_list(db->meta, coll, collect_snap, out);
 }
 
 int akidb__db_snapshot_list(akidb *db, const char *coll, akidb__catalog_snap **rows_out,
@@ -833,8 +1001,9 @@ int akidb__db_snapshot_restore(akidb *db, const char *coll, const char *id)
     int64_t coll_id;
     snap_rows s;
     akidb_collection_config cfg;
-    int rc = list_snaps(db, coll, &coll_id, &s);
-    if (rc)
+    memset(&s, 0, sizeof s);
+    int rc = akidb__db_writable(db, "akidb_snapshot_restore");
+    if (rc || (rc = list_snaps(db, coll, &coll_id, &s)))
         goto done;
     akidb__collection *c;
     if ((rc = akidb__db_enter(db, coll, &c)))
@@ -852,7 +1021,9 @@ int akidb__db_snapshot_restore(akidb *db, const char *coll, const char *id)
         rc = load_snapshot(db, coll, &cfg, coll_id, created_at, &s.rows[i], &fresh);
         if (rc) {
             snprintf(last_err, sizeof last_err, "%s", akidb__errmsg());
-            if (id || (rc != AKIDB_CORRUPT && rc != AKIDB_NOTFOUND))
+            /* INVALID: settings that differ, a snapshot of an earlier
+             * collection of the name: not this one's newest backup. */
+            if (id || (rc != AKIDB_CORRUPT && rc != AKIDB_NOTFOUND && rc != AKIDB_INVALID))
                 goto done;
             akidb__log(&db->env, AKIDB_LOG_WARN, "restore of %s: skipping snapshot %s: %s",
                        coll, s.rows[i].snapshot_id, last_err);
@@ -896,7 +1067,10 @@ int akidb__db_snapshot_delete(akidb *db, const char *coll, const char *id)
 {
     int64_t coll_id;
     snap_rows s;
-    int rc = list_snaps(db, coll, &coll_id, &s);
+    memset(&s, 0, sizeof s);
+    int rc = akidb__db_writable(db, "akidb_snapshot_delete");
+    if (rc == AKIDB_OK)
+        rc = list_snaps(db, coll, &coll_id, &s);
     const akidb__catalog_snap *e = NULL;
     for (size_t i = 0; rc == AKIDB_OK && i < s.n; i++)
         if (strcmp(s.rows[i].snapshot_id, id) == 0)
@@ -906,7 +1080,7 @@ int akidb__db_snapshot_delete(akidb *db, const char *coll, const char *id)
     /* The object first: a catalog row without its object is noticed at
      * restore; an object without its row would be leaked. */
     if (rc == AKIDB_OK && (rc = akidb__disp_delete(db->disp, e->object_key)) == AKIDB_OK)
-        rc = akidb__catalog_snap_delete(db->meta, coll_id, id);
+        rc = akidb__catalog_snap_delete(db->meta, coll, id);
     akidb__out_free(s.rows);
     return rc;
 }

@@ -441,7 +441,7 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
 {
     memset(res, 0, sizeof *res);
     file_sink sink = { -1, path, 0, NULL };
-    sink.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    sink.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, akidb__env_file_mode(env));
     if (sink.fd < 0)
         return akidb__err(AKIDB_IOERR, "%s: cannot create: %s", path, strerror(errno));
     sink.sha = akidb__sha256_new();
