@@ -51,7 +51,7 @@ LDFLAGS  ?=
 
 # pkg-config modules the library will need (sqlite3, libcurl, libzstd, ...).
 # Listing one here adds its flags to the build and to Requires.private.
-PKG_DEPS := sqlite3 libcurl openssl libzstd
+PKG_DEPS := sqlite3 libcurl openssl libzstd jansson
 ifneq ($(strip $(PKG_DEPS)),)
 # Before scripts/deps.sh has installed them pkg-config may fail; -lNAME is
 # the right guess for every module listed here.
