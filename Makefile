@@ -168,7 +168,16 @@ $(BUILD)/test/%.o: test/%.c $(FLAGS_REC)
 $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS)
 
-test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
+# The v1-compatibility program: built against the frozen version-1 header
+# (test/abi/akidb_v1.h, not include/akidb.h) and linked with this shared
+# library, as an application built before an upgrade would be.
+ABI_V1 := $(BUILD)/test/abi_v1
+$(ABI_V1): test/abi/test_abi_v1.c test/abi/akidb_v1.h $(BUILD)/$(SONAME) $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CC) -Itest/abi $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ -L$(BUILD) -l:$(SONAME) \
+	    -Wl,-rpath,'$$ORIGIN/..'
+
+test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN) $(ABI_V1)
 
 # The README's C example is compiled and run first, so the runner's closing
 # "N passed, N failed" line stays the last line of the output.
@@ -177,6 +186,7 @@ test:
 	@$(MAKE) --no-print-directory test-build
 	@scripts/check-layers.sh --self-test
 	@scripts/check-layers.sh $(BUILD)
+	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
 	scripts/with-s3.sh $(TEST_BIN) $(TEST)
 
@@ -265,8 +275,9 @@ test-aarch64:
 
 # --------------------------------------------------------------------------
 
-check-abi: lib
-	CC='$(CC)' scripts/check-abi.sh $(SHARED) include/akidb.h
+check-abi: lib $(ABI_V1)
+	CC='$(CC)' scripts/check-abi.sh $(SHARED) include/akidb.h scripts/abi-symbols.txt
+	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 
 # The benchmarks live in bench/bench.mk (run from the repository root); it
 # receives BUILD, CC, LIB (the static library) and BENCH_LIBS (what to link
