@@ -188,6 +188,7 @@ test:
 	@scripts/check-layers.sh $(BUILD)
 	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
+	@test/readme_commands.sh '$(CC)' $(BUILD) '$(LIBS)'
 	scripts/with-s3.sh $(TEST_BIN) $(TEST)
 
 # The crash-recovery torture run: the SIGKILL loop of test/test_durability.c
