@@ -284,8 +284,7 @@ typedef struct job {
     akidb_collection_config cfg;    /* the collection's (existing or to create) */
     const char *settings_from;      /* for the notice: where cfg came from */
     uint64_t count_before;
-    uint64_t rows_checked;          /* rows pass 1 looked at */
-    uint64_t rows_without_id;       /* of those, rows without an external id */
+    uint64_t rows_without_id;       /* rows pass 1 found without an external id */
     uint64_t written;               /* documents written */
     uint64_t next_row;              /* every file row before it is done */
     float *gv;                      /* one batch of vectors, gathered */
@@ -729,7 +728,6 @@ static int check_group(job *j, const group *g)
         int rc = check_vector(j, g, i);
         if (rc || (rc = check_external_id(j, g, i)) || (rc = check_metadata(j, g, i)))
             return rc;
-        j->rows_checked++;
     }
     return AKIDB_OK;
 }
