@@ -13,6 +13,7 @@
 #include "runner.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -1025,5 +1026,74 @@ TEST_TIMEOUT(import_duckdb_id_and_json_text, 180)
     ASSERT_STR_EQ(m, "{\"n\":2024,\"tag\":\"t2\"}");
     akidb_free(m);
     ASSERT_OK(akidb_close(db));
+    free(file);
+}
+
+/* ---- a collection replaced under a running import ---------------------------------- */
+
+typedef struct swapper {
+    akidb *db;
+    atomic_int stop;
+    int swaps;
+} swapper;
+
+static void *swap_loop(void *arg)
+{
+    swapper *s = arg;
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, 64, AKIDB_METRIC_L2);
+    while (!atomic_load(&s->stop)) {
+        usleep(20000);
+        if (akidb_collection_drop(s->db, "c") == AKIDB_OK) {
+            akidb_collection_create(s->db, "c", &cfg);
+            s->swaps++;
+        }
+    }
+    return NULL;
+}
+
+/* Another thread drops the collection and creates one of the same name
+ * with a larger dimension while an import writes: the import must notice
+ * (AKIDB_CONFLICT or AKIDB_NOTFOUND), never hand the new collection
+ * vectors of the old length (a read past the batch, which ASan saw when
+ * the import wrote through akidb_insert by name). */
+TEST_TIMEOUT(import_collection_replaced_meanwhile, 180)
+{
+    enum { N = 20000, DIM = 8 };
+    float *vec = make_vectors(N, DIM, 14);
+    tcolumn cols[] = { { "vector", AKIDB__PQ_FLOAT_LIST, NULL, NULL, NULL, vec, DIM } };
+    char *file = path_in("race.parquet");
+    write_file(file, N, 4096, cols, 1, NULL, NULL, 0);
+    akidb *db = open_db("db");
+    int conflicts = 0;
+    for (int round = 0; round < 5; round++) {
+        akidb_collection_config cfg;
+        akidb_collection_config_init(&cfg, DIM, AKIDB_METRIC_L2);
+        int rc = akidb_collection_create(db, "c", &cfg);
+        if (rc == AKIDB_EXISTS) {
+            ASSERT_OK(akidb_collection_drop(db, "c"));
+            ASSERT_OK(akidb_collection_create(db, "c", &cfg));
+        } else {
+            ASSERT_OK(rc);
+        }
+        swapper s = { db, 0, 0 };
+        pthread_t t;
+        ASSERT_EQ(pthread_create(&t, NULL, swap_loop, &s), 0);
+        uint64_t rows = 0;
+        rc = akidb_import_parquet(db, "c", file, NULL, &rows);
+        atomic_store(&s.stop, 1);
+        ASSERT_EQ(pthread_join(t, NULL), 0);
+        if (rc == AKIDB_INVALID) {
+            /* replaced before the import began: the new one's dimension */
+            ASSERT_HAS(akidb_errmsg(NULL), "the collection's dimension");
+        } else if (rc != AKIDB_OK) {
+            if (rc != AKIDB_NOTFOUND)
+                ASSERT_RC(rc, AKIDB_CONFLICT);
+            conflicts++;
+        }
+    }
+    ASSERT_GE(conflicts, 1);
+    ASSERT_OK(akidb_close(db));
+    free(vec);
     free(file);
 }

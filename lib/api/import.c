@@ -281,6 +281,7 @@ typedef struct job {
     unsigned char *meta_json;       /* n_meta: its values are JSON text */
     uint64_t *meta_not_json;        /* n_meta: first file row that is not, or UINT64_MAX */
     int have_coll, created;
+    uint64_t coll_id;               /* the collection's catalog number (never reused) */
     akidb_collection_config cfg;    /* the collection's (existing or to create) */
     const char *settings_from;      /* for the notice: where cfg came from */
     uint64_t count_before;
@@ -466,6 +467,45 @@ static int file_setting(const job *j, const char *key, uint32_t lo, uint32_t hi,
     return 1;
 }
 
+/* The collection is entered for each batch, not for the whole import (a
+ * long import would hold off every create and drop on the handle), so
+ * another thread may drop it between two batches, or replace it with one
+ * of another dimension that must never receive vectors of this length.
+ * Its catalog number, never reused, tells: pin_collection records it (and
+ * the settings, the document count) and enter_pinned checks it. */
+static int pin_collection(job *j)
+{
+    akidb__collection *c;
+    int rc = akidb__db_enter(j->db, j->coll, &c);
+    if (rc)
+        return rc;
+    akidb_collection_config cfg;
+    akidb__coll_config(c, &cfg);
+    int same = !j->cfg.dim || (cfg.dim == j->cfg.dim && cfg.metric == j->cfg.metric);
+    j->coll_id = akidb__coll_id(c);
+    j->count_before = akidb__coll_count(c);
+    akidb__db_leave(j->db);
+    if (!same)
+        return akidb__err(AKIDB_CONFLICT, "%s: collection %s was replaced during the import "
+                          "(dim %u, metric %s)", j->path, j->coll, cfg.dim,
+                          metric_name(cfg.metric));
+    j->cfg = cfg;
+    return AKIDB_OK;
+}
+
+static int enter_pinned(const job *j, akidb__collection **c)
+{
+    if (akidb__db_enter(j->db, j->coll, c))
+        return akidb__err(AKIDB_NOTFOUND, "collection %s was dropped during the import",
+                          j->coll);
+    if (akidb__coll_id(*c) != j->coll_id) {
+        akidb__db_leave(j->db);
+        return akidb__err(AKIDB_CONFLICT, "collection %s was dropped and created again during "
+                          "the import", j->coll);
+    }
+    return AKIDB_OK;
+}
+
 /* Settle metric and HNSW settings: an existing collection's are kept (a
  * conflicting opts.metric is refused); a new one takes opts.metric, else
  * the file's settings (files AkiDB exported carry them), else defaults.
@@ -477,8 +517,11 @@ static int settle_settings(job *j)
     if (rc)
         return rc;
     akidb_metric want = j->o.metric;
-    j->cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
-    rc = akidb_collection_info(j->db, j->coll, &j->cfg);
+    akidb_collection_config probe;
+    probe.version = AKIDB_COLLECTION_CONFIG_VERSION;
+    rc = akidb_collection_info(j->db, j->coll, &probe);   /* checks the name */
+    if (rc == AKIDB_OK)
+        rc = pin_collection(j);
     if (rc != AKIDB_OK && rc != AKIDB_NOTFOUND)
         return rc;   /* a bad name, for one */
     akidb__err_clear();
@@ -492,8 +535,6 @@ static int settle_settings(job *j)
             notice(j, AKIDB_LOG_WARN, "%s was exported from a %s collection (akidb.metric); "
                    "collection %s uses %s, so its distances will differ", j->path,
                    metric_name(fm), j->coll, metric_name(j->cfg.metric));
-        if ((rc = akidb_collection_count(j->db, j->coll, &j->count_before)))
-            return rc;
         return AKIDB_OK;
     }
     if (want && fm && want != fm)
@@ -820,7 +861,7 @@ static int create_collection(job *j)
         j->cfg.dim = (uint32_t)dim;
     }
     int rc = akidb_collection_create(j->db, j->coll, &j->cfg);
-    if (rc)
+    if (rc || (rc = pin_collection(j)))
         return rc;
     j->have_coll = j->created = 1;
     notice(j, AKIDB_LOG_INFO, "created collection %s: dim %u, metric %s, hnsw_m %u, "
@@ -966,8 +1007,13 @@ static int write_span(job *j, const group *g, const gather *gt, size_t s, size_t
         return AKIDB_OK;
     const float *v = j->gv + s * j->cfg.dim;
     const char *const *meta = j->meta_mode != META_NONE ? gt->meta + s : NULL;
-    int rc = gt->with_ids ? akidb_upsert(j->db, j->coll, e - s, v, gt->id + s, meta, NULL)
-                          : akidb_insert(j->db, j->coll, e - s, v, NULL, meta, NULL);
+    akidb__collection *c;
+    int rc = enter_pinned(j, &c);
+    if (rc == AKIDB_OK) {
+        rc = akidb__db_write(j->db, c, gt->with_ids, e - s, v, gt->with_ids ? gt->id + s : NULL,
+                             meta, NULL);
+        akidb__db_leave(j->db);
+    }
     if (rc == AKIDB_OK) {
         j->written += e - s;
         j->next_row = g->first + (e < gt->k ? gt->row[e] : gt->end);
@@ -999,7 +1045,9 @@ static int write_failed(job *j, const group *g, const gather *gt, size_t bad, si
         snprintf(rows, sizeof rows, "file rows %llu..%llu (one batch; none of it was written)",
                  (unsigned long long)lo, (unsigned long long)hi);
     j->next_row = lo;
-    if (j->written == 0 && j->created) {
+    /* Not when the collection was dropped or replaced meanwhile: the one
+     * there now is someone else's. */
+    if (j->written == 0 && j->created && rc != AKIDB_CONFLICT && rc != AKIDB_NOTFOUND) {
         int drc = akidb_collection_drop(j->db, j->coll);
         snprintf(kept, sizeof kept, "nothing was imported%s",
                  drc ? " (the collection the import created could not be dropped again)"
