@@ -993,8 +993,11 @@ AKIDB_API void akidb_import_options_init(akidb_import_options *opts);
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (no such column, wrong
  * column type, a bad value, dimension mismatch, conflicting metric,
  * skip_rows past the end, bad collection name), AKIDB_NOTFOUND (no such
- * file), AKIDB_CORRUPT (the file), AKIDB_READONLY, AKIDB_IOERR,
- * AKIDB_NOMEM, or the insert's errors.  Thread safe. */
+ * file, or the collection was dropped during the import), AKIDB_CONFLICT
+ * (the collection was dropped and created again during the import),
+ * AKIDB_CORRUPT (the file), AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM, or
+ * the insert's errors.  Thread safe: other calls on the collection go on
+ * between batches. */
 AKIDB_API int akidb_import_parquet(akidb *db, const char *coll, const char *path,
                                    const akidb_import_options *opts, uint64_t *rows_out);
 
