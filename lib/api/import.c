@@ -710,7 +710,10 @@ static int check_external_id(job *j, const group *g, size_t i)
     return AKIDB_OK;
 }
 
-/* Whether s[0..n) is JSON text; an error description in err when not. */
+/* Whether s[0..n) is JSON text the collection will take: the rules of
+ * akidb_insert's check (any value, \u0000 allowed, duplicate member names
+ * refused, integers past 64 bits read as doubles); an error description
+ * in err when not. */
 static int is_json(const unsigned char *s, size_t n, json_error_t *err)
 {
     if (n == 0) {
@@ -718,7 +721,8 @@ static int is_json(const unsigned char *s, size_t n, json_error_t *err)
         err->position = 0;
         return 0;
     }
-    json_t *v = json_loadb((const char *)s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, err);
+    json_t *v = json_loadb((const char *)s, n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES |
+                           JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, err);
     if (!v)
         return 0;
     json_decref(v);
