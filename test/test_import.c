@@ -333,6 +333,12 @@ TEST(import_bad_text_is_refused_by_file_row)
     ASSERT_HAS(akidb_errmsg(NULL), "file row 33, column \"metadata\"");
     ASSERT_HAS(akidb_errmsg(NULL), "is not");
     assert_no_collection(db, "c");
+    meta[33] = "{\"n\":1,\"n\":2}";   /* two tools would read two documents */
+    write_file(file, N, 20, jcols, 3, NULL, NULL, 0);
+    ASSERT_RC(akidb_import_parquet(db, "c", file, NULL, NULL), AKIDB_INVALID);
+    ASSERT_HAS(akidb_errmsg(NULL), "file row 33, column \"metadata\"");
+    ASSERT_HAS(akidb_errmsg(NULL), "duplicate");
+    assert_no_collection(db, "c");
     meta[33] = om;
     free(file);
     ASSERT_OK(akidb_close(db));
