@@ -453,6 +453,18 @@ TEST(cli_search_and_get)
     ASSERT_EQ(akidb_run("get --db db --collection docs --external-id zz"), 1);
     ASSERT_HAS(err, "AKIDB_NOTFOUND");
     ASSERT_EQ(akidb_run("get --db db --collection docs --id 0"), 2);
+
+    /* text from the database cannot drive the terminal: U+009B (a C1
+     * control some terminals take for ESC [) inside valid JSON */
+    akidb *db = open_db("db");
+    static const float v[4] = { 0, 0, 0, 1 };
+    const char *ext[1] = { "d" };
+    const char *meta[1] = { "{\"x\":\"\xc2\x9b" "31mred\"}" };
+    ASSERT_OK(akidb_insert(db, "docs", 1, v, ext, meta, NULL));
+    ASSERT_OK(akidb_close(db));
+    ASSERT_EQ(akidb_run("get --db db --collection docs --external-id d"), 0);
+    ASSERT_HAS(out, "metadata     {\"x\":\"\\xc2\\x9b31mred\"}\n");
+    ASSERT_HASNT(out, "\x9b");
 }
 
 TEST(cli_drop)

@@ -159,14 +159,20 @@ static const char *plural(uint64_t n, const char *one, const char *many)
     return n == 1 ? one : many;
 }
 
-/* Untrusted text (from the database or a file) with control bytes escaped. */
+/* Untrusted text (from the database or a file) with control characters
+ * escaped as \xNN: C0, DEL, and the C1 controls in their UTF-8 form
+ * (U+0080..U+009F, which some terminals obey: U+009B starts a sequence). */
 static void print_safe(FILE *f, const char *s)
 {
     for (const unsigned char *u = (const unsigned char *)s; *u; u++) {
-        if (*u < 0x20 || *u == 0x7f)
+        if (*u < 0x20 || *u == 0x7f) {
             fprintf(f, "\\x%02x", *u);
-        else
+        } else if (*u == 0xc2 && u[1] >= 0x80 && u[1] <= 0x9f) {
+            fprintf(f, "\\x%02x\\x%02x", u[0], u[1]);
+            u++;
+        } else {
             fputc(*u, f);
+        }
     }
 }
 
