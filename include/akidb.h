@@ -240,8 +240,16 @@ typedef struct akidb_options {
 #define AKIDB_NEVER 0xFFFFFFFFu
 
 /* Fill *opts with the defaults (version set, everything else default).
- * Thread safe; opts must not be NULL (a NULL opts is ignored). */
-AKIDB_API void akidb_options_init(akidb_options *opts);
+ * A macro over akidb_options_init_v(), which is the exported function: it
+ * passes the version this program was compiled with, so the library
+ * writes exactly the fields that version has (zlib's deflateInit does the
+ * same).  Bindings that lay out the struct themselves call the _v form
+ * with the version of their layout.  A NULL opts, or a version the library
+ * does not know (0 or newer: then only opts->version is set, so the next
+ * call that reads the struct names the problem), is otherwise ignored.
+ * Thread safe. */
+#define akidb_options_init(opts) akidb_options_init_v((opts), AKIDB_OPTIONS_VERSION)
+AKIDB_API void akidb_options_init_v(akidb_options *opts, uint32_t version);
 
 /* Open (creating if needed) the database in directory `dir`.
  *   dir   in: path of the database directory; created if it does not exist
@@ -336,10 +344,13 @@ typedef struct akidb_collection_config {
     uint32_t ef_search;
 } akidb_collection_config;
 
-/* Fill *cfg with defaults for a collection of `dim` dimensions and `metric`.
- * A NULL cfg is ignored.  Thread safe. */
-AKIDB_API void akidb_collection_config_init(akidb_collection_config *cfg,
-                                            uint32_t dim, akidb_metric metric);
+/* Fill *cfg with defaults for a collection of `dim` dimensions and
+ * `metric`.  A macro over the exported akidb_collection_config_init_v(),
+ * like akidb_options_init.  A NULL cfg is ignored.  Thread safe. */
+#define akidb_collection_config_init(cfg, dim, metric) \
+    akidb_collection_config_init_v((cfg), (dim), (metric), AKIDB_COLLECTION_CONFIG_VERSION)
+AKIDB_API void akidb_collection_config_init_v(akidb_collection_config *cfg, uint32_t dim,
+                                              akidb_metric metric, uint32_t version);
 
 /* Create collection `name` ([A-Za-z0-9_-]{1,64}), durably (recorded in
  * the catalog, its empty log created and synced).
@@ -534,8 +545,12 @@ typedef struct akidb_search_params {
     int exact;
 } akidb_search_params;
 
-/* Fill *p with defaults (ef 0, exact 0).  NULL is ignored.  Thread safe. */
-AKIDB_API void akidb_search_params_init(akidb_search_params *p);
+/* Fill *p with defaults (ef 0, exact 0).  A macro over the exported
+ * akidb_search_params_init_v(), like akidb_options_init.  NULL is ignored.
+ * Thread safe. */
+#define akidb_search_params_init(p) \
+    akidb_search_params_init_v((p), AKIDB_SEARCH_PARAMS_VERSION)
+AKIDB_API void akidb_search_params_init_v(akidb_search_params *p, uint32_t version);
 
 typedef struct akidb_hit {
     uint64_t id;
@@ -752,9 +767,11 @@ typedef struct akidb_s3_config {
     uint64_t part_size;
 } akidb_s3_config;
 
-/* Fill *cfg with defaults (path_style 1, timeouts 5 s / 60 s, ...).
- * NULL is ignored.  Thread safe. */
-AKIDB_API void akidb_s3_config_init(akidb_s3_config *cfg);
+/* Fill *cfg with defaults (path_style 1, timeouts 5 s / 60 s, ...).  A
+ * macro over the exported akidb_s3_config_init_v(), like
+ * akidb_options_init.  NULL is ignored.  Thread safe. */
+#define akidb_s3_config_init(cfg) akidb_s3_config_init_v((cfg), AKIDB_S3_CONFIG_VERSION)
+AKIDB_API void akidb_s3_config_init_v(akidb_s3_config *cfg, uint32_t version);
 
 /* A store in an S3 bucket.  No request is made until the first call.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (missing or bad setting,
@@ -960,9 +977,13 @@ typedef struct akidb_import_options {
     uint64_t *resume_row_out;
 } akidb_import_options;
 
-/* Fill *opts with the defaults of AKIDB_IMPORT_OPTIONS_VERSION (vector
- * column "vector", metric 0, no skip).  NULL is ignored.  Thread safe. */
-AKIDB_API void akidb_import_options_init(akidb_import_options *opts);
+/* Fill *opts with the defaults (vector column "vector", metric 0, no
+ * skip).  A macro over the exported akidb_import_options_init_v(), like
+ * akidb_options_init: the library writes the fields of the version this
+ * program was compiled with, and no more.  NULL is ignored.  Thread safe. */
+#define akidb_import_options_init(opts) \
+    akidb_import_options_init_v((opts), AKIDB_IMPORT_OPTIONS_VERSION)
+AKIDB_API void akidb_import_options_init_v(akidb_import_options *opts, uint32_t version);
 
 /* Import the Parquet file `path` (written by AkiDB, DuckDB, pyarrow,
  * Polars, ...) into collection `coll`, created if it does not exist (with

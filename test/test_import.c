@@ -652,12 +652,19 @@ TEST(import_options_version_1_is_read_by_its_size)
     char *file = path_in("v1.parquet");
     write_file(file, N, 16, cols, 1, NULL, NULL, 0);
     size_t v1_size = offsetof(akidb_import_options, skip_rows);
-    akidb_import_options full;
-    akidb_import_options_init(&full);
-    full.version = 1;
-    full.metric = AKIDB_METRIC_DOT;
-    unsigned char *v1 = malloc(v1_size);
+    /* its init writes the version-1 fields only: guard bytes after them */
+    unsigned char *v1 = malloc(v1_size + 64);
     ASSERT(v1 != NULL);
+    memset(v1, 0xA5, v1_size + 64);
+    akidb_import_options_init_v((akidb_import_options *)v1, 1);
+    for (size_t i = v1_size; i < v1_size + 64; i++)
+        ASSERT_EQ(v1[i], 0xA5);
+    akidb_import_options full;
+    memcpy(&full, v1, v1_size);
+    ASSERT_EQ(full.version, 1);
+    ASSERT_STR_EQ(full.vector_column, "vector");
+    ASSERT_EQ(full.metric, 0);
+    full.metric = AKIDB_METRIC_DOT;
     memcpy(v1, &full, v1_size);
     akidb *db = open_db("db");
     uint64_t rows = 0;

@@ -70,21 +70,31 @@
 
 /* ---- options ----------------------------------------------------------- */
 
-void akidb_import_options_init(akidb_import_options *opts)
-{
-    if (!opts)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->version = AKIDB_IMPORT_OPTIONS_VERSION;
-    opts->vector_column = "vector";
-    opts->metric = 0;   /* the file's akidb.metric, else L2 */
-}
-
 /* Where each version of akidb_import_options ends (see akidb.c). */
 static const size_t import_ends[] = {
     offsetof(akidb_import_options, skip_rows),   /* version 1 ends where 2 begins */
     sizeof(akidb_import_options),
 };
+
+/* The defaults, copied up to the caller's version (an older program's
+ * struct is smaller).  Version 1 callers get metric 0 too: the file's
+ * akidb.metric, else L2 (their header said L2, which a file without the
+ * key still gets; a file AkiDB exported now keeps its metric). */
+void akidb_import_options_init_v(akidb_import_options *opts, uint32_t version)
+{
+    if (!opts)
+        return;
+    if (version < 1 || version > AKIDB_IMPORT_OPTIONS_VERSION) {
+        opts->version = version;   /* the next call that reads it names the problem */
+        return;
+    }
+    akidb_import_options full;
+    memset(&full, 0, sizeof full);
+    full.version = version;
+    full.vector_column = "vector";
+    full.metric = 0;
+    memcpy(opts, &full, import_ends[version - 1]);
+}
 
 /* A complete, current struct from the caller's (any version 1..current). */
 static int read_options(const akidb_import_options *in, akidb_import_options *o)
@@ -92,13 +102,12 @@ static int read_options(const akidb_import_options *in, akidb_import_options *o)
     akidb_import_options_init(o);
     if (!in)
         return AKIDB_OK;
-    size_t n_ends = sizeof import_ends / sizeof import_ends[0];
     if (in->version < 1 || in->version > AKIDB_IMPORT_OPTIONS_VERSION)
         return akidb__err(AKIDB_INVALID, "akidb_import_parquet: options version %u is not "
                           "supported (this library knows 1..%u; fill the struct with "
                           "akidb_import_options_init)", in->version,
                           AKIDB_IMPORT_OPTIONS_VERSION);
-    memcpy(o, in, import_ends[in->version <= n_ends ? in->version - 1 : n_ends - 1]);
+    memcpy(o, in, import_ends[in->version - 1]);
     o->version = AKIDB_IMPORT_OPTIONS_VERSION;
     if (!o->vector_column)
         o->vector_column = "vector";
