@@ -33,6 +33,10 @@
  *      is found, so every row before it is written; any other failure
  *      (I/O, memory, quota) stops at the batch.  Either way the message
  *      says how many rows were kept and where to resume (skip_rows).
+ *      Each batch is written into the collection pass 1 checked against
+ *      (its catalog number), so one dropped or replaced meanwhile by
+ *      another thread stops the import instead of receiving vectors of
+ *      another length.
  *
  * Why not atomic: an import into an existing collection upserts documents
  * that are already there; undoing that needs a copy of the whole
