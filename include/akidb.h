@@ -115,6 +115,7 @@ AKIDB_API int akidb_version_number(void);
     X(UNAVAILABLE, 12, "service unavailable")               \
     X(READONLY,    13, "database is read-only")
 
+/* The codes as constants: AKIDB_OK, AKIDB_ERROR, ... AKIDB_READONLY. */
 typedef enum akidb_result {
 #define AKIDB__RC_ENUM(name, value, text) AKIDB_##name = value,
     AKIDB_ERRNO_MAP(AKIDB__RC_ENUM)
@@ -167,6 +168,7 @@ typedef struct akidb_allocator {
  * Opening a database
  * --------------------------------------------------------------------- */
 
+/* A database handle (opaque): from akidb_open(), released by akidb_close(). */
 typedef struct akidb akidb;
 
 /* An object store: see "Object stores" below.  The handle keeps its
@@ -237,6 +239,7 @@ typedef struct akidb_options {
     uint32_t file_mode;
 } akidb_options;
 
+/* An interval that never elapses (akidb_options.dlq_retry_interval_ms). */
 #define AKIDB_NEVER 0xFFFFFFFFu
 
 /* Fill *opts with the defaults (version set, everything else default).
@@ -552,6 +555,7 @@ typedef struct akidb_search_params {
     akidb_search_params_init_v((p), AKIDB_SEARCH_PARAMS_VERSION)
 AKIDB_API void akidb_search_params_init_v(akidb_search_params *p, uint32_t version);
 
+/* One search result: a document id and its distance to the query. */
 typedef struct akidb_hit {
     uint64_t id;
     float distance;  /* see akidb_metric; smaller is closer */
@@ -642,6 +646,7 @@ AKIDB_API int akidb_kv_list(akidb *db, const char *ns, char ***keys_out, size_t 
 #define AKIDB_STORE_METHODS_VERSION 1
 #define AKIDB_MAX_KEY_LEN 1024
 
+/* The methods a store backend implements (built-in or an embedder's). */
 typedef struct akidb_store_methods {
     int version;   /* append-only; AKIDB_STORE_METHODS_VERSION */
     /* Read bytes [offset, offset+len) of `key` (len UINT64_MAX = to the
@@ -821,6 +826,7 @@ AKIDB_API int akidb_upload_wait(akidb *db);
 
 #define AKIDB_DLQ_ENTRY_VERSION 1
 
+/* One dead letter: an upload that failed and waits for a retry. */
 typedef struct akidb_dlq_entry {
     uint32_t version;          /* the library's AKIDB_DLQ_ENTRY_VERSION */
     int64_t id;
@@ -866,6 +872,7 @@ AKIDB_API int akidb_dlq_purge(akidb *db, int64_t id);
 
 #define AKIDB_SNAPSHOT_INFO_VERSION 1
 
+/* One snapshot of a collection, as akidb_snapshot_list() returns it. */
 typedef struct akidb_snapshot_info {
     uint32_t version;                  /* the library's AKIDB_SNAPSHOT_INFO_VERSION */
     const char *id;                    /* strings live in the list's allocation */
@@ -977,10 +984,11 @@ typedef struct akidb_import_options {
     uint64_t *resume_row_out;
 } akidb_import_options;
 
-/* Fill *opts with the defaults (vector column "vector", metric 0, no
- * skip).  A macro over the exported akidb_import_options_init_v(), like
- * akidb_options_init: the library writes the fields of the version this
- * program was compiled with, and no more.  NULL is ignored.  Thread safe. */
+/* Fill *opts with the defaults (vector_column "vector", metric 0: the
+ * file's, no id or metadata columns, no callbacks, no skip).  A macro over
+ * the exported akidb_import_options_init_v(), like akidb_options_init:
+ * the library writes the fields of the version this program was compiled
+ * with, and no more.  NULL is ignored.  Thread safe. */
 #define akidb_import_options_init(opts) \
     akidb_import_options_init_v((opts), AKIDB_IMPORT_OPTIONS_VERSION)
 AKIDB_API void akidb_import_options_init_v(akidb_import_options *opts, uint32_t version);
