@@ -257,6 +257,7 @@ test:
 	@scripts/check-layers.sh $(BUILD)
 	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
+	@test/readme_commands.sh '$(CC)' $(BUILD) '$(LIBS)'
 	@# Examples, Python package, Go module, docs checks (bindings helper):
 	@scripts/test-bindings.sh '$(BUILD)' '$(TEST)'
 	scripts/with-s3.sh $(TEST_BIN) $(TEST)

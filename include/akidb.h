@@ -1007,21 +1007,48 @@ AKIDB_API int akidb_snapshot_delete(akidb *db, const char *coll, const char *id)
  * AKIDB_NOTFOUND, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_export_parquet(akidb *db, const char *coll, const char *path);
 
-#define AKIDB_IMPORT_OPTIONS_VERSION 1
+#define AKIDB_IMPORT_OPTIONS_VERSION 2
 
-/* How akidb_import_parquet() maps columns.  Fill with
- * akidb_import_options_init().  Column names are borrowed for the call.
+/* How akidb_import_parquet() maps columns, and where it starts.  Fill with
+ * akidb_import_options_init().  Strings and callbacks are borrowed for the
+ * call.  Rows of the file are numbered from 0 over the whole file (as
+ * DuckDB's file_row_number), in every message and field below.
  *   vector_column    a LIST<FLOAT> column (default "vector")
- *   id_column        optional: its values become external ids (strings
- *                    as they are; integers in decimal); NULL = none,
- *                    unless the file has an "external_id" column
- *   metadata_columns optional, n_metadata_columns names: each row's
- *                    metadata becomes a JSON object of those columns; a
- *                    single JSON/STRING column named "metadata" is used
- *                    as is when no list is given
- *   metric           for a collection the import creates (default L2)
- *   progress         called after each batch with rows done and total;
- *                    NULL = none */
+ *   id_column        its values become external ids (strings as they are,
+ *                    integers in decimal), so those rows upsert.  NULL =
+ *                    the column "external_id", else the column "id", else
+ *                    none (every row a new document)
+ *   metadata_columns n_metadata_columns names (NULL entries are MISUSE).
+ *                    One column holding JSON (its logical type is JSON, or
+ *                    it is text and every value is a JSON object or array)
+ *                    is each row's metadata as it is; otherwise the
+ *                    metadata is an object {column: value}, JSON values
+ *                    embedded as JSON, other text as JSON strings.  None
+ *                    given: a column named "metadata", if any, the same way
+ *   metric           for a collection the import creates.  0 (the default)
+ *                    = the file's akidb.metric (a file AkiDB exported says
+ *                    which), else L2.  A metric that differs from the
+ *                    file's akidb.metric, or from the existing collection's,
+ *                    is AKIDB_INVALID.  (Version 1 of this struct
+ *                    defaulted to L2.)
+ *   progress         called after each batch written with the file rows
+ *                    done (every row before that one is written) and the
+ *                    file's row count; NULL = none
+ *   ---- version 2 ----
+ *   skip_rows        import from this file row on: resumes a failed
+ *                    import where it stopped (see akidb_import_parquet)
+ *   notice           called with what the import decided: the column
+ *                    mapping, the settings of a collection it creates
+ *                    (AKIDB_LOG_INFO), and what may surprise
+ *                    (AKIDB_LOG_WARN: rows without an external id added to
+ *                    a collection that is not empty, so a second import of
+ *                    the file duplicates them; a file exported from a
+ *                    collection of another metric).  msg is valid during
+ *                    the call only.  NULL = none
+ *   resume_row_out   out: NULL, or receives the file row a later import
+ *                    should start at (its skip_rows): the file's row count
+ *                    after a success, the first row not written after a
+ *                    failure */
 typedef struct akidb_import_options {
     uint32_t version;
     const char *vector_column;
@@ -1031,24 +1058,57 @@ typedef struct akidb_import_options {
     akidb_metric metric;
     void (*progress)(void *ctx, uint64_t rows_done, uint64_t rows_total);
     void *progress_ctx;
+
+    /* ---- version 2 ---- */
+    uint64_t skip_rows;
+    void (*notice)(void *ctx, akidb_log_level level, const char *msg);
+    void *notice_ctx;
+    uint64_t *resume_row_out;
 } akidb_import_options;
 
-/* Fill *opts with defaults (vector_column "vector", metric L2, no id or
- * metadata columns, no progress callback).  A macro over the exported
- * akidb_import_options_init_v(), like akidb_options_init.  NULL is
- * ignored.  Thread safe. */
+/* Fill *opts with the defaults (vector_column "vector", metric 0: the
+ * file's, no id or metadata columns, no callbacks, no skip).  A macro over
+ * the exported akidb_import_options_init_v(), like akidb_options_init:
+ * the library writes the fields of the version this program was compiled
+ * with, and no more.  NULL is ignored.  Thread safe. */
 #define akidb_import_options_init(opts) \
     akidb_import_options_init_v((opts), AKIDB_IMPORT_OPTIONS_VERSION)
 AKIDB_API void akidb_import_options_init_v(akidb_import_options *opts, uint32_t version);
 
 /* Import the Parquet file `path` (written by AkiDB, DuckDB, pyarrow,
- * Polars, ...) into collection `coll`, created with the file's vector
- * dimension if it does not exist.  Rows with an external id that exists
- * are replaced (upsert).  *rows_out (may be NULL) receives the number
- * imported.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (no such
- * column, wrong column type, vectors of different lengths, dimension
- * mismatch), AKIDB_CORRUPT (the file), AKIDB_IOERR, AKIDB_NOMEM, or the
- * insert's errors.  Thread safe. */
+ * Polars, ...) into collection `coll`, created if it does not exist (with
+ * the file's vector dimension and the settings described at
+ * akidb_import_options.metric).  Rows with an external id upsert, in file
+ * order: a row replaces the document with the same external id, whether
+ * that came from an earlier import or from an earlier row of the file.
+ * In a checkpoint file, rows of deleted documents are skipped.
+ *   rows_out  out: NULL, or the number of rows written (also on failure).
+ * What a failure leaves:
+ *   - Every row (from skip_rows on) is read and checked before anything is
+ *     written: the vector (present, of the collection's dimension, finite,
+ *     not zero for cosine), the external id (1..1024 bytes of UTF-8, no
+ *     NUL byte or control character) and the metadata (no NUL byte, valid
+ *     UTF-8, JSON where the column's type says so, at most 1 MiB).  A bad
+ *     value is AKIDB_INVALID naming the file row and the column, and
+ *     nothing is written (no collection is created).
+ *   - Then rows are written in file order, in atomic batches.  If a write
+ *     fails (a value the collection refuses, an I/O error, a full disk, out
+ *     of memory), the rows before the failure stay written: the message
+ *     says how many and names the failing file row (or batch of rows), and
+ *     resume_row_out receives the row to resume at with skip_rows, once the
+ *     cause is fixed.  Rows with external ids may simply be imported again
+ *     (they upsert).  A collection the import created is dropped again when
+ *     nothing was written.
+ * Not atomic, on purpose: undoing an import into an existing collection
+ * would need a copy of the whole collection.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (no such column, wrong
+ * column type, a bad value, dimension mismatch, conflicting metric,
+ * skip_rows past the end, bad collection name), AKIDB_NOTFOUND (no such
+ * file, or the collection was dropped during the import), AKIDB_CONFLICT
+ * (the collection was dropped and created again during the import),
+ * AKIDB_CORRUPT (the file), AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM, or
+ * the insert's errors.  Thread safe: other calls on the collection go on
+ * between batches. */
 AKIDB_API int akidb_import_parquet(akidb *db, const char *coll, const char *path,
                                    const akidb_import_options *opts, uint64_t *rows_out);
 

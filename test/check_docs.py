@@ -115,12 +115,17 @@ def make_targets():
 
 
 def tool_subcommands(build):
+    """The tool's commands, as `akidb help` lists them ("  NAME  summary"
+    under "commands:"), and the actions a command's usage line names
+    ("usage: akidb snapshot create|list|restore|delete ...")."""
     tool = os.path.join(build, "akidb")
-    res = subprocess.run([tool, "--help"], capture_output=True, text=True)
+    res = subprocess.run([tool, "help"], capture_output=True, text=True)
     text = res.stdout + res.stderr
-    subs = set(re.findall(r"^\s*akidb\s+([a-z-]+)", text, re.M))
-    for line in text.splitlines():   # "snapshot create|list|restore|delete"
-        m = re.match(r"^\s*akidb\s+\w+\s+([a-z|]+)\s", line)
+    listed = text.split("commands:", 1)[1] if "commands:" in text else ""
+    subs = set(re.findall(r"^  ([a-z][a-z-]*)\s{2,}\S", listed, re.M))
+    for name in sorted(subs):
+        res = subprocess.run([tool, name, "--help"], capture_output=True, text=True)
+        m = re.match(r"usage: akidb\s+\w+\s+([a-z]+(?:\|[a-z]+)+)\s", res.stdout)
         if m:
             subs |= set(m.group(1).split("|"))
     return subs

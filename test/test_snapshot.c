@@ -439,7 +439,7 @@ TEST(snapshot_cli)
     /* errors: exit 1 with the code's name; usage: exit 2 */
     ASSERT_EQ(run("%s export --db %s/db --collection missing --parquet %s/x.parquet "
                   "2>%s/err.txt", tool, d, d, d), 1);
-    ASSERT_EQ(run("grep -q 'not found' %s/err.txt", d), 0);
+    ASSERT_EQ(run("grep -q 'AKIDB_NOTFOUND' %s/err.txt", d), 0);
     ASSERT_EQ(run("%s import --db %s/db 2>/dev/null", tool, d), 2);
     ASSERT_EQ(run("%s bogus 2>/dev/null", tool), 2);
     db = open_db("db");

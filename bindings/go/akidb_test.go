@@ -292,6 +292,22 @@ func TestSnapshotsParquetRecordsMetrics(t *testing.T) {
 	if err != nil || hits[0].ExternalID != "b" || string(hits[0].Metadata) != `{"m":2}` {
 		t.Fatalf("imported search = %+v, %v", hits, err)
 	}
+	// a cosine collection's export comes back cosine, not L2
+	cos := mustCollection(t, db, "cos", CollectionConfig{Dim: 3, Metric: Cosine})
+	if _, err := cos.Insert([]Document{{Vector: []float32{1, 2, 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	cpath := filepath.Join(filepath.Dir(dir), "cos.parquet")
+	if err := cos.ExportParquet(cpath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportParquet("cos_copy", cpath, nil); err != nil {
+		t.Fatal(err)
+	}
+	cc, _ := db.Collection("cos_copy")
+	if cfg, err := cc.Config(); err != nil || cfg.Metric != Cosine {
+		t.Fatalf("imported cosine export: %+v, %v", cfg, err)
+	}
 	if err := c.DeleteSnapshot(id); err != nil {
 		t.Fatal(err)
 	}

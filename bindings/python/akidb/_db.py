@@ -654,12 +654,16 @@ class Database:
 
     def import_parquet(self, name: str, path: Union[str, os.PathLike], *,
                        vector_column: str = "vector", id_column: Optional[str] = None,
-                       metadata_columns: Optional[Sequence[str]] = None, metric: str = "l2",
+                       metadata_columns: Optional[Sequence[str]] = None,
+                       metric: Optional[str] = None,
                        progress: Optional[Callable[[int, int], None]] = None) -> int:
         """Import the Parquet file `path` into collection `name` (created
-        with the file's dimension and `metric` if missing; rows whose
-        external id exists are replaced).  progress(rows_done, rows_total)
-        is called after each batch.  Returns the number of rows imported."""
+        with the file's dimension if missing, and `metric`: None = the
+        file's akidb.metric (a file AkiDB exported), else "l2"; a metric
+        that contradicts the file or an existing collection raises
+        InvalidArgument; rows whose external id exists are replaced).
+        progress(rows_done, rows_total) is called after each batch.
+        Returns the number of rows imported."""
         opts = _capi.ImportOptions()
         opts.version = _capi.IMPORT_OPTIONS_VERSION
         opts.vector_column = _cstr(vector_column, "vector_column")
@@ -673,7 +677,7 @@ class Database:
             opts.metadata_columns = ctypes.cast(arr, ctypes.POINTER(c_char_p))
             opts.n_metadata_columns = len(cols)
         try:
-            opts.metric = _METRICS[metric]
+            opts.metric = 0 if metric is None else _METRICS[metric]
         except KeyError:
             raise InvalidArgument(f"metric must be one of {sorted(_METRICS)}") from None
         if progress is not None:
