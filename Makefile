@@ -247,14 +247,17 @@ $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 
 test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
 
-# The README's example and build commands (test/readme_example.sh, which
-# also installs into a DESTDIR) and the runner's self-test run first, so
-# the runner's closing "N passed, N failed" line stays the last line of the
-# output.  scripts/run-tests.sh starts the S3 server only when an s3_ test
-# is selected.
+# Before the suite, so the runner's closing "N passed, N failed" line stays
+# the last line of the output: the README's example and build commands
+# (test/readme_example.sh, which also installs into a DESTDIR), the package
+# step and this file's two passes (test/build_selftest.sh, against fake
+# dpkg/apt commands), and the runner's timeouts (test/runner_selftest.sh).
+# scripts/run-tests.sh starts the S3 server only when an s3_ test is
+# selected.
 test:
 	@$(MAKE) --no-print-directory all test-build
 	@test/readme_example.sh '$(CC)' '$(BUILD)' '$(MAKE)'
+	@test/build_selftest.sh
 	@test/runner_selftest.sh $(TEST_BIN)
 	scripts/run-tests.sh $(TEST_BIN) $(TEST)
 
