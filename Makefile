@@ -123,7 +123,7 @@ LIBS = $(PKG_LIBS) -lm -pthread
 # --------------------------------------------------------------------------
 # Sources and outputs
 
-LIB_SRC  := $(wildcard lib/*.c)
+LIB_SRC  := $(wildcard lib/*/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := test/runner.c $(wildcard test/test_*.c)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -141,7 +141,7 @@ PC_UNINST := $(BUILD)/pkgconfig/akidb-uninstalled.pc
 
 # The aarch64 suite: the index and kernels need nothing else from lib/.
 A64_DIR  := $(BUILD)/aarch64
-A64_SRC  := lib/alloc.c lib/distance.c lib/hnsw.c \
+A64_SRC  := lib/common/alloc.c lib/index/distance.c lib/index/hnsw.c \
             test/runner.c test/test_distance.c test/test_hnsw.c
 A64_OBJ  := $(A64_SRC:%.c=$(A64_DIR)/%.o)
 A64_BIN  := $(A64_DIR)/akidb_test_aarch64
@@ -230,7 +230,7 @@ $(BUILD)/examples/%: examples/%.c $(STATIC) $(FLAGS_REC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
 
-$(BUILD)/akidb: server/akidb.c $(STATIC) $(FLAGS_REC)
+$(BUILD)/akidb: tools/akidb_cli.c $(STATIC) $(FLAGS_REC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
 
@@ -245,7 +245,16 @@ $(BUILD)/test/%.o: test/%.c $(FLAGS_REC)
 $(TEST_BIN): $(TEST_OBJ) $(STATIC)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STATIC) $(LIBS)
 
-test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
+# The v1-compatibility program: built against the frozen version-1 header
+# (test/abi/akidb_v1.h, not include/akidb.h) and linked with this shared
+# library, as an application built before an upgrade would be.
+ABI_V1 := $(BUILD)/test/abi_v1
+$(ABI_V1): test/abi/test_abi_v1.c test/abi/akidb_v1.h $(BUILD)/$(SONAME) $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CC) -Itest/abi $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ -L$(BUILD) -l:$(SONAME) \
+	    -Wl,-rpath,'$$ORIGIN/..'
+
+test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN) $(ABI_V1)
 
 # Before the suite, so the runner's closing "N passed, N failed" line stays
 # the last line of the output: the README's example and build commands
@@ -256,6 +265,9 @@ test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN)
 # selected.
 test:
 	@$(MAKE) --no-print-directory all test-build
+	@scripts/check-layers.sh --self-test
+	@scripts/check-layers.sh $(BUILD)
+	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 	@test/readme_example.sh '$(CC)' '$(BUILD)' '$(MAKE)'
 	@test/build_selftest.sh
 	@test/runner_selftest.sh $(TEST_BIN)
@@ -352,8 +364,9 @@ test-aarch64:
 
 # --------------------------------------------------------------------------
 
-check-abi: lib
-	CC='$(CC)' scripts/check-abi.sh $(SHARED) include/akidb.h
+check-abi: lib $(ABI_V1)
+	CC='$(CC)' scripts/check-abi.sh $(SHARED) include/akidb.h scripts/abi-symbols.txt
+	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 
 # The benchmarks live in bench/bench.mk (run from the repository root); it
 # receives BUILD, CC, LIB (the static library) and BENCH_LIBS (what to link
@@ -406,7 +419,7 @@ clean:
 
 FORCE:
 
--include $(wildcard $(BUILD)/lib/*.d $(BUILD)/test/*.d $(BUILD)/examples/*.d \
-                    $(A64_DIR)/lib/*.d $(A64_DIR)/test/*.d)
+-include $(wildcard $(BUILD)/lib/*/*.d $(BUILD)/test/*.d $(BUILD)/examples/*.d $(BUILD)/*.d \
+                    $(A64_DIR)/lib/*/*.d $(A64_DIR)/test/*.d)
 
 endif # pass 2

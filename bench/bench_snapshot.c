@@ -406,6 +406,7 @@ int main(int argc, char **argv)
     akidb *db = open_db(dbdir);
     const double build_s = build(db, vec, ids);
     akidb_collection_config cfg;
+    cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
     check(akidb_collection_info(db, COLL, &cfg), db, "akidb_collection_info");
     printf("RESULT kind=build n=%u dim=%u m=%u efc=%u seconds=%.3f\n", n, g_o.dim, cfg.hnsw_m,
            cfg.ef_construction, build_s);

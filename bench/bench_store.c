@@ -39,9 +39,8 @@
  */
 #define _GNU_SOURCE
 #include "akidb.h"
-#include "fault.h"
-#include "store_mock.h"
-#include "uploader.h"
+#include "common/fault.h"
+#include "engine/uploader.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -240,7 +239,7 @@ static void run_mock(void)
     for (int r = 1; r <= g_o.rounds; r++) {
         akidb_store *s = NULL;
         check(akidb_store_mock_open(&s), "akidb_store_mock_open");
-        akidb__mock_set_latency(s, g_o.latency_ms);
+        akidb_store_mock_set_latency(s, g_o.latency_ms);
         objects_set_prefix(&ob, "seq");
         fprintf(stderr, "mock round %d: %u sequential puts ...\n", r, g_o.n);
         report("mock.seq", r, put_sequential(s, &ob));
@@ -251,8 +250,8 @@ static void run_mock(void)
             snprintf(name, sizeof name, "mock.par%u", g_o.conc[c]);
             report(name, r, put_parallel(s, g_o.conc[c], &ob));
         }
-        akidb__mock_stats st;
-        akidb__mock_stats_get(s, &st);
+        akidb_mock_stats st;
+        akidb_store_mock_stats_get(s, &st);
         uint64_t want = (uint64_t)g_o.n * (uint64_t)(1 + g_o.n_conc);
         if (st.objects != want || st.bytes_in != want * g_o.size)
             die("mock holds %llu objects / %llu bytes, expected %llu / %llu",

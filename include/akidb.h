@@ -6,9 +6,20 @@
  * any edge application).  Everything here is part of the stable C ABI:
  *
  *   - Result codes are frozen: a value, once released, never changes meaning.
- *   - Structs that the caller allocates begin with a `version` field and are
- *     filled by an *_init() function; new fields are only ever appended and
- *     guarded by a higher version, so old binaries keep working.
+ *   - Structs that cross the boundary begin with a `version` field.  New
+ *     fields are only ever appended, under a higher version, and the
+ *     library accepts every version from 1 to the current one, reading or
+ *     writing only the fields the caller's version has:
+ *       - input structs (options, settings) are filled by their *_init()
+ *         function, which sets version;
+ *       - output structs the caller allocates (akidb_collection_stats,
+ *         akidb_document, akidb_collection_config for akidb_collection_info)
+ *         have their version set by the caller before the call;
+ *       - arrays the library allocates (snapshot and dead-letter lists)
+ *         are arrays of pointers to entries, each entry carrying the
+ *         library's version, so entries can grow without moving.
+ *     So a program built against an older header keeps working with a
+ *     newer library of the same major version.
  *   - Handles are opaque.  Only symbols prefixed `akidb_` are exported.
  *
  * Ownership rules, stated once and repeated on each declaration:
@@ -71,23 +82,54 @@ AKIDB_API int akidb_version_number(void);
  * Result codes (frozen)
  * --------------------------------------------------------------------- */
 
-#define AKIDB_OK           0  /* success */
-#define AKIDB_ERROR        1  /* internal error that fits no other code */
-#define AKIDB_NOMEM        2  /* an allocation failed; nothing was changed */
-#define AKIDB_MISUSE       3  /* API used wrongly: NULL handle, NULL out-param */
-#define AKIDB_INVALID      4  /* an argument or input value is not acceptable */
-#define AKIDB_NOTFOUND     5  /* collection, id or key does not exist */
-#define AKIDB_EXISTS       6  /* the thing being created already exists */
-#define AKIDB_IOERR        7  /* the operating system reported an I/O error */
-#define AKIDB_CORRUPT      8  /* stored data failed a consistency check */
-#define AKIDB_CONFLICT     9  /* a concurrent change made the request fail */
-#define AKIDB_BUSY        10  /* a lock is held elsewhere (e.g. another process) */
-#define AKIDB_QUOTA       11  /* a configured limit would be exceeded */
-#define AKIDB_UNAVAILABLE 12  /* a remote service cannot be reached right now */
+/* The result codes, in one table: X(NAME, value, text).  It generates the
+ * AKIDB_* constants, akidb_errstr() and akidb_errname(), so the three can
+ * never drift apart.  Values are frozen; new codes are only appended.
+ *   OK           success
+ *   ERROR        an internal error that fits no other code
+ *   NOMEM        an allocation failed; nothing was changed
+ *   MISUSE       API used wrongly: NULL handle, NULL out-parameter
+ *   INVALID      an argument or input value is not acceptable
+ *   NOTFOUND     collection, id or key does not exist
+ *   EXISTS       the thing being created already exists
+ *   IOERR        the operating system reported an I/O error
+ *   CORRUPT      stored data failed a consistency check
+ *   CONFLICT     a concurrent change made the request fail
+ *   BUSY         a lock is held elsewhere (e.g. another process)
+ *   QUOTA        a configured limit would be exceeded
+ *   UNAVAILABLE  a remote service cannot be reached right now
+ *   READONLY     a write on a handle opened read-only */
+#define AKIDB_ERRNO_MAP(X)                                   \
+    X(OK,           0, "not an error")                      \
+    X(ERROR,        1, "internal error")                    \
+    X(NOMEM,        2, "out of memory")                     \
+    X(MISUSE,       3, "library used incorrectly")          \
+    X(INVALID,      4, "invalid argument")                  \
+    X(NOTFOUND,     5, "not found")                         \
+    X(EXISTS,       6, "already exists")                    \
+    X(IOERR,        7, "I/O error")                         \
+    X(CORRUPT,      8, "data is corrupt")                   \
+    X(CONFLICT,     9, "conflicting concurrent change")     \
+    X(BUSY,        10, "resource busy")                     \
+    X(QUOTA,       11, "limit exceeded")                    \
+    X(UNAVAILABLE, 12, "service unavailable")               \
+    X(READONLY,    13, "database is read-only")
+
+typedef enum akidb_result {
+#define AKIDB__RC_ENUM(name, value, text) AKIDB_##name = value,
+    AKIDB_ERRNO_MAP(AKIDB__RC_ENUM)
+#undef AKIDB__RC_ENUM
+    AKIDB__RC_END   /* one past the last code; not a code */
+} akidb_result;
 
 /* Static English text for a result code ("not found", ...).  Unknown codes
  * give "unknown error".  Never NULL; the string lives forever.  Thread safe. */
 AKIDB_API const char *akidb_errstr(int rc);
+
+/* The name of a result code as it is spelled in C ("AKIDB_NOTFOUND"), for
+ * logs and for bindings that map codes to exceptions.  Unknown codes give
+ * "AKIDB_UNKNOWN".  Never NULL; static.  Thread safe. */
+AKIDB_API const char *akidb_errname(int rc);
 
 /* ------------------------------------------------------------------------
  * Memory
@@ -108,7 +150,12 @@ AKIDB_API void akidb_free(void *p);
  * are freed with free_fn.  The functions are called from any thread that
  * uses the handle, and must be thread safe.  Alignment: at least that of
  * malloc(); the library aligns vector storage itself.
- * SQLite and libcurl (used by later subsystems) allocate on their own. */
+ * What it covers: everything a handle keeps for its collections and their
+ * logs, checkpoints, snapshots and imports (documents, vectors, graph,
+ * lookup tables, I/O buffers).  What it does not: memory handed to the
+ * caller (akidb_malloc, freed with akidb_free), the object stores (which
+ * exist without a handle: akidb_store_*_open use the C library), the
+ * catalog's SQLite, libcurl and OpenSSL, which allocate on their own. */
 typedef struct akidb_allocator {
     void *(*malloc_fn)(void *ctx, size_t size);
     void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
@@ -123,7 +170,7 @@ typedef struct akidb_allocator {
 typedef struct akidb akidb;
 
 /* An object store: see "Object stores" below.  The handle keeps its
- * snapshots and background uploads there (the cold tier will follow). */
+ * snapshots and background uploads there. */
 typedef struct akidb_store akidb_store;
 
 /* Durability of acknowledged writes (used by the write-ahead log). */
@@ -141,7 +188,7 @@ typedef enum akidb_log_level {
     AKIDB_LOG_DEBUG = 4
 } akidb_log_level;
 
-#define AKIDB_OPTIONS_VERSION 1
+#define AKIDB_OPTIONS_VERSION 2
 
 /* Options for akidb_open().  Always fill with akidb_options_init() first,
  * then change the fields you need.  All pointers are borrowed: the library
@@ -173,6 +220,21 @@ typedef struct akidb_options {
      * interval AKIDB_NEVER = no background thread (retry by hand). */
     uint32_t dlq_retry_interval_ms;
     uint32_t dlq_retry_batch;
+
+    /* ---- version 2 ---- */
+    /* Non-zero: open read-only.  The directory is locked shared (other
+     * read-only handles may open it; a writer gets AKIDB_BUSY, and a
+     * read-only open of a directory a writer holds gets AKIDB_BUSY), no file
+     * is created or changed (no checkpoint, no log truncation: a torn log
+     * tail is skipped in memory only), the database must already exist
+     * (AKIDB_NOTFOUND otherwise), and every write returns AKIDB_READONLY.
+     * For read-only media and for inspecting a database safely. */
+    int read_only;
+    /* Permission bits of the files the library creates (catalog, logs,
+     * checkpoints, local objects), before the process umask; directories
+     * get the same bits plus x wherever r is set (0600 gives 0700).
+     * 0 = 0644.  Only the 0777 bits are used. */
+    uint32_t file_mode;
 } akidb_options;
 
 #define AKIDB_NEVER 0xFFFFFFFFu
@@ -299,12 +361,60 @@ AKIDB_API int akidb_collection_drop(akidb *db, const char *name);
  * Thread safe. */
 AKIDB_API int akidb_collection_count(akidb *db, const char *name, uint64_t *n_out);
 
-/* Read the settings of collection `name` into *cfg_out (version set to
- * AKIDB_COLLECTION_CONFIG_VERSION).
- * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
- * Thread safe. */
+/* Read the settings of collection `name` into *cfg_out.
+ *   cfg_out  in/out: the caller sets cfg_out->version (to
+ *            AKIDB_COLLECTION_CONFIG_VERSION, or by calling
+ *            akidb_collection_config_init); the library fills the fields of
+ *            that version and leaves the rest of the struct alone.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name, cfg_out->version
+ * 0 or newer than this library), AKIDB_NOTFOUND.  Thread safe. */
 AKIDB_API int akidb_collection_info(akidb *db, const char *name,
                                     akidb_collection_config *cfg_out);
+
+/* The names of every collection, in ascending byte order.
+ *   names_out  out: ONE allocation holding the array of n pointers and the
+ *              strings they point to; free it with akidb_free(names).
+ *              NULL when *n_out is 0.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_collection_list(akidb *db, char ***names_out, size_t *n_out);
+
+/* Where a collection's data lives.  See the tiering functions. */
+typedef enum akidb_tier {
+    AKIDB_TIER_HOT = 1,   /* vectors and graph in RAM, log open */
+    AKIDB_TIER_WARM = 2,  /* in a local file; RAM released */
+    AKIDB_TIER_COLD = 3   /* only in the object store */
+} akidb_tier;
+
+#define AKIDB_COLLECTION_STATS_VERSION 1
+
+/* What a collection holds right now (akidb_collection_stat).  Byte counts
+ * are the library's own accounting of its allocations, close to (not
+ * exactly) what the allocator holds. */
+typedef struct akidb_collection_stats {
+    uint32_t version;          /* in: set by the caller */
+    uint32_t dim;
+    akidb_metric metric;
+    akidb_tier tier;
+    int pinned;                /* never demoted by the tiering policy */
+    uint64_t count;            /* live documents */
+    uint64_t deleted;          /* deleted documents whose nodes stay in the graph */
+    uint64_t bytes;            /* RAM held: vector + graph + document bytes */
+    uint64_t vector_bytes;     /* the float vectors */
+    uint64_t graph_bytes;      /* HNSW links and bookkeeping */
+    uint64_t document_bytes;   /* ids, external ids, metadata, lookup tables */
+    uint64_t log_bytes;        /* write-ahead log not yet folded into a checkpoint */
+    uint64_t index_lag;        /* acknowledged documents not yet in the graph */
+    int64_t created_at_us;
+} akidb_collection_stats;
+
+/* Fill *out with the state of collection `name`.
+ *   out  in/out: the caller sets out->version to
+ *        AKIDB_COLLECTION_STATS_VERSION; the library fills the fields of
+ *        that version only.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name or version),
+ * AKIDB_NOTFOUND.  Thread safe. */
+AKIDB_API int akidb_collection_stat(akidb *db, const char *name,
+                                    akidb_collection_stats *out);
 
 /* ------------------------------------------------------------------------
  * Documents
@@ -325,21 +435,25 @@ AKIDB_API int akidb_collection_info(akidb *db, const char *name,
 /* Insert n documents into `coll`.
  *   vectors        in: n*dim floats, row-major.  Every value must be finite.
  *   external_ids   in: NULL, or n entries; an entry may be NULL (no external
- *                  id).  Non-NULL entries are 1..1024 bytes, unique in the
- *                  collection and within the batch.
- *   metadata_json  in: NULL, or n entries (NULL entry = no metadata).  Stored
- *                  as given (the text is not validated until the JSON layer
- *                  lands; it must not contain NUL, which it cannot).
+ *                  id).  Non-NULL entries are 1..1024 bytes of valid UTF-8
+ *                  (no control characters below U+0020 other than tab, no
+ *                  C1 controls), unique in the collection and within the
+ *                  batch.
+ *   metadata_json  in: NULL, or n entries (NULL entry = no metadata).  Each
+ *                  must be valid JSON text (RFC 8259, any value, at most
+ *                  1 MiB); it is stored byte for byte as given.
  *   ids_out        out: NULL, or room for n ids; receives the assigned ids.
  *                  Ids count up from 1 and are never reused; they stay
  *                  below 2^63, so they fit the signed 64-bit integers of
  *                  Parquet, SQL and JSON readers.
  * The batch is atomic: on any error nothing is inserted.  n == 0 is a no-op.
  * Returns AKIDB_OK, AKIDB_MISUSE (NULL db/coll, vectors NULL with n > 0),
- * AKIDB_INVALID (NaN/inf value, zero vector for cosine, bad external id),
+ * AKIDB_INVALID (NaN/inf value, zero vector for cosine, bad external id,
+ * metadata that is not JSON: the message names the row of the batch),
  * AKIDB_EXISTS (an external id is already present), AKIDB_NOTFOUND,
- * AKIDB_QUOTA (the collection's ids are used up), AKIDB_IOERR, AKIDB_NOMEM.  All inputs are copied.  Thread safe; serialized with other
- * writes to `coll`. */
+ * AKIDB_QUOTA (the collection's ids are used up), AKIDB_READONLY,
+ * AKIDB_IOERR, AKIDB_NOMEM.  All inputs are copied.  Thread safe;
+ * serialized with other writes to `coll`. */
 AKIDB_API int akidb_insert(akidb *db, const char *coll, size_t n, const float *vectors,
                            const char *const *external_ids,
                            const char *const *metadata_json, uint64_t *ids_out);
@@ -376,6 +490,32 @@ AKIDB_API int akidb_lookup(akidb *db, const char *coll, const char *external_id,
  * Thread safe. */
 AKIDB_API int akidb_get(akidb *db, const char *coll, uint64_t id,
                         float *vector_out, char **metadata_json_out);
+
+#define AKIDB_DOCUMENT_VERSION 1
+
+/* One document with its strings (akidb_document_get). */
+typedef struct akidb_document {
+    uint32_t version;          /* in: set by the caller */
+    uint64_t id;
+    char *external_id;         /* NULL when the document has none */
+    char *metadata_json;       /* NULL when the document has none */
+    int64_t inserted_at_us;    /* when it was inserted or last replaced */
+} akidb_document;
+
+/* Read document `id` of `coll` with everything it holds.
+ *   vector_out  out: NULL, or room for dim floats.
+ *   doc_out     in/out: the caller sets doc_out->version to
+ *               AKIDB_DOCUMENT_VERSION; the library fills that version's
+ *               fields.  Its strings are allocated for the caller: release
+ *               them with akidb_document_clear() (also after a failure,
+ *               which leaves them NULL).
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name or version),
+ * AKIDB_NOTFOUND, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_document_get(akidb *db, const char *coll, uint64_t id,
+                                 float *vector_out, akidb_document *doc_out);
+
+/* Free the strings of *doc and set them to NULL; NULL doc is a no-op. */
+AKIDB_API void akidb_document_clear(akidb_document *doc);
 
 /* ------------------------------------------------------------------------
  * Search
@@ -414,6 +554,47 @@ typedef struct akidb_hit {
 AKIDB_API int akidb_search(akidb *db, const char *coll, const float *query, uint32_t k,
                            const akidb_search_params *params, akidb_hit *hits,
                            uint32_t *n_hits);
+
+/* ------------------------------------------------------------------------
+ * Application records
+ *
+ * Small durable key/value records kept in the catalog beside the
+ * collections, for what an application embedding the library must keep
+ * with its data: akidb-server keeps its API keys, tenant quotas and
+ * runtime configuration here.  A put is durable when it returns (SQLite,
+ * synchronous=FULL) and replaces the value atomically.
+ *   ns     namespace: [A-Za-z0-9_.-]{1,64}
+ *   key    1..1024 bytes of valid UTF-8
+ *   value  0..1 MiB of arbitrary bytes
+ * --------------------------------------------------------------------- */
+
+#define AKIDB_MAX_KV_VALUE_LEN (1024u * 1024u)
+
+/* Create or replace record (ns, key).  Returns AKIDB_OK, AKIDB_MISUSE,
+ * AKIDB_INVALID (bad ns, key or length), AKIDB_READONLY, AKIDB_IOERR,
+ * AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_kv_put(akidb *db, const char *ns, const char *key,
+                           const void *value, size_t len);
+
+/* Read record (ns, key).
+ *   value_out  out: a copy, followed by one NUL byte not counted in
+ *              *len_out (so text values are C strings); free it with
+ *              akidb_free().
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
+ * AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_kv_get(akidb *db, const char *ns, const char *key,
+                           void **value_out, size_t *len_out);
+
+/* Delete record (ns, key).  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID,
+ * AKIDB_NOTFOUND (no such record), AKIDB_READONLY, AKIDB_IOERR.
+ * Thread safe. */
+AKIDB_API int akidb_kv_delete(akidb *db, const char *ns, const char *key);
+
+/* The keys of namespace ns in ascending byte order, as one allocation
+ * like akidb_collection_list's (free with akidb_free(keys); NULL when
+ * *n_out is 0).  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID,
+ * AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_kv_list(akidb *db, const char *ns, char ***keys_out, size_t *n_out);
 
 /* ------------------------------------------------------------------------
  * Object stores
@@ -488,10 +669,60 @@ AKIDB_API int akidb_set_errmsg(int rc, const char *fmt, ...)
  * Close with akidb_store_close(). */
 AKIDB_API int akidb_store_local_open(const char *dir, akidb_store **out);
 
-/* An in-memory store for tests, with latency simulation and fault
- * injection (see lib/store_mock.h for the test controls).
+/* An in-memory store with simulated latency and fault injection, for
+ * testing applications (and the library) against an object store that
+ * misbehaves on demand: no network, deterministic.  Objects live in the
+ * process's memory and are gone at akidb_store_close().
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOMEM. */
 AKIDB_API int akidb_store_mock_open(akidb_store **out);
+
+/* What an injected fault does to a call. */
+typedef enum akidb_mock_fault {
+    AKIDB_MOCK_503 = 1,           /* AKIDB_IOERR "503 SlowDown" (with the retry-after hint) */
+    AKIDB_MOCK_TIMEOUT = 2,       /* AKIDB_IOERR "timeout" */
+    AKIDB_MOCK_403 = 3,           /* AKIDB_INVALID "403 AccessDenied" (permanent) */
+    AKIDB_MOCK_PARTIAL_WRITE = 4, /* put: connection lost mid-upload; AKIDB_IOERR, nothing stored */
+    AKIDB_MOCK_CORRUPT_READ = 5   /* get: AKIDB_OK, but one byte of the data flipped */
+} akidb_mock_fault;
+
+/* Operations a fault rule matches (a mask). */
+#define AKIDB_MOCK_OP_GET  1u
+#define AKIDB_MOCK_OP_SIZE 2u
+#define AKIDB_MOCK_OP_PUT  4u
+#define AKIDB_MOCK_OP_DEL  8u
+#define AKIDB_MOCK_OP_LIST 16u
+#define AKIDB_MOCK_OP_ANY  31u
+
+/* Make the next `count` calls of mock store s that match `ops` and
+ * `key_glob` (an fnmatch(3) pattern; NULL = any key) fail with `fault`.
+ * retry_after_ms: the Retry-After hint a 503 carries (0 = none).  Rules are
+ * checked in the order added; a rule is used up after count matches.
+ * s must come from akidb_store_mock_open().  Returns AKIDB_OK,
+ * AKIDB_MISUSE (s NULL or not a mock store), AKIDB_INVALID (count 0, no
+ * op, unknown fault), AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_store_mock_inject(akidb_store *s, unsigned ops, const char *key_glob,
+                                      akidb_mock_fault fault, uint32_t count,
+                                      uint32_t retry_after_ms);
+
+/* Remove every fault rule of mock store s.  Thread safe. */
+AKIDB_API void akidb_store_mock_clear_faults(akidb_store *s);
+
+/* Make every call of mock store s take latency_ms first (0 = none), as a
+ * remote store's round trip would.  Thread safe; calls in flight keep the
+ * latency they started with. */
+AKIDB_API void akidb_store_mock_set_latency(akidb_store *s, uint32_t latency_ms);
+
+/* Counters of a mock store, read at once by akidb_store_mock_stats_get. */
+typedef struct akidb_mock_stats {
+    uint64_t calls[5];          /* get, size, put, del, list */
+    uint64_t faults;            /* calls answered by an injected fault */
+    uint64_t bytes_in;          /* stored by put */
+    uint64_t bytes_out;         /* returned by get */
+    uint64_t objects;           /* currently stored */
+} akidb_mock_stats;
+
+/* Read the counters of mock store s into *out.  Thread safe. */
+AKIDB_API void akidb_store_mock_stats_get(akidb_store *s, akidb_mock_stats *out);
 
 #define AKIDB_S3_CONFIG_VERSION 1
 
@@ -571,7 +802,10 @@ AKIDB_API int akidb_upload_file(akidb *db, const char *key, const char *path);
  * become a dead letter).  Returns AKIDB_OK or AKIDB_MISUSE.  Thread safe. */
 AKIDB_API int akidb_upload_wait(akidb *db);
 
+#define AKIDB_DLQ_ENTRY_VERSION 1
+
 typedef struct akidb_dlq_entry {
+    uint32_t version;          /* the library's AKIDB_DLQ_ENTRY_VERSION */
     int64_t id;
     const char *key;           /* strings live in the same allocation */
     const char *source_path;
@@ -582,11 +816,14 @@ typedef struct akidb_dlq_entry {
     int64_t next_attempt_at_us;
 } akidb_dlq_entry;
 
-/* List the dead letters, oldest first.  *entries_out is one allocation
- * (entries and their strings) to free with akidb_free(); NULL when *n_out
- * is 0.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOMEM, AKIDB_IOERR.
- * Thread safe. */
-AKIDB_API int akidb_dlq_list(akidb *db, akidb_dlq_entry **entries_out, size_t *n_out);
+/* List the dead letters, oldest first.
+ *   entries_out  out: ONE allocation holding an array of n pointers to
+ *                entries, the entries and their strings; free it with
+ *                akidb_free(entries).  NULL when *n_out is 0.  Entries may
+ *                grow in later versions (fields appended); read each
+ *                entry's version before fields newer than yours.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_NOMEM, AKIDB_IOERR.  Thread safe. */
+AKIDB_API int akidb_dlq_list(akidb *db, akidb_dlq_entry ***entries_out, size_t *n_out);
 
 /* Retry dead letter `id` now (0 = every entry, permanent ones included).
  * A success removes the entry.  Returns AKIDB_OK (all succeeded),
@@ -610,12 +847,15 @@ AKIDB_API int akidb_dlq_purge(akidb *db, int64_t id);
 
 #define AKIDB_SNAPSHOT_ID_LEN 48
 
+#define AKIDB_SNAPSHOT_INFO_VERSION 1
+
 typedef struct akidb_snapshot_info {
-    char id[AKIDB_SNAPSHOT_ID_LEN];
-    char key[AKIDB_MAX_KEY_LEN + 1];   /* object key in the store */
+    uint32_t version;                  /* the library's AKIDB_SNAPSHOT_INFO_VERSION */
+    const char *id;                    /* strings live in the list's allocation */
+    const char *key;                   /* object key in the store */
     uint64_t rows;
     uint64_t bytes;
-    char sha256[65];                   /* lowercase hex */
+    const char *sha256;                /* 64 lowercase hex digits */
     int64_t created_at_us;
 } akidb_snapshot_info;
 
@@ -628,10 +868,14 @@ typedef struct akidb_snapshot_info {
  * Thread safe. */
 AKIDB_API int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_len);
 
-/* The snapshots of `coll`, newest first.  *out is one allocation to free
- * with akidb_free() (NULL when *n_out is 0).  Returns AKIDB_OK,
- * AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND, AKIDB_NOMEM.  Thread safe. */
-AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_info **out,
+/* The snapshots of `coll`, newest first.
+ *   out  out: ONE allocation holding an array of n pointers to entries, the
+ *        entries and their strings; free it with akidb_free(list).  NULL
+ *        when *n_out is 0.  Entries may grow in later versions (fields
+ *        appended); read an entry's version before newer fields.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
+ * AKIDB_NOMEM.  Thread safe. */
+AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_info ***out,
                                   size_t *n_out);
 
 /* Replace collection `coll` with snapshot `id` (NULL: the newest snapshot

@@ -1,17 +1,24 @@
 #!/bin/sh
 # check-abi.sh - guard the public ABI of libakidb.
 #
-#   scripts/check-abi.sh build/libakidb.so.X.Y.Z include/akidb.h
+#   scripts/check-abi.sh build/libakidb.so.X.Y.Z include/akidb.h [SYMBOL_LIST]
 #
 # 1. Every symbol the shared object exports is public API: it starts with
 #    `akidb_` but not `akidb__` (internal cross-file names are hidden).
 # 2. Every function the header marks AKIDB_API is actually exported.
 # 3. The header compiles alone as C99 -pedantic and as C++11 -pedantic,
 #    with -Werror, so embedders on either language can include it.
+# 4. With SYMBOL_LIST (scripts/abi-symbols.txt): the exported symbols are
+#    exactly the committed list.  A symbol missing from the library breaks
+#    every program that uses it (an ABI break: never within a major
+#    version); a new one must be added to the list on purpose, in the same
+#    commit that documents it in the header.
 set -eu
+export LC_ALL=C   # one collation for sort and comm
 
-so=${1:?usage: $0 LIBAKIDB_SO HEADER}
-hdr=${2:?usage: $0 LIBAKIDB_SO HEADER}
+so=${1:?usage: $0 LIBAKIDB_SO HEADER [SYMBOL_LIST]}
+hdr=${2:?usage: $0 LIBAKIDB_SO HEADER [SYMBOL_LIST]}
+list=${3:-}
 CC=${CC:-cc}
 CXX=${CXX:-c++}
 fail=0
@@ -39,6 +46,23 @@ if [ -n "$missing" ]; then
     echo "check-abi: FAIL: declared AKIDB_API in $hdr but not exported by $so:" >&2
     echo "$missing" | sed 's/^/    /' >&2
     fail=1
+fi
+
+# --- the committed symbol list -----------------------------------------------
+if [ -n "$list" ]; then
+    gone=$(comm -13 "$tmp/exported" "$list")
+    new=$(comm -23 "$tmp/exported" "$list")
+    if [ -n "$gone" ]; then
+        echo "check-abi: FAIL: symbols in $list that $so no longer exports (an ABI break):" >&2
+        echo "$gone" | sed 's/^/    /' >&2
+        fail=1
+    fi
+    if [ -n "$new" ]; then
+        echo "check-abi: FAIL: $so exports symbols that $list does not list; add them" >&2
+        echo "    (sorted, one per line) if they are meant to be public:" >&2
+        echo "$new" | sed 's/^/    /' >&2
+        fail=1
+    fi
 fi
 
 # --- header portability ------------------------------------------------------

@@ -48,14 +48,14 @@
 #include <unistd.h>
 
 #include "akidb.h"
-#include "akidb_int.h"
-#include "alloc.h"
-#include "collection.h"
-#include "hnsw.h"
-#include "parquet.h"
-#include "snapshot.h"
-#include "thrift.h"
-#include "wal.h"
+#include "common/env.h"
+#include "common/alloc.h"
+#include "engine/collection.h"
+#include "index/hnsw.h"
+#include "format/parquet.h"
+#include "engine/snapshot.h"
+#include "format/thrift.h"
+#include "engine/wal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -277,7 +277,7 @@ static void exercise(akidb__collection *c, uint32_t dim)
     akidb__coll_unlock(c);
     if (live_id) {
         char *meta = NULL;
-        int rc = akidb__coll_get(c, live_id, v, &meta);
+        int rc = akidb__coll_get(c, live_id, v, &meta, NULL, NULL);
         expect("akidb__coll_get", rc, AKIDB_OK, AKIDB_OK);
         akidb_free(meta);
     }

@@ -172,14 +172,14 @@ TEST(api_version)
 
 TEST(api_errstr)
 {
-    const char *unknown = akidb_errstr(13);
+    const char *unknown = akidb_errstr(AKIDB__RC_END);
     ASSERT(unknown != NULL);
     ASSERT_STR_EQ(unknown, "unknown error");
     ASSERT_STR_EQ(akidb_errstr(-1), "unknown error");
     ASSERT_STR_EQ(akidb_errstr(1000), "unknown error");
     ASSERT_STR_EQ(akidb_errstr(INT32_MIN), "unknown error");
-    const char *s[13];
-    for (int rc = 0; rc <= 12; rc++) {
+    const char *s[AKIDB__RC_END];
+    for (int rc = 0; rc < AKIDB__RC_END; rc++) {
         s[rc] = akidb_errstr(rc);
         ASSERT(s[rc] != NULL);
         ASSERT(s[rc][0] != '\0');
@@ -190,6 +190,28 @@ TEST(api_errstr)
                 akt_fail(__FILE__, __LINE__, "codes %d and %d share \"%s\"", j, rc, s[rc]);
     }
     ASSERT_STR_EQ(akidb_errstr(AKIDB_NOTFOUND), "not found");
+    /* The frozen values: a change here breaks every compiled caller. */
+    ASSERT_EQ(AKIDB_OK, 0);
+    ASSERT_EQ(AKIDB_NOTFOUND, 5);
+    ASSERT_EQ(AKIDB_UNAVAILABLE, 12);
+    ASSERT_EQ(AKIDB_READONLY, 13);
+}
+
+TEST(api_errname)
+{
+    ASSERT_STR_EQ(akidb_errname(AKIDB_OK), "AKIDB_OK");
+    ASSERT_STR_EQ(akidb_errname(AKIDB_NOTFOUND), "AKIDB_NOTFOUND");
+    ASSERT_STR_EQ(akidb_errname(AKIDB_READONLY), "AKIDB_READONLY");
+    ASSERT_STR_EQ(akidb_errname(-1), "AKIDB_UNKNOWN");
+    ASSERT_STR_EQ(akidb_errname(AKIDB__RC_END), "AKIDB_UNKNOWN");
+    /* Every code has its own name, spelled as the constant. */
+    for (int rc = 0; rc < AKIDB__RC_END; rc++) {
+        const char *name = akidb_errname(rc);
+        ASSERT(strncmp(name, "AKIDB_", 6) == 0);
+        ASSERT(strcmp(name, "AKIDB_UNKNOWN") != 0);
+        for (int j = 0; j < rc; j++)
+            ASSERT(strcmp(name, akidb_errname(j)) != 0);
+    }
 }
 
 TEST(api_errmsg_after_success)
@@ -343,6 +365,7 @@ TEST(api_collection_lifecycle)
 
     akidb_collection_config got;
     memset(&got, 0xEE, sizeof got);
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_OK(akidb_collection_info(db, "alpha", &got));
     ASSERT_EQ(got.version, AKIDB_COLLECTION_CONFIG_VERSION);
     ASSERT_EQ(got.dim, 8);
@@ -357,6 +380,7 @@ TEST(api_collection_lifecycle)
     akidb_collection_config other;
     akidb_collection_config_init(&other, 3, AKIDB_METRIC_L2);
     ASSERT_RC(akidb_collection_create(db, "alpha", &other), AKIDB_EXISTS);
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_OK(akidb_collection_info(db, "alpha", &got));
     ASSERT_EQ(got.dim, 8);
 
@@ -370,11 +394,13 @@ TEST(api_collection_lifecycle)
     ASSERT_RC(akidb_collection_count(db, "beta", &(uint64_t){0}), AKIDB_NOTFOUND);
     ASSERT_MSG_HAS("beta");
     ASSERT_RC(akidb_collection_drop(db, "beta"), AKIDB_NOTFOUND);
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_RC(akidb_collection_info(db, "beta", &got), AKIDB_NOTFOUND);
 
     /* re-created under the same name: empty, new settings */
     create_coll(db, "beta", 5, AKIDB_METRIC_L2);
     ASSERT_EQ(count_of(db, "beta"), 0);
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_OK(akidb_collection_info(db, "beta", &got));
     ASSERT_EQ(got.dim, 5);
     ASSERT_EQ(got.metric, AKIDB_METRIC_L2);
@@ -385,6 +411,7 @@ TEST(api_collection_lifecycle)
     ASSERT_EQ(n_hits, 0);
 
     /* alpha untouched by all this */
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_OK(akidb_collection_info(db, "alpha", &got));
     ASSERT_EQ(got.hnsw_m, 7);
     ASSERT_OK(akidb_close(db));
@@ -537,6 +564,7 @@ TEST(api_missing_collection)
     ASSERT_RC(akidb_get(db, "ghost", 1, v, NULL), AKIDB_NOTFOUND);
     ASSERT_RC(akidb_search(db, "ghost", v, 2, NULL, hits, &n_hits), AKIDB_NOTFOUND);
     ASSERT_MSG_HAS("ghost");
+    cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_RC(akidb_collection_info(db, "ghost", &cfg), AKIDB_NOTFOUND);
     ASSERT_RC(akidb_collection_drop(db, "ghost"), AKIDB_NOTFOUND);
     /* and bad names are INVALID on the document calls too */
@@ -1249,6 +1277,7 @@ TEST(api_reopen_roundtrip)
         ASSERT_RC(akidb_collection_count(db, "gone", &(uint64_t){0}), AKIDB_NOTFOUND);
         for (int c = 0; c < 3; c++) {
             akidb_collection_config got;
+            got.version = AKIDB_COLLECTION_CONFIG_VERSION;
             ASSERT_OK(akidb_collection_info(db, names[c], &got));
             ASSERT_EQ(got.dim, DIM);
             ASSERT_EQ(got.metric, metrics[c]);

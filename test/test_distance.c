@@ -16,8 +16,8 @@
 #include <stdint.h>
 
 #include "akidb.h"
-#include "alloc.h"
-#include "distance.h"
+#include "common/alloc.h"
+#include "index/distance.h"
 
 static uint64_t splitmix64(uint64_t *s)
 {

@@ -47,7 +47,7 @@
 #include <unistd.h>
 
 #include "akidb.h"
-#include "fault.h"
+#include "common/fault.h"
 
 #define PATH_LEN 1024
 
@@ -1365,6 +1365,7 @@ static void p_snapshot(akidb *db, const pstate *st, psnap *sn)
     for (int c = 0; c < P_N; c++) {
         const pcoll *pc = &P_COLLS[c];
         const pcstate *s = &st->c[c];
+        sn->cfg[c].version = AKIDB_COLLECTION_CONFIG_VERSION;
         ASSERT_OK(akidb_collection_info(db, pc->name, &sn->cfg[c]));
         ASSERT_OK(akidb_collection_count(db, pc->name, &sn->count[c]));
         sn->get_rc[c] = calloc(s->n_ids + 1, sizeof(int));
@@ -1719,6 +1720,7 @@ TEST(durability_persist_drop)
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     db = open_ok(dir, NULL);
     akidb_collection_config got;
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_OK(akidb_collection_info(db, "a", &got));
     ASSERT_EQ(got.dim, 8);
     ASSERT_EQ(got.metric, AKIDB_METRIC_DOT);
@@ -2680,6 +2682,7 @@ TEST_TIMEOUT(durability_corrupt_bit_flips, 120)
          * collection "c" now is, reading it must not crash, and if its
          * shape is unchanged its documents are exact. */
         akidb_collection_config cfg;
+        cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
         if (akidb_collection_info(db, CCOLL, &cfg) == AKIDB_OK) {
             uint64_t n = 0;
             ASSERT_OK(akidb_collection_count(db, CCOLL, &n));

@@ -18,9 +18,9 @@
 #include <stdint.h>
 
 #include "akidb.h"
-#include "alloc.h"
-#include "distance.h"
-#include "hnsw.h"
+#include "common/alloc.h"
+#include "index/distance.h"
+#include "index/hnsw.h"
 
 static uint64_t splitmix64(uint64_t *s)
 {

@@ -15,15 +15,15 @@
 #include <zstd.h>
 
 #include "akidb.h"
-#include "akidb_int.h"
-#include "alloc.h"
-#include "checkpoint.h"
-#include "collection.h"
-#include "parquet.h"
+#include "common/env.h"
+#include "common/alloc.h"
+#include "engine/checkpoint.h"
+#include "engine/collection.h"
+#include "format/parquet.h"
 #include "runner.h"
-#include "snappy.h"
-#include "snapshot.h"
-#include "thrift.h"
+#include "format/snappy.h"
+#include "engine/snapshot.h"
+#include "format/thrift.h"
 
 static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
 __attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }

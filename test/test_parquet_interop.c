@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #include "akidb.h"
-#include "parquet.h"
+#include "format/parquet.h"
 #include "runner.h"
 
 static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }

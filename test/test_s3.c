@@ -27,9 +27,10 @@
 
 #include "akidb.h"
 #include "runner.h"
-#include "sigv4.h"
+#include "common/hash.h"
+#include "store/sigv4.h"
 #include "store_conformance.h"
-#include "store_s3.h"
+#include "store/store_s3.h"
 
 #define MIB (1024u * 1024u)
 

@@ -90,6 +90,7 @@ static void assert_same(akidb *a, const char *ca, akidb *b, const char *cb, uint
     ASSERT_OK(akidb_collection_count(b, cb, &nb));
     ASSERT_EQ(na, nb);
     akidb_collection_config cfg;
+    cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_OK(akidb_collection_info(a, ca, &cfg));
     float *qa = malloc(cfg.dim * sizeof *qa), *qb = malloc(cfg.dim * sizeof *qb);
     ASSERT(qa && qb);
@@ -173,14 +174,14 @@ TEST_TIMEOUT(snapshot_roundtrip_10k_512, 240)
     record(db, "c", 512, 25, &before);
     char id[AKIDB_SNAPSHOT_ID_LEN];
     ASSERT_OK(akidb_snapshot_create(db, "c", id, sizeof id));
-    akidb_snapshot_info *info;
+    akidb_snapshot_info **info;
     size_t n;
     ASSERT_OK(akidb_snapshot_list(db, "c", &info, &n));
     ASSERT_EQ(n, 1);
-    ASSERT_STR_EQ(info[0].id, id);
-    ASSERT_EQ(info[0].rows, 10000);
-    ASSERT(info[0].bytes > 10000ull * 512 * 3);   /* floats barely compress */
-    ASSERT_EQ(strlen(info[0].sha256), 64);
+    ASSERT_STR_EQ(info[0]->id, id);
+    ASSERT_EQ(info[0]->rows, 10000);
+    ASSERT(info[0]->bytes > 10000ull * 512 * 3);   /* floats barely compress */
+    ASSERT_EQ(strlen(info[0]->sha256), 64);
     akidb_free(info);
     /* an untouched copy to compare documents with */
     akidb *ref = open_db("ref");
@@ -291,13 +292,13 @@ TEST(snapshot_corrupt_is_refused_and_falls_back)
     ASSERT_OK(akidb_snapshot_create(db, "c", good, sizeof good));
     ASSERT_OK(akidb_delete(db, "c", 1));
     ASSERT_OK(akidb_snapshot_create(db, "c", bad, sizeof bad));
-    akidb_snapshot_info *info;
+    akidb_snapshot_info **info;
     size_t n;
     ASSERT_OK(akidb_snapshot_list(db, "c", &info, &n));
     ASSERT_EQ(n, 2);
-    ASSERT_STR_EQ(info[0].id, bad);   /* newest first */
+    ASSERT_STR_EQ(info[0]->id, bad);   /* newest first */
     char path[2048];
-    snprintf(path, sizeof path, "%s/db/objects/%s", akt_dir, info[0].key);
+    snprintf(path, sizeof path, "%s/db/objects/%s", akt_dir, info[0]->key);
     akidb_free(info);
     flip_byte(path, 200);
 
@@ -334,7 +335,7 @@ TEST(snapshot_argument_checks)
     ASSERT_RC(akidb_snapshot_create(db, "nope", NULL, 0), AKIDB_NOTFOUND);
     ASSERT_RC(akidb_snapshot_create(NULL, "c", NULL, 0), AKIDB_MISUSE);
     ASSERT_RC(akidb_snapshot_restore(db, "c", NULL), AKIDB_NOTFOUND);   /* none yet */
-    akidb_snapshot_info *info = (akidb_snapshot_info *)1;
+    akidb_snapshot_info **info = (akidb_snapshot_info **)1;
     size_t n = 9;
     ASSERT_OK(akidb_snapshot_list(db, "c", &info, &n));
     ASSERT_EQ(n, 0);
@@ -363,6 +364,7 @@ TEST(snapshot_export_import_inspect)
     ASSERT_OK(akidb_import_parquet(db, "copy", file, &o, &rows));
     ASSERT_EQ(rows, 1200);
     akidb_collection_config cfg;
+    cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
     ASSERT_OK(akidb_collection_info(db, "copy", &cfg));
     ASSERT_EQ(cfg.dim, 12);
     /* every document came across: external ids, vectors, metadata */

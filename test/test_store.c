@@ -12,12 +12,11 @@
 #include <unistd.h>
 
 #include "akidb.h"
-#include "alloc.h"
-#include "crc32c.h"
+#include "common/alloc.h"
+#include "common/crc32c.h"
 #include "runner.h"
-#include "store.h"
+#include "store/store.h"
 #include "store_conformance.h"
-#include "store_mock.h"
 
 static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
 __attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
@@ -140,10 +139,10 @@ TEST(store_dispatch_retries_503_then_succeeds)
     akidb__metrics m;
     memset(&m, 0, sizeof m);
     akidb__store_disp *d = make_disp(s, &t, &m);
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_PUT, NULL, AKIDB__MOCK_503, 2, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_PUT, NULL, AKIDB_MOCK_503, 2, 0));
     ASSERT_OK(akidb__disp_put(d, "k", "abc", 3));
-    akidb__mock_stats st;
-    akidb__mock_stats_get(s, &st);
+    akidb_mock_stats st;
+    akidb_store_mock_stats_get(s, &st);
     ASSERT_EQ(st.calls[2], 3);          /* two 503s, then success */
     ASSERT_EQ(t.n_sleeps, 2);           /* backed off before each retry */
     ASSERT_LE(t.sleeps[0], 50);         /* full jitter: random(0, base) */
@@ -161,7 +160,7 @@ TEST(store_dispatch_honours_retry_after)
     ASSERT_OK(akidb_store_mock_open(&s));
     fake_time t = { 0 };
     akidb__store_disp *d = make_disp(s, &t, NULL);
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_GET, NULL, AKIDB__MOCK_503, 1, 1500));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_GET, NULL, AKIDB_MOCK_503, 1, 1500));
     ASSERT_OK(akidb__disp_put(d, "k", "abc", 3));
     void *buf;
     size_t len;
@@ -179,11 +178,11 @@ TEST(store_dispatch_403_fails_at_once)
     ASSERT_OK(akidb_store_mock_open(&s));
     fake_time t = { 0 };
     akidb__store_disp *d = make_disp(s, &t, NULL);
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_ANY, NULL, AKIDB__MOCK_403, 10, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_ANY, NULL, AKIDB_MOCK_403, 10, 0));
     ASSERT_RC(akidb__disp_put(d, "k", "abc", 3), AKIDB_INVALID);
     ASSERT(strstr(akidb_errmsg(NULL), "403") != NULL);
-    akidb__mock_stats st;
-    akidb__mock_stats_get(s, &st);
+    akidb_mock_stats st;
+    akidb_store_mock_stats_get(s, &st);
     ASSERT_EQ(st.calls[2], 1);          /* no retry of a permanent error */
     ASSERT_EQ(t.n_sleeps, 0);
     /* a permanent answer is still an answer: the breaker stays closed */
@@ -198,13 +197,13 @@ TEST(store_dispatch_timeout_retried_then_unavailable)
     ASSERT_OK(akidb_store_mock_open(&s));
     fake_time t = { 0 };
     akidb__store_disp *d = make_disp(s, &t, NULL);
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_SIZE, NULL, AKIDB__MOCK_TIMEOUT, 100, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_SIZE, NULL, AKIDB_MOCK_TIMEOUT, 100, 0));
     uint64_t size;
     ASSERT_RC(akidb__disp_size(d, "k", &size), AKIDB_UNAVAILABLE);
     ASSERT(strstr(akidb_errmsg(NULL), "gave up after 4 attempts") != NULL);
     ASSERT(strstr(akidb_errmsg(NULL), "timeout") != NULL);
-    akidb__mock_stats st;
-    akidb__mock_stats_get(s, &st);
+    akidb_mock_stats st;
+    akidb_store_mock_stats_get(s, &st);
     ASSERT_EQ(st.calls[1], 4);
     ASSERT_EQ(t.n_sleeps, 3);
     akidb__disp_free(d);
@@ -217,13 +216,13 @@ TEST(store_dispatch_partial_upload_leaves_nothing)
     ASSERT_OK(akidb_store_mock_open(&s));
     fake_time t = { 0 };
     akidb__store_disp *d = make_disp(s, &t, NULL);
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_PUT, NULL, AKIDB__MOCK_PARTIAL_WRITE, 100, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_PUT, NULL, AKIDB_MOCK_PARTIAL_WRITE, 100, 0));
     ASSERT_RC(akidb__disp_put(d, "obj", "abcdef", 6), AKIDB_UNAVAILABLE);
-    akidb__mock_stats st;
-    akidb__mock_stats_get(s, &st);
+    akidb_mock_stats st;
+    akidb_store_mock_stats_get(s, &st);
     ASSERT_EQ(st.objects, 0);
     uint64_t size;
-    akidb__mock_clear_faults(s);
+    akidb_store_mock_clear_faults(s);
     ASSERT_RC(akidb__disp_size(d, "obj", &size), AKIDB_NOTFOUND);
     akidb__disp_free(d);
     akidb_store_close(s);
@@ -239,7 +238,7 @@ TEST(store_dispatch_corrupted_read_detected)
     uint32_t crc = akidb__crc32c(0, data, sizeof data);
     ASSERT_OK(akidb__disp_put(d, "obj", data, sizeof data));
     /* one corrupted read: detected, re-read, correct data returned */
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_GET, NULL, AKIDB__MOCK_CORRUPT_READ, 1, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_GET, NULL, AKIDB_MOCK_CORRUPT_READ, 1, 0));
     void *buf;
     size_t len;
     ASSERT_OK(akidb__disp_get_checked(d, "obj", sizeof data, crc, &buf, &len));
@@ -247,7 +246,7 @@ TEST(store_dispatch_corrupted_read_detected)
     ASSERT(memcmp(buf, data, len) == 0);
     akidb_free(buf);
     /* persistent corruption: AKIDB_CORRUPT, no buffer */
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_GET, NULL, AKIDB__MOCK_CORRUPT_READ, 100, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_GET, NULL, AKIDB_MOCK_CORRUPT_READ, 100, 0));
     buf = (void *)1;
     ASSERT_RC(akidb__disp_get_checked(d, "obj", sizeof data, crc, &buf, &len), AKIDB_CORRUPT);
     ASSERT(buf == NULL);
@@ -263,16 +262,16 @@ TEST(store_dispatch_breaker_opens_and_half_opens)
     akidb__metrics m;
     memset(&m, 0, sizeof m);
     akidb__store_disp *d = make_disp(s, &t, &m);
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_ANY, NULL, AKIDB__MOCK_503, 1000, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_ANY, NULL, AKIDB_MOCK_503, 1000, 0));
     for (int i = 0; i < 3; i++)
         ASSERT_RC(akidb__disp_put(d, "k", "x", 1), AKIDB_UNAVAILABLE);
     ASSERT_EQ(akidb__disp_breaker(d), AKIDB__BREAKER_OPEN);
-    akidb__mock_stats before, after;
-    akidb__mock_stats_get(s, &before);
+    akidb_mock_stats before, after;
+    akidb_store_mock_stats_get(s, &before);
     /* while open: fails fast, the backend is not called */
     ASSERT_RC(akidb__disp_put(d, "k", "x", 1), AKIDB_UNAVAILABLE);
     ASSERT(strstr(akidb_errmsg(NULL), "circuit breaker open") != NULL);
-    akidb__mock_stats_get(s, &after);
+    akidb_store_mock_stats_get(s, &after);
     ASSERT_EQ(after.calls[2], before.calls[2]);
     /* after the cool-down: half-open; a failed probe re-opens it */
     t.now += 5000;
@@ -280,7 +279,7 @@ TEST(store_dispatch_breaker_opens_and_half_opens)
     ASSERT_RC(akidb__disp_put(d, "k", "x", 1), AKIDB_UNAVAILABLE);
     ASSERT_EQ(akidb__disp_breaker(d), AKIDB__BREAKER_OPEN);
     /* the service recovers: the next probe closes it */
-    akidb__mock_clear_faults(s);
+    akidb_store_mock_clear_faults(s);
     t.now += 5000;
     ASSERT_OK(akidb__disp_put(d, "k", "x", 1));
     ASSERT_EQ(akidb__disp_breaker(d), AKIDB__BREAKER_CLOSED);
@@ -295,9 +294,9 @@ TEST(store_public_wrappers_retry_and_report)
 {
     akidb_store *s;
     ASSERT_OK(akidb_store_mock_open(&s));
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_PUT, NULL, AKIDB__MOCK_503, 1, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_PUT, NULL, AKIDB_MOCK_503, 1, 0));
     ASSERT_OK(akidb_store_put(s, "k", "abc", 3));    /* retried after one 503 */
-    ASSERT_OK(akidb__mock_inject(s, AKIDB__MOCK_OP_DEL, NULL, AKIDB__MOCK_403, 1, 0));
+    ASSERT_OK(akidb_store_mock_inject(s, AKIDB_MOCK_OP_DEL, NULL, AKIDB_MOCK_403, 1, 0));
     ASSERT_RC(akidb_store_delete(s, "k"), AKIDB_INVALID);
     ASSERT_RC(akidb_store_put(NULL, "k", "a", 1), AKIDB_MISUSE);
     void *buf;
@@ -336,7 +335,7 @@ TEST(store_mock_latency_overlaps)
 {
     akidb_store *s;
     ASSERT_OK(akidb_store_mock_open(&s));
-    akidb__mock_set_latency(s, 20);
+    akidb_store_mock_set_latency(s, 20);
     struct timespec a, b;
     clock_gettime(CLOCK_MONOTONIC, &a);
     ASSERT_OK(akidb_store_put(s, "k", "v", 1));

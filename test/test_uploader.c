@@ -10,10 +10,9 @@
 #include <string.h>
 
 #include "akidb.h"
-#include "fault.h"
+#include "common/fault.h"
 #include "runner.h"
-#include "store_mock.h"
-#include "uploader.h"
+#include "engine/uploader.h"
 
 static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
 __attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
@@ -64,9 +63,9 @@ static void make_source(char *path, size_t len, int n)
     ASSERT_EQ(fclose(f), 0);
 }
 
-static size_t dlq_count(akidb *db, akidb_dlq_entry **out)
+static size_t dlq_count(akidb *db, akidb_dlq_entry ***out)
 {
-    akidb_dlq_entry *e = NULL;
+    akidb_dlq_entry **e = NULL;
     size_t n = 99;
     ASSERT_OK(akidb_dlq_list(db, &e, &n));
     if (out)
@@ -113,18 +112,18 @@ TEST(upload_dlq_retry_success)
     char src[512];
     make_source(src, sizeof src, 2);
     /* every put answers 503 until the faults are cleared */
-    ASSERT_OK(akidb__mock_inject(e.mock, AKIDB__MOCK_OP_PUT, NULL, AKIDB__MOCK_503, 1000, 0));
+    ASSERT_OK(akidb_store_mock_inject(e.mock, AKIDB_MOCK_OP_PUT, NULL, AKIDB_MOCK_503, 1000, 0));
     ASSERT_OK(akidb_upload_file(e.db, "k/two", src));
     ASSERT_OK(akidb_upload_wait(e.db));
-    akidb_dlq_entry *ent;
+    akidb_dlq_entry **ent;
     ASSERT_EQ(dlq_count(e.db, &ent), 1);
-    ASSERT_STR_EQ(ent[0].key, "k/two");
-    ASSERT_STR_EQ(ent[0].source_path, src);
-    ASSERT_EQ(ent[0].attempts, 1);
-    ASSERT_EQ(ent[0].permanent, 0);
-    ASSERT(strstr(ent[0].reason, "503") != NULL);
-    ASSERT(ent[0].next_attempt_at_us > e.now_us);
-    int64_t due = ent[0].next_attempt_at_us;
+    ASSERT_STR_EQ(ent[0]->key, "k/two");
+    ASSERT_STR_EQ(ent[0]->source_path, src);
+    ASSERT_EQ(ent[0]->attempts, 1);
+    ASSERT_EQ(ent[0]->permanent, 0);
+    ASSERT(strstr(ent[0]->reason, "503") != NULL);
+    ASSERT(ent[0]->next_attempt_at_us > e.now_us);
+    int64_t due = ent[0]->next_attempt_at_us;
     akidb_free(ent);
 
     /* not due yet: a cycle does nothing */
@@ -133,7 +132,7 @@ TEST(upload_dlq_retry_success)
     ASSERT_OK(akidb__uploader_dlq_cycle(u, 10, &tried, &ok));
     ASSERT_EQ(tried, 0);
     /* due, and the store has recovered */
-    akidb__mock_clear_faults(e.mock);
+    akidb_store_mock_clear_faults(e.mock);
     e.now_us = due;
     ASSERT_OK(akidb__uploader_dlq_cycle(u, 10, &tried, &ok));
     ASSERT_EQ(tried, 1);
@@ -149,7 +148,7 @@ TEST(upload_dlq_max_attempts_permanent)
     open_env(&e, 3);
     char src[512];
     make_source(src, sizeof src, 3);
-    ASSERT_OK(akidb__mock_inject(e.mock, AKIDB__MOCK_OP_PUT, NULL, AKIDB__MOCK_403, 1000, 0));
+    ASSERT_OK(akidb_store_mock_inject(e.mock, AKIDB_MOCK_OP_PUT, NULL, AKIDB_MOCK_403, 1000, 0));
     ASSERT_OK(akidb_upload_file(e.db, "k/three", src));
     ASSERT_OK(akidb_upload_wait(e.db));
     akidb__uploader *u = akidb__db_uploader(e.db);
@@ -160,12 +159,12 @@ TEST(upload_dlq_max_attempts_permanent)
         ASSERT_EQ(tried, 1);
         ASSERT_EQ(ok, 0);
     }
-    akidb_dlq_entry *ent;
+    akidb_dlq_entry **ent;
     ASSERT_EQ(dlq_count(e.db, &ent), 1);
-    ASSERT_EQ(ent[0].attempts, 3);
-    ASSERT_EQ(ent[0].permanent, 1);
-    ASSERT(strstr(ent[0].reason, "403") != NULL);
-    int64_t id = ent[0].id;
+    ASSERT_EQ(ent[0]->attempts, 3);
+    ASSERT_EQ(ent[0]->permanent, 1);
+    ASSERT(strstr(ent[0]->reason, "403") != NULL);
+    int64_t id = ent[0]->id;
     akidb_free(ent);
     int64_t perm = 0;
     ASSERT_OK(akidb_metric_value(e.db, "akidb_dlq_permanent_total", &perm));
@@ -179,7 +178,7 @@ TEST(upload_dlq_max_attempts_permanent)
     ASSERT_EQ(dlq_count(e.db, NULL), 1);
     ASSERT_RC(akidb_dlq_retry(e.db, id + 1000), AKIDB_NOTFOUND);
     /* fixed: the operator retry succeeds and removes it */
-    akidb__mock_clear_faults(e.mock);
+    akidb_store_mock_clear_faults(e.mock);
     ASSERT_OK(akidb_dlq_retry(e.db, id));
     ASSERT_EQ(dlq_count(e.db, NULL), 0);
     assert_object(e.mock, "k/three", 3);
@@ -190,7 +189,7 @@ TEST(upload_dlq_batch_limit_per_cycle)
 {
     env e = { 0 };
     open_env(&e, 5);
-    ASSERT_OK(akidb__mock_inject(e.mock, AKIDB__MOCK_OP_PUT, NULL, AKIDB__MOCK_TIMEOUT, 100000, 0));
+    ASSERT_OK(akidb_store_mock_inject(e.mock, AKIDB_MOCK_OP_PUT, NULL, AKIDB_MOCK_TIMEOUT, 100000, 0));
     char src[512], key[64];
     for (int i = 0; i < 15; i++) {
         make_source(src, sizeof src, 100 + i);
@@ -199,7 +198,7 @@ TEST(upload_dlq_batch_limit_per_cycle)
     }
     ASSERT_OK(akidb_upload_wait(e.db));
     ASSERT_EQ(dlq_count(e.db, NULL), 15);
-    akidb__mock_clear_faults(e.mock);
+    akidb_store_mock_clear_faults(e.mock);
     e.now_us += 3600LL * 1000000;
     akidb__uploader *u = akidb__db_uploader(e.db);
     uint32_t tried, ok;
@@ -224,15 +223,15 @@ TEST(upload_dlq_survives_reopen_and_purge)
     open_env(&e, 2);
     char src[512];
     make_source(src, sizeof src, 4);
-    ASSERT_OK(akidb__mock_inject(e.mock, AKIDB__MOCK_OP_PUT, NULL, AKIDB__MOCK_403, 1000, 0));
+    ASSERT_OK(akidb_store_mock_inject(e.mock, AKIDB_MOCK_OP_PUT, NULL, AKIDB_MOCK_403, 1000, 0));
     ASSERT_OK(akidb_upload_file(e.db, "p/one", src));
     ASSERT_OK(akidb_upload_file(e.db, "p/two", src));
     ASSERT_OK(akidb_upload_wait(e.db));
     close_env(&e, 1);
     open_env(&e, 2);
-    akidb_dlq_entry *ent;
+    akidb_dlq_entry **ent;
     ASSERT_EQ(dlq_count(e.db, &ent), 2);
-    int64_t first = ent[0].id;
+    int64_t first = ent[0]->id;
     akidb_free(ent);
     /* make both permanent, then purge one by id and the rest wholesale */
     e.now_us += 24LL * 3600 * 1000000;
@@ -267,13 +266,13 @@ TEST(upload_put_many_parallel)
         rcs[i] = -1;
     }
     /* one key fails for good: its result says so, the others succeed */
-    ASSERT_OK(akidb__mock_inject(e.mock, AKIDB__MOCK_OP_PUT, "many/042", AKIDB__MOCK_403, 100, 0));
-    akidb__mock_set_latency(e.mock, 2);
+    ASSERT_OK(akidb_store_mock_inject(e.mock, AKIDB_MOCK_OP_PUT, "many/042", AKIDB_MOCK_403, 100, 0));
+    akidb_store_mock_set_latency(e.mock, 2);
     akidb__uploader *u = akidb__db_uploader(e.db);
     ASSERT_RC(akidb__uploader_put_many(u, N, key_ptrs, bufs, lens, rcs), AKIDB_INVALID);
     for (int i = 0; i < N; i++)
         ASSERT_EQ(rcs[i], i == 42 ? AKIDB_INVALID : AKIDB_OK);
-    akidb__mock_set_latency(e.mock, 0);
+    akidb_store_mock_set_latency(e.mock, 0);
     for (int i = 0; i < N; i++) {
         void *buf = NULL;
         size_t len = 0;

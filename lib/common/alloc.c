@@ -1,0 +1,42 @@
+/*
+ * alloc.c - the default per-handle allocator (the C library's malloc), and
+ * the allocator of memory handed to callers (akidb_malloc/akidb_free).
+ *
+ * Kept in its own file so the index can be built and tested without the
+ * rest of the library (the aarch64 cross build links only alloc.c,
+ * distance.c and hnsw.c).
+ */
+#include <stdlib.h>
+#include "common/alloc.h"
+
+static void *default_malloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void *default_realloc(void *ctx, void *ptr, size_t size)
+{
+    (void)ctx;
+    return realloc(ptr, size);
+}
+
+static void default_free(void *ctx, void *ptr)
+{
+    (void)ctx;
+    free(ptr);
+}
+
+const akidb_allocator akidb__default_allocator = {
+    default_malloc, default_realloc, default_free, NULL
+};
+
+void *akidb__out_malloc(size_t n)
+{
+    return malloc(n ? n : 1);
+}
+
+void akidb__out_free(void *p)
+{
+    free(p);
+}

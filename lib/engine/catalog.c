@@ -1,0 +1,696 @@
+/*
+ * catalog.c - the catalog, kept in SQLite (`akidb.db` in the database
+ * directory).  The only file of the library that includes sqlite3.h.
+ *
+ * Why SQLite: the catalog changes rarely but must never be half-written,
+ * and its tables (collections, snapshots, the dead-letter queue, the
+ * application records of akidb_kv_*) need queries; SQLite gives atomic,
+ * durable transactions for free.  The vectors
+ * themselves do not live here: they are in the per-collection logs and
+ * checkpoints, whose formats are built for their access pattern.
+ *
+ * The catalog runs in WAL journal mode with synchronous=FULL, so a
+ * committed create or drop survives a power cut.
+ *
+ * Schema versions are PRAGMA user_version: migrations[i] upgrades version i
+ * to i+1 and they run in one transaction on open.  A catalog with a version
+ * above ours was written by a newer library: we refuse it before writing a
+ * single byte (even the switch to WAL mode waits until the version check).
+ *
+ * One connection per handle, used under m->lock: catalog calls are rare
+ * (create, drop, open), so a mutex costs nothing and keeps SQLite in its
+ * simplest threading mode.
+ */
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "common/alloc.h"
+#include "common/env.h"
+#include "engine/catalog.h"
+
+struct akidb__catalog {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    char path[4096];
+};
+
+static const char *const migrations[] = {
+    /* 0 -> 1: collections and snapshots. */
+    "CREATE TABLE collections ("
+    "  coll_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  dim INTEGER NOT NULL,"
+    "  metric INTEGER NOT NULL,"
+    "  hnsw_m INTEGER NOT NULL,"
+    "  ef_construction INTEGER NOT NULL,"
+    "  ef_search INTEGER NOT NULL,"
+    "  tier TEXT NOT NULL DEFAULT 'hot',"
+    "  pinned INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_access INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE snapshots ("
+    "  snapshot_id TEXT PRIMARY KEY,"
+    "  coll_id INTEGER NOT NULL,"
+    "  object_key TEXT NOT NULL,"
+    "  rows INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL"
+    ");",
+    /* 1 -> 2: the uploads dead-letter queue. */
+    "CREATE TABLE dead_letters ("
+    "  dlq_id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  object_key TEXT NOT NULL,"
+    "  source_path TEXT NOT NULL,"
+    "  reason TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL,"
+    "  permanent INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  next_attempt_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX dead_letters_due ON dead_letters (permanent, next_attempt_at);",
+    /* 2 -> 3: application records (akidb_kv_*). */
+    "CREATE TABLE app_records ("
+    "  ns TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value BLOB NOT NULL,"
+    "  PRIMARY KEY (ns, key)"
+    ") WITHOUT ROWID;",
+};
+#define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
+
+#define SQL_LIST "SELECT coll_id, name, dim, metric, hnsw_m, ef_construction, ef_search, " \
+                 "created_at FROM collections ORDER BY coll_id"
+#define SQL_CREATE "INSERT INTO collections (name, dim, metric, hnsw_m, ef_construction, " \
+                   "ef_search, created_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+#define SQL_DROP "DELETE FROM collections WHERE coll_id = ?"
+#define SQL_MAX_ROW "SELECT coalesce(max(coll_id), 0) FROM collections"
+#define SQL_DLQ_COLS "dlq_id, object_key, source_path, reason, attempts, permanent, " \
+                     "created_at, next_attempt_at"
+#define SQL_DLQ_ADD "INSERT INTO dead_letters (object_key, source_path, reason, attempts, " \
+                    "permanent, created_at, next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+#define SQL_DLQ_ALL "SELECT " SQL_DLQ_COLS " FROM dead_letters ORDER BY dlq_id"
+#define SQL_DLQ_DUE "SELECT " SQL_DLQ_COLS " FROM dead_letters WHERE permanent = 0 AND " \
+                    "next_attempt_at <= ? ORDER BY next_attempt_at, dlq_id LIMIT ?"
+#define SQL_DLQ_ONE "SELECT " SQL_DLQ_COLS " FROM dead_letters WHERE dlq_id = ?"
+#define SQL_DLQ_UPDATE "UPDATE dead_letters SET reason = ?, attempts = ?, permanent = ?, " \
+                       "next_attempt_at = ? WHERE dlq_id = ?"
+#define SQL_DLQ_DELETE "DELETE FROM dead_letters WHERE dlq_id = ?"
+#define SQL_DLQ_PURGE "DELETE FROM dead_letters WHERE permanent = 1"
+#define SQL_SNAP_ADD "INSERT INTO snapshots (snapshot_id, coll_id, object_key, rows, bytes, " \
+                     "sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+#define SQL_SNAP_LIST "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, " \
+                      "created_at FROM snapshots WHERE coll_id = ? " \
+                      "ORDER BY created_at DESC, snapshot_id DESC"
+#define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_id = ? AND snapshot_id = ?"
+#define SQL_KV_PUT "INSERT OR REPLACE INTO app_records (ns, key, value) VALUES (?, ?, ?)"
+#define SQL_KV_GET "SELECT value FROM app_records WHERE ns = ? AND key = ?"
+#define SQL_KV_DELETE "DELETE FROM app_records WHERE ns = ? AND key = ?"
+#define SQL_KV_LIST "SELECT key FROM app_records WHERE ns = ? ORDER BY key"
+
+/* Every statement the catalog runs, checked against the schema on open. */
+static const char *const used_sql[] = {
+    SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW, SQL_DLQ_ADD, SQL_DLQ_ALL, SQL_DLQ_DUE,
+    SQL_DLQ_ONE, SQL_DLQ_UPDATE, SQL_DLQ_DELETE, SQL_DLQ_PURGE, SQL_SNAP_ADD, SQL_SNAP_LIST,
+    SQL_SNAP_DELETE, SQL_KV_PUT, SQL_KV_GET, SQL_KV_DELETE, SQL_KV_LIST,
+    "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at FROM snapshots",
+};
+
+/* Map an SQLite failure to a result code, with the catalog named. */
+static int sql_err(akidb__catalog *m, int src, const char *what)
+{
+    int primary = src & 0xFF;
+    int rc = AKIDB_ERROR;
+    switch (primary) {
+    case SQLITE_NOMEM: rc = AKIDB_NOMEM; break;
+    case SQLITE_CORRUPT: case SQLITE_NOTADB: case SQLITE_FORMAT: rc = AKIDB_CORRUPT; break;
+    case SQLITE_IOERR: case SQLITE_CANTOPEN: case SQLITE_FULL: case SQLITE_READONLY:
+    case SQLITE_PERM: rc = AKIDB_IOERR; break;
+    case SQLITE_BUSY: case SQLITE_LOCKED: rc = AKIDB_BUSY; break;
+    case SQLITE_CONSTRAINT: rc = AKIDB_EXISTS; break;
+    }
+    const char *detail = m->db ? sqlite3_errmsg(m->db) : sqlite3_errstr(src);
+    return akidb__err(rc, "catalog %s: %s: %s", m->path, what, detail);
+}
+
+static int exec(akidb__catalog *m, const char *sql, const char *what)
+{
+    int src = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
+    return src == SQLITE_OK ? AKIDB_OK : sql_err(m, src, what);
+}
+
+static int query_int(akidb__catalog *m, const char *sql, int64_t *out, const char *what)
+{
+    sqlite3_stmt *st = NULL;
+    int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+    if (src != SQLITE_OK)
+        return sql_err(m, src, what);
+    src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        src = SQLITE_OK;
+    } else if (src == SQLITE_DONE) {
+        *out = 0;
+        src = SQLITE_OK;
+    }
+    int rc = src == SQLITE_OK ? AKIDB_OK : sql_err(m, src, what);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void akidb__catalog_close(akidb__catalog *m)
+{
+    if (!m)
+        return;
+    sqlite3_close(m->db);   /* also checkpoints SQLite's own WAL */
+    pthread_mutex_destroy(&m->lock);
+    free(m);
+}
+
+int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
+{
+    *out = NULL;
+    if (strlen(path) >= sizeof ((akidb__catalog *)0)->path)
+        return akidb__err(AKIDB_INVALID, "catalog path is too long: %s", path);
+    struct stat st;
+    int exists = stat(path, &st) == 0 && st.st_size > 0;
+    if (!exists && !may_create)
+        return akidb__err(AKIDB_CORRUPT, "catalog %s is missing or empty, but the database "
+                          "directory holds collection logs or checkpoints", path);
+
+    akidb__catalog *m = calloc(1, sizeof *m);
+    if (!m)
+        return akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", path);
+    strcpy(m->path, path);
+    pthread_mutex_init(&m->lock, NULL);
+    int rc = AKIDB_OK;
+    int src = sqlite3_open_v2(path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                              SQLITE_OPEN_NOMUTEX, NULL);
+    if (src != SQLITE_OK) {
+        rc = sql_err(m, src, "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(m->db, 5000);
+    sqlite3_extended_result_codes(m->db, 1);
+
+    /* Read-only checks first: nothing is written before we know the file
+     * is a catalog we understand. */
+    int64_t version = 0;
+    if ((rc = query_int(m, "PRAGMA user_version", &version, "cannot read schema version")))
+        goto fail;
+    if (version > SCHEMA_VERSION) {
+        rc = akidb__err(AKIDB_INVALID, "catalog %s has schema version %lld, newer than this "
+                        "library supports (%d): upgrade libakidb", path, (long long)version,
+                        SCHEMA_VERSION);
+        goto fail;
+    }
+    if (exists) {
+        sqlite3_stmt *chk = NULL;
+        src = sqlite3_prepare_v2(m->db, "PRAGMA quick_check", -1, &chk, NULL);
+        if (src == SQLITE_OK && (src = sqlite3_step(chk)) == SQLITE_ROW) {
+            const char *res = (const char *)sqlite3_column_text(chk, 0);
+            if (!res || strcmp(res, "ok") != 0) {
+                rc = akidb__err(AKIDB_CORRUPT, "catalog %s is damaged: %s", path,
+                                res ? res : "integrity check failed");
+                sqlite3_finalize(chk);
+                goto fail;
+            }
+            src = SQLITE_OK;
+        }
+        sqlite3_finalize(chk);
+        if (src != SQLITE_OK && src != SQLITE_DONE) {
+            rc = sql_err(m, src, "integrity check failed");
+            goto fail;
+        }
+        int64_t n_tables = 0;
+        if ((rc = query_int(m, "SELECT count(*) FROM sqlite_master", &n_tables,
+                            "cannot read schema")))
+            goto fail;
+        if (version == 0 && n_tables > 0) {
+            rc = akidb__err(AKIDB_CORRUPT, "catalog %s holds tables but no schema version: "
+                            "not an AkiDB catalog", path);
+            goto fail;
+        }
+        if (version == 0 && !may_create) {
+            rc = akidb__err(AKIDB_CORRUPT, "catalog %s is empty, but the database directory "
+                            "holds collection logs or checkpoints", path);
+            goto fail;
+        }
+    }
+
+    if ((rc = exec(m, "PRAGMA journal_mode=WAL", "cannot enable WAL mode")) ||
+        (rc = exec(m, "PRAGMA synchronous=FULL", "cannot set synchronous")) ||
+        (rc = exec(m, "PRAGMA foreign_keys=ON", "cannot enable foreign keys")))
+        goto fail;
+
+    if (version < SCHEMA_VERSION) {
+        if ((rc = exec(m, "BEGIN IMMEDIATE", "cannot start migration")))
+            goto fail;
+        for (int v = (int)version; v < SCHEMA_VERSION; v++)
+            if ((rc = exec(m, migrations[v], "migration failed"))) {
+                sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+                goto fail;
+            }
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA user_version=%d", SCHEMA_VERSION);
+        if ((rc = exec(m, sql, "cannot set schema version")) ||
+            (rc = exec(m, "COMMIT", "cannot commit migration"))) {
+            sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+            goto fail;
+        }
+    }
+    /* A damaged schema (say, a flipped bit in a column name) passes
+     * quick_check; preparing every statement we use catches it. */
+    for (size_t i = 0; i < sizeof used_sql / sizeof used_sql[0]; i++) {
+        sqlite3_stmt *probe = NULL;
+        src = sqlite3_prepare_v2(m->db, used_sql[i], -1, &probe, NULL);
+        sqlite3_finalize(probe);
+        if (src != SQLITE_OK) {
+            rc = (src & 0xFF) == SQLITE_ERROR
+                ? akidb__err(AKIDB_CORRUPT, "catalog %s: schema is damaged: %s", path,
+                             sqlite3_errmsg(m->db))
+                : sql_err(m, src, "cannot check schema");
+            goto fail;
+        }
+    }
+    *out = m;
+    return AKIDB_OK;
+
+fail:
+    akidb__catalog_close(m);
+    return rc;
+}
+
+int akidb__catalog_list(akidb__catalog *m, int (*cb)(void *ctx, const akidb__catalog_coll *c),
+                     void *ctx)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, SQL_LIST, -1, &st, NULL);
+    if (src != SQLITE_OK) {
+        rc = sql_err(m, src, "cannot list collections");
+        goto done;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        akidb__catalog_coll c;
+        memset(&c, 0, sizeof c);
+        c.coll_id = sqlite3_column_int64(st, 0);
+        const char *name = (const char *)sqlite3_column_text(st, 1);
+        int64_t dim = sqlite3_column_int64(st, 2), metric = sqlite3_column_int64(st, 3);
+        int64_t hm = sqlite3_column_int64(st, 4), efc = sqlite3_column_int64(st, 5);
+        int64_t efs = sqlite3_column_int64(st, 6);
+        /* The catalog is a file: check what it says before using it. */
+        if (!name || strlen(name) > AKIDB_MAX_NAME_LEN || dim < 1 || dim > AKIDB_MAX_DIM ||
+            metric < 1 || metric > 3 || hm < 2 || hm > 128 || efc < 1 || efc > 100000 ||
+            efs < 1 || efs > 100000 || c.coll_id < 1) {
+            rc = akidb__err(AKIDB_CORRUPT, "catalog %s: collection row %lld has invalid "
+                            "settings", m->path, (long long)c.coll_id);
+            goto done;
+        }
+        strcpy(c.name, name);
+        c.cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
+        c.cfg.dim = (uint32_t)dim;
+        c.cfg.metric = (akidb_metric)metric;
+        c.cfg.hnsw_m = (uint32_t)hm;
+        c.cfg.ef_construction = (uint32_t)efc;
+        c.cfg.ef_search = (uint32_t)efs;
+        c.created_at = sqlite3_column_int64(st, 7);
+        if ((rc = cb(ctx, &c)) != AKIDB_OK)
+            goto done;
+    }
+    if (src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot list collections");
+done:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_max_coll_id(akidb__catalog *m, int64_t *out)
+{
+    pthread_mutex_lock(&m->lock);
+    /* sqlite_sequence remembers AUTOINCREMENT's high-water mark even after
+     * the rows are deleted; it may not exist before the first insert. */
+    int64_t seq = 0, max_row = 0;
+    int rc = query_int(m, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence "
+                       "WHERE name = 'collections'", &seq, "cannot read sequence");
+    if (rc == AKIDB_CORRUPT || rc == AKIDB_IOERR || rc == AKIDB_NOMEM)
+        goto done;
+    rc = query_int(m, SQL_MAX_ROW, &max_row, "cannot read collections");
+    *out = seq > max_row ? seq : max_row;
+done:
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_create(akidb__catalog *m, const char *name, const akidb_collection_config *cfg,
+                       int64_t created_at, int64_t *coll_id_out)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, SQL_CREATE, -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, cfg->dim);
+        sqlite3_bind_int64(st, 3, cfg->metric);
+        sqlite3_bind_int64(st, 4, cfg->hnsw_m);
+        sqlite3_bind_int64(st, 5, cfg->ef_construction);
+        sqlite3_bind_int64(st, 6, cfg->ef_search);
+        sqlite3_bind_int64(st, 7, created_at);
+        sqlite3_bind_int64(st, 8, created_at);
+        src = sqlite3_step(st);
+    }
+    if (src == SQLITE_DONE)
+        *coll_id_out = sqlite3_last_insert_rowid(m->db);
+    else
+        rc = sql_err(m, src, "cannot record collection");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_drop(akidb__catalog *m, int64_t coll_id)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, SQL_DROP, -1, &st, NULL);
+    if (src == SQLITE_OK) {
+        sqlite3_bind_int64(st, 1, coll_id);
+        src = sqlite3_step(st);
+    }
+    if (src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot drop collection");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* ---- dead-letter queue ----------------------------------------------- */
+
+/* Run a statement whose parameters are int64s or strings, as described by
+ * `types` ('i' or 's'), with no result rows. */
+static int run_stmt(akidb__catalog *m, const char *sql, const char *what, const char *types, ...)
+{
+    va_list ap;
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&m->lock);
+    int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+    va_start(ap, types);
+    for (int i = 0; src == SQLITE_OK && types[i]; i++) {
+        if (types[i] == 'i')
+            src = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+        else
+            src = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+    }
+    va_end(ap);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? AKIDB_OK : sql_err(m, src, what);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_dlq_add(akidb__catalog *m, const akidb__catalog_dlq *e, int64_t *id_out)
+{
+    int rc = run_stmt(m, SQL_DLQ_ADD, "cannot add dead letter", "sssiiii", e->object_key,
+                      e->source_path, e->reason, (int64_t)e->attempts, (int64_t)e->permanent,
+                      e->created_at, e->next_attempt_at);
+    if (rc == AKIDB_OK && id_out) {
+        pthread_mutex_lock(&m->lock);
+        *id_out = sqlite3_last_insert_rowid(m->db);
+        pthread_mutex_unlock(&m->lock);
+    }
+    return rc;
+}
+
+static int dlq_query(akidb__catalog *m, const char *sql, int64_t a, int64_t b, int n_params,
+                     int (*cb)(void *ctx, const akidb__catalog_dlq *e), void *ctx)
+{
+    /* Rows are copied out first and the callback runs without the lock,
+     * so it may call back into the catalog (update, delete). */
+    akidb__catalog_dlq *rows = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+    if (src == SQLITE_OK && n_params >= 1)
+        src = sqlite3_bind_int64(st, 1, a);
+    if (src == SQLITE_OK && n_params >= 2)
+        src = sqlite3_bind_int64(st, 2, b);
+    if (src != SQLITE_OK) {
+        rc = sql_err(m, src, "cannot read dead letters");
+        goto unlock;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 16;
+            akidb__catalog_dlq *r = realloc(rows, c2 * sizeof *r);
+            if (!r) {
+                rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+                goto unlock;
+            }
+            rows = r;
+            cap = c2;
+        }
+        akidb__catalog_dlq *e = &rows[n];
+        memset(e, 0, sizeof *e);
+        e->dlq_id = sqlite3_column_int64(st, 0);
+        const char *k = (const char *)sqlite3_column_text(st, 1);
+        const char *p = (const char *)sqlite3_column_text(st, 2);
+        const char *r = (const char *)sqlite3_column_text(st, 3);
+        e->object_key = strdup(k ? k : "");
+        e->source_path = strdup(p ? p : "");
+        e->reason = strdup(r ? r : "");
+        e->attempts = (uint32_t)sqlite3_column_int64(st, 4);
+        e->permanent = (int)sqlite3_column_int64(st, 5);
+        e->created_at = sqlite3_column_int64(st, 6);
+        e->next_attempt_at = sqlite3_column_int64(st, 7);
+        n++;
+        if (!e->object_key || !e->source_path || !e->reason) {
+            rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+            goto unlock;
+        }
+    }
+    if (src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot read dead letters");
+unlock:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == AKIDB_OK)
+            rc = cb(ctx, &rows[i]);
+        free(rows[i].object_key);
+        free(rows[i].source_path);
+        free(rows[i].reason);
+    }
+    free(rows);
+    return rc;
+}
+
+int akidb__catalog_dlq_list(akidb__catalog *m, int (*cb)(void *ctx, const akidb__catalog_dlq *e),
+                         void *ctx)
+{
+    return dlq_query(m, SQL_DLQ_ALL, 0, 0, 0, cb, ctx);
+}
+
+int akidb__catalog_dlq_due(akidb__catalog *m, int64_t now, uint32_t limit,
+                        int (*cb)(void *ctx, const akidb__catalog_dlq *e), void *ctx)
+{
+    return dlq_query(m, SQL_DLQ_DUE, now, (int64_t)limit, 2, cb, ctx);
+}
+
+int akidb__catalog_dlq_get(akidb__catalog *m, int64_t dlq_id,
+                        int (*cb)(void *ctx, const akidb__catalog_dlq *e), void *ctx)
+{
+    return dlq_query(m, SQL_DLQ_ONE, dlq_id, 0, 1, cb, ctx);
+}
+
+int akidb__catalog_dlq_update(akidb__catalog *m, int64_t dlq_id, const char *reason,
+                           uint32_t attempts, int permanent, int64_t next_attempt_at)
+{
+    return run_stmt(m, SQL_DLQ_UPDATE, "cannot update dead letter", "siiii", reason,
+                    (int64_t)attempts, (int64_t)permanent, next_attempt_at, dlq_id);
+}
+
+int akidb__catalog_dlq_delete(akidb__catalog *m, int64_t dlq_id)
+{
+    return run_stmt(m, SQL_DLQ_DELETE, "cannot delete dead letter", "i", dlq_id);
+}
+
+int akidb__catalog_dlq_purge_permanent(akidb__catalog *m)
+{
+    return run_stmt(m, SQL_DLQ_PURGE, "cannot purge dead letters", "");
+}
+
+/* ---- snapshots ------------------------------------------------------- */
+
+int akidb__catalog_snap_add(akidb__catalog *m, const akidb__catalog_snap *e)
+{
+    return run_stmt(m, SQL_SNAP_ADD, "cannot record snapshot", "sisiisi", e->snapshot_id,
+                    e->coll_id, e->object_key, (int64_t)e->rows, (int64_t)e->bytes, e->sha256,
+                    e->created_at);
+}
+
+int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
+                          int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx)
+{
+    akidb__catalog_snap *rows = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, SQL_SNAP_LIST, -1, &st, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_int64(st, 1, coll_id);
+    if (src != SQLITE_OK) {
+        rc = sql_err(m, src, "cannot list snapshots");
+        goto unlock;
+    }
+    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 16;
+            akidb__catalog_snap *r = realloc(rows, c2 * sizeof *r);
+            if (!r) {
+                rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+                goto unlock;
+            }
+            rows = r;
+            cap = c2;
+        }
+        akidb__catalog_snap *e = &rows[n++];
+        memset(e, 0, sizeof *e);
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        const char *key = (const char *)sqlite3_column_text(st, 2);
+        const char *sha = (const char *)sqlite3_column_text(st, 5);
+        snprintf(e->snapshot_id, sizeof e->snapshot_id, "%s", id ? id : "");
+        snprintf(e->object_key, sizeof e->object_key, "%s", key ? key : "");
+        snprintf(e->sha256, sizeof e->sha256, "%s", sha ? sha : "");
+        e->coll_id = sqlite3_column_int64(st, 1);
+        e->rows = (uint64_t)sqlite3_column_int64(st, 3);
+        e->bytes = (uint64_t)sqlite3_column_int64(st, 4);
+        e->created_at = sqlite3_column_int64(st, 6);
+    }
+    if (src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot list snapshots");
+unlock:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n && rc == AKIDB_OK; i++)
+        rc = cb(ctx, &rows[i]);
+    free(rows);
+    return rc;
+}
+
+int akidb__catalog_snap_delete(akidb__catalog *m, int64_t coll_id, const char *snapshot_id)
+{
+    return run_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "is", coll_id, snapshot_id);
+}
+
+/* ---- application records --------------------------------------------- */
+
+/* Prepare sql and bind (ns, key) as its first two parameters. */
+static int kv_prepare(akidb__catalog *m, const char *sql, const char *ns, const char *key,
+                      sqlite3_stmt **st)
+{
+    int src = sqlite3_prepare_v2(m->db, sql, -1, st, NULL);
+    if (src == SQLITE_OK)
+        src = sqlite3_bind_text(*st, 1, ns, -1, SQLITE_TRANSIENT);
+    if (src == SQLITE_OK && key)
+        src = sqlite3_bind_text(*st, 2, key, -1, SQLITE_TRANSIENT);
+    return src;
+}
+
+int akidb__catalog_kv_put(akidb__catalog *m, const char *ns, const char *key,
+                          const void *value, size_t len)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int src = kv_prepare(m, SQL_KV_PUT, ns, key, &st);
+    if (src == SQLITE_OK)   /* zeroblob-safe: a NULL value would violate NOT NULL */
+        src = sqlite3_bind_blob(st, 3, len ? value : "", (int)len, SQLITE_TRANSIENT);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? AKIDB_OK : sql_err(m, src, "cannot store record");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_kv_get(akidb__catalog *m, const char *ns, const char *key,
+                          void **value_out, size_t *len_out)
+{
+    *value_out = NULL;
+    *len_out = 0;
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = kv_prepare(m, SQL_KV_GET, ns, key, &st);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    if (src == SQLITE_ROW) {
+        const void *blob = sqlite3_column_blob(st, 0);
+        size_t len = (size_t)sqlite3_column_bytes(st, 0);
+        char *copy = akidb__out_malloc(len + 1);
+        if (!copy) {
+            rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+        } else {
+            if (len)
+                memcpy(copy, blob, len);
+            copy[len] = '\0';
+            *value_out = copy;
+            *len_out = len;
+        }
+    } else if (src == SQLITE_DONE) {
+        rc = AKIDB_NOTFOUND;   /* the caller names the record */
+    } else {
+        rc = sql_err(m, src, "cannot read record");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_kv_delete(akidb__catalog *m, const char *ns, const char *key)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int src = kv_prepare(m, SQL_KV_DELETE, ns, key, &st);
+    if (src == SQLITE_OK)
+        src = sqlite3_step(st);
+    int rc = src == SQLITE_DONE ? (sqlite3_changes(m->db) ? AKIDB_OK : AKIDB_NOTFOUND)
+                                : sql_err(m, src, "cannot delete record");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_kv_list(akidb__catalog *m, const char *ns,
+                           int (*cb)(void *ctx, const char *key), void *ctx)
+{
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = kv_prepare(m, SQL_KV_LIST, ns, NULL, &st);
+    while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *key = (const char *)sqlite3_column_text(st, 0);
+        if ((rc = cb(ctx, key ? key : "")) != AKIDB_OK)
+            break;
+        src = SQLITE_OK;
+    }
+    if (rc == AKIDB_OK && src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot list records");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}

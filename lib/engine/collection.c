@@ -1,0 +1,1185 @@
+/*
+ * collection.c - an in-RAM collection: documents over an HNSW index.
+ *
+ * A document is (id, external id, vector, metadata, inserted_at).  The
+ * index numbers its nodes densely; this layer maps them to documents:
+ *
+ *   node_id[node], node_ext[node], node_meta[node], node_time[node]
+ *   id_map:  public id   -> node of the live document with that id
+ *   ext_map: external id -> node of the live document with that external id
+ *
+ * Public ids are assigned from a counter and never reused.  An upsert that
+ * replaces a document tombstones its old node and adds a new one under the
+ * same id, so a document keeps its id for life.  Deleted nodes keep no
+ * strings (they are freed at once); their vectors stay in the index, which
+ * needs them to stay navigable.
+ *
+ * Writes are atomic per batch, in four steps under the write lock:
+ *   validate  every input checked, ids decided (new, or the replaced one's)
+ *   reserve   every allocation the batch needs (strings, maps, node arrays,
+ *             index); nothing visible changes
+ *   log       the batch appended to the write-ahead log (and fsync'ed in
+ *             ALWAYS mode); from here the batch is acknowledged
+ *   commit    applied in RAM; cannot fail
+ * So a batch that fails with a bad input, AKIDB_NOMEM or AKIDB_IOERR
+ * leaves no trace, in RAM or in the log.  Recovery replays logged batches
+ * through the same reserve and commit steps.
+ *
+ * Log payloads (little-endian):
+ *   u8 type (1 put, 2 delete), 3 zero bytes, u32 n, then n entries:
+ *   put     u64 id, i64 inserted_at, u32 ext_len, u32 meta_len (0xFFFFFFFF =
+ *           absent), ext bytes, meta bytes, f32[dim] (as stored: normalised
+ *           for cosine)
+ *   delete  u64 id
+ * A put of an id that exists replaces that document (upsert).
+ *
+ * The maps are open-addressing tables with linear probing and
+ * backward-shift deletion (no tombstones, so probes stay short under churn).
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/env.h"
+#include "common/alloc.h"
+#include "engine/collection.h"
+#include "index/hnsw.h"
+#include "engine/wal.h"
+
+#define REC_PUT 1
+#define REC_DELETE 2
+#define NO_LEN 0xFFFFFFFFu
+
+typedef struct map_slot {
+    uint64_t key;     /* the id, or the external id's hash */
+    uint32_t node;
+    uint32_t used;
+} map_slot;
+
+typedef struct map {
+    map_slot *slots;
+    uint32_t mask;    /* capacity - 1 (capacity a power of two), or 0 */
+    uint32_t count;
+} map;
+
+struct akidb__collection {
+    char name[AKIDB_MAX_NAME_LEN + 1];
+    akidb_collection_config cfg;
+    const akidb__env *env;
+    const akidb_allocator *alloc;
+    uint64_t coll_id;
+    char *ckpt_path;
+    akidb__coll_saver_fn saver;  /* writes checkpoints; set by the owner */
+    int64_t created_at;          /* from the catalog, for the stats */
+    akidb__wal *wal;
+    uint64_t last_seq;           /* last log record applied */
+    int has_checkpoint;
+    uint64_t ckpt_retry_at;      /* log size before retrying a failed checkpoint */
+    pthread_rwlock_t lock;
+    pthread_mutex_t ckpt_lock;   /* one checkpoint at a time (they share a temp file) */
+    akidb__hnsw *index;
+
+    uint64_t *node_id;
+    char **node_ext;
+    char **node_meta;
+    int64_t *node_time;
+    uint32_t node_cap;
+
+    map id_map;
+    map ext_map;
+    uint64_t next_id;
+};
+
+/* ---- hashing and maps ------------------------------------------------ */
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    x ^= x >> 33;
+    return x;
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ull;   /* FNV-1a, then a final mix */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 0x100000001b3ull;
+    }
+    return mix64(h);
+}
+
+static void map_free(const akidb_allocator *a, map *m)
+{
+    akidb__free(a, m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static void map_put_slot(map *m, uint64_t key, uint32_t node)
+{
+    uint32_t i = (uint32_t)mix64(key) & m->mask;
+    while (m->slots[i].used)
+        i = (i + 1) & m->mask;
+    m->slots[i].key = key;
+    m->slots[i].node = node;
+    m->slots[i].used = 1;
+    m->count++;
+}
+
+/* Make room for `more` entries at a load factor of at most 3/4. */
+static int map_reserve(const akidb_allocator *a, map *m, size_t more)
+{
+    size_t need = (size_t)m->count + more;
+    size_t cap = m->slots ? (size_t)m->mask + 1 : 0;
+    if (need * 4 <= cap * 3)
+        return AKIDB_OK;
+    size_t new_cap = cap ? cap : 16;
+    while (need * 4 > new_cap * 3) {
+        if (new_cap > (size_t)UINT32_MAX / 2)
+            return AKIDB_NOMEM;
+        new_cap *= 2;
+    }
+    map_slot *slots = akidb__calloc(a, new_cap, sizeof *slots);
+    if (!slots)
+        return AKIDB_NOMEM;
+    map old = *m;
+    m->slots = slots;
+    m->mask = (uint32_t)(new_cap - 1);
+    m->count = 0;
+    for (size_t i = 0; old.slots && i <= old.mask; i++)
+        if (old.slots[i].used)
+            map_put_slot(m, old.slots[i].key, old.slots[i].node);
+    akidb__free(a, old.slots);
+    return AKIDB_OK;
+}
+
+static void map_remove_at(map *m, uint32_t i)
+{
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & m->mask;
+        if (!m->slots[j].used)
+            break;
+        uint32_t home = (uint32_t)mix64(m->slots[j].key) & m->mask;
+        /* Slot j may move back to i only if its home is not in (i, j]. */
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays)
+            continue;
+        m->slots[i] = m->slots[j];
+        i = j;
+    }
+    m->slots[i].used = 0;
+    m->count--;
+}
+
+static int64_t id_find(const map *m, uint64_t id)
+{
+    if (!m->slots)
+        return -1;
+    for (uint32_t i = (uint32_t)mix64(id) & m->mask; m->slots[i].used; i = (i + 1) & m->mask)
+        if (m->slots[i].key == id)
+            return i;
+    return -1;
+}
+
+static int64_t ext_find(const akidb__collection *c, const char *ext, uint64_t h)
+{
+    const map *m = &c->ext_map;
+    if (!m->slots)
+        return -1;
+    for (uint32_t i = (uint32_t)mix64(h) & m->mask; m->slots[i].used; i = (i + 1) & m->mask)
+        if (m->slots[i].key == h && strcmp(c->node_ext[m->slots[i].node], ext) == 0)
+            return i;
+    return -1;
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
+                    const akidb__env *env, uint64_t coll_id, const char *ckpt_path,
+                    akidb__collection **out)
+{
+    const akidb_allocator *alloc = &env->alloc;
+    *out = NULL;
+    akidb__collection *c = akidb__calloc(alloc, 1, sizeof *c);
+    if (!c)
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory", name);
+    strncpy(c->name, name, AKIDB_MAX_NAME_LEN);
+    c->cfg = *cfg;
+    c->cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
+    c->env = env;
+    c->alloc = alloc;
+    c->coll_id = coll_id;
+    c->next_id = 1;
+    c->ckpt_path = akidb__strdup(alloc, ckpt_path);
+    if (!c->ckpt_path) {
+        akidb__free(alloc, c);
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory", name);
+    }
+
+    akidb__hnsw_config hc;
+    memset(&hc, 0, sizeof hc);
+    hc.dim = cfg->dim;
+    hc.space = cfg->metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
+    hc.negate_dot = cfg->metric == AKIDB_METRIC_DOT;
+    hc.m = cfg->hnsw_m;
+    hc.ef_construction = cfg->ef_construction;
+    hc.seed = hash_str(name);
+    int rc = akidb__hnsw_new(&hc, alloc, NULL, &c->index);
+    if (rc) {
+        akidb__free(alloc, c->ckpt_path);
+        akidb__free(alloc, c);
+        return akidb__err(rc, "collection %s: cannot create index", name);
+    }
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* Searches are frequent and short; without this, a steady stream of
+     * them would starve writers forever. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    rc = pthread_rwlock_init(&c->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc == 0 && pthread_mutex_init(&c->ckpt_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&c->lock);
+        rc = -1;
+    }
+    if (rc != 0) {
+        akidb__hnsw_free(c->index);
+        akidb__free(alloc, c->ckpt_path);
+        akidb__free(alloc, c);
+        return akidb__err(AKIDB_ERROR, "collection %s: cannot create lock", name);
+    }
+    *out = c;
+    return AKIDB_OK;
+}
+
+static void free_contents(akidb__collection *c)
+{
+    const akidb_allocator *a = c->alloc;
+    uint32_t n = c->index ? akidb__hnsw_size(c->index) : 0;
+    for (uint32_t i = 0; i < n && c->node_ext; i++) {
+        akidb__free(a, c->node_ext[i]);
+        akidb__free(a, c->node_meta[i]);
+    }
+    akidb__free(a, c->node_id);
+    akidb__free(a, c->node_ext);
+    akidb__free(a, c->node_meta);
+    akidb__free(a, c->node_time);
+    c->node_id = NULL;
+    c->node_ext = c->node_meta = NULL;
+    c->node_time = NULL;
+    c->node_cap = 0;
+    map_free(a, &c->id_map);
+    map_free(a, &c->ext_map);
+    akidb__hnsw_free(c->index);
+    c->index = NULL;
+}
+
+void akidb__coll_free(akidb__collection *c)
+{
+    if (!c)
+        return;
+    free_contents(c);
+    akidb__wal_close(c->wal);
+    pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->ckpt_lock);
+    akidb__free(c->alloc, c->ckpt_path);
+    akidb__free(c->alloc, c);
+}
+
+void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver)
+{
+    c->saver = saver;
+}
+
+void akidb__coll_set_created_at(akidb__collection *c, int64_t us)
+{
+    c->created_at = us;
+}
+
+int64_t akidb__coll_created_at(const akidb__collection *c)
+{
+    return c->created_at;
+}
+
+void akidb__coll_attach_wal(akidb__collection *c, akidb__wal *wal)
+{
+    c->wal = wal;
+}
+
+uint64_t akidb__coll_id(const akidb__collection *c)
+{
+    return c->coll_id;
+}
+
+uint64_t akidb__coll_last_seq(const akidb__collection *c)
+{
+    return c->last_seq;
+}
+
+void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq)
+{
+    c->last_seq = seq;
+    c->has_checkpoint = 1;
+}
+
+const char *akidb__coll_name(const akidb__collection *c)
+{
+    return c->name;
+}
+
+void akidb__coll_config(const akidb__collection *c, akidb_collection_config *out)
+{
+    *out = c->cfg;   /* immutable after creation: no lock needed */
+}
+
+uint64_t akidb__coll_count(akidb__collection *c)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    uint64_t n = c->id_map.count;
+    pthread_rwlock_unlock(&c->lock);
+    return n;
+}
+
+void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    uint32_t nodes = akidb__hnsw_size(c->index);
+    uint64_t vec = (uint64_t)nodes * c->cfg.dim * sizeof(float);
+    uint64_t index = akidb__hnsw_memory(c->index);
+    uint64_t docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
+                                             sizeof *c->node_meta + sizeof *c->node_time) +
+                    ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
+                     (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0)) * sizeof(map_slot);
+    for (uint32_t i = 0; i < nodes; i++) {
+        if (c->node_ext[i])
+            docs += strlen(c->node_ext[i]) + 1;
+        if (c->node_meta[i])
+            docs += strlen(c->node_meta[i]) + 1;
+    }
+    out->dim = c->cfg.dim;
+    out->metric = c->cfg.metric;
+    out->count = c->id_map.count;
+    out->deleted = nodes - c->id_map.count;
+    out->vector_bytes = vec;
+    out->graph_bytes = index > vec ? index - vec : 0;
+    out->document_bytes = docs;
+    out->bytes = out->vector_bytes + out->graph_bytes + out->document_bytes;
+    out->log_bytes = c->wal ? akidb__wal_size(c->wal) : 0;
+    out->index_lag = 0;
+    pthread_rwlock_unlock(&c->lock);
+}
+
+/* ---- writes ---------------------------------------------------------- */
+
+static int grow_nodes(akidb__collection *c, uint32_t need)
+{
+    if (c->node_cap >= need)
+        return AKIDB_OK;
+    uint32_t cap = c->node_cap ? c->node_cap : 16;
+    while (cap < need)
+        cap = cap > UINT32_MAX / 2 ? UINT32_MAX : cap * 2;
+    /* Each array is replaced only once its realloc succeeded, so a failure
+     * midway leaves every array valid (some merely larger). */
+    uint64_t *ids = akidb__realloc_array(c->alloc, c->node_id, cap, sizeof *ids);
+    if (!ids)
+        return AKIDB_NOMEM;
+    c->node_id = ids;
+    char **ext = akidb__realloc_array(c->alloc, c->node_ext, cap, sizeof *ext);
+    if (!ext)
+        return AKIDB_NOMEM;
+    c->node_ext = ext;
+    char **meta = akidb__realloc_array(c->alloc, c->node_meta, cap, sizeof *meta);
+    if (!meta)
+        return AKIDB_NOMEM;
+    c->node_meta = meta;
+    int64_t *t = akidb__realloc_array(c->alloc, c->node_time, cap, sizeof *t);
+    if (!t)
+        return AKIDB_NOMEM;
+    c->node_time = t;
+    c->node_cap = cap;
+    return AKIDB_OK;
+}
+
+/* Check one vector; for cosine, write its normalised form to `out`. */
+static int check_vector(const akidb__collection *c, const float *v, const char *what,
+                        size_t row, float *out)
+{
+    double norm2 = 0;
+    for (uint32_t j = 0; j < c->cfg.dim; j++) {
+        if (!isfinite(v[j]))
+            return akidb__err(AKIDB_INVALID, "collection %s: %s %zu: value %u is %s",
+                              c->name, what, row, j, isnan(v[j]) ? "NaN" : "infinite");
+        norm2 += (double)v[j] * v[j];
+    }
+    if (!isfinite(norm2))
+        return akidb__err(AKIDB_INVALID, "collection %s: %s %zu: norm overflows float",
+                          c->name, what, row);
+    if (c->cfg.metric == AKIDB_METRIC_COSINE) {
+        if (norm2 == 0)
+            return akidb__err(AKIDB_INVALID, "collection %s: %s %zu: zero vector has no "
+                              "direction for cosine", c->name, what, row);
+        double inv = 1.0 / sqrt(norm2);
+        for (uint32_t j = 0; j < c->cfg.dim; j++)
+            out[j] = (float)(v[j] * inv);
+    }
+    return AKIDB_OK;
+}
+
+/* Ids are never reused, so a collection that has handed out the largest
+ * one takes no new documents (2^63 ids: not reachable in practice, but a
+ * restored snapshot may carry any next id below the limit). */
+static int ids_exhausted(const akidb__collection *c)
+{
+    return akidb__err(AKIDB_QUOTA, "collection %s: every id up to 2^63-1 has been used; "
+                      "no new document can get one", c->name);
+}
+
+static int check_external_id(const akidb__collection *c, const char *ext, size_t row)
+{
+    size_t len = strlen(ext);
+    if (len == 0 || len > AKIDB_MAX_EXTERNAL_ID_LEN) {
+        char q[96];
+        return akidb__err(AKIDB_INVALID, "collection %s: row %zu: external id \"%s\" must be "
+                          "1..%d bytes (is %zu)", c->name, row,
+                          akidb__quote(q, sizeof q, ext, 40), AKIDB_MAX_EXTERNAL_ID_LEN, len);
+    }
+    return AKIDB_OK;
+}
+
+/* One batch on its way in: what validate decided and reserve copied. */
+typedef struct batch {
+    size_t n;
+    const float *vectors;    /* n * dim, as they will be stored */
+    float *owned_vectors;    /* normalised or decoded copy, if any */
+    uint64_t *ids;
+    int64_t *times;
+    char **ext;              /* owned copies (NULL entries: none) */
+    char **meta;
+    uint64_t *hash;          /* of ext[i] */
+} batch;
+
+static void batch_free(const akidb_allocator *a, batch *b, int free_strings)
+{
+    if (free_strings) {
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->ext) akidb__free(a, b->ext[i]);
+            if (b->meta) akidb__free(a, b->meta[i]);
+        }
+    }
+    akidb__free(a, b->owned_vectors);
+    akidb__free(a, b->ids);
+    akidb__free(a, b->times);
+    akidb__free(a, b->ext);
+    akidb__free(a, b->meta);
+    akidb__free(a, b->hash);
+    memset(b, 0, sizeof *b);
+}
+
+static int batch_alloc(const akidb__collection *c, batch *b, size_t n)
+{
+    const akidb_allocator *a = c->alloc;
+    memset(b, 0, sizeof *b);
+    b->n = n;
+    b->ids = akidb__calloc(a, n, sizeof *b->ids);
+    b->times = akidb__calloc(a, n, sizeof *b->times);
+    b->ext = akidb__calloc(a, n, sizeof *b->ext);
+    b->meta = akidb__calloc(a, n, sizeof *b->meta);
+    b->hash = akidb__calloc(a, n, sizeof *b->hash);
+    if (!b->ids || !b->times || !b->ext || !b->meta || !b->hash) {
+        batch_free(a, b, 0);
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu",
+                          c->name, n);
+    }
+    return AKIDB_OK;
+}
+
+/* Duplicate external ids inside one batch, found by sorting hashes. */
+typedef struct hash_row { uint64_t hash; size_t row; } hash_row;
+
+static int cmp_hash_row(const void *x, const void *y)
+{
+    const hash_row *a = x, *b = y;
+    return (a->hash > b->hash) - (a->hash < b->hash);
+}
+
+/* Returns AKIDB_OK, AKIDB_NOMEM, or `dup_rc` (with a message) on a
+ * duplicate, describing rows as `what`. */
+static int check_batch_duplicates(const akidb__collection *c, const batch *b, int dup_rc,
+                                  const char *what)
+{
+    size_t n_ext = 0;
+    for (size_t i = 0; i < b->n; i++)
+        n_ext += b->ext[i] != NULL;
+    if (n_ext < 2)
+        return AKIDB_OK;
+    hash_row *hr = akidb__alloc_array(c->alloc, n_ext, sizeof *hr);
+    if (!hr)
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory", c->name);
+    size_t k = 0;
+    for (size_t i = 0; i < b->n; i++)
+        if (b->ext[i]) {
+            hr[k].hash = b->hash[i];
+            hr[k].row = i;
+            k++;
+        }
+    qsort(hr, n_ext, sizeof *hr, cmp_hash_row);
+    int rc = AKIDB_OK;
+    for (size_t i = 0; i + 1 < n_ext && rc == AKIDB_OK; i++)
+        for (size_t j = i + 1; j < n_ext && hr[j].hash == hr[i].hash; j++)
+            if (strcmp(b->ext[hr[i].row], b->ext[hr[j].row]) == 0) {
+                char q[96];
+                size_t r1 = hr[i].row < hr[j].row ? hr[i].row : hr[j].row;
+                size_t r2 = hr[i].row < hr[j].row ? hr[j].row : hr[i].row;
+                rc = akidb__err(dup_rc, "collection %s: %s: external id \"%s\" appears twice "
+                                "(rows %zu and %zu)", c->name, what,
+                                akidb__quote(q, sizeof q, b->ext[r1], 40), r1, r2);
+                break;
+            }
+    akidb__free(c->alloc, hr);
+    return rc;
+}
+
+/* Step 1 (live writes): check every input, copy the strings, decide ids. */
+static int validate(akidb__collection *c, int upsert, size_t n, const float *vectors,
+                    const char *const *external_ids, const char *const *metadata_json,
+                    int64_t now_us, batch *b)
+{
+    const akidb_allocator *a = c->alloc;
+    const uint32_t dim = c->cfg.dim;
+
+    if (n > (size_t)UINT32_MAX - 1 - akidb__hnsw_size(c->index))
+        return akidb__err(AKIDB_QUOTA, "collection %s: batch of %zu would exceed %u documents",
+                          c->name, n, UINT32_MAX - 1);
+    if (upsert && !external_ids)
+        return akidb__err(AKIDB_MISUSE, "collection %s: upsert needs external ids", c->name);
+    int rc = batch_alloc(c, b, n);
+    if (rc)
+        return rc;
+    b->vectors = vectors;
+    if (c->cfg.metric == AKIDB_METRIC_COSINE) {
+        b->owned_vectors = akidb__alloc_array(a, n, (size_t)dim * sizeof(float));
+        if (!b->owned_vectors)
+            goto nomem;
+        b->vectors = b->owned_vectors;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float *norm_out = b->owned_vectors ? b->owned_vectors + i * dim : NULL;
+        if ((rc = check_vector(c, vectors + i * dim, "row", i, norm_out)))
+            goto fail;
+    }
+
+    uint64_t next = c->next_id;
+    for (size_t i = 0; i < n; i++) {
+        b->times[i] = now_us;
+        const char *ext = external_ids ? external_ids[i] : NULL;
+        if (!ext) {
+            if (upsert) {
+                rc = akidb__err(AKIDB_INVALID, "collection %s: upsert row %zu has no external "
+                                "id", c->name, i);
+                goto fail;
+            }
+            if (next > AKIDB__MAX_DOC_ID) {
+                rc = ids_exhausted(c);
+                goto fail;
+            }
+            b->ids[i] = next++;
+            continue;
+        }
+        if ((rc = check_external_id(c, ext, i)))
+            goto fail;
+        b->hash[i] = hash_str(ext);
+        int64_t slot = ext_find(c, ext, b->hash[i]);
+        if (slot >= 0 && !upsert) {
+            char q[96];
+            rc = akidb__err(AKIDB_EXISTS, "collection %s: row %zu: external id \"%s\" already "
+                            "exists (id %llu)", c->name, i, akidb__quote(q, sizeof q, ext, 40),
+                            (unsigned long long)c->node_id[c->ext_map.slots[slot].node]);
+            goto fail;
+        }
+        if (slot < 0 && next > AKIDB__MAX_DOC_ID) {
+            rc = ids_exhausted(c);
+            goto fail;
+        }
+        b->ids[i] = slot >= 0 ? c->node_id[c->ext_map.slots[slot].node] : next++;
+        if (!(b->ext[i] = akidb__strdup(a, ext)))
+            goto nomem;
+    }
+    if ((rc = check_batch_duplicates(c, b, AKIDB_INVALID, "batch")))
+        goto fail;
+    for (size_t i = 0; metadata_json && i < n; i++)
+        if (metadata_json[i] && !(b->meta[i] = akidb__strdup(a, metadata_json[i])))
+            goto nomem;
+    return AKIDB_OK;
+
+nomem:
+    rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu", c->name, n);
+fail:
+    batch_free(a, b, 1);
+    return rc;
+}
+
+/* Step 2: capacity for everything commit will touch. */
+static int reserve(akidb__collection *c, const batch *b)
+{
+    uint32_t need = akidb__hnsw_size(c->index) + (uint32_t)b->n;
+    if (grow_nodes(c, need) || map_reserve(c->alloc, &c->id_map, b->n) ||
+        map_reserve(c->alloc, &c->ext_map, b->n) ||
+        akidb__hnsw_reserve(c->index, (uint32_t)b->n))
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu",
+                          c->name, b->n);
+    return AKIDB_OK;
+}
+
+/* Unlink a live node's document from the maps, free its strings and
+ * tombstone it.  The id_map entry is the caller's business. */
+static void retire_node(akidb__collection *c, uint32_t node)
+{
+    if (c->node_ext[node]) {
+        int64_t es = ext_find(c, c->node_ext[node], hash_str(c->node_ext[node]));
+        if (es >= 0)
+            map_remove_at(&c->ext_map, (uint32_t)es);
+        akidb__free(c->alloc, c->node_ext[node]);
+        c->node_ext[node] = NULL;
+    }
+    akidb__free(c->alloc, c->node_meta[node]);
+    c->node_meta[node] = NULL;
+    akidb__hnsw_mark_deleted(c->index, node);
+}
+
+/* Step 4: apply in RAM.  Cannot fail: reserve() made room.  The batch's
+ * strings now belong to the nodes. */
+static void commit(akidb__collection *c, batch *b)
+{
+    const uint32_t dim = c->cfg.dim;
+    for (size_t i = 0; i < b->n; i++) {
+        uint32_t node = akidb__hnsw_add(c->index, b->vectors + i * dim);
+        uint64_t id = b->ids[i];
+        int64_t slot = id_find(&c->id_map, id);
+        if (slot >= 0) {
+            /* A replacement keeps its id: repoint the id, retire the old. */
+            uint32_t old = c->id_map.slots[slot].node;
+            c->id_map.slots[slot].node = node;
+            retire_node(c, old);
+        } else {
+            map_put_slot(&c->id_map, id, node);
+        }
+        if (b->ext[i])
+            map_put_slot(&c->ext_map, b->hash[i], node);
+        c->node_id[node] = id;
+        c->node_ext[node] = b->ext[i];
+        c->node_meta[node] = b->meta[i];
+        c->node_time[node] = b->times[i];
+        b->ext[i] = b->meta[i] = NULL;
+        if (id >= c->next_id)
+            c->next_id = id + 1;
+    }
+    akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_WRITTEN, (int64_t)b->n);
+}
+
+static inline void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static inline void put_u64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint32_t get_u32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static inline uint64_t get_u64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* Step 3a: the batch as a log payload (see the top of this file). */
+static int encode_put(const akidb__collection *c, const batch *b, unsigned char **out,
+                      size_t *len_out)
+{
+    const size_t vec_bytes = (size_t)c->cfg.dim * sizeof(float);
+    size_t len = 8;
+    for (size_t i = 0; i < b->n; i++) {
+        size_t meta_len = b->meta[i] ? strlen(b->meta[i]) : 0;
+        if (meta_len >= NO_LEN)
+            return akidb__err(AKIDB_INVALID, "collection %s: row %zu: metadata of %zu bytes "
+                              "is too large", c->name, i, meta_len);
+        len += 24 + (b->ext[i] ? strlen(b->ext[i]) : 0) + meta_len + vec_bytes;
+    }
+    unsigned char *p = akidb__malloc(c->alloc, len);
+    if (!p)
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a %zu-byte log "
+                          "record", c->name, len);
+    unsigned char *o = p;
+    memset(o, 0, 4);
+    o[0] = REC_PUT;
+    put_u32(o + 4, (uint32_t)b->n);
+    o += 8;
+    for (size_t i = 0; i < b->n; i++) {
+        size_t ext_len = b->ext[i] ? strlen(b->ext[i]) : 0;
+        size_t meta_len = b->meta[i] ? strlen(b->meta[i]) : 0;
+        put_u64(o, b->ids[i]);
+        put_u64(o + 8, (uint64_t)b->times[i]);
+        put_u32(o + 16, b->ext[i] ? (uint32_t)ext_len : NO_LEN);
+        put_u32(o + 20, b->meta[i] ? (uint32_t)meta_len : NO_LEN);
+        o += 24;
+        memcpy(o, b->ext[i] ? b->ext[i] : "", ext_len);
+        o += ext_len;
+        memcpy(o, b->meta[i] ? b->meta[i] : "", meta_len);
+        o += meta_len;
+        memcpy(o, b->vectors + i * c->cfg.dim, vec_bytes);
+        o += vec_bytes;
+    }
+    *out = p;
+    *len_out = len;
+    return AKIDB_OK;
+}
+
+/* Log a payload: append (+fsync in ALWAYS mode). */
+static int log_payload(akidb__collection *c, const unsigned char *payload, size_t len,
+                       uint64_t *seq_out)
+{
+    int rc = akidb__wal_append(c->wal, payload, len, seq_out);
+    if (rc == AKIDB_OK)
+        c->last_seq = *seq_out;
+    return rc;
+}
+
+/* Under the write lock: has the log grown past the checkpoint threshold
+ * (and past the point where a failed checkpoint is retried)? */
+static uint64_t checkpoint_due(const akidb__collection *c)
+{
+    uint64_t limit = c->env->checkpoint_bytes;
+    if (c->ckpt_retry_at > limit)
+        limit = c->ckpt_retry_at;
+    return akidb__wal_size(c->wal) >= limit ? limit : 0;
+}
+
+/* After a write, with no lock held: checkpoint if it was due.  A failure
+ * is logged, not returned: the write itself is safely logged. */
+static void run_due_checkpoint(akidb__collection *c, uint64_t due)
+{
+    if (due && akidb__coll_checkpoint(c, due) != AKIDB_OK)
+        akidb__log(c->env, AKIDB_LOG_WARN, "collection %s: checkpoint failed, will retry "
+                   "later: %s", c->name, akidb__errmsg());
+}
+
+int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *vectors,
+                      const char *const *external_ids, const char *const *metadata_json,
+                      uint64_t *ids_out, int64_t now_us)
+{
+    batch b;
+    unsigned char *payload = NULL;
+    size_t len = 0;
+    uint64_t seq = 0, due = 0;
+    pthread_rwlock_wrlock(&c->lock);
+    int rc = validate(c, upsert, n, vectors, external_ids, metadata_json, now_us, &b);
+    if (rc == AKIDB_OK) {
+        if ((rc = reserve(c, &b)) == AKIDB_OK &&
+            (rc = encode_put(c, &b, &payload, &len)) == AKIDB_OK &&
+            (rc = log_payload(c, payload, len, &seq)) == AKIDB_OK) {
+            if (ids_out)
+                memcpy(ids_out, b.ids, n * sizeof *ids_out);
+            commit(c, &b);
+            due = checkpoint_due(c);
+        }
+        batch_free(c->alloc, &b, 1);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    akidb__free(c->alloc, payload);
+    if (rc == AKIDB_OK)
+        rc = akidb__wal_sync(c->wal, seq);
+    if (rc == AKIDB_OK)
+        run_due_checkpoint(c, due);
+    return rc;
+}
+
+static void apply_delete(akidb__collection *c, int64_t slot)
+{
+    uint32_t node = c->id_map.slots[slot].node;
+    map_remove_at(&c->id_map, (uint32_t)slot);
+    retire_node(c, node);
+    akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_DELETED, 1);
+}
+
+int akidb__coll_delete(akidb__collection *c, uint64_t id)
+{
+    uint64_t seq = 0, due = 0;
+    pthread_rwlock_wrlock(&c->lock);
+    int rc;
+    int64_t slot = id_find(&c->id_map, id);
+    if (slot < 0) {
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
+                        c->name, (unsigned long long)id);
+    } else {
+        unsigned char payload[16] = { REC_DELETE, 0, 0, 0 };
+        put_u32(payload + 4, 1);
+        put_u64(payload + 8, id);
+        if ((rc = log_payload(c, payload, sizeof payload, &seq)) == AKIDB_OK) {
+            apply_delete(c, slot);
+            due = checkpoint_due(c);
+        }
+    }
+    pthread_rwlock_unlock(&c->lock);
+    if (rc == AKIDB_OK)
+        rc = akidb__wal_sync(c->wal, seq);
+    if (rc == AKIDB_OK)
+        run_due_checkpoint(c, due);
+    return rc;
+}
+
+/* ---- recovery -------------------------------------------------------- */
+
+static int bad_record(const akidb__collection *c, uint64_t seq, const char *why)
+{
+    return akidb__err(AKIDB_CORRUPT, "%s: record %llu of collection %s: %s",
+                      akidb__wal_path(c->wal), (unsigned long long)seq, c->name, why);
+}
+
+static int replay_put(akidb__collection *c, uint64_t seq, const unsigned char *p, size_t len,
+                      uint32_t n)
+{
+    const akidb_allocator *a = c->alloc;
+    const uint32_t dim = c->cfg.dim;
+    const size_t vec_bytes = (size_t)dim * sizeof(float);
+    /* Each entry takes at least 24 + vec_bytes bytes: bound n first. */
+    if (n == 0 || (uint64_t)n * (24 + vec_bytes) > len)
+        return bad_record(c, seq, "entry count does not fit the record");
+    batch b;
+    int rc = batch_alloc(c, &b, n);
+    if (rc)
+        return rc;
+    b.owned_vectors = akidb__alloc_array(a, n, vec_bytes);
+    if (!b.owned_vectors) {
+        batch_free(a, &b, 0);
+        return akidb__err(AKIDB_NOMEM, "collection %s: out of memory replaying record %llu",
+                          c->name, (unsigned long long)seq);
+    }
+    b.vectors = b.owned_vectors;
+    size_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if (len - off < 24) {
+            rc = bad_record(c, seq, "entry header runs past the record");
+            goto fail;
+        }
+        b.ids[i] = get_u64(p + off);
+        b.times[i] = (int64_t)get_u64(p + off + 8);
+        uint32_t ext_len = get_u32(p + off + 16), meta_len = get_u32(p + off + 20);
+        off += 24;
+        size_t el = ext_len == NO_LEN ? 0 : ext_len, ml = meta_len == NO_LEN ? 0 : meta_len;
+        if (b.ids[i] == 0 || b.ids[i] > AKIDB__MAX_DOC_ID ||
+            (ext_len != NO_LEN && (ext_len == 0 || ext_len > AKIDB_MAX_EXTERNAL_ID_LEN))) {
+            rc = bad_record(c, seq, "entry has an id out of range or a bad external id length");
+            goto fail;
+        }
+        if (el > len - off || ml > len - off - el || vec_bytes > len - off - el - ml) {
+            rc = bad_record(c, seq, "entry runs past the record");
+            goto fail;
+        }
+        if ((ext_len != NO_LEN && memchr(p + off, 0, el)) ||
+            (meta_len != NO_LEN && memchr(p + off + el, 0, ml))) {
+            rc = bad_record(c, seq, "external id or metadata contains a NUL byte");
+            goto fail;
+        }
+        if (ext_len != NO_LEN) {
+            if (!(b.ext[i] = akidb__malloc(a, el + 1)))
+                goto nomem;
+            memcpy(b.ext[i], p + off, el);
+            b.ext[i][el] = '\0';
+            b.hash[i] = hash_str(b.ext[i]);
+        }
+        if (meta_len != NO_LEN) {
+            if (!(b.meta[i] = akidb__malloc(a, ml + 1)))
+                goto nomem;
+            memcpy(b.meta[i], p + off + el, ml);
+            b.meta[i][ml] = '\0';
+        }
+        off += el + ml;
+        float *v = b.owned_vectors + (size_t)i * dim;
+        memcpy(v, p + off, vec_bytes);
+        off += vec_bytes;
+        for (uint32_t j = 0; j < dim; j++)
+            if (!isfinite(v[j])) {
+                rc = bad_record(c, seq, "vector value is not finite");
+                goto fail;
+            }
+        if (b.ext[i]) {
+            int64_t es = ext_find(c, b.ext[i], b.hash[i]);
+            if (es >= 0 && c->node_id[c->ext_map.slots[es].node] != b.ids[i]) {
+                rc = bad_record(c, seq, "external id belongs to another document");
+                goto fail;
+            }
+        }
+    }
+    if (off != len) {
+        rc = bad_record(c, seq, "trailing bytes after the last entry");
+        goto fail;
+    }
+    if ((rc = check_batch_duplicates(c, &b, AKIDB_CORRUPT, "log record")) ||
+        (rc = reserve(c, &b)))
+        goto fail;
+    commit(c, &b);
+    batch_free(a, &b, 1);
+    return AKIDB_OK;
+nomem:
+    rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory replaying record %llu",
+                    c->name, (unsigned long long)seq);
+fail:
+    batch_free(a, &b, 1);
+    return rc;
+}
+
+int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, size_t len)
+{
+    akidb__collection *c = ctx;
+    if (len < 8 || payload[1] || payload[2] || payload[3])
+        return bad_record(c, seq, "record header is malformed");
+    uint32_t n = get_u32(payload + 4);
+    int rc;
+    if (payload[0] == REC_PUT) {
+        rc = replay_put(c, seq, payload + 8, len - 8, n);
+    } else if (payload[0] == REC_DELETE) {
+        if (n == 0 || (uint64_t)n * 8 != len - 8)
+            return bad_record(c, seq, "delete record has a bad length");
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t id = get_u64(payload + 8 + 8 * (size_t)i);
+            int64_t slot = id_find(&c->id_map, id);
+            if (slot >= 0)
+                apply_delete(c, slot);
+            else
+                akidb__log(c->env, AKIDB_LOG_WARN, "%s: record %llu deletes id %llu, which "
+                           "does not exist; ignored", akidb__wal_path(c->wal),
+                           (unsigned long long)seq, (unsigned long long)id);
+        }
+        rc = AKIDB_OK;
+    } else {
+        return bad_record(c, seq, "unknown record type");
+    }
+    if (rc == AKIDB_OK)
+        c->last_seq = seq;
+    return rc;
+}
+
+/* ---- checkpoints ----------------------------------------------------- */
+
+int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
+{
+    pthread_mutex_lock(&c->ckpt_lock);
+    pthread_rwlock_rdlock(&c->lock);
+    int rc = AKIDB_OK;
+    uint64_t size = akidb__wal_size(c->wal);
+    /* Re-checked under the locks: a concurrent writer may have done it. */
+    int due = min_log_bytes ? size >= min_log_bytes
+                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint;
+    if (due) {
+        rc = c->saver ? c->saver(c->env, c, c->ckpt_path, c->coll_id, c->last_seq)
+                      : akidb__err(AKIDB_ERROR, "collection %s: no checkpoint writer", c->name);
+        if (rc == AKIDB_OK) {
+            c->has_checkpoint = 1;
+            /* Crash here: the log still holds records the checkpoint has;
+             * replay skips them by seq. */
+            int err = akidb__fault(c->env, AKIDB__FAULT_CKPT_AFTER_RENAME);
+            rc = err ? akidb__err(AKIDB_IOERR, "%s: cannot empty log: %s",
+                                  akidb__wal_path(c->wal), strerror(err))
+                     : akidb__wal_reset(c->wal, c->last_seq);
+        }
+        /* Written under ckpt_lock + the shared lock; read by writers under
+         * the exclusive lock, so never concurrently. */
+        c->ckpt_retry_at = rc ? size + c->env->checkpoint_bytes / 4 : 0;
+        akidb__metric_add((akidb__metrics *)&c->env->metrics,
+                          rc ? AKIDB__M_CHECKPOINT_ERRORS : AKIDB__M_CHECKPOINTS, 1);
+    }
+    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->ckpt_lock);
+    return rc;
+}
+
+/* ---- reads ----------------------------------------------------------- */
+
+int akidb__coll_lookup(akidb__collection *c, const char *external_id, uint64_t *id_out)
+{
+    pthread_rwlock_rdlock(&c->lock);
+    int64_t slot = ext_find(c, external_id, hash_str(external_id));
+    if (slot >= 0)
+        *id_out = c->node_id[c->ext_map.slots[slot].node];
+    pthread_rwlock_unlock(&c->lock);
+    if (slot < 0) {
+        char q[96];
+        return akidb__err(AKIDB_NOTFOUND, "collection %s: no document with external id \"%s\"",
+                          c->name, akidb__quote(q, sizeof q, external_id, 40));
+    }
+    return AKIDB_OK;
+}
+
+/* An akidb__out_malloc copy of s (NULL stays NULL); 0 when out of memory. */
+static int out_copy(const char *s, char **out)
+{
+    *out = NULL;
+    if (!s)
+        return 1;
+    size_t len = strlen(s) + 1;
+    if (!(*out = akidb__out_malloc(len)))
+        return 0;
+    memcpy(*out, s, len);
+    return 1;
+}
+
+int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
+                    char **metadata_json_out, char **external_id_out, int64_t *inserted_at_out)
+{
+    int rc = AKIDB_OK;
+    char *meta_copy = NULL, *ext_copy = NULL;
+    pthread_rwlock_rdlock(&c->lock);
+    int64_t slot = id_find(&c->id_map, id);
+    if (slot < 0) {
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
+                        c->name, (unsigned long long)id);
+        goto done;
+    }
+    uint32_t node = c->id_map.slots[slot].node;
+    if ((metadata_json_out && !out_copy(c->node_meta[node], &meta_copy)) ||
+        (external_id_out && !out_copy(c->node_ext[node], &ext_copy))) {
+        akidb__out_free(meta_copy);
+        rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory copying document %llu",
+                        c->name, (unsigned long long)id);
+        goto done;
+    }
+    if (vector_out)
+        memcpy(vector_out, akidb__hnsw_vector(c->index, node), (size_t)c->cfg.dim * sizeof(float));
+    if (metadata_json_out)
+        *metadata_json_out = meta_copy;
+    if (external_id_out)
+        *external_id_out = ext_copy;
+    if (inserted_at_out)
+        *inserted_at_out = c->node_time[node];
+done:
+    pthread_rwlock_unlock(&c->lock);
+    return rc;
+}
+
+int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
+                       const akidb_search_params *params, akidb_hit *hits, uint32_t *n_hits)
+{
+    float normalised[AKIDB_MAX_DIM];
+    akidb__hnsw_hit stack_hits[256];
+    akidb__hnsw_hit *hh = stack_hits;
+
+    int rc = check_vector(c, query, "query", 0, normalised);
+    if (rc)
+        return rc;
+    if (c->cfg.metric == AKIDB_METRIC_COSINE)
+        query = normalised;
+    uint32_t ef = params && params->ef ? params->ef : c->cfg.ef_search;
+    int exact = params ? params->exact : 0;
+
+    pthread_rwlock_rdlock(&c->lock);
+    uint32_t live = akidb__hnsw_live(c->index);
+    uint32_t want = k < live ? k : live;
+    if (want > sizeof stack_hits / sizeof stack_hits[0]) {
+        hh = akidb__alloc_array(c->alloc, want, sizeof *hh);
+        if (!hh) {
+            pthread_rwlock_unlock(&c->lock);
+            return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for %u hits",
+                              c->name, want);
+        }
+    }
+    uint32_t n = 0;
+    rc = akidb__hnsw_search(c->index, query, want, ef, exact, hh, &n);
+    akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_SEARCHES, 1);
+    if (rc == AKIDB_OK)
+        for (uint32_t i = 0; i < n; i++) {
+            hits[i].id = c->node_id[hh[i].node];
+            hits[i].distance = hh[i].distance;
+        }
+    pthread_rwlock_unlock(&c->lock);
+    if (hh != stack_hits)
+        akidb__free(c->alloc, hh);
+    if (rc)
+        return akidb__err(rc, "collection %s: search failed: %s", c->name, akidb__errstr(rc));
+    *n_hits = n;
+    return AKIDB_OK;
+}
+
+/* ---- snapshot support ------------------------------------------------ */
+
+void akidb__coll_rdlock(akidb__collection *c) { pthread_rwlock_rdlock(&c->lock); }
+void akidb__coll_unlock(akidb__collection *c) { pthread_rwlock_unlock(&c->lock); }
+uint32_t akidb__coll_nodes(const akidb__collection *c) { return akidb__hnsw_size(c->index); }
+const akidb__hnsw *akidb__coll_index(const akidb__collection *c) { return c->index; }
+uint64_t akidb__coll_next_id(const akidb__collection *c) { return c->next_id; }
+
+int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
+                     const char **ext, const char **meta, int64_t *inserted_at)
+{
+    *inserted_at = c->node_time[node];
+    if (akidb__hnsw_is_deleted(c->index, node))
+        return 0;
+    *id = c->node_id[node];
+    *ext = c->node_ext[node];
+    *meta = c->node_meta[node];
+    return 1;
+}
+
+akidb__wal *akidb__coll_detach_wal(akidb__collection *c)
+{
+    akidb__wal *w = c->wal;
+    c->wal = NULL;
+    return w;
+}
+
+int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
+                      const uint64_t *ids, char **ext, char **meta, const int64_t *times,
+                      uint64_t next_id, const char *what)
+{
+    const char *why = NULL;
+    if (akidb__hnsw_size(index) != n)
+        return akidb__err(AKIDB_CORRUPT, "%s: index holds %u nodes for %u documents", what,
+                          akidb__hnsw_size(index), n);
+    if (grow_nodes(c, n ? n : 1) || map_reserve(c->alloc, &c->id_map, n) ||
+        map_reserve(c->alloc, &c->ext_map, n))
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+    uint64_t max_id = 0;
+    for (uint32_t i = 0; i < n && !why; i++) {
+        if (akidb__hnsw_is_deleted(index, i)) {
+            /* a tombstone keeps its place in the graph and nothing else */
+            if (ids[i] != 0 || ext[i] || meta[i])
+                why = "a deleted node still has a document";
+            c->node_id[i] = 0;
+            c->node_ext[i] = NULL;
+            continue;
+        }
+        if (ids[i] == 0 || ids[i] > AKIDB__MAX_DOC_ID || id_find(&c->id_map, ids[i]) >= 0) {
+            why = "an id is out of range (1..2^63-1) or appears twice";
+            break;
+        }
+        /* The maps look strings up through node_ext, so fill it first. */
+        c->node_id[i] = ids[i];
+        c->node_ext[i] = ext[i];
+        map_put_slot(&c->id_map, ids[i], i);
+        if (ext[i]) {
+            uint64_t h = hash_str(ext[i]);
+            if (ext_find(c, ext[i], h) >= 0) {
+                why = "an external id appears twice";
+                break;
+            }
+            map_put_slot(&c->ext_map, h, i);
+        }
+        if (ids[i] > max_id)
+            max_id = ids[i];
+    }
+    if (!why && (next_id <= max_id || next_id > AKIDB__MAX_DOC_ID + 1))
+        why = "next id is not above every id, or past 2^63";
+    if (why) {
+        map_free(c->alloc, &c->id_map);
+        map_free(c->alloc, &c->ext_map);
+        memset(c->node_ext, 0, (size_t)c->node_cap * sizeof *c->node_ext);
+        return akidb__err(AKIDB_CORRUPT, "%s: %s", what, why);
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        c->node_meta[i] = meta[i];
+        c->node_time[i] = times[i];
+        ext[i] = meta[i] = NULL;   /* moved */
+    }
+    akidb__hnsw_free(c->index);
+    c->index = index;
+    c->next_id = next_id;
+    return AKIDB_OK;
+}
+
+void akidb__coll_set_restored(akidb__collection *c, uint64_t last_seq)
+{
+    c->last_seq = last_seq;
+    c->has_checkpoint = 0;
+}

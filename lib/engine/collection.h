@@ -1,0 +1,115 @@
+/*
+ * collection.h - an in-RAM collection: documents (id, external id, vector,
+ * metadata, insertion time) over an HNSW index.  See collection.c.
+ *
+ * Locking is internal: every function takes the collection's reader-writer
+ * lock (shared for reads and searches, exclusive for writes).  The caller
+ * guarantees the collection is not destroyed during a call.
+ */
+#ifndef AKIDB_COLLECTION_H
+#define AKIDB_COLLECTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "common/env.h"
+#include "index/hnsw.h"
+
+typedef struct akidb__collection akidb__collection;
+struct akidb__wal;
+
+/* A new, empty collection.  cfg must already be validated by the caller.
+ * ckpt_path is where its checkpoints go (copied). */
+int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
+                    const akidb__env *env, uint64_t coll_id, const char *ckpt_path,
+                    akidb__collection **out);
+/* Frees the collection and closes its log. */
+void akidb__coll_free(akidb__collection *c);
+
+/* How the collection's state is written to its checkpoint file: the
+ * owner passes checkpoint.c's akidb__ckpt_write.  A parameter rather than
+ * a call, so the collection (which the checkpoint format reads) does not
+ * depend on the checkpoint format in turn.  The saver is called with the
+ * collection's lock held shared. */
+typedef int (*akidb__coll_saver_fn)(const akidb__env *env, const akidb__collection *c,
+                                    const char *path, uint64_t coll_id, uint64_t last_seq);
+void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver);
+
+/* When the collection was created (microseconds; the catalog's record). */
+void akidb__coll_set_created_at(akidb__collection *c, int64_t us);
+int64_t akidb__coll_created_at(const akidb__collection *c);
+
+/* Give the collection its log (ownership passes to the collection). */
+void akidb__coll_attach_wal(akidb__collection *c, struct akidb__wal *wal);
+uint64_t akidb__coll_id(const akidb__collection *c);
+uint64_t akidb__coll_last_seq(const akidb__collection *c);
+
+/* Recovery: apply one log record (the akidb__wal_replay callback; ctx is
+ * the collection).  Errors name the log and the record's seq. */
+int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, size_t len);
+
+/* Write a checkpoint of the collection and empty its log, holding the
+ * collection's lock shared (searches go on, writes wait).  With
+ * min_log_bytes 0: unless the log holds no record and a checkpoint exists;
+ * otherwise only if the log has at least that many bytes. */
+int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes);
+
+void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq);
+
+/* ---- snapshots (snapshot.c) ----
+ * A consistent read view: hold the shared lock around the accessors. */
+void akidb__coll_rdlock(akidb__collection *c);
+void akidb__coll_unlock(akidb__collection *c);
+uint32_t akidb__coll_nodes(const akidb__collection *c);
+/* Document of a node; 0 when the node is a tombstone (then only
+ * *inserted_at, the deleted document's, is set).  Strings borrowed while
+ * the lock is held; NULL when absent. */
+int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
+                     const char **ext, const char **meta, int64_t *inserted_at);
+const akidb__hnsw *akidb__coll_index(const akidb__collection *c);
+uint64_t akidb__coll_next_id(const akidb__collection *c);
+
+/* The largest document id: ids fit a signed 64-bit integer, the type of
+ * the id column in Parquet (and of integers in SQL and most JSON readers). */
+#define AKIDB__MAX_DOC_ID ((uint64_t)INT64_MAX)
+
+/* Fill an empty, unshared collection with the n nodes of `index` and
+ * their documents (ids[i] 0 and no strings for a node the index holds as
+ * deleted).  On success the collection owns `index` and every string of
+ * ext/meta (the pointer arrays stay the caller's); on failure nothing
+ * changes hands.  AKIDB_CORRUPT (duplicate ids or external ids, a
+ * tombstone with a document, next_id not above every id, naming `what`)
+ * or AKIDB_NOMEM. */
+int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
+                      const uint64_t *ids, char **ext, char **meta, const int64_t *times,
+                      uint64_t next_id, const char *what);
+
+/* Move the log from one collection object to another (restore replaces
+ * the object under the same name and log). */
+struct akidb__wal *akidb__coll_detach_wal(akidb__collection *c);
+
+/* A restored collection continues the old one's log at last_seq and has
+ * no checkpoint of its own yet (the next checkpoint writes one). */
+void akidb__coll_set_restored(akidb__collection *c, uint64_t last_seq);
+
+const char *akidb__coll_name(const akidb__collection *c);
+void akidb__coll_config(const akidb__collection *c, akidb_collection_config *out);
+uint64_t akidb__coll_count(akidb__collection *c);
+
+/* upsert = 0: akidb_insert() semantics; 1: akidb_upsert().  now_us stamps
+ * inserted_at. */
+int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *vectors,
+                      const char *const *external_ids, const char *const *metadata_json,
+                      uint64_t *ids_out, int64_t now_us);
+int akidb__coll_delete(akidb__collection *c, uint64_t id);
+int akidb__coll_lookup(akidb__collection *c, const char *external_id, uint64_t *id_out);
+/* Read document id; every out-parameter may be NULL.  Strings are
+ * akidb__out_malloc copies (NULL when absent). */
+int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
+                    char **metadata_json_out, char **external_id_out, int64_t *inserted_at_out);
+/* Fill the collection-level fields of *out (dim .. index_lag; not tier,
+ * pinned or created_at, which the handle knows). */
+void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out);
+int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
+                       const akidb_search_params *params, akidb_hit *hits, uint32_t *n_hits);
+
+#endif

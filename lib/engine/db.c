@@ -1,0 +1,947 @@
+/*
+ * db.c - the database handle: its directory, the collection table,
+ * recovery, the background threads, and what spans collections (create,
+ * drop, the catalog's snapshots and the restore swap).
+ *
+ * Locks, taken in this order, never the reverse:
+ *
+ *   db->lock (rwlock: shared for anything inside one collection,
+ *             exclusive to create, drop or swap a collection)
+ *     -> collection lock (inside collection.c)
+ *
+ * Holding db->lock shared for the whole call (akidb__db_enter/leave) is
+ * what keeps a collection alive while it is used: drop needs the lock
+ * exclusively, so it waits for calls in flight and frees the collection
+ * when no one can reach it.
+ *
+ * Opening is recovery.  The directory holds:
+ *   LOCK          flock()ed while a handle is open (AKIDB_BUSY for others)
+ *   akidb.db      the catalog (catalog.c): which collections exist
+ *   wal/N.wal     the log of collection N (wal.c)
+ *   ckpt/N.ckpt   its last checkpoint (checkpoint.c)
+ *   tmp/          snapshot copies being written (emptied at open)
+ * Each catalog row is rebuilt from its checkpoint plus its log.  Files are
+ * named by the catalog's collection number, never reused, so a drop that
+ * crashed before deleting its files leaves only files numbered below the
+ * catalog's high-water mark: those are removed.  Files numbered above it
+ * mean the catalog lost rows (a damaged or replaced akidb.db): that is
+ * AKIDB_CORRUPT, never a silent deletion of data.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/alloc.h"
+#include "common/env.h"
+#include "common/file.h"
+#include "common/hash.h"
+#include "engine/catalog.h"
+#include "engine/checkpoint.h"
+#include "engine/collection.h"
+#include "engine/db.h"
+#include "engine/snapshot.h"
+#include "engine/uploader.h"
+#include "engine/wal.h"
+#include "store/store.h"
+
+#define DEFAULT_CHECKPOINT_BYTES ((uint64_t)64 << 20)
+
+struct akidb {
+    char *dir;
+    akidb_options opts;
+    akidb__env env;
+    int lock_fd;
+    akidb__catalog *meta;
+    pthread_rwlock_t lock;
+    akidb__collection **colls;
+    size_t n_colls, colls_cap;
+
+    akidb_store *store;          /* opts.store, or our own local store */
+    int own_store;
+    akidb__store_disp *disp;
+    akidb__uploader *uploader;
+    pthread_t dlq_thread;
+    int dlq_thread_started;
+    int dlq_stopping;
+    pthread_mutex_t dlq_lock;
+    pthread_cond_t dlq_cond;
+};
+
+akidb__uploader *akidb__db_uploader(akidb *db)
+{
+    return db->uploader;
+}
+
+void akidb__set_fault_hook(akidb *db, akidb__fault_fn fn, void *ctx)
+{
+    db->env.fault_fn = fn;
+    db->env.fault_ctx = ctx;
+}
+
+akidb__env *akidb__db_env(akidb *db)
+{
+    return &db->env;
+}
+
+akidb__catalog *akidb__db_catalog(akidb *db)
+{
+    return db->meta;
+}
+
+int64_t akidb__db_now_us(const akidb *db)
+{
+    if (db->opts.clock_us)
+        return db->opts.clock_us(db->opts.clock_ctx);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* dir + "/" + rel (+ optional numeric file), into a new allocation. */
+static char *path_join(const akidb *db, const char *rel, int64_t coll_id, const char *ext)
+{
+    char buf[4096];
+    int n = coll_id >= 0 ? snprintf(buf, sizeof buf, "%s/%s/%lld%s", db->dir, rel,
+                                    (long long)coll_id, ext)
+                         : snprintf(buf, sizeof buf, "%s/%s", db->dir, rel);
+    if (n < 0 || (size_t)n >= sizeof buf)
+        return NULL;
+    return akidb__strdup(&db->env.alloc, buf);
+}
+
+/* A new, empty collection that checkpoints through checkpoint.c. */
+static int new_coll(akidb *db, const char *name, const akidb_collection_config *cfg,
+                    int64_t coll_id, const char *ckpt_path, int64_t created_at,
+                    akidb__collection **out)
+{
+    int rc = akidb__coll_new(name, cfg, &db->env, (uint64_t)coll_id, ckpt_path, out);
+    if (rc == AKIDB_OK) {
+        akidb__coll_set_saver(*out, akidb__ckpt_write);
+        akidb__coll_set_created_at(*out, created_at);
+    }
+    return rc;
+}
+
+static int make_dir(const char *path)
+{
+    if (mkdir(path, 0755) != 0 && errno != EEXIST)
+        return akidb__err(AKIDB_IOERR, "akidb_open: cannot create directory %s: %s", path,
+                          strerror(errno));
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return akidb__err(AKIDB_IOERR, "akidb_open: %s: %s", path, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return akidb__err(AKIDB_IOERR, "akidb_open: %s is not a directory", path);
+    return AKIDB_OK;
+}
+
+/* Numbers of the collections that have files in `sub` with suffix `ext`
+ * ("N.wal"); leftover "*.tmp" files are removed on the way. */
+typedef struct id_list { int64_t *ids; size_t n, cap; } id_list;
+
+static int scan_dir(akidb *db, const char *sub, const char *ext, id_list *out)
+{
+    char *path = path_join(db, sub, -1, "");
+    if (!path)
+        return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+    DIR *d = opendir(path);
+    if (!d) {
+        int rc = akidb__err(AKIDB_IOERR, "akidb_open: cannot read %s: %s", path, strerror(errno));
+        akidb__free(&db->env.alloc, path);
+        return rc;
+    }
+    int rc = AKIDB_OK;
+    struct dirent *e;
+    size_t ext_len = strlen(ext);
+    while (rc == AKIDB_OK && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 4 && strcmp(e->d_name + len - 4, ".tmp") == 0) {
+            /* A checkpoint that never made it to its rename. */
+            unlinkat(dirfd(d), e->d_name, 0);
+            continue;
+        }
+        if (len <= ext_len || strcmp(e->d_name + len - ext_len, ext) != 0)
+            continue;
+        char *end;
+        long long id = strtoll(e->d_name, &end, 10);
+        if (end != e->d_name + len - ext_len || id <= 0)
+            continue;
+        if (out->n == out->cap) {
+            size_t cap = out->cap ? out->cap * 2 : 16;
+            int64_t *ids = akidb__realloc_array(&db->env.alloc, out->ids, cap, sizeof *ids);
+            if (!ids) {
+                rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+                break;
+            }
+            out->ids = ids;
+            out->cap = cap;
+        }
+        out->ids[out->n++] = id;
+    }
+    closedir(d);
+    akidb__free(&db->env.alloc, path);
+    return rc;
+}
+
+static int add_coll(akidb *db, akidb__collection *c)
+{
+    if (db->n_colls == db->colls_cap) {
+        size_t cap = db->colls_cap ? db->colls_cap * 2 : 8;
+        akidb__collection **a = akidb__realloc_array(&db->env.alloc, db->colls, cap, sizeof *a);
+        if (!a)
+            return akidb__err(AKIDB_NOMEM, "collection %s: out of memory", akidb__coll_name(c));
+        db->colls = a;
+        db->colls_cap = cap;
+    }
+    db->colls[db->n_colls++] = c;
+    akidb__metric_set(&db->env.metrics, AKIDB__M_COLLECTIONS, (int64_t)db->n_colls);
+    return AKIDB_OK;
+}
+
+/* Rebuild one collection: checkpoint, then log replay.  (meta_list callback) */
+static int recover_coll(void *ctx, const akidb__catalog_coll *mc)
+{
+    akidb *db = ctx;
+    const akidb_allocator *a = &db->env.alloc;
+    char *wal_path = path_join(db, "wal", mc->coll_id, ".wal");
+    char *ckpt_path = path_join(db, "ckpt", mc->coll_id, ".ckpt");
+    akidb__collection *c = NULL;
+    akidb__wal *w = NULL;
+    int rc;
+    if (!wal_path || !ckpt_path) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto done;
+    }
+    if ((rc = new_coll(db, mc->name, &mc->cfg, mc->coll_id, ckpt_path, mc->created_at, &c)))
+        goto done;
+    uint64_t last_seq = 0;
+    int have_ckpt = 0;
+    rc = akidb__ckpt_read(&db->env, c, ckpt_path, (uint64_t)mc->coll_id, &last_seq);
+    if (rc == AKIDB_OK) {
+        have_ckpt = 1;
+        akidb__coll_set_last_seq(c, last_seq);
+    } else if (rc != AKIDB_NOTFOUND) {
+        goto done;
+    }
+    rc = akidb__wal_open(&db->env, wal_path, (uint64_t)mc->coll_id, mc->cfg.dim, &w);
+    if (rc != AKIDB_OK && !have_ckpt) {
+        /* Created in the catalog, crashed before the log header was
+         * synced: the collection never acknowledged a write. */
+        struct stat st;
+        int missing = stat(wal_path, &st) != 0 && errno == ENOENT;
+        int short_file = !missing && st.st_size < AKIDB__WAL_HEADER_LEN;
+        if (missing || short_file) {
+            akidb__log(&db->env, AKIDB_LOG_WARN, "%s: log %s; creating an empty one "
+                       "(collection %s was created just before a crash)", wal_path,
+                       missing ? "is missing" : "has a torn header", mc->name);
+            rc = akidb__wal_create(&db->env, wal_path, (uint64_t)mc->coll_id, mc->cfg.dim, &w);
+        }
+    } else if (rc == AKIDB_NOTFOUND) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: log is missing but checkpoint %s exists",
+                        wal_path, ckpt_path);
+    }
+    if (rc)
+        goto done;
+    akidb__coll_attach_wal(c, w);
+    if ((rc = akidb__wal_replay(w, last_seq, akidb__coll_replay, c)))
+        goto done;
+    rc = add_coll(db, c);
+done:
+    if (rc)
+        akidb__coll_free(c);   /* also closes w, which is attached once opened */
+    akidb__free(a, wal_path);
+    akidb__free(a, ckpt_path);
+    return rc;
+}
+
+static int id_in_catalog(const akidb *db, int64_t id)
+{
+    for (size_t i = 0; i < db->n_colls; i++)
+        if ((int64_t)akidb__coll_id(db->colls[i]) == id)
+            return 1;
+    return 0;
+}
+
+/* Files of collections the catalog does not list: leftovers of a drop
+ * (removed) or evidence of a damaged catalog (AKIDB_CORRUPT). */
+static int check_orphans(akidb *db, const id_list *ids, const char *sub, const char *ext)
+{
+    int64_t max_id = 0;
+    int rc = akidb__catalog_max_coll_id(db->meta, &max_id);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < ids->n; i++) {
+        if (id_in_catalog(db, ids->ids[i]))
+            continue;
+        char *p = path_join(db, sub, ids->ids[i], ext);
+        if (!p)
+            return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        if (ids->ids[i] > max_id) {
+            rc = akidb__err(AKIDB_CORRUPT, "akidb_open: %s belongs to collection %lld, which "
+                            "the catalog %s/akidb.db has never recorded: the catalog is "
+                            "damaged or was replaced", p, (long long)ids->ids[i], db->dir);
+            akidb__free(&db->env.alloc, p);
+            return rc;
+        }
+        akidb__log(&db->env, AKIDB_LOG_INFO, "%s: removing the file of dropped collection "
+                   "%lld", p, (long long)ids->ids[i]);
+        unlink(p);
+        akidb__free(&db->env.alloc, p);
+    }
+    return AKIDB_OK;
+}
+
+static void stop_background(akidb *db)
+{
+    if (db->dlq_thread_started) {
+        pthread_mutex_lock(&db->dlq_lock);
+        db->dlq_stopping = 1;
+        pthread_cond_broadcast(&db->dlq_cond);
+        pthread_mutex_unlock(&db->dlq_lock);
+        pthread_join(db->dlq_thread, NULL);
+        db->dlq_thread_started = 0;
+    }
+    akidb__uploader_free(db->uploader);   /* finishes queued uploads first */
+    db->uploader = NULL;
+    akidb__disp_free(db->disp);
+    db->disp = NULL;
+    if (db->own_store)
+        akidb__store_destroy(db->store);
+    db->store = NULL;
+}
+
+static void free_handle(akidb *db)
+{
+    stop_background(db);
+    pthread_mutex_destroy(&db->dlq_lock);
+    pthread_cond_destroy(&db->dlq_cond);
+    for (size_t i = 0; i < db->n_colls; i++)
+        akidb__coll_free(db->colls[i]);
+    akidb__catalog_close(db->meta);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);   /* releases the flock */
+    akidb_allocator a = db->env.alloc;
+    akidb__free(&a, db->colls);
+    akidb__free(&a, db->dir);
+    pthread_rwlock_destroy(&db->lock);
+    akidb__free(&a, db);
+}
+
+static int64_t clock_us_of(void *ctx)
+{
+    return akidb__db_now_us(ctx);
+}
+
+static int64_t clock_ms_of(void *ctx)
+{
+    return akidb__db_now_us(ctx) / 1000;
+}
+
+/* The background thread retrying dead letters. */
+static void *dlq_main(void *arg)
+{
+    akidb *db = arg;
+    uint32_t interval = db->opts.dlq_retry_interval_ms ? db->opts.dlq_retry_interval_ms : 1000;
+    uint32_t batch = db->opts.dlq_retry_batch ? db->opts.dlq_retry_batch : 10;
+    pthread_mutex_lock(&db->dlq_lock);
+    while (!db->dlq_stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        uint64_t ns = (uint64_t)until.tv_nsec + (uint64_t)interval * 1000000u;
+        until.tv_sec += (time_t)(ns / 1000000000u);
+        until.tv_nsec = (long)(ns % 1000000000u);
+        pthread_cond_timedwait(&db->dlq_cond, &db->dlq_lock, &until);
+        if (db->dlq_stopping)
+            break;
+        pthread_mutex_unlock(&db->dlq_lock);
+        uint32_t tried = 0, ok = 0;
+        if (akidb__uploader_dlq_cycle(db->uploader, batch, &tried, &ok) != AKIDB_OK)
+            akidb__log(&db->env, AKIDB_LOG_WARN, "dead-letter retry cycle failed: %s",
+                       akidb__errmsg());
+        pthread_mutex_lock(&db->dlq_lock);
+    }
+    pthread_mutex_unlock(&db->dlq_lock);
+    return NULL;
+}
+
+/* The object store, its dispatch, the uploader and the retry thread. */
+static int start_background(akidb *db)
+{
+    int rc;
+    if (db->opts.store) {
+        db->store = db->opts.store;
+    } else {
+        char *p = path_join(db, "objects", -1, "");
+        if (!p)
+            return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        rc = akidb__store_local_new(p, 0755, &db->store);
+        akidb__free(&db->env.alloc, p);
+        if (rc)
+            return rc;
+        db->own_store = 1;
+    }
+    /* The breaker's cool-down follows the handle's clock, like every other
+     * timed policy, so tests drive it without sleeping. */
+    akidb__store_policy policy;
+    akidb__store_policy_init(&policy);
+    policy.now_ms = clock_ms_of;
+    policy.time_ctx = db;
+    if ((rc = akidb__disp_new(db->store, &policy, &db->env.metrics, &db->env.alloc, &db->disp)))
+        return rc;
+    akidb__uploader_config ucfg;
+    memset(&ucfg, 0, sizeof ucfg);
+    ucfg.concurrency = db->opts.upload_concurrency;
+    ucfg.max_attempts = db->opts.dlq_max_attempts;
+    ucfg.now_us = clock_us_of;
+    ucfg.clock_ctx = db;
+    if ((rc = akidb__uploader_new(&db->env, db->disp, db->meta, &ucfg, &db->uploader)))
+        return rc;
+    if (db->opts.dlq_retry_interval_ms != AKIDB_NEVER) {
+        if (pthread_create(&db->dlq_thread, NULL, dlq_main, db) != 0)
+            return akidb__err(AKIDB_ERROR, "akidb_open: cannot start the retry thread");
+        db->dlq_thread_started = 1;
+    }
+    return AKIDB_OK;
+}
+
+int akidb__db_open(const char *dir, const akidb_options *o, akidb **out)
+{
+    *out = NULL;
+    int rc = make_dir(dir);
+    if (rc)
+        return rc;
+
+    const akidb_allocator *a = o->allocator ? o->allocator : &akidb__default_allocator;
+    akidb *db = akidb__calloc(a, 1, sizeof *db);
+    if (!db)
+        return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+    db->env.alloc = *a;
+    db->lock_fd = -1;
+    db->opts = *o;
+    db->opts.allocator = NULL;  /* copied into env; the caller's may go away */
+    db->env.sync_mode = o->sync_mode;
+    db->env.checkpoint_bytes = o->checkpoint_bytes ? o->checkpoint_bytes
+                                                   : DEFAULT_CHECKPOINT_BYTES;
+    db->env.log_fn = o->log_fn;
+    db->env.log_ctx = o->log_ctx;
+    pthread_mutex_init(&db->dlq_lock, NULL);
+    pthread_cond_init(&db->dlq_cond, NULL);
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int lrc = pthread_rwlock_init(&db->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (lrc != 0) {
+        akidb__free(a, db);
+        return akidb__err(AKIDB_ERROR, "akidb_open: cannot create lock");
+    }
+    db->dir = akidb__strdup(&db->env.alloc, dir);
+    if (!db->dir) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto fail;
+    }
+
+    char *p = NULL;
+    id_list wal_ids = { 0 }, ckpt_ids = { 0 };
+    if (!(p = path_join(db, "LOCK", -1, ""))) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto fail;
+    }
+    db->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (db->lock_fd < 0) {
+        rc = akidb__err(AKIDB_IOERR, "akidb_open: cannot open %s: %s", p, strerror(errno));
+    } else if (flock(db->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        rc = errno == EWOULDBLOCK
+            ? akidb__err(AKIDB_BUSY, "akidb_open: database %s is open in another handle or "
+                         "process", dir)
+            : akidb__err(AKIDB_IOERR, "akidb_open: cannot lock %s: %s", p, strerror(errno));
+    }
+    akidb__free(&db->env.alloc, p);
+    if (rc)
+        goto fail;
+
+    const char *subdirs[] = { "wal", "ckpt" };
+    for (int i = 0; i < 2; i++) {
+        if (!(p = path_join(db, subdirs[i], -1, ""))) {
+            rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+            goto fail;
+        }
+        rc = make_dir(p);
+        akidb__free(&db->env.alloc, p);
+        if (rc)
+            goto fail;
+    }
+    if ((rc = scan_dir(db, "wal", ".wal", &wal_ids)) ||
+        (rc = scan_dir(db, "ckpt", ".ckpt", &ckpt_ids)))
+        goto fail_ids;
+    if (!(p = path_join(db, "akidb.db", -1, ""))) {
+        rc = akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        goto fail_ids;
+    }
+    rc = akidb__catalog_open(p, wal_ids.n + ckpt_ids.n == 0, &db->meta);
+    akidb__free(&db->env.alloc, p);
+    if (rc ||
+        (rc = akidb__catalog_list(db->meta, recover_coll, db)) ||
+        (rc = check_orphans(db, &wal_ids, "wal", ".wal")) ||
+        (rc = check_orphans(db, &ckpt_ids, "ckpt", ".ckpt")))
+        goto fail_ids;
+    akidb__free(&db->env.alloc, wal_ids.ids);
+    akidb__free(&db->env.alloc, ckpt_ids.ids);
+    if ((rc = start_background(db)))
+        goto fail;
+    *out = db;
+    return AKIDB_OK;
+
+fail_ids:
+    akidb__free(&db->env.alloc, wal_ids.ids);
+    akidb__free(&db->env.alloc, ckpt_ids.ids);
+fail:
+    free_handle(db);
+    return rc;
+}
+
+int akidb__db_close(akidb *db)
+{
+    int rc = AKIDB_OK;
+    char first_err[512] = "";
+    stop_background(db);   /* queued uploads finish first */
+    for (size_t i = 0; i < db->n_colls; i++) {
+        int crc = akidb__coll_checkpoint(db->colls[i], 0);
+        if (crc != AKIDB_OK && rc == AKIDB_OK) {
+            rc = crc;
+            snprintf(first_err, sizeof first_err, "%s", akidb__errmsg());
+        }
+    }
+    free_handle(db);
+    if (rc)
+        return akidb__err(rc, "akidb_close: checkpoint failed (the log was kept, nothing is "
+                          "lost): %s", first_err);
+    return AKIDB_OK;
+}
+
+int akidb__db_checkpoint(akidb *db, const char *name)
+{
+    int rc = AKIDB_OK;
+    pthread_rwlock_rdlock(&db->lock);
+    int found = 0;
+    for (size_t i = 0; i < db->n_colls && rc == AKIDB_OK; i++)
+        if (!name || strcmp(akidb__coll_name(db->colls[i]), name) == 0) {
+            found = 1;
+            rc = akidb__coll_checkpoint(db->colls[i], 0);
+        }
+    pthread_rwlock_unlock(&db->lock);
+    if (rc == AKIDB_OK && name && !found)
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", name);
+    return rc;
+}
+
+/* ---- collections ----------------------------------------------------- */
+
+/* Caller holds db->lock (either mode). */
+static akidb__collection *find_coll(const akidb *db, const char *name, size_t *index_out)
+{
+    for (size_t i = 0; i < db->n_colls; i++)
+        if (strcmp(akidb__coll_name(db->colls[i]), name) == 0) {
+            if (index_out)
+                *index_out = i;
+            return db->colls[i];
+        }
+    return NULL;
+}
+
+int akidb__db_create(akidb *db, const char *name, const akidb_collection_config *cfg)
+{
+    int rc;
+    pthread_rwlock_wrlock(&db->lock);
+    akidb__collection *coll = NULL;
+    akidb__wal *w = NULL;
+    char *wal_path = NULL, *ckpt_path = NULL;
+    int64_t coll_id = 0;
+    if (find_coll(db, name, NULL)) {
+        rc = akidb__err(AKIDB_EXISTS, "collection %s already exists", name);
+        goto done;
+    }
+    /* Catalog row first: a crash after it leaves a collection whose log
+     * is recreated on open; a crash before it leaves nothing. */
+    int64_t created_at = akidb__db_now_us(db);
+    if ((rc = akidb__catalog_create(db->meta, name, cfg, created_at, &coll_id)))
+        goto done;
+    wal_path = path_join(db, "wal", coll_id, ".wal");
+    ckpt_path = path_join(db, "ckpt", coll_id, ".ckpt");
+    if (!wal_path || !ckpt_path) {
+        rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory", name);
+    } else if ((rc = new_coll(db, name, cfg, coll_id, ckpt_path, created_at, &coll)) == AKIDB_OK &&
+               (rc = akidb__wal_create(&db->env, wal_path, (uint64_t)coll_id, cfg->dim,
+                                       &w)) == AKIDB_OK) {
+        akidb__coll_attach_wal(coll, w);
+        rc = add_coll(db, coll);
+    }
+    if (rc) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", akidb__errmsg());
+        akidb__coll_free(coll);
+        if (wal_path)
+            unlink(wal_path);
+        akidb__catalog_drop(db->meta, coll_id);
+        akidb__err(rc, "%s", msg);
+    }
+done:
+    akidb__free(&db->env.alloc, wal_path);
+    akidb__free(&db->env.alloc, ckpt_path);
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+int akidb__db_drop(akidb *db, const char *name)
+{
+    int rc = AKIDB_OK;
+    pthread_rwlock_wrlock(&db->lock);
+    size_t i;
+    akidb__collection *c = find_coll(db, name, &i);
+    if (!c) {
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", name);
+    } else if ((rc = akidb__catalog_drop(db->meta, (int64_t)akidb__coll_id(c))) == AKIDB_OK) {
+        /* The row is gone: from here the files are leftovers that the next
+         * open would remove anyway, so failures are only logged. */
+        int64_t id = (int64_t)akidb__coll_id(c);
+        db->colls[i] = db->colls[--db->n_colls];
+        akidb__metric_set(&db->env.metrics, AKIDB__M_COLLECTIONS, (int64_t)db->n_colls);
+        akidb__coll_free(c);
+        const char *subs[2][2] = { { "wal", ".wal" }, { "ckpt", ".ckpt" } };
+        for (int k = 0; k < 2; k++) {
+            char *p = path_join(db, subs[k][0], id, subs[k][1]);
+            if (p && unlink(p) != 0 && errno != ENOENT)
+                akidb__log(&db->env, AKIDB_LOG_WARN, "%s: cannot remove: %s", p, strerror(errno));
+            akidb__free(&db->env.alloc, p);
+        }
+    }
+    pthread_rwlock_unlock(&db->lock);
+    return rc;
+}
+
+int akidb__db_enter(akidb *db, const char *name, akidb__collection **out)
+{
+    pthread_rwlock_rdlock(&db->lock);
+    *out = find_coll(db, name, NULL);
+    if (!*out) {
+        pthread_rwlock_unlock(&db->lock);
+        return akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", name);
+    }
+    return AKIDB_OK;
+}
+
+void akidb__db_leave(akidb *db)
+{
+    pthread_rwlock_unlock(&db->lock);
+}
+
+int akidb__db_writable(akidb *db, const char *fn)
+{
+    if (db->opts.read_only)
+        return akidb__err(AKIDB_READONLY, "%s: database %s is open read-only", fn, db->dir);
+    return AKIDB_OK;
+}
+
+int akidb__db_write(akidb *db, akidb__collection *c, int upsert, size_t n,
+                    const float *vectors, const char *const *external_ids,
+                    const char *const *metadata_json, uint64_t *ids_out)
+{
+    int rc = akidb__db_writable(db, upsert ? "akidb_upsert" : "akidb_insert");
+    if (rc)
+        return rc;
+    return akidb__coll_write(c, upsert, n, vectors, external_ids, metadata_json, ids_out,
+                             akidb__db_now_us(db));
+}
+
+int akidb__db_delete(akidb *db, akidb__collection *c, uint64_t id)
+{
+    int rc = akidb__db_writable(db, "akidb_delete");
+    return rc ? rc : akidb__coll_delete(c, id);
+}
+
+void akidb__db_coll_state(akidb *db, akidb__collection *c, akidb_collection_stats *out)
+{
+    (void)db;
+    out->tier = AKIDB_TIER_HOT;
+    out->pinned = 0;
+    out->created_at_us = akidb__coll_created_at(c);
+}
+
+/* ---- snapshots -------------------------------------------------------- */
+
+/* A temporary path under dir/tmp for one snapshot being written. */
+static char *tmp_path(akidb *db, const char *what)
+{
+    char *dir = path_join(db, "tmp", -1, "");
+    if (!dir)
+        return NULL;
+    mkdir(dir, 0755);
+    char buf[4096];
+    static _Thread_local unsigned counter;
+    snprintf(buf, sizeof buf, "%s/%s-%ld-%u-%u.tmp", dir, what, (long)getpid(),
+             (unsigned)(uintptr_t)&counter % 100000u, ++counter);
+    akidb__free(&db->env.alloc, dir);
+    return akidb__strdup(&db->env.alloc, buf);
+}
+
+int akidb__db_snapshot_create(akidb *db, const char *coll, char id_out[AKIDB_SNAPSHOT_ID_LEN])
+{
+    akidb__collection *c;
+    int rc = akidb__db_enter(db, coll, &c);
+    if (rc)
+        return rc;
+    akidb__catalog_snap e;
+    memset(&e, 0, sizeof e);
+    e.coll_id = (int64_t)akidb__coll_id(c);
+    e.created_at = akidb__db_now_us(db);
+    /* Time-ordered ids; the counter separates snapshots of one microsecond
+     * (an injected clock can stand still). */
+    static _Atomic unsigned seq;
+    snprintf(e.snapshot_id, sizeof e.snapshot_id, "%016llx-%04x",
+             (unsigned long long)e.created_at, (unsigned)(seq++ & 0xffff));
+    snprintf(e.object_key, sizeof e.object_key, "snapshots/%s/%s.parquet", coll, e.snapshot_id);
+    char *tmp = tmp_path(db, "snapshot");
+    akidb__snap_result res;
+    if (!tmp)
+        rc = akidb__err(AKIDB_NOMEM, "akidb_snapshot_create: out of memory");
+    else
+        rc = akidb__snap_write(&db->env, c, tmp, 0, &res);   /* the store makes it durable */
+    akidb__db_leave(db);   /* the upload needs no lock: the file is a private copy */
+    const void *data = NULL;
+    size_t len = 0;
+    if (rc == AKIDB_OK && (rc = akidb__map_file(tmp, &data, &len)) == AKIDB_OK) {
+        rc = akidb__disp_put(db->disp, e.object_key, data, len);
+        akidb__unmap_file(data, len);
+    } else if (rc == AKIDB_NOTFOUND) {
+        rc = akidb__err(AKIDB_IOERR, "%s: the snapshot copy vanished before its upload", tmp);
+    }
+    if (rc == AKIDB_OK) {
+        e.rows = res.rows;
+        e.bytes = res.bytes;
+        memcpy(e.sha256, res.sha256, sizeof e.sha256);
+        rc = akidb__catalog_snap_add(db->meta, &e);
+        if (rc)   /* not recorded: do not leave an object no one knows of */
+            akidb__disp_delete(db->disp, e.object_key);
+    }
+    if (tmp) {
+        unlink(tmp);
+        akidb__free(&db->env.alloc, tmp);
+    }
+    if (rc == AKIDB_OK)
+        memcpy(id_out, e.snapshot_id, AKIDB_SNAPSHOT_ID_LEN);
+    return rc;
+}
+
+typedef struct snap_rows {
+    akidb__catalog_snap *rows;
+    size_t n, cap;
+} snap_rows;
+
+static int collect_snap(void *ctx, const akidb__catalog_snap *e)
+{
+    snap_rows *s = ctx;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 8;
+        akidb__catalog_snap *r = akidb__out_malloc(cap * sizeof *r);
+        if (!r)
+            return akidb__err(AKIDB_NOMEM, "out of memory listing snapshots");
+        if (s->n)
+            memcpy(r, s->rows, s->n * sizeof *r);
+        akidb__out_free(s->rows);
+        s->rows = r;
+        s->cap = cap;
+    }
+    s->rows[s->n++] = *e;
+    return AKIDB_OK;
+}
+
+/* The catalog's snapshots of collection `coll`, newest first.  *out is
+ * cleared first, so the caller frees it whatever happens. */
+static int list_snaps(akidb *db, const char *coll, int64_t *coll_id, snap_rows *out)
+{
+    memset(out, 0, sizeof *out);
+    akidb__collection *c;
+    int rc = akidb__db_enter(db, coll, &c);
+    if (rc)
+        return rc;
+    *coll_id = (int64_t)akidb__coll_id(c);
+    akidb__db_leave(db);
+    return akidb__catalog_snap_list(db->meta, *coll_id, collect_snap, out);
+}
+
+int akidb__db_snapshot_list(akidb *db, const char *coll, akidb__catalog_snap **rows_out,
+                            size_t *n_out)
+{
+    int64_t coll_id;
+    snap_rows s;
+    int rc = list_snaps(db, coll, &coll_id, &s);
+    if (rc) {
+        akidb__out_free(s.rows);
+        s.rows = NULL;
+        s.n = 0;
+    }
+    *rows_out = s.rows;
+    *n_out = s.n;
+    return rc;
+}
+
+/* Download snapshot e, verify it, and build a detached collection. */
+static int load_snapshot(akidb *db, const char *coll, const akidb_collection_config *cfg,
+                         int64_t coll_id, int64_t created_at, const akidb__catalog_snap *e,
+                         akidb__collection **out)
+{
+    void *data = NULL;
+    size_t len = 0;
+    char sha[65], what[AKIDB_MAX_KEY_LEN + 32];
+    snprintf(what, sizeof what, "snapshot %s", e->object_key);
+    int rc = akidb__disp_get(db->disp, e->object_key, 0, UINT64_MAX, &data, &len);
+    if (rc)
+        return rc;
+    if (len != e->bytes) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: %zu bytes, the catalog recorded %llu", what, len,
+                        (unsigned long long)e->bytes);
+    } else if (akidb__sha256_hex(data, len, sha), strcmp(sha, e->sha256) != 0) {
+        rc = akidb__err(AKIDB_CORRUPT, "%s: SHA-256 %s does not match the recorded %s", what,
+                        sha, e->sha256);
+    }
+    char *ckpt = path_join(db, "ckpt", coll_id, ".ckpt");
+    akidb__collection *c = NULL;
+    if (rc == AKIDB_OK && !ckpt)
+        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+    if (rc == AKIDB_OK && (rc = new_coll(db, coll, cfg, coll_id, ckpt, created_at, &c)) == AKIDB_OK &&
+        (rc = akidb__snap_load(&db->env, data, len, what, c)) != AKIDB_OK) {
+        akidb__coll_free(c);
+        c = NULL;
+    }
+    akidb__free(&db->env.alloc, ckpt);
+    akidb__out_free(data);
+    *out = c;
+    return rc;
+}
+
+int akidb__db_snapshot_restore(akidb *db, const char *coll, const char *id)
+{
+    int64_t coll_id;
+    snap_rows s;
+    akidb_collection_config cfg;
+    int rc = list_snaps(db, coll, &coll_id, &s);
+    if (rc)
+        goto done;
+    akidb__collection *c;
+    if ((rc = akidb__db_enter(db, coll, &c)))
+        goto done;
+    akidb__coll_config(c, &cfg);
+    int64_t created_at = akidb__coll_created_at(c);
+    akidb__db_leave(db);
+    akidb__collection *fresh = NULL;
+    int tried = 0;
+    char last_err[512] = "";
+    for (size_t i = 0; i < s.n && !fresh; i++) {
+        if (id && strcmp(s.rows[i].snapshot_id, id) != 0)
+            continue;
+        tried++;
+        rc = load_snapshot(db, coll, &cfg, coll_id, created_at, &s.rows[i], &fresh);
+        if (rc) {
+            snprintf(last_err, sizeof last_err, "%s", akidb__errmsg());
+            if (id || (rc != AKIDB_CORRUPT && rc != AKIDB_NOTFOUND))
+                goto done;
+            akidb__log(&db->env, AKIDB_LOG_WARN, "restore of %s: skipping snapshot %s: %s",
+                       coll, s.rows[i].snapshot_id, last_err);
+        }
+    }
+    if (!fresh) {
+        rc = !tried ? akidb__err(AKIDB_NOTFOUND, "collection %s has no snapshot%s%s", coll,
+                                 id ? " " : "", id ? id : "")
+                    : akidb__err(rc, "collection %s: no snapshot verifies; last error: %s",
+                                 coll, last_err);
+        goto done;
+    }
+    /* Swap: same name, same log; the checkpoint makes it durable. */
+    pthread_rwlock_wrlock(&db->lock);
+    size_t at;
+    akidb__collection *old = find_coll(db, coll, &at);
+    if (!old || (int64_t)akidb__coll_id(old) != coll_id) {
+        pthread_rwlock_unlock(&db->lock);
+        akidb__coll_free(fresh);
+        rc = akidb__err(AKIDB_CONFLICT, "collection %s was dropped or recreated during the "
+                        "restore", coll);
+        goto done;
+    }
+    akidb__coll_attach_wal(fresh, akidb__coll_detach_wal(old));
+    akidb__coll_set_restored(fresh, akidb__coll_last_seq(old));
+    rc = akidb__coll_checkpoint(fresh, 0);
+    if (rc) {
+        akidb__coll_attach_wal(old, akidb__coll_detach_wal(fresh));
+        akidb__coll_free(fresh);
+    } else {
+        db->colls[at] = fresh;
+        akidb__coll_free(old);
+    }
+    pthread_rwlock_unlock(&db->lock);
+done:
+    akidb__out_free(s.rows);
+    return rc;
+}
+
+int akidb__db_snapshot_delete(akidb *db, const char *coll, const char *id)
+{
+    int64_t coll_id;
+    snap_rows s;
+    int rc = list_snaps(db, coll, &coll_id, &s);
+    const akidb__catalog_snap *e = NULL;
+    for (size_t i = 0; rc == AKIDB_OK && i < s.n; i++)
+        if (strcmp(s.rows[i].snapshot_id, id) == 0)
+            e = &s.rows[i];
+    if (rc == AKIDB_OK && !e)
+        rc = akidb__err(AKIDB_NOTFOUND, "collection %s has no snapshot %s", coll, id);
+    /* The object first: a catalog row without its object is noticed at
+     * restore; an object without its row would be leaked. */
+    if (rc == AKIDB_OK && (rc = akidb__disp_delete(db->disp, e->object_key)) == AKIDB_OK)
+        rc = akidb__catalog_snap_delete(db->meta, coll_id, id);
+    akidb__out_free(s.rows);
+    return rc;
+}
+
+/* ---- listing ----------------------------------------------------------- */
+
+static int cmp_name(const void *x, const void *y)
+{
+    return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+int akidb__db_list(akidb *db, char ***names_out, size_t *n_out)
+{
+    *names_out = NULL;
+    *n_out = 0;
+    pthread_rwlock_rdlock(&db->lock);
+    size_t n = db->n_colls, bytes = n * sizeof(char *);
+    for (size_t i = 0; i < n; i++)
+        bytes += strlen(akidb__coll_name(db->colls[i])) + 1;
+    char **names = n ? akidb__out_malloc(bytes) : NULL;
+    if (n && !names) {
+        pthread_rwlock_unlock(&db->lock);
+        return akidb__err(AKIDB_NOMEM, "akidb_collection_list: out of memory");
+    }
+    char *str = (char *)(names + n);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(akidb__coll_name(db->colls[i])) + 1;
+        memcpy(str, akidb__coll_name(db->colls[i]), len);
+        names[i] = str;
+        str += len;
+    }
+    pthread_rwlock_unlock(&db->lock);
+    if (n)
+        qsort(names, n, sizeof *names, cmp_name);
+    *names_out = names;
+    *n_out = n;
+    return AKIDB_OK;
+}

@@ -1,0 +1,2520 @@
+/*
+ * parquet_read.c - a Parquet reader over an in-memory buffer, for the
+ * files AkiDB writes and for what DuckDB, pyarrow/arrow-rs and Polars
+ * write for the same logical shapes (see docs/FORMATS.md).
+ *
+ * Layout read: "PAR1" | pages | FileMetaData | u32 LE footer length | "PAR1".
+ * A column chunk is read page by page:
+ *
+ *   DICTIONARY_PAGE  PLAIN values (must come before the data pages)
+ *   DATA_PAGE (v1)   whole body compressed: [u32 len | rep levels]
+ *                    [u32 len | def levels] values
+ *   DATA_PAGE_V2     rep levels | def levels (never compressed, no length
+ *                    prefix) | values (compressed if is_compressed)
+ *   anything else    skipped
+ *
+ * Values: PLAIN, PLAIN_DICTIONARY / RLE_DICTIONARY (with fallback to PLAIN
+ * inside a chunk), BYTE_STREAM_SPLIT, DELTA_BINARY_PACKED,
+ * DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY.  Levels: RLE / bit-packed
+ * hybrid at any bit width.  Codecs: UNCOMPRESSED, SNAPPY (snappy.c), ZSTD.
+ *
+ * Shapes (akidb__pq_kind): flat INT32/INT64/FLOAT/BYTE_ARRAY leaves with
+ * their annotations; lists of FLOAT (or DOUBLE, narrowed), INT32 in the
+ * 3-level form (element named anything: `element`, `item`, `array`...),
+ * the legacy 2-level form (`repeated float x` inside the LIST group) and a
+ * bare `repeated float x` field.  Everything else is listed with kind 0.
+ *
+ * Trust: the buffer is hostile.  Every offset and length is checked against
+ * the buffer and the enclosing structure before use; counts are checked
+ * against each other (pages against the chunk's num_values, rows against
+ * the row group, row groups against the file); a chunk's path_in_schema
+ * and physical type must be those of the schema leaf at its position (the
+ * chunks are mapped to leaves by position); list and string sizes are
+ * checked against the bytes that hold them.  No allocation is sized by a
+ * number from the file alone: metadata arrays are bounded by the footer's
+ * length, decompression buffers by the compressed bytes times the codec's
+ * largest possible ratio (zstd output grows as it is actually produced),
+ * and decoded values are appended in batches as the levels produce them.
+ * A failure is AKIDB_CORRUPT naming the file offset (of the page, for data
+ * inside a compressed page), or AKIDB_INVALID naming an unsupported
+ * feature -- only in a file that is otherwise well formed: e.g. encryption
+ * ("PARE" at both ends, or a plaintext footer with encryption_algorithm) is
+ * decided after the rest of the footer proved consistent, so damage that
+ * happens to look like it stays AKIDB_CORRUPT.
+ *
+ * Threads: after akidb__pqr_open() the reader is read-only; reads of
+ * different (or the same) columns may run concurrently, each keeps its
+ * scratch to itself.  libzstd allocates its decompression context on its
+ * own (not through the akidb_allocator).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <zstd.h>
+#if defined(__SSE2__)
+#  include <emmintrin.h>
+#endif
+
+#include "common/env.h"
+#include "common/alloc.h"
+#include "format/parquet.h"
+#include "format/snappy.h"
+#include "format/thrift.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#  error "parquet_read.c assumes a little-endian host (Parquet is little-endian)"
+#endif
+
+enum { PT_BOOLEAN = 0, PT_INT32 = 1, PT_INT64 = 2, PT_INT96 = 3, PT_FLOAT = 4,
+       PT_DOUBLE = 5, PT_BYTE_ARRAY = 6, PT_FLBA = 7 };
+enum { REP_REQUIRED = 0, REP_OPTIONAL = 1, REP_REPEATED = 2 };
+enum { CT_UTF8 = 0, CT_MAP = 1, CT_MAP_KEY_VALUE = 2, CT_LIST = 3, CT_ENUM = 4,
+       CT_DECIMAL = 5, CT_DATE = 6, CT_TIME_MILLIS = 7, CT_TIME_MICROS = 8,
+       CT_TIMESTAMP_MILLIS = 9, CT_TIMESTAMP_MICROS = 10, CT_UINT_8 = 11,
+       CT_UINT_16 = 12, CT_UINT_32 = 13, CT_UINT_64 = 14, CT_INT_8 = 15,
+       CT_INT_16 = 16, CT_INT_32 = 17, CT_INT_64 = 18, CT_JSON = 19, CT_BSON = 20 };
+enum { LT_STRING = 1, LT_MAP = 2, LT_LIST = 3, LT_ENUM = 4, LT_DECIMAL = 5,
+       LT_DATE = 6, LT_TIME = 7, LT_TIMESTAMP = 8, LT_INTEGER = 10, LT_JSON = 12,
+       LT_BSON = 13, LT_UUID = 14, LT_FLOAT16 = 15 };
+enum { ENC_PLAIN = 0, ENC_PLAIN_DICTIONARY = 2, ENC_RLE = 3, ENC_BIT_PACKED = 4,
+       ENC_DELTA_BINARY_PACKED = 5, ENC_DELTA_LENGTH_BYTE_ARRAY = 6,
+       ENC_DELTA_BYTE_ARRAY = 7, ENC_RLE_DICTIONARY = 8, ENC_BYTE_STREAM_SPLIT = 9 };
+enum { CODEC_UNCOMPRESSED = 0, CODEC_SNAPPY = 1, CODEC_GZIP = 2, CODEC_LZO = 3,
+       CODEC_BROTLI = 4, CODEC_LZ4 = 5, CODEC_ZSTD = 6, CODEC_LZ4_RAW = 7 };
+enum { PAGE_DATA = 0, PAGE_INDEX = 1, PAGE_DICTIONARY = 2, PAGE_DATA_V2 = 3 };
+enum { TS_NONE = 0, TS_MILLIS = 1, TS_MICROS = 2, TS_NANOS = 3 };
+
+#define MAX_SCHEMA_DEPTH 16
+/* The largest row group read (consistent files only reach this check): a
+ * run of null rows costs a few bytes in the file but 9 bytes per row in
+ * memory, so a limit keeps a tiny hostile file from asking for gigabytes.
+ * DuckDB writes 122880 rows per group, pyarrow 1Mi, Polars 256Ki. */
+#define MAX_ROW_GROUP_ROWS ((int64_t)1 << 26)
+#define BATCH 4096
+
+/* ---- metadata model ------------------------------------------------------ */
+
+typedef struct pq_node {
+    const unsigned char *name;  /* borrowed from the buffer */
+    size_t name_len;
+    int32_t type;               /* physical type, -1 for a group */
+    int32_t repetition;         /* -1 when absent (the root) */
+    int32_t num_children;
+    int32_t converted;          /* -1 when absent */
+    int logical;                /* LogicalType member id, 0 when absent */
+    int ts_unit;
+    int int_bits, int_signed;
+    size_t parent;              /* index of the enclosing group (0 = the root) */
+} pq_node;
+
+typedef struct pq_col {
+    char *name;
+    akidb__pq_kind kind;
+    int optional;
+    size_t leaf;                /* first leaf (column chunk index) */
+    size_t n_leaves;
+    int phys;                   /* leaf physical type (-1 for groups) */
+    int is_list;
+    int max_def, max_rep;
+    int list_def;               /* def level from which the list is not null */
+    int elem_def;               /* def level from which an element exists */
+    int ts_unit;
+    char physical[24];
+    char logical[48];
+} pq_col;
+
+typedef struct pq_chunk {
+    uint64_t off;               /* file offset of the ColumnChunk struct */
+    int has_meta;               /* meta_data present */
+    int has_crypto;             /* crypto_metadata present */
+    int32_t type;
+    int32_t codec;
+    int has_path;               /* file_path: the pages are in another file */
+    /* path_in_schema, left encoded in the footer: n_path strings in
+     * path[0..path_len), a list header at file offset path_off.  Checked
+     * against the schema once at open (check_path). */
+    const unsigned char *path;
+    size_t path_len, n_path;
+    uint64_t path_off;
+    int64_t num_values;
+    int64_t total_uncompressed, total_compressed;
+    int64_t data_off, dict_off;     /* dict_off -1 when absent */
+    uint64_t start, end;            /* checked byte range of the pages */
+} pq_chunk;
+
+typedef struct pq_rg {
+    int64_t num_rows;
+    pq_chunk *chunks;
+    size_t n_chunks;
+} pq_rg;
+
+typedef struct pq_leaf {
+    int32_t type;
+    int max_rep;
+    size_t node;                /* its schema element */
+    int depth;                  /* elements on its path (1 for a top-level leaf) */
+} pq_leaf;
+
+struct akidb__pqr {
+    akidb_allocator alloc;
+    const unsigned char *buf;
+    size_t len;
+    int pages_verified;         /* the caller checked every byte: skip page CRCs */
+    uint64_t footer_off;
+    size_t footer_len;
+
+    pq_node *nodes;
+    size_t n_nodes;
+    pq_col *cols;
+    size_t n_cols;
+    pq_leaf *leaves;
+    size_t n_leaves;
+    pq_rg *rgs;
+    size_t n_rgs;
+    int64_t num_rows;
+    int have_num_rows;
+    int encrypted;              /* FileMetaData.encryption_algorithm present */
+    char **kv_keys, **kv_vals;
+    size_t n_kv;
+    char *created_by;
+};
+
+static int corrupt_at(uint64_t off, const char *detail)
+{
+    return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: %s",
+                      (unsigned long long)off, detail);
+}
+
+/* A footer fact that contradicts another: named with the footer's offset. */
+static int footer_corrupt(const akidb__pqr *r, const char *fmt, ...) AKIDB__PRINTF(2, 3);
+static int footer_corrupt(const akidb__pqr *r, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return akidb__err(AKIDB_CORRUPT, "parquet: footer at file offset %llu: %s",
+                      (unsigned long long)r->footer_off, msg);
+}
+
+static char *dup_bytes(const akidb_allocator *a, const unsigned char *p, size_t len)
+{
+    if (len == SIZE_MAX)
+        return NULL;
+    char *s = akidb__malloc(a, len + 1);
+    if (s) {
+        if (len)
+            memcpy(s, p, len);
+        s[len] = 0;
+    }
+    return s;
+}
+
+/* ---- footer parsing ------------------------------------------------------ */
+
+static int parse_time_unit(akidb__tr *t, int *unit)
+{
+    int rc, ft;
+    int16_t id;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            return AKIDB_OK;
+        if (ft == AKIDB__T_STRUCT && id >= 1 && id <= 3)
+            *unit = id;     /* MILLIS 1, MICROS 2, NANOS 3 */
+        if ((rc = akidb__tr_skip(t, ft)))
+            return rc;
+    }
+}
+
+static int parse_logical(akidb__tr *t, pq_node *n)
+{
+    int rc, ft, ft2;
+    int16_t id, id2;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            return AKIDB_OK;
+        if (ft != AKIDB__T_STRUCT) {
+            if ((rc = akidb__tr_skip(t, ft)))
+                return rc;
+            continue;
+        }
+        n->logical = id;
+        if (id != LT_TIMESTAMP && id != LT_INTEGER) {
+            if ((rc = akidb__tr_skip(t, ft)))
+                return rc;
+            continue;
+        }
+        if ((rc = akidb__tr_struct_begin(t)))
+            return rc;
+        for (;;) {
+            if ((rc = akidb__tr_field(t, &ft2, &id2)))
+                return rc;
+            if (ft2 == AKIDB__T_STOP)
+                break;
+            if (id == LT_TIMESTAMP && id2 == 2 && ft2 == AKIDB__T_STRUCT) {
+                rc = parse_time_unit(t, &n->ts_unit);
+            } else if (id == LT_INTEGER && id2 == 1 && ft2 != AKIDB__T_TRUE &&
+                       ft2 != AKIDB__T_FALSE) {
+                int32_t bits;
+                rc = akidb__tr_i32(t, ft2, &bits);
+                n->int_bits = bits;
+            } else if (id == LT_INTEGER && id2 == 2) {
+                rc = akidb__tr_bool(t, ft2, &n->int_signed);
+            } else {
+                rc = akidb__tr_skip(t, ft2);
+            }
+            if (rc)
+                return rc;
+        }
+    }
+}
+
+static int parse_schema_element(akidb__tr *t, pq_node *n)
+{
+    int rc, ft;
+    int16_t id;
+    memset(n, 0, sizeof *n);
+    n->type = -1;
+    n->repetition = -1;
+    n->converted = -1;
+    n->int_signed = 1;
+    int have_name = 0;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            break;
+        switch (id) {
+        case 1: rc = akidb__tr_i32(t, ft, &n->type); break;
+        case 3: rc = akidb__tr_i32(t, ft, &n->repetition); break;
+        case 4: rc = akidb__tr_binary(t, ft, &n->name, &n->name_len); have_name = 1; break;
+        case 5: rc = akidb__tr_i32(t, ft, &n->num_children); break;
+        case 6: rc = akidb__tr_i32(t, ft, &n->converted); break;
+        case 10:
+            if (ft == AKIDB__T_STRUCT)
+                rc = parse_logical(t, n);
+            else
+                rc = akidb__tr_skip(t, ft);
+            break;
+        default: rc = akidb__tr_skip(t, ft); break;
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_name)
+        return akidb__tr_fail(t, "schema element without a name");
+    if (n->num_children < 0)
+        return akidb__tr_fail(t, "schema element with a negative num_children");
+    if (n->num_children == 0 && (n->type < PT_BOOLEAN || n->type > PT_FLBA))
+        return akidb__tr_fail(t, "schema leaf without a valid physical type");
+    if (n->repetition < -1 || n->repetition > REP_REPEATED)
+        return akidb__tr_fail(t, "schema element with a bad repetition type");
+    if (n->num_children > 0)
+        n->type = -1;
+    return AKIDB_OK;
+}
+
+/* ColumnMetaData.path_in_schema: validated here, compared with the schema
+ * after the whole footer is read (the schema may come after the row groups). */
+static int parse_path(akidb__tr *t, int ft, pq_chunk *c)
+{
+    int rc, et;
+    size_t n;
+    c->path_off = t->base_off + t->pos;
+    if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
+        return rc;
+    if (n && et != AKIDB__T_BINARY)
+        return akidb__tr_fail(t, "path_in_schema is not a list of strings");
+    const size_t start = t->pos;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *p;
+        size_t len;
+        if ((rc = akidb__tr_binary(t, AKIDB__T_BINARY, &p, &len)))
+            return rc;
+    }
+    c->path = t->p + start;
+    c->path_len = t->pos - start;
+    c->n_path = n;
+    return AKIDB_OK;
+}
+
+static int parse_column_meta(akidb__tr *t, pq_chunk *c)
+{
+    static const char *const required[] = { "type", "codec", "num_values",
+                                            "total_uncompressed_size", "total_compressed_size",
+                                            "data_page_offset", "path_in_schema" };
+    int rc, ft;
+    int16_t id;
+    int seen = 0;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            break;
+        switch (id) {
+        case 1: rc = akidb__tr_i32(t, ft, &c->type); seen |= 1; break;
+        case 4: rc = akidb__tr_i32(t, ft, &c->codec); seen |= 2; break;
+        case 5: rc = akidb__tr_i64(t, ft, &c->num_values); seen |= 4; break;
+        case 6: rc = akidb__tr_i64(t, ft, &c->total_uncompressed); seen |= 8; break;
+        case 7: rc = akidb__tr_i64(t, ft, &c->total_compressed); seen |= 16; break;
+        case 9: rc = akidb__tr_i64(t, ft, &c->data_off); seen |= 32; break;
+        case 3: rc = parse_path(t, ft, c); seen |= 64; break;
+        case 11: rc = akidb__tr_i64(t, ft, &c->dict_off); break;
+        default: rc = akidb__tr_skip(t, ft); break;
+        }
+        if (rc)
+            return rc;
+    }
+    for (int k = 0; k < 7; k++)
+        if (!(seen & 1 << k)) {
+            char msg[80];
+            snprintf(msg, sizeof msg, "column metadata lacks %s (a required field)",
+                     required[k]);
+            return akidb__tr_fail(t, msg);
+        }
+    c->has_meta = 1;
+    return AKIDB_OK;
+}
+
+/* A chunk without meta_data is only coherent in a file with columns
+ * encrypted (crypto_metadata here, encryption_algorithm in FileMetaData);
+ * that is decided in check_row_groups once the whole footer has parsed. */
+static int parse_column_chunk(akidb__tr *t, pq_chunk *c)
+{
+    int rc, ft;
+    int16_t id;
+    memset(c, 0, sizeof *c);
+    c->dict_off = -1;
+    c->off = t->base_off + t->pos;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            break;
+        if (id == 1 && ft == AKIDB__T_BINARY) {
+            c->has_path = 1;
+            rc = akidb__tr_skip(t, ft);
+        } else if (id == 3 && ft == AKIDB__T_STRUCT) {
+            rc = parse_column_meta(t, c);
+        } else {
+            c->has_crypto |= id == 8 && ft == AKIDB__T_STRUCT;     /* crypto_metadata */
+            rc = akidb__tr_skip(t, ft);
+        }
+        if (rc)
+            return rc;
+    }
+    return AKIDB_OK;
+}
+
+static int parse_row_group(akidb__pqr *r, akidb__tr *t, pq_rg *g)
+{
+    int rc, ft, have_rows = 0, have_cols = 0;
+    int16_t id;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            break;
+        if (id == 1 && !have_cols) {
+            int et;
+            size_t n;
+            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
+                return rc;
+            if (et != AKIDB__T_STRUCT)
+                return akidb__tr_fail(t, "row group columns are not structs");
+            g->chunks = akidb__calloc(&r->alloc, n ? n : 1, sizeof *g->chunks);
+            if (!g->chunks)
+                return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+            g->n_chunks = n;
+            have_cols = 1;
+            for (size_t i = 0; i < n; i++)
+                if ((rc = parse_column_chunk(t, &g->chunks[i])))
+                    return rc;
+        } else if (id == 3) {
+            rc = akidb__tr_i64(t, ft, &g->num_rows);
+            have_rows = 1;
+        } else {
+            rc = akidb__tr_skip(t, ft);
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_rows || !have_cols)
+        return akidb__tr_fail(t, "row group lacks columns or num_rows");
+    if (g->num_rows < 0)
+        return akidb__tr_fail(t, "row group with negative num_rows");
+    return AKIDB_OK;
+}
+
+static int parse_kv(akidb__pqr *r, akidb__tr *t, size_t n)
+{
+    int rc, ft;
+    int16_t id;
+    r->kv_keys = akidb__calloc(&r->alloc, n ? n : 1, sizeof *r->kv_keys);
+    r->kv_vals = akidb__calloc(&r->alloc, n ? n : 1, sizeof *r->kv_vals);
+    if (!r->kv_keys || !r->kv_vals)
+        return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *k = NULL, *v = NULL;
+        size_t k_len = 0, v_len = 0;
+        if ((rc = akidb__tr_struct_begin(t)))
+            return rc;
+        for (;;) {
+            if ((rc = akidb__tr_field(t, &ft, &id)))
+                return rc;
+            if (ft == AKIDB__T_STOP)
+                break;
+            if (id == 1)
+                rc = akidb__tr_binary(t, ft, &k, &k_len);
+            else if (id == 2)
+                rc = akidb__tr_binary(t, ft, &v, &v_len);
+            else
+                rc = akidb__tr_skip(t, ft);
+            if (rc)
+                return rc;
+        }
+        if (!k)
+            return akidb__tr_fail(t, "key_value_metadata entry without a key");
+        r->kv_keys[r->n_kv] = dup_bytes(&r->alloc, k, k_len);
+        r->kv_vals[r->n_kv] = v ? dup_bytes(&r->alloc, v, v_len) : NULL;
+        r->n_kv++;
+        if (!r->kv_keys[r->n_kv - 1] || (v && !r->kv_vals[r->n_kv - 1]))
+            return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+    }
+    return AKIDB_OK;
+}
+
+static int parse_footer(akidb__pqr *r, akidb__tr *t)
+{
+    int rc, ft, et;
+    int16_t id;
+    size_t n;
+    int have_schema = 0, have_rgs = 0;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            break;
+        switch (id) {
+        case 2:
+            if (have_schema)
+                return akidb__tr_fail(t, "schema appears twice");
+            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
+                return rc;
+            if (et != AKIDB__T_STRUCT || n == 0)
+                return akidb__tr_fail(t, "schema is not a non-empty list of structs");
+            r->nodes = akidb__calloc(&r->alloc, n, sizeof *r->nodes);
+            if (!r->nodes)
+                return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+            r->n_nodes = n;
+            have_schema = 1;
+            for (size_t i = 0; i < n; i++)
+                if ((rc = parse_schema_element(t, &r->nodes[i])))
+                    return rc;
+            break;
+        case 3:
+            rc = akidb__tr_i64(t, ft, &r->num_rows);
+            r->have_num_rows = 1;
+            break;
+        case 4:
+            if (have_rgs)
+                return akidb__tr_fail(t, "row_groups appears twice");
+            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
+                return rc;
+            if (et != AKIDB__T_STRUCT && n)
+                return akidb__tr_fail(t, "row_groups is not a list of structs");
+            r->rgs = akidb__calloc(&r->alloc, n ? n : 1, sizeof *r->rgs);
+            if (!r->rgs)
+                return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+            have_rgs = 1;
+            for (size_t i = 0; i < n; i++) {
+                r->n_rgs = i + 1;
+                if ((rc = parse_row_group(r, t, &r->rgs[i])))
+                    return rc;
+            }
+            break;
+        case 5:
+            if (r->kv_keys)
+                return akidb__tr_fail(t, "key_value_metadata appears twice");
+            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
+                return rc;
+            if (et != AKIDB__T_STRUCT && n)
+                return akidb__tr_fail(t, "key_value_metadata is not a list of structs");
+            rc = parse_kv(r, t, n);
+            break;
+        case 6:
+            if (ft == AKIDB__T_BINARY && !r->created_by) {
+                const unsigned char *p;
+                size_t len;
+                if ((rc = akidb__tr_binary(t, ft, &p, &len)))
+                    return rc;
+                if (!(r->created_by = dup_bytes(&r->alloc, p, len)))
+                    return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+            } else {
+                rc = akidb__tr_skip(t, ft);
+            }
+            break;
+        case 8:         /* encryption_algorithm: plaintext footer, encrypted columns */
+            /* refused (INVALID) only once the rest of the footer has proved
+             * consistent: from a damaged footer this is just damage */
+            r->encrypted |= ft == AKIDB__T_STRUCT;
+            rc = akidb__tr_skip(t, ft);
+            break;
+        default:
+            rc = akidb__tr_skip(t, ft);
+            break;
+        }
+        if (rc)
+            return rc;
+    }
+    if (!have_schema || !have_rgs || !r->have_num_rows)
+        return akidb__tr_fail(t, "footer lacks schema, num_rows or row_groups");
+    return AKIDB_OK;
+}
+
+/* ---- schema ----------------------------------------------------------------- */
+
+static const char *phys_name(int t)
+{
+    static const char *const names[] = { "BOOLEAN", "INT32", "INT64", "INT96", "FLOAT",
+                                         "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY" };
+    return t >= 0 && t <= PT_FLBA ? names[t] : "GROUP";
+}
+
+static int name_is(const pq_node *n, const char *s)
+{
+    size_t l = strlen(s);
+    return n->name_len == l && memcmp(n->name, s, l) == 0;
+}
+
+/* Count the leaves under node *i (advancing *i past the subtree), record
+ * each element's parent and each leaf's type, max repetition level, element
+ * and depth. */
+static int walk(akidb__pqr *r, size_t *i, size_t parent, int depth, int rep_above,
+                size_t *n_leaves)
+{
+    if (depth > MAX_SCHEMA_DEPTH)
+        return corrupt_at(r->footer_off, "schema nested too deeply");
+    if (*i >= r->n_nodes)
+        return corrupt_at(r->footer_off, "schema num_children exceeds the elements");
+    const size_t self = (*i)++;
+    pq_node *n = &r->nodes[self];
+    n->parent = parent;
+    int rep = rep_above + (n->repetition == REP_REPEATED);
+    if (n->num_children == 0) {
+        pq_leaf *l = &r->leaves[r->n_leaves++];
+        l->type = n->type;
+        l->max_rep = rep;
+        l->node = self;
+        l->depth = depth;
+        (*n_leaves)++;
+        return AKIDB_OK;
+    }
+    for (int32_t k = 0; k < n->num_children; k++) {
+        int rc = walk(r, i, self, depth + 1, rep, n_leaves);
+        if (rc)
+            return rc;
+    }
+    return AKIDB_OK;
+}
+
+/* The kind of a flat leaf, from its physical type and annotations. */
+static akidb__pq_kind leaf_kind(const pq_node *n, int *ts_unit, const char **logical)
+{
+    int ct = n->converted, lt = n->logical;
+    *ts_unit = TS_NONE;
+    *logical = "";
+    switch (n->type) {
+    case PT_INT64:
+        if (lt == LT_TIMESTAMP || ct == CT_TIMESTAMP_MILLIS || ct == CT_TIMESTAMP_MICROS) {
+            int u = lt == LT_TIMESTAMP ? n->ts_unit
+                  : ct == CT_TIMESTAMP_MILLIS ? TS_MILLIS : TS_MICROS;
+            *ts_unit = u;
+            *logical = u == TS_MILLIS ? "TIMESTAMP(MILLIS)" : u == TS_MICROS ? "TIMESTAMP(MICROS)"
+                     : u == TS_NANOS ? "TIMESTAMP(NANOS)" : "TIMESTAMP(?)";
+            return u ? AKIDB__PQ_TIMESTAMP_US : 0;
+        }
+        if (lt == LT_INTEGER) {
+            *logical = n->int_signed ? "INTEGER" : "UNSIGNED INTEGER";
+            return n->int_signed || n->int_bits < 64 ? AKIDB__PQ_INT64 : 0;
+        }
+        if (lt == 0 && (ct == -1 || ct == CT_INT_64 || ct == CT_INT_32 || ct == CT_INT_16 ||
+                        ct == CT_INT_8 || ct == CT_UINT_8 || ct == CT_UINT_16 ||
+                        ct == CT_UINT_32))
+            return AKIDB__PQ_INT64;
+        *logical = lt == LT_DECIMAL || ct == CT_DECIMAL ? "DECIMAL" : "TIME/OTHER";
+        return 0;
+    case PT_INT32:
+        if (lt == LT_INTEGER) {
+            *logical = n->int_signed ? "INTEGER" : "UNSIGNED INTEGER";
+            return n->int_signed || n->int_bits < 32 ? AKIDB__PQ_INT32 : 0;
+        }
+        if (lt == 0 && (ct == -1 || ct == CT_INT_32 || ct == CT_INT_16 || ct == CT_INT_8 ||
+                        ct == CT_UINT_8 || ct == CT_UINT_16))
+            return AKIDB__PQ_INT32;
+        *logical = lt == LT_DATE || ct == CT_DATE ? "DATE"
+                 : lt == LT_DECIMAL || ct == CT_DECIMAL ? "DECIMAL" : "TIME/OTHER";
+        return 0;
+    case PT_FLOAT:
+        return AKIDB__PQ_FLOAT;
+    case PT_BYTE_ARRAY:
+        if (lt == LT_STRING || ct == CT_UTF8) {
+            *logical = "STRING";
+            return AKIDB__PQ_STRING;
+        }
+        if (lt == LT_ENUM || ct == CT_ENUM) {
+            *logical = "ENUM";
+            return AKIDB__PQ_STRING;
+        }
+        if (lt == LT_JSON || ct == CT_JSON) {
+            *logical = "JSON";
+            return AKIDB__PQ_JSON;
+        }
+        if (lt == LT_BSON || ct == CT_BSON) {
+            *logical = "BSON";
+            return AKIDB__PQ_BINARY;
+        }
+        if (lt == 0 && ct == -1)
+            return AKIDB__PQ_BINARY;
+        *logical = "DECIMAL/OTHER";
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Decide what top-level field `ti` is and how its levels map to rows. */
+static void classify(akidb__pqr *r, size_t ti, pq_col *c)
+{
+    const pq_node *t = &r->nodes[ti];
+    const char *logical = "";
+    c->phys = t->type;
+    c->optional = t->repetition == REP_OPTIONAL;
+    snprintf(c->physical, sizeof c->physical, "%s", phys_name(t->type));
+    c->logical[0] = 0;
+
+    if (t->num_children == 0) {
+        if (t->repetition == REP_REPEATED) {
+            /* bare `repeated float x`: a required list of required elements */
+            c->optional = 0;
+            c->is_list = 1;
+            c->list_def = 0;
+            c->elem_def = 1;
+            c->max_def = 1;
+            c->max_rep = 1;
+            if (t->type == PT_FLOAT || t->type == PT_DOUBLE)
+                c->kind = AKIDB__PQ_FLOAT_LIST;
+            else if (t->type == PT_INT32)
+                c->kind = AKIDB__PQ_INT32_LIST;
+            snprintf(c->logical, sizeof c->logical, "LIST<%s>", phys_name(t->type));
+            return;
+        }
+        c->kind = leaf_kind(t, &c->ts_unit, &logical);
+        c->max_def = c->optional;
+        snprintf(c->logical, sizeof c->logical, "%s", logical);
+        return;
+    }
+
+    int is_list = t->converted == CT_LIST || t->logical == LT_LIST;
+    int is_map = t->converted == CT_MAP || t->converted == CT_MAP_KEY_VALUE ||
+                 t->logical == LT_MAP;
+    snprintf(c->logical, sizeof c->logical, "%s", is_map ? "MAP" : "STRUCT");
+    if (!is_list || t->repetition == REP_REPEATED || t->num_children != 1 ||
+        ti + 1 >= r->n_nodes)
+        return;
+    const pq_node *rep = &r->nodes[ti + 1];
+    if (rep->repetition != REP_REPEATED)
+        return;
+    const pq_node *e;
+    if (rep->num_children == 0) {
+        e = rep;                        /* 2-level: repeated float element */
+    } else {
+        if (rep->num_children != 1 || ti + 2 >= r->n_nodes || name_is(rep, "array"))
+            return;
+        if (rep->name_len == t->name_len + 6 && memcmp(rep->name, t->name, t->name_len) == 0 &&
+            memcmp(rep->name + t->name_len, "_tuple", 6) == 0)
+            return;
+        e = &r->nodes[ti + 2];
+        if (e->num_children != 0 || e->repetition == REP_REPEATED)
+            return;
+    }
+    snprintf(c->physical, sizeof c->physical, "%s", phys_name(e->type));
+    snprintf(c->logical, sizeof c->logical, "LIST<%s>", phys_name(e->type));
+    c->phys = e->type;
+    c->is_list = 1;
+    c->max_rep = 1;
+    c->list_def = c->optional;
+    c->elem_def = c->list_def + 1;
+    c->max_def = c->elem_def + (e != rep && e->repetition == REP_OPTIONAL);
+    int ts;
+    const char *lg;
+    akidb__pq_kind ek = e == rep ? (e->type == PT_FLOAT ? AKIDB__PQ_FLOAT : e->type == PT_INT32
+                                    ? AKIDB__PQ_INT32 : 0)
+                                 : leaf_kind(e, &ts, &lg);
+    if (e->type == PT_DOUBLE && ek == 0)
+        c->kind = AKIDB__PQ_FLOAT_LIST;
+    else if (ek == AKIDB__PQ_FLOAT)
+        c->kind = AKIDB__PQ_FLOAT_LIST;
+    else if (ek == AKIDB__PQ_INT32)
+        c->kind = AKIDB__PQ_INT32_LIST;
+}
+
+static int build_schema(akidb__pqr *r)
+{
+    const pq_node *root = &r->nodes[0];
+    if (root->num_children == 0 || (size_t)root->num_children >= r->n_nodes)
+        return corrupt_at(r->footer_off, "schema root's num_children does not fit the schema");
+    r->leaves = akidb__calloc(&r->alloc, r->n_nodes, sizeof *r->leaves);
+    r->cols = akidb__calloc(&r->alloc, (size_t)root->num_children, sizeof *r->cols);
+    if (!r->leaves || !r->cols)
+        return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+    size_t i = 1;
+    for (int32_t k = 0; k < root->num_children; k++) {
+        if (i >= r->n_nodes)
+            return corrupt_at(r->footer_off, "schema num_children exceeds the elements");
+        pq_col *c = &r->cols[r->n_cols++];
+        size_t ti = i;
+        c->leaf = r->n_leaves;
+        int rc = walk(r, &i, 0, 1, 0, &c->n_leaves);
+        if (rc)
+            return rc;
+        const pq_node *t = &r->nodes[ti];
+        if (!(c->name = dup_bytes(&r->alloc, t->name, t->name_len)))
+            return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+        classify(r, ti, c);
+        if (c->n_leaves != 1)
+            c->kind = 0;
+    }
+    if (i != r->n_nodes)
+        return corrupt_at(r->footer_off, "schema has elements outside the tree");
+    return AKIDB_OK;
+}
+
+/* A name from the file, for a message: printable, bounded. */
+typedef struct pq_text {
+    char s[160];
+    size_t len;
+    int full;
+} pq_text;
+
+static void text_add(pq_text *x, const unsigned char *p, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < len && !x->full; ) {
+        unsigned char c[5] = { 0 };     /* zero-padded: a cut sequence is invalid */
+        memcpy(c, p + i, len - i < 4 ? len - i : 4);
+        size_t seq = c[0] >= 0x80 ? akidb__utf8_len(c) : 0;
+        int plain = c[0] >= 0x20 && c[0] < 0x7f && c[0] != '"' && c[0] != '\\';
+        size_t need = seq ? seq : plain ? 1 : 4;
+        if (x->len + need + 4 > sizeof x->s) {
+            memcpy(x->s + x->len, "...", 4);
+            x->len += 3;
+            x->full = 1;
+            return;
+        }
+        if (seq) {
+            memcpy(x->s + x->len, c, seq);
+        } else if (plain) {
+            x->s[x->len] = (char)c[0];
+        } else {
+            x->s[x->len] = '\\';
+            x->s[x->len + 1] = 'x';
+            x->s[x->len + 2] = hex[c[0] >> 4];
+            x->s[x->len + 3] = hex[c[0] & 15];
+        }
+        x->len += need;
+        x->s[x->len] = 0;
+        i += seq ? seq : 1;
+    }
+}
+
+/* ColumnMetaData.path_in_schema of chunk i against the path of leaf i: the
+ * chunks are mapped to leaves by position, so a chunk listed out of order
+ * (or misnamed) would be read as another column. */
+static int check_path(const akidb__pqr *r, size_t g, size_t i, const pq_chunk *c)
+{
+    const pq_leaf *l = &r->leaves[i];
+    size_t idx[MAX_SCHEMA_DEPTH];
+    size_t d = (size_t)l->depth, k = l->node;
+    for (size_t j = d; j-- > 0; k = r->nodes[k].parent)
+        idx[j] = k;
+    akidb__tr t;
+    akidb__tr_init(&t, c->path, c->path_len, c->path_off, "footer");
+    int same = c->n_path == d;
+    for (size_t j = 0; j < c->n_path && same; j++) {
+        const unsigned char *p;
+        size_t len;
+        int rc = akidb__tr_binary(&t, AKIDB__T_BINARY, &p, &len);
+        if (rc)
+            return rc;      /* not reached: validated by parse_path */
+        const pq_node *n = &r->nodes[idx[j]];
+        same = len == n->name_len && (len == 0 || memcmp(p, n->name, len) == 0);
+    }
+    if (same)
+        return AKIDB_OK;
+    pq_text found = { .len = 0 }, want = { .len = 0 };
+    akidb__tr_init(&t, c->path, c->path_len, c->path_off, "footer");
+    for (size_t j = 0; j < c->n_path; j++) {
+        const unsigned char *p;
+        size_t len;
+        if (akidb__tr_binary(&t, AKIDB__T_BINARY, &p, &len))
+            break;
+        if (j)
+            text_add(&found, (const unsigned char *)".", 1);
+        text_add(&found, p, len);
+    }
+    for (size_t j = 0; j < d; j++) {
+        if (j)
+            text_add(&want, (const unsigned char *)".", 1);
+        text_add(&want, r->nodes[idx[j]].name, r->nodes[idx[j]].name_len);
+    }
+    return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: row group %zu, column %zu: "
+                      "path_in_schema is %s, the schema says %s",
+                      (unsigned long long)c->path_off, g, i,
+                      c->n_path ? found.s : "empty", want.s);
+}
+
+static const char *type_name(int32_t t, char *buf, size_t buf_len)
+{
+    if (t >= PT_BOOLEAN && t <= PT_FLBA)
+        return phys_name(t);
+    snprintf(buf, buf_len, "%d (unknown)", (int)t);
+    return buf;
+}
+
+/* Check every chunk's byte range and counts against the file, and its
+ * path and type against the schema. */
+static int check_row_groups(akidb__pqr *r)
+{
+    int64_t total = 0;
+    for (size_t g = 0; g < r->n_rgs; g++) {
+        pq_rg *rg = &r->rgs[g];
+        if (rg->n_chunks != r->n_leaves)
+            return footer_corrupt(r, "row group %zu has %zu column chunks, the schema %zu "
+                                  "leaves", g, rg->n_chunks, r->n_leaves);
+        if (rg->num_rows > INT64_MAX - total)
+            return corrupt_at(r->footer_off, "row counts overflow");
+        total += rg->num_rows;
+        for (size_t i = 0; i < rg->n_chunks; i++) {
+            pq_chunk *c = &rg->chunks[i];
+            int rc;
+            if (!c->has_meta) {
+                if (r->encrypted && c->has_crypto)
+                    continue;   /* an encrypted column: the file is refused below */
+                return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: row group %zu: "
+                                  "column chunk %zu has no metadata%s",
+                                  (unsigned long long)c->off, g, i,
+                                  c->has_crypto ? " (crypto_metadata, but the file has no "
+                                  "encryption_algorithm)" : r->encrypted ? " and no "
+                                  "crypto_metadata" : "");
+            }
+            if (c->has_crypto && !r->encrypted)
+                return akidb__err(AKIDB_CORRUPT, "parquet: at file offset %llu: row group %zu: "
+                                  "column chunk %zu has crypto_metadata, but the file has no "
+                                  "encryption_algorithm", (unsigned long long)c->off, g, i);
+            if ((rc = check_path(r, g, i, c)))
+                return rc;
+            if (c->type != r->leaves[i].type) {
+                char a[24], b[24];
+                return footer_corrupt(r, "row group %zu, column %zu: physical type %s, the "
+                                      "schema says %s", g, i, type_name(c->type, a, sizeof a),
+                                      type_name(r->leaves[i].type, b, sizeof b));
+            }
+            if (c->num_values < 0 || c->total_compressed < 0 || c->data_off < 0)
+                return footer_corrupt(r, "row group %zu column %zu: negative size, count or "
+                                      "offset", g, i);
+            if (r->leaves[i].max_rep == 0 ? c->num_values != rg->num_rows
+                                          : c->num_values < rg->num_rows)
+                return footer_corrupt(r, "row group %zu column %zu: %lld values for %lld rows",
+                                      g, i, (long long)c->num_values, (long long)rg->num_rows);
+            if (c->has_path)
+                continue;       /* external chunk: refused when read */
+            uint64_t start = (uint64_t)c->data_off;
+            if (c->dict_off > 0 && (uint64_t)c->dict_off < start)
+                start = (uint64_t)c->dict_off;
+            if (start < 4 || start > r->footer_off ||
+                (uint64_t)c->total_compressed > r->footer_off - start)
+                return footer_corrupt(r, "row group %zu column %zu: pages at file offset %llu "
+                                      "(+%lld bytes) lie outside the data region 4..%llu",
+                                      g, i, (unsigned long long)start,
+                                      (long long)c->total_compressed,
+                                      (unsigned long long)r->footer_off);
+            c->start = start;
+            c->end = start + (uint64_t)c->total_compressed;
+        }
+    }
+    if (total != r->num_rows)
+        return footer_corrupt(r, "the file has %lld rows, its row groups %lld",
+                              (long long)r->num_rows, (long long)total);
+    /* Only now, with the whole footer consistent, is encryption_algorithm
+     * taken for what it says (from a damaged footer it is damage). */
+    if (r->encrypted)
+        return akidb__err(AKIDB_INVALID, "parquet: the footer at file offset %llu names an "
+                          "encryption_algorithm: encrypted columns are not supported",
+                          (unsigned long long)r->footer_off);
+    for (size_t g = 0; g < r->n_rgs; g++)
+        if (r->rgs[g].num_rows > MAX_ROW_GROUP_ROWS)
+            return akidb__err(AKIDB_INVALID, "parquet: row group %zu has %lld rows; AkiDB reads "
+                              "row groups of at most %lld", g, (long long)r->rgs[g].num_rows,
+                              (long long)MAX_ROW_GROUP_ROWS);
+    return AKIDB_OK;
+}
+
+void akidb__pqr_free(akidb__pqr *r)
+{
+    if (!r)
+        return;
+    const akidb_allocator *a = &r->alloc;
+    for (size_t i = 0; r->cols && i < r->n_cols; i++)
+        akidb__free(a, r->cols[i].name);
+    akidb__free(a, r->cols);
+    akidb__free(a, r->nodes);
+    akidb__free(a, r->leaves);
+    for (size_t g = 0; r->rgs && g < r->n_rgs; g++)
+        akidb__free(a, r->rgs[g].chunks);
+    akidb__free(a, r->rgs);
+    for (size_t i = 0; i < r->n_kv; i++) {
+        akidb__free(a, r->kv_keys[i]);
+        akidb__free(a, r->kv_vals[i]);
+    }
+    akidb__free(a, r->kv_keys);
+    akidb__free(a, r->kv_vals);
+    akidb__free(a, r->created_by);
+    akidb_allocator copy = *a;
+    akidb__free(&copy, r);
+}
+
+int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
+                    akidb__pqr **out)
+{
+    const unsigned char *b = buf;
+    *out = NULL;
+    if (!alloc)
+        alloc = &akidb__default_allocator;
+    if (!buf && len)
+        return akidb__err(AKIDB_INVALID, "parquet: no buffer");
+    if (len < 12)
+        return akidb__err(AKIDB_CORRUPT, "parquet: at file offset 0: %zu bytes is too short for "
+                          "a Parquet file", len);
+    /* An encrypted footer is "PARE" at both ends (Parquet modular
+     * encryption); any other pairing is damage. */
+    const int lead_e = memcmp(b, "PARE", 4) == 0, tail_e = memcmp(b + len - 4, "PARE", 4) == 0;
+    if (!lead_e && memcmp(b, "PAR1", 4) != 0)
+        return corrupt_at(0, "bad leading magic (not a Parquet file)");
+    if (!tail_e && memcmp(b + len - 4, "PAR1", 4) != 0)
+        return corrupt_at(len - 4, "bad trailing magic (truncated file?)");
+    if (lead_e != tail_e)
+        return lead_e ? corrupt_at(0, "leading magic PARE (encrypted footer), trailing PAR1")
+                      : corrupt_at(len - 4, "trailing magic PARE (encrypted footer), leading PAR1");
+    uint32_t flen;
+    memcpy(&flen, b + len - 8, 4);
+    if (flen == 0 || flen > len - 12)
+        return corrupt_at(len - 8, "footer length exceeds the file");
+    if (tail_e)
+        return akidb__err(AKIDB_INVALID, "parquet: the footer at file offset %llu is encrypted: "
+                          "encrypted files are not supported",
+                          (unsigned long long)(len - 8 - flen));
+
+    akidb__pqr *r = akidb__calloc(alloc, 1, sizeof *r);
+    if (!r)
+        return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+    r->alloc = *alloc;
+    r->buf = b;
+    r->len = len;
+    r->footer_len = flen;
+    r->footer_off = len - 8 - flen;
+
+    akidb__tr t;
+    akidb__tr_init(&t, b + r->footer_off, flen, r->footer_off, "footer");
+    int rc = parse_footer(r, &t);
+    if (rc == AKIDB_OK)
+        rc = build_schema(r);
+    if (rc == AKIDB_OK)
+        rc = check_row_groups(r);
+    if (rc) {
+        akidb__pqr_free(r);
+        return rc;
+    }
+    *out = r;
+    return AKIDB_OK;
+}
+
+/* ---- accessors -------------------------------------------------------------- */
+
+size_t akidb__pqr_num_columns(const akidb__pqr *r)
+{
+    return r->n_cols;
+}
+
+int akidb__pqr_column(const akidb__pqr *r, size_t i, akidb__pqr_column_info *out)
+{
+    if (i >= r->n_cols)
+        return akidb__err(AKIDB_INVALID, "parquet: column %zu of %zu", i, r->n_cols);
+    const pq_col *c = &r->cols[i];
+    out->name = c->name;
+    out->kind = c->kind;
+    out->physical = c->physical;
+    out->logical = c->logical;
+    out->optional = c->optional;
+    return AKIDB_OK;
+}
+
+int akidb__pqr_find_column(const akidb__pqr *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_cols && i < INT32_MAX; i++)
+        if (strcmp(r->cols[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+uint64_t akidb__pqr_num_rows(const akidb__pqr *r)
+{
+    return (uint64_t)r->num_rows;
+}
+
+void akidb__pqr_trust_pages(akidb__pqr *r)
+{
+    r->pages_verified = 1;
+}
+
+size_t akidb__pqr_file_size(const akidb__pqr *r)
+{
+    return r->len;
+}
+
+size_t akidb__pqr_num_row_groups(const akidb__pqr *r)
+{
+    return r->n_rgs;
+}
+
+uint64_t akidb__pqr_row_group_rows(const akidb__pqr *r, size_t rg)
+{
+    return rg < r->n_rgs ? (uint64_t)r->rgs[rg].num_rows : 0;
+}
+
+size_t akidb__pqr_num_kv(const akidb__pqr *r)
+{
+    return r->n_kv;
+}
+
+const char *akidb__pqr_kv_at(const akidb__pqr *r, size_t i, const char **value_out)
+{
+    *value_out = r->kv_vals[i] ? r->kv_vals[i] : "";
+    return r->kv_keys[i];
+}
+
+const char *akidb__pqr_kv(const akidb__pqr *r, const char *key)
+{
+    for (size_t i = 0; i < r->n_kv; i++)
+        if (strcmp(r->kv_keys[i], key) == 0)
+            return r->kv_vals[i] ? r->kv_vals[i] : "";
+    return NULL;
+}
+
+static const char *codec_name(int32_t c)
+{
+    switch (c) {
+    case CODEC_UNCOMPRESSED: return "UNCOMPRESSED";
+    case CODEC_SNAPPY: return "SNAPPY";
+    case CODEC_GZIP: return "GZIP";
+    case CODEC_LZO: return "LZO";
+    case CODEC_BROTLI: return "BROTLI";
+    case CODEC_LZ4: return "LZ4";
+    case CODEC_ZSTD: return "ZSTD";
+    case CODEC_LZ4_RAW: return "LZ4_RAW";
+    default: return "UNKNOWN";
+    }
+}
+
+const char *akidb__pqr_codec(const akidb__pqr *r, size_t rg, size_t col)
+{
+    if (rg >= r->n_rgs || col >= r->n_cols)
+        return NULL;
+    return codec_name(r->rgs[rg].chunks[r->cols[col].leaf].codec);
+}
+
+/* ---- RLE / bit-packed hybrid decoding -------------------------------------- */
+
+typedef struct hyb {
+    const unsigned char *p;
+    size_t len, pos;
+    int bw;
+    uint32_t left;              /* values left in the current run */
+    int rle;
+    uint32_t val;
+    const unsigned char *bp;    /* current bit-packed run */
+    size_t bp_len;
+    uint32_t bp_idx;
+} hyb;
+
+static void hyb_init(hyb *h, const unsigned char *p, size_t len, int bw)
+{
+    memset(h, 0, sizeof *h);
+    h->p = p;
+    h->len = len;
+    h->bw = bw;
+}
+
+/* Start the next run; -1 when the data ends or is malformed. */
+static int hyb_next_run(hyb *h)
+{
+    uint64_t hdr = 0;
+    for (int i = 0;; i++) {
+        if (i == 5 || h->pos >= h->len)
+            return -1;
+        unsigned b = h->p[h->pos++];
+        hdr |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80))
+            break;
+    }
+    if (hdr > UINT32_MAX)
+        return -1;
+    if (hdr & 1) {
+        uint64_t groups = hdr >> 1;
+        uint64_t bytes = groups * (uint64_t)h->bw;
+        size_t avail = h->len - h->pos;
+        uint64_t vals = groups * 8;
+        if (bytes > avail) {
+            /* The last run may be cut short; keep the values it holds. */
+            bytes = avail;
+            vals = h->bw ? bytes * 8 / (uint64_t)h->bw : vals;
+        }
+        if (vals > UINT32_MAX)
+            vals = UINT32_MAX;
+        h->rle = 0;
+        h->bp = h->p + h->pos;
+        h->bp_len = (size_t)bytes;
+        h->bp_idx = 0;
+        h->left = (uint32_t)vals;
+        h->pos += (size_t)bytes;
+    } else {
+        size_t nb = ((size_t)h->bw + 7) / 8;
+        if (h->len - h->pos < nb)
+            return -1;
+        uint32_t v = 0;
+        for (size_t i = 0; i < nb; i++)
+            v |= (uint32_t)h->p[h->pos + i] << (8 * i);
+        h->pos += nb;
+        if (h->bw < 32 && (v >> h->bw))
+            return -1;
+        h->rle = 1;
+        h->val = v;
+        h->left = (uint32_t)(hdr >> 1);
+    }
+    return 0;
+}
+
+static inline uint64_t load_le64(const unsigned char *p, size_t avail)
+{
+    uint64_t v = 0;
+    if (avail >= 8)
+        memcpy(&v, p, 8);
+    else
+        memcpy(&v, p, avail);
+    return v;
+}
+
+/* Decode n values; -1 when the data runs out or is malformed. */
+#define HYB_GET(NAME, T)                                                        \
+static int NAME(hyb *h, T *out, size_t n)                                       \
+{                                                                               \
+    const uint64_t mask = h->bw >= 32 ? 0xFFFFFFFFu : ((uint64_t)1 << h->bw) - 1; \
+    while (n) {                                                                 \
+        if (h->left == 0) {                                                     \
+            if (hyb_next_run(h))                                                \
+                return -1;                                                      \
+            continue;                                                           \
+        }                                                                       \
+        size_t m = n < h->left ? n : h->left;                                   \
+        if (h->rle && sizeof(T) == 1) {                                         \
+            memset(out, (int)h->val, m);                                        \
+        } else if (h->rle) {                                                    \
+            for (size_t i = 0; i < m; i++)                                      \
+                out[i] = (T)h->val;                                             \
+        } else if (h->bw == 0) {                                                \
+            memset(out, 0, m * sizeof(T));                                      \
+        } else {                                                                \
+            size_t i = 0;                                                       \
+            if (h->bw <= 8 && (h->bp_idx & 7) == 0) {                           \
+                /* whole groups: 8 values in bw bytes */                        \
+                const unsigned char *g = h->bp + (size_t)(h->bp_idx / 8) * (size_t)h->bw; \
+                for (; i + 8 <= m && (size_t)(g - h->bp) + 8 <= h->bp_len;      \
+                     i += 8, g += h->bw) {                                      \
+                    uint64_t x;                                                 \
+                    memcpy(&x, g, 8);                                           \
+                    for (int k = 0; k < 8; k++)                                 \
+                        out[i + (size_t)k] = (T)((x >> (k * h->bw)) & mask);    \
+                }                                                               \
+            }                                                                   \
+            uint64_t bit = ((uint64_t)h->bp_idx + i) * (uint64_t)h->bw;         \
+            for (; i < m; i++, bit += (uint64_t)h->bw) {                        \
+                size_t byte = (size_t)(bit >> 3);                               \
+                out[i] = (T)((load_le64(h->bp + byte, h->bp_len - byte) >>      \
+                              (bit & 7)) & mask);                               \
+            }                                                                   \
+            h->bp_idx += (uint32_t)m;                                           \
+        }                                                                       \
+        h->left -= (uint32_t)m;                                                 \
+        out += m;                                                               \
+        n -= m;                                                                 \
+    }                                                                           \
+    return 0;                                                                   \
+}
+HYB_GET(hyb_get8, uint8_t)
+HYB_GET(hyb_get32, uint32_t)
+
+/* ---- DELTA_BINARY_PACKED ------------------------------------------------------ */
+
+typedef struct dbp {
+    const unsigned char *p;
+    size_t len, pos;
+    uint64_t block_size, n_mini, per_mini, total, done;
+    uint64_t last;
+    uint64_t min_delta;
+    size_t bw_pos;              /* offset of the current block's bit widths */
+    uint64_t mini;              /* current miniblock in the block */
+    uint64_t in_mini;           /* values used from it */
+    size_t mini_pos;            /* offset of its packed data */
+    int bw;
+    int in_block;
+} dbp;
+
+static int dbp_varint(dbp *d, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 10; i++) {
+        if (d->pos >= d->len)
+            return -1;
+        unsigned b = d->p[d->pos++];
+        x |= (uint64_t)(b & 0x7F) << (7 * i);
+        if (!(b & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int dbp_init(dbp *d, const unsigned char *p, size_t len)
+{
+    memset(d, 0, sizeof *d);
+    d->p = p;
+    d->len = len;
+    uint64_t first;
+    if (dbp_varint(d, &d->block_size) || dbp_varint(d, &d->n_mini) ||
+        dbp_varint(d, &d->total) || dbp_varint(d, &first))
+        return -1;
+    if (d->block_size == 0 || d->block_size % 128 || d->block_size > (1u << 20) ||
+        d->n_mini == 0 || d->block_size % d->n_mini || (d->block_size / d->n_mini) % 8)
+        return -1;
+    d->per_mini = d->block_size / d->n_mini;
+    d->last = (first >> 1) ^ -(first & 1);
+    return 0;
+}
+
+/* Open the miniblock after the current one (a new block when needed). */
+static int dbp_next_mini(dbp *d)
+{
+    if (d->in_block) {
+        d->mini_pos += (size_t)(d->per_mini * (uint64_t)d->bw / 8);
+        d->mini++;
+        if (d->mini_pos > d->len)
+            return -1;
+    }
+    if (!d->in_block || d->mini == d->n_mini) {
+        uint64_t md;
+        if (d->in_block)
+            d->pos = d->mini_pos;
+        if (dbp_varint(d, &md))
+            return -1;
+        d->min_delta = (md >> 1) ^ -(md & 1);
+        if (d->len - d->pos < d->n_mini)
+            return -1;
+        d->bw_pos = d->pos;
+        d->pos += (size_t)d->n_mini;
+        d->mini_pos = d->pos;
+        d->mini = 0;
+        d->in_block = 1;
+    }
+    d->bw = d->p[d->bw_pos + d->mini];
+    if (d->bw > 64)
+        return -1;
+    d->in_mini = 0;
+    /* The miniblock's data must be present (its last one may be cut short
+     * only if the values it is asked for are present; checked per value). */
+    return 0;
+}
+
+/* Decode n values (modular 64-bit arithmetic; INT32 callers truncate). */
+static int dbp_get(dbp *d, uint64_t *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (d->done >= d->total)
+            return -1;
+        if (d->done == 0) {
+            out[i] = d->last;
+            d->done++;
+            continue;
+        }
+        if (!d->in_block || d->in_mini == d->per_mini)
+            if (dbp_next_mini(d))
+                return -1;
+        uint64_t v = 0;
+        if (d->bw) {
+            uint64_t bit = d->in_mini * (uint64_t)d->bw;
+            size_t byte = d->mini_pos + (size_t)(bit >> 3);
+            unsigned sh = (unsigned)(bit & 7);
+            size_t need = ((size_t)sh + (size_t)d->bw + 7) / 8;
+            if (byte > d->len || d->len - byte < need)
+                return -1;
+            unsigned char tmp[9] = { 0 };
+            memcpy(tmp, d->p + byte, need);
+            uint64_t lo;
+            memcpy(&lo, tmp, 8);
+            v = lo >> sh;
+            if (sh && sh + (unsigned)d->bw > 64)
+                v |= (uint64_t)tmp[8] << (64 - sh);
+            if (d->bw < 64)
+                v &= ((uint64_t)1 << d->bw) - 1;
+        }
+        d->in_mini++;
+        d->last = d->last + d->min_delta + v;
+        out[i] = d->last;
+        d->done++;
+    }
+    return 0;
+}
+
+/* Where the encoded stream ends: skip the values not yet read. */
+static int dbp_end(dbp *d, size_t *end)
+{
+    uint64_t tmp[64];
+    while (d->done < d->total) {
+        /* whole miniblocks are skipped without decoding */
+        if (d->done > 0 && d->in_block && d->in_mini == d->per_mini &&
+            d->total - d->done > d->per_mini) {
+            if (dbp_next_mini(d))
+                return -1;
+            d->in_mini = d->per_mini;
+            d->done += d->per_mini;
+            continue;
+        }
+        uint64_t k = d->total - d->done;
+        if (d->done > 0 && d->in_block && d->per_mini - d->in_mini < k &&
+            d->in_mini < d->per_mini)
+            k = d->per_mini - d->in_mini;
+        if (k > 64)
+            k = 64;
+        if (dbp_get(d, tmp, (size_t)k))
+            return -1;
+    }
+    if (d->in_block) {
+        size_t e = d->mini_pos + (size_t)(d->per_mini * (uint64_t)d->bw / 8);
+        *end = e < d->len ? e : d->len;
+    } else {
+        *end = d->pos;
+    }
+    return 0;
+}
+
+/* ---- column read state -------------------------------------------------------- */
+
+typedef struct rd {
+    akidb__pqr *r;
+    const pq_col *col;
+    const pq_chunk *ch;
+    const pq_rg *rg;
+    akidb__pqr_values *out;
+    const akidb_allocator *a;
+    size_t width;               /* physical value width (0 for BYTE_ARRAY) */
+    uint64_t page_off;          /* file offset of the page being decoded */
+
+    size_t n_rows, cap_rows;
+    size_t n_vals, cap_vals;    /* list elements or flat values */
+    size_t n_bytes, cap_bytes;
+    int row_has_elems;
+    int64_t entries;            /* level entries so far */
+
+    /* dictionary */
+    int has_dict;
+    size_t dict_n;
+    unsigned char *dict_buf;    /* owned copy of the decompressed page */
+    const unsigned char *dict_vals;
+    uint32_t *dict_off;         /* BYTE_ARRAY: n + 1 offsets into dict_vals */
+
+    /* scratch */
+    unsigned char *page_buf;
+    size_t page_cap;
+    ZSTD_DCtx *dctx;
+    uint8_t rep[BATCH], def[BATCH];
+    uint32_t idx[BATCH];
+    uint64_t tmp64[BATCH];
+} rd;
+
+static int page_corrupt(const rd *d, const char *msg)
+{
+    return akidb__err(AKIDB_CORRUPT, "parquet: column %s, page at file offset %llu: %s",
+                      d->col->name, (unsigned long long)d->page_off, msg);
+}
+
+static int nomem(void)
+{
+    return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
+}
+
+static int grow(const akidb_allocator *a, void **p, size_t *cap, size_t need, size_t elem,
+                size_t extra)
+{
+    if (need <= *cap)
+        return AKIDB_OK;
+    size_t c = *cap ? *cap : 64;
+    while (c < need) {
+        if (c > SIZE_MAX / 4)
+            return nomem();
+        c *= 2;
+    }
+    if (c + extra < c || akidb__mul_overflows(c + extra, elem))
+        return nomem();
+    void *q = akidb__realloc(a, *p, (c + extra) * elem);
+    if (!q)
+        return nomem();
+    *p = q;
+    *cap = c;
+    return AKIDB_OK;
+}
+
+static int resize(const akidb_allocator *a, void **p, size_t n, size_t elem)
+{
+    if (akidb__mul_overflows(n, elem))
+        return nomem();
+    void *q = akidb__realloc(a, *p, n * elem);
+    if (!q)
+        return nomem();
+    *p = q;
+    return AKIDB_OK;
+}
+
+/* Room for `more` rows: offsets (one extra slot), the flat values array
+ * and the nulls all follow cap_rows. */
+static int ensure_rows(rd *d, size_t more)
+{
+    if ((uint64_t)d->n_rows + more > (uint64_t)d->rg->num_rows)
+        return page_corrupt(d, "more rows than the row group holds");
+    size_t need = d->n_rows + more;
+    if (need <= d->cap_rows)
+        return AKIDB_OK;
+    size_t c = d->cap_rows ? d->cap_rows : 64;
+    while (c < need) {
+        if (c > SIZE_MAX / 4)
+            return nomem();
+        c *= 2;
+    }
+    akidb__pqr_values *o = d->out;
+    int rc;
+    if (o->offsets && (rc = resize(d->a, (void **)&o->offsets, c + 1, sizeof *o->offsets)))
+        return rc;
+    if (!d->col->is_list && d->width) {
+        void **arr = o->i64 ? (void **)&o->i64 : o->i32 ? (void **)&o->i32 : (void **)&o->f32;
+        if ((rc = resize(d->a, arr, c, o->i64 ? 8 : 4)))
+            return rc;
+    }
+    if (o->nulls && (rc = resize(d->a, (void **)&o->nulls, c, 1)))
+        return rc;
+    d->cap_rows = c;
+    return AKIDB_OK;
+}
+
+/* The first null: create the nulls array, all rows so far present. */
+static int start_nulls(rd *d)
+{
+    akidb__pqr_values *o = d->out;
+    if (o->nulls)
+        return AKIDB_OK;
+    o->nulls = akidb__malloc(d->a, d->cap_rows);
+    if (!o->nulls)
+        return nomem();
+    memset(o->nulls, 0, d->cap_rows);
+    return AKIDB_OK;
+}
+
+static int ensure_vals(rd *d, size_t more)
+{
+    if (more > SIZE_MAX - d->n_vals)
+        return nomem();
+    size_t need = d->n_vals + more;
+    if (need <= d->cap_vals)
+        return AKIDB_OK;
+    akidb__pqr_values *o = d->out;
+    void **arr = d->col->kind == AKIDB__PQ_INT32_LIST ? (void **)&o->i32 : (void **)&o->f32;
+    return grow(d->a, arr, &d->cap_vals, need, 4, 0);
+}
+
+static int ensure_bytes(rd *d, size_t more)
+{
+    if (more > SIZE_MAX - d->n_bytes)
+        return nomem();
+    return grow(d->a, (void **)&d->out->bytes, &d->cap_bytes, d->n_bytes + more, 1, 0);
+}
+
+/* ---- decompression -------------------------------------------------------------- */
+
+static int scratch(rd *d, size_t n)
+{
+    if (n <= d->page_cap)
+        return AKIDB_OK;
+    unsigned char *p = akidb__realloc(d->a, d->page_buf, n);
+    if (!p)
+        return nomem();
+    d->page_buf = p;
+    d->page_cap = n;
+    return AKIDB_OK;
+}
+
+/* Decompress src (the page's bytes in the file) to exactly unc_len bytes;
+ * *out points at the result (src itself when stored).  The output buffer
+ * is the rd's scratch; zstd output grows only as it is produced. */
+static int decompress(rd *d, const unsigned char *src, size_t src_len, size_t unc_len,
+                      const unsigned char **out)
+{
+    int rc;
+    int32_t codec = d->ch->codec;
+    if (codec == CODEC_UNCOMPRESSED) {
+        if (src_len != unc_len)
+            return page_corrupt(d, "stored page: compressed and uncompressed sizes differ");
+        *out = src;
+        return AKIDB_OK;
+    }
+    if (unc_len == 0 && src_len == 0) {
+        *out = src;
+        return AKIDB_OK;
+    }
+    if (codec == CODEC_SNAPPY) {
+        size_t n, at;
+        if (akidb__snappy_length(src, src_len, &n, &at))
+            return page_corrupt(d, "snappy: bad length preamble");
+        if (n != unc_len)
+            return page_corrupt(d, "snappy: length differs from the page header's");
+        if (unc_len / AKIDB__SNAPPY_MAX_RATIO > src_len)
+            return page_corrupt(d, "snappy: uncompressed size impossible for the input size");
+        if ((rc = scratch(d, unc_len)))
+            return rc;
+        if (akidb__snappy_decompress(src, src_len, d->page_buf, unc_len, &at)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "snappy: bad data at byte %zu of the page body", at);
+            return page_corrupt(d, msg);
+        }
+        *out = d->page_buf;
+        return AKIDB_OK;
+    }
+    if (codec == CODEC_ZSTD) {
+        unsigned long long fcs = ZSTD_getFrameContentSize(src, src_len);
+        if (fcs == ZSTD_CONTENTSIZE_ERROR)
+            return page_corrupt(d, "zstd: bad frame header");
+        if (fcs != ZSTD_CONTENTSIZE_UNKNOWN && fcs != unc_len)
+            return page_corrupt(d, "zstd: frame size differs from the page header's");
+        if (!d->dctx && !(d->dctx = ZSTD_createDCtx()))
+            return nomem();
+        ZSTD_DCtx_reset(d->dctx, ZSTD_reset_session_only);
+        /* Start with what the input can plausibly produce; grow on demand. */
+        size_t cap = unc_len;
+        if (src_len < SIZE_MAX / 16 && cap > src_len * 16 + 65536)
+            cap = src_len * 16 + 65536;
+        if ((rc = scratch(d, cap ? cap : 1)))
+            return rc;
+        ZSTD_inBuffer in = { src, src_len, 0 };
+        ZSTD_outBuffer ob = { d->page_buf, cap, 0 };
+        for (;;) {
+            size_t in_before = in.pos, out_before = ob.pos;
+            size_t z = ZSTD_decompressStream(d->dctx, &ob, &in);
+            if (ZSTD_isError(z)) {
+                char msg[96];
+                snprintf(msg, sizeof msg, "zstd: %s", ZSTD_getErrorName(z));
+                return page_corrupt(d, msg);
+            }
+            if (z == 0 && in.pos == in.size)
+                break;
+            if (ob.pos == ob.size) {
+                if (ob.size == unc_len)
+                    return page_corrupt(d, "zstd: data decompresses to more than the page "
+                                        "header says");
+                size_t nc = ob.size * 2 < unc_len ? ob.size * 2 : unc_len;
+                if ((rc = scratch(d, nc)))
+                    return rc;
+                ob.dst = d->page_buf;
+                ob.size = nc;
+            } else if (in.pos == in.size) {
+                return page_corrupt(d, "zstd: truncated frame");
+            } else if (in.pos == in_before && ob.pos == out_before) {
+                return page_corrupt(d, "zstd: no progress");
+            }
+        }
+        if (ob.pos != unc_len)
+            return page_corrupt(d, "zstd: data decompresses to a different size than the page "
+                                "header says");
+        *out = d->page_buf;
+        return AKIDB_OK;
+    }
+    return akidb__err(AKIDB_INVALID, "parquet: column %s: codec %s (%d) is not supported "
+                      "(use UNCOMPRESSED, SNAPPY or ZSTD)", d->col->name, codec_name(codec),
+                      codec);
+}
+
+/* ---- value sources ---------------------------------------------------------------- */
+
+typedef struct vsrc {
+    int enc;
+    const unsigned char *p;
+    size_t len;
+    size_t pos;                 /* PLAIN: byte position */
+    size_t idx, stride;         /* BYTE_STREAM_SPLIT */
+    hyb ix;                     /* dictionary indices */
+    dbp lens;                   /* DELTA_*: (suffix) lengths */
+    dbp prefix;                 /* DELTA_BYTE_ARRAY prefixes */
+    dbp ints;                   /* DELTA_BINARY_PACKED values */
+    size_t data;                /* DELTA_*: position of the bytes */
+    size_t prev_off, prev_len;  /* DELTA_BYTE_ARRAY: previous value in out->bytes */
+    int have_prev;
+} vsrc;
+
+static const char *enc_name(int e)
+{
+    switch (e) {
+    case ENC_PLAIN: return "PLAIN";
+    case ENC_PLAIN_DICTIONARY: return "PLAIN_DICTIONARY";
+    case ENC_RLE: return "RLE";
+    case ENC_BIT_PACKED: return "BIT_PACKED";
+    case ENC_DELTA_BINARY_PACKED: return "DELTA_BINARY_PACKED";
+    case ENC_DELTA_LENGTH_BYTE_ARRAY: return "DELTA_LENGTH_BYTE_ARRAY";
+    case ENC_DELTA_BYTE_ARRAY: return "DELTA_BYTE_ARRAY";
+    case ENC_RLE_DICTIONARY: return "RLE_DICTIONARY";
+    case ENC_BYTE_STREAM_SPLIT: return "BYTE_STREAM_SPLIT";
+    default: return "UNKNOWN";
+    }
+}
+
+static int vsrc_init(rd *d, vsrc *v, int enc, const unsigned char *p, size_t len)
+{
+    memset(v, 0, sizeof *v);
+    v->enc = enc;
+    v->p = p;
+    v->len = len;
+    const int phys = d->col->phys;
+    switch (enc) {
+    case ENC_PLAIN:
+        return AKIDB_OK;
+    case ENC_PLAIN_DICTIONARY:
+    case ENC_RLE_DICTIONARY:
+        if (!d->has_dict)
+            return page_corrupt(d, "dictionary-encoded page without a dictionary page");
+        if (len < 1 || p[0] > 32)
+            return page_corrupt(d, "bad dictionary index bit width");
+        hyb_init(&v->ix, p + 1, len - 1, p[0]);
+        return AKIDB_OK;
+    case ENC_BYTE_STREAM_SPLIT:
+        if (d->width == 0)
+            break;
+        if (len % d->width)
+            return page_corrupt(d, "BYTE_STREAM_SPLIT data is not a whole number of values");
+        v->stride = len / d->width;
+        return AKIDB_OK;
+    case ENC_DELTA_BINARY_PACKED:
+        if (phys != PT_INT32 && phys != PT_INT64)
+            break;
+        if (dbp_init(&v->ints, p, len))
+            return page_corrupt(d, "bad DELTA_BINARY_PACKED header");
+        return AKIDB_OK;
+    case ENC_DELTA_LENGTH_BYTE_ARRAY:
+    case ENC_DELTA_BYTE_ARRAY: {
+        if (phys != PT_BYTE_ARRAY)
+            break;
+        dbp probe;
+        size_t end = 0, end2;
+        if (enc == ENC_DELTA_BYTE_ARRAY) {
+            if (dbp_init(&v->prefix, p, len) || dbp_init(&probe, p, len) ||
+                dbp_end(&probe, &end))
+                return page_corrupt(d, "bad DELTA_BYTE_ARRAY prefix lengths");
+        }
+        if (dbp_init(&v->lens, p + end, len - end) || dbp_init(&probe, p + end, len - end) ||
+            dbp_end(&probe, &end2))
+            return page_corrupt(d, "bad DELTA lengths");
+        v->data = end + end2;
+        return AKIDB_OK;
+    }
+    default:
+        break;
+    }
+    return akidb__err(AKIDB_INVALID, "parquet: column %s: encoding %s (%d) is not supported "
+                      "for %s values", d->col->name, enc_name(enc), enc, phys_name(phys));
+}
+
+/* n fixed-width values (d->width bytes each) into dst. */
+static int vsrc_fixed(rd *d, vsrc *v, unsigned char *dst, size_t n)
+{
+    const size_t w = d->width;
+    switch (v->enc) {
+    case ENC_PLAIN:
+        if (n > (v->len - v->pos) / w)
+            return page_corrupt(d, "fewer values than the levels announce");
+        memcpy(dst, v->p + v->pos, n * w);
+        v->pos += n * w;
+        return AKIDB_OK;
+    case ENC_BYTE_STREAM_SPLIT:
+        if (n > v->stride - v->idx)
+            return page_corrupt(d, "fewer values than the levels announce");
+        if (w == 4) {
+            const unsigned char *s0 = v->p + v->idx, *s1 = s0 + v->stride,
+                                *s2 = s1 + v->stride, *s3 = s2 + v->stride;
+            size_t i = 0;
+#if defined(__SSE2__)
+            /* 16 values at a time: interleave bytes, then byte pairs */
+            for (; i + 16 <= n; i += 16) {
+                __m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s0 + i));
+                __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s1 + i));
+                __m128i c = _mm_loadu_si128((const __m128i *)(const void *)(s2 + i));
+                __m128i e = _mm_loadu_si128((const __m128i *)(const void *)(s3 + i));
+                __m128i ab0 = _mm_unpacklo_epi8(a, b), ab1 = _mm_unpackhi_epi8(a, b);
+                __m128i ce0 = _mm_unpacklo_epi8(c, e), ce1 = _mm_unpackhi_epi8(c, e);
+                __m128i *o = (__m128i *)(void *)(dst + 4 * i);
+                _mm_storeu_si128(o, _mm_unpacklo_epi16(ab0, ce0));
+                _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab0, ce0));
+                _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab1, ce1));
+                _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab1, ce1));
+            }
+#endif
+            for (; i < n; i++) {
+                uint32_t x = (uint32_t)s0[i] | (uint32_t)s1[i] << 8 |
+                             (uint32_t)s2[i] << 16 | (uint32_t)s3[i] << 24;
+                memcpy(dst + 4 * i, &x, 4);
+            }
+        } else {
+            for (size_t i = 0; i < n; i++)
+                for (size_t k = 0; k < w; k++)
+                    dst[i * w + k] = v->p[k * v->stride + v->idx + i];
+        }
+        v->idx += n;
+        return AKIDB_OK;
+    case ENC_PLAIN_DICTIONARY:
+    case ENC_RLE_DICTIONARY:
+        while (n) {
+            size_t m = n < BATCH ? n : BATCH;
+            if (hyb_get32(&v->ix, d->idx, m))
+                return page_corrupt(d, "dictionary indices run out or are malformed");
+            for (size_t i = 0; i < m; i++) {
+                if (d->idx[i] >= d->dict_n)
+                    return page_corrupt(d, "dictionary index out of range");
+                memcpy(dst + i * w, d->dict_vals + (size_t)d->idx[i] * w, w);
+            }
+            dst += m * w;
+            n -= m;
+        }
+        return AKIDB_OK;
+    case ENC_DELTA_BINARY_PACKED:
+        while (n) {
+            size_t m = n < BATCH ? n : BATCH;
+            if (dbp_get(&v->ints, d->tmp64, m))
+                return page_corrupt(d, "DELTA_BINARY_PACKED values run out or are malformed");
+            if (w == 8) {
+                memcpy(dst, d->tmp64, m * 8);
+            } else {
+                for (size_t i = 0; i < m; i++) {
+                    uint32_t x = (uint32_t)d->tmp64[i];
+                    memcpy(dst + 4 * i, &x, 4);
+                }
+            }
+            dst += m * w;
+            n -= m;
+        }
+        return AKIDB_OK;
+    default:
+        return page_corrupt(d, "unexpected value encoding");
+    }
+}
+
+/* The next BYTE_ARRAY value, appended to out->bytes. */
+static int vsrc_bytes(rd *d, vsrc *v)
+{
+    int rc;
+    const unsigned char *src = NULL;
+    size_t len = 0;
+    size_t prefix = 0;
+    switch (v->enc) {
+    case ENC_PLAIN: {
+        uint32_t l;
+        if (v->len - v->pos < 4)
+            return page_corrupt(d, "fewer values than the levels announce");
+        memcpy(&l, v->p + v->pos, 4);
+        if (l > v->len - v->pos - 4)
+            return page_corrupt(d, "byte array length exceeds the page");
+        src = v->p + v->pos + 4;
+        len = l;
+        v->pos += 4 + (size_t)l;
+        break;
+    }
+    case ENC_PLAIN_DICTIONARY:
+    case ENC_RLE_DICTIONARY: {
+        uint32_t ix;
+        if (hyb_get32(&v->ix, &ix, 1))
+            return page_corrupt(d, "dictionary indices run out or are malformed");
+        if (ix >= d->dict_n)
+            return page_corrupt(d, "dictionary index out of range");
+        src = d->dict_vals + d->dict_off[ix];
+        len = d->dict_off[ix + 1] - d->dict_off[ix];
+        break;
+    }
+    case ENC_DELTA_LENGTH_BYTE_ARRAY:
+    case ENC_DELTA_BYTE_ARRAY: {
+        uint64_t l, pl = 0;
+        if (dbp_get(&v->lens, &l, 1))
+            return page_corrupt(d, "DELTA lengths run out or are malformed");
+        if (v->enc == ENC_DELTA_BYTE_ARRAY) {
+            if (dbp_get(&v->prefix, &pl, 1))
+                return page_corrupt(d, "DELTA_BYTE_ARRAY prefixes run out or are malformed");
+            if (pl > (v->have_prev ? v->prev_len : 0))
+                return page_corrupt(d, "DELTA_BYTE_ARRAY prefix longer than the previous value");
+        }
+        if (l > v->len - v->data)
+            return page_corrupt(d, "DELTA byte array length exceeds the page");
+        src = v->p + v->data;
+        len = (size_t)l;
+        prefix = (size_t)pl;
+        v->data += len;
+        break;
+    }
+    default:
+        return page_corrupt(d, "unexpected value encoding");
+    }
+    if ((rc = ensure_bytes(d, prefix + len)))
+        return rc;
+    if (prefix)
+        memmove(d->out->bytes + d->n_bytes, d->out->bytes + v->prev_off, prefix);
+    if (len)
+        memcpy(d->out->bytes + d->n_bytes + prefix, src, len);
+    v->prev_off = d->n_bytes;
+    v->prev_len = prefix + len;
+    v->have_prev = 1;
+    d->n_bytes += prefix + len;
+    return AKIDB_OK;
+}
+
+/* n list elements appended to the f32 / i32 output. */
+static int put_elements(rd *d, vsrc *v, size_t n)
+{
+    int rc;
+    if (!n)
+        return AKIDB_OK;
+    if ((rc = ensure_vals(d, n)))
+        return rc;
+    akidb__pqr_values *o = d->out;
+    if (d->col->phys == PT_DOUBLE) {
+        float *dst = o->f32 + d->n_vals;
+        while (n) {
+            size_t m = n < BATCH ? n : BATCH;
+            if ((rc = vsrc_fixed(d, v, (unsigned char *)d->tmp64, m)))
+                return rc;
+            for (size_t i = 0; i < m; i++) {
+                double x;
+                memcpy(&x, &d->tmp64[i], 8);
+                dst[i] = (float)x;
+            }
+            dst += m;
+            d->n_vals += m;
+            n -= m;
+        }
+        return AKIDB_OK;
+    }
+    unsigned char *dst = d->col->kind == AKIDB__PQ_INT32_LIST
+                         ? (unsigned char *)(o->i32 + d->n_vals)
+                         : (unsigned char *)(o->f32 + d->n_vals);
+    if ((rc = vsrc_fixed(d, v, dst, n)))
+        return rc;
+    d->n_vals += n;
+    return AKIDB_OK;
+}
+
+/* ---- levels to rows ------------------------------------------------------------------ */
+
+/* One batch of k level entries of a list column. */
+static int list_batch(rd *d, vsrc *v, const uint8_t *rep, const uint8_t *def, size_t k)
+{
+    const pq_col *c = d->col;
+    int rc;
+    size_t rows = 0;
+    unsigned rep_or = 0, def_diff = 0;
+    const unsigned max_def = (unsigned)c->max_def;
+    for (size_t i = 0; i < k; i++) {
+        rows += rep[i] == 0;
+        rep_or |= rep[i];
+        def_diff |= def[i] ^ max_def;
+    }
+    if ((rc = ensure_rows(d, rows)))
+        return rc;
+    uint64_t *offs = d->out->offsets;
+    size_t nv = 0;
+    /* Fast path: every entry is a present element (the common dense vector
+     * case): rows start at the zeros of the repetition levels. */
+    if (def_diff == 0 && rep_or <= 1) {
+        if (rep[0] != 0 && !d->row_has_elems)
+            return page_corrupt(d, "repetition level continues an empty or missing list");
+        const uint8_t *z = rep, *end = rep + k;
+        while ((z = memchr(z, 0, (size_t)(end - z))) != NULL) {
+            offs[d->n_rows++] = d->n_vals + (size_t)(z - rep);
+            z++;
+        }
+        if (rows && d->out->nulls)
+            memset(d->out->nulls + d->n_rows - rows, 0, rows);
+        d->row_has_elems = 1;
+        return put_elements(d, v, k);
+    }
+    for (size_t i = 0; i < k; i++) {
+        unsigned dl = def[i], rl = rep[i];
+        if (dl > max_def || rl > 1)
+            return page_corrupt(d, "level above the maximum");
+        if (rl == 0) {
+            int null = dl < (unsigned)c->list_def;
+            if (null && (rc = start_nulls(d)))
+                return rc;
+            if (d->out->nulls)
+                d->out->nulls[d->n_rows] = (uint8_t)null;
+            offs[d->n_rows++] = d->n_vals + nv;
+            d->row_has_elems = dl >= (unsigned)c->elem_def;
+        } else if (!d->row_has_elems || dl < (unsigned)c->elem_def) {
+            return page_corrupt(d, "repetition level continues an empty or missing list");
+        }
+        if (dl >= (unsigned)c->elem_def) {
+            if (dl < max_def)
+                return akidb__err(AKIDB_INVALID, "parquet: column %s, page at file offset "
+                                  "%llu: a list holds a null element (vectors cannot)",
+                                  c->name, (unsigned long long)d->page_off);
+            nv++;
+        }
+    }
+    return put_elements(d, v, nv);
+}
+
+/* One batch of k entries of a flat column (def NULL when required). */
+static int flat_batch(rd *d, vsrc *v, const uint8_t *def, size_t k)
+{
+    const pq_col *c = d->col;
+    akidb__pqr_values *o = d->out;
+    int rc;
+    if ((rc = ensure_rows(d, k)))
+        return rc;
+    size_t nn = k;
+    if (def) {
+        nn = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (def[i] > c->max_def)
+                return page_corrupt(d, "definition level above the maximum");
+            nn += def[i] == c->max_def;
+        }
+        if (nn < k && (rc = start_nulls(d)))
+            return rc;
+        if (o->nulls)
+            for (size_t i = 0; i < k; i++)
+                o->nulls[d->n_rows + i] = def[i] != c->max_def;
+    }
+    if (d->width == 0) {
+        for (size_t i = 0; i < k; i++) {
+            o->offsets[d->n_rows + i] = d->n_bytes;
+            if ((!def || def[i] == c->max_def) && (rc = vsrc_bytes(d, v)))
+                return rc;
+        }
+        d->n_rows += k;
+        o->offsets[d->n_rows] = d->n_bytes;
+        return AKIDB_OK;
+    }
+    size_t ow = c->kind == AKIDB__PQ_INT64 || c->kind == AKIDB__PQ_TIMESTAMP_US ? 8 : 4;
+    unsigned char *base = o->i64 ? (unsigned char *)o->i64 : o->i32 ? (unsigned char *)o->i32
+                                                                    : (unsigned char *)o->f32;
+    unsigned char *dst = base + d->n_rows * ow;
+    if ((rc = vsrc_fixed(d, v, dst, nn)))
+        return rc;
+    if (nn < k) {
+        /* Spread the dense values out to their rows, back to front. */
+        size_t j = nn;
+        for (size_t i = k; i-- > 0;) {
+            if (def[i] == c->max_def)
+                memmove(dst + i * ow, dst + --j * ow, ow);
+            else
+                memset(dst + i * ow, 0, ow);
+        }
+    }
+    d->n_rows += k;
+    return AKIDB_OK;
+}
+
+/* Decode the n level entries of one data page. */
+static int page_levels(rd *d, vsrc *v, const unsigned char *rl, size_t rl_len,
+                       const unsigned char *dl, size_t dl_len, size_t n)
+{
+    const pq_col *c = d->col;
+    hyb hr, hd;
+    int bw_r = 0, bw_d = 0;
+    while ((1 << bw_r) <= c->max_rep)
+        bw_r++;
+    while ((1 << bw_d) <= c->max_def)
+        bw_d++;
+    hyb_init(&hr, rl, rl_len, bw_r);
+    hyb_init(&hd, dl, dl_len, bw_d);
+    int rc;
+    while (n) {
+        size_t k = n < BATCH ? n : BATCH;
+        if (c->max_rep && hyb_get8(&hr, d->rep, k))
+            return page_corrupt(d, "repetition levels run out or are malformed");
+        if (c->max_def && hyb_get8(&hd, d->def, k))
+            return page_corrupt(d, "definition levels run out or are malformed");
+        if (c->is_list) {
+            if (!c->max_rep)
+                memset(d->rep, 0, k);
+            rc = list_batch(d, v, d->rep, d->def, k);
+        } else {
+            rc = flat_batch(d, v, c->max_def ? d->def : NULL, k);
+        }
+        if (rc)
+            return rc;
+        n -= k;
+    }
+    return AKIDB_OK;
+}
+
+/* ---- pages -------------------------------------------------------------------------- */
+
+typedef struct page_hdr {
+    int32_t type, unc, comp;
+    int has_crc;
+    uint32_t crc;
+    int has_sub;
+    int32_t n_values, encoding, def_enc, rep_enc;       /* v1 and dictionary */
+    int32_t num_nulls, num_rows, def_len, rep_len;      /* v2 */
+    int is_compressed;
+} page_hdr;
+
+static int parse_sub(akidb__tr *t, page_hdr *h, int which)
+{
+    int rc, ft;
+    int16_t id;
+    int seen = 0;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            break;
+        if (which == PAGE_DATA_V2 && id == 7) {
+            rc = akidb__tr_bool(t, ft, &h->is_compressed);
+        } else if (id >= 1 && id <= (which == PAGE_DATA_V2 ? 6 : which == PAGE_DATA ? 4 : 2) &&
+                   ft != AKIDB__T_STRUCT) {
+            int32_t x;
+            rc = akidb__tr_i32(t, ft, &x);
+            seen |= 1 << id;
+            if (which == PAGE_DATA_V2) {
+                int32_t *f[] = { NULL, &h->n_values, &h->num_nulls, &h->num_rows, &h->encoding,
+                                 &h->def_len, &h->rep_len };
+                *f[id] = x;
+            } else {
+                int32_t *f[] = { NULL, &h->n_values, &h->encoding, &h->def_enc, &h->rep_enc };
+                *f[id] = x;
+            }
+        } else {
+            rc = akidb__tr_skip(t, ft);
+        }
+        if (rc)
+            return rc;
+    }
+    int need = which == PAGE_DATA_V2 ? 0x7E : which == PAGE_DATA ? 0x1E : 0x06;
+    if ((seen & need) != need)
+        return akidb__tr_fail(t, "page sub-header lacks a required field");
+    h->has_sub = 1;
+    return AKIDB_OK;
+}
+
+static int parse_page_header(akidb__tr *t, page_hdr *h)
+{
+    int rc, ft;
+    int16_t id;
+    int seen = 0;
+    memset(h, 0, sizeof *h);
+    h->is_compressed = 1;
+    if ((rc = akidb__tr_struct_begin(t)))
+        return rc;
+    for (;;) {
+        if ((rc = akidb__tr_field(t, &ft, &id)))
+            return rc;
+        if (ft == AKIDB__T_STOP)
+            break;
+        switch (id) {
+        case 1: rc = akidb__tr_i32(t, ft, &h->type); seen |= 1; break;
+        case 2: rc = akidb__tr_i32(t, ft, &h->unc); seen |= 2; break;
+        case 3: rc = akidb__tr_i32(t, ft, &h->comp); seen |= 4; break;
+        case 4: {
+            int32_t c;
+            rc = akidb__tr_i32(t, ft, &c);
+            h->crc = (uint32_t)c;
+            h->has_crc = 1;
+            break;
+        }
+        case 5:
+        case 7:
+        case 8:
+            if (!(seen & 1) || ft != AKIDB__T_STRUCT ||
+                (id == 5 && h->type != PAGE_DATA) || (id == 7 && h->type != PAGE_DICTIONARY) ||
+                (id == 8 && h->type != PAGE_DATA_V2)) {
+                rc = akidb__tr_skip(t, ft);
+                break;
+            }
+            rc = parse_sub(t, h, h->type);
+            break;
+        default:
+            rc = akidb__tr_skip(t, ft);
+            break;
+        }
+        if (rc)
+            return rc;
+    }
+    if ((seen & 7) != 7)
+        return akidb__tr_fail(t, "page header lacks type or sizes");
+    if (h->unc < 0 || h->comp < 0)
+        return akidb__tr_fail(t, "page header has a negative size");
+    return AKIDB_OK;
+}
+
+static int read_dictionary(rd *d, const page_hdr *h, const unsigned char *body)
+{
+    int rc;
+    const unsigned char *p;
+    if (d->has_dict)
+        return page_corrupt(d, "a second dictionary page");
+    if (d->entries > 0)
+        return page_corrupt(d, "dictionary page after data pages");
+    if (h->encoding != ENC_PLAIN && h->encoding != ENC_PLAIN_DICTIONARY)
+        return page_corrupt(d, "dictionary page is not PLAIN-encoded");
+    if (h->n_values < 0)
+        return page_corrupt(d, "negative dictionary size");
+    if ((rc = decompress(d, body, (size_t)h->comp, (size_t)h->unc, &p)))
+        return rc;
+    size_t len = (size_t)h->unc, n = (size_t)h->n_values;
+    d->dict_buf = akidb__malloc(d->a, len);
+    if (!d->dict_buf)
+        return nomem();
+    if (len)
+        memcpy(d->dict_buf, p, len);
+    d->dict_vals = d->dict_buf;
+    if (d->width) {
+        if (n > len / d->width)
+            return page_corrupt(d, "dictionary holds fewer values than announced");
+    } else {
+        if (n > len / 4)
+            return page_corrupt(d, "dictionary holds fewer values than announced");
+        d->dict_off = akidb__alloc_array(d->a, n + 1, sizeof *d->dict_off);
+        if (!d->dict_off)
+            return nomem();
+        /* Compact the values in place (dropping the length prefixes) so
+         * value i is dict_vals[dict_off[i] .. dict_off[i + 1]). */
+        size_t pos = 0, wpos = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t l;
+            if (len - pos < 4)
+                return page_corrupt(d, "dictionary holds fewer values than announced");
+            memcpy(&l, d->dict_buf + pos, 4);
+            if (l > len - pos - 4)
+                return page_corrupt(d, "dictionary value length exceeds the page");
+            memmove(d->dict_buf + wpos, d->dict_buf + pos + 4, l);
+            d->dict_off[i] = (uint32_t)wpos;
+            wpos += l;
+            pos += 4 + (size_t)l;
+        }
+        d->dict_off[n] = (uint32_t)wpos;
+    }
+    d->dict_n = n;
+    d->has_dict = 1;
+    return AKIDB_OK;
+}
+
+static int read_data_page(rd *d, const page_hdr *h, const unsigned char *body)
+{
+    const pq_col *c = d->col;
+    int rc;
+    if (!h->has_sub)
+        return page_corrupt(d, "data page without its sub-header");
+    if (h->n_values < 0)
+        return page_corrupt(d, "negative value count");
+    if ((int64_t)h->n_values > d->ch->num_values - d->entries)
+        return page_corrupt(d, "pages hold more values than the column chunk announces");
+    const unsigned char *rl = NULL, *dl = NULL, *vals;
+    size_t rl_len = 0, dl_len = 0, vals_len;
+    if (h->type == PAGE_DATA) {
+        const unsigned char *p;
+        if ((rc = decompress(d, body, (size_t)h->comp, (size_t)h->unc, &p)))
+            return rc;
+        size_t len = (size_t)h->unc, pos = 0;
+        uint32_t l;
+        if (c->max_rep) {
+            if (h->rep_enc != ENC_RLE)
+                return akidb__err(AKIDB_INVALID, "parquet: column %s: level encoding %s is not "
+                                  "supported", c->name, enc_name(h->rep_enc));
+            if (len < 4)
+                return page_corrupt(d, "truncated repetition levels");
+            memcpy(&l, p, 4);
+            if (l > len - 4)
+                return page_corrupt(d, "repetition levels exceed the page");
+            rl = p + 4;
+            rl_len = l;
+            pos = 4 + (size_t)l;
+        }
+        if (c->max_def) {
+            if (h->def_enc != ENC_RLE)
+                return akidb__err(AKIDB_INVALID, "parquet: column %s: level encoding %s is not "
+                                  "supported", c->name, enc_name(h->def_enc));
+            if (len - pos < 4)
+                return page_corrupt(d, "truncated definition levels");
+            memcpy(&l, p + pos, 4);
+            if (l > len - pos - 4)
+                return page_corrupt(d, "definition levels exceed the page");
+            dl = p + pos + 4;
+            dl_len = l;
+            pos += 4 + (size_t)l;
+        }
+        vals = p + pos;
+        vals_len = len - pos;
+    } else {
+        if (h->rep_len < 0 || h->def_len < 0 || h->num_rows < 0 || h->num_nulls < 0 ||
+            h->num_nulls > h->n_values)
+            return page_corrupt(d, "negative or inconsistent v2 counts");
+        size_t lev = (size_t)h->rep_len + (size_t)h->def_len;
+        if (lev > (size_t)h->comp || lev > (size_t)h->unc)
+            return page_corrupt(d, "v2 level lengths exceed the page");
+        if ((size_t)h->num_rows > (size_t)h->n_values)
+            return page_corrupt(d, "v2 page has more rows than values");
+        if (!c->max_rep && h->rep_len)
+            return page_corrupt(d, "repetition levels in a column without repetition");
+        if (!c->max_def && h->def_len)
+            return page_corrupt(d, "definition levels in a column without definition");
+        rl = body;
+        rl_len = (size_t)h->rep_len;
+        dl = body + rl_len;
+        dl_len = (size_t)h->def_len;
+        size_t vc = (size_t)h->comp - lev, vu = (size_t)h->unc - lev;
+        if (h->is_compressed && d->ch->codec != CODEC_UNCOMPRESSED) {
+            if ((rc = decompress(d, body + lev, vc, vu, &vals)))
+                return rc;
+        } else {
+            if (vc != vu)
+                return page_corrupt(d, "uncompressed v2 values: sizes differ");
+            vals = body + lev;
+        }
+        vals_len = vu;
+    }
+    vsrc v;
+    if ((rc = vsrc_init(d, &v, h->encoding, vals, vals_len)))
+        return rc;
+    size_t rows_before = d->n_rows;
+    if ((rc = page_levels(d, &v, rl, rl_len, dl, dl_len, (size_t)h->n_values)))
+        return rc;
+    if (h->type == PAGE_DATA_V2 && d->n_rows - rows_before != (size_t)h->num_rows)
+        return page_corrupt(d, "v2 page row count differs from its levels");
+    d->entries += h->n_values;
+    return AKIDB_OK;
+}
+
+static void values_release(const akidb_allocator *a, akidb__pqr_values *v)
+{
+    akidb__free(a, v->i64);
+    akidb__free(a, v->i32);
+    akidb__free(a, v->f32);
+    akidb__free(a, v->bytes);
+    akidb__free(a, v->offsets);
+    akidb__free(a, v->nulls);
+    memset(v, 0, sizeof *v);
+}
+
+void akidb__pqr_values_free(akidb__pqr *r, akidb__pqr_values *v)
+{
+    if (r && v)
+        values_release(&r->alloc, v);
+}
+
+static int convert_timestamps(rd *d)
+{
+    int64_t *x = d->out->i64;
+    size_t n = d->n_rows;
+    if (d->col->ts_unit == TS_MILLIS) {
+        for (size_t i = 0; i < n; i++)
+            if (__builtin_mul_overflow(x[i], (int64_t)1000, &x[i]))
+                return akidb__err(AKIDB_INVALID, "parquet: column %s: timestamp in row %zu is "
+                                  "out of range", d->col->name, i);
+    } else if (d->col->ts_unit == TS_NANOS) {
+        for (size_t i = 0; i < n; i++) {
+            int64_t q = x[i] / 1000;
+            if (x[i] % 1000 < 0)
+                q--;
+            x[i] = q;
+        }
+    }
+    return AKIDB_OK;
+}
+
+static int allocate_outputs(rd *d)
+{
+    const pq_col *c = d->col;
+    akidb__pqr_values *o = d->out;
+    const pq_chunk *ch = d->ch;
+    /* Start from a size the chunk's bytes can plausibly hold; grow later. */
+    uint64_t rows = (uint64_t)d->rg->num_rows;
+    if (rows > 4096 + (uint64_t)ch->total_compressed)
+        rows = 4096 + (uint64_t)ch->total_compressed;
+    d->cap_rows = (size_t)rows;
+    if (c->is_list || d->width == 0) {
+        o->offsets = akidb__alloc_array(d->a, d->cap_rows + 1, sizeof *o->offsets);
+        if (!o->offsets)
+            return nomem();
+        o->offsets[0] = 0;
+    }
+    if (c->is_list) {
+        uint64_t vals = (uint64_t)ch->num_values;
+        uint64_t est = (uint64_t)ch->total_compressed / 4 * 2 + 4096;
+        d->cap_vals = (size_t)(vals < est ? vals : est);
+        void *p = akidb__alloc_array(d->a, d->cap_vals ? d->cap_vals : 1, 4);
+        if (!p)
+            return nomem();
+        if (c->kind == AKIDB__PQ_INT32_LIST)
+            o->i32 = p;
+        else
+            o->f32 = p;
+    } else if (d->width == 0) {
+        d->cap_bytes = (size_t)((uint64_t)ch->total_compressed * 2 + 4096);
+        if (!(o->bytes = akidb__malloc(d->a, d->cap_bytes)))
+            return nomem();
+    } else {
+        size_t w = c->kind == AKIDB__PQ_INT64 || c->kind == AKIDB__PQ_TIMESTAMP_US ? 8 : 4;
+        void *p = akidb__alloc_array(d->a, d->cap_rows ? d->cap_rows : 1, w);
+        if (!p)
+            return nomem();
+        if (w == 8)
+            o->i64 = p;
+        else if (c->kind == AKIDB__PQ_INT32)
+            o->i32 = p;
+        else
+            o->f32 = p;
+    }
+    return AKIDB_OK;
+}
+
+int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out)
+{
+    memset(out, 0, sizeof *out);
+    if (rg >= r->n_rgs || col >= r->n_cols)
+        return akidb__err(AKIDB_INVALID, "parquet: row group %zu / column %zu out of range",
+                          rg, col);
+    const pq_col *c = &r->cols[col];
+    if (c->kind == 0)
+        return akidb__err(AKIDB_INVALID, "parquet: column %s (%s %s) has a shape AkiDB cannot "
+                          "read", c->name, c->physical, c->logical);
+    const pq_chunk *ch = &r->rgs[rg].chunks[c->leaf];
+    if (ch->has_path)
+        return akidb__err(AKIDB_INVALID, "parquet: column %s: chunks in other files are not "
+                          "supported", c->name);
+
+    rd *d = akidb__calloc(&r->alloc, 1, sizeof *d);
+    if (!d)
+        return nomem();
+    d->r = r;
+    d->col = c;
+    d->ch = ch;
+    d->rg = &r->rgs[rg];
+    d->out = out;
+    d->a = &r->alloc;
+    d->width = c->phys == PT_INT64 || c->phys == PT_DOUBLE ? 8
+             : c->phys == PT_BYTE_ARRAY ? 0 : 4;
+    out->kind = c->kind;
+    int rc = allocate_outputs(d);
+
+    uint64_t pos = ch->start;
+    while (rc == AKIDB_OK && d->entries < ch->num_values) {
+        if (pos >= ch->end) {
+            rc = akidb__err(AKIDB_CORRUPT, "parquet: column %s: the chunk ends at file offset "
+                            "%llu with %lld of %lld values read", c->name,
+                            (unsigned long long)ch->end, (long long)d->entries,
+                            (long long)ch->num_values);
+            break;
+        }
+        akidb__tr t;
+        page_hdr h;
+        d->page_off = pos;
+        akidb__tr_init(&t, r->buf + pos, (size_t)(ch->end - pos), pos, "page header");
+        if ((rc = parse_page_header(&t, &h)))
+            break;
+        uint64_t body_off = pos + t.pos;
+        if ((uint64_t)h.comp > ch->end - body_off) {
+            rc = page_corrupt(d, "compressed page size exceeds the column chunk");
+            break;
+        }
+        const unsigned char *body = r->buf + body_off;
+        if (h.has_crc && !r->pages_verified &&
+            akidb__pq_crc32(0, body, (size_t)h.comp) != h.crc) {
+            rc = page_corrupt(d, "page CRC-32 mismatch");
+            break;
+        }
+        switch (h.type) {
+        case PAGE_DICTIONARY:
+            if (!h.has_sub) {
+                rc = page_corrupt(d, "dictionary page without its sub-header");
+                break;
+            }
+            rc = read_dictionary(d, &h, body);
+            break;
+        case PAGE_DATA:
+        case PAGE_DATA_V2:
+            rc = read_data_page(d, &h, body);
+            break;
+        default:
+            break;              /* index pages and unknown types are skipped */
+        }
+        pos = body_off + (uint64_t)h.comp;
+    }
+    if (rc == AKIDB_OK && d->n_rows != (size_t)d->rg->num_rows)
+        rc = akidb__err(AKIDB_CORRUPT, "parquet: column %s, chunk at file offset %llu: the "
+                        "pages hold %zu rows, the row group %lld", c->name,
+                        (unsigned long long)ch->start, d->n_rows, (long long)d->rg->num_rows);
+    if (rc == AKIDB_OK && c->is_list)
+        out->offsets[d->n_rows] = d->n_vals;
+    if (rc == AKIDB_OK && c->kind == AKIDB__PQ_TIMESTAMP_US)
+        rc = convert_timestamps(d);
+    if (rc == AKIDB_OK && out->nulls) {
+        int any = 0;
+        for (size_t i = 0; i < d->n_rows && !any; i++)
+            any = out->nulls[i];
+        if (!any) {
+            akidb__free(d->a, out->nulls);
+            out->nulls = NULL;
+        }
+    }
+    out->n_rows = d->n_rows;
+    ZSTD_freeDCtx(d->dctx);
+    akidb__free(d->a, d->page_buf);
+    akidb__free(d->a, d->dict_buf);
+    akidb__free(d->a, d->dict_off);
+    akidb__free(d->a, d);
+    if (rc)
+        values_release(&r->alloc, out);
+    return rc;
+}
