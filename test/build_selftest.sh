@@ -23,6 +23,10 @@
 #    command when pkg-config cannot resolve a module, and when pkg-config
 #    itself is missing; `make clean` needs neither.
 set -u
+# Run by `make test`: the make calls below must start from a user's shell,
+# not inherit the running make's second pass (AKIDB_DEPS_CHECKED=1 travels
+# in MAKEFLAGS and in the environment).
+unset MAKEFLAGS MFLAGS GNUMAKEFLAGS MAKELEVEL MAKEOVERRIDES AKIDB_DEPS_CHECKED
 root=$(pwd)
 [ -x "$root/scripts/deps.sh" ] || { echo "build_selftest: run from the repository root" >&2; exit 1; }
 tmp=$(mktemp -d)
