@@ -25,6 +25,8 @@
  * needs more time says so when it registers (TEST_TIMEOUT, or
  * TEST_TIMEOUT_FN for a time computed from the environment).  After a
  * child exits, whatever it left running in its group is killed as well.
+ * A timeout is reported as "timed out after N s, having used C s of CPU":
+ * C near N is a hang or a slow test, C far below N a starved machine.
  */
 #define _GNU_SOURCE
 #include "runner.h"
@@ -34,6 +36,7 @@
 #include <ftw.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -218,11 +221,18 @@ static int run_one(const akt_test *t, int scale, const sigset_t *child_mask,
      * the group, cannot be reused yet: kill what the test left running. */
     kill(-pid, SIGKILL);
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR) {}
     current_pgid = 0;
     remove_tree(tmpl);
     if (timed_out) {
-        snprintf(why, why_len, "timed out after %d s", timeout_s);
+        /* The CPU it used tells a hang or a slow test (CPU close to the
+         * timeout) from a starved one on a loaded machine (far below). */
+        double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+                     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+        snprintf(why, why_len, "timed out after %d s, having used %.1f s of CPU",
+                 timeout_s, cpu);
         return 0;
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
