@@ -79,7 +79,7 @@ cat >"$tmp/fake/id" <<'EOF'
 #!/bin/sh
 echo "${FAKE_UID:-1000}"
 EOF
-for c in cc make c++ curl python3 node npm; do
+for c in cc make c++ curl python3 openssl node npm; do
     printf '#!/bin/sh\nexit 0\n' >"$tmp/tools/$c"
 done
 chmod +x "$tmp"/fake/* "$tmp"/tools/*
@@ -158,7 +158,7 @@ make -n --no-print-directory clean 2>/dev/null | grep -q deps.sh && fail "make c
 
 # ---- the second pass: no guessed flags ---------------------------------------
 out=$(PKG_CONFIG_LIBDIR=$tmp/empty make -n AKIDB_DEPS_CHECKED=1 lib 2>&1) && fail "lib without .pc files succeeded"
-echo "$out" | grep -q "cannot find the module(s) sqlite3 libcurl openssl libzstd (Debian: libsqlite3-dev libcurl4-openssl-dev libssl-dev libzstd-dev); install with: sudo scripts/deps.sh core" ||
+echo "$out" | grep -q "cannot find the module(s) sqlite3 libcurl openssl libzstd jansson (Debian: libsqlite3-dev libcurl4-openssl-dev libssl-dev libzstd-dev libjansson-dev); install with: sudo scripts/deps.sh core" ||
     fail "lib without .pc files: unexpected message: $out"
 echo "$out" | grep -q -- '-llibcurl\|-lopenssl\|-llibzstd' && fail "a guessed fallback is back: $out"
 ln -s "$(command -v make)" "$tmp/base/make"

@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "akidb.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "common/fault.h"
 
 #define PATH_LEN 1024

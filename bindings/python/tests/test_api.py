@@ -373,7 +373,7 @@ class CollectionTest(DBTest):
         db = self.reopen(log=lambda level, msg: messages.append((level, msg)))
         self.assertEqual(len(db.collection("lg")), 1)
         self.assertEqual(db.metric("akidb_wal_truncations_total"), 1)
-        self.assertTrue(any(level == 2 and "torn" in msg for level, msg in messages), messages)
+        self.assertTrue(any(level == 2 and "cut 10 bytes" in msg for level, msg in messages), messages)
 
 
 class ErrorTest(unittest.TestCase):
