@@ -139,6 +139,10 @@ if want go || { want docs && [ "$asan" = 0 ]; }; then
     [ -f "$pcdir/akidb-uninstalled.pc" ] ||
         die "$pcdir/akidb-uninstalled.pc is missing (make BUILD=$build all writes it)"
     export PKG_CONFIG_PATH="$pcdir"
+    # Go's build cache does not notice a change in what pkg-config prints
+    # (a module added to the library's Requires): a stale link line, "undefined
+    # reference".  One cache per set of flags.
+    GOCACHE="$build/go/cache-$(pkg-config --cflags --libs akidb | cksum | cut -d' ' -f1)"
     if want go; then
         say "go: vet (PKG_CONFIG_PATH=$pcdir)"
         (cd bindings/go && go vet ./...) || die "go vet failed"
