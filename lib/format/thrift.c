@@ -523,7 +523,7 @@ static int tr_skip(akidb__tr *r, int t, int elem)
         if ((rc = akidb__tr_struct_begin(r)))
             return rc;
         for (;;) {
-            int ft = AKIDB__T_STOP;   /* set by tr_field; the initialiser quiets -O1 -Wmaybe-uninitialized */
+            int ft = AKIDB__T_STOP;   /* tr_field sets it; gcc -O1 cannot tell */
             int16_t id;
             if ((rc = tr_field(r, &ft, &id)))
                 return rc;
