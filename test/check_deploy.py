@@ -33,6 +33,17 @@ with the file and what is wrong:
      (NEEDED) comes from one of them (dpkg -S) or from libc6 (in the base
      image); non-root USER; the data directory is the VOLUME.
 
+  6. monitoring: deploy/prometheus/*.yaml (alert rules) and
+     deploy/grafana/*.json (dashboard) parse; every metric name in each
+     PromQL expression is one a live server prints: a server is started
+     here (127.0.0.1, port 0, a temporary directory), answers one request,
+     and its /metrics TYPE lines are the list (plus the metrics server/*.c
+     prints only with a feature on, such as the TLS certificate's expiry);
+     a label matched in a selector must appear on that metric's samples
+     when it has labelled samples.  promtool is not available: the PromQL
+     syntax itself is not checked.  The chart's ServiceMonitor scrapes a
+     route the server has.
+
 Exit status 1 if anything failed; the last line gives the counts.
 """
 
@@ -467,6 +478,11 @@ def check_helm(binary, flags, envs, gets_api, gets_srv):
         ok()
         if kind not in kinds:
             fail(CHART, f"no template makes a {kind}")
+    for path, sm in kinds.get("ServiceMonitor", []):
+        for ep in sm["spec"].get("endpoints", []):
+            ok()
+            if ep.get("path") not in gets_api or ep.get("path") not in gets_srv:
+                fail(path, f"scrapes {ep.get('path')}, not a GET route of the server")
     for path, sts in kinds.get("StatefulSet", []):
         spec = sts["spec"]
         ok()
@@ -502,6 +518,135 @@ def check_helm(binary, flags, envs, gets_api, gets_srv):
             check_probe(path, kind, str(probe.get("path")), gets_api, gets_srv)
 
 
+# --------------------------------------------------------------------------
+# 6: alert rules and dashboard
+
+
+PROMQL_WORDS = {"and", "or", "unless", "by", "without", "on", "ignoring", "group_left",
+                "group_right", "bool", "offset", "inf", "nan"}
+PROMETHEUS_OWN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
+
+
+def live_metrics(binary):
+    """{metric name: set of label names on its samples} of a live server."""
+    import select
+    import urllib.request
+    tmp = tempfile.mkdtemp(prefix="akidb-deploy-srv-")
+    proc = subprocess.Popen([binary, "--no-auth", "--host", "127.0.0.1", "--port", "0",
+                             "--data-dir", os.path.join(tmp, "db"), "--log-requests", "false"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    names = {}
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        line = proc.stdout.readline() if ready else ""
+        m = re.search(r"listening on (http://\S+)", line)
+        if not m:
+            fail(binary, f"did not start for the metrics check: {line.strip()!r}")
+            return None
+        urllib.request.urlopen(m.group(1) + "/health/live", timeout=20).read()
+        text = urllib.request.urlopen(m.group(1) + "/metrics", timeout=20).read().decode()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)", text, re.M):
+        names.setdefault(name, set())
+        if kind == "histogram":
+            for suffix in ("_bucket", "_sum", "_count"):
+                names.setdefault(name + suffix, set())
+    for name, labels in re.findall(r"^([A-Za-z_:][\w:]*)\{([^}]*)\}", text, re.M):
+        names.setdefault(name, set()).update(re.findall(r"(\w+)=\"", labels))
+    ok()
+    if not names:
+        fail(binary, "/metrics printed no # TYPE lines")
+    for path in glob.glob(os.path.join(ROOT, "server", "*.c")):
+        for name in re.findall(r"# TYPE (akidb_\w+) ", read(path)):
+            names.setdefault(name, set())
+    return names
+
+
+def check_expr(where, expr, metrics):
+    """The metric names (and matched labels) of one PromQL expression."""
+    e = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
+    for name, sel in re.findall(r"([A-Za-z_:][\w:]*)\s*\{([^}]*)\}", e):
+        if name in metrics and metrics[name]:
+            for label in re.findall(r"(\w+)\s*(?:=~|!~|!=|=)", sel):
+                ok()
+                if label not in metrics[name] and label not in ("instance", "job"):
+                    fail(where, f"{name}{{{label}=...}}: the server's {name} samples have no "
+                         f"label {label} (they have {sorted(metrics[name])})")
+    e = re.sub(r"\{[^}]*\}", " ", e)
+    e = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", e)
+    e = re.sub(r"\[[^\]]*\]", " ", e)
+    found = 0
+    for m in re.finditer(r"(?<![\w.$])([A-Za-z_:][\w:]*)\b(\s*\()?", e):
+        word, call = m.group(1), m.group(2)
+        if call or word.lower() in PROMQL_WORDS:
+            continue
+        found += 1
+        ok()
+        if word not in metrics and word not in PROMETHEUS_OWN:
+            fail(where, f"{word}: not a metric the server's /metrics prints (in {expr!r})")
+    ok()
+    if not found:
+        fail(where, f"no metric in {expr!r}")
+
+
+def check_monitoring(binary):
+    rules = sorted(glob.glob(os.path.join(DEPLOY, "prometheus", "*.yaml")))
+    dashboards = sorted(glob.glob(os.path.join(DEPLOY, "grafana", "*.json")))
+    ok()
+    if not rules or not dashboards:
+        fail(DEPLOY, "no alert rules (prometheus/*.yaml) or no dashboard (grafana/*.json)")
+    metrics = live_metrics(binary)
+    if metrics is None:
+        return
+    for path in rules:
+        try:
+            doc = yaml.load(read(path), Loader=LOADER)
+            ok()
+        except yaml.YAMLError as e:
+            fail(path, f"does not parse: {e}")
+            continue
+        n = 0
+        for group in doc.get("groups", []):
+            for rule in group.get("rules", []):
+                n += 1
+                ok()
+                if not rule.get("alert") or not rule.get("expr"):
+                    fail(path, f"a rule without alert or expr: {rule}")
+                    continue
+                check_expr(f"{os.path.relpath(path, ROOT)} {rule['alert']}", str(rule["expr"]),
+                           metrics)
+        ok()
+        if n == 0:
+            fail(path, "no rules")
+    for path in dashboards:
+        try:
+            dash = json.loads(read(path))
+            ok()
+        except ValueError as e:
+            fail(path, f"does not parse: {e}")
+            continue
+        exprs = [t["expr"] for p in dash.get("panels", []) for t in p.get("targets", [])
+                 if "expr" in t]
+        ok()
+        if not exprs:
+            fail(path, "no panel has a query")
+        for e in exprs:
+            check_expr(os.path.relpath(path, ROOT), e, metrics)
+        for v in dash.get("templating", {}).get("list", []):
+            m = re.match(r"label_values\((\w+)", str(v.get("query", "")))
+            if m:
+                ok()
+                if m.group(1) not in metrics:
+                    fail(path, f"variable {v.get('name')}: {m.group(1)} is not a metric")
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -512,6 +657,7 @@ def main(argv):
     check_dockerfile(binary, flags, envs, gets_api, gets_srv)
     check_unit(binary, flags, envs)
     check_helm(binary, flags, envs, gets_api, gets_srv)
+    check_monitoring(binary)
     for f in failures:
         print(f"check_deploy: FAIL {f}", file=sys.stderr)
     for n in not_run:
