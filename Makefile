@@ -348,6 +348,8 @@ test:
 	@test/runner_selftest.sh $(TEST_BIN)
 	@# Examples, Python package, Go module, docs checks:
 	@scripts/test-bindings.sh '$(BUILD)' '$(TEST)'
+	@# deploy/ (Dockerfile, systemd unit, Helm chart) against the server:
+	@/usr/bin/python3 test/check_deploy.py $(SERVER_BIN)
 	scripts/run-tests.sh $(TEST_BIN) $(TEST)
 	$(SERVER_TEST)
 

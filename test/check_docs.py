@@ -16,7 +16,17 @@ Checks, each failure printed with the file and what is wrong:
      names (akidb.X and methods, declared in bindings/go);
   4. the programs of docs/GETTING_STARTED.md run: each ```c, ```python and
      ```go block is built and run in a fresh directory, and its output must
-     equal the ```text block that follows it.
+     equal the ```text block that follows it;
+  5. the operations docs (OPS_DOCS: docs/S3.md, docs/RUNBOOK.md,
+     deploy/README.md) name only
+     what the server has: --flags on akidb-server lines (and inline spans
+     that start with --) in `akidb-server --help`, flags on `akidb COMMAND`
+     lines in that command's --help, AKIDB_* settings in the server's help
+     or the header, "METHOD /path" pairs and /v1, /health paths among
+     `akidb-server --list-routes`, metric names among the TYPE lines a live
+     server's /metrics prints (started here on 127.0.0.1, port 0), and
+     every line of their ```text blocks (quoted error messages) matches a
+     format string in lib/ or server/ (see message_formats()).
 
 Environment: AKIDB_DOCS_PYTHON, an interpreter with the akidb package
 installed (the venv make test builds); the Go variables (GOCACHE,
@@ -237,9 +247,15 @@ def check_names(build, words, src_words, metrics, py, go):
     targets = make_targets()
     subs = tool_subcommands(build)
     go_names, go_methods = go
+    # The server's settings as environment variables (AKIDB_S3_BUCKET, ...)
+    # are derived from its settings table, so only its --help spells them.
+    res = subprocess.run([os.path.join(build, "akidb-server"), "--help"], capture_output=True,
+                         text=True)
+    server_envs = set(re.findall(r"\b(AKIDB_[A-Z0-9_]+)\b", res.stdout))
     docs = [p for p in glob.glob(os.path.join(ROOT, "docs", "*.md"))
             if os.path.basename(p) != "API.md"]
-    docs += [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "CHANGELOG.md")]
+    docs += [os.path.join(ROOT, "README.md"), os.path.join(ROOT, "CHANGELOG.md"),
+             os.path.join(ROOT, "deploy", "README.md")]
     docs += glob.glob(os.path.join(ROOT, "bindings", "*", "README.md"))
     for path in sorted(docs):
         if not os.path.isfile(path):
@@ -262,8 +278,10 @@ def check_names(build, words, src_words, metrics, py, go):
                 if not any(n.startswith(name) for n in macros | consts):
                     fail(rel, f"names {name}*, which matches nothing in include/akidb.h")
                 continue
-            if name not in macros and name not in consts and name not in src_words:
-                fail(rel, f"names {name}, which is not in include/akidb.h or the sources")
+            if name not in macros and name not in consts and name not in src_words \
+                    and name not in server_envs:
+                fail(rel, f"names {name}, which is not in include/akidb.h, the sources or "
+                     "akidb-server --help")
         for kind, lang, code, section in spans:
             python_ctx = lang == "python" or (kind == "inline" and (
                 rel == "bindings/python/README.md" or section.startswith("Python")))
@@ -409,6 +427,211 @@ def run_getting_started(build, py):
             fail("GETTING_STARTED.md", f"no {lang} program was run")
 
 
+# --------------------------------------------------------------------------
+# 5: the operations docs
+
+OPS_DOCS = ["docs/S3.md", "docs/RUNBOOK.md", "deploy/README.md"]
+# Lines run by these commands carry their own options, not akidb's.
+OTHER_COMMANDS = {"docker", "helm", "kubectl", "systemctl", "journalctl", "curl", "aws",
+                  "install", "printf", "rsync", "cp", "du", "fuser", "lsof", "sqlite3"}
+
+
+def server_facts(build):
+    """(flags, env names, [(method, template)], metric names) of the built
+    akidb-server; metric names from a live /metrics."""
+    srv = os.path.join(build, "akidb-server")
+    res = subprocess.run([srv, "--help"], capture_output=True, text=True, timeout=30)
+    flags = set(re.findall(r"^\s+(--[a-z][a-z0-9-]*)", res.stdout, re.M))
+    envs = set(re.findall(r"\b(AKIDB_[A-Z0-9_]+)\b", res.stdout))
+    res = subprocess.run([srv, "--list-routes"], capture_output=True, text=True, timeout=30)
+    routes = [tuple(l.split()[:2]) for l in res.stdout.splitlines() if len(l.split()) >= 2]
+    if not flags or not routes:
+        fail("akidb-server", "--help or --list-routes printed nothing")
+    metrics = set()
+    tmp = tempfile.mkdtemp(prefix="akidb-doc-srv-")
+    proc = subprocess.Popen([srv, "--no-auth", "--host", "127.0.0.1", "--port", "0",
+                             "--data-dir", os.path.join(tmp, "db"), "--log-requests", "false"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        import select
+        import urllib.request
+        ready, _, _ = select.select([proc.stdout], [], [], 20)
+        line = proc.stdout.readline() if ready else ""
+        m = re.search(r"listening on (http://\S+)", line)
+        if not m:
+            fail("akidb-server", f"did not start for the metrics check: {line.strip()!r}")
+        else:
+            with urllib.request.urlopen(m.group(1) + "/metrics", timeout=20) as r:
+                text = r.read().decode()
+            for name, kind in re.findall(r"^# TYPE (\S+) (\S+)", text, re.M):
+                metrics.add(name)
+                if kind == "histogram":
+                    metrics |= {name + "_bucket", name + "_sum", name + "_count"}
+            if not metrics:
+                fail("akidb-server", "/metrics has no # TYPE lines")
+            # Metrics printed only with a feature on (TLS: the certificate's
+            # expiry): their "# TYPE" line in server/*.c stands for them.
+            for path in glob.glob(os.path.join(ROOT, "server", "*.c")):
+                metrics |= set(re.findall(r"# TYPE (akidb_\w+) ", read(path)))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return flags, envs, routes, metrics
+
+
+def tool_flags(build, sub):
+    res = subprocess.run([os.path.join(build, "akidb"), sub, "--help"], capture_output=True,
+                         text=True, timeout=30)
+    return set(re.findall(r"(--[a-z][a-z0-9-]*)", res.stdout + res.stderr))
+
+
+C_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\", "'": "'", "r": "\r"}
+CONVERSION = re.compile(r"%[-+ #0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|h|ll|l|z|j|t)?"
+                        r"([diouxXeEfgGsScp%])")
+
+
+def message_formats():
+    """Every string literal of lib/ and server/ (adjacent literals joined,
+    PRIu64-style macros read as %llu), as (regex, literal_text): %s and
+    %c match anything, numbers match digits, the rest is literal."""
+    out, plain = [], set()
+    lit = r'"(?:[^"\\\n]|\\.)*"'
+    run = re.compile(r"(?:%s|\s*PRI[diux]64\s*)(?:\s*(?:%s|PRI[diux]64))*" % (lit, lit))
+    paths = glob.glob(os.path.join(ROOT, "lib", "*", "*.c")) + \
+        glob.glob(os.path.join(ROOT, "server", "*.c"))
+    for path in paths:
+        for m in run.finditer(read(path)):
+            parts = re.findall(r'"((?:[^"\\\n]|\\.)*)"|(PRI[diux]64)', m.group(0))
+            text = "".join(a if a else "llu" for a, b in parts)
+            text = re.sub(r"\\(.)", lambda e: C_ESCAPES.get(e.group(1), e.group(1)), text)
+            text = text.rstrip("\n")
+            if "%" not in text:
+                if len(text) >= 12:
+                    plain.add(text)
+                continue
+            rx, pos, fixed = "", 0, ""
+            for c in CONVERSION.finditer(text):
+                rx += re.escape(text[pos:c.start()])
+                fixed += text[pos:c.start()]
+                conv = c.group(1)
+                rx += "%" if conv == "%" else ".*" if conv in "sSc" else r"[-+0-9a-fA-Fx.]+"
+                pos = c.end()
+            rx += re.escape(text[pos:])
+            fixed += text[pos:]
+            out.append((re.compile(rx, re.S), fixed))
+    return out, plain
+
+
+def message_ok(line, formats, plain):
+    """A quoted message is one the code prints: it matches a format whose
+    fixed text is at least 12 characters, or it matches a shorter format
+    ("%s: %s: %s") and holds a literal of the sources (the "what" the
+    caller passed, e.g. "cannot append to log").  An "akidb-server: "
+    prefix (how main.c prints startup errors) is allowed."""
+    cands = [line]
+    if line.startswith("akidb-server: "):
+        cands.append(line[len("akidb-server: "):])
+    for cand in cands:
+        for rx, fixed in formats:
+            if not rx.fullmatch(cand):
+                continue
+            if len(fixed.replace("akidb-server: ", "")) >= 12:
+                return True
+            rest = cand[len("akidb-server: "):] if cand.startswith("akidb-server: ") else cand
+            if any(p in rest for p in plain if "akidb-server" not in p):
+                return True
+    return False
+
+
+def check_ops_docs(build, c_names, macros_lower, consts):
+    flags, envs, routes, metrics = server_facts(build)
+    route_rx = [(meth, re.compile(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(t)) + "$"))
+                for meth, t in routes]
+    formats, plain = message_formats()
+    # Shell variables the server's own output tells users to set
+    # ("export AKIDB_KEY=..."): in a string literal of server/.
+    server_literals = set()
+    for p in glob.glob(os.path.join(ROOT, "server", "*.c")):
+        server_literals |= set(re.findall(r"\b(AKIDB_[A-Z0-9_]+)", " ".join(
+            re.findall(r'"(?:[^"\\\n]|\\.)*"', read(p)))))
+    tool_cache = {}
+    for sub in set(re.findall(r"(?:^|\s|`)(?:build/)?akidb\s+([a-z][a-z-]*)",
+                              "".join(read(os.path.join(ROOT, d)) for d in OPS_DOCS
+                                      if os.path.isfile(os.path.join(ROOT, d))))):
+        tool_cache[sub] = tool_flags(build, sub)
+    for rel in OPS_DOCS:
+        path = os.path.join(ROOT, rel)
+        if not os.path.isfile(path):
+            fail(rel, "does not exist")
+            continue
+        md = read(path)
+        spans, _ = code_spans(md)
+        # Flags, by the command they belong to.
+        for kind, lang, code, _section in spans:
+            if lang in ("text", "json", "logfmt", "c"):
+                continue
+            code = re.sub(r"\\\n", " ", code)
+            for line in code.splitlines():
+                words = [w for w in line.split() if w != "sudo"]
+                if words and words[0] in OTHER_COMMANDS:
+                    continue
+                tm = re.search(r"(?:^|\s)(?:build/)?akidb\s+([a-z][a-z-]*)", line)
+                if tm and "akidb-server" not in line:
+                    sub = tm.group(1)
+                    if sub not in tool_cache:
+                        tool_cache[sub] = tool_flags(build, sub)
+                    have, who = tool_cache[sub], f"akidb {sub} --help"
+                elif "akidb-server" in line:
+                    have, who = flags, "akidb-server --help"
+                elif kind == "inline" and line.startswith("--"):
+                    # A bare flag: the server's, or one of an akidb command
+                    # the same file names.
+                    have = flags.union(*tool_cache.values())
+                    who = "akidb-server --help or the akidb commands named here"
+                else:
+                    continue
+                for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)", line):
+                    ok()
+                    if flag not in have:
+                        fail(rel, f"{flag}: not an option of {who}")
+        # Settings and result codes.
+        for name in sorted(set(re.findall(r"\b(AKIDB_[A-Z0-9_]*[A-Z0-9])\b", md))):
+            ok()
+            if name not in envs and name not in consts and name not in server_literals:
+                fail(rel, f"{name}: neither a setting of akidb-server --help nor in include/akidb.h")
+        # Routes: "METHOD /path" anywhere, and every /v1/... or /health/... path.
+        for meth, p in re.findall(r"\b(GET|POST|PUT|DELETE|PATCH)\s+(/[\w/{}.-]*[\w}])", md):
+            ok()
+            if not any(m == meth and rx.match(p) for m, rx in route_rx):
+                fail(rel, f"{meth} {p}: akidb-server has no such route")
+        for p in set(re.findall(r"(?<![\w.:/-])(/(?:v1|health)/[\w/{}.-]*[\w}]|/metrics\b)", md)):
+            ok()
+            if not any(rx.match(p) for _m, rx in route_rx):
+                fail(rel, f"{p}: akidb-server has no such route")
+        # Metrics.
+        for name in sorted(set(re.findall(r"(?<![\w/.-])((?:akidb|process)_[a-z0-9_]*[a-z0-9])\b", md))):
+            if name in c_names or name in macros_lower:
+                continue
+            ok()
+            if name not in metrics:
+                fail(rel, f"{name}: neither in include/akidb.h nor a metric the server's "
+                     "/metrics prints")
+        # Quoted messages.
+        for m in re.finditer(r"^```text\n(.*?)^```", md, re.M | re.S):
+            for line in m.group(1).splitlines():
+                line = line.strip()
+                if not line:
+                    continue
+                ok()
+                if not message_ok(line, formats, plain):
+                    fail(rel, f"the message {line!r} matches no format string in lib/ or server/")
+
+
 def main(argv):
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -426,6 +649,9 @@ def main(argv):
         fail("check_docs", "the library rendered no metrics")
     check_names(build, names, source_words(), metrics, pyapi, go_api())
     run_getting_started(build, py)
+    macros_lower = set(re.findall(r"^#\s*define\s+(akidb_\w+)", read(HEADER), re.M))
+    check_ops_docs(build, funcs | structs | enums | {s.replace("struct ", "") for s in structs},
+                   macros_lower, consts | macros)
     for f in failures:
         print(f"check_docs: FAIL {f}", file=sys.stderr)
     print(f"check_docs: {checks - len(failures)} passed, {len(failures)} failed")
