@@ -80,6 +80,7 @@ struct akidb__hnsw {
     uint8_t *levels;
     uint8_t *deleted;
     uint32_t **upper;
+    uint64_t level_sum;          /* sum of levels[0..n_prepared): sizes the upper links */
 
     uint32_t chunk_shift, chunk_mask, chunk_nodes;
     size_t chunk_vec_bytes, chunk_bytes;
@@ -472,6 +473,7 @@ int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
                 return AKIDB_NOMEM;
         }
         h->levels[node] = (uint8_t)level;
+        h->level_sum += (uint64_t)level;
         h->upper[node] = up;
         h->deleted[node] = 0;
         h->n_prepared++;
@@ -851,11 +853,10 @@ int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t 
 
 size_t akidb__hnsw_memory(const akidb__hnsw *h)
 {
+    /* O(1): the tiering policy sums this over every collection. */
     size_t bytes = sizeof *h + (size_t)h->n_chunks * (h->chunk_bytes + 64);
     bytes += (size_t)h->node_cap * (2 + sizeof(uint32_t *));
-    for (uint32_t i = 0; i < h->n_prepared; i++)
-        if (h->levels[i])
-            bytes += (size_t)h->levels[i] * (1 + h->m) * sizeof(uint32_t);
+    bytes += (size_t)h->level_sum * (1 + h->m) * sizeof(uint32_t);
     return bytes;
 }
 
@@ -926,11 +927,13 @@ int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors
         if (h->levels[node] != level) {
             akidb__free(h->alloc, h->upper[node]);
             h->upper[node] = NULL;
+            h->level_sum -= h->levels[node];
             h->levels[node] = 0;
             if (level > 0 && !(h->upper[node] = akidb__calloc(h->alloc, (size_t)level * (1 + h->m),
                                                               sizeof(uint32_t))))
                 return AKIDB_NOMEM;
             h->levels[node] = (uint8_t)level;
+            h->level_sum += (uint64_t)level;
         }
         h->deleted[node] = deleted ? (uint8_t)deleted[i] : 0;
         float *v = vec_at(h, node);
