@@ -1084,7 +1084,7 @@ typedef struct akidb_snapshot_info {
  * Thread safe. */
 AKIDB_API int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_len);
 
-/* The snapshots of `coll`, newest first.
+/* The snapshots of `coll`, newest (most recently taken) first.
  *   out  out: ONE allocation holding an array of n pointers to entries, the
  *        entries and their strings; free it with akidb_free(list).  NULL
  *        when *n_out is 0.  Entries may grow in later versions (fields

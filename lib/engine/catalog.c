@@ -169,10 +169,12 @@ static const char *const migrations[] = {
                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define SQL_SNAP_COLS "snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at, " \
                       "kind, crc32c, last_seq"
+/* Newest first means most recently recorded (rowid), not the largest
+ * created_at: a clock that stands still (injected) or steps back (NTP)
+ * must not make an older snapshot look like the newest. */
 #define SQL_SNAP_LIST "SELECT " SQL_SNAP_COLS " FROM snapshots WHERE coll_id = ? " \
-                      "ORDER BY created_at DESC, snapshot_id DESC"
-#define SQL_SNAP_ALL "SELECT " SQL_SNAP_COLS " FROM snapshots " \
-                     "ORDER BY coll_id, created_at DESC, snapshot_id DESC"
+                      "ORDER BY rowid DESC"
+#define SQL_SNAP_ALL "SELECT " SQL_SNAP_COLS " FROM snapshots ORDER BY coll_id, rowid DESC"
 #define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_id = ? AND snapshot_id = ?"
 #define SQL_KV_PUT "INSERT OR REPLACE INTO app_records (ns, key, value) VALUES (?, ?, ?)"
 #define SQL_KV_GET "SELECT value FROM app_records WHERE ns = ? AND key = ?"
@@ -904,7 +906,7 @@ int akidb__catalog_access_update(akidb__catalog *m, size_t n, const akidb__catal
 
 static int intent_put(akidb__catalog *m, const akidb__catalog_intent *e)
 {
-    return step_stmt(m, SQL_INTENT_PUT, "cannot record tier transition", "issississiii",
+    return step_stmt(m, SQL_INTENT_PUT, "cannot record tier transition", "ississiisiii",
                      e->coll_id, akidb__catalog_tier_name(e->from),
                      akidb__catalog_tier_name(e->to), (int64_t)e->step, e->snapshot_id,
                      e->object_key, (int64_t)e->bytes, (int64_t)e->crc32c, e->sha256,

@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -990,11 +991,19 @@ void akidb__db_snapshot_name(akidb *db, const char *coll, int64_t now,
 {
     (void)db;
     /* Time-ordered ids; the counter separates snapshots of one microsecond
-     * (an injected clock can stand still). */
+     * (an injected clock can stand still), and 32 random bits separate
+     * processes (a restarted or forked one counts from the same values
+     * again at the same injected time). */
     static _Atomic unsigned seq;
+    uint32_t t = 0;
+    if (getrandom(&t, sizeof t, 0) != (ssize_t)sizeof t) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        t = (uint32_t)ts.tv_nsec ^ (uint32_t)getpid() << 16;
+    }
     e->created_at = now;
-    snprintf(e->snapshot_id, sizeof e->snapshot_id, "%016llx-%04x",
-             (unsigned long long)now, (unsigned)(seq++ & 0xffff));
+    snprintf(e->snapshot_id, sizeof e->snapshot_id, "%016llx-%04x-%08x",
+             (unsigned long long)now, (unsigned)(seq++ & 0xffff), (unsigned)t);
     snprintf(e->object_key, sizeof e->object_key, "snapshots/%s/%s.parquet", coll,
              e->snapshot_id);
 }
