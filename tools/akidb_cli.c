@@ -12,6 +12,8 @@
  *                  [--metric l2|cosine|dot]
  *   akidb export   --db DIR --collection NAME --parquet FILE
  *   akidb snapshot create|list|restore|delete --db DIR --collection NAME [--id ID]
+ *   akidb tier     get|set|pin|unpin|stats --db DIR [--collection NAME]
+ *                  [--tier hot|warm|cold]
  *   akidb inspect  FILE
  */
 #include <stdio.h>
@@ -30,13 +32,16 @@ static void usage(void)
           "                 [--metric l2|cosine|dot]\n"
           "  akidb export   --db DIR --collection NAME --parquet FILE\n"
           "  akidb snapshot create|list|restore|delete --db DIR --collection NAME [--id ID]\n"
+          "  akidb tier     get|pin|unpin --db DIR --collection NAME\n"
+          "  akidb tier     set --db DIR --collection NAME --tier hot|warm|cold\n"
+          "  akidb tier     stats --db DIR [--collection NAME]\n"
           "  akidb inspect  FILE\n"
           "  akidb --version\n", stderr);
 }
 
 typedef struct args {
     const char *db, *collection, *parquet, *id_column, *vector_column, *metadata_columns,
-        *metric, *id;
+        *metric, *id, *tier;
 } args;
 
 /* Parse --name value pairs; returns 0, or 2 for a usage error. */
@@ -47,7 +52,7 @@ static int parse(int argc, char **argv, int first, args *a)
         { "--db", &a->db }, { "--collection", &a->collection }, { "--parquet", &a->parquet },
         { "--id-column", &a->id_column }, { "--vector-column", &a->vector_column },
         { "--metadata-columns", &a->metadata_columns }, { "--metric", &a->metric },
-        { "--id", &a->id },
+        { "--id", &a->id }, { "--tier", &a->tier },
     };
     for (int i = first; i < argc; i++) {
         size_t k = 0;
@@ -231,6 +236,101 @@ static int cmd_snapshot(const char *sub, const args *a)
     return rc ? 1 : crc ? fail("close", crc) : 0;
 }
 
+/* ---- tier ----------------------------------------------------------- */
+
+static const char *tier_name(akidb_tier t)
+{
+    return t == AKIDB_TIER_HOT ? "hot" : t == AKIDB_TIER_WARM ? "warm"
+         : t == AKIDB_TIER_COLD ? "cold" : "?";
+}
+
+static void print_tier_info(akidb *db, const char *name)
+{
+    akidb_tier_info ti;
+    memset(&ti, 0, sizeof ti);
+    ti.version = AKIDB_TIER_INFO_VERSION;
+    int rc = akidb_tier_info_get(db, name, &ti);
+    if (rc) {
+        fail(name, rc);
+        return;
+    }
+    char when[32] = "never";
+    if (ti.last_access_us > 0) {
+        time_t secs = (time_t)(ti.last_access_us / 1000000);
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    }
+    printf("%-24s %-5s %-6s %12llu %12llu %12llu  %-20s %s\n", name, tier_name(ti.tier),
+           ti.pinned ? "pinned" : "", (unsigned long long)ti.hot_bytes,
+           (unsigned long long)ti.local_bytes, (unsigned long long)ti.cold_bytes, when,
+           ti.last_error ? ti.last_error_msg : "");
+}
+
+static int cmd_tier(const char *sub, const args *a)
+{
+    int is_get = strcmp(sub, "get") == 0, is_set = strcmp(sub, "set") == 0;
+    int is_pin = strcmp(sub, "pin") == 0, is_unpin = strcmp(sub, "unpin") == 0;
+    int is_stats = strcmp(sub, "stats") == 0;
+    if (!is_get && !is_set && !is_pin && !is_unpin && !is_stats) {
+        fprintf(stderr, "akidb: tier needs get, set, pin, unpin or stats, not %s\n", sub);
+        return 2;
+    }
+    if (need(a->db, "--db") || (!is_stats && need(a->collection, "--collection")) ||
+        (is_set && need(a->tier, "--tier")))
+        return 2;
+    akidb_tier target = 0;
+    if (is_set) {
+        for (int t = AKIDB_TIER_HOT; t <= AKIDB_TIER_COLD; t++)
+            if (strcmp(a->tier, tier_name((akidb_tier)t)) == 0)
+                target = (akidb_tier)t;
+        if (!target) {
+            fprintf(stderr, "akidb: --tier must be hot, warm or cold, not %s\n", a->tier);
+            return 2;
+        }
+    }
+    akidb *db;
+    int rc = open_db(a->db, &db);
+    if (rc)
+        return rc;
+    if (is_get) {
+        akidb_tier t;
+        if (!(rc = akidb_tier_get(db, a->collection, &t)))
+            printf("%s\n", tier_name(t));
+    } else if (is_set) {
+        if (!(rc = akidb_tier_set(db, a->collection, target)))
+            printf("%s is %s\n", a->collection, tier_name(target));
+    } else if (is_pin || is_unpin) {
+        if (!(rc = akidb_tier_pin(db, a->collection, is_pin)))
+            printf("%s %s\n", a->collection, is_pin ? "pinned" : "unpinned");
+    } else {
+        akidb_tier_stats ts;
+        memset(&ts, 0, sizeof ts);
+        ts.version = AKIDB_TIER_STATS_VERSION;
+        char **names = NULL;
+        size_t n = 0;
+        if (!(rc = akidb_tier_stats_get(db, &ts)) &&
+            !(rc = akidb_collection_list(db, &names, &n))) {
+            for (int t = AKIDB_TIER_HOT; t <= AKIDB_TIER_COLD; t++)
+                printf("%-5s %6llu collections %14llu bytes\n", tier_name((akidb_tier)t),
+                       (unsigned long long)ts.collections[t], (unsigned long long)ts.bytes[t]);
+            printf("memory budget %llu bytes (0 = unlimited); store %llu bytes of %llu "
+                   "(0 = unlimited)\n\n", (unsigned long long)ts.memory_budget,
+                   (unsigned long long)ts.store_bytes, (unsigned long long)ts.store_quota);
+            printf("%-24s %-5s %-6s %12s %12s %12s  %-20s %s\n", "collection", "tier", "",
+                   "ram bytes", "local bytes", "cold bytes", "last access (UTC)", "last error");
+            for (size_t i = 0; i < n; i++)
+                if (!a->collection || strcmp(a->collection, names[i]) == 0)
+                    print_tier_info(db, names[i]);
+            akidb_free(names);
+        }
+    }
+    if (rc)
+        fail(sub, rc);
+    int crc = akidb_close(db);
+    return rc ? 1 : crc ? fail("close", crc) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -266,6 +366,13 @@ int main(int argc, char **argv)
             return 2;
         }
         return parse(argc, argv, 3, &a) ? 2 : cmd_snapshot(argv[2], &a);
+    }
+    if (strcmp(cmd, "tier") == 0) {
+        if (argc < 3) {
+            usage();
+            return 2;
+        }
+        return parse(argc, argv, 3, &a) ? 2 : cmd_tier(argv[2], &a);
     }
     if (parse(argc, argv, 2, &a))
         return 2;
