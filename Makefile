@@ -296,6 +296,8 @@ bench:
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' store
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' snapshot
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' tier
 
 # Until the HTTP server exists, `make run` runs the quickstart example.
 run:

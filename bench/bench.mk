@@ -93,3 +93,6 @@ include bench/store.mk
 
 # The snapshot benchmark (issue 5): `make -f bench/bench.mk snapshot`.
 include bench/snapshot.mk
+
+# The tiering benchmark (issue 12): `make -f bench/bench.mk tier`.
+include bench/tier.mk

@@ -599,7 +599,9 @@ AKIDB_API int akidb_search(akidb *db, const char *coll, const float *query, uint
  * COLD collection promotes it to HOT first, transparently: concurrent
  * callers wait for one load.  A call never fails because a transition is
  * running: it is served before the collection leaves RAM, or waits for it
- * to come back.  akidb_collection_count, _info and _stat answer from the
+ * to come back.  A promotion from COLD answers as soon as the collection
+ * is in RAM; its local copy is written behind it, and writes (insert,
+ * upsert, delete) wait until that copy is durable.  akidb_collection_count, _info and _stat answer from the
  * catalog without loading (stat reports bytes 0 and the tier).
  *
  * Transitions are crash-safe: each is recorded in the catalog (intent,
@@ -633,7 +635,7 @@ AKIDB_API int akidb_tier_get(akidb *db, const char *coll, akidb_tier *out);
 
 /* Move collection `coll` to `tier` now, step by step (HOT -> WARM ->
  * COLD, COLD -> WARM -> HOT, HOT <- WARM or COLD), and return once it is
- * there.  Already there: AKIDB_OK at once.  A transition that another
+ * there (from COLD: once its local copy is durable).  Already there: AKIDB_OK at once.  A transition that another
  * thread (or the worker) is running is waited for, never run twice.
  * Pinned collections move too: a pin only stops the worker.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name or tier),

@@ -233,6 +233,20 @@ static void tier_stats(akidb *db, akidb_tier_stats *out)
     ASSERT_OK(akidb_tier_stats_get(db, out));
 }
 
+/* Sanitizer builds replace malloc with an allocator that keeps freed
+ * memory (ASan's quarantine, TSan's), so the RSS checks hold only in plain
+ * builds; there the test checks them, elsewhere it says it did not. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define RSS_CHECKED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define RSS_CHECKED 0
+#endif
+#endif
+#ifndef RSS_CHECKED
+#define RSS_CHECKED 1
+#endif
+
 static long rss_kb(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -990,7 +1004,8 @@ TEST_TIMEOUT(tier_memory_budget_rss, 240)
     ASSERT_OK(akidb_collection_stat(db, "a", &cs));
     uint64_t size = cs.bytes;
     long rss_a = rss_kb();
-    ASSERT(rss_a - rss0 >= (long)(size / 1024) * 8 / 10);
+    if (RSS_CHECKED)
+        ASSERT(rss_a - rss0 >= (long)(size / 1024) * 8 / 10);
     create(db, "b", dim);
     fill(db, "b", dim, n, 2, "b", NULL);
     advance(1000);
@@ -1012,7 +1027,10 @@ TEST_TIMEOUT(tier_memory_budget_rss, 240)
     printf("  RSS: %ld KiB at start, +a %ld, +b %ld, a demoted %ld (collection %llu KiB)\n",
            rss0, rss_a, rss_ab, rss_b, (unsigned long long)(size / 1024));
     /* The memory really came back: at least 80% of a's size. */
-    ASSERT(rss_ab - rss_b >= (long)(size / 1024) * 8 / 10);
+    if (RSS_CHECKED)
+        ASSERT(rss_ab - rss_b >= (long)(size / 1024) * 8 / 10);
+    else
+        printf("  RSS not checked: a sanitizer's allocator keeps freed memory\n");
     akidb_tier_stats ts;
     tier_stats(db, &ts);
     ASSERT(ts.bytes[AKIDB_TIER_HOT] <= size + size / 2);
@@ -1023,7 +1041,8 @@ TEST_TIMEOUT(tier_memory_budget_rss, 240)
     ASSERT_EQ(tier_of(db, "a"), AKIDB_TIER_HOT);
     ASSERT_EQ(tier_of(db, "b"), AKIDB_TIER_WARM);
     long rss_a2 = rss_kb();
-    ASSERT(rss_a2 <= rss_b + (long)(size / 1024) / 5);
+    if (RSS_CHECKED)
+        ASSERT(rss_a2 <= rss_b + (long)(size / 1024) / 5);
 
     /* One collection larger than the whole budget. */
     akidb_tier_policy_set_memory_budget(&p, size / 2);
@@ -1573,6 +1592,7 @@ static void crash_run(akidb__fault_point point, int nth, akidb_tier start, akidb
         cc.nth = nth;
         akidb__set_fault_hook(db, crash_hook, &cc);
         akidb_tier_set(db, "c", target);
+        akidb_close(db);
         _exit(0);   /* the point was not reached */
     }
     close(fds[1]);
@@ -1704,4 +1724,41 @@ TEST_TIMEOUT(tier_worker_killed_mid_cycle_resumes, 180)
         ASSERT(h[0].distance == 0.0f);
     }
     ASSERT_OK(akidb_close(db));
+}
+
+/* A promotion from COLD answers from RAM at once; its local copy is made
+ * durable behind it, and writes wait for that.  When the local copy fails
+ * (disk full) the search was still answered, the write gets the error, and
+ * the collection is COLD again with nothing lost. */
+TEST(tier_cold_promotion_local_copy_fails)
+{
+    akidb_store *st = mock_store();
+    akidb *db = open_mock(st);
+    create(db, "c", 8);
+    fill(db, "c", 8, 200, 1, "a", NULL);
+    result_set before, after;
+    search_all(db, "c", 8, 2, &before);
+    ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_COLD));
+    akidb__set_fault_hook(db, disk_full, NULL);
+    search_all(db, "c", 8, 2, &after);   /* served */
+    same_results(&before, &after);
+    float v[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    ASSERT_RC(akidb_insert(db, "c", 1, v, NULL, NULL, NULL), AKIDB_IOERR);
+    expect_msg("No space left");
+    ASSERT_EQ(tier_of(db, "c"), AKIDB_TIER_COLD);
+    ASSERT_EQ(count_files("ckpt", "*"), 0);
+    ASSERT_EQ(count_files("wal", "*"), 0);
+    ASSERT_EQ(metric(db, "akidb_tier_transitions_total{from=\"cold\",to=\"hot\",result=\"failed\"}"),
+              1);
+    akidb__set_fault_hook(db, NULL, NULL);
+    ASSERT_OK(akidb_insert(db, "c", 1, v, NULL, NULL, NULL));   /* promoted again */
+    ASSERT_EQ(count_of(db, "c"), 201);
+    ASSERT_EQ(tier_of(db, "c"), AKIDB_TIER_HOT);
+    ASSERT_EQ(count_files("ckpt", "*.ckpt"), 1);
+    ASSERT_OK(akidb_close(db));
+    db = open_mock(st);   /* and it is durable */
+    ASSERT_EQ(tier_of(db, "c"), AKIDB_TIER_HOT);
+    ASSERT_EQ(count_of(db, "c"), 201);
+    ASSERT_OK(akidb_close(db));
+    akidb_store_close(st);
 }

@@ -189,6 +189,15 @@ static int enter(akidb *db, const char *fn, const char *coll, akidb__collection 
     return rc ? rc : akidb__db_enter(db, coll, c);
 }
 
+/* The same for a write: it also waits for a promotion to be durable. */
+static int enter_write(akidb *db, const char *fn, const char *coll, akidb__collection **c)
+{
+    if (!db) return misuse(fn, "db");
+    if (!coll) return misuse(fn, "coll");
+    int rc = check_name(coll, "collection");
+    return rc ? rc : akidb__db_enter_write(db, coll, c);
+}
+
 /* ---- open / close ---------------------------------------------------- */
 
 void akidb_options_init(akidb_options *opts)
@@ -509,7 +518,7 @@ static int write_docs(akidb *db, const char *fn, int upsert, const char *coll, s
     if (db && coll && !vectors && n > 0) return misuse(fn, "vectors");
     if (db && coll && upsert && !external_ids && n > 0) return misuse(fn, "external_ids");
     akidb__collection *c;
-    int rc = enter(db, fn, coll, &c);
+    int rc = enter_write(db, fn, coll, &c);
     if (rc)
         return rc;
     if (n > 0)
@@ -538,7 +547,7 @@ int akidb_delete(akidb *db, const char *coll, uint64_t id)
 {
     akidb__err_clear();
     akidb__collection *c;
-    int rc = enter(db, "akidb_delete", coll, &c);
+    int rc = enter_write(db, "akidb_delete", coll, &c);
     if (rc)
         return rc;
     rc = akidb__db_delete(db, c, id);

@@ -26,9 +26,12 @@ int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *pa
                      uint64_t coll_id, uint64_t *last_seq_out);
 
 /* The same from bytes already in memory (a checkpoint downloaded from the
- * object store); `what` names them in messages. */
+ * object store); `what` names them in messages.  checked: the caller has
+ * already checked the whole bytes against a CRC-32C recorded for them
+ * (the catalog's), so the file's own checksum is not computed again. */
 int akidb__ckpt_read_mem(const akidb__env *env, akidb__collection *c, const void *data,
-                         size_t len, const char *what, uint64_t coll_id, uint64_t *last_seq_out);
+                         size_t len, const char *what, uint64_t coll_id, uint64_t *last_seq_out,
+                         int checked);
 
 /* Check only the whole-file checksum of checkpoint bytes: AKIDB_OK or
  * AKIDB_CORRUPT naming `what`. */

@@ -326,7 +326,11 @@ int64_t akidb__coll_created_at(const akidb__collection *c)
 
 void akidb__coll_attach_wal(akidb__collection *c, akidb__wal *wal)
 {
+    /* Under the lock: a promotion from the cold tier attaches the log
+     * while searches already use the collection. */
+    pthread_rwlock_wrlock(&c->lock);
     c->wal = wal;
+    pthread_rwlock_unlock(&c->lock);
 }
 
 uint64_t akidb__coll_id(const akidb__collection *c)

@@ -732,6 +732,7 @@ int akidb__db_checkpoint(akidb *db, const char *name)
         if (name && strcmp(s->name, name) != 0)
             continue;
         found = 1;
+        akidb__tier_wait_local(s, NULL, 0);   /* its log is attached by then */
         pthread_rwlock_rdlock(&s->use);
         if (s->coll && !s->gone)
             rc = akidb__coll_checkpoint(s->coll, 0);
@@ -875,6 +876,22 @@ int akidb__db_enter_slot(akidb *db, const char *name, unsigned flags, akidb__slo
             akidb__slot_unref(db, s);
             return akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", name);
         }
+        if (s->coll && (flags & AKIDB__ENTER_WRITE)) {
+            /* Just promoted from COLD and still being made durable: a
+             * write waits for that (tier.c, localize_job). */
+            pthread_mutex_lock(&s->mu);
+            int localizing = s->localizing;
+            pthread_mutex_unlock(&s->mu);
+            if (localizing) {
+                pthread_rwlock_unlock(&s->use);
+                char why[256] = "";
+                if ((rc = akidb__tier_wait_local(s, why, sizeof why))) {
+                    akidb__slot_unref(db, s);
+                    return akidb__err(rc, "collection %s: %s", name, why);
+                }
+                continue;
+            }
+        }
         if (s->coll || !(flags & AKIDB__ENTER_LOAD)) {
             *slot_out = s;
             return AKIDB_OK;
@@ -887,6 +904,15 @@ int akidb__db_enter_slot(akidb *db, const char *name, unsigned flags, akidb__slo
             return rc;
         }
     }
+}
+
+int akidb__db_enter_write(akidb *db, const char *name, akidb__collection **out)
+{
+    akidb__slot *s;
+    int rc = akidb__db_enter_slot(db, name, AKIDB__ENTER_LOAD | AKIDB__ENTER_COUNT |
+                                  AKIDB__ENTER_WRITE, &s);
+    *out = rc ? NULL : s->coll;
+    return rc;
 }
 
 void akidb__db_leave_slot(akidb *db, akidb__slot *s)

@@ -56,6 +56,8 @@ struct akidb__uploader *akidb__db_uploader(akidb *db);
  * akidb__db_leave(db, *out); AKIDB_NOTFOUND otherwise, or the errors of a
  * promotion (akidb_tier_set). */
 int akidb__db_enter(akidb *db, const char *name, akidb__collection **out);
+/* The same for a write (insert, upsert, delete). */
+int akidb__db_enter_write(akidb *db, const char *name, akidb__collection **out);
 void akidb__db_leave(akidb *db, akidb__collection *c);
 
 /* The same on the slot: flags AKIDB__ENTER_LOAD (promote when not in RAM;
@@ -63,6 +65,7 @@ void akidb__db_leave(akidb *db, akidb__collection *c);
  * Leave with akidb__db_leave_slot. */
 #define AKIDB__ENTER_LOAD 1u
 #define AKIDB__ENTER_COUNT 2u
+#define AKIDB__ENTER_WRITE 4u   /* a write: waits until a promotion is durable */
 int akidb__db_enter_slot(akidb *db, const char *name, unsigned flags,
                          struct akidb__slot **slot_out);
 void akidb__db_leave_slot(akidb *db, struct akidb__slot *s);

@@ -117,6 +117,7 @@ struct akidb__tier {
     pthread_mutex_t cycle_lock;    /* one worker cycle at a time */
     pthread_t thread;
     int started, stopping;         /* under wlock */
+    int jobs;                      /* under wlock: localize jobs running */
     pthread_mutex_t wlock;
     pthread_cond_t wcond;
     /* statistics since open (atomics) */
@@ -299,7 +300,7 @@ int akidb__tier_check_count(akidb__tier *t, size_t n_now, const char *name)
 void akidb__tier_claim(akidb__slot *s)
 {
     pthread_mutex_lock(&s->mu);
-    while (s->busy)
+    while (s->busy || s->localizing)
         pthread_cond_wait(&s->cond, &s->mu);
     s->busy = 1;
     pthread_mutex_unlock(&s->mu);
@@ -308,7 +309,7 @@ void akidb__tier_claim(akidb__slot *s)
 static int try_claim(akidb__slot *s)
 {
     pthread_mutex_lock(&s->mu);
-    int got = !s->busy;
+    int got = !s->busy && !s->localizing;
     if (got)
         s->busy = 1;
     pthread_mutex_unlock(&s->mu);
@@ -395,11 +396,13 @@ typedef struct change {
     uint64_t hot_bytes, doc_count, doc_deleted;
     int reset_access;              /* a promotion: the access count starts over */
     int64_t now;
+    int lazy;                      /* WARM -> HOT: the row is saved by the next cycle */
 } change;
 
 static void apply_locked(akidb__tier *t, akidb__slot *s, const change *ch)
 {
     set_tier_locked(t, s, ch->tier);
+    s->row_dirty = ch->lazy;
     if (ch->set_sizes) {
         s->hot_bytes = ch->hot_bytes;
         s->doc_count = ch->doc_count;
@@ -431,7 +434,7 @@ static int commit(akidb__tier *t, akidb__slot *s, const change *ch,
         row.access_count = 0;
         row.access_window = ch->now;
     }
-    if (!t->read_only)
+    if (!t->read_only && !ch->lazy)
         rc = akidb__catalog_tier_commit(akidb__db_catalog(t->db), &row, snap_add, 1);
     if (rc == AKIDB_OK) {
         pthread_mutex_lock(&s->mu);
@@ -717,7 +720,7 @@ static int make_room(akidb__tier *t, akidb__slot *s, uint64_t need, int64_t cold
                 continue;
             pthread_mutex_lock(&v->mu);
             akidb__tier_policy vp = slot_policy_locked(t, v);
-            int movable = !v->pinned && !vp.disabled && !v->busy;
+            int movable = !v->pinned && !vp.disabled && !v->busy && !v->localizing;
             pthread_mutex_unlock(&v->mu);
             int64_t la = __atomic_load_n(&v->last_access, __ATOMIC_RELAXED);
             if (movable && la < colder_than && (best == n || la < best_access)) {
@@ -954,7 +957,7 @@ static int hot_to_cold(akidb__tier *t, akidb__slot *s)
     akidb__collection *c = s->coll;
     void *buf = NULL;
     size_t len = 0;
-    change ch = { AKIDB_TIER_COLD, 1, 0, 0, 0, 0, 0 };
+    change ch = { .tier = AKIDB_TIER_COLD, .set_sizes = 1 };
     ch.hot_bytes = akidb__coll_bytes(c, &ch.doc_count, &ch.doc_deleted);
     akidb__coll_rdlock(c);
     int rc = akidb__ckpt_write_mem(t->env, c, (uint64_t)s->coll_id, akidb__coll_last_seq(c),
@@ -995,7 +998,7 @@ static int hot_to_warm(akidb__tier *t, akidb__slot *s, int fallback)
     /* From here no call uses the collection: writes that came in during
      * the checkpoint go into a second one (a no-op when there were none). */
     pthread_rwlock_wrlock(&s->use);
-    change ch = { AKIDB_TIER_WARM, 1, 0, 0, 0, 0, 0 };
+    change ch = { .tier = AKIDB_TIER_WARM, .set_sizes = 1 };
     rc = akidb__coll_checkpoint(c, 0);
     ch.hot_bytes = akidb__coll_bytes(c, &ch.doc_count, &ch.doc_deleted);
     if (rc == AKIDB_OK)
@@ -1039,7 +1042,7 @@ static int warm_to_cold(akidb__tier *t, akidb__slot *s)
                             ckpt);
         goto done;
     }
-    change ch = { AKIDB_TIER_COLD, 0, 0, 0, 0, 0, 0 };
+    change ch = { .tier = AKIDB_TIER_COLD };
     akidb__catalog_snap last;
     if (newest_tier_snap(t, s->coll_id, &last) && last.bytes == len && last.crc32c >= 0 &&
         (uint32_t)last.crc32c == akidb__crc32c(0, data, len)) {
@@ -1144,99 +1147,194 @@ static int fetch_cold(akidb__tier *t, akidb__slot *s, void **data_out, size_t *l
     return rc;
 }
 
-/* COLD -> `to` (HOT or WARM): *out gets the loaded collection when to is
- * HOT.  On a read-only handle nothing is written: the collection is only
- * loaded into RAM. */
-static int from_cold(akidb__tier *t, akidb__slot *s, akidb_tier to, akidb__collection **out)
+/* Load s's cold copy into a new collection object, in RAM only: *data_out
+ * keeps the downloaded bytes (the caller frees them with akidb__out_free)
+ * for the local copy; *last_seq the log position they hold. */
+static int cold_load(akidb__tier *t, akidb__slot *s, akidb__collection **c_out,
+                     void **data_out, size_t *len_out, int *is_ckpt, uint64_t *last_seq)
 {
-    akidb *db = t->db;
-    akidb__catalog *cat = akidb__db_catalog(db);
-    akidb__catalog_intent in;
-    void *data = NULL;
-    size_t len = 0;
-    int is_ckpt = 0, intent = 0, files = 0;
     akidb__collection *c = NULL;
-    akidb__wal *w = NULL;
-    char *ckpt = akidb__db_path(db, "ckpt", s->coll_id, ".ckpt");
-    char *walp = akidb__db_path(db, "wal", s->coll_id, ".wal");
-    int rc = AKIDB_OK;
-    *out = NULL;
-    if (!ckpt || !walp) {
-        rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory", s->name);
-        goto done;
-    }
-    if (!t->read_only) {
-        intent_init(t, s, AKIDB_TIER_COLD, to, &in);
-        if ((rc = akidb__catalog_intent_put(cat, &in)))
-            goto done;
-        intent = 1;
-    }
-    if ((rc = fetch_cold(t, s, &data, &len, &is_ckpt)))
-        goto done;
-    uint64_t last_seq = 0;
-    if (!t->read_only) {
-        files = 1;
-        if (is_ckpt && (rc = write_file(t, ckpt, data, len)))
-            goto done;
-        if ((rc = akidb__wal_create(t->env, walp, (uint64_t)s->coll_id, s->cfg.dim, &w)))
-            goto done;
-    }
-    if (to == AKIDB_TIER_HOT || !is_ckpt) {
-        if ((rc = akidb__db_new_coll(db, s, &c)))
-            goto done;
-        if (is_ckpt) {
-            if ((rc = akidb__ckpt_read_mem(t->env, c, data, len, s->name, (uint64_t)s->coll_id,
-                                           &last_seq)))
-                goto done;
-            akidb__coll_set_last_seq(c, last_seq);
+    *c_out = NULL;
+    *data_out = NULL;
+    *last_seq = 0;
+    int rc = fetch_cold(t, s, data_out, len_out, is_ckpt);
+    if (rc == AKIDB_OK && (rc = akidb__db_new_coll(t->db, s, &c)) == AKIDB_OK) {
+        if (*is_ckpt) {
+            /* fetch_cold checked the whole bytes against the catalog's
+             * CRC-32C: the file's own need not be computed again. */
+            rc = akidb__ckpt_read_mem(t->env, c, *data_out, *len_out, s->name,
+                                      (uint64_t)s->coll_id, last_seq, 1);
+            if (rc == AKIDB_OK)
+                akidb__coll_set_last_seq(c, *last_seq);
         } else {
             char what[AKIDB_MAX_NAME_LEN + 64];
             snprintf(what, sizeof what, "snapshot of collection %s", s->name);
-            if ((rc = akidb__snap_load(t->env, data, len, what, c)))
-                goto done;
-        }
-        akidb__coll_set_owner(c, s);
-        if (w) {
-            /* The new log is empty: replaying it only sets where its
-             * records continue (after the checkpoint's last_seq). */
-            if ((rc = akidb__wal_replay(w, last_seq, akidb__coll_replay, c)))
-                goto done;
-            akidb__coll_attach_wal(c, w);
-            w = NULL;
-            if (!is_ckpt) {
-                /* A user snapshot: the local checkpoint is written from RAM. */
-                akidb__coll_set_restored(c, last_seq);
-                if ((rc = akidb__coll_checkpoint(c, 0)))
-                    goto done;
-            }
+            if ((rc = akidb__snap_load(t->env, *data_out, *len_out, what, c)) == AKIDB_OK)
+                akidb__coll_set_restored(c, 0);
         }
     }
-    akidb__out_free(data);   /* before the catalog: the RAM peak ends here */
-    data = NULL;
-    if ((rc = fault(t, AKIDB__FAULT_TIER_PROMOTE, "cannot promote", s->name)))
-        goto done;
-    if (to == AKIDB_TIER_WARM) {
+    if (rc) {
         akidb__coll_free(c);
-        c = NULL;
+        akidb__out_free(*data_out);
+        *data_out = NULL;
         give_back_memory(t);
+        return rc;
     }
-    *out = c;
-    c = NULL;
-done:
-    akidb__out_free(data);
-    akidb__coll_free(c);
+    akidb__coll_set_owner(c, s);
+    *c_out = c;
+    return AKIDB_OK;
+}
+
+/* The durable local copy of a collection that came from the cold tier:
+ * its checkpoint (the downloaded bytes as they are, or written from RAM
+ * for a user snapshot) and a new, empty log continuing after last_seq,
+ * attached to c when c is not NULL.  On failure the files are removed. */
+static int cold_localize(akidb__tier *t, akidb__slot *s, akidb__collection *c,
+                         const void *data, size_t len, int is_ckpt, uint64_t last_seq)
+{
+    char *ckpt = akidb__db_path(t->db, "ckpt", s->coll_id, ".ckpt");
+    char *walp = akidb__db_path(t->db, "wal", s->coll_id, ".wal");
+    akidb__wal *w = NULL;
+    int rc = AKIDB_OK;
+    if (!ckpt || !walp)
+        rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory", s->name);
+    if (rc == AKIDB_OK && is_ckpt)
+        rc = write_file(t, ckpt, data, len);
+    if (rc == AKIDB_OK)
+        rc = akidb__wal_create(t->env, walp, (uint64_t)s->coll_id, s->cfg.dim, &w);
+    /* The new log is empty: replaying it only sets where its records
+     * continue (after the checkpoint's last_seq). */
+    if (rc == AKIDB_OK && c)
+        rc = akidb__wal_replay(w, last_seq, akidb__coll_replay, c);
+    if (rc == AKIDB_OK && c) {
+        akidb__coll_attach_wal(c, w);
+        w = NULL;
+        if (!is_ckpt)   /* a user snapshot: the local checkpoint from RAM */
+            rc = akidb__coll_checkpoint(c, 0);
+    }
+    if (rc == AKIDB_OK)
+        rc = fault(t, AKIDB__FAULT_TIER_PROMOTE, "cannot promote", s->name);
     akidb__wal_close(w);
     if (rc) {
         char msg[512];
         snprintf(msg, sizeof msg, "%s", akidb__errmsg());
-        if (files)
-            remove_local(t, s);
-        if (intent)
-            akidb__catalog_intent_delete(cat, s->coll_id);
+        if (c)
+            akidb__wal_close(akidb__coll_detach_wal(c));
+        remove_local(t, s);
         akidb__err(rc, "%s", msg);
     }
     akidb__free(&t->env->alloc, ckpt);
     akidb__free(&t->env->alloc, walp);
+    return rc;
+}
+
+/* COLD -> WARM: the local files only; no collection stays in RAM. */
+static int from_cold_to_warm(akidb__tier *t, akidb__slot *s)
+{
+    void *data = NULL;
+    size_t len = 0;
+    int is_ckpt = 0;
+    uint64_t last_seq = 0, id = 0, rows = 0;
+    akidb__collection *c = NULL;
+    /* A checkpoint needs no decoding (its footer says where its log
+     * continues); a user snapshot is loaded to write the local checkpoint
+     * from RAM. */
+    int rc = fetch_cold(t, s, &data, &len, &is_ckpt);
+    if (rc == AKIDB_OK && !is_ckpt) {
+        akidb__out_free(data);
+        rc = cold_load(t, s, &c, &data, &len, &is_ckpt, &last_seq);
+    } else if (rc == AKIDB_OK) {
+        rc = akidb__ckpt_peek(t->env, data, len, s->name, &id, &last_seq, &rows);
+    }
+    if (rc == AKIDB_OK)
+        rc = cold_localize(t, s, c, data, len, is_ckpt, last_seq);
+    akidb__out_free(data);
+    akidb__coll_free(c);
+    give_back_memory(t);
+    return rc;
+}
+
+/* What a promotion from COLD leaves to a thread of its own once the
+ * collection is served from RAM: the durable local copy and the catalog
+ * change.  Until it ends, the slot is "localizing": searches and reads go
+ * on, writes and other transitions wait (a write must not be acknowledged
+ * before the catalog says the collection lives on local disk again, or a
+ * crash would bring back the cold copy without it).  The local write of a
+ * large collection takes far longer than its download (an fsync'ed file
+ * of the collection's size), so the first answer does not wait for it. */
+typedef struct localize_job {
+    akidb__tier *t;
+    akidb__slot *s;
+    akidb__collection *c;
+    void *data;
+    size_t len;
+    int is_ckpt;
+    uint64_t last_seq;
+} localize_job;
+
+static void localize_run(localize_job *j)
+{
+    akidb__tier *t = j->t;
+    akidb__slot *s = j->s;
+    int rc = cold_localize(t, s, j->c, j->data, j->len, j->is_ckpt, j->last_seq);
+    akidb__out_free(j->data);
+    if (rc == AKIDB_OK) {
+        change ch = { .tier = AKIDB_TIER_HOT, .set_sizes = 1, .reset_access = 1,
+                      .now = now_us(t) };
+        ch.hot_bytes = akidb__coll_bytes(j->c, &ch.doc_count, &ch.doc_deleted);
+        if ((rc = commit(t, s, &ch, NULL)) != AKIDB_OK) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", akidb__errmsg());
+            akidb__wal_close(akidb__coll_detach_wal(j->c));
+            remove_local(t, s);
+            akidb__err(rc, "%s", msg);
+        }
+    }
+    if (rc) {
+        /* Back to COLD: the collection leaves RAM again (no write was
+         * accepted meanwhile); the catalog never said otherwise. */
+        char msg[512];
+        snprintf(msg, sizeof msg, "%s", akidb__errmsg());
+        detach(t, s, 0);
+        pthread_mutex_lock(&s->mu);
+        set_tier_locked(t, s, AKIDB_TIER_COLD);
+        pthread_mutex_unlock(&s->mu);
+        akidb__err(rc, "%s", msg);
+    }
+    record(t, s, AKIDB_TIER_COLD, AKIDB_TIER_HOT, rc);
+    pthread_mutex_lock(&s->mu);
+    s->local_rc = rc;
+    if (rc)
+        snprintf(s->local_err, sizeof s->local_err, "%s", s->last_err);
+    s->localizing = 0;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void *localize_main(void *arg)
+{
+    localize_job *j = arg;
+    akidb__tier *t = j->t;
+    akidb__slot *s = j->s;
+    localize_run(j);
+    akidb__free(&t->env->alloc, j);
+    akidb__slot_unref(t->db, s);
+    pthread_mutex_lock(&t->wlock);
+    t->jobs--;
+    pthread_cond_broadcast(&t->wcond);
+    pthread_mutex_unlock(&t->wlock);
+    return NULL;
+}
+
+int akidb__tier_wait_local(akidb__slot *s, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->localizing)
+        pthread_cond_wait(&s->cond, &s->mu);
+    int rc = s->local_rc;
+    if (rc && err)
+        snprintf(err, err_len, "%s", s->local_err);
+    pthread_mutex_unlock(&s->mu);
     return rc;
 }
 
@@ -1246,31 +1344,48 @@ static int to_hot(akidb__tier *t, akidb__slot *s, int policy)
     akidb_tier from = get_tier(s);
     int64_t t0 = mono_us();
     akidb__collection *c = NULL;
+    void *data = NULL;
+    size_t len = 0;
+    int is_ckpt = 0;
+    uint64_t last_seq = 0;
     int64_t colder_than = policy ? __atomic_load_n(&s->last_access, __ATOMIC_RELAXED)
                                  : INT64_MAX;
     int rc = make_room(t, s, estimate(t, s), colder_than);
     if (rc == AKIDB_OK)
         rc = from == AKIDB_TIER_WARM ? akidb__db_load(t->db, s, &c)
-                                     : from_cold(t, s, AKIDB_TIER_HOT, &c);
-    if (rc == AKIDB_OK) {
-        change ch = { AKIDB_TIER_HOT, 1, 0, 0, 0, 1, now_us(t) };
+                                     : cold_load(t, s, &c, &data, &len, &is_ckpt, &last_seq);
+    localize_job *job = NULL;
+    if (rc == AKIDB_OK && (from == AKIDB_TIER_WARM || t->read_only)) {
+        /* From WARM the catalog is not written now: HOT and WARM both have
+         * complete local files and differ only in whether the next open
+         * loads the collection eagerly, so the row is saved by the next
+         * worker cycle or the close, not on the path of the call that is
+         * waiting for its first answer.  Read-only: RAM only. */
+        change ch = { .tier = AKIDB_TIER_HOT, .set_sizes = 1, .reset_access = 1,
+                      .now = now_us(t), .lazy = 1 };
         ch.hot_bytes = akidb__coll_bytes(c, &ch.doc_count, &ch.doc_deleted);
-        if ((rc = commit(t, s, &ch, NULL)) != AKIDB_OK && from == AKIDB_TIER_COLD) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", akidb__errmsg());
-            akidb__coll_free(c);
-            c = NULL;
-            remove_local(t, s);
-            akidb__catalog_intent_delete(akidb__db_catalog(t->db), s->coll_id);
-            akidb__err(rc, "%s", msg);
-        }
+        rc = commit(t, s, &ch, NULL);
+        akidb__out_free(data);
+        data = NULL;
+    } else if (rc == AKIDB_OK) {
+        /* From COLD: served now, made durable by a job (localize_job). */
+        job = akidb__calloc(&t->env->alloc, 1, sizeof *job);
+        if (!job)
+            rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory", s->name);
     }
     if (rc) {
         akidb__coll_free(c);
+        akidb__out_free(data);
         give_back_memory(t);
         return record(t, s, from, AKIDB_TIER_HOT, rc);
     }
-    akidb__coll_set_owner(c, s);
+    if (job) {
+        pthread_mutex_lock(&s->mu);
+        s->localizing = 1;
+        s->local_rc = AKIDB_OK;
+        set_tier_locked(t, s, AKIDB_TIER_HOT);
+        pthread_mutex_unlock(&s->mu);
+    }
     pthread_rwlock_wrlock(&s->use);
     s->coll = c;
     pthread_rwlock_unlock(&s->use);
@@ -1278,21 +1393,33 @@ static int to_hot(akidb__tier *t, akidb__slot *s, int policy)
     __atomic_fetch_add(&t->loads, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&t->load_us, (uint64_t)us, __ATOMIC_RELAXED);
     akidb__histogram_observe(&t->env->metrics, AKIDB__H_TIER_LOAD, us);
-    return record(t, s, from, AKIDB_TIER_HOT, AKIDB_OK);
+    if (!job)
+        return record(t, s, from, AKIDB_TIER_HOT, AKIDB_OK);
+    *job = (localize_job){ t, s, c, data, len, is_ckpt, last_seq };
+    akidb__slot_ref(s);
+    pthread_mutex_lock(&t->wlock);
+    t->jobs++;
+    pthread_mutex_unlock(&t->wlock);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&th, &attr, localize_main, job) != 0)
+        localize_main(job);   /* no thread: do it here */
+    pthread_attr_destroy(&attr);
+    return AKIDB_OK;
 }
 
 /* COLD -> WARM. */
 static int cold_to_warm(akidb__tier *t, akidb__slot *s)
 {
-    akidb__collection *c = NULL;
-    int rc = from_cold(t, s, AKIDB_TIER_WARM, &c);
+    int rc = from_cold_to_warm(t, s);
     if (rc == AKIDB_OK) {
-        change ch = { AKIDB_TIER_WARM, 0, 0, 0, 0, 0, 0 };
+        change ch = { .tier = AKIDB_TIER_WARM };
         if ((rc = commit(t, s, &ch, NULL)) != AKIDB_OK) {
             char msg[512];
             snprintf(msg, sizeof msg, "%s", akidb__errmsg());
             remove_local(t, s);
-            akidb__catalog_intent_delete(akidb__db_catalog(t->db), s->coll_id);
             akidb__err(rc, "%s", msg);
         }
     }
@@ -1337,19 +1464,32 @@ static int move_claimed(akidb__tier *t, akidb__slot *s, akidb_tier target, int p
     return AKIDB_OK;
 }
 
+/* After a transition by an explicit call: a promotion from COLD is only
+ * "there" once its local copy is durable. */
+static int settled(akidb__slot *s, int rc)
+{
+    char why[256];
+    if (rc == AKIDB_OK && (rc = akidb__tier_wait_local(s, why, sizeof why)) != AKIDB_OK)
+        akidb__err(rc, "collection %s: %s", s->name, why);
+    return rc;
+}
+
 int akidb__tier_promote_claimed(akidb__tier *t, akidb__slot *s)
 {
     if (s->gone)
         return akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", s->name);
     if (get_tier(s) == AKIDB_TIER_HOT)
-        return AKIDB_OK;
-    return move_claimed(t, s, AKIDB_TIER_HOT, 0);
+        return settled(s, AKIDB_OK);
+    return settled(s, move_claimed(t, s, AKIDB_TIER_HOT, 0));
 }
 
 int akidb__tier_promote(akidb__tier *t, akidb__slot *s)
 {
+    /* A call that needs the collection: answered as soon as it is in RAM
+     * (a write waits for the local copy in akidb__db_enter_slot). */
     akidb__tier_claim(s);
-    int rc = akidb__tier_promote_claimed(t, s);
+    int rc = s->gone ? akidb__err(AKIDB_NOTFOUND, "collection %s does not exist", s->name)
+                     : move_claimed(t, s, AKIDB_TIER_HOT, 0);
     akidb__tier_release(s);
     return rc;
 }
@@ -1413,7 +1553,7 @@ static int recover_intent(void *ctx, const akidb__catalog_intent *e)
         snap.kind = AKIDB__SNAP_TIER;
         snap.crc32c = e->crc32c;
         snap.last_seq = e->last_seq;
-        change ch = { AKIDB_TIER_COLD, 0, 0, 0, 0, 0, 0 };
+        change ch = { .tier = AKIDB_TIER_COLD };
         if (s->coll) {
             ch.set_sizes = 1;
             ch.hot_bytes = akidb__coll_bytes(s->coll, &ch.doc_count, &ch.doc_deleted);
@@ -1470,12 +1610,27 @@ static void persist_access(akidb__tier *t, akidb__slot **slots, size_t n)
 {
     if (t->read_only)
         return;
+    akidb__catalog *cat = akidb__db_catalog(t->db);
     akidb__catalog_access *rows = akidb__alloc_array(&t->env->alloc, n ? n : 1, sizeof *rows);
     if (!rows)
         return;
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         akidb__slot *s = slots[i];
+        /* A row that lags a lazy promotion is written whole. */
+        pthread_mutex_lock(&s->cat);
+        pthread_mutex_lock(&s->mu);
+        int dirty = s->row_dirty;
+        akidb__catalog_coll row = row_locked(s, s->tier);
+        pthread_mutex_unlock(&s->mu);
+        if (dirty && akidb__catalog_coll_update(cat, &row) == AKIDB_OK) {
+            pthread_mutex_lock(&s->mu);
+            s->row_dirty = 0;
+            s->saved_access = row.last_access;
+            s->saved_count = row.access_count;
+            pthread_mutex_unlock(&s->mu);
+        }
+        pthread_mutex_unlock(&s->cat);
         int64_t la = __atomic_load_n(&s->last_access, __ATOMIC_RELAXED);
         uint64_t cnt = __atomic_load_n(&s->accesses, __ATOMIC_RELAXED);
         pthread_mutex_lock(&s->mu);
@@ -1491,7 +1646,7 @@ static void persist_access(akidb__tier *t, akidb__slot **slots, size_t n)
         }
         pthread_mutex_unlock(&s->mu);
     }
-    if (akidb__catalog_access_update(akidb__db_catalog(t->db), k, rows) != AKIDB_OK)
+    if (akidb__catalog_access_update(cat, k, rows) != AKIDB_OK)
         akidb__log(t->env, AKIDB_LOG_WARN, "cannot save access statistics: %s", akidb__errmsg());
     akidb__free(&t->env->alloc, rows);
 }
@@ -1507,7 +1662,7 @@ static int64_t ttl_us(uint64_t s)
 static akidb_tier decide_locked(akidb__tier *t, akidb__slot *s, int64_t now, int claimed)
 {
     akidb__tier_policy p = slot_policy_locked(t, s);
-    if (p.disabled || s->pinned || (s->busy && !claimed) || now < s->retry_at)
+    if (p.disabled || s->pinned || (s->busy && !claimed) || s->localizing || now < s->retry_at)
         return 0;
     int64_t la = __atomic_load_n(&s->last_access, __ATOMIC_RELAXED);
     int64_t idle = now - la;
@@ -1615,6 +1770,11 @@ void akidb__tier_stop(akidb__tier *t)
 {
     if (!t)
         return;
+    /* Local copies of promoted collections finish first. */
+    pthread_mutex_lock(&t->wlock);
+    while (t->jobs)
+        pthread_cond_wait(&t->wcond, &t->wlock);
+    pthread_mutex_unlock(&t->wlock);
     if (t->started) {
         pthread_mutex_lock(&t->wlock);
         t->stopping = 1;
@@ -1645,7 +1805,7 @@ int akidb__tier_set(akidb__tier *t, akidb__slot *s, akidb_tier tier)
     akidb__tier_claim(s);
     int rc = move_claimed(t, s, tier, 0);
     akidb__tier_release(s);
-    return rc;
+    return settled(s, rc);
 }
 
 int akidb__tier_pin(akidb__tier *t, akidb__slot *s, int pinned)
@@ -1676,7 +1836,7 @@ int akidb__tier_info(akidb__tier *t, akidb__slot *s, akidb_tier_info *out)
     pthread_mutex_lock(&s->mu);
     out->tier = s->tier;
     out->pinned = s->pinned;
-    out->busy = s->busy;
+    out->busy = s->busy || s->localizing;
     out->last_access_us = __atomic_load_n(&s->last_access, __ATOMIC_RELAXED);
     out->accesses = __atomic_load_n(&s->accesses, __ATOMIC_RELAXED);
     out->hot_bytes = hot ? hot : s->hot_bytes;

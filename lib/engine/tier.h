@@ -57,6 +57,10 @@ typedef struct akidb__slot {
     pthread_cond_t cond;
     int busy;                       /* under mu */
     uint32_t fails;                 /* under mu: failed transitions in a row */
+    int row_dirty;                  /* under mu: the catalog row lags (a lazy WARM -> HOT) */
+    int localizing;                 /* under mu: promoted from COLD, local copy being made */
+    int local_rc;                   /* under mu: how the last local copy ended */
+    char local_err[256];            /* under mu: and why it failed */
     akidb_tier tier;                /* under mu: what the catalog says */
     int pinned;                     /* under mu */
     akidb__catalog_policy policy;   /* under mu: overrides, -1 = inherit */
@@ -121,6 +125,12 @@ int akidb__tier_recover(akidb__tier *t);
 int akidb__tier_promote(akidb__tier *t, akidb__slot *s);
 /* The same for a caller that has claimed s (akidb__tier_claim). */
 int akidb__tier_promote_claimed(akidb__tier *t, akidb__slot *s);
+
+/* A collection promoted from COLD is served at once while a thread makes
+ * its local copy durable; writes wait for that: returns AKIDB_OK, or the
+ * code of a copy that failed (the collection went back to COLD; err gets
+ * the message). */
+int akidb__tier_wait_local(akidb__slot *s, char *err, size_t err_len);
 
 /* Before a drop: wait until no transition runs on s and claim it (the
  * drop then owns the slot; there is no release: the slot is gone).
