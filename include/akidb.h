@@ -635,8 +635,9 @@ AKIDB_API int akidb_tier_get(akidb *db, const char *coll, akidb_tier *out);
 
 /* Move collection `coll` to `tier` now, step by step (HOT -> WARM ->
  * COLD, COLD -> WARM -> HOT, HOT <- WARM or COLD), and return once it is
- * there (from COLD: once its local copy is durable).  Already there: AKIDB_OK at once.  A transition that another
- * thread (or the worker) is running is waited for, never run twice.
+ * there (from COLD: once its local copy is durable).  Already there:
+ * AKIDB_OK at once.  A transition that another thread (or the worker) is
+ * running is waited for, never run twice.
  * Pinned collections move too: a pin only stops the worker.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name or tier),
  * AKIDB_NOTFOUND, AKIDB_QUOTA (the memory budget cannot hold it, or the
