@@ -1762,3 +1762,67 @@ TEST(tier_cold_promotion_local_copy_fails)
     ASSERT_OK(akidb_close(db));
     akidb_store_close(st);
 }
+
+/* ---- the akidb tool ------------------------------------------------------- */
+
+/* Run the akidb tool built beside this test binary (BUILD/test/akidb_test
+ * -> BUILD/akidb) with `args`; its stdout into out, exit status returned. */
+static int run_tool(const char *args, char *out, size_t len)
+{
+    char exe[1024], cmd[3072];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    ASSERT(n > 0);
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    ASSERT(slash != NULL);
+    *slash = '\0';
+    snprintf(cmd, sizeof cmd, "'%s/../akidb' %s 2>/dev/null", exe, args);
+    FILE *p = popen(cmd, "r");
+    ASSERT(p != NULL);
+    size_t got = fread(out, 1, len - 1, p);
+    out[got] = '\0';
+    int st = pclose(p);
+    ASSERT(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+TEST(tier_cli)
+{
+    akidb_options o;
+    base_opts(&o, NULL);
+    akidb *db = open_with(&o);
+    create(db, "docs", 8);
+    fill(db, "docs", 8, 20, 1, "a", NULL);
+    ASSERT_OK(akidb_close(db));
+    char dir[512], args[1024], out[8192];
+    db_path(dir, sizeof dir);
+    snprintf(args, sizeof args, "tier get --db '%s' --collection docs", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 0);
+    ASSERT_STR_EQ(out, "hot\n");
+    snprintf(args, sizeof args, "tier set --db '%s' --collection docs --tier cold", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "tier get --db '%s' --collection docs", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 0);
+    ASSERT_STR_EQ(out, "cold\n");
+    snprintf(args, sizeof args, "tier pin --db '%s' --collection docs", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "tier stats --db '%s'", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 0);
+    ASSERT(strstr(out, "cold       1 collections") != NULL);
+    ASSERT(strstr(out, "docs") != NULL && strstr(out, "pinned") != NULL);
+    snprintf(args, sizeof args, "tier unpin --db '%s' --collection docs", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 0);
+    snprintf(args, sizeof args, "tier set --db '%s' --collection docs --tier tepid", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 2);
+    snprintf(args, sizeof args, "tier set --db '%s' --collection nope --tier warm", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 1);
+    snprintf(args, sizeof args, "tier frobnicate --db '%s'", dir);
+    ASSERT_EQ(run_tool(args, out, sizeof out), 2);
+    db = open_with(&o);
+    ASSERT_EQ(tier_of(db, "docs"), AKIDB_TIER_COLD);
+    akidb_tier_info ti;
+    tier_info(db, "docs", &ti);
+    ASSERT_EQ(ti.pinned, 0);
+    ASSERT_EQ(count_of(db, "docs"), 20);
+    ASSERT_OK(akidb_close(db));
+}
