@@ -978,6 +978,26 @@ static int hot_to_cold(akidb__tier *t, akidb__slot *s)
     return record(t, s, AKIDB_TIER_HOT, AKIDB_TIER_COLD, AKIDB_OK);
 }
 
+/* Read s's checkpoint back and check it (its whole-file CRC-32C) before
+ * the RAM copy goes: the local tier must hold a good copy first. */
+static int verify_local(akidb__tier *t, akidb__slot *s)
+{
+    char *ckpt = akidb__db_path(t->db, "ckpt", s->coll_id, ".ckpt");
+    const void *data = NULL;
+    size_t len = 0;
+    int rc = ckpt ? akidb__map_file(ckpt, &data, &len)
+                  : akidb__err(AKIDB_NOMEM, "collection %s: out of memory", s->name);
+    if (rc == AKIDB_NOTFOUND)
+        rc = akidb__err(AKIDB_IOERR, "collection %s: checkpoint %s is missing after it was "
+                        "written", s->name, ckpt);
+    if (rc == AKIDB_OK)
+        rc = akidb__ckpt_check_mem(data, len, ckpt);
+    if (data)
+        akidb__unmap_file(data, len);
+    akidb__free(&t->env->alloc, ckpt);
+    return rc;
+}
+
 /* HOT -> WARM.  fallback: when the local checkpoint cannot be written,
  * go to COLD instead (policy demotions: the RAM must be freed). */
 static int hot_to_warm(akidb__tier *t, akidb__slot *s, int fallback)
@@ -1001,6 +1021,8 @@ static int hot_to_warm(akidb__tier *t, akidb__slot *s, int fallback)
     change ch = { .tier = AKIDB_TIER_WARM, .set_sizes = 1 };
     rc = akidb__coll_checkpoint(c, 0);
     ch.hot_bytes = akidb__coll_bytes(c, &ch.doc_count, &ch.doc_deleted);
+    if (rc == AKIDB_OK)
+        rc = verify_local(t, s);
     if (rc == AKIDB_OK)
         rc = commit(t, s, &ch, NULL);
     if (rc) {
