@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -218,6 +219,8 @@ typedef struct mover {
 static void *move_loop(void *p)
 {
     mover *m = p;
+    /* As the library's worker thread does (tier.c, background_priority). */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     akidb_tier seq[] = { AKIDB_TIER_WARM, AKIDB_TIER_HOT, AKIDB_TIER_COLD, AKIDB_TIER_HOT };
     while (!__atomic_load_n(&m->stop, __ATOMIC_RELAXED)) {
         CHECK(akidb_tier_set(m->db, m->name, seq[m->moves % 4]), "move");

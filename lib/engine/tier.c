@@ -80,7 +80,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1333,9 +1335,19 @@ static void localize_run(localize_job *j)
     pthread_mutex_unlock(&s->mu);
 }
 
-static void *localize_main(void *arg)
+/* Background threads of the tiering (the worker, local copies) yield to
+ * the calls: on a two-core edge box a demotion's checksums and encoding
+ * must not take the CPU from the searches of other collections.  Linux
+ * nice values are per thread; failure changes nothing. */
+static void background_priority(void)
 {
-    localize_job *j = arg;
+#if defined(__linux__) && defined(SYS_gettid)
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
+#endif
+}
+
+static void localize_finish(localize_job *j)
+{
     akidb__tier *t = j->t;
     akidb__slot *s = j->s;
     localize_run(j);
@@ -1345,6 +1357,12 @@ static void *localize_main(void *arg)
     t->jobs--;
     pthread_cond_broadcast(&t->wcond);
     pthread_mutex_unlock(&t->wlock);
+}
+
+static void *localize_main(void *arg)
+{
+    background_priority();
+    localize_finish(arg);
     return NULL;
 }
 
@@ -1427,7 +1445,7 @@ static int to_hot(akidb__tier *t, akidb__slot *s, int policy)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&th, &attr, localize_main, job) != 0)
-        localize_main(job);   /* no thread: do it here */
+        localize_finish(job);   /* no thread: do it here */
     pthread_attr_destroy(&attr);
     return AKIDB_OK;
 }
@@ -1759,6 +1777,7 @@ int akidb__tier_run_once(akidb__tier *t)
 static void *worker_main(void *arg)
 {
     akidb__tier *t = arg;
+    background_priority();
     pthread_mutex_lock(&t->wlock);
     while (!t->stopping) {
         struct timespec until;
