@@ -21,13 +21,15 @@
  *         times of both.
  *
  * Transitions, each run by the one thread that claimed the slot (busy,
- * tier.h); every step that changes durable state is recorded in the
- * catalog first (tier_intents: intent, then done):
+ * tier.h).  Every step that puts data in a new place is recorded in the
+ * catalog first (tier_intents: intent, then done), and data leaves a tier
+ * only once the next one holds a copy that was read back and checked:
  *
  *   HOT -> WARM   checkpoint with the collection's lock shared (searches go
  *                 on); then slot->use exclusively (calls in flight finish,
  *                 new ones wait), a second checkpoint if writes came in
- *                 (usually a no-op), catalog tier = warm, coll detached and
+ *                 (usually a no-op), the file read back and its whole-file
+ *                 CRC-32C checked, catalog tier = warm, coll detached and
  *                 freed.  A checkpoint that fails for lack of disk (any
  *                 I/O error) makes a policy demotion go straight to COLD.
  *   WARM -> COLD  (log folded into the checkpoint first if it holds
@@ -42,14 +44,21 @@
  *                 only read) nothing is uploaded again.
  *   HOT -> COLD   (disk full only) the same from an in-memory checkpoint,
  *                 with slot->use held exclusively throughout.
- *   COLD -> HOT/WARM  intent; the newest tier snapshot is downloaded and
- *                 checked (size, CRC-32C); written as the local
- *                 checkpoint, a fresh log created; for HOT loaded from the
- *                 downloaded bytes; catalog tier = hot/warm.  A snapshot
- *                 that does not verify makes it fall back to the previous
- *                 one that does (logged as an error, counted in
- *                 akidb_tier_fallbacks_total, shown in akidb_tier_info).
- *   WARM -> HOT   akidb__db_load, catalog tier = hot.
+ *   COLD -> HOT   the newest tier snapshot is downloaded and checked (size,
+ *                 CRC-32C) and loaded from the downloaded bytes; the
+ *                 collection is served at once, and a thread (localize_job)
+ *                 writes the bytes as the local checkpoint, creates a
+ *                 fresh log and sets catalog tier = hot.  Until then writes
+ *                 wait, so none is acknowledged while the catalog still
+ *                 says COLD (a crash brings back the cold copy, and it is
+ *                 complete).  A snapshot that does not verify makes it
+ *                 fall back to the previous one that does (logged as an
+ *                 error, counted in akidb_tier_fallbacks_total, shown in
+ *                 akidb_tier_info).
+ *   COLD -> WARM  the same, synchronously, without loading.
+ *   WARM -> HOT   akidb__db_load; the catalog row is saved lazily (HOT and
+ *                 WARM both have complete local files: the row only says
+ *                 whether the next open loads the collection eagerly).
  *
  * Recovery at open (akidb__tier_recover), per intent left by a crash:
  *   -> COLD, VERIFIED   roll forward: the object is complete and checked,
@@ -58,19 +67,19 @@
  *   -> COLD, STARTED    roll back: the object, maybe partial, goes to
  *                       tier_gc (deleted by the next cycle), the
  *                       collection stays where it was, files intact;
- *   COLD ->             roll back: local files of the unfinished copy are
- *                       removed; the collection stays COLD;
- *   HOT -> WARM         nothing to undo: the files are complete either way.
- * and COLD collections' leftover local files (a crash while removing them)
- * are removed.
+ * and every COLD collection's local files are removed: leftovers of a
+ * crash while they were being removed, or of an unfinished copy out of
+ * the cold tier (the catalog still said COLD, so no write was accepted).
  *
  * Access tracking costs a relaxed atomic add (and rarely a store) per call
  * (akidb__slot_touch); the worker rolls hour-long windows and saves the
  * statistics to the catalog every cycle and at close.
  *
- * Memory: after a collection leaves RAM, glibc would keep much of the
- * freed heap; with the default allocator malloc_trim(0) hands it back so
- * the RSS drops by about the collection's size (an edge box counts RSS).
+ * Memory: after a collection leaves RAM the RSS must drop by about its
+ * size (an edge box counts RSS).  With the default allocator the vectors
+ * and graph live in mappings of their own (hnsw.c), unmapped when the
+ * index is freed, and malloc_trim(0) hands back what the heap kept of the
+ * rest (documents, lookup tables).
  */
 #include <errno.h>
 #include <fcntl.h>
