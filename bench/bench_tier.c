@@ -5,7 +5,10 @@
  *
  *   HOT -> WARM                 akidb_tier_set(WARM): checkpoint + free
  *   WARM -> HOT                 the first search after WARM (load + search)
- *     vs `cat CKPT > /dev/null` from the page cache
+ *     vs `cat CKPT > /dev/null` from the page cache, and vs touching as
+ *     many bytes of fresh memory as the collection holds (mmap + one write
+ *     per page: the other floor of a load, which cat does not pay; on a
+ *     virtual machine it can be the larger one)
  *   WARM -> COLD                akidb_tier_set(COLD): upload + read back
  *   COLD -> HOT                 the first search after COLD (download,
  *                               checks, local copy, load, search)
@@ -33,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -145,6 +149,24 @@ static double time_cmd(const char *cmd)
         exit(1);
     }
     return now() - t0;
+}
+
+/* Seconds to map and first touch `bytes` of fresh anonymous memory (the
+ * kernel zeroes every page on its first fault). */
+static double touch_fresh(size_t bytes)
+{
+    double t0 = now();
+    unsigned char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                            -1, 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "bench_tier: mmap of %zu bytes failed\n", bytes);
+        exit(1);
+    }
+    for (size_t i = 0; i < bytes; i += 4096)
+        p[i] = 1;
+    double t = now() - t0;
+    munmap(p, bytes);
+    return t;
 }
 
 /* curl's own time_total for a signed GET of `key` to /dev/null. */
@@ -298,6 +320,7 @@ int main(int argc, char **argv)
     double *wc = calloc((size_t)rounds, sizeof(double)), *ch = calloc((size_t)rounds, sizeof(double));
     double *cat = calloc((size_t)rounds, sizeof(double)), *cu = calloc((size_t)rounds, sizeof(double));
     double *zc = calloc((size_t)rounds, sizeof(double)), *zr = calloc((size_t)rounds, sizeof(double));
+    double *tf = calloc((size_t)rounds, sizeof(double));
     double cpu_wh = 0, cpu_ch = 0, wall_wh = 0, wall_ch = 0;
     long rss_warm = 0;
     char ckpt[1024], catcmd[1200];
@@ -320,6 +343,7 @@ int main(int argc, char **argv)
         snprintf(catcmd, sizeof catcmd, "cat '%s' > /dev/null", ckpt);
         time_cmd(catcmd);
         cat[r] = time_cmd(catcmd);
+        tf[r] = touch_fresh((size_t)cs.bytes);
         /* WARM -> HOT, first search answered */
         double c0 = cpu_now();
         t0 = now();
@@ -372,6 +396,7 @@ int main(int argc, char **argv)
     result("hot_warm_s", median(hw, rounds));
     result("warm_hot_s", median(wh, rounds));
     result("cat_s", median(cat, rounds));
+    result("touch_s", median(tf, rounds));
     result("warm_cold_s", median(wc, rounds));
     result("cold_hot_s", median(ch, rounds));
     if (is_s3)
@@ -407,6 +432,6 @@ int main(int argc, char **argv)
     }
     CHECK(akidb_close(db), "close");
     akidb_store_close(store);
-    free(hw); free(wh); free(wc); free(ch); free(cat); free(cu); free(zc); free(zr);
+    free(hw); free(wh); free(wc); free(ch); free(cat); free(cu); free(zc); free(zr); free(tf);
     return 0;
 }

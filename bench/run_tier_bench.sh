@@ -85,11 +85,11 @@ ms() { awk -v v="$1" 'BEGIN { if (v == "") print "-"; else printf "%.0f", v * 10
 mb() { awk -v v="$1" 'BEGIN { if (v == "") print "-"; else printf "%.1f", v / 1048576 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a / b }'; }
 {
-    echo "| store | N x 512 | HOT->WARM (ms) | WARM->HOT, first search (ms) | cat ckpt (ms) | vs cat | WARM->COLD (ms) | COLD->HOT, first search (ms) | curl GET (ms) | vs curl |"
-    echo "|---|---|---|---|---|---|---|---|---|---|"
+    echo "| store | N x 512 | HOT->WARM (ms) | WARM->HOT, first search (ms) | cat ckpt (ms) | vs cat | touch fresh RAM (ms) | WARM->COLD (ms) | COLD->HOT, first search (ms) | curl GET (ms) | vs curl |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|"
     for s in mock s3; do for n in $sizes; do
         [ -n "$(get $s $n hot_warm_s)" ] || continue
-        echo "| $s | $n | $(ms "$(get $s $n hot_warm_s)") | $(ms "$(get $s $n warm_hot_s)") | $(ms "$(get $s $n cat_s)") | $(ratio "$(get $s $n warm_hot_s)" "$(get $s $n cat_s)") | $(ms "$(get $s $n warm_cold_s)") | $(ms "$(get $s $n cold_hot_s)") | $(ms "$(get $s $n curl_s)") | $(ratio "$(get $s $n cold_hot_s)" "$(get $s $n curl_s)") |"
+        echo "| $s | $n | $(ms "$(get $s $n hot_warm_s)") | $(ms "$(get $s $n warm_hot_s)") | $(ms "$(get $s $n cat_s)") | $(ratio "$(get $s $n warm_hot_s)" "$(get $s $n cat_s)") | $(ms "$(get $s $n touch_s)") | $(ms "$(get $s $n warm_cold_s)") | $(ms "$(get $s $n cold_hot_s)") | $(ms "$(get $s $n curl_s)") | $(ratio "$(get $s $n cold_hot_s)" "$(get $s $n curl_s)") |"
     done; done
     echo
     echo "| store | N x 512 | checkpoint object (MiB) | ZSTD snapshot (MiB) | ZSTD/ckpt | WARM->COLD upload (ms) | ZSTD snapshot upload (ms) | COLD->HOT (ms) | ZSTD restore (ms) |"
