@@ -89,7 +89,8 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-fr
 TSAN_FLAGS = -fsanitize=thread -fno-omit-frame-pointer
 
 .PHONY: all lib test test-build asan tsan san-test test-aarch64 check-abi \
-        bench run install uninstall clean FORCE crash fuzz fuzz-long
+        bench run install uninstall clean FORCE crash fuzz fuzz-long \
+        server server-test fuzz-server
 .DELETE_ON_ERROR:
 .SUFFIXES:
 
@@ -158,6 +159,61 @@ $(BUILD)/akidb: tools/akidb_cli.c $(STATIC) $(FLAGS_REC)
 	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(LDFLAGS) -MMD -MP $< -o $@ $(STATIC) $(LIBS)
 
 # --------------------------------------------------------------------------
+# akidb-server (server/): the REST API over libuv, http-parser and jansson,
+# public header only.  Debian's http-parser ships no .pc: -lhttp_parser.
+# docs/openapi.yaml is compiled in as JSON by scripts/openapi-to-c.py
+# (Debian's /usr/bin/python3 with python3-yaml).  `make fuzz-server` runs
+# libFuzzer over the request path (test/fuzz_server.c) for FUZZ_TIME s;
+# the black-box suite is test/server/test_server.py (make test, make asan).
+
+SERVER_SRC  := $(wildcard server/*.c)
+SERVER_OBJ  := $(SERVER_SRC:%.c=$(BUILD)/%.o) $(BUILD)/server/openapi_json.o
+SERVER_BIN  := $(BUILD)/akidb-server
+SERVER_PKGS := libuv jansson libcrypto
+SERVER_CFLAGS = $(shell pkg-config --cflags $(SERVER_PKGS) 2>/dev/null)
+SERVER_LIBS   = $(or $(shell pkg-config --libs $(SERVER_PKGS) 2>/dev/null),-luv -ljansson -lcrypto) \
+                -lhttp_parser
+SERVER_TEST   = AKIDB_SERVER_BIN=$(SERVER_BIN) python3 test/server/test_server.py
+
+all test-build: $(SERVER_BIN)
+server: $(SERVER_BIN)
+server-test: $(SERVER_BIN)
+	$(SERVER_TEST)
+
+$(BUILD)/server/%.o: server/%.c $(FLAGS_REC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_ALL) $(ALL_CFLAGS) $(SERVER_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/server/openapi_json.c: docs/openapi.yaml scripts/openapi-to-c.py
+	@mkdir -p $(@D)
+	/usr/bin/python3 scripts/openapi-to-c.py $< $@
+
+$(BUILD)/server/openapi_json.o: $(BUILD)/server/openapi_json.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(SERVER_BIN): $(SERVER_OBJ) $(STATIC)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $(SERVER_OBJ) $(STATIC) $(SERVER_LIBS) $(LIBS)
+
+fuzz-server:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_DIR) CC=$(FUZZ_CC) OPT='-O1 -g' \
+	    SANFLAGS='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' $(FUZZ_DIR)/libakidb.a \
+	    $(FUZZ_DIR)/server/openapi_json.o $(filter-out $(FUZZ_DIR)/server/main.o,$(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o))
+	$(FUZZ_CC) $(CPPFLAGS_ALL) -Iserver $(WARNINGS) -O1 -g -pthread $(FUZZ_SAN) -fsanitize=fuzzer \
+	    $(SERVER_CFLAGS) test/fuzz_server.c $(filter-out $(FUZZ_DIR)/server/main.o,$(SERVER_SRC:%.c=$(FUZZ_DIR)/%.o)) \
+	    $(FUZZ_DIR)/server/openapi_json.o $(FUZZ_DIR)/libakidb.a $(SERVER_LIBS) $(LIBS) \
+	    -o $(FUZZ_DIR)/fuzz_server
+	@rm -rf $(FUZZ_DIR)/server-db
+	@mkdir -p $(FUZZ_DIR)/server-corpus $(FUZZ_DIR)/crashes $(FUZZ_DIR)/server-db
+	AKIDB_FUZZ_SERVER_DIR=$(FUZZ_DIR)/server-db ASAN_OPTIONS=detect_leaks=1:$${ASAN_OPTIONS:-} \
+	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
+	$(FUZZ_DIR)/fuzz_server -max_total_time=$(FUZZ_TIME) -timeout=10 -rss_limit_mb=2048 \
+	    -malloc_limit_mb=2048 -print_final_stats=1 -artifact_prefix=$(FUZZ_DIR)/crashes/ \
+	    -max_len=8192 -dict=test/fuzz_server.dict $(FUZZ_DIR)/server-corpus test/fuzz_server_seeds
+
+-include $(wildcard $(BUILD)/server/*.d)
+
+# --------------------------------------------------------------------------
 # Tests may use internal headers and akidb__ symbols, hence -Ilib and the
 # static library (hidden visibility does not hide anything inside one link).
 
@@ -188,7 +244,10 @@ test:
 	@scripts/check-layers.sh $(BUILD)
 	@d=$$(mktemp -d) && $(ABI_V1) $$d/db && rm -rf $$d
 	@test/readme_example.sh '$(CC)' $(STATIC) '$(LIBS)'
+	@# Examples, Python package, Go module, docs checks (bindings helper):
+	@scripts/test-bindings.sh '$(BUILD)' '$(TEST)'
 	scripts/with-s3.sh $(TEST_BIN) $(TEST)
+	$(SERVER_TEST)
 
 # The crash-recovery torture run: the SIGKILL loop of test/test_durability.c
 # for many more iterations than `make test` does (AKT_CRASH_ITERS, default
@@ -204,9 +263,14 @@ asan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory BUILD=build-asan OPT='-O1 -g' \
 	    SANFLAGS='$(ASAN_FLAGS)' test-build
+	@# Examples, Python and Go tests against the ASan build (bindings helper):
+	@scripts/test-bindings.sh --asan build-asan '$(TEST)'
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:$${ASAN_OPTIONS:-} \
 	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} \
 	AKT_TIMEOUT_SCALE=4 scripts/with-s3.sh build-asan/test/akidb_test $(TEST)
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:$${ASAN_OPTIONS:-} \
+	UBSAN_OPTIONS=print_stacktrace=1:$${UBSAN_OPTIONS:-} AKT_TIMEOUT_SCALE=4 \
+	AKIDB_SERVER_BIN=build-asan/akidb-server python3 test/server/test_server.py
 
 # TSan maps fixed shadow ranges; on kernels with large mmap randomisation
 # (vm.mmap_rnd_bits > 28) it dies with "unexpected memory mapping", so the
@@ -303,7 +367,7 @@ bench:
 run:
 	@scripts/deps.sh core
 	@$(MAKE) --no-print-directory all
-	$(BUILD)/examples/quickstart ./akidb-data
+	$(SERVER_BIN)
 
 # --------------------------------------------------------------------------
 
@@ -317,9 +381,10 @@ install: all
 	install -m 644 $(PC) $(DESTDIR)$(PCDIR)/akidb.pc
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BUILD)/akidb $(DESTDIR)$(PREFIX)/bin/akidb
+	install -m 755 $(SERVER_BIN) $(DESTDIR)$(PREFIX)/bin/akidb-server
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/akidb
+	rm -f $(DESTDIR)$(PREFIX)/bin/akidb $(DESTDIR)$(PREFIX)/bin/akidb-server
 	rm -f $(DESTDIR)$(INCLUDEDIR)/akidb.h \
 	      $(DESTDIR)$(LIBDIR)/libakidb.a \
 	      $(DESTDIR)$(LIBDIR)/libakidb.so.$(VERSION) \

@@ -115,6 +115,7 @@ AKIDB_API int akidb_version_number(void);
     X(UNAVAILABLE, 12, "service unavailable")               \
     X(READONLY,    13, "database is read-only")
 
+/* The codes as constants: AKIDB_OK, AKIDB_ERROR, ... AKIDB_READONLY. */
 typedef enum akidb_result {
 #define AKIDB__RC_ENUM(name, value, text) AKIDB_##name = value,
     AKIDB_ERRNO_MAP(AKIDB__RC_ENUM)
@@ -167,6 +168,7 @@ typedef struct akidb_allocator {
  * Opening a database
  * --------------------------------------------------------------------- */
 
+/* A database handle (opaque): from akidb_open(), released by akidb_close(). */
 typedef struct akidb akidb;
 
 /* An object store: see "Object stores" below.  The handle keeps its
@@ -266,11 +268,21 @@ typedef struct akidb_options {
 /* A TTL that never expires (tier_hot_ttl_s, tier_warm_ttl_s, policies). */
 #define AKIDB_TIER_TTL_NEVER UINT64_MAX
 
+/* An interval that never elapses (akidb_options.dlq_retry_interval_ms,
+ * tier_interval_ms). */
 #define AKIDB_NEVER 0xFFFFFFFFu
 
 /* Fill *opts with the defaults (version set, everything else default).
- * Thread safe; opts must not be NULL (a NULL opts is ignored). */
-AKIDB_API void akidb_options_init(akidb_options *opts);
+ * A macro over akidb_options_init_v(), which is the exported function: it
+ * passes the version this program was compiled with, so the library
+ * writes exactly the fields that version has (zlib's deflateInit does the
+ * same).  Bindings that lay out the struct themselves call the _v form
+ * with the version of their layout.  A NULL opts, or a version the library
+ * does not know (0 or newer: then only opts->version is set, so the next
+ * call that reads the struct names the problem), is otherwise ignored.
+ * Thread safe. */
+#define akidb_options_init(opts) akidb_options_init_v((opts), AKIDB_OPTIONS_VERSION)
+AKIDB_API void akidb_options_init_v(akidb_options *opts, uint32_t version);
 
 /* Open (creating if needed) the database in directory `dir`.
  *   dir   in: path of the database directory; created if it does not exist
@@ -365,10 +377,13 @@ typedef struct akidb_collection_config {
     uint32_t ef_search;
 } akidb_collection_config;
 
-/* Fill *cfg with defaults for a collection of `dim` dimensions and `metric`.
- * A NULL cfg is ignored.  Thread safe. */
-AKIDB_API void akidb_collection_config_init(akidb_collection_config *cfg,
-                                            uint32_t dim, akidb_metric metric);
+/* Fill *cfg with defaults for a collection of `dim` dimensions and
+ * `metric`.  A macro over the exported akidb_collection_config_init_v(),
+ * like akidb_options_init.  A NULL cfg is ignored.  Thread safe. */
+#define akidb_collection_config_init(cfg, dim, metric) \
+    akidb_collection_config_init_v((cfg), (dim), (metric), AKIDB_COLLECTION_CONFIG_VERSION)
+AKIDB_API void akidb_collection_config_init_v(akidb_collection_config *cfg, uint32_t dim,
+                                              akidb_metric metric, uint32_t version);
 
 /* Create collection `name` ([A-Za-z0-9_-]{1,64}), durably (recorded in
  * the catalog, its empty log created and synced).
@@ -563,9 +578,14 @@ typedef struct akidb_search_params {
     int exact;
 } akidb_search_params;
 
-/* Fill *p with defaults (ef 0, exact 0).  NULL is ignored.  Thread safe. */
-AKIDB_API void akidb_search_params_init(akidb_search_params *p);
+/* Fill *p with defaults (ef 0, exact 0).  A macro over the exported
+ * akidb_search_params_init_v(), like akidb_options_init.  NULL is ignored.
+ * Thread safe. */
+#define akidb_search_params_init(p) \
+    akidb_search_params_init_v((p), AKIDB_SEARCH_PARAMS_VERSION)
+AKIDB_API void akidb_search_params_init_v(akidb_search_params *p, uint32_t version);
 
+/* One search result: a document id and its distance to the query. */
 typedef struct akidb_hit {
     uint64_t id;
     float distance;  /* see akidb_metric; smaller is closer */
@@ -698,8 +718,11 @@ typedef struct akidb_tier_policy {
     uint32_t max_collections;
 } akidb_tier_policy;
 
-/* Nothing set, version filled.  NULL is ignored.  Thread safe. */
-AKIDB_API void akidb_tier_policy_init(akidb_tier_policy *p);
+/* Nothing set, version filled.  A macro over the exported
+ * akidb_tier_policy_init_v(), like akidb_options_init.  NULL is ignored.
+ * Thread safe. */
+#define akidb_tier_policy_init(p) akidb_tier_policy_init_v((p), AKIDB_TIER_POLICY_VERSION)
+AKIDB_API void akidb_tier_policy_init_v(akidb_tier_policy *p, uint32_t version);
 /* Setters: store the value and mark it set.  NULL p is ignored. */
 AKIDB_API void akidb_tier_policy_set_hot_ttl(akidb_tier_policy *p, uint64_t seconds);
 AKIDB_API void akidb_tier_policy_set_warm_ttl(akidb_tier_policy *p, uint64_t seconds);
@@ -846,6 +869,7 @@ AKIDB_API int akidb_kv_list(akidb *db, const char *ns, char ***keys_out, size_t 
 #define AKIDB_STORE_METHODS_VERSION 1
 #define AKIDB_MAX_KEY_LEN 1024
 
+/* The methods a store backend implements (built-in or an embedder's). */
 typedef struct akidb_store_methods {
     int version;   /* append-only; AKIDB_STORE_METHODS_VERSION */
     /* Read bytes [offset, offset+len) of `key` (len UINT64_MAX = to the
@@ -971,9 +995,11 @@ typedef struct akidb_s3_config {
     uint64_t part_size;
 } akidb_s3_config;
 
-/* Fill *cfg with defaults (path_style 1, timeouts 5 s / 60 s, ...).
- * NULL is ignored.  Thread safe. */
-AKIDB_API void akidb_s3_config_init(akidb_s3_config *cfg);
+/* Fill *cfg with defaults (path_style 1, timeouts 5 s / 60 s, ...).  A
+ * macro over the exported akidb_s3_config_init_v(), like
+ * akidb_options_init.  NULL is ignored.  Thread safe. */
+#define akidb_s3_config_init(cfg) akidb_s3_config_init_v((cfg), AKIDB_S3_CONFIG_VERSION)
+AKIDB_API void akidb_s3_config_init_v(akidb_s3_config *cfg, uint32_t version);
 
 /* A store in an S3 bucket.  No request is made until the first call.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (missing or bad setting,
@@ -1023,6 +1049,7 @@ AKIDB_API int akidb_upload_wait(akidb *db);
 
 #define AKIDB_DLQ_ENTRY_VERSION 1
 
+/* One dead letter: an upload that failed and waits for a retry. */
 typedef struct akidb_dlq_entry {
     uint32_t version;          /* the library's AKIDB_DLQ_ENTRY_VERSION */
     int64_t id;
@@ -1068,6 +1095,7 @@ AKIDB_API int akidb_dlq_purge(akidb *db, int64_t id);
 
 #define AKIDB_SNAPSHOT_INFO_VERSION 1
 
+/* One snapshot of a collection, as akidb_snapshot_list() returns it. */
 typedef struct akidb_snapshot_info {
     uint32_t version;                  /* the library's AKIDB_SNAPSHOT_INFO_VERSION */
     const char *id;                    /* strings live in the list's allocation */
@@ -1146,7 +1174,13 @@ typedef struct akidb_import_options {
     void *progress_ctx;
 } akidb_import_options;
 
-AKIDB_API void akidb_import_options_init(akidb_import_options *opts);
+/* Fill *opts with defaults (vector_column "vector", metric L2, no id or
+ * metadata columns, no progress callback).  A macro over the exported
+ * akidb_import_options_init_v(), like akidb_options_init.  NULL is
+ * ignored.  Thread safe. */
+#define akidb_import_options_init(opts) \
+    akidb_import_options_init_v((opts), AKIDB_IMPORT_OPTIONS_VERSION)
+AKIDB_API void akidb_import_options_init_v(akidb_import_options *opts, uint32_t version);
 
 /* Import the Parquet file `path` (written by AkiDB, DuckDB, pyarrow,
  * Polars, ...) into collection `coll`, created with the file's vector

@@ -12,13 +12,16 @@ set -eu
 set_name=${1:-core}
 
 core="build-essential pkg-config libsqlite3-dev libcurl4-openssl-dev libssl-dev
-      libzstd-dev libuv1-dev libjansson-dev libhttp-parser-dev"
+      libzstd-dev libuv1-dev libjansson-dev libhttp-parser-dev python3-yaml"
 # aarch64-linux-gnu-gcc -static needs the cross libc (a Recommends of the
 # compiler, so --no-install-recommends would skip it); qemu-user runs it.
 test_extra="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
 test_extra="$test_extra radosgw ceph-mon ceph-osd uuid-runtime curl python3"
 test_extra="$test_extra clang-14 libclang-rt-14-dev"
-bench_extra="g++ libhnswlib-dev dataset-fashion-mnist awscli"
+# The bindings' tests (scripts/test-bindings.sh): a venv for pip install,
+# Debian's numpy for the numpy tests, Go for the cgo package.
+test_extra="$test_extra python3-venv python3-numpy golang-go"
+bench_extra="g++ libhnswlib-dev dataset-fashion-mnist awscli wrk nginx"
 
 case $set_name in
     core)  want=$core ;;

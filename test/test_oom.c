@@ -542,7 +542,9 @@ TEST_TIMEOUT(oom_no_failures, 60)
 }
 
 /* Fail allocation N = 1, 2, ... until a run no longer reaches N. */
-TEST_TIMEOUT(oom_fail_nth, 120)
+/* ~2000 opens, each with SQLite and checkpoint fsyncs: 20 s on a quiet
+ * machine, several minutes on a loaded one. */
+TEST_TIMEOUT(oom_fail_nth, 400)
 {
     unsigned long n;
     unsigned long n_runs = 0;

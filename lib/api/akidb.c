@@ -200,13 +200,25 @@ static int enter_write(akidb *db, const char *fn, const char *coll, akidb__colle
 
 /* ---- open / close ---------------------------------------------------- */
 
-void akidb_options_init(akidb_options *opts)
+/* The *_init_v functions: the defaults of the current struct, copied up
+ * to the caller's version (a struct of an older program is smaller). */
+static int init_version_ok(void *out, uint32_t version, uint32_t current)
 {
-    if (!opts)
+    if (version >= 1 && version <= current)
+        return 1;
+    *(uint32_t *)out = version;   /* every version starts with it */
+    return 0;
+}
+
+void akidb_options_init_v(akidb_options *opts, uint32_t version)
+{
+    if (!opts || !init_version_ok(opts, version, AKIDB_OPTIONS_VERSION))
         return;
-    memset(opts, 0, sizeof *opts);
-    opts->version = AKIDB_OPTIONS_VERSION;
-    opts->sync_mode = AKIDB_SYNC_ALWAYS;
+    akidb_options full;
+    memset(&full, 0, sizeof full);
+    full.version = version;
+    full.sync_mode = AKIDB_SYNC_ALWAYS;
+    memcpy(opts, &full, versioned_size(version, options_ends, N_OF(options_ends)));
 }
 
 int akidb_open(const char *dir, const akidb_options *opts, akidb **out)
@@ -419,17 +431,20 @@ int akidb_dlq_purge(akidb *db, int64_t id)
 
 /* ---- collections ----------------------------------------------------- */
 
-void akidb_collection_config_init(akidb_collection_config *cfg, uint32_t dim, akidb_metric metric)
+void akidb_collection_config_init_v(akidb_collection_config *cfg, uint32_t dim,
+                                    akidb_metric metric, uint32_t version)
 {
-    if (!cfg)
+    if (!cfg || !init_version_ok(cfg, version, AKIDB_COLLECTION_CONFIG_VERSION))
         return;
-    memset(cfg, 0, sizeof *cfg);
-    cfg->version = AKIDB_COLLECTION_CONFIG_VERSION;
-    cfg->dim = dim;
-    cfg->metric = metric;
-    cfg->hnsw_m = 16;
-    cfg->ef_construction = 200;
-    cfg->ef_search = 64;
+    akidb_collection_config full;
+    memset(&full, 0, sizeof full);
+    full.version = version;
+    full.dim = dim;
+    full.metric = metric;
+    full.hnsw_m = 16;
+    full.ef_construction = 200;
+    full.ef_search = 64;
+    memcpy(cfg, &full, versioned_size(version, config_ends, N_OF(config_ends)));
 }
 
 int akidb_collection_create(akidb *db, const char *name, const akidb_collection_config *cfg)
@@ -621,12 +636,14 @@ void akidb_document_clear(akidb_document *doc)
 
 /* ---- search ---------------------------------------------------------- */
 
-void akidb_search_params_init(akidb_search_params *p)
+void akidb_search_params_init_v(akidb_search_params *p, uint32_t version)
 {
-    if (!p)
+    if (!p || !init_version_ok(p, version, AKIDB_SEARCH_PARAMS_VERSION))
         return;
-    memset(p, 0, sizeof *p);
-    p->version = AKIDB_SEARCH_PARAMS_VERSION;
+    akidb_search_params full;
+    memset(&full, 0, sizeof full);
+    full.version = version;
+    memcpy(p, &full, versioned_size(version, search_ends, N_OF(search_ends)));
 }
 
 #define AKIDB_MAX_K 1000000u
@@ -842,12 +859,14 @@ int akidb_tier_run_once(akidb *db)
     return akidb__tier_run_once(akidb__db_tier(db));
 }
 
-void akidb_tier_policy_init(akidb_tier_policy *p)
+void akidb_tier_policy_init_v(akidb_tier_policy *p, uint32_t version)
 {
-    if (!p)
+    if (!p || !init_version_ok(p, version, AKIDB_TIER_POLICY_VERSION))
         return;
-    memset(p, 0, sizeof *p);
-    p->version = AKIDB_TIER_POLICY_VERSION;
+    akidb_tier_policy full;
+    memset(&full, 0, sizeof full);
+    full.version = version;
+    memcpy(p, &full, versioned_size(version, policy_ends, N_OF(policy_ends)));
 }
 
 #define POLICY_SETTER(fn, type, field, bit)        \

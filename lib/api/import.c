@@ -30,12 +30,16 @@
 
 #define IMPORT_BATCH 1024
 
-void akidb_import_options_init(akidb_import_options *opts)
+void akidb_import_options_init_v(akidb_import_options *opts, uint32_t version)
 {
     if (!opts)
         return;
+    if (version != 1) {   /* the only version so far; see akidb_options_init_v */
+        opts->version = version;
+        return;
+    }
     memset(opts, 0, sizeof *opts);
-    opts->version = AKIDB_IMPORT_OPTIONS_VERSION;
+    opts->version = version;
     opts->vector_column = "vector";
     opts->metric = AKIDB_METRIC_L2;
 }

@@ -1321,12 +1321,16 @@ static const akidb_store_methods s3_methods = {
     AKIDB_STORE_METHODS_VERSION, s3_get, s3_size, s3_put, s3_del, s3_list, s3_destroy
 };
 
-void akidb_s3_config_init(akidb_s3_config *cfg)
+void akidb_s3_config_init_v(akidb_s3_config *cfg, uint32_t version)
 {
     if (!cfg)
         return;
+    if (version != 1) {   /* the only version so far; see akidb_options_init_v */
+        cfg->version = version;
+        return;
+    }
     memset(cfg, 0, sizeof *cfg);
-    cfg->version = AKIDB_S3_CONFIG_VERSION;
+    cfg->version = version;
     cfg->path_style = 1;
     cfg->connect_timeout_ms = 5000;
     cfg->request_timeout_ms = 60000;

@@ -1,0 +1,170 @@
+#!/bin/sh
+# test-bindings.sh - what make test runs beyond the C suite: the examples,
+# the Python package, the Go module and the documentation checks.
+#
+#   scripts/test-bindings.sh BUILD [TEST]
+#   scripts/test-bindings.sh --asan BUILD [TEST]   (make asan: BUILD=build-asan)
+#
+# BUILD is make's build directory (already built: library, examples, tool).
+# TEST is make test's filter: when set, only the parts whose name contains
+# it run (examples, python, go, docs), and none when no part matches, so
+# `make test TEST=hnsw` stays quick.
+#
+#   examples  every program in BUILD/examples/, each in a fresh directory;
+#             each checks its own results and exits non-zero on a problem.
+#   python    `pip install ./bindings/python` into a fresh venv, offline
+#             (PIP_NO_INDEX=1: anything that would download fails), then the
+#             unittest suite with that venv's python; twice: with python3 on
+#             PATH, and with Debian's /usr/bin/python3 and its python3-numpy
+#             (a venv with --system-site-packages), where the numpy tests
+#             must run (AKIDB_TEST_REQUIRE_NUMPY=1 turns a skip into a failure).
+#   go        go vet and go test in bindings/go, offline (GOPROXY=off,
+#             GOFLAGS=-mod=mod), caches under BUILD/go; pkg-config finds
+#             BUILD/pkgconfig/akidb-uninstalled.pc, or one written here.
+#   docs      test/check_docs.py: API.md current and complete, the names the
+#             docs use exist, the getting-started programs run.
+#
+# --asan: BUILD holds an AddressSanitizer+UBSan build.  The examples run as
+# they are; the Python tests run (with Debian's python3 and numpy, so the
+# zero-copy paths are covered) from the source tree with AKIDB_LIBRARY set
+# to BUILD/libakidb.so and the sanitizer runtimes preloaded (the interpreter
+# is not instrumented; its own leaks are not ours, so leak checking is off);
+# the Go tests run with go test -asan against BUILD/libakidb.a.  The docs
+# part is skipped (it checks text, not memory).
+#
+# Everything it creates stays under BUILD (and temporary directories it
+# removes).  Any failure stops the script with a message and exit 1.
+set -eu
+
+asan=0
+if [ "${1:-}" = --asan ]; then
+    asan=1
+    shift
+fi
+build=${1:?usage: scripts/test-bindings.sh BUILD [TEST]}
+filter=${2:-}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+case $build in /*) ;; *) build=$root/$build ;; esac
+
+want() {
+    [ -z "$filter" ] && return 0
+    case $1 in *"$filter"*) return 0 ;; esac
+    return 1
+}
+say() { echo "test-bindings: $*"; }
+die() { echo "test-bindings: FAIL: $*" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+if ! want examples && ! want python && ! want go && ! want docs; then
+    say "TEST=$filter selects none of examples, python, go, docs"
+    exit 0
+fi
+
+# ---------------------------------------------------------------- examples
+if want examples; then
+    ran=0
+    for ex in "$build"/examples/*; do
+        [ -f "$ex" ] && [ -x "$ex" ] || continue
+        name=$(basename "$ex")
+        case $name in
+            batch_import) args="$tmp/$name-db 5000" ;;
+            *) args="$tmp/$name-db" ;;
+        esac
+        say "examples/$name $args"
+        # shellcheck disable=SC2086
+        "$ex" $args || die "examples/$name failed (exit $?)"
+        ran=$((ran + 1))
+    done
+    n_src=$(ls examples/*.c | wc -l)
+    [ "$ran" -eq "$n_src" ] || die "$n_src examples in examples/ but $ran built in $build/examples"
+    say "examples: $ran passed"
+fi
+
+# ---------------------------------------------------------------- python
+venv_test() {   # venv_test NAME PYTHON [venv options...]
+    name=$1 py=$2
+    shift 2
+    venv=$build/python/$name
+    rm -rf "$venv"
+    mkdir -p "$build/python"
+    "$py" -m venv "$@" "$venv" || die "$py -m venv failed (Debian: python3-venv)"
+    say "python ($name): pip install ./bindings/python (offline)"
+    PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1 BUILD=$build \
+        "$venv/bin/pip" install --quiet ./bindings/python ||
+        die "pip install ./bindings/python failed in $venv"
+    say "python ($name): unittest"
+    (cd bindings/python/tests && AKIDB_TEST_EXPECT_BUNDLED=1 \
+        "$venv/bin/python" -m unittest discover -s . -t .) ||
+        die "the Python tests failed ($name: $("$venv/bin/python" --version 2>&1))"
+}
+if [ "$asan" = 1 ]; then
+    if want python; then
+        [ -f "$build/libakidb.so" ] || die "$build/libakidb.so is missing"
+        preload=
+        for rt in asan ubsan; do
+            f=$(${CC:-cc} -print-file-name=lib$rt.so)
+            [ -f "$f" ] || die "cannot find lib$rt.so (${CC:-cc} -print-file-name)"
+            preload="$preload $f"
+        done
+        say "python (ASan): unittest from the source tree against $build/libakidb.so"
+        (cd bindings/python/tests && PYTHONPATH="$root/bindings/python" \
+            AKIDB_LIBRARY="$build/libakidb.so" LD_PRELOAD="${preload# }" \
+            ASAN_OPTIONS="detect_leaks=0:abort_on_error=0:${ASAN_OPTIONS:-}" \
+            UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}" \
+            AKIDB_TEST_REQUIRE_NUMPY=1 /usr/bin/python3 -m unittest discover -s . -t .) ||
+            die "the Python tests failed under ASan"
+    fi
+elif want python || want docs; then
+    command -v python3 >/dev/null || die "python3 is not installed"
+    venv_test path python3
+    if want python; then
+        [ -x /usr/bin/python3 ] || die "/usr/bin/python3 is missing (Debian python3)"
+        /usr/bin/python3 -c 'import numpy' 2>/dev/null ||
+            die "Debian's python3-numpy is missing (scripts/deps.sh test installs it)"
+        AKIDB_TEST_REQUIRE_NUMPY=1 venv_test debian /usr/bin/python3 --system-site-packages
+    fi
+fi
+
+# ---------------------------------------------------------------- go
+if want go || { want docs && [ "$asan" = 0 ]; }; then
+    command -v go >/dev/null || die "go is not installed (Debian golang-go)"
+    export GOCACHE="$build/go/cache" GOPATH="$build/go/path" GOFLAGS=-mod=mod GOPROXY=off \
+           GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=1
+    pcdir=$build/pkgconfig
+    if [ ! -f "$pcdir/akidb-uninstalled.pc" ]; then
+        # Until the Makefile writes one: the same thing, the build tree's
+        # static archive and its pkg-config modules.
+        pcdir=$build/go/pkgconfig
+        mkdir -p "$pcdir"
+        cat > "$pcdir/akidb-uninstalled.pc" <<PC
+Name: akidb (build tree)
+Description: Embeddable vector database, linked from its build tree
+Version: $(sed -n 's/^#define AKIDB_VERSION_STRING "\(.*\)"/\1/p' include/akidb.h)
+Requires: sqlite3 libcurl openssl libzstd
+Cflags: -I$root/include
+Libs: $build/libakidb.a -lm -pthread
+PC
+    fi
+    export PKG_CONFIG_PATH="$pcdir"
+    if want go; then
+        say "go: vet (PKG_CONFIG_PATH=$pcdir)"
+        (cd bindings/go && go vet ./...) || die "go vet failed"
+        say "go: test"
+        if [ "$asan" = 1 ]; then
+            (cd bindings/go && CGO_LDFLAGS="-fsanitize=undefined" \
+                ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" go test -asan -count=1 ./...) ||
+                die "go test -asan failed"
+        else
+            (cd bindings/go && go test -count=1 ./...) || die "go test failed"
+        fi
+    fi
+fi
+
+# ---------------------------------------------------------------- docs
+if want docs && [ "$asan" = 0 ]; then
+    AKIDB_DOCS_PYTHON=$build/python/path/bin/python python3 test/check_docs.py "$build" ||
+        die "the documentation checks failed"
+fi

@@ -1,0 +1,555 @@
+/*
+ * router.c - the route table and the path of every request: match, auth,
+ * rate limit, then the handler on the loop thread or in the thread pool,
+ * then the answer, the metrics and the request log.
+ *
+ * The route table is the single list of what the server serves: the
+ * dispatcher, `--list-routes`, the OpenAPI test and the metrics labels all
+ * read it.  A route is a method, a template whose `{x}` segments become
+ * %-decoded parameters, the least role that may call it (ROLE_NONE = no
+ * auth), and up to two functions: `pre` on the loop thread (checks against
+ * loop-owned state, cheap answers) and `fn` in the thread pool (anything
+ * that calls the library).  Adding a route (the tier routes, when tiering
+ * lands) is one line here plus its handler.
+ *
+ * Order of checks, and why: an unknown path is 404 and a known path with
+ * another method 405 (with Allow) before auth, since neither reveals
+ * anything; then 401 (no or bad key), 403 (role too low), 429 (tenant over
+ * its rate); only then does the handler see the request.  Another tenant's
+ * collection is never a 403: names are scoped per tenant (rc_coll), so it
+ * simply does not exist for the caller (404).
+ */
+#include "server.h"
+
+#include <http_parser.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+
+static const route_def ROUTES[] = {
+    {HTTP_GET, "/health/live", ROLE_NONE, h_live, NULL, "liveness probe"},
+    {HTTP_GET, "/health/ready", ROLE_NONE, NULL, h_ready, "readiness probe"},
+    {HTTP_GET, "/metrics", ROLE_NONE, NULL, h_metrics, "Prometheus metrics"},
+    {HTTP_GET, "/v1/openapi.json", ROLE_NONE, h_openapi, NULL, "this API as OpenAPI 3.1"},
+    {HTTP_POST, "/v1/collections", ROLE_WRITER, NULL, h_coll_create, "create a collection"},
+    {HTTP_GET, "/v1/collections", ROLE_READER, NULL, h_coll_list, "list collections"},
+    {HTTP_GET, "/v1/collections/{name}", ROLE_READER, NULL, h_coll_get, "collection info"},
+    {HTTP_DELETE, "/v1/collections/{name}", ROLE_WRITER, NULL, h_coll_drop, "drop a collection"},
+    {HTTP_POST, "/v1/collections/{name}/vectors", ROLE_WRITER, NULL, h_vec_insert, "insert"},
+    {HTTP_PUT, "/v1/collections/{name}/vectors", ROLE_WRITER, NULL, h_vec_upsert, "upsert"},
+    {HTTP_GET, "/v1/collections/{name}/vectors", ROLE_READER, NULL, h_vec_lookup,
+     "document by external id"},
+    {HTTP_GET, "/v1/collections/{name}/vectors/{id}", ROLE_READER, NULL, h_vec_get,
+     "document by id"},
+    {HTTP_DELETE, "/v1/collections/{name}/vectors/{id}", ROLE_WRITER, NULL, h_vec_delete,
+     "delete a document"},
+    {HTTP_POST, "/v1/collections/{name}/search", ROLE_READER, NULL, h_search, "search"},
+    {HTTP_POST, "/v1/collections/{name}/search/batch", ROLE_READER, NULL, h_search_batch,
+     "many searches"},
+    {HTTP_POST, "/v1/collections/{name}/snapshots", ROLE_WRITER, NULL, h_snap_create,
+     "create a snapshot"},
+    {HTTP_GET, "/v1/collections/{name}/snapshots", ROLE_READER, NULL, h_snap_list,
+     "list snapshots"},
+    {HTTP_POST, "/v1/collections/{name}/snapshots/{id}/restore", ROLE_WRITER, NULL,
+     h_snap_restore, "restore a snapshot"},
+    {HTTP_DELETE, "/v1/collections/{name}/snapshots/{id}", ROLE_WRITER, NULL, h_snap_delete,
+     "delete a snapshot"},
+    {HTTP_POST, "/v1/admin/keys", ROLE_ADMIN, NULL, h_key_create, "create an API key"},
+    {HTTP_GET, "/v1/admin/keys", ROLE_ADMIN, h_key_list, NULL, "list API keys"},
+    {HTTP_DELETE, "/v1/admin/keys/{id}", ROLE_ADMIN, h_key_delete_pre, h_key_delete,
+     "revoke an API key"},
+    {HTTP_GET, "/v1/admin/tenants/{tenant}/quota", ROLE_ADMIN, h_quota_get, NULL,
+     "a tenant's quota"},
+    {HTTP_PUT, "/v1/admin/tenants/{tenant}/quota", ROLE_ADMIN, NULL, h_quota_put,
+     "set a tenant's quota"},
+    {HTTP_DELETE, "/v1/admin/tenants/{tenant}/quota", ROLE_ADMIN, NULL, h_quota_delete,
+     "reset a tenant's quota to the defaults"},
+};
+#define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
+
+size_t router_n_routes(void)
+{
+    return N_ROUTES;
+}
+
+const route_def *router_route(size_t i)
+{
+    return i < N_ROUTES ? &ROUTES[i] : NULL;
+}
+
+/* ------------------------------------------------------------------------
+ * Helpers for handlers */
+
+int lib_status(int rc)
+{
+    /* The one table from library result codes to HTTP statuses. */
+    static const struct {
+        int rc, status;
+    } map[] = {
+        {AKIDB_OK, 200},        {AKIDB_ERROR, 500},       {AKIDB_NOMEM, 503},
+        {AKIDB_MISUSE, 500},    {AKIDB_INVALID, 400},     {AKIDB_NOTFOUND, 404},
+        {AKIDB_EXISTS, 409},    {AKIDB_IOERR, 500},       {AKIDB_CORRUPT, 500},
+        {AKIDB_CONFLICT, 409},  {AKIDB_BUSY, 503},        {AKIDB_QUOTA, 507},
+        {AKIDB_UNAVAILABLE, 503},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (map[i].rc == rc)
+            return map[i].status;
+    return 500;
+}
+
+void rc_error(rctx *c, int status, const char *code, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->status = status;
+    c->ctype = NULL;
+    sbuf_reset(&c->body);
+    jw_error_body(&c->body, code, msg);
+}
+
+/* Remove "TENANT__" where it starts a name in a library message, so a
+ * tenant sees its own collection names. */
+static void strip_tenant(const char *tenant, const char *in, char *out, size_t n)
+{
+    char pre[TENANT_MAX + 3];
+    snprintf(pre, sizeof pre, "%s__", tenant);
+    size_t pl = strlen(pre), o = 0;
+    for (size_t i = 0; in[i] && o + 1 < n;) {
+        int boundary = i == 0 || !(in[i - 1] == '_' || in[i - 1] == '-' ||
+                                   (in[i - 1] >= 'a' && in[i - 1] <= 'z') ||
+                                   (in[i - 1] >= 'A' && in[i - 1] <= 'Z') ||
+                                   (in[i - 1] >= '0' && in[i - 1] <= '9'));
+        if (tenant[0] && boundary && strncmp(in + i, pre, pl) == 0) {
+            i += pl;
+            continue;
+        }
+        out[o++] = in[i++];
+    }
+    out[o] = '\0';
+}
+
+void rc_lib(rctx *c, int rc)
+{
+    char msg[1024];
+    strip_tenant(c->tenant, akidb_errmsg(NULL), msg, sizeof msg);
+    rc_error(c, lib_status(rc), akidb_errname(rc), "%s", msg);
+}
+
+void rc_json(rctx *c, int status, jw *w)
+{
+    c->status = status;
+    c->ctype = NULL;
+    sbuf_reset(&c->body);
+    jw_init(w, &c->body);
+}
+
+json_t *rc_body(rctx *c)
+{
+    char err[512];
+    json_t *j = jx_parse(c->req->body, c->req->body_len, (int)c->srv->cfg.max_json_depth, err,
+                         sizeof err);
+    if (!j)
+        rc_error(c, 400, "INVALID_JSON", "%s", err);
+    return j;
+}
+
+static int name_char(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '_' || ch == '-';
+}
+
+int rc_coll(rctx *c, const char *name, char out[AKIDB_MAX_NAME_LEN + 1])
+{
+    size_t tl = strlen(c->tenant), max = AKIDB_MAX_NAME_LEN - tl - 2, n = strlen(name);
+    int ok = n >= 1 && n <= max;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = name_char(name[i]);
+    if (!ok) {
+        rc_error(c, 400, "AKIDB_INVALID",
+                 "collection names are 1..%zu characters of [A-Za-z0-9_-] for this tenant", max);
+        return -1;
+    }
+    snprintf(out, AKIDB_MAX_NAME_LEN + 1, "%s__%s", c->tenant, name);
+    return 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* %-decode p[0..n) into out (NUL-terminated).  plus: '+' is a space (query
+ * strings).  -1 on a bad escape, a NUL, invalid UTF-8 or no room. */
+static int pct_decode(const char *p, size_t n, int plus, char *out, size_t out_len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = p[i];
+        if (ch == '%') {
+            if (i + 2 >= n)
+                return -1;
+            int a = hexval(p[i + 1]), b = hexval(p[i + 2]);
+            if (a < 0 || b < 0)
+                return -1;
+            ch = (char)(a * 16 + b);
+            i += 2;
+            if (ch == '\0')
+                return -1;
+        } else if (plus && ch == '+') {
+            ch = ' ';
+        }
+        if (o + 1 >= out_len)
+            return -1;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return utf8_valid(out, o) ? 0 : -1;
+}
+
+int rc_query(rctx *c, const char *key, char *out, size_t out_len)
+{
+    const char *q = c->req->query;
+    size_t kl = strlen(key);
+    while (q && *q) {
+        const char *amp = strchr(q, '&');
+        size_t len = amp ? (size_t)(amp - q) : strlen(q);
+        if (len > kl && strncmp(q, key, kl) == 0 && q[kl] == '=') {
+            if (pct_decode(q + kl + 1, len - kl - 1, 1, out, out_len) != 0) {
+                rc_error(c, 400, "BAD_REQUEST",
+                         "query parameter '%s' is malformed or too long", key);
+                return -1;
+            }
+            return 1;
+        }
+        q = amp ? amp + 1 : NULL;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Matching */
+
+#define MAX_SEGS 8
+
+/* Split "/a/b/c" into segments (pointers into a copy).  -1 if too many. */
+static int split_path(char *path, char **seg)
+{
+    int n = 0;
+    if (path[0] != '/')
+        return -1;
+    char *p = path + 1;
+    if (!*p)
+        return 0;
+    for (;;) {
+        if (n == MAX_SEGS)
+            return -1;
+        seg[n++] = p;
+        char *slash = strchr(p, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+    }
+    return n;
+}
+
+/* 1: the template matches these segments. */
+static int tmpl_match(const char *tmpl, char **seg, int n)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", tmpl);
+    char *ts[MAX_SEGS];
+    int tn = split_path(buf, ts);
+    if (tn != n)
+        return 0;
+    for (int i = 0; i < n; i++) {
+        if (ts[i][0] == '{')
+            continue;
+        if (strcmp(ts[i], seg[i]) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* Find the route; fills c->param.  Returns the index, ROUTE_UNMATCHED
+ * after answering 404/405/400. */
+static int match(rctx *c)
+{
+    http_req *r = c->req;
+    char *path = strdup(r->path);
+    if (!path) {
+        rc_error(c, 503, "UNAVAILABLE", "out of memory");
+        return ROUTE_UNMATCHED;
+    }
+    char *seg[MAX_SEGS];
+    int n = split_path(path, seg);
+    int found = ROUTE_UNMATCHED, path_known = 0;
+    char allow[128] = "";
+    for (size_t i = 0; n >= 0 && i < N_ROUTES; i++) {
+        if (!tmpl_match(ROUTES[i].tmpl, seg, n))
+            continue;
+        path_known = 1;
+        if (ROUTES[i].method == r->method) {
+            found = (int)i;
+            break;
+        }
+        const char *m = http_method_str((enum http_method)ROUTES[i].method);
+        if (!strstr(allow, m) && strlen(allow) + strlen(m) + 3 < sizeof allow)
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s",
+                     allow[0] ? ", " : "", m);
+    }
+    if (found >= 0) {
+        /* Decode the parameters (segments are literal elsewhere). */
+        char buf[128];
+        snprintf(buf, sizeof buf, "%s", ROUTES[found].tmpl);
+        char *ts[MAX_SEGS];
+        split_path(buf, ts);
+        int np = 0;
+        for (int i = 0; i < n; i++) {
+            if (ts[i][0] != '{' || np == MAX_PARAMS)
+                continue;
+            size_t len = strlen(seg[i]);
+            char *d = malloc(len + 1);
+            if (!d || pct_decode(seg[i], len, 0, d, len + 1) != 0 || !d[0] || strchr(d, '/')) {
+                free(d);
+                rc_error(c, 400, "BAD_REQUEST", "malformed path segment");
+                found = ROUTE_UNMATCHED;
+                break;
+            }
+            c->param[np++] = d;
+        }
+    } else if (path_known) {
+        sbuf_printf(&c->headers, "Allow: %s\r\n", allow);
+        rc_error(c, 405, "METHOD_NOT_ALLOWED", "%s is not allowed here; allowed: %s",
+                 r->method_name, allow);
+    } else {
+        rc_error(c, 404, "NOT_FOUND", "no such route");
+    }
+    free(path);
+    return found;
+}
+
+/* ------------------------------------------------------------------------
+ * Auth and rate limit */
+
+static int authenticate(rctx *c)
+{
+    server *s = c->srv;
+    if (s->cfg.no_auth) {
+        snprintf(c->tenant, sizeof c->tenant, "%s", DEFAULT_TENANT);
+        c->role = ROLE_ADMIN;
+        snprintf(c->key_id, sizeof c->key_id, "no-auth");
+        return 0;
+    }
+    const char *h = c->req->authorization;
+    if (!h) {
+        sbuf_puts(&c->headers, "WWW-Authenticate: Bearer\r\n");
+        rc_error(c, 401, "UNAUTHORIZED", "missing 'Authorization: Bearer <key>' header");
+        return -1;
+    }
+    while (*h == ' ')
+        h++;
+    if (strncasecmp(h, "bearer ", 7) != 0) {
+        sbuf_puts(&c->headers, "WWW-Authenticate: Bearer\r\n");
+        rc_error(c, 401, "UNAUTHORIZED", "the Authorization header must be 'Bearer <key>'");
+        return -1;
+    }
+    h += 7;
+    while (*h == ' ')
+        h++;
+    size_t len = strlen(h);
+    while (len && h[len - 1] == ' ')
+        len--;
+    const api_key *k = len ? auth_lookup(&s->auth, h, len) : NULL;
+    if (!k) {
+        sbuf_puts(&c->headers, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
+        rc_error(c, 401, "UNAUTHORIZED", "the API key is not valid (unknown or revoked)");
+        return -1;
+    }
+    snprintf(c->tenant, sizeof c->tenant, "%s", k->tenant);
+    snprintf(c->key_id, sizeof c->key_id, "%s", k->id);
+    c->role = k->role;
+    return 0;
+}
+
+static void rate_headers(rctx *c)
+{
+    if (!c->rl.limited)
+        return;
+    sbuf_printf(&c->headers, "X-RateLimit-Limit: %.0f\r\nX-RateLimit-Remaining: %.0f\r\n"
+                "X-RateLimit-Reset: %llu\r\n", c->rl.limit, c->rl.remaining,
+                (unsigned long long)c->rl.reset_s);
+}
+
+/* ------------------------------------------------------------------------
+ * The request cycle */
+
+static void finish(rctx *c)
+{
+    server *s = c->srv;
+    if (c->apply)
+        c->apply(c);
+    if (c->arg_free)
+        c->arg_free(c->arg);
+    if (!c->status)
+        rc_error(c, 500, "INTERNAL", "the handler gave no answer");
+    rate_headers(c);
+    if (c->status == 503 || c->status == 429) {
+        if (!c->headers.data || !strstr(c->headers.data, "Retry-After"))
+            sbuf_printf(&c->headers, "Retry-After: %llu\r\n",
+                        (unsigned long long)(c->rl.retry_after_s ? c->rl.retry_after_s : 1));
+    }
+    http_req *r = c->req;
+    double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
+    metrics_request(s->metrics, c->route_idx, c->status, secs);
+    if (s->cfg.log_requests) {
+        logline l;
+        log_begin(&l, LOG_INFO, "request");
+        log_kv_str(&l, "method", r->method_name);
+        log_kv_str(&l, "route", c->route_idx >= 0 ? ROUTES[c->route_idx].tmpl : "unmatched");
+        log_kv_strn(&l, "path", r->path, strlen(r->path) > 256 ? 256 : strlen(r->path));
+        log_kv_int(&l, "status", c->status);
+        log_kv_double(&l, "latency_ms", secs * 1e3);
+        log_kv_str(&l, "tenant", c->tenant);
+        log_kv_str(&l, "key_id", c->key_id);
+        log_kv_str(&l, "request_id", r->request_id);
+        log_kv_str(&l, "peer", r->peer);
+        if (c->status >= 500 && c->body.data)
+            log_kv_strn(&l, "error", c->body.data, c->body.len > 300 ? 300 : c->body.len);
+        log_end(&l);
+    }
+    http_respond(r, c->status, c->headers.data, c->ctype ? c->ctype : "application/json",
+                 c->body.data ? c->body.data : "", c->body.len);
+    for (int i = 0; i < MAX_PARAMS; i++)
+        free(c->param[i]);
+    sbuf_free(&c->body);
+    sbuf_free(&c->headers);
+    free(c);
+}
+
+static void work_cb(uv_work_t *w)
+{
+    rctx *c = (rctx *)w;
+    c->route->fn(c);
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+    rctx *c = (rctx *)w;
+    server *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->inflight = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (status == UV_ECANCELED) {
+        c->apply = NULL;
+        rc_error(c, 503, "SHUTTING_DOWN", "the server is shutting down");
+    }
+    finish(c);
+}
+
+void router_cancel_queued(server *s)
+{
+    for (rctx *c = s->inflight; c; c = c->next)
+        uv_cancel((uv_req_t *)&c->work);
+}
+
+void router_on_request(void *ctx, http_req *req)
+{
+    server *s = ctx;
+    rctx *c = calloc(1, sizeof *c);
+    if (!c) {
+        static const char oom[] = "{\"error\":{\"code\":\"UNAVAILABLE\",\"message\":\"out of memory\"}}";
+        http_respond(req, 503, "Retry-After: 1\r\n", "application/json", oom, sizeof oom - 1);
+        return;
+    }
+    c->srv = s;
+    c->req = req;
+    c->route_idx = match(c);
+    if (c->route_idx < 0) {
+        finish(c);
+        return;
+    }
+    c->route = &ROUTES[c->route_idx];
+    if (c->route->perm != ROLE_NONE) {
+        if (authenticate(c) != 0) {
+            finish(c);
+            return;
+        }
+        if (c->role < c->route->perm) {
+            rc_error(c, 403, "FORBIDDEN", "this needs the %s role; the key has %s",
+                     role_name(c->route->perm), role_name(c->role));
+            finish(c);
+            return;
+        }
+        c->tn = tenants_get(s->tenants, c->tenant);
+        if (!c->tn) {
+            rc_error(c, 503, "UNAVAILABLE", "out of memory");
+            finish(c);
+            return;
+        }
+        c->q = tenant_quota(s->tenants, c->tn);
+        if (!tenant_take(s->tenants, c->tn, uv_hrtime(), &c->rl)) {
+            rc_error(c, 429, "RATE_LIMITED",
+                     "tenant '%s' is over its rate limit of %.0f requests/s (burst %.0f)",
+                     c->tenant, c->q.qps, c->q.burst);
+            finish(c);
+            return;
+        }
+    }
+    if (c->route->pre) {
+        c->route->pre(c);
+        if (c->status || !c->route->fn) {
+            finish(c);
+            return;
+        }
+    }
+    c->next = s->inflight;
+    if (s->inflight)
+        s->inflight->prev = c;
+    s->inflight = c;
+    int rc = uv_queue_work(s->loop, &c->work, work_cb, after_work_cb);
+    if (rc != 0) {
+        s->inflight = c->next;
+        if (c->next)
+            c->next->prev = NULL;
+        rc_error(c, 503, "UNAVAILABLE", "cannot queue the request: %s", uv_strerror(rc));
+        finish(c);
+    }
+}
+
+void router_on_protocol_error(void *ctx, int status, const char *code, const char *peer)
+{
+    server *s = ctx;
+    if (status)
+        metrics_request(s->metrics, ROUTE_PROTOCOL, status, 0);
+    logline l;
+    log_begin(&l, status ? LOG_INFO : LOG_DEBUG, "http");
+    log_kv_int(&l, "status", status);
+    log_kv_str(&l, "reason", code);
+    log_kv_str(&l, "peer", peer);
+    log_end(&l);
+}
+
+void router_on_connection(void *ctx, int opened)
+{
+    server *s = ctx;
+    metrics_connection(s->metrics, opened);
+}
