@@ -543,7 +543,7 @@ static void write_unchecked(akidb *db)
     const char *ext[2] = { "old-\xff", "old-ok" };
     const char *meta[2] = { "not json at all", "{\"a\": 1, \"a\": 2}" };
     ASSERT_OK(akidb__coll_write(c, 0, 2, v, ext, meta, NULL, 1));
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
 }
 
 static void expect_unchecked(akidb *db)
