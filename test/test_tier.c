@@ -727,6 +727,54 @@ TEST(tier_drop_cold_removes_objects)
     akidb_store_close(st);
 }
 
+/* A drop takes the cold tier's copies with it but keeps the user's
+ * snapshots (backups, listed under the name); a collection created again
+ * under the name lists only those and its own cold copies.  The copy a
+ * COLD collection lives in cannot be deleted. */
+TEST(tier_drop_keeps_user_snapshots)
+{
+    akidb_store *st = mock_store();
+    akidb *db = open_mock(st);
+    create(db, "c", 8);
+    fill(db, "c", 8, 100, 1, "a", NULL);
+    char user[AKIDB_SNAPSHOT_ID_LEN];
+    ASSERT_OK(akidb_snapshot_create(db, "c", user, sizeof user));
+    advance(1000);
+    ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_COLD));
+    akidb_snapshot_info **list = NULL;
+    size_t n = 0;
+    ASSERT_OK(akidb_snapshot_list(db, "c", &list, &n));
+    ASSERT_EQ(n, 2);
+    ASSERT(strcmp(list[1]->id, user) == 0);
+    char cold[AKIDB_SNAPSHOT_ID_LEN];
+    snprintf(cold, sizeof cold, "%s", list[0]->id);
+    akidb_free(list);
+    ASSERT_RC(akidb_snapshot_delete(db, "c", cold), AKIDB_CONFLICT);
+    expect_msg("promote it first");
+    ASSERT_EQ(tier_of(db, "c"), AKIDB_TIER_COLD);
+    ASSERT_EQ(objects(st, "snapshots/c/"), 2);
+    ASSERT_OK(akidb_collection_drop(db, "c"));
+    ASSERT_EQ(objects(st, "snapshots/c/"), 1);   /* the user's */
+    create(db, "c", 8);
+    ASSERT_OK(akidb_snapshot_list(db, "c", &list, &n));
+    ASSERT_EQ(n, 1);
+    ASSERT(strcmp(list[0]->id, user) == 0);
+    akidb_free(list);
+    ASSERT_OK(akidb_snapshot_restore(db, "c", user));
+    ASSERT_EQ(count_of(db, "c"), 100);
+    /* Once HOT again, an older cold copy is an ordinary snapshot. */
+    ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_COLD));
+    ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_HOT));
+    ASSERT_OK(akidb_snapshot_list(db, "c", &list, &n));
+    ASSERT_EQ(n, 2);
+    snprintf(cold, sizeof cold, "%s", list[0]->id);
+    akidb_free(list);
+    ASSERT_OK(akidb_snapshot_delete(db, "c", cold));
+    ASSERT_EQ(objects(st, "snapshots/c/"), 1);
+    ASSERT_OK(akidb_close(db));
+    akidb_store_close(st);
+}
+
 /* ---- failures of the store ---------------------------------------------- */
 
 TEST(tier_503_during_demotion_retried)

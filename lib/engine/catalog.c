@@ -214,6 +214,7 @@ static const char *const migrations[] = {
                          "ORDER BY rowid DESC"
 #define SQL_SNAP_ALL "SELECT " SQL_SNAP_COLS " FROM snapshots ORDER BY coll_name, rowid DESC"
 #define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_name = ? AND snapshot_id = ?"
+#define SQL_SNAP_DELETE_ROW "DELETE FROM snapshots WHERE snapshot_id = ?"
 #define SQL_KV_PUT "INSERT OR REPLACE INTO app_records (ns, key, value) VALUES (?, ?, ?)"
 #define SQL_KV_GET "SELECT value FROM app_records WHERE ns = ? AND key = ?"
 #define SQL_KV_DELETE "DELETE FROM app_records WHERE ns = ? AND key = ?"
@@ -226,7 +227,7 @@ static const char *const used_sql[] = {
     SQL_SNAP_DELETE, SQL_KV_PUT, SQL_KV_GET, SQL_KV_DELETE, SQL_KV_LIST, SQL_COLL_UPDATE,
     SQL_ACCESS_UPDATE, SQL_INTENT_PUT, SQL_INTENT_ALL, SQL_INTENT_DELETE, SQL_GC_ADD, SQL_GC_ALL,
     SQL_GC_DELETE, SQL_GC_TIER_SNAPS, SQL_DROP_TIER_SNAPS, SQL_SNAP_TOTAL, SQL_SNAP_ALL,
-    SQL_SNAP_LIST_ID,
+    SQL_SNAP_LIST_ID, SQL_SNAP_DELETE_ROW,
     "SELECT snapshot_id, coll_id, coll_name, object_key, rows, bytes, sha256, created_at "
     "FROM snapshots",
 };
@@ -1145,7 +1146,7 @@ int akidb__catalog_gc_snap(akidb__catalog *m, const akidb__catalog_snap *e, cons
         rc = step_stmt(m, SQL_GC_ADD, "cannot delete snapshot", "ssi", e->object_key, reason,
                        now);
     if (rc == AKIDB_OK)
-        rc = step_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "is", e->coll_id,
+        rc = step_stmt(m, SQL_SNAP_DELETE_ROW, "cannot delete snapshot", "s",
                        e->snapshot_id);
     if (rc == AKIDB_OK)
         rc = exec(m, "COMMIT", "cannot delete snapshot");
