@@ -1513,6 +1513,33 @@ TEST(tier_read_only_promotes_in_ram)
     akidb_store_close(st);
 }
 
+/* The same with the default local store (what the akidb tool opens): a
+ * read-only handle reads DIR/objects without creating or changing
+ * anything. */
+TEST(tier_read_only_local_store)
+{
+    akidb_options o;
+    base_opts(&o, NULL);
+    akidb *db = open_with(&o);
+    create(db, "c", 8);
+    fill(db, "c", 8, 100, 1, "a", NULL);
+    ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_COLD));
+    ASSERT_OK(akidb_close(db));
+    ASSERT_EQ(count_files("ckpt", "*"), 0);
+    o.read_only = 1;
+    db = open_with(&o);
+    uint64_t id;
+    ASSERT_OK(akidb_lookup(db, "c", "a-1", &id));
+    ASSERT_EQ(count_of(db, "c"), 100);
+    ASSERT_EQ(count_files("ckpt", "*"), 0);
+    ASSERT_RC(akidb_tier_set(db, "c", AKIDB_TIER_WARM), AKIDB_READONLY);
+    ASSERT_OK(akidb_close(db));
+    o.read_only = 0;
+    db = open_with(&o);
+    ASSERT_EQ(tier_of(db, "c"), AKIDB_TIER_COLD);
+    ASSERT_OK(akidb_close(db));
+}
+
 /* ---- crashes ------------------------------------------------------------- */
 
 /* The crash child: open (default local store, sync ALWAYS), write docs and

@@ -602,9 +602,21 @@ static int start_background(akidb *db)
     if (db->opts.store) {
         db->store = db->opts.store;
     } else if (db->opts.read_only) {
-        /* Nothing a read-only handle does reads the store (snapshot lists
-         * come from the catalog), and a local one would be created. */
-        return AKIDB_OK;
+        /* Only a COLD collection's promotion (in RAM) reads the store;
+         * snapshot lists come from the catalog.  The local store is opened
+         * when its directory exists (opening it then creates nothing);
+         * without it there is nothing to read, and tier.c says so. */
+        char *p = path_join(db, "objects", -1, "");
+        if (!p)
+            return akidb__err(AKIDB_NOMEM, "akidb_open: out of memory");
+        struct stat st;
+        rc = stat(p, &st) == 0 && S_ISDIR(st.st_mode)
+            ? akidb__store_local_new(p, akidb__env_file_mode(&db->env), &db->store)
+            : AKIDB_OK;
+        akidb__free(&db->env.alloc, p);
+        if (rc || !db->store)
+            return rc;
+        db->own_store = 1;
     } else {
         char *p = path_join(db, "objects", -1, "");
         if (!p)

@@ -1129,6 +1129,12 @@ static int fetch_cold(akidb__tier *t, akidb__slot *s, void **data_out, size_t *l
     if (rc)
         return rc;
     akidb__store_disp *d = akidb__db_disp(t->db);
+    if (!d) {   /* read-only, no akidb_options.store and no DIR/objects */
+        snaps_free(&l);
+        return akidb__err(AKIDB_UNAVAILABLE, "collection %s is in the cold tier and this "
+                          "read-only handle has no object store (no akidb_options.store, and "
+                          "the database has no objects/ directory)", s->name);
+    }
     /* The newest tier snapshot first, then every other, newest first. */
     size_t first = l.n;
     for (size_t i = 0; i < l.n && first == l.n; i++)
