@@ -328,7 +328,7 @@ $(ABI_V1): test/abi/test_abi_v1.c test/abi/akidb_v1.h $(BUILD)/$(SONAME) $(FLAGS
 	$(CC) -Itest/abi $(ALL_CFLAGS) $(LDFLAGS) $< -o $@ -L$(BUILD) -l:$(SONAME) \
 	    -Wl,-rpath,'$$ORIGIN/..'
 
-test-build: $(TEST_BIN) $(EX_BIN) $(TOOL_BIN) $(ABI_V1)
+test-build: lib $(PC_UNINST) $(TEST_BIN) $(EX_BIN) $(TOOL_BIN) $(ABI_V1)
 
 # Before the suite, so the runner's closing "N passed, N failed" line stays
 # the last line of the output: the README's example and build commands

@@ -133,22 +133,16 @@ if want go || { want docs && [ "$asan" = 0 ]; }; then
     command -v go >/dev/null || die "go is not installed (Debian golang-go)"
     export GOCACHE="$build/go/cache" GOPATH="$build/go/path" GOFLAGS=-mod=mod GOPROXY=off \
            GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=1
+    # The Makefile writes the build tree's .pc (make all, make test-build):
+    # its Requires are the library's modules, the one list in the Makefile.
     pcdir=$build/pkgconfig
-    if [ ! -f "$pcdir/akidb-uninstalled.pc" ]; then
-        # Until the Makefile writes one: the same thing, the build tree's
-        # static archive and its pkg-config modules.
-        pcdir=$build/go/pkgconfig
-        mkdir -p "$pcdir"
-        cat > "$pcdir/akidb-uninstalled.pc" <<PC
-Name: akidb (build tree)
-Description: Embeddable vector database, linked from its build tree
-Version: $(sed -n 's/^#define AKIDB_VERSION_STRING "\(.*\)"/\1/p' include/akidb.h)
-Requires: sqlite3 libcurl openssl libzstd
-Cflags: -I$root/include
-Libs: $build/libakidb.a -lm -pthread
-PC
-    fi
+    [ -f "$pcdir/akidb-uninstalled.pc" ] ||
+        die "$pcdir/akidb-uninstalled.pc is missing (make BUILD=$build all writes it)"
     export PKG_CONFIG_PATH="$pcdir"
+    # Go's build cache does not notice a change in what pkg-config prints
+    # (a module added to the library's Requires): a stale link line, "undefined
+    # reference".  One cache per set of flags.
+    GOCACHE="$build/go/cache-$(pkg-config --cflags --libs akidb | cksum | cut -d' ' -f1)"
     if want go; then
         say "go: vet (PKG_CONFIG_PATH=$pcdir)"
         (cd bindings/go && go vet ./...) || die "go vet failed"

@@ -54,4 +54,8 @@ static inline double rand_gauss(uint64_t *s)
     return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
 }
 
+/* The `akidb` tool of this test binary's build, or $AKIDB_CLI (helpers.c;
+ * native builds only). */
+const char *akt_tool_path(void);
+
 #endif

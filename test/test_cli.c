@@ -8,6 +8,7 @@
  * through the library.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -38,26 +39,7 @@ __attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = e
 
 static const char *tool(void)
 {
-    static char path[PATH_MAX];
-    const char *env = getenv("AKIDB_CLI");
-    if (env && env[0])
-        return env;
-    if (!path[0]) {
-        ssize_t n = readlink("/proc/self/exe", path, sizeof path - 16);
-        ASSERT(n > 0);
-        path[n] = '\0';
-        char *slash = strrchr(path, '/');          /* BUILD/test/akidb_test */
-        ASSERT(slash != NULL);
-        *slash = '\0';
-        slash = strrchr(path, '/');
-        ASSERT(slash != NULL);
-        strcpy(slash, "/akidb");
-    }
-    struct stat st;
-    if (stat(path, &st) != 0)
-        akt_fail(__FILE__, __LINE__, "the tool %s is missing (make builds it; or set AKIDB_CLI)",
-                 path);
-    return path;
+    return akt_tool_path();
 }
 
 /* What one run printed. */

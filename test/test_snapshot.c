@@ -418,9 +418,7 @@ static int run(const char *fmt, ...)
 
 TEST(snapshot_cli)
 {
-    const char *tool = getenv("AKIDB_CLI") ? getenv("AKIDB_CLI") : "build/akidb";
-    struct stat st;
-    ASSERT_EQ(stat(tool, &st), 0);
+    const char *tool = akt_tool_path();
     akidb *db = open_db("db");
     fill(db, "c", 300, 8, AKIDB_METRIC_L2, 6);
     ASSERT_OK(akidb_close(db));
