@@ -469,6 +469,8 @@ bench:
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' store
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' snapshot
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' tier
 
 # `make run` starts akidb-server in the foreground (README: "Run it").
 # CI (.ci/run) counts "still running" as success only after the echo.

@@ -96,3 +96,6 @@ include bench/snapshot.mk
 
 # The akidb-server load test (issue 13): `make -f bench/bench.mk server`.
 include bench/server.mk
+
+# The tiering benchmark (issue 12): `make -f bench/bench.mk tier`.
+include bench/tier.mk

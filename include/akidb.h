@@ -257,9 +257,39 @@ typedef struct akidb_options {
      * 0700).  Files that exist keep their mode.  0 = 0644.  Only the 0777
      * bits are used. */
     uint32_t file_mode;
+    /* Tiering (see "Tiering" below): the database's default policy, which
+     * akidb_tier_policy_apply() changes at run time and overrides per
+     * collection.  0 always means the default.
+     *   tier_hot_ttl_s       idle seconds before HOT -> WARM (6 h)
+     *   tier_warm_ttl_s      idle seconds before WARM -> COLD (7 d)
+     *                        (AKIDB_TIER_TTL_NEVER: never, for either)
+     *   tier_promote_per_hour  accesses per hour at which the worker
+     *                        brings a WARM or COLD collection back (10)
+     *   tier_disabled        non-zero: the worker moves nothing
+     *   memory_budget        bytes of HOT data (vectors + graph +
+     *                        documents) the handle keeps (unlimited)
+     *   store_quota          bytes of snapshots in the store (unlimited)
+     *   snapshot_retention   tier snapshots kept per collection (3)
+     *   max_collections      collections the database may hold (unlimited)
+     *   tier_interval_ms     how often the worker runs (60000);
+     *                        AKIDB_NEVER: no worker thread (call
+     *                        akidb_tier_run_once yourself) */
+    uint64_t tier_hot_ttl_s;
+    uint64_t tier_warm_ttl_s;
+    uint32_t tier_promote_per_hour;
+    int tier_disabled;
+    uint64_t memory_budget;
+    uint64_t store_quota;
+    uint32_t snapshot_retention;
+    uint32_t max_collections;
+    uint32_t tier_interval_ms;
 } akidb_options;
 
-/* An interval that never elapses (akidb_options.dlq_retry_interval_ms). */
+/* A TTL that never expires (tier_hot_ttl_s, tier_warm_ttl_s, policies). */
+#define AKIDB_TIER_TTL_NEVER UINT64_MAX
+
+/* An interval that never elapses (akidb_options.dlq_retry_interval_ms,
+ * tier_interval_ms). */
 #define AKIDB_NEVER 0xFFFFFFFFu
 
 /* Fill *opts with the defaults (version set, everything else default).
@@ -408,6 +438,8 @@ AKIDB_API int akidb_collection_create(akidb *db, const char *name,
 /* Drop collection `name` and all its documents, and delete its files.
  * Waits for searches and writes in flight on it to finish.  Its snapshots
  * are kept: they are backups, recorded in the catalog under the name.
+ * The copies the cold tier made of it (docs/TIERING.md) are not backups:
+ * they are deleted from the store (by the tier worker, across a crash).
  * Once a collection of that name exists again, akidb_snapshot_list lists
  * them, akidb_snapshot_restore restores them into it (same dim, metric and
  * hnsw_m) and akidb_snapshot_delete deletes them; so every snapshot stays
@@ -645,6 +677,199 @@ typedef struct akidb_hit {
 AKIDB_API int akidb_search(akidb *db, const char *coll, const float *query, uint32_t k,
                            const akidb_search_params *params, akidb_hit *hits,
                            uint32_t *n_hits);
+
+/* ------------------------------------------------------------------------
+ * Tiering
+ *
+ * A collection lives in one of three tiers (akidb_tier):
+ *   HOT   vectors, graph and documents in RAM, log open: what searches use.
+ *   WARM  its checkpoint file (DIR/ckpt/N.ckpt: the exact graph, with a
+ *         whole-file CRC-32C) and log on local disk; no RAM.
+ *   COLD  a snapshot of that checkpoint in the object store
+ *         (akidb_options.store), listed by akidb_snapshot_list; no local
+ *         file.
+ * Every call that needs the documents (search, get, document_get, lookup,
+ * insert, upsert, delete, export, snapshot_create, restore) on a WARM or
+ * COLD collection promotes it to HOT first, transparently: concurrent
+ * callers wait for one load.  A call never fails because a transition is
+ * running: it is served before the collection leaves RAM, or waits for it
+ * to come back.  A promotion from COLD answers as soon as the collection
+ * is in RAM; its local copy is written behind it, and writes (insert,
+ * upsert, delete) wait until that copy is durable.  akidb_collection_count, _info and _stat answer from the
+ * catalog without loading (stat reports bytes 0 and the tier).
+ *
+ * Transitions are crash-safe: each is recorded in the catalog (intent,
+ * then done); data leaves a tier only after the next one holds a copy that
+ * was read back and checked (size and CRC-32C); a crash at any step is
+ * rolled back or forward by the next open, and a failure (store down,
+ * quota, disk full) leaves the collection where it was, with the error in
+ * akidb_tier_info, the log and the metrics.  A demotion to COLD whose
+ * local write fails (disk full) goes straight from RAM to the store.
+ *
+ * A background worker (a thread of the handle, every tier_interval_ms)
+ * applies the policy: HOT collections idle for the hot TTL go WARM, WARM
+ * ones idle for the warm TTL go COLD, WARM/COLD ones accessed at least
+ * promote_per_hour times within an hour come back HOT (accesses that do
+ * not load, such as count and stat, are counted too), and when the HOT
+ * collections hold more than memory_budget bytes the least recently used
+ * are demoted.  Pinned collections, and collections with tiering
+ * disabled, are never moved by the worker (explicit akidb_tier_set calls
+ * still move them).  Idle time comes from akidb_options.clock_us, and the
+ * access statistics are saved in the catalog by every worker cycle and at
+ * close, so a restart neither loses tiers nor makes everything look idle.
+ *
+ * On a read-only handle WARM and COLD collections are loaded into RAM on
+ * access (nothing on disk changes); tier changes return AKIDB_READONLY.
+ * --------------------------------------------------------------------- */
+
+/* The tier of collection `coll`, through *out.  Does not load it.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_tier_get(akidb *db, const char *coll, akidb_tier *out);
+
+/* Move collection `coll` to `tier` now, step by step (HOT -> WARM ->
+ * COLD, COLD -> WARM -> HOT, HOT <- WARM or COLD), and return once it is
+ * there (from COLD: once its local copy is durable).  Already there:
+ * AKIDB_OK at once.  A transition that another thread (or the worker) is
+ * running is waited for, never run twice.
+ * Pinned collections move too: a pin only stops the worker.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name or tier),
+ * AKIDB_NOTFOUND, AKIDB_QUOTA (the memory budget cannot hold it, or the
+ * store quota cannot take its snapshot: the message gives the sizes),
+ * AKIDB_UNAVAILABLE (the store, after retries), AKIDB_CORRUPT (no copy in
+ * the store verifies), AKIDB_IOERR, AKIDB_READONLY, AKIDB_NOMEM.  On an
+ * error the collection stays in the tier it was in.  Thread safe. */
+AKIDB_API int akidb_tier_set(akidb *db, const char *coll, akidb_tier tier);
+
+/* Pin (pinned non-zero) or unpin collection `coll`.  A pinned collection
+ * is never demoted by the worker or the memory budget.  Durable.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
+ * AKIDB_READONLY, AKIDB_IOERR.  Thread safe. */
+AKIDB_API int akidb_tier_pin(akidb *db, const char *coll, int pinned);
+
+/* Run one cycle of the worker now, in the calling thread: finish
+ * interrupted transitions and pending object deletes, roll the access
+ * windows, apply the TTLs, the promotion threshold and the memory budget,
+ * save the access statistics.  One cycle runs at a time (a call waits for
+ * the worker's).  Failed transitions do not fail the cycle: they are
+ * counted and logged, recorded in akidb_tier_info, and retried by a later
+ * cycle after a back-off.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_READONLY,
+ * AKIDB_IOERR (the catalog).  Thread safe. */
+AKIDB_API int akidb_tier_run_once(akidb *db);
+
+#define AKIDB_TIER_POLICY_VERSION 1
+
+/* Which fields of an akidb_tier_policy are given (set) or reverted to the
+ * database's value (reset). */
+#define AKIDB_TIER_P_HOT_TTL         0x01u
+#define AKIDB_TIER_P_WARM_TTL        0x02u
+#define AKIDB_TIER_P_PROMOTE         0x04u
+#define AKIDB_TIER_P_DISABLED        0x08u
+#define AKIDB_TIER_P_RETENTION       0x10u
+#define AKIDB_TIER_P_MEMORY_BUDGET   0x20u  /* database only */
+#define AKIDB_TIER_P_STORE_QUOTA     0x40u  /* database only */
+#define AKIDB_TIER_P_MAX_COLLECTIONS 0x80u  /* database only */
+
+/* A tiering policy, or a change to one.  Fill with akidb_tier_policy_init
+ * (nothing set) and the setters below, which set a value and its bit in
+ * `set`.  Per collection only the first five fields apply; the others are
+ * the database's.  Values: TTLs in seconds (AKIDB_TIER_TTL_NEVER = never),
+ * promote_per_hour >= 1, disabled 0/1, snapshot_retention >= 1 (tier
+ * snapshots kept per collection; older ones are deleted), memory_budget
+ * and store_quota in bytes (0 = unlimited), max_collections (0 =
+ * unlimited). */
+typedef struct akidb_tier_policy {
+    uint32_t version;
+    uint32_t set;        /* AKIDB_TIER_P_* bits of the fields given */
+    uint32_t reset;      /* per collection: AKIDB_TIER_P_* overrides to remove */
+    uint64_t hot_ttl_s;
+    uint64_t warm_ttl_s;
+    uint32_t promote_per_hour;
+    int disabled;
+    uint32_t snapshot_retention;
+    uint64_t memory_budget;
+    uint64_t store_quota;
+    uint32_t max_collections;
+} akidb_tier_policy;
+
+/* Nothing set, version filled.  A macro over the exported
+ * akidb_tier_policy_init_v(), like akidb_options_init.  NULL is ignored.
+ * Thread safe. */
+#define akidb_tier_policy_init(p) akidb_tier_policy_init_v((p), AKIDB_TIER_POLICY_VERSION)
+AKIDB_API void akidb_tier_policy_init_v(akidb_tier_policy *p, uint32_t version);
+/* Setters: store the value and mark it set.  NULL p is ignored. */
+AKIDB_API void akidb_tier_policy_set_hot_ttl(akidb_tier_policy *p, uint64_t seconds);
+AKIDB_API void akidb_tier_policy_set_warm_ttl(akidb_tier_policy *p, uint64_t seconds);
+AKIDB_API void akidb_tier_policy_set_promote_per_hour(akidb_tier_policy *p, uint32_t n);
+AKIDB_API void akidb_tier_policy_set_disabled(akidb_tier_policy *p, int disabled);
+AKIDB_API void akidb_tier_policy_set_retention(akidb_tier_policy *p, uint32_t n);
+AKIDB_API void akidb_tier_policy_set_memory_budget(akidb_tier_policy *p, uint64_t bytes);
+AKIDB_API void akidb_tier_policy_set_store_quota(akidb_tier_policy *p, uint64_t bytes);
+AKIDB_API void akidb_tier_policy_set_max_collections(akidb_tier_policy *p, uint32_t n);
+
+/* Change the policy of collection `coll` (its overrides, saved in the
+ * catalog) or, with coll NULL, of the database (for this handle: the next
+ * open starts from its options again).  Only the fields in p->set change;
+ * per collection, fields in p->reset go back to the database's value.
+ * Takes effect at the next worker cycle; a smaller memory budget is
+ * enforced there.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad
+ * version, value, or a database-only field for a collection),
+ * AKIDB_NOTFOUND, AKIDB_READONLY (for a collection), AKIDB_IOERR.
+ * Thread safe. */
+AKIDB_API int akidb_tier_policy_apply(akidb *db, const char *coll, const akidb_tier_policy *p);
+
+/* The policy in effect for `coll` (its overrides over the database's
+ * values) or, coll NULL, for the database.  out->version is set by the
+ * caller; every field of that version is filled; out->set has the bits
+ * the collection overrides (all bits for the database).
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_tier_policy_get(akidb *db, const char *coll, akidb_tier_policy *out);
+
+#define AKIDB_TIER_INFO_VERSION 1
+
+/* The tiering state of one collection (akidb_tier_info_get). */
+typedef struct akidb_tier_info {
+    uint32_t version;          /* in: set by the caller */
+    akidb_tier tier;
+    int pinned;
+    int busy;                  /* a transition is running now */
+    int64_t last_access_us;    /* 0: never accessed since created */
+    uint64_t accesses;         /* in the current hour window */
+    uint64_t hot_bytes;        /* RAM it holds when HOT (as of its last demotion if not) */
+    uint64_t local_bytes;      /* checkpoint + log on local disk */
+    uint64_t cold_bytes;       /* its newest tier snapshot in the store, 0 if none */
+    int last_error;            /* code of the last failed transition, AKIDB_OK if none */
+    char last_error_msg[256];  /* and its message ("" if none) */
+} akidb_tier_info;
+
+/* Fill *out (its version set by the caller) for collection `coll`; does
+ * not load it.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID,
+ * AKIDB_NOTFOUND.  Thread safe. */
+AKIDB_API int akidb_tier_info_get(akidb *db, const char *coll, akidb_tier_info *out);
+
+#define AKIDB_TIER_STATS_VERSION 1
+
+/* The database's tiers at one moment (akidb_tier_stats_get).  Arrays are
+ * indexed by akidb_tier (1..3; index 0 is unused and 0). */
+typedef struct akidb_tier_stats {
+    uint32_t version;                  /* in: set by the caller */
+    uint64_t collections[4];           /* collections per tier */
+    uint64_t bytes[4];                 /* HOT: RAM; WARM: local files; COLD: objects */
+    uint64_t memory_budget;            /* 0 = unlimited */
+    uint64_t store_bytes;              /* every snapshot in the store */
+    uint64_t store_quota;              /* 0 = unlimited */
+    /* transitions since open, [from][to], ok and failed */
+    uint64_t transitions_ok[4][4];
+    uint64_t transitions_failed[4][4];
+    uint64_t loads;                    /* promotions to HOT */
+    uint64_t load_us_total;            /* their time, microseconds */
+    uint64_t worker_cycles;
+} akidb_tier_stats;
+
+/* Fill *out (its version set by the caller).  Returns AKIDB_OK,
+ * AKIDB_MISUSE, AKIDB_INVALID (version), AKIDB_IOERR.  Thread safe. */
+AKIDB_API int akidb_tier_stats_get(akidb *db, akidb_tier_stats *out);
 
 /* ------------------------------------------------------------------------
  * Application records
@@ -966,11 +1191,15 @@ typedef struct akidb_snapshot_info {
  * (store), AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_len);
 
-/* The snapshots of `coll`, newest first: every snapshot taken under its
- * name, by this collection or by an earlier collection of the same name
- * that was dropped (akidb_collection_drop keeps them).  The collection
- * must exist: a dropped one's snapshots are reached through a collection
- * created again under its name.
+/* The snapshots of `coll`, newest (most recently taken) first: every
+ * snapshot taken under its name, by this collection or by an earlier
+ * collection of the same name that was dropped (akidb_collection_drop
+ * keeps them), and the copies the cold tier made of THIS collection
+ * (docs/TIERING.md: a demotion to COLD records the uploaded checkpoint as
+ * a snapshot, which restores like any other; a drop deletes those, so an
+ * earlier collection's never show).  The collection must exist: a dropped
+ * one's snapshots are reached through a collection created again under
+ * its name.
  *   out  out: ONE allocation holding an array of n pointers to entries, the
  *        entries and their strings; free it with akidb_free(list).  NULL
  *        when *n_out is 0.  Entries may grow in later versions (fields
@@ -997,9 +1226,10 @@ AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_in
 AKIDB_API int akidb_snapshot_restore(akidb *db, const char *coll, const char *id);
 
 /* Delete snapshot `id` of `coll` (any that akidb_snapshot_list lists):
- * the object and its catalog entry.
+ * the object and its catalog entry.  The cold copy a COLD collection lives
+ * in is refused (AKIDB_CONFLICT: promote the collection first).
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
- * AKIDB_READONLY, AKIDB_UNAVAILABLE.  Thread safe. */
+ * AKIDB_CONFLICT, AKIDB_READONLY, AKIDB_UNAVAILABLE.  Thread safe. */
 AKIDB_API int akidb_snapshot_delete(akidb *db, const char *coll, const char *id);
 
 /* Write collection `coll` to the local Parquet file `path` (the snapshot

@@ -192,7 +192,7 @@ static void write_vectors(const char *name, size_t n, uint32_t dim, int with_ids
 
 static const char *const commands[] = {
     "import", "export", "collections", "info", "count", "search", "get", "drop", "snapshot",
-    "inspect", "version", "help"
+    "tier", "inspect", "version", "help"
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -252,6 +252,12 @@ TEST(cli_usage_errors_exit_2)
     ASSERT_HAS(err, "--id is required");
     ASSERT_EQ(akidb_run("get --db x --collection c"), 2);
     ASSERT_EQ(akidb_run("get --db x --collection c --id 1 --external-id a"), 2);
+    ASSERT_EQ(akidb_run("tier --db x --collection c"), 2);
+    ASSERT_EQ(akidb_run("tier warm --db x --collection c"), 2);
+    ASSERT_EQ(akidb_run("tier set --db x --collection c"), 2);
+    ASSERT_HAS(err, "--tier is required");
+    ASSERT_EQ(akidb_run("tier set --db x --collection c --tier tepid"), 2);
+    ASSERT_EQ(akidb_run("tier get --db x --collection c --tier hot"), 2);
     ASSERT_EQ(akidb_run("inspect"), 2);
     ASSERT_EQ(akidb_run("count --db=x --collection c extra"), 2);
     ASSERT_HAS(err, "unexpected argument extra");
@@ -274,6 +280,9 @@ TEST(cli_commands_refuse_a_directory_without_a_database)
         "get --db D --collection c --id 1",
         "collections --db D",
         "drop --db D --collection c",
+        "tier get --db D --collection c",
+        "tier set --db D --collection c --tier warm",
+        "tier stats --db D",
     };
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/empty", akt_dir);
@@ -364,6 +373,10 @@ TEST(cli_read_commands_write_nothing)
     ASSERT_EQ(akidb_run("search --db db --collection c --vector '[1, 0]' -k 1"), 0);
     ASSERT_EQ(akidb_run("export --db db --collection c --parquet c.parquet"), 0);
     ASSERT_EQ(akidb_run("snapshot list --db db --collection c"), 0);
+    ASSERT_EQ(akidb_run("tier get --db db --collection c"), 0);
+    ASSERT_STR_EQ(out, "hot\n");
+    ASSERT_EQ(akidb_run("tier stats --db db"), 0);
+    ASSERT_HAS(out, "\nc ");
     ASSERT_EQ(shell(SNAP, "after", "after"), 0);
 #undef SNAP
     ASSERT_EQ(shell("cmp before.txt after.txt"), 0);

@@ -543,7 +543,7 @@ static void write_unchecked(akidb *db)
     const char *ext[2] = { "old-\xff", "old-ok" };
     const char *meta[2] = { "not json at all", "{\"a\": 1, \"a\": 2}" };
     ASSERT_OK(akidb__coll_write(c, 0, 2, v, ext, meta, NULL, 1));
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
 }
 
 static void expect_unchecked(akidb *db)
@@ -794,11 +794,29 @@ TEST(defects_snapshots_old_catalog_upgrade)
     ASSERT_OK(akidb_snapshot_create(db, "c", sid, sizeof sid));
     ASSERT_OK(akidb_collection_drop(db, "c"));
     ASSERT_OK(akidb_close(db));
-    /* back to schema 3: no coll_name column */
+    /* back to schema 3: no coll_name column, and none of schema 5's
+     * tiering columns and tables */
     sqlite3 *s = NULL;
     ASSERT_EQ(sqlite3_open(cat, &s), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(s, "DROP INDEX snapshots_by_name; ALTER TABLE snapshots DROP COLUMN "
                            "coll_name; PRAGMA user_version=3;", NULL, NULL, NULL), SQLITE_OK);
+    static const char *const schema5[] = {
+        "DROP TABLE tier_intents", "DROP TABLE tier_gc",
+        "ALTER TABLE snapshots DROP COLUMN kind", "ALTER TABLE snapshots DROP COLUMN crc32c",
+        "ALTER TABLE snapshots DROP COLUMN last_seq",
+        "ALTER TABLE collections DROP COLUMN hot_bytes",
+        "ALTER TABLE collections DROP COLUMN doc_count",
+        "ALTER TABLE collections DROP COLUMN doc_deleted",
+        "ALTER TABLE collections DROP COLUMN access_count",
+        "ALTER TABLE collections DROP COLUMN access_window",
+        "ALTER TABLE collections DROP COLUMN p_hot_ttl",
+        "ALTER TABLE collections DROP COLUMN p_warm_ttl",
+        "ALTER TABLE collections DROP COLUMN p_promote",
+        "ALTER TABLE collections DROP COLUMN p_disabled",
+        "ALTER TABLE collections DROP COLUMN p_retention",
+    };
+    for (size_t i = 0; i < sizeof schema5 / sizeof schema5[0]; i++)
+        ASSERT_EQ(sqlite3_exec(s, schema5[i], NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(s);
     /* a read-only open cannot upgrade it, and says so */
     akidb *ro = NULL;

@@ -1,8 +1,9 @@
 /*
  * akidb_cli.c - the `akidb` command-line tool: look into a database
  * (collections, info, count, search, get), move data in and out (Parquet
- * import and export, snapshots), drop collections and inspect Parquet
- * files, for people and for shell scripts.
+ * import and export, snapshots), drop collections, show and change
+ * collections' tiers (hot, warm, cold) and inspect Parquet files, for
+ * people and for shell scripts.
  *
  * A consumer of include/akidb.h only: every command is a few library calls
  * plus argument parsing and output.  `akidb help` and `akidb COMMAND
@@ -55,12 +56,12 @@ enum {
     O_DB = 1u << 0, O_COLLECTION = 1u << 1, O_PARQUET = 1u << 2, O_ID_COLUMN = 1u << 3,
     O_VECTOR_COLUMN = 1u << 4, O_METADATA_COLUMNS = 1u << 5, O_METRIC = 1u << 6,
     O_ID = 1u << 7, O_EXTERNAL_ID = 1u << 8, O_VECTOR = 1u << 9, O_K = 1u << 10,
-    O_EF = 1u << 11, O_EXACT = 1u << 12, O_SKIP = 1u << 13
+    O_EF = 1u << 11, O_EXACT = 1u << 12, O_SKIP = 1u << 13, O_TIER = 1u << 14
 };
 
 typedef struct args {
     const char *db, *collection, *parquet, *id_column, *vector_column, *metadata_columns,
-        *metric, *id, *external_id, *vector, *k, *ef, *skip;
+        *metric, *id, *external_id, *vector, *k, *ef, *skip, *tier;
     int exact;
     int help;
     const char *pos[2];   /* positional words (snapshot action, inspect file, help topic) */
@@ -91,6 +92,7 @@ static const opt_def options[] = {
     { "--ef", O_EF, offsetof(args, ef) },
     { "--exact", O_EXACT, SIZE_MAX },
     { "--skip", O_SKIP, offsetof(args, skip) },
+    { "--tier", O_TIER, offsetof(args, tier) },
 };
 
 /* ---- commands ------------------------------------------------------------ */
@@ -730,6 +732,121 @@ static int cmd_snapshot(const command *c, const args *a)
     return close_db(c, db, status);
 }
 
+/* ---- tiers ----------------------------------------------------------------------- */
+
+static const char *tier_name(akidb_tier t)
+{
+    return t == AKIDB_TIER_HOT ? "hot" : t == AKIDB_TIER_WARM ? "warm"
+         : t == AKIDB_TIER_COLD ? "cold" : "?";
+}
+
+/* One line of `tier stats`: 0, or the failure's exit status. */
+static int print_tier_info(const command *c, akidb *db, const char *name)
+{
+    akidb_tier_info ti;
+    memset(&ti, 0, sizeof ti);
+    ti.version = AKIDB_TIER_INFO_VERSION;
+    int rc = akidb_tier_info_get(db, name, &ti);
+    if (rc)
+        return fail(c, rc);
+    char when[48] = "never";
+    if (ti.last_access_us > 0)
+        utc(ti.last_access_us, when, sizeof when);
+    printf("%-24s %-5s %-6s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "  %-23s ", name,
+           tier_name(ti.tier), ti.pinned ? "pinned" : "", ti.hot_bytes, ti.local_bytes,
+           ti.cold_bytes, when);
+    if (ti.last_error)
+        print_safe(stdout, ti.last_error_msg);
+    putchar('\n');
+    return 0;
+}
+
+static int tier_stats(const command *c, akidb *db, const args *a)
+{
+    akidb_tier_stats ts;
+    memset(&ts, 0, sizeof ts);
+    ts.version = AKIDB_TIER_STATS_VERSION;
+    char **names = NULL;
+    size_t n = 0, shown = 0;
+    int rc = akidb_tier_stats_get(db, &ts);
+    if (rc == AKIDB_OK)
+        rc = akidb_collection_list(db, &names, &n);
+    if (rc)
+        return fail(c, rc);
+    for (int t = AKIDB_TIER_HOT; t <= AKIDB_TIER_COLD; t++)
+        printf("%-5s %6" PRIu64 " collections %14" PRIu64 " bytes\n", tier_name((akidb_tier)t),
+               ts.collections[t], ts.bytes[t]);
+    printf("memory budget %" PRIu64 " bytes (0 = unlimited); store %" PRIu64 " bytes of %"
+           PRIu64 " (0 = unlimited)\n\n", ts.memory_budget, ts.store_bytes, ts.store_quota);
+    printf("%-24s %-5s %-6s %12s %12s %12s  %-23s %s\n", "collection", "tier", "", "ram bytes",
+           "local bytes", "cold bytes", "last access (UTC)", "last error");
+    int status = 0;
+    for (size_t i = 0; i < n && status == 0; i++)
+        if (!a->collection || strcmp(a->collection, names[i]) == 0) {
+            shown++;
+            status = print_tier_info(c, db, names[i]);
+        }
+    akidb_free(names);
+    if (status == 0 && a->collection && !shown)
+        status = fail_with(c, AKIDB_NOTFOUND, "collection %s does not exist", a->collection);
+    return status;
+}
+
+static int cmd_tier(const command *c, const args *a)
+{
+    if (a->n_pos != 1)
+        return usage_error(c, "name one action: get, set, pin, unpin or stats");
+    const char *act = a->pos[0];
+    int get = strcmp(act, "get") == 0, set = strcmp(act, "set") == 0;
+    int pin = strcmp(act, "pin") == 0, unpin = strcmp(act, "unpin") == 0;
+    int stats = strcmp(act, "stats") == 0;
+    if (!get && !set && !pin && !unpin && !stats)
+        return usage_error(c, "unknown action %s (get, set, pin, unpin or stats)", act);
+    if (need(c, a->db, "--db") || (!stats && need(c, a->collection, "--collection")) ||
+        (set && need(c, a->tier, "--tier")))
+        return EXIT_USAGE;
+    if (!set && a->tier)
+        return usage_error(c, "--tier goes with tier set only");
+    akidb_tier target = 0;
+    if (set) {
+        for (int t = AKIDB_TIER_HOT; t <= AKIDB_TIER_COLD; t++)
+            if (strcmp(a->tier, tier_name((akidb_tier)t)) == 0)
+                target = (akidb_tier)t;
+        if (!target)
+            return usage_error(c, "--tier must be hot, warm or cold, not %s", a->tier);
+    }
+    /* get and stats only read: a read-only open (which could not change a
+     * tier anyway). */
+    akidb *db;
+    if (open_db(c, a->db, get || stats ? OPEN_READ : OPEN_WRITE, &db))
+        return EXIT_FAIL;
+    int status = 0, rc;
+    ticker t;
+    if (get) {
+        akidb_tier tier;
+        if ((rc = akidb_tier_get(db, a->collection, &tier)))
+            status = fail(c, rc);
+        else
+            printf("%s\n", tier_name(tier));
+    } else if (set) {
+        ticker_start(&t, "tier set");
+        rc = akidb_tier_set(db, a->collection, target);
+        ticker_stop(&t);
+        if (rc)
+            status = fail(c, rc);
+        else
+            printf("%s is %s\n", a->collection, tier_name(target));
+    } else if (pin || unpin) {
+        if ((rc = akidb_tier_pin(db, a->collection, pin)))
+            status = fail(c, rc);
+        else
+            printf("%s %s\n", a->collection, pin ? "pinned" : "unpinned");
+    } else {
+        status = tier_stats(c, db, a);
+    }
+    return close_db(c, db, status);
+}
+
 /* ---- looking at a database --------------------------------------------------- */
 
 static int cmd_collections(const command *c, const args *a)
@@ -1118,7 +1235,8 @@ static const command commands[] = {
       "show one document: ids, time, metadata and vector",
       "Opens the database read-only.", O_DB | O_COLLECTION | O_ID | O_EXTERNAL_ID, 0, cmd_get },
     { "drop", "--db DIR --collection NAME", "delete a collection and all its documents",
-      "Its snapshots are not deleted.", O_DB | O_COLLECTION, 0, cmd_drop },
+      "Its snapshots are not deleted (they stay listed under the name); the\n"
+      "copies the cold tier made of it are.", O_DB | O_COLLECTION, 0, cmd_drop },
     { "snapshot", "create|list|restore|delete --db DIR --collection NAME [--id ID]",
       "manage a collection's snapshots in the object store",
       "create   take a snapshot; prints its id (ids are assigned, not chosen)\n"
@@ -1128,6 +1246,21 @@ static const command commands[] = {
       "         newest snapshot that verifies; prints which one it restored\n"
       "delete   delete snapshot --id ID",
       O_DB | O_COLLECTION | O_ID, 1, cmd_snapshot },
+    { "tier", "get|set|pin|unpin|stats --db DIR [--collection NAME]\n"
+      "                    [--tier hot|warm|cold]",
+      "show or change where a collection lives: RAM, local disk or the object store",
+      "get      print the collection's tier: hot, warm or cold (opens the database\n"
+      "         read-only; nothing is loaded)\n"
+      "set      move the collection to --tier hot|warm|cold now; from cold, returns\n"
+      "         once its local copy is durable\n"
+      "pin      keep the collection where it is: the tier worker and the memory\n"
+      "         budget never demote it (set still moves it)\n"
+      "unpin    undo pin\n"
+      "stats    collections and bytes per tier, the memory budget and store quota,\n"
+      "         then one line per collection (--collection: that one only); opens\n"
+      "         the database read-only\n"
+      "docs/TIERING.md describes the tiers and the policy.",
+      O_DB | O_COLLECTION | O_TIER, 1, cmd_tier },
     { "inspect", "FILE", "describe a Parquet file: schema, row groups, codecs, metadata",
       "Needs no database.", 0, 1, cmd_inspect },
     { "version", "", "print the tool's and the library's version", "", 0, 0, cmd_version },

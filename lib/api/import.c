@@ -497,7 +497,7 @@ static int pin_collection(job *j)
     int same = !j->cfg.dim || (cfg.dim == j->cfg.dim && cfg.metric == j->cfg.metric);
     j->coll_id = akidb__coll_id(c);
     j->count_before = akidb__coll_count(c);
-    akidb__db_leave(j->db);
+    akidb__db_leave(j->db, c);
     if (!same)
         return akidb__err(AKIDB_CONFLICT, "%s: collection %s was replaced during the import "
                           "(dim %u, metric %s)", j->path, j->coll, cfg.dim,
@@ -512,7 +512,7 @@ static int enter_pinned(const job *j, akidb__collection **c)
         return akidb__err(AKIDB_NOTFOUND, "collection %s was dropped during the import",
                           j->coll);
     if (akidb__coll_id(*c) != j->coll_id) {
-        akidb__db_leave(j->db);
+        akidb__db_leave(j->db, *c);
         return akidb__err(AKIDB_CONFLICT, "collection %s was dropped and created again during "
                           "the import", j->coll);
     }
@@ -1029,7 +1029,7 @@ static int write_span(job *j, const group *g, const gather *gt, size_t s, size_t
     if (rc == AKIDB_OK) {
         rc = akidb__db_write(j->db, c, gt->with_ids, e - s, v, gt->with_ids ? gt->id + s : NULL,
                              meta, NULL);
-        akidb__db_leave(j->db);
+        akidb__db_leave(j->db, c);
     }
     if (rc == AKIDB_OK) {
         j->written += e - s;

@@ -34,6 +34,11 @@ typedef int (*akidb__coll_saver_fn)(const akidb__env *env, const akidb__collecti
                                     const char *path, uint64_t coll_id, uint64_t last_seq);
 void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver);
 
+/* An opaque pointer the owner keeps with the collection (db.c: the
+ * table entry a call on it must release). */
+void akidb__coll_set_owner(akidb__collection *c, void *owner);
+void *akidb__coll_owner(const akidb__collection *c);
+
 /* When the collection was created (microseconds; the catalog's record). */
 void akidb__coll_set_created_at(akidb__collection *c, int64_t us);
 int64_t akidb__coll_created_at(const akidb__collection *c);
@@ -116,6 +121,8 @@ int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
  * log_truncated_bytes; not tier, pinned or created_at, which the handle
  * knows). */
 void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out);
+/* RAM held (the stats' bytes), and the live and deleted counts; O(1). */
+uint64_t akidb__coll_bytes(akidb__collection *c, uint64_t *count_out, uint64_t *deleted_out);
 int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
                        const akidb_search_params *params, akidb_hit *hits, uint32_t *n_hits);
 

@@ -79,6 +79,17 @@ class Options(Structure):
         # version 2
         ("read_only", c_int),
         ("file_mode", c_uint32),
+        # version 2, tiering (include/akidb.h: the library reads the whole
+        # version-2 struct, so the layout must end where the header's does)
+        ("tier_hot_ttl_s", c_uint64),
+        ("tier_warm_ttl_s", c_uint64),
+        ("tier_promote_per_hour", c_uint32),
+        ("tier_disabled", c_int),
+        ("memory_budget", c_uint64),
+        ("store_quota", c_uint64),
+        ("snapshot_retention", c_uint32),
+        ("max_collections", c_uint32),
+        ("tier_interval_ms", c_uint32),
     ]
 
 
