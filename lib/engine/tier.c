@@ -1168,8 +1168,9 @@ static int fetch_cold(akidb__tier *t, akidb__slot *s, void **data_out, size_t *l
                            "writes made after it are not in it", s->name, first_err,
                            e->snapshot_id);
                 pthread_mutex_lock(&s->mu);
+                /* last_err is short: the reason is cut (the log has it whole) */
                 snprintf(s->last_err, sizeof s->last_err, "promoted from the older snapshot "
-                         "%s: the newest did not verify: %s", e->snapshot_id, first_err);
+                         "%s: the newest did not verify: %.100s", e->snapshot_id, first_err);
                 s->last_rc = AKIDB_CORRUPT;
                 pthread_mutex_unlock(&s->mu);
             }
