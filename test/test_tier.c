@@ -427,7 +427,7 @@ TEST(tier_several_snapshots_auto_on_demotion)
     akidb *db = open_with(&o);
     create(db, "c", 8);
     for (int round = 0; round < 4; round++) {
-        char tag[8];
+        char tag[16];
         snprintf(tag, sizeof tag, "r%d", round);
         fill(db, "c", 8, 100, (uint64_t)round + 10, tag, NULL);   /* promotes when COLD */
         ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_COLD));
@@ -1321,7 +1321,7 @@ static void *chaos_user(void *p)
     chaos *c = p;
     uint64_t seed = (uint64_t)c->id;
     float v[8];
-    char name[8];
+    char name[16];
     akidb_hit h[3];
     uint32_t nh;
     while (!__atomic_load_n(&c->stop, __ATOMIC_RELAXED)) {
@@ -1361,7 +1361,7 @@ TEST_TIMEOUT(tier_worker_and_api_concurrently, 120)
     o.tier_interval_ms = 1;   /* the real worker thread too */
     akidb *db = open_with(&o);
     for (int i = 0; i < 4; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "c%d", i);
         create(db, name, 8);
         fill(db, name, 8, 200, (uint64_t)i, "a", NULL);
@@ -1386,7 +1386,7 @@ TEST_TIMEOUT(tier_worker_and_api_concurrently, 120)
     ASSERT(ts.worker_cycles > 0);
     uint64_t total = 0;
     for (int i = 0; i < 4; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "c%d", i);
         total += count_of(db, name);
     }
@@ -1394,7 +1394,7 @@ TEST_TIMEOUT(tier_worker_and_api_concurrently, 120)
     ASSERT_OK(akidb_close(db));
     db = open_with(&o);   /* and it reopens consistent */
     for (int i = 0; i < 4; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "c%d", i);
         uint64_t id;
         ASSERT_OK(akidb_lookup(db, name, "a-199", &id));
@@ -1738,7 +1738,7 @@ TEST_TIMEOUT(tier_worker_killed_mid_cycle_resumes, 180)
         if (akidb_open(path, &o, &db) != AKIDB_OK)
             _exit(3);
         for (int i = 0; i < 5; i++) {
-            char name[8];
+            char name[16];
             snprintf(name, sizeof name, "c%d", i);
             akidb_collection_config cfg;
             akidb_collection_config_init(&cfg, 8, AKIDB_METRIC_L2);
@@ -1771,7 +1771,7 @@ TEST_TIMEOUT(tier_worker_killed_mid_cycle_resumes, 180)
     akidb *db = open_with(&o);
     int cold = 0;
     for (int i = 0; i < 5; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "c%d", i);
         cold += tier_of(db, name) == AKIDB_TIER_COLD;
     }
@@ -1790,7 +1790,7 @@ TEST_TIMEOUT(tier_worker_killed_mid_cycle_resumes, 180)
     }
     globfree(&before);
     for (int i = 0; i < 5; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "c%d", i);
         ASSERT_EQ(count_of(db, name), 1);
         float q[8] = { (float)i };
