@@ -340,8 +340,11 @@ void h_config_put(rctx *c);
 /* routes_config.c: runtime configuration persisted in the catalog.
  * Startup: apply the stored overrides to s->cfg (keeps s->boot). */
 int runtime_config_load(server *s, char *err, size_t err_len);
-/* Apply the side effects of s->cfg's runtime fields (log level, ...). */
+/* Apply the side effects of s->cfg's runtime fields (log level, the
+ * database's tiering policy, ...). */
 void runtime_config_apply(server *s);
+/* The tier_* settings as a library policy (every field set). */
+void runtime_tier_policy(const srv_config *cfg, akidb_tier_policy *p);
 
 /* SIGHUP (main.c): reload certificates and keys; audited. */
 void server_reload(server *s);

@@ -593,6 +593,82 @@ class TestTiers(ServerCase):
         self.assertEqual(len(denied), 3, denied)
 
 
+class TestTierPolicyConfig(unittest.TestCase):
+    """The database's tiering policy through /v1/admin/config: validated,
+    applied to the library (seen through the memory budget), audited, kept
+    across a restart."""
+
+    def test_policy_fields(self):
+        s = Server().start()
+        try:
+            c = call(s, "GET", "/v1/admin/config").json["config"]
+            self.assertEqual((c["tier_hot_ttl_s"], c["tier_warm_ttl_s"], c["tier_promote_per_hour"],
+                              c["tier_disabled"], c["tier_snapshot_retention"],
+                              c["tier_memory_budget"], c["tier_store_quota"]),
+                             (21600, 604800, 10, False, 3, 0, 0))
+            before = call(s, "GET", "/v1/admin/config").json
+            for body, field in (({"tier_promote_per_hour": 0}, "tier_promote_per_hour"),
+                                ({"tier_snapshot_retention": 0}, "tier_snapshot_retention"),
+                                ({"tier_hot_ttl_s": -1}, "tier_hot_ttl_s"),
+                                ({"tier_memory_budget": "lots"}, "tier_memory_budget"),
+                                ({"tier_disabled": "maybe"}, "tier_disabled"),
+                                ({"tier_store_quota": 5, "tier_warm_ttl_s": 1.5}, "tier_warm_ttl_s"),
+                                ({"tier_policy": 1}, "tier_policy")):
+                r = call(s, "PUT", "/v1/admin/config", body)
+                self.assertEqual(r.status, 400, (body, r))
+                self.assertIn(field, r.json["error"]["message"], body)
+                self.assertEqual(call(s, "GET", "/v1/admin/config").json, before, body)
+            call(s, "POST", "/v1/collections", {"name": "big", "dim": 2})
+            call(s, "POST", "/v1/collections/big/vectors", {"vectors": [{"vector": [1, 2]}]})
+            r = call(s, "POST", "/v1/collections/big/tier", {"tier": "warm"})
+            self.assertEqual(r.status, 200, r)
+            # A 1-byte memory budget reaches the library: the collection no
+            # longer fits in RAM, so bringing it back is refused (507).
+            r = call(s, "PUT", "/v1/admin/config", {"tier_memory_budget": 1, "tier_hot_ttl_s": 0},
+                     headers={"X-Request-Id": "tier-budget"})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["config"]["tier_memory_budget"], 1)
+            self.assertEqual(sorted(r.json["overridden"]), ["tier_hot_ttl_s", "tier_memory_budget"])
+            r = call(s, "POST", "/v1/collections/big/tier", {"tier": "hot"})
+            self.assertEqual((r.status, r.json["error"]["code"]), (507, "AKIDB_QUOTA"), r)
+            self.assertNotIn("default__", r.text)
+            self.assertEqual(call(s, "GET", "/v1/collections/big/tier").json["tier"], "warm")
+            with open(os.path.join(s.data, "audit.log"), encoding="utf-8") as f:
+                lines = [json.loads(l) for l in f if l.strip()]
+            l = [x for x in lines if x.get("request_id") == "tier-budget"]
+            self.assertEqual(len(l), 1, l)
+            self.assertEqual((l[0]["action"], l[0]["result"]), ("config.change", "success"))
+            self.assertIn("tier_memory_budget=1", l[0]["detail"])
+            # Kept across a restart (the library itself does not keep it).
+            self.assertEqual(s.stop(), 0)
+            s.start()
+            self.assertEqual(call(s, "GET", "/v1/admin/config").json["config"]["tier_memory_budget"], 1)
+            r = call(s, "POST", "/v1/collections/big/tier", {"tier": "hot"})
+            self.assertEqual(r.status, 507, r)
+            # null: back to the startup value (unlimited), and it loads.
+            r = call(s, "PUT", "/v1/admin/config", {"tier_memory_budget": None})
+            self.assertEqual((r.status, r.json["config"]["tier_memory_budget"]), (200, 0))
+            r = call(s, "POST", "/v1/collections/big/tier", {"tier": "hot"})
+            self.assertEqual((r.status, r.json["tier"]), (200, "hot"), r)
+        finally:
+            s.stop_clean(self)
+
+    def test_startup_flag(self):
+        s = Server("--tier-memory-budget", "1", "--tier-disabled").start()
+        try:
+            c = call(s, "GET", "/v1/admin/config").json
+            self.assertEqual((c["config"]["tier_memory_budget"], c["config"]["tier_disabled"],
+                              c["overridden"]), (1, True, []))
+            call(s, "POST", "/v1/collections", {"name": "x", "dim": 2})
+            call(s, "POST", "/v1/collections/x/vectors", {"vectors": [{"vector": [1, 2]}]})
+            self.assertEqual(call(s, "POST", "/v1/collections/x/tier", {"tier": "cold"}).status, 200)
+            self.assertEqual(call(s, "POST", "/v1/collections/x/tier", {"tier": "hot"}).status, 507)
+        finally:
+            s.stop_clean(self)
+        s = Server("--tier-promote-per-hour", "0")
+        self.assertNotEqual(s.start(expect_fail=True), 0)
+
+
 class TestAuth(ServerCase):
     @classmethod
     def setUpClass(cls):
