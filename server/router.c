@@ -168,9 +168,7 @@ void rc_error(rctx *c, int status, const char *code, const char *fmt, ...)
     jw_error_body(&c->body, code, msg);
 }
 
-/* Remove "TENANT__" where it starts a name in a library message, so a
- * tenant sees its own collection names. */
-static void strip_tenant(const char *tenant, const char *in, char *out, size_t n)
+void strip_tenant(const char *tenant, const char *in, char *out, size_t n)
 {
     char pre[TENANT_MAX + 3];
     snprintf(pre, sizeof pre, "%s__", tenant);

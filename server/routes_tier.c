@@ -77,17 +77,8 @@ static void tier_answer(rctx *c, const char *lib, const char *name)
     } else {
         /* The library's message names the library collection: show the
          * tenant its own name, as rc_lib does. */
-        char pre[TENANT_MAX + 3], msg[sizeof ti.last_error_msg];
-        snprintf(pre, sizeof pre, "%s__", c->tenant);
-        size_t pl = strlen(pre), o = 0;
-        for (size_t i = 0; ti.last_error_msg[i] && o + 1 < sizeof msg;) {
-            if (strncmp(ti.last_error_msg + i, pre, pl) == 0) {
-                i += pl;
-                continue;
-            }
-            msg[o++] = ti.last_error_msg[i++];
-        }
-        msg[o] = '\0';
+        char msg[sizeof ti.last_error_msg];
+        strip_tenant(c->tenant, ti.last_error_msg, msg, sizeof msg);
         jw_obj(&w);
         jw_key(&w, "code");
         jw_str(&w, akidb_errname(ti.last_error));

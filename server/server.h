@@ -299,6 +299,9 @@ int rc_query(rctx *c, const char *key, char *out, size_t out_len);
 /* The tenant's collections (library names): one allocation as
  * akidb_collection_list() returns it, filtered in place; akidb_free() it. */
 int tenant_collections(rctx *c, char ***names, size_t *n);
+/* Copy a library message `in` to out (n bytes), without "TENANT__" where
+ * it starts a name, so a tenant sees its own collection names. */
+void strip_tenant(const char *tenant, const char *in, char *out, size_t n);
 /* HTTP status of a library result code. */
 int lib_status(int rc);
 
