@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -667,6 +668,56 @@ class TestTierPolicyConfig(unittest.TestCase):
             s.stop_clean(self)
         s = Server("--tier-promote-per-hour", "0")
         self.assertNotEqual(s.start(expect_fail=True), 0)
+
+
+class TestTierFailure(unittest.TestCase):
+    """A move that fails leaves the collection where the library left it,
+    readable, with the error in GET .../tier and a failure audit line."""
+
+    def test_failed_move_is_reported(self):
+        s = Server()
+        objs = os.path.join(s.tmp, "objs")
+        os.makedirs(objs)
+        s.args += ["--store-dir", objs]
+        s.start()
+        try:
+            call(s, "POST", "/v1/collections", {"name": "f", "dim": 2})
+            call(s, "POST", "/v1/collections/f/vectors", {"vectors": [{"vector": [1, 2]}]})
+            # The object store breaks: its directory becomes a file.
+            shutil.rmtree(objs)
+            with open(objs, "w") as f:
+                f.write("not a directory")
+            r = call(s, "POST", "/v1/collections/f/tier", {"tier": "cold"},
+                     headers={"X-Request-Id": "tier-fail"})
+            self.assertGreaterEqual(r.status, 400, r)
+            self.assertRegex(r.json["error"]["code"], r"^AKIDB_[A-Z]+$")
+            ti = call(s, "GET", "/v1/collections/f/tier").json
+            self.assertIn(ti["tier"], ("hot", "warm"))
+            self.assertEqual(ti["bytes"]["cold"], 0)
+            self.assertIsNotNone(ti["last_error"])
+            self.assertEqual(ti["last_error"]["code"], r.json["error"]["code"])
+            self.assertIn("local store", ti["last_error"]["message"])
+            self.assertNotIn("default__", json.dumps(ti))
+            r2 = call(s, "POST", "/v1/collections/f/search", {"vector": [1, 2], "k": 1})
+            self.assertEqual((r2.status, len(r2.json["hits"])), (200, 1))
+            with open(os.path.join(s.data, "audit.log"), encoding="utf-8") as f:
+                lines = [json.loads(l) for l in f if l.strip()]
+            l = [x for x in lines if x.get("request_id") == "tier-fail"]
+            self.assertEqual(len(l), 1, l)
+            self.assertEqual((l[0]["action"], l[0]["result"], l[0]["status"]),
+                             ("tier.change", "failure", r.status))
+            # The store is back (the local store holds its directory open:
+            # a restart opens the new one): the move goes through.
+            os.remove(objs)
+            os.makedirs(objs)
+            self.assertEqual(s.stop(), 0)
+            s.start()
+            r = call(s, "POST", "/v1/collections/f/tier", {"tier": "cold"})
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(r.json["tier"], "cold")
+            self.assertGreater(r.json["bytes"]["cold"], 0)
+        finally:
+            s.stop_clean(self)
 
 
 class TestAuth(ServerCase):
