@@ -47,6 +47,16 @@ typedef struct srv_config {
     double rate_burst;
     int64_t max_collections;
     int64_t max_vectors;
+    /* The database's default tiering policy (docs/TIERING.md); the
+     * library's akidb_tier_policy, changeable at run time.  TTLs 0 =
+     * never; budget and quota 0 = unlimited. */
+    int64_t tier_hot_ttl_s;
+    int64_t tier_warm_ttl_s;
+    int64_t tier_promote_per_hour;
+    int tier_disabled;
+    int64_t tier_snapshot_retention;
+    int64_t tier_memory_budget;
+    int64_t tier_store_quota;
     /* Database */
     char sync[16];
     int64_t checkpoint_bytes;

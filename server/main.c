@@ -119,6 +119,17 @@ static int open_db(server *s, char *err, size_t n)
     /* The catalog, logs and local objects hold tenants' data and the API
      * key hashes: owner only (directories get 0700). */
     o.file_mode = 0600;
+    /* The tiering policy at startup; stored runtime overrides are applied
+     * after the open (main: runtime_config_load, runtime_config_apply). */
+    akidb_tier_policy tp;
+    runtime_tier_policy(cfg, &tp);
+    o.tier_hot_ttl_s = tp.hot_ttl_s;
+    o.tier_warm_ttl_s = tp.warm_ttl_s;
+    o.tier_promote_per_hour = tp.promote_per_hour;
+    o.tier_disabled = tp.disabled;
+    o.snapshot_retention = tp.snapshot_retention;
+    o.memory_budget = tp.memory_budget;
+    o.store_quota = tp.store_quota;
     int rc = akidb_open(cfg->data_dir, &o, &s->db);
     if (rc != AKIDB_OK) {
         snprintf(err, n, "cannot open the database in %s: %s (%s)%s", cfg->data_dir,
@@ -381,6 +392,17 @@ int main(int argc, char **argv)
         goto out;
     }
     log_set_level(log_level_parse(s->cfg.log_level));
+    {
+        /* The stored tier_* overrides: the library keeps a database
+         * policy change for this handle only. */
+        akidb_tier_policy tp;
+        runtime_tier_policy(&s->cfg, &tp);
+        if (akidb_tier_policy_apply(s->db, NULL, &tp) != AKIDB_OK) {
+            fprintf(stderr, "akidb-server: the tiering policy: %s\n", akidb_errmsg(NULL));
+            exit_code = 1;
+            goto out;
+        }
+    }
     if (s->cfg.create_admin_key) {
         exit_code = create_admin_key(s);
         goto out;

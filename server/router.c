@@ -9,8 +9,8 @@
  * %-decoded parameters, the least role that may call it (ROLE_NONE = no
  * auth), and up to two functions: `pre` on the loop thread (checks against
  * loop-owned state, cheap answers) and `fn` in the thread pool (anything
- * that calls the library).  Adding a route (the tier routes, when tiering
- * lands) is one line here plus its handler.
+ * that calls the library).  Adding a route is one line here plus its
+ * handler.
  *
  * Order of checks, and why: an unknown path is 404 and a known path with
  * another method 405 (with Allow) before auth, since neither reveals
@@ -72,6 +72,12 @@ static const route_def ROUTES[] = {
      h_snap_restore, "restore a snapshot"},
     {HTTP_DELETE, "/v1/collections/{name}/snapshots/{id}", ROLE_WRITER, NULL, h_snap_delete,
      "delete a snapshot"},
+    {HTTP_GET, "/v1/collections/{name}/tier", ROLE_READER, NULL, h_tier_get, "tier info"},
+    {HTTP_POST, "/v1/collections/{name}/tier", ROLE_WRITER, NULL, h_tier_set,
+     "move a collection to a tier"},
+    {HTTP_PUT, "/v1/collections/{name}/pin", ROLE_WRITER, NULL, h_tier_pin, "pin a collection"},
+    {HTTP_DELETE, "/v1/collections/{name}/pin", ROLE_WRITER, NULL, h_tier_unpin,
+     "unpin a collection"},
     {HTTP_POST, "/v1/admin/keys", ROLE_ADMIN, NULL, h_key_create, "create an API key"},
     {HTTP_GET, "/v1/admin/keys", ROLE_ADMIN, h_key_list, NULL, "list API keys"},
     {HTTP_DELETE, "/v1/admin/keys/{id}", ROLE_ADMIN, h_key_delete_pre, h_key_delete,
@@ -89,8 +95,7 @@ static const route_def ROUTES[] = {
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
 
 /* The routes whose every call is an audit line (audit.h), by method and
- * template.  The tier routes are listed already: they are audited from the
- * day they are added to the table above. */
+ * template. */
 static const struct {
     int method;
     const char *tmpl;
@@ -142,7 +147,7 @@ int lib_status(int rc)
         {AKIDB_MISUSE, 500},    {AKIDB_INVALID, 400},     {AKIDB_NOTFOUND, 404},
         {AKIDB_EXISTS, 409},    {AKIDB_IOERR, 500},       {AKIDB_CORRUPT, 500},
         {AKIDB_CONFLICT, 409},  {AKIDB_BUSY, 503},        {AKIDB_QUOTA, 507},
-        {AKIDB_UNAVAILABLE, 503},
+        {AKIDB_UNAVAILABLE, 503}, {AKIDB_READONLY, 409},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (map[i].rc == rc)
@@ -163,9 +168,7 @@ void rc_error(rctx *c, int status, const char *code, const char *fmt, ...)
     jw_error_body(&c->body, code, msg);
 }
 
-/* Remove "TENANT__" where it starts a name in a library message, so a
- * tenant sees its own collection names. */
-static void strip_tenant(const char *tenant, const char *in, char *out, size_t n)
+void strip_tenant(const char *tenant, const char *in, char *out, size_t n)
 {
     char pre[TENANT_MAX + 3];
     snprintf(pre, sizeof pre, "%s__", tenant);

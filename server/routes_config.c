@@ -7,8 +7,15 @@
  *
  * The changeable settings are the RUNTIME list below: default rate limits
  * and quotas, request limits, log level and request log, brute-force
- * limits, JWT leeway.  (The tier policy joins the list when the tier API
- * is on main.)  A value is checked by the same code as the flag, env and
+ * limits, JWT leeway, and the database's default tiering policy (tier_*,
+ * given to akidb_tier_policy_apply with coll NULL; per-collection
+ * overrides are not exposed over HTTP).  The library does not persist a
+ * database policy change (the next open starts from its options), so the
+ * stored override is what keeps it: the server opens the database with
+ * the startup values and applies the stored ones right after.  The
+ * library's database-wide max_collections is not offered: the server's
+ * max_collections is the per-tenant limit, and two settings of one name
+ * meaning different things would be a trap.  A value is checked by the same code as the flag, env and
  * file sources (config_set: types and ranges), so PUT accepts exactly
  * what --rate-qps accepts; `null` returns a setting to its value at
  * startup.  The body is all or nothing: one bad field is a 400 that names
@@ -39,7 +46,9 @@
 static const char *const RUNTIME[] = {
     "rate_qps", "rate_burst", "max_collections", "max_vectors", "max_batch", "max_k",
     "max_json_depth", "max_body_bytes", "log_level", "log_requests", "auth_fail_limit",
-    "auth_fail_window_s", "jwt_leeway_s", NULL,
+    "auth_fail_window_s", "jwt_leeway_s", "tier_hot_ttl_s", "tier_warm_ttl_s",
+    "tier_promote_per_hour", "tier_disabled", "tier_snapshot_retention", "tier_memory_budget",
+    "tier_store_quota", NULL,
 };
 
 static int is_runtime(const char *name)
@@ -79,6 +88,20 @@ static int cross_check(const srv_config *cfg, char *err, size_t n)
     return 0;
 }
 
+void runtime_tier_policy(const srv_config *cfg, akidb_tier_policy *p)
+{
+    akidb_tier_policy_init(p);
+    akidb_tier_policy_set_hot_ttl(p, cfg->tier_hot_ttl_s ? (uint64_t)cfg->tier_hot_ttl_s
+                                                         : AKIDB_TIER_TTL_NEVER);
+    akidb_tier_policy_set_warm_ttl(p, cfg->tier_warm_ttl_s ? (uint64_t)cfg->tier_warm_ttl_s
+                                                           : AKIDB_TIER_TTL_NEVER);
+    akidb_tier_policy_set_promote_per_hour(p, (uint32_t)cfg->tier_promote_per_hour);
+    akidb_tier_policy_set_disabled(p, cfg->tier_disabled);
+    akidb_tier_policy_set_retention(p, (uint32_t)cfg->tier_snapshot_retention);
+    akidb_tier_policy_set_memory_budget(p, (uint64_t)cfg->tier_memory_budget);
+    akidb_tier_policy_set_store_quota(p, (uint64_t)cfg->tier_store_quota);
+}
+
 void runtime_config_apply(server *s)
 {
     const srv_config *cfg = &s->cfg;
@@ -92,6 +115,17 @@ void runtime_config_apply(server *s)
         http_server_set_max_body(s->http, (size_t)cfg->max_body_bytes);
     if (s->jwt)
         token_verifier_set_leeway(s->jwt, cfg->jwt_leeway_s);
+    if (s->db) {
+        /* On the loop thread: for the database (coll NULL) this only sets
+         * fields under the library's innermost policy lock, which nothing
+         * holds for long; the worker picks them up at its next cycle.  The
+         * values passed config_set()'s ranges, which are the library's. */
+        akidb_tier_policy p;
+        runtime_tier_policy(cfg, &p);
+        int rc = akidb_tier_policy_apply(s->db, NULL, &p);
+        if (rc != AKIDB_OK)
+            log_msg(LOG_ERROR, "the tiering policy was not applied", "error", akidb_errmsg(NULL));
+    }
 }
 
 int runtime_config_load(server *s, char *err, size_t n)

@@ -299,6 +299,9 @@ int rc_query(rctx *c, const char *key, char *out, size_t out_len);
 /* The tenant's collections (library names): one allocation as
  * akidb_collection_list() returns it, filtered in place; akidb_free() it. */
 int tenant_collections(rctx *c, char ***names, size_t *n);
+/* Copy a library message `in` to out (n bytes), without "TENANT__" where
+ * it starts a name, so a tenant sees its own collection names. */
+void strip_tenant(const char *tenant, const char *in, char *out, size_t n);
 /* HTTP status of a library result code. */
 int lib_status(int rc);
 
@@ -322,6 +325,10 @@ void h_snap_create(rctx *c);
 void h_snap_list(rctx *c);
 void h_snap_restore(rctx *c);
 void h_snap_delete(rctx *c);
+void h_tier_get(rctx *c);
+void h_tier_set(rctx *c);
+void h_tier_pin(rctx *c);
+void h_tier_unpin(rctx *c);
 void h_key_create(rctx *c);
 void h_key_list(rctx *c);
 void h_key_delete_pre(rctx *c);
@@ -336,8 +343,11 @@ void h_config_put(rctx *c);
 /* routes_config.c: runtime configuration persisted in the catalog.
  * Startup: apply the stored overrides to s->cfg (keeps s->boot). */
 int runtime_config_load(server *s, char *err, size_t err_len);
-/* Apply the side effects of s->cfg's runtime fields (log level, ...). */
+/* Apply the side effects of s->cfg's runtime fields (log level, the
+ * database's tiering policy, ...). */
 void runtime_config_apply(server *s);
+/* The tier_* settings as a library policy (every field set). */
+void runtime_tier_policy(const srv_config *cfg, akidb_tier_policy *p);
 
 /* SIGHUP (main.c): reload certificates and keys; audited. */
 void server_reload(server *s);
