@@ -171,6 +171,7 @@ def go_api():
         names |= set(re.findall(r"^func\s+([A-Z]\w*)", text, re.M))
         names |= set(re.findall(r"^type\s+([A-Z]\w*)", text, re.M))
         names |= set(re.findall(r"^\s+([A-Z]\w*)\s+(?:\w+\s+)?=", text, re.M))
+        names |= set(re.findall(r"^(?:const|var)\s+([A-Z]\w*)\b", text, re.M))
         for recv, name in re.findall(r"^func\s+\(\w+\s+\*?(\w+)\)\s+([A-Z]\w*)", text, re.M):
             methods.setdefault(recv, set()).add(name)
         for s in re.findall(r"^type\s+\w+\s+struct\s*\{(.*?)^\}", text, re.M | re.S):
