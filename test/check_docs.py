@@ -16,7 +16,9 @@ Checks, each failure printed with the file and what is wrong:
      names (akidb.X and methods, declared in bindings/go);
   4. the programs of docs/GETTING_STARTED.md run: each ```c, ```python and
      ```go block is built and run in a fresh directory, and its output must
-     equal the ```text block that follows it;
+     equal the ```text block that follows it; the curl commands of its
+     "## HTTP" section run against a fresh akidb-server and must answer
+     what the ```text block after each shows (run_getting_started_http);
   5. the operations docs (OPS_DOCS: docs/S3.md, docs/RUNBOOK.md,
      deploy/README.md) name only
      what the server has: --flags on akidb-server lines (and inline spans
@@ -42,6 +44,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HEADER = os.path.join(ROOT, "include", "akidb.h")
@@ -168,6 +171,7 @@ def go_api():
         names |= set(re.findall(r"^func\s+([A-Z]\w*)", text, re.M))
         names |= set(re.findall(r"^type\s+([A-Z]\w*)", text, re.M))
         names |= set(re.findall(r"^\s+([A-Z]\w*)\s+(?:\w+\s+)?=", text, re.M))
+        names |= set(re.findall(r"^(?:const|var)\s+([A-Z]\w*)\b", text, re.M))
         for recv, name in re.findall(r"^func\s+\(\w+\s+\*?(\w+)\)\s+([A-Z]\w*)", text, re.M):
             methods.setdefault(recv, set()).add(name)
         for s in re.findall(r"^type\s+\w+\s+struct\s*\{(.*?)^\}", text, re.M | re.S):
@@ -427,6 +431,105 @@ def run_getting_started(build, py):
             fail("GETTING_STARTED.md", f"no {lang} program was run")
 
 
+def json_holds(got, want):
+    """got (a JSON value) holds want: objects may have more keys than want
+    shows, arrays are equal in length, numbers equal to 6 digits."""
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and json_holds(got[k], v)
+                                             for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(got, list) and len(got) == len(want) and \
+            all(json_holds(g, w) for g, w in zip(got, want))
+    if isinstance(want, bool) or want is None or isinstance(want, str):
+        return type(got) is type(want) and got == want
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)) \
+            and not isinstance(got, bool):
+        return abs(got - want) <= 1e-6 * max(abs(got), abs(want), 1e-12)
+    return False
+
+
+def run_getting_started_http(build):
+    """The "## HTTP" section of GETTING_STARTED.md: against a fresh
+    akidb-server that creates its first admin key (as `make run` does),
+    each ```sh block that runs curl is run with bash (AKIDB_KEY set to the
+    key the server printed, http://127.0.0.1:8080 replaced by its address),
+    and what it prints must be JSON holding the ```text block after it
+    (json_holds: the doc may leave out fields such as timestamps)."""
+    md = read(os.path.join(ROOT, "docs", "GETTING_STARTED.md"))
+    m = re.search(r"^## HTTP\n(.*?)(?=^## |\Z)", md, re.M | re.S)
+    if not m:
+        fail("GETTING_STARTED.md", "has no \"## HTTP\" section")
+        return
+    blocks = list(re.finditer(r"^```(\w*)\n(.*?)^```", m.group(1), re.M | re.S))
+    pairs = []
+    for i, b in enumerate(blocks):
+        if b.group(1) == "sh" and re.search(r"^curl\s", b.group(2), re.M):
+            nxt = blocks[i + 1] if i + 1 < len(blocks) else None
+            if nxt is None or nxt.group(1) != "text":
+                fail("GETTING_STARTED.md", f"HTTP: no ```text block after {b.group(2)[:60]!r}")
+                continue
+            pairs.append((b.group(2), nxt.group(2)))
+    if not pairs:
+        fail("GETTING_STARTED.md", "HTTP: no curl command to run")
+        return
+    srv = os.path.join(build, "akidb-server")
+    tmp = tempfile.mkdtemp(prefix="akidb-doc-http-")
+    proc = subprocess.Popen([srv, "--host", "127.0.0.1", "--port", "0", "--data-dir",
+                             os.path.join(tmp, "db"), "--log-requests", "false"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        import queue
+        import threading
+        # A thread reads its output (a select() on a buffered pipe would
+        # miss lines already read into the buffer) and keeps it flowing,
+        # so the server never blocks on a full pipe.
+        lines = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(l) for l in proc.stdout] and None,
+                         daemon=True).start()
+        url = key = None
+        seen = []
+        deadline = time.monotonic() + 20
+        while (url is None or key is None) and time.monotonic() < deadline:
+            try:
+                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            seen.append(line)
+            u = re.search(r"listening on (http://\S+)", line)
+            k = re.search(r"export AKIDB_KEY=(\S+)", line)
+            url = u.group(1) if u else url
+            key = k.group(1) if k else key
+        if url is None or key is None:
+            fail("akidb-server", "HTTP: did not print its address and an `export AKIDB_KEY=` "
+                 f"line: {''.join(seen)!r}")
+            return
+        for cmd, want in pairs:
+            ok()
+            res = subprocess.run(["bash", "-c", cmd.replace("http://127.0.0.1:8080", url)],
+                                 env=dict(os.environ, AKIDB_KEY=key), capture_output=True,
+                                 text=True, timeout=60)
+            try:
+                got, expected = json.loads(res.stdout), json.loads(want)
+            except ValueError as e:
+                fail("GETTING_STARTED.md", f"HTTP: {cmd.splitlines()[0]}: not JSON ({e}): "
+                     f"{res.stdout!r} {res.stderr!r} / {want!r}")
+                continue
+            if res.returncode or not json_holds(got, expected):
+                fail("GETTING_STARTED.md", f"HTTP: {cmd.splitlines()[0]} answered\n"
+                     f"{res.stdout}\ninstead of\n{want}")
+            else:
+                where = re.search(r"http://\S+", cmd).group(0)
+                print(f"check_docs: GETTING_STARTED.md HTTP {where} ok")
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------
 # 5: the operations docs
 
@@ -649,6 +752,7 @@ def main(argv):
         fail("check_docs", "the library rendered no metrics")
     check_names(build, names, source_words(), metrics, pyapi, go_api())
     run_getting_started(build, py)
+    run_getting_started_http(build)
     macros_lower = set(re.findall(r"^#\s*define\s+(akidb_\w+)", read(HEADER), re.M))
     check_ops_docs(build, funcs | structs | enums | {s.replace("struct ", "") for s in structs},
                    macros_lower, consts | macros)

@@ -23,6 +23,7 @@ import "C"
 import (
 	"os"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -48,6 +49,18 @@ type Options struct {
 	DLQMaxAttempts     uint32 // 0 = 5
 	DLQRetryIntervalMS uint32 // 0 = 1000
 	DLQRetryBatch      uint32 // 0 = 10
+
+	// Tiering (docs/TIERING.md): the database's default policy.  Zero
+	// values take the library's defaults; TTLs are rounded up to seconds.
+	TierHotTTL         time.Duration // idle time before HOT -> WARM (6 h); Never: never
+	TierWarmTTL        time.Duration // idle time before WARM -> COLD (7 d); Never: never
+	TierPromotePerHour uint32        // accesses per hour that bring a WARM/COLD collection back (10)
+	TierDisabled       bool          // the worker moves nothing
+	MemoryBudget       uint64        // bytes of HOT data kept (0 = unlimited)
+	StoreQuota         uint64        // bytes of snapshots in the store (0 = unlimited)
+	SnapshotRetention  uint32        // tier snapshots kept per collection (0 = 3)
+	MaxCollections     uint32        // collections the database may hold (0 = unlimited)
+	TierInterval       time.Duration // how often the worker runs (60 s); Never: no worker thread
 }
 
 // DB is an open database (one libakidb handle).  Safe for concurrent use.
@@ -88,6 +101,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		o.dlq_max_attempts = C.uint32_t(opts.DLQMaxAttempts)
 		o.dlq_retry_interval_ms = C.uint32_t(opts.DLQRetryIntervalMS)
 		o.dlq_retry_batch = C.uint32_t(opts.DLQRetryBatch)
+		if err := setTierOptions(&o, opts); err != nil {
+			return nil, err
+		}
 		if opts.Store != nil {
 			h, err := opts.Store.attach()
 			if err != nil {
