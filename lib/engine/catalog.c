@@ -228,8 +228,8 @@ static const char *const used_sql[] = {
     SQL_ACCESS_UPDATE, SQL_INTENT_PUT, SQL_INTENT_ALL, SQL_INTENT_DELETE, SQL_GC_ADD, SQL_GC_ALL,
     SQL_GC_DELETE, SQL_GC_TIER_SNAPS, SQL_DROP_TIER_SNAPS, SQL_SNAP_TOTAL, SQL_SNAP_ALL,
     SQL_SNAP_LIST_ID, SQL_SNAP_DELETE_ROW,
-    "SELECT snapshot_id, coll_id, coll_name, object_key, rows, bytes, sha256, created_at "
-    "FROM snapshots",
+    ("SELECT snapshot_id, coll_id, coll_name, object_key, rows, bytes, sha256, created_at "
+     "FROM snapshots"),   /* one statement: clang -Wstring-concatenation wants it said */
 };
 
 /* Map an SQLite failure to a result code, with the catalog named. */
