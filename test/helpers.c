@@ -2,7 +2,9 @@
  * helpers.c - test support that needs the library (helpers.h has the
  * rest): every ASSERT_RC/ASSERT_OK failure prints the calling thread's
  * akidb_errmsg(), so a failing result code comes with the library's own
- * explanation.  akt_tool_path() finds the `akidb` tool of the same build.
+ * explanation.  akt_tool_path() finds the `akidb` tool of the same build;
+ * akt_fork_child() and akt_wait_child() run a child process under a
+ * deadline (the crash and lock tests).
  *
  * One constructor for the whole native test binary (every test file links
  * into it); the aarch64 build, which has no akidb_* entry points, does not
@@ -10,10 +12,16 @@
  */
 #include "helpers.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "akidb.h"
@@ -54,4 +62,45 @@ const char *akt_tool_path(void)
         akt_fail(__FILE__, __LINE__, "the tool %s is missing (make builds it; or set AKIDB_CLI)",
                  path);
     return path;
+}
+
+static double monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+pid_t akt_fork_child(void)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0)
+        akt_fail(__FILE__, __LINE__, "fork: %s", strerror(errno));
+    if (pid == 0)
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    return pid;
+}
+
+int akt_wait_child(pid_t pid, double secs, const char *what)
+{
+    const char *env = getenv("AKT_TIMEOUT_SCALE");
+    double scale = env && atoi(env) > 0 ? atoi(env) : 1;
+    double end = monotonic_s() + secs * scale;
+    for (;;) {
+        int st = 0;
+        pid_t r = waitpid(pid, &st, WNOHANG);
+        if (r == pid)
+            return st;
+        if (r < 0 && errno != EINTR)
+            akt_fail(__FILE__, __LINE__, "waitpid (%s): %s", what, strerror(errno));
+        if (monotonic_s() > end) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+            akt_fail(__FILE__, __LINE__, "%s: still running after %g s (hang?); killed", what,
+                     secs * scale);
+        }
+        usleep(500);
+    }
 }

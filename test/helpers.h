@@ -17,6 +17,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* splitmix64 (Steele, Lea, Flood 2014): the next 64 random bits of *s. */
 static inline uint64_t splitmix64(uint64_t *s)
@@ -57,5 +58,12 @@ static inline double rand_gauss(uint64_t *s)
 /* The `akidb` tool of this test binary's build, or $AKIDB_CLI (helpers.c;
  * native builds only). */
 const char *akt_tool_path(void);
+
+/* fork() with stdio flushed first; the child dies with its parent. */
+pid_t akt_fork_child(void);
+
+/* Wait for pid at most secs (times AKT_TIMEOUT_SCALE) and return its wait
+ * status; a child that runs longer is killed and the test fails. */
+int akt_wait_child(pid_t pid, double secs, const char *what);
 
 #endif

@@ -160,40 +160,6 @@ static void sleep_us(uint32_t us)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
 }
 
-/* fork() with flushed stdio; the child dies with its parent. */
-static pid_t fork_child(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        FAILF("fork: %s", strerror(errno));
-    if (pid == 0)
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-    return pid;
-}
-
-/* Wait for pid, at most secs (times AKT_TIMEOUT_SCALE); a child that hangs
- * longer is killed and the test fails. */
-static int wait_child(pid_t pid, double secs, const char *what)
-{
-    double end = now_s() + secs * time_scale();
-    for (;;) {
-        int st = 0;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            FAILF("waitpid (%s): %s", what, strerror(errno));
-        if (now_s() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            FAILF("%s: still running after %g s (hang?); killed", what, secs * time_scale());
-        }
-        sleep_us(500);
-    }
-}
-
 static void describe_status(int st, char *buf, size_t len)
 {
     if (WIFEXITED(st))
@@ -1530,7 +1496,7 @@ static void persist_after_crash(uint64_t ckpt_bytes)
     akidb_options o;
     make_opts(&o, AKIDB_SYNC_ALWAYS, ckpt_bytes, NULL);
 
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *db = NULL;
         if (akidb_open(dir, &o, &db) != AKIDB_OK)
@@ -1551,7 +1517,7 @@ static void persist_after_crash(uint64_t ckpt_bytes)
         _exit(0);
     }
     char why[128];
-    int status = wait_child(pid, 60, "workload child");
+    int status = akt_wait_child(pid, 60, "workload child");
     describe_status(status, why, sizeof why);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         FAILF("workload child failed: %s", why);
@@ -1697,7 +1663,7 @@ TEST(durability_persist_drop)
     }
 
     /* drop, re-create with another dim, and create: all durable without close */
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *cdb = NULL;
         if (akidb_open(dir, NULL, &cdb) != AKIDB_OK)
@@ -1711,7 +1677,7 @@ TEST(durability_persist_drop)
         ASSERT_OK(akidb_collection_create(cdb, "fresh", &cfg));
         _exit(0);
     }
-    int st = wait_child(pid, 30, "drop child");
+    int st = akt_wait_child(pid, 30, "drop child");
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     db = open_ok(dir, NULL);
     akidb_collection_config got;
@@ -1771,7 +1737,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
 
     int fds[2];
     ASSERT(pipe(fds) == 0);
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         writer_child(&wc, m, fds[1]);
@@ -1785,7 +1751,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
     if (delay_us)
         sleep_us(delay_us);
     kill(pid, SIGKILL);
-    int st = wait_child(pid, 30, "writer");
+    int st = akt_wait_child(pid, 30, "writer");
     while (read_full(fds[0], &mm, sizeof mm, 30))
         acks_feed(&a, m, &mm, 1);
     close(fds[0]);
@@ -1804,7 +1770,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
     /* verify in a child */
     int do_extra = (int)rand_below(&rng, 2), do_close = (int)rand_below(&rng, 2);
     ASSERT(pipe(fds) == 0);
-    pid = fork_child();
+    pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         logcap lc;
@@ -1838,7 +1804,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
         _exit(0);
     }
     close(fds[1]);
-    st = wait_child(pid, 60, "verifier");
+    st = akt_wait_child(pid, 60, "verifier");
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         char why[128];
         describe_status(st, why, sizeof why);
@@ -1984,7 +1950,7 @@ TEST_TIMEOUT(durability_fault_crash_points, 120)
 
             int fds[2];
             ASSERT(pipe(fds) == 0);
-            pid_t pid = fork_child();
+            pid_t pid = akt_fork_child();
             if (pid == 0) {
                 close(fds[0]);
                 writer_child(&wc, &m, fds[1]);
@@ -1996,7 +1962,7 @@ TEST_TIMEOUT(durability_fault_crash_points, 120)
             while (read_full(fds[0], &mm, sizeof mm, 30))
                 acks_feed(&a, &m, &mm, 1);
             close(fds[0]);
-            int st = wait_child(pid, 30, "writer");
+            int st = akt_wait_child(pid, 30, "writer");
             if (!WIFEXITED(st) || WEXITSTATUS(st) != 42) {
                 char why[128];
                 describe_status(st, why, sizeof why);
@@ -2084,7 +2050,7 @@ TEST(durability_fault_write_errors)
 
                 /* the same failure, then a crash (no close): the log must not
                  * hold the failed write, nor garbage before later records */
-                pid_t pid = fork_child();
+                pid_t pid = akt_fork_child();
                 if (pid == 0) {
                     akidb *cdb = open_ok(dir, &o);
                     msg op2;
@@ -2098,7 +2064,7 @@ TEST(durability_fault_write_errors)
                     ASSERT_OK(run_op(cdb, &op2, ids2));
                     _exit(0);  /* no close: the parent finds the ids in the database */
                 }
-                int st = wait_child(pid, 30, "failing writer");
+                int st = akt_wait_child(pid, 30, "failing writer");
                 ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
                 logcap lc;
                 logcap_init(&lc);
@@ -2372,7 +2338,7 @@ static void build_pristine(char *open_dir, char *closed_dir, long long *last_sta
     db_path(closed_dir, "pristine-closed");
     int fds[2];
     ASSERT(pipe(fds) == 0);
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         create_crash_coll(open_dir);
@@ -2396,7 +2362,7 @@ static void build_pristine(char *open_dir, char *closed_dir, long long *last_sta
         _exit(0);
     }
     close(fds[1]);
-    int st = wait_child(pid, 30, "pristine builder");
+    int st = akt_wait_child(pid, 30, "pristine builder");
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     ASSERT(read_full(fds[0], last_start, sizeof *last_start, 5));
     ASSERT(read_full(fds[0], wal_end, sizeof *wal_end, 5));
@@ -3189,13 +3155,13 @@ TEST(durability_busy)
     ASSERT(b == NULL);
     ASSERT_RC(akidb_open(dir, NULL, &b), AKIDB_BUSY);  /* still, and no leak */
 
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *c = NULL;
         int rc = akidb_open(dir, NULL, &c);
         _exit(rc == AKIDB_BUSY ? 0 : 10 + rc);
     }
-    int st = wait_child(pid, 30, "second opener");
+    int st = akt_wait_child(pid, 30, "second opener");
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         FAILF("a second process opening the directory did not get AKIDB_BUSY (exit %d = "
               "10 + rc)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
@@ -3207,7 +3173,7 @@ TEST(durability_busy)
     /* a holder in another process, killed: its lock goes with it */
     int fds[2];
     ASSERT(pipe(fds) == 0);
-    pid = fork_child();
+    pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         akidb *c = open_ok(dir, NULL);
@@ -3223,7 +3189,7 @@ TEST(durability_busy)
     ASSERT(read_full(fds[0], &ch, 1, 30));
     ASSERT_RC(akidb_open(dir, NULL, &b), AKIDB_BUSY);
     kill(pid, SIGKILL);
-    wait_child(pid, 30, "holder");
+    akt_wait_child(pid, 30, "holder");
     close(fds[0]);
     a = open_ok(dir, NULL);
     uint64_t n = 1;
@@ -3362,7 +3328,7 @@ TEST_TIMEOUT(durability_sync_crash_threads, 120)
             make_opts(&o, modes[mi], ckpt, NULL);
             int fds[2];
             ASSERT(pipe(fds) == 0);
-            pid_t pid = fork_child();
+            pid_t pid = akt_fork_child();
             if (pid == 0) {
                 close(fds[0]);
                 akidb *db = NULL;
@@ -3395,7 +3361,7 @@ TEST_TIMEOUT(durability_sync_crash_threads, 120)
                 acks_feed(&a, &m, &mm, 0);
             sleep_us(delay_us);
             kill(pid, SIGKILL);
-            int st = wait_child(pid, 30, "thread writer");
+            int st = akt_wait_child(pid, 30, "thread writer");
             while (read_full(fds[0], &mm, sizeof mm, 30))
                 acks_feed(&a, &m, &mm, 0);
             close(fds[0]);

@@ -23,6 +23,7 @@
  * SIGKILLed), and every directory a test damages is its own copy.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -76,43 +77,10 @@ static double time_scale(void)
     return s && atoi(s) > 0 ? atoi(s) : 1;
 }
 
-static pid_t fork_child(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        FAILF("fork: %s", strerror(errno));
-    if (pid == 0)
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-    return pid;
-}
-
-/* Wait for pid at most secs (scaled); a child that hangs is killed and
- * the test fails. */
-static int wait_child(pid_t pid, double secs, const char *what)
-{
-    double end = now_s() + secs * time_scale();
-    for (;;) {
-        int st = 0;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            FAILF("waitpid (%s): %s", what, strerror(errno));
-        if (now_s() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            FAILF("%s: still running after %g s; killed", what, secs * time_scale());
-        }
-        usleep(1000);
-    }
-}
-
 /* The exit code of a child that must exit normally. */
 static int child_exit(pid_t pid, double secs, const char *what)
 {
-    int st = wait_child(pid, secs, what);
+    int st = akt_wait_child(pid, secs, what);
     if (!WIFEXITED(st))
         FAILF("%s: did not exit normally (status 0x%x)", what, st);
     return WEXITSTATUS(st);
@@ -344,7 +312,7 @@ TEST(defects_lock_rm_lock_file)
     if (exists(lock))
         ASSERT_EQ(unlink(lock), 0);
 
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *b = NULL;
         int rc = try_open(dir, AKIDB_SYNC_ALWAYS, 0, &b);
@@ -388,7 +356,7 @@ TEST(defects_lock_readers_and_writers)
         ASSERT_RC(try_open(dir, AKIDB_SYNC_NONE, 0, &x), AKIDB_BUSY);
         ASSERT(x == NULL);
         ASSERT_RC(try_open(dir, AKIDB_SYNC_NONE, 1, &x), AKIDB_BUSY);   /* reader beside a writer */
-        pid_t pid = fork_child();
+        pid_t pid = akt_fork_child();
         if (pid == 0) {
             akidb *y = NULL;
             int r1 = try_open(dir, AKIDB_SYNC_NONE, 0, &y);
@@ -404,7 +372,7 @@ TEST(defects_lock_readers_and_writers)
     /* readers share; a writer waits for all of them */
     akidb *r1 = open_opts(dir, AKIDB_SYNC_NONE, 1, 0);
     akidb *r2 = open_opts(dir, AKIDB_SYNC_NONE, 1, 0);
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *y = NULL;
         int ro = try_open(dir, AKIDB_SYNC_NONE, 1, &y);
@@ -569,7 +537,7 @@ TEST(defects_strings_old_data_loads)
     ASSERT_OK(akidb_close(db));
 
     /* in the log only: a writer that died */
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *w = open_opts(dir, AKIDB_SYNC_ALWAYS, 0, 0);
         write_unchecked(w);
@@ -892,7 +860,7 @@ TEST_TIMEOUT(defects_tmp_killed_snapshot, 240)
 
     int caught = 0;
     for (int attempt = 0; attempt < 10 && !caught; attempt++) {
-        pid_t pid = fork_child();
+        pid_t pid = akt_fork_child();
         if (pid == 0) {
             akidb *w = open_opts(dir, AKIDB_SYNC_NONE, 0, 0);
             for (;;) {
@@ -906,7 +874,7 @@ TEST_TIMEOUT(defects_tmp_killed_snapshot, 240)
         while (count_entries(tmp, ".tmp") <= 0 && now_s() < end)
             usleep(200);
         kill(pid, SIGKILL);
-        int st = wait_child(pid, 30, "snapshot writer");
+        int st = akt_wait_child(pid, 30, "snapshot writer");
         ASSERT(WIFSIGNALED(st));
         caught = count_entries(tmp, ".tmp") > 0;
     }
@@ -924,7 +892,7 @@ TEST_TIMEOUT(defects_tmp_killed_snapshot, 240)
  * without closing. */
 static void write_and_die(const char *dir, akidb_sync_mode mode, int batches)
 {
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *w = open_opts(dir, mode, 0, 0);
         create_coll(w, "c", DIM);
@@ -1167,7 +1135,7 @@ TEST(defects_deleted_log_then_crash)
     ASSERT_OK(akidb_close(db));   /* 3 documents in the checkpoint */
     int fds[2];
     ASSERT(pipe(fds) == 0);
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         akidb *w = open_opts(dir, AKIDB_SYNC_ALWAYS, 0, 0);
@@ -1321,7 +1289,7 @@ static void make_ro_fixture(const char *dir)
     ASSERT_OK(akidb_close(db));
     /* two more only in the log: a writer that died (a replay, and a
      * torn-free log ending in its sync marker) */
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *w = open_opts(dir, AKIDB_SYNC_ALWAYS, 0, 0);
         _exit(insert_n(w, "c", "late", 2) == AKIDB_OK ? 0 : 1);
@@ -1398,7 +1366,7 @@ TEST(defects_read_only_mount)
             /* a writer killed with SQLite's journal not folded back */
             int fds[2];
             ASSERT(pipe(fds) == 0);
-            pid_t pid = fork_child();
+            pid_t pid = akt_fork_child();
             if (pid == 0) {
                 close(fds[0]);
                 akidb *w = open_opts(dir, AKIDB_SYNC_ALWAYS, 0, 0);
@@ -1413,12 +1381,12 @@ TEST(defects_read_only_mount)
             ASSERT_EQ(read(fds[0], &ch, 1), 1);
             close(fds[0]);
             kill(pid, SIGKILL);
-            wait_child(pid, 30, "killed writer");
+            akt_wait_child(pid, 30, "killed writer");
             char walf[1200];
             pathf(walf, sizeof walf, "%s/akidb.db-wal", dir);
             ASSERT(file_size(walf) > 0);
         }
-        pid_t pid = fork_child();
+        pid_t pid = akt_fork_child();
         if (pid == 0) {
             int err = ro_bind_mount(dir);
             if (err) {
