@@ -405,6 +405,8 @@ static int copy_claim(json_t *claims, const char *name, char *out, size_t cap, i
         return required ? -1 : 0;
     if (!json_is_string(v) || json_string_length(v) >= cap)
         return -1;
+    if (required && json_string_length(v) == 0)
+        return -1;              /* "" names no tenant or role */
     const char *s = json_string_value(v);
     if (strlen(s) != json_string_length(v))
         return -1;              /* an embedded NUL */
@@ -481,11 +483,11 @@ static int check_claims(token_verifier *v, jwt_t *j, int64_t now, token_identity
     }
     memset(id, 0, sizeof *id);
     if (copy_claim(claims, "tenant", id->tenant, sizeof id->tenant, 1) < 0) {
-        *reason = "the token has no valid tenant claim";
+        *reason = "the token has no valid tenant claim (a non-empty string of at most 64 bytes)";
         goto out;
     }
     if (copy_claim(claims, "role", id->role, sizeof id->role, 1) < 0) {
-        *reason = "the token has no valid role claim";
+        *reason = "the token has no valid role claim (a non-empty string of at most 16 bytes)";
         goto out;
     }
     if (copy_claim(claims, "sub", id->subject, sizeof id->subject, 0) < 0) {

@@ -19,7 +19,8 @@
  *   - The claims: exp is required (a token that never expires is
  *     refused), nbf and iat are honoured, each with `leeway_s` of clock
  *     skew; aud (string or array) and iss when configured; tenant and role
- *     must be strings (their values are the caller's to validate); a
+ *     must be non-empty strings (their values are the caller's to
+ *     validate); a
  *     header that lists "crit" extensions is refused (none is understood).
  * Keys: HS256 takes secrets of at least 32 bytes, one per line of the
  * key file (or AKIDB_JWT_SECRET); RS256/ES256 take PEM public keys, one or
