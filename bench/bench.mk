@@ -94,5 +94,11 @@ include bench/store.mk
 # The snapshot benchmark (issue 5): `make -f bench/bench.mk snapshot`.
 include bench/snapshot.mk
 
+# The akidb-server load test (issue 13): `make -f bench/bench.mk server`.
+include bench/server.mk
+
+# The tiering benchmark (issue 12): `make -f bench/bench.mk tier`.
+include bench/tier.mk
+
 # The fast-ingest benchmark (issue 11): `make -f bench/bench.mk ingest`.
 include bench/ingest.mk

@@ -424,17 +424,17 @@ int main(int argc, char **argv)
         printf("RESULT kind=create n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s\n", n, r + 1,
                create_s[r], create_cpu[r], snap_id[r]);
     }
-    akidb_snapshot_info *info = NULL;
+    akidb_snapshot_info **info = NULL;
     size_t n_info = 0;
     check(akidb_snapshot_list(db, COLL, &info, &n_info), db, "akidb_snapshot_list");
-    if (n_info != (size_t)reps || info[0].rows != n)
+    if (n_info != (size_t)reps || info[0]->rows != n)
         die("akidb_snapshot_list: %zu snapshots, newest has %llu rows; expected %d and %u",
-            n_info, n_info ? (unsigned long long)info[0].rows : 0ull, reps, n);
-    const uint64_t snap_bytes = info[0].bytes;
+            n_info, n_info ? (unsigned long long)info[0]->rows : 0ull, reps, n);
+    const uint64_t snap_bytes = info[0]->bytes;
     for (size_t i = 1; i < n_info; i++)
-        if (info[i].bytes != snap_bytes)
-            printf("note: snapshot %s has %llu bytes, %s has %llu\n", info[i].id,
-                   (unsigned long long)info[i].bytes, info[0].id,
+        if (info[i]->bytes != snap_bytes)
+            printf("note: snapshot %s has %llu bytes, %s has %llu\n", info[i]->id,
+                   (unsigned long long)info[i]->bytes, info[0]->id,
                    (unsigned long long)snap_bytes);
     akidb_free(info);
 

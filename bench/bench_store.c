@@ -28,9 +28,9 @@
  * Why internal headers: the issue asks for "the parallel uploader", which
  * the public API reaches only through files (akidb_upload_file); uploading
  * in-memory objects in parallel is akidb__uploader_put_many()
- * (lib/uploader.h), the uploader of an open handle (akidb__db_uploader,
+ * (lib/engine/uploader.h), the uploader of an open handle (akidb__db_uploader,
  * lib/fault.h).  Its requests go through the same retrying dispatch layer
- * as akidb_store_put().  The mock's latency knob is in lib/store_mock.h.
+ * as akidb_store_put().  The mock's latency knob is public (akidb_store_mock_set_latency).
  * Everything else is the public API.
  *
  * Data: object i is SIZE bytes from a splitmix64 stream seeded with i (the

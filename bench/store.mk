@@ -17,8 +17,8 @@
 # $(OUT)/store.raw (one line per timed operation) and $(OUT)/store.md
 # (the tables).
 #
-# bench_store.c uses two internal headers (lib/uploader.h for the parallel
-# uploader, lib/store_mock.h for the mock's latency), hence -Ilib; it links
+# bench_store.c uses an internal header (lib/engine/uploader.h for the
+# parallel uploader), hence -Ilib; it links
 # the static library, where the akidb__ symbols are visible.
 
 BUILD      ?= build
@@ -48,6 +48,6 @@ store: store-program
 
 store-program: $(OUT)/bench_store
 
-$(OUT)/bench_store: bench/bench_store.c include/akidb.h lib/uploader.h lib/store_mock.h $(LIB)
+$(OUT)/bench_store: bench/bench_store.c include/akidb.h lib/engine/uploader.h $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(S_CFLAGS) -o $@ $< $(LIB) $(S_LIBS)

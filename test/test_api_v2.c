@@ -13,16 +13,6 @@
 
 #include "akidb.h"
 
-static const char *errmsg_detail(void)
-{
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
-}
-
 static akidb *open_db(void)
 {
     char path[512];
@@ -350,4 +340,45 @@ TEST(api_mock_store_controls)
     akidb_store_close(local);
     akidb_store_mock_clear_faults(s);
     akidb_store_close(s);
+}
+
+TEST(api_init_functions_by_version)
+{
+    /* The exported _v forms write exactly the caller's version; an unknown
+     * version only sets the version field, so the next call names it. */
+    akidb_options o;
+    memset(&o, 0x7F, sizeof o);
+    akidb_options_init_v(&o, 0);
+    ASSERT_EQ(o.version, 0);
+    ASSERT_EQ(o.sync_mode, (akidb_sync_mode)0x7F7F7F7F);   /* untouched */
+    akidb_options_init_v(&o, AKIDB_OPTIONS_VERSION + 1);
+    ASSERT_EQ(o.version, AKIDB_OPTIONS_VERSION + 1);
+    memset(&o, 0x7F, sizeof o);
+    akidb_options_init_v(&o, 1);   /* version 1 ends where read_only begins */
+    ASSERT_EQ(o.version, 1);
+    ASSERT_EQ(o.sync_mode, AKIDB_SYNC_ALWAYS);
+    ASSERT_EQ(o.dlq_retry_batch, 0);
+    ASSERT_EQ(o.read_only, 0x7F7F7F7F);
+    akidb_options_init(&o);
+    ASSERT_EQ(o.version, AKIDB_OPTIONS_VERSION);
+    ASSERT_EQ(o.read_only, 0);
+    ASSERT_EQ(o.file_mode, 0);
+    akidb_options_init(NULL);
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, 7, AKIDB_METRIC_COSINE);
+    ASSERT_EQ(cfg.version, AKIDB_COLLECTION_CONFIG_VERSION);
+    ASSERT_EQ(cfg.dim, 7);
+    ASSERT_EQ(cfg.ef_construction, 200);
+    akidb_search_params sp;
+    akidb_search_params_init(&sp);
+    ASSERT_EQ(sp.version, AKIDB_SEARCH_PARAMS_VERSION);
+    ASSERT_EQ(sp.ef, 0);
+    akidb_s3_config s3;
+    akidb_s3_config_init(&s3);
+    ASSERT_EQ(s3.version, AKIDB_S3_CONFIG_VERSION);
+    ASSERT_EQ(s3.path_style, 1);
+    akidb_import_options io;
+    akidb_import_options_init(&io);
+    ASSERT_EQ(io.version, AKIDB_IMPORT_OPTIONS_VERSION);
+    ASSERT_STR_EQ(io.vector_column, "vector");
 }

@@ -12,26 +12,13 @@
  * distance.c and hnsw.c, so it uses internal headers and no akidb_* call.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <stdint.h>
 
 #include "akidb.h"
 #include "common/alloc.h"
 #include "index/distance.h"
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1). */
-static float rand_unit(uint64_t *s)
-{
-    return (float)((double)(splitmix64(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
 
 typedef struct kernel_entry {
     const char *expect_name;
@@ -172,8 +159,8 @@ TEST(distance_kernels_match_reference)
             float *a = buf_a + off, *b = buf_b + off_b;
             for (int rep = 0; rep < 3; rep++) {
                 for (size_t i = 0; i < dim; i++) {
-                    a[i] = rand_unit(&seed);
-                    b[i] = rand_unit(&seed);
+                    a[i] = rand_sym(&seed);
+                    b[i] = rand_sym(&seed);
                 }
                 for (size_t ki = 0; ki < n_k; ki++) {
                     check_one(&ks[ki], a, b, dim, off ? "unaligned" : "aligned");
@@ -201,9 +188,9 @@ TEST(distance_kernels_scaled_values)
             float *b = malloc(dim * sizeof(float));
             ASSERT(a != NULL && b != NULL);
             for (size_t i = 0; i < dim; i++) {
-                a[i] = rand_unit(&seed) * scales[si];
+                a[i] = rand_sym(&seed) * scales[si];
                 /* b near a: l2sq is a small difference of close values */
-                b[i] = a[i] + rand_unit(&seed) * scales[si] * 0.01f;
+                b[i] = a[i] + rand_sym(&seed) * scales[si] * 0.01f;
             }
             for (size_t ki = 0; ki < n_k; ki++)
                 check_one(&ks[ki], a, b, dim, "scaled");
@@ -226,7 +213,7 @@ TEST(distance_kernels_exact_identities)
         float *one = malloc(dim * sizeof(float));
         ASSERT(a != NULL && z != NULL && one != NULL);
         for (size_t i = 0; i < dim; i++) {
-            a[i] = rand_unit(&seed) * 10.0f;
+            a[i] = rand_sym(&seed) * 10.0f;
             one[i] = 1.0f;
         }
         for (size_t ki = 0; ki < n_k; ki++) {

@@ -12,6 +12,7 @@
  * runs under qemu and sanitizers.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -21,27 +22,6 @@
 #include "common/alloc.h"
 #include "index/distance.h"
 #include "index/hnsw.h"
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rand_u01(uint64_t *s)
-{
-    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double rand_gauss(uint64_t *s)
-{
-    double u = rand_u01(s), v = rand_u01(s);
-    if (u < 1e-300)
-        u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
 
 static void normalize(float *v, uint32_t dim)
 {

@@ -108,7 +108,15 @@ struct akidb__collection {
     map id_map;
     map ext_map;
     uint64_t next_id;
+    uint64_t str_bytes;          /* bytes of the nodes' strings, kept as they change */
+    void *owner;                 /* the handle's table entry (db.c) */
 };
+
+/* Bytes a string takes in the accounting (akidb__coll_stat). */
+static inline uint64_t str_cost(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
 
 /* ---- hashing and maps ------------------------------------------------ */
 
@@ -293,6 +301,7 @@ static void free_contents(akidb__collection *c)
     c->node_ext = c->node_meta = NULL;
     c->node_time = NULL;
     c->node_cap = 0;
+    c->str_bytes = 0;
     map_free(a, &c->id_map);
     map_free(a, &c->ext_map);
     akidb__hnsw_free(c->index);
@@ -325,6 +334,16 @@ void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver)
     c->saver = saver;
 }
 
+void akidb__coll_set_owner(akidb__collection *c, void *owner)
+{
+    c->owner = owner;
+}
+
+void *akidb__coll_owner(const akidb__collection *c)
+{
+    return c->owner;
+}
+
 void akidb__coll_set_created_at(akidb__collection *c, int64_t us)
 {
     c->created_at = us;
@@ -337,7 +356,11 @@ int64_t akidb__coll_created_at(const akidb__collection *c)
 
 void akidb__coll_attach_wal(akidb__collection *c, akidb__wal *wal)
 {
+    /* Under the lock: a promotion from the cold tier attaches the log
+     * while searches already use the collection. */
+    pthread_rwlock_wrlock(&c->lock);
     c->wal = wal;
+    pthread_rwlock_unlock(&c->lock);
 }
 
 uint64_t akidb__coll_id(const akidb__collection *c)
@@ -455,33 +478,50 @@ uint64_t akidb__coll_count(akidb__collection *c)
     return n;
 }
 
+/* Caller holds the lock (either mode).  O(1): kept up to date by the
+ * writes, because the tiering policy sums it over every collection. */
+static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *graph,
+                        uint64_t *docs)
+{
+    uint32_t nodes = akidb__hnsw_size(c->index);
+    uint64_t v = (uint64_t)nodes * c->cfg.dim * sizeof(float);
+    uint64_t index = akidb__hnsw_memory(c->index);
+    *vec = v;
+    *graph = index > v ? index - v : 0;
+    *docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
+                                     sizeof *c->node_meta + sizeof *c->node_time) +
+            ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
+             (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0)) * sizeof(map_slot) +
+            c->str_bytes;
+}
+
 void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
 {
     pthread_rwlock_rdlock(&c->lock);
     uint32_t nodes = akidb__hnsw_size(c->index);
-    uint64_t vec = (uint64_t)nodes * c->cfg.dim * sizeof(float);
-    uint64_t index = akidb__hnsw_memory(c->index);
-    uint64_t docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
-                                             sizeof *c->node_meta + sizeof *c->node_time) +
-                    ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
-                     (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0)) * sizeof(map_slot);
-    for (uint32_t i = 0; i < nodes; i++) {
-        if (c->node_ext[i])
-            docs += strlen(c->node_ext[i]) + 1;
-        if (c->node_meta[i])
-            docs += strlen(c->node_meta[i]) + 1;
-    }
     out->dim = c->cfg.dim;
     out->metric = c->cfg.metric;
     out->count = c->id_map.count;
     out->deleted = nodes - c->id_map.count;
-    out->vector_bytes = vec;
-    out->graph_bytes = index > vec ? index - vec : 0;
-    out->document_bytes = docs;
+    byte_counts(c, &out->vector_bytes, &out->graph_bytes, &out->document_bytes);
     out->bytes = out->vector_bytes + out->graph_bytes + out->document_bytes;
     out->log_bytes = c->wal ? akidb__wal_size(c->wal) : 0;
+    out->log_truncated_bytes = c->wal ? akidb__wal_cut_bytes(c->wal) : 0;
     out->index_lag = c->lag;
     pthread_rwlock_unlock(&c->lock);
+}
+
+uint64_t akidb__coll_bytes(akidb__collection *c, uint64_t *count_out, uint64_t *deleted_out)
+{
+    uint64_t v, g, d;
+    pthread_rwlock_rdlock(&c->lock);
+    byte_counts(c, &v, &g, &d);
+    if (count_out)
+        *count_out = c->id_map.count;
+    if (deleted_out)
+        *deleted_out = akidb__hnsw_size(c->index) - c->id_map.count;
+    pthread_rwlock_unlock(&c->lock);
+    return v + g + d;
 }
 
 /* ---- writes ---------------------------------------------------------- */
@@ -749,6 +789,7 @@ static int reserve(akidb__collection *c, const batch *b)
  * tombstone it.  The id_map entry is the caller's business. */
 static void retire_node(akidb__collection *c, uint32_t node)
 {
+    c->str_bytes -= str_cost(c->node_ext[node]) + str_cost(c->node_meta[node]);
     if (c->node_ext[node]) {
         int64_t es = ext_find(c, c->node_ext[node], hash_str(c->node_ext[node]));
         if (es >= 0)
@@ -783,6 +824,7 @@ static void commit(akidb__collection *c, batch *b)
         c->node_id[node] = id;
         c->node_ext[node] = b->ext[i];
         c->node_meta[node] = b->meta[i];
+        c->str_bytes += str_cost(b->ext[i]) + str_cost(b->meta[i]);
         c->node_time[node] = b->times[i];
         b->ext[i] = b->meta[i] = NULL;
         if (id >= c->next_id)
@@ -1079,6 +1121,14 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
 
 /* ---- checkpoints ----------------------------------------------------- */
 
+int akidb__coll_intact(akidb__collection *c, char *why, size_t why_len)
+{
+    pthread_mutex_lock(&c->ckpt_lock);   /* no checkpoint renames meanwhile */
+    int ok = !c->wal || akidb__wal_intact(c->wal, why, why_len);
+    pthread_mutex_unlock(&c->ckpt_lock);
+    return ok;
+}
+
 int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
 {
     pthread_mutex_lock(&c->ckpt_lock);
@@ -1087,10 +1137,13 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
     uint64_t size = akidb__wal_size(c->wal);
     uint32_t linked = akidb__hnsw_linked(c->index);
     /* Re-checked under the locks: a concurrent writer may have done it.
-     * A graph that grew since the last checkpoint is worth saving too:
+     * A log or checkpoint deleted under the handle makes it due however
+     * small the log: the state in RAM is then the only complete copy.  A
+     * graph that grew since the last checkpoint is worth saving too:
      * otherwise the next open would link those nodes all over again. */
     int due = min_log_bytes ? size >= min_log_bytes
                             : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint ||
+                              !akidb__wal_intact(c->wal, NULL, 0) ||
                               linked != c->ckpt_linked;
     if (due) {
         rc = c->saver ? c->saver(c->env, c, c->ckpt_path, c->coll_id, c->last_seq)
@@ -1304,6 +1357,7 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
     for (uint32_t i = 0; i < n; i++) {
         c->node_meta[i] = meta[i];
         c->node_time[i] = times[i];
+        c->str_bytes += str_cost(ext[i]) + str_cost(meta[i]);
         ext[i] = meta[i] = NULL;   /* moved */
     }
     akidb__hnsw_free(c->index);

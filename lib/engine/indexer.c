@@ -128,6 +128,8 @@ void akidb__indexer_free(akidb__indexer *ix)
 
 void akidb__indexer_kick(akidb__indexer *ix)
 {
+    if (!ix)
+        return;   /* the handle is closing: its indexer is gone */
     pthread_mutex_lock(&ix->mu);
     if (!ix->kicked) {
         ix->kicked = 1;
@@ -138,6 +140,8 @@ void akidb__indexer_kick(akidb__indexer *ix)
 
 void akidb__indexer_drained(akidb__indexer *ix)
 {
+    if (!ix)
+        return;
     pthread_mutex_lock(&ix->mu);
     ix->gen++;
     pthread_cond_broadcast(&ix->drained);

@@ -36,7 +36,8 @@ int akidb__indexer_start(akidb__indexer *ix);
  * NULL is a no-op. */
 void akidb__indexer_free(akidb__indexer *ix);
 
-/* There is work: wake the thread.  Cheap when it is already awake. */
+/* There is work: wake the thread.  Cheap when it is already awake.
+ * NULL (a closing handle's) is a no-op, as for akidb__indexer_drained. */
 void akidb__indexer_kick(akidb__indexer *ix);
 
 /* A collection's tail became empty (or a collection with a tail went

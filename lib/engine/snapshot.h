@@ -21,6 +21,15 @@
 #include "engine/collection.h"
 #include "format/parquet.h"
 
+/* The value of akidb.format this library writes and reads (docs/FORMATS.md,
+ * "Versions and upgrades"). */
+#define AKIDB__SNAP_FORMAT "1"
+/* ... and the value it writes instead when the file holds a graph tail
+ * (akidb.hnsw_linked_rows below the row count; snapshot.c), so that a
+ * library that reads only "1" refuses the file rather than load tail rows
+ * as graph nodes that nothing links to. */
+#define AKIDB__SNAP_FORMAT_TAIL "2"
+
 typedef struct akidb__snap_result {
     uint64_t rows;
     uint64_t bytes;

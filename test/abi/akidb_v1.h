@@ -118,6 +118,19 @@ typedef struct akidb_snapshot_info {
 
 #define AKIDB_SNAPSHOT_ID_LEN 48
 
+#define AKIDB_OPTIONS_VERSION 1
+#define AKIDB_COLLECTION_CONFIG_VERSION 1
+#define AKIDB_SEARCH_PARAMS_VERSION 1
+
+#define akidb_options_init(opts) akidb_options_init_v((opts), AKIDB_OPTIONS_VERSION)
+void akidb_options_init_v(akidb_options *opts, uint32_t version);
+#define akidb_collection_config_init(cfg, dim, metric) \
+    akidb_collection_config_init_v((cfg), (dim), (metric), AKIDB_COLLECTION_CONFIG_VERSION)
+void akidb_collection_config_init_v(akidb_collection_config *cfg, uint32_t dim,
+                                    akidb_metric metric, uint32_t version);
+#define akidb_search_params_init(p) akidb_search_params_init_v((p), AKIDB_SEARCH_PARAMS_VERSION)
+void akidb_search_params_init_v(akidb_search_params *p, uint32_t version);
+
 const char *akidb_errname(int rc);
 const char *akidb_errmsg(const akidb *db);
 void akidb_free(void *p);

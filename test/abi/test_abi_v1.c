@@ -68,8 +68,14 @@ int main(int argc, char **argv)
     }
     /* Input structs, with newer-looking garbage after them. */
     akidb_options *o = guarded(sizeof *o);
-    memset(o, 0, sizeof *o);
-    o->version = 1;
+    akidb_options_init(o);   /* the library must fill the v1 fields only */
+    if (!guard_intact(o, sizeof *o)) {
+        fprintf(stderr, "abi_v1: akidb_options_init wrote past a v1 struct\n");
+        return 1;
+    }
+    memset((char *)o + sizeof *o, GUARD, SLACK);
+    CHECK(o->version == 1 && o->sync_mode == AKIDB_SYNC_ALWAYS, "version %u sync %d",
+          o->version, (int)o->sync_mode);
     o->sync_mode = AKIDB_SYNC_NONE;
     akidb *db = NULL;
     CHECK_RC(akidb_open(argv[1], o, &db));
@@ -77,11 +83,9 @@ int main(int argc, char **argv)
         return 1;
 
     akidb_collection_config *cfg = guarded(sizeof *cfg);
-    memset(cfg, 0, sizeof *cfg);
-    cfg->version = 1;
-    cfg->dim = 4;
-    cfg->metric = AKIDB_METRIC_L2;
-    cfg->hnsw_m = 16;
+    akidb_collection_config_init(cfg, 4, AKIDB_METRIC_L2);
+    CHECK(guard_intact(cfg, sizeof *cfg), "akidb_collection_config_init wrote past v1");
+    CHECK(cfg->hnsw_m == 16 && cfg->dim == 4, "hnsw_m %u dim %u", cfg->hnsw_m, cfg->dim);
     cfg->ef_construction = 100;
     cfg->ef_search = 32;
     CHECK_RC(akidb_collection_create(db, "docs", cfg));
@@ -118,8 +122,8 @@ int main(int argc, char **argv)
     akidb_document_clear(doc);
 
     akidb_search_params *sp = guarded(sizeof *sp);
-    memset(sp, 0, sizeof *sp);
-    sp->version = 1;
+    akidb_search_params_init(sp);
+    CHECK(guard_intact(sp, sizeof *sp), "akidb_search_params_init wrote past v1");
     sp->ef = 16;
     akidb_hit hits[2];
     uint32_t n_hits = 0;

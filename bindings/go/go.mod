@@ -1,0 +1,3 @@
+module github.com/akidb/akidb-go
+
+go 1.19
