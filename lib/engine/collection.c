@@ -96,6 +96,7 @@ struct akidb__collection {
     akidb__indexer *ix;          /* woken when the tail grows; NULL = none */
     uint32_t lag_bound;          /* back-pressure: writers link while the tail exceeds it */
     uint32_t lag;                /* tail size: written under the write lock, read atomically */
+    uint32_t index_hold;         /* atomic: > 0 while linking is held (akidb__coll_index_hold) */
     uint32_t ckpt_linked;        /* graph nodes in the last checkpoint written or loaded */
     uint64_t ckpt_file_bytes;    /* and its size: the default checkpoint threshold follows it */
 
@@ -403,6 +404,28 @@ uint32_t akidb__coll_lag_bound(const akidb__collection *c)
     return c->lag_bound;
 }
 
+static int index_held(const akidb__collection *c)
+{
+    return __atomic_load_n(&c->index_hold, __ATOMIC_ACQUIRE) != 0;
+}
+
+void akidb__coll_index_hold(akidb__collection *c, int hold)
+{
+    if (hold) {
+        __atomic_fetch_add(&c->index_hold, 1, __ATOMIC_ACQ_REL);
+        return;
+    }
+    /* The last release wakes the indexer for what the tail holds. */
+    if (__atomic_sub_fetch(&c->index_hold, 1, __ATOMIC_ACQ_REL) == 0 && c->ix &&
+        akidb__coll_index_lag(c) > 0)
+        akidb__indexer_kick(c->ix);
+}
+
+int akidb__coll_index_pending(const akidb__collection *c)
+{
+    return akidb__coll_index_lag(c) > 0 && !index_held(c);
+}
+
 /* Under the write lock: publish the tail size after appends or links. */
 static void update_lag(akidb__collection *c)
 {
@@ -427,8 +450,10 @@ uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32
     pthread_rwlock_wrlock(&c->lock);
     uint64_t t0 = mono_ns(), t = t0;
     uint32_t linked = 0;
-    /* At least one node, however small the budget: progress is certain. */
-    while (akidb__hnsw_size(c->index) - akidb__hnsw_linked(c->index) > stop_at &&
+    /* At least one node, however small the budget: progress is certain
+     * (unless linking is held: then none). */
+    int held = index_held(c);
+    while (!held && akidb__hnsw_size(c->index) - akidb__hnsw_linked(c->index) > stop_at &&
            (linked == 0 || t - t0 < budget_ns)) {
         akidb__hnsw_link_next(c->index);
         linked++;
@@ -456,7 +481,9 @@ uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32
  * bounded however fast writes come. */
 static void help_index(akidb__collection *c)
 {
-    while (akidb__coll_index_lag(c) > c->lag_bound)
+    /* Not while linking is held (a checkpoint or demotion in progress,
+     * which is short): the tail may pass the bound until it ends. */
+    while (akidb__coll_index_lag(c) > c->lag_bound && !index_held(c))
         akidb__coll_index_step(c, AKIDB__INDEX_SLICE_NS, c->lag_bound, 1);
 }
 
@@ -1131,6 +1158,10 @@ int akidb__coll_intact(akidb__collection *c, char *why, size_t why_len)
 
 int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
 {
+    /* Linking is held meanwhile: an indexer queued for the write lock
+     * behind the checkpoint's shared lock would hold every search back
+     * (the lock prefers writers) for as long as the file takes to write. */
+    akidb__coll_index_hold(c, 1);
     pthread_mutex_lock(&c->ckpt_lock);
     pthread_rwlock_rdlock(&c->lock);
     int rc = AKIDB_OK;
@@ -1170,6 +1201,7 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
     }
     pthread_rwlock_unlock(&c->lock);
     pthread_mutex_unlock(&c->ckpt_lock);
+    akidb__coll_index_hold(c, 0);
     return rc;
 }
 

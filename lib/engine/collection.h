@@ -68,6 +68,19 @@ uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32
 /* The tail size now (no lock: a relaxed read of a value writers keep). */
 uint32_t akidb__coll_index_lag(const akidb__collection *c);
 
+/* Hold (1) or release (0) the linking of c's tail; holds nest.  While
+ * held, akidb__coll_index_step links nothing and writers do not link
+ * under back-pressure.  A checkpoint holds it while it writes (so an
+ * indexer waiting for the write lock does not stall searches), and a
+ * demotion from the start of its checkpoint to the collection's free
+ * (nodes linked after the checkpoint would be thrown away with the RAM
+ * copy, and would make the second checkpoint under the slot's exclusive
+ * lock rewrite the file).  The last release wakes the indexer. */
+void akidb__coll_index_hold(akidb__collection *c, int hold);
+
+/* The tail is not empty and its linking is not held: the indexer has
+ * work here. */
+int akidb__coll_index_pending(const akidb__collection *c);
 
 /* Writers link nodes themselves while the tail exceeds this bound
  * (akidb_options.max_index_lag, or by default the number of vectors of

@@ -530,7 +530,7 @@ static int check_orphans(akidb *db, const id_list *ids, const char *sub, const c
 }
 
 /* The indexer's unit of work: one slice of the next HOT collection
- * (round robin) whose tail is not empty.
+ * (round robin) whose tail is not empty and not held (collection.h).
  * The collection is used under its slot's `use` lock held shared, like
  * any call, so a demotion, restore or drop (which take it exclusively to
  * take the collection away and free it) never frees it under the
@@ -555,7 +555,7 @@ static int index_work(void *ctx)
             }
             continue;
         }
-        if (s->coll && !s->gone && akidb__coll_index_lag(s->coll) > 0) {
+        if (s->coll && !s->gone && akidb__coll_index_pending(s->coll)) {
             pick = s;   /* `use` stays held for the slice */
             akidb__slot_ref(s);
             db->index_rr = i + 1;
@@ -566,7 +566,7 @@ static int index_work(void *ctx)
     pthread_rwlock_unlock(&db->lock);
     if (!pick && blocked) {
         pthread_rwlock_rdlock(&blocked->use);   /* the transition ends */
-        if (blocked->coll && !blocked->gone && akidb__coll_index_lag(blocked->coll) > 0) {
+        if (blocked->coll && !blocked->gone && akidb__coll_index_pending(blocked->coll)) {
             pick = blocked;
             blocked = NULL;
         } else {

@@ -1019,9 +1019,8 @@ static int verify_local(akidb__tier *t, akidb__slot *s)
     return rc;
 }
 
-/* HOT -> WARM.  fallback: when the local checkpoint cannot be written,
- * go to COLD instead (policy demotions: the RAM must be freed). */
-static int hot_to_warm(akidb__tier *t, akidb__slot *s, int fallback)
+/* HOT -> WARM (see hot_to_warm), with the linking of the tail held. */
+static int hot_to_warm_held(akidb__tier *t, akidb__slot *s, int fallback)
 {
     akidb__collection *c = s->coll;   /* stable: only the claimer changes it */
     int rc = akidb__coll_checkpoint(c, 0);
@@ -1052,6 +1051,28 @@ static int hot_to_warm(akidb__tier *t, akidb__slot *s, int fallback)
     }
     detach(t, s, 1);
     return record(t, s, AKIDB_TIER_HOT, AKIDB_TIER_WARM, AKIDB_OK);
+}
+
+/* HOT -> WARM.  fallback: when the local checkpoint cannot be written,
+ * go to COLD instead (policy demotions: the RAM must be freed).
+ *
+ * The indexer may be linking the collection's tail: its linking is held
+ * from here until the collection is freed.  The checkpoint saves graph +
+ * tail, so nothing is lost, and a node linked after the first checkpoint
+ * would only be thrown away with the RAM copy after forcing the second
+ * one (under `use` held exclusively) to rewrite the whole file.  The
+ * indexer itself only ever touches a collection with its slot's `use`
+ * held shared (db.c, index_work), so detach() never frees it under the
+ * indexer.  If the collection stays HOT (the demotion failed), linking
+ * resumes. */
+static int hot_to_warm(akidb__tier *t, akidb__slot *s, int fallback)
+{
+    akidb__collection *c = s->coll;
+    akidb__coll_index_hold(c, 1);
+    int rc = hot_to_warm_held(t, s, fallback);
+    if (rc != AKIDB_OK)
+        akidb__coll_index_hold(c, 0);   /* still HOT (s->coll is c): link again */
+    return rc;
 }
 
 /* WARM -> COLD. */
@@ -1457,6 +1478,10 @@ static int to_hot(akidb__tier *t, akidb__slot *s, int policy)
     pthread_rwlock_wrlock(&s->use);
     s->coll = c;
     pthread_rwlock_unlock(&s->use);
+    /* Its tail (the checkpoint's or the snapshot's, and the log's records
+     * replayed) was loaded while the indexer could not see it: from now
+     * on the indexer links it, and searches scan it meanwhile. */
+    akidb__db_index_kick(t->db);
     int64_t us = mono_us() - t0;
     __atomic_fetch_add(&t->loads, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&t->load_us, (uint64_t)us, __ATOMIC_RELAXED);
