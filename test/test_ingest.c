@@ -662,7 +662,9 @@ static void k_writer(const char *dir, uint64_t ckpt_bytes, uint32_t first, int w
 
 /* Every acknowledged document is found by get, exact search and graph
  * search; acknowledged deletes hold.  acked[b]: 1 inserted, 2 and doc 0
- * deleted. */
+ * deleted, 3 inserted and the delete of doc 0 maybe in flight at the kill
+ * (it may be durable without its acknowledgement: either outcome is
+ * right). */
 static void k_verify(akidb *db, const unsigned char *acked, uint32_t n_batches,
                      const char *when, uint64_t *lag_after_newest)
 {
@@ -679,6 +681,8 @@ static void k_verify(akidb *db, const unsigned char *acked, uint32_t n_batches,
             k_ext(e, sizeof e, b, i);
             uint64_t id = 0;
             int rc = akidb_lookup(db, "k", e, &id);
+            if (i == 0 && acked[b] == 3 && rc == AKIDB_NOTFOUND)
+                continue;
             if (i == 0 && acked[b] == 2) {
                 if (rc != AKIDB_NOTFOUND)
                     FAILF("%s: %s was deleted (acknowledged) but lookup gives %d", when, e, rc);
@@ -754,6 +758,10 @@ TEST_TIMEOUT(ingest_crash_while_indexing, 240)
                 max_batch = b + 1;
         }
         close(fds[0]);
+        /* the newest batch's delete may have been in flight (k_writer
+         * deletes doc 0 of every third batch right after inserting it) */
+        if (max_batch > 0 && acked[max_batch - 1] == 1 && (max_batch - 1) % 3 == 2)
+            acked[max_batch - 1] = 3;
         if (!WIFSIGNALED(st))
             FAILF("iteration %d: the writer exited with status %d before the kill", it,
                   WEXITSTATUS(st));
