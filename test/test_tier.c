@@ -1903,3 +1903,259 @@ TEST(tier_cli)
     ASSERT_EQ(count_of(db, "docs"), 20);
     ASSERT_OK(akidb_close(db));
 }
+
+/* ---- tiering with the indexer (issue 11): tails in demoted collections --
+ *
+ * Writes are acknowledged before they are linked into the graph (the
+ * "tail", include/akidb.h "Visibility and indexing").  A demotion writes
+ * graph + tail, a promotion loads the tail back and hands it to the
+ * indexer, and the indexer never touches a collection that a transition is
+ * taking away. */
+
+/* Smaller under the sanitizers, where linking is ~10x slower. */
+#if RSS_CHECKED
+#define TAIL_N 20000
+#else
+#define TAIL_N 4000
+#endif
+#define TAIL_DIM 16
+
+static void create_tail_coll(akidb *db, const char *name)
+{
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, TAIL_DIM, AKIDB_METRIC_L2);
+    cfg.hnsw_m = 16;
+    cfg.ef_construction = 100;
+    ASSERT_OK(akidb_collection_create(db, name, &cfg));
+}
+
+static uint64_t lag_now(akidb *db, const char *name)
+{
+    akidb_collection_stats st;
+    memset(&st, 0, sizeof st);
+    st.version = AKIDB_COLLECTION_STATS_VERSION;
+    ASSERT_OK(akidb_collection_stat(db, name, &st));
+    return st.index_lag;
+}
+
+static float *seeded_vectors(size_t n, uint64_t seed)
+{
+    float *v = malloc(n * TAIL_DIM * sizeof *v);
+    ASSERT(v != NULL);
+    for (size_t i = 0; i < n * TAIL_DIM; i++)
+        v[i] = rand_f(&seed);
+    return v;
+}
+
+static void insert_all(akidb *db, const char *name, const float *v, size_t n, uint64_t *ids)
+{
+    for (size_t done = 0; done < n; done += 1000) {
+        size_t k = n - done < 1000 ? n - done : 1000;
+        ASSERT_OK(akidb_insert(db, name, k, v + done * TAIL_DIM, NULL, NULL, ids + done));
+    }
+}
+
+/* Every document is the first hit, at distance 0, of a graph search for
+ * its own vector (the graph and the tail's exact scan merged). */
+static void all_found(akidb *db, const char *name, const float *v, const uint64_t *ids,
+                      size_t n, const char *when)
+{
+    akidb_search_params p;
+    akidb_search_params_init(&p);
+    p.ef = 128;
+    for (size_t i = 0; i < n; i++) {
+        akidb_hit hits[3];
+        uint32_t got = 0;
+        ASSERT_OK(akidb_search(db, name, v + i * TAIL_DIM, 3, &p, hits, &got));
+        if (got == 0 || hits[0].id != ids[i] || hits[0].distance != 0.0f)
+            akt_fail(__FILE__, __LINE__, "%s: document %llu (row %zu) not found (first hit "
+                     "%llu at %g)", when, (unsigned long long)ids[i], i,
+                     got ? (unsigned long long)hits[0].id : 0ull,
+                     got ? (double)hits[0].distance : -1.0);
+    }
+}
+
+/* A collection demoted with its whole content in the tail (the indexer
+ * paused: nothing linked) comes back from WARM and from COLD with that
+ * tail, which searches find and the indexer then links; its RAM size
+ * counts the tail; and a promotion wakes an idle indexer by itself. */
+TEST_TIMEOUT(tier_ingest_demote_with_tail, 300)
+{
+    akidb_store *st = mock_store();
+    akidb_options o;
+    base_opts(&o, st);
+    o.max_index_lag = AKIDB_NEVER;   /* no back-pressure: the tail keeps everything */
+    akidb *db = open_with(&o);
+    create_tail_coll(db, "c");
+    akidb__db_index_pause(db, 1);
+    float *v = seeded_vectors(TAIL_N, 42);
+    uint64_t *ids = malloc(TAIL_N * sizeof *ids);
+    ASSERT(ids != NULL);
+    insert_all(db, "c", v, TAIL_N, ids);
+    ASSERT_EQ(lag_now(db, "c"), TAIL_N);
+    akidb_tier_info ti;
+    tier_info(db, "c", &ti);
+    const uint64_t hot_with_tail = ti.hot_bytes;
+    ASSERT(hot_with_tail >= (uint64_t)TAIL_N * TAIL_DIM * sizeof(float));
+
+    const akidb_tier targets[2] = { AKIDB_TIER_WARM, AKIDB_TIER_COLD };
+    for (int k = 0; k < 2; k++) {
+        char when[64];
+        snprintf(when, sizeof when, "back from %s, tail unlinked",
+                 targets[k] == AKIDB_TIER_WARM ? "WARM" : "COLD");
+        ASSERT_OK(akidb_tier_set(db, "c", targets[k]));
+        ASSERT_EQ(tier_of(db, "c"), targets[k]);
+        tier_info(db, "c", &ti);
+        ASSERT_EQ(ti.hot_bytes, hot_with_tail);   /* the estimate counts the tail */
+        /* The first search promotes it; the indexer is still paused, so
+         * the whole collection is in the tail: saved and loaded as one. */
+        all_found(db, "c", v, ids, TAIL_N, when);
+        ASSERT_EQ(tier_of(db, "c"), AKIDB_TIER_HOT);
+        ASSERT_EQ(lag_now(db, "c"), TAIL_N);
+        ASSERT_EQ(count_of(db, "c"), TAIL_N);
+    }
+    akidb__db_index_pause(db, 0);
+    ASSERT_OK(akidb_index_wait(db, "c", 240000));
+    ASSERT_EQ(lag_now(db, "c"), 0);
+    all_found(db, "c", v, ids, TAIL_N, "linked after the promotion");
+    tier_info(db, "c", &ti);
+    /* linking allocates nothing new: the tail's nodes were sized when
+     * they were written */
+    ASSERT(ti.hot_bytes <= hot_with_tail + hot_with_tail / 10 &&
+           ti.hot_bytes + ti.hot_bytes / 10 >= hot_with_tail);
+
+    /* A promotion while the indexer runs and is idle: the loaded tail is
+     * linked without any write to wake the indexer. */
+    enum { MORE = 2000 };
+    uint64_t wids[MORE];
+    for (int k = 0; k < 2; k++) {
+        float *w = seeded_vectors(MORE, 4242 + (uint64_t)k);
+        akidb__db_index_pause(db, 1);
+        insert_all(db, "c", w, MORE, wids);
+        ASSERT_EQ(lag_now(db, "c"), MORE);
+        ASSERT_OK(akidb_tier_set(db, "c", targets[k]));
+        akidb__db_index_pause(db, 0);
+        ASSERT_OK(akidb_index_wait(db, NULL, 10000));   /* nothing HOT has a tail */
+        usleep(50 * 1000);                              /* the indexer goes to sleep */
+        all_found(db, "c", w, wids, MORE, "new documents, promoted");
+        if (akidb_index_wait(db, "c", 60000) != AKIDB_OK)
+            akt_fail(__FILE__, __LINE__, "round %d: the promoted tail was never linked: %s",
+                     k, akidb_errmsg(NULL));
+        free(w);
+    }
+    all_found(db, "c", v, ids, TAIL_N, "after both rounds");
+    ASSERT_OK(akidb_close(db));
+
+    /* The promoted collection's local copy (from COLD: made by the
+     * localize job) reopens with every document. */
+    db = open_with(&o);
+    all_found(db, "c", v, ids, TAIL_N, "after a reopen");
+    ASSERT_OK(akidb_index_wait(db, "c", 60000));
+    ASSERT_OK(akidb_close(db));
+    free(ids);
+    free(v);
+    akidb_store_close(st);
+}
+
+/* Demotions and promotions racing writers, searches and the indexer (run
+ * it under `make tsan`).  Phase 1: the indexer is paused, so writers link
+ * under back-pressure (a small max_index_lag) while demotions hold the
+ * linking: a writer must not spin on a held tail (that deadlocked: the
+ * demotion waits for the writer's call to end).  Phase 2: the indexer
+ * links while the collection is demoted and promoted under it. */
+typedef struct race_writer {
+    akidb *db;
+    uint64_t seed;
+    size_t n;
+    float *v;
+    uint64_t *ids;
+} race_writer;
+
+static void *race_write(void *p)
+{
+    race_writer *w = p;
+    w->v = seeded_vectors(w->n, w->seed);
+    for (size_t done = 0; done < w->n; done += 50)
+        ASSERT_OK(akidb_insert(w->db, "c", 50, w->v + done * TAIL_DIM, NULL, NULL,
+                               w->ids + done));
+    return NULL;
+}
+
+typedef struct race_searcher {
+    akidb *db;
+    int stop;   /* atomic */
+    uint64_t searches;
+} race_searcher;
+
+static void *race_search(void *p)
+{
+    race_searcher *s = p;
+    uint64_t seed = 77;
+    float q[TAIL_DIM];
+    while (!__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        for (int j = 0; j < TAIL_DIM; j++)
+            q[j] = rand_f(&seed);
+        akidb_hit hits[5];
+        uint32_t n = 0;
+        ASSERT_OK(akidb_search(s->db, "c", q, 5, NULL, hits, &n));
+        s->searches++;
+    }
+    return NULL;
+}
+
+TEST_TIMEOUT(tier_ingest_demotion_races_indexer, 300)
+{
+    enum { PER_WRITER = 2000, WRITERS = 2 };
+    akidb_store *st = mock_store();
+    akidb_options o;
+    base_opts(&o, st);
+    o.max_index_lag = 256;
+    akidb *db = open_with(&o);
+    create_tail_coll(db, "c");
+    race_writer w[2][WRITERS];
+    for (int phase = 0; phase < 2; phase++) {
+        akidb__db_index_pause(db, phase == 0);
+        race_searcher rs = { db, 0, 0 };
+        pthread_t sth, wth[WRITERS];
+        ASSERT_EQ(pthread_create(&sth, NULL, race_search, &rs), 0);
+        for (int i = 0; i < WRITERS; i++) {
+            w[phase][i] = (race_writer){ db, 1000 + (uint64_t)(phase * WRITERS + i),
+                                         PER_WRITER, NULL, NULL };
+            w[phase][i].ids = malloc(PER_WRITER * sizeof(uint64_t));
+            ASSERT(w[phase][i].ids != NULL);
+            ASSERT_EQ(pthread_create(&wth[i], NULL, race_write, &w[phase][i]), 0);
+        }
+        const akidb_tier cycle_to[4] = { AKIDB_TIER_WARM, AKIDB_TIER_HOT, AKIDB_TIER_COLD,
+                                         AKIDB_TIER_HOT };
+        for (int k = 0; k < 8; k++) {
+            ASSERT_OK(akidb_tier_set(db, "c", cycle_to[k % 4]));
+            usleep(5 * 1000);
+        }
+        for (int i = 0; i < WRITERS; i++)
+            pthread_join(wth[i], NULL);
+        __atomic_store_n(&rs.stop, 1, __ATOMIC_RELEASE);
+        pthread_join(sth, NULL);
+        ASSERT(rs.searches > 0);
+        /* One more demotion with whatever tail there is, then back. */
+        ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_COLD));
+        char when[64];
+        snprintf(when, sizeof when, "phase %d, promoted", phase);
+        for (int p = 0; p <= phase; p++)
+            for (int i = 0; i < WRITERS; i++)
+                all_found(db, "c", w[p][i].v, w[p][i].ids, PER_WRITER, when);
+        akidb__db_index_pause(db, 0);
+        ASSERT_OK(akidb_index_wait(db, "c", 120000));
+        snprintf(when, sizeof when, "phase %d, linked", phase);
+        for (int p = 0; p <= phase; p++)
+            for (int i = 0; i < WRITERS; i++)
+                all_found(db, "c", w[p][i].v, w[p][i].ids, PER_WRITER, when);
+    }
+    ASSERT_EQ(count_of(db, "c"), 2 * WRITERS * PER_WRITER);
+    ASSERT_OK(akidb_close(db));
+    for (int p = 0; p < 2; p++)
+        for (int i = 0; i < WRITERS; i++) {
+            free(w[p][i].v);
+            free(w[p][i].ids);
+        }
+    akidb_store_close(st);
+}

@@ -862,6 +862,21 @@ class Database:
         finally:
             self._leave()
 
+    def index_wait(self, name: Optional[str] = None, timeout_ms: Optional[int] = None) -> None:
+        """Wait until every acknowledged document of collection `name`
+        (None = all) is linked into its HNSW graph (index_lag 0).  Searches
+        do not need this (they scan the unlinked tail); it is for tests and
+        benchmarks that want the complete graph.  timeout_ms None = no
+        limit; when it passes first, raises Busy.  The GIL is released
+        while it waits."""
+        cname = None if name is None else _cstr(name, "collection name")
+        t = _capi.NEVER if timeout_ms is None else _uint(timeout_ms, "timeout_ms", 32)
+        h = self._enter()
+        try:
+            lib.akidb_index_wait(h, cname, t)
+        finally:
+            self._leave()
+
     def import_parquet(self, name: str, path: Union[str, os.PathLike], *,
                        vector_column: str = "vector", id_column: Optional[str] = None,
                        metadata_columns: Optional[Sequence[str]] = None,
@@ -1546,6 +1561,11 @@ class Collection:
     def checkpoint(self) -> None:
         """Write a checkpoint of this collection and empty its log."""
         self.db.checkpoint(self.name)
+
+    def index_wait(self, timeout_ms: Optional[int] = None) -> None:
+        """Wait until this collection's graph holds every acknowledged
+        document (Database.index_wait)."""
+        self.db.index_wait(self.name, timeout_ms)
 
 
 # Databases still open at interpreter exit are closed then, while Python
