@@ -244,7 +244,9 @@ typedef struct akidb_options {
      * drop, checkpoint, snapshot create, restore and delete, kv put and
      * delete, uploads and dead-letter retry and purge (an import, which
      * writes, fails on its first write).  There are no background threads
-     * and, unless `store` is given, no object store.  A catalog written by
+     * but the indexer (which links replayed writes into the graphs in
+     * RAM and writes no file) and, unless `store` is given, no object
+     * store.  A catalog written by
      * an older library that a read-write open would upgrade gives
      * AKIDB_READONLY: open it read-write once.  One exception to "no file
      * is changed": when a crash left the catalog's SQLite journal

@@ -15,6 +15,9 @@
  *                   exclusive to change slot->coll)
  *       -> collection lock (inside collection.c)
  *   slot->mu is a leaf (tier.h).
+ * The indexer thread (index_work) follows the same order and holds
+ * slot->use shared while it links a slice, so whatever takes a collection
+ * away (with slot->use exclusive) never frees it under the indexer.
  *
  * A call looks its slot up under db->lock, takes a reference (so the slot
  * outlives a concurrent drop), releases db->lock, then holds slot->use
