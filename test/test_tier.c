@@ -172,6 +172,12 @@ typedef struct result_set {
 static void search_all(akidb *db, const char *name, uint32_t dim, uint64_t seed,
                        result_set *out)
 {
+    /* Results are compared across transitions: take them from complete
+     * graphs (writes are linked by the background indexer, whenever it
+     * runs).  A WARM or COLD collection has no tail in RAM; it is loaded
+     * by the first search below, with the complete graph it was saved
+     * with when the results before its demotion were taken here too. */
+    ASSERT_OK(akidb_index_wait(db, name, AKIDB_NEVER));
     float *q = malloc(dim * sizeof *q);
     memset(out, 0, sizeof *out);
     for (int i = 0; i < NQ; i++) {
