@@ -382,12 +382,14 @@ asan:
 # run library code on several threads at once (readers and writers, group
 # commit and its sync thread, the uploader's workers and the dead-letter
 # thread, parallel multipart parts, shared stores, parallel searches and
-# Parquet reads, per-thread error messages).  TSan finds races only between
+# Parquet reads, per-thread error messages, the indexer thread against
+# writers, searches, checkpoints and tier transitions: ingest_ and
+# tier_ingest_).  TSan finds races only between
 # threads, and the single-threaded rest (fork-and-kill durability loops,
 # bit-flip sweeps) costs ~10x its native time under TSan for nothing.
 # `make tsan TSAN_TESTS=` runs the whole suite.
 TSAN_TESTS ?= conc_ _threads concurrent per_thread upload_ s3_multipart interval_sync \
-              store_mock_latency
+              store_mock_latency ingest_
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan OPT='-O1 -g' \
 	    SANFLAGS='$(TSAN_FLAGS)' test-build
