@@ -244,6 +244,35 @@ func (db *DB) Checkpoint(name string) error {
 	return check("Checkpoint", C.akgo_checkpoint(db.h, cname, &msg), msg)
 }
 
+// IndexWait waits until every acknowledged document of collection name
+// ("" = of every collection) is linked into its HNSW graph (index lag 0).
+// Searches do not need it (they scan the unlinked tail exactly); it is for
+// tests and benchmarks that want the complete graph.  timeout Never = no
+// limit; when the timeout passes first the error matches ErrBusy.
+func (db *DB) IndexWait(name string, timeout time.Duration) error {
+	if err := noNUL("IndexWait", "name", name); err != nil {
+		return err
+	}
+	ms := C.uint32_t(C.AKIDB_NEVER)
+	if timeout != Never {
+		if timeout < 0 || timeout/time.Millisecond >= C.AKIDB_NEVER {
+			return newError("IndexWait", ErrInvalid, "timeout %v is out of range", timeout)
+		}
+		ms = C.uint32_t(timeout / time.Millisecond)
+	}
+	if err := db.rlock("IndexWait"); err != nil {
+		return err
+	}
+	defer db.mu.RUnlock()
+	var cname *C.char
+	if name != "" {
+		cname = C.CString(name)
+		defer C.free(unsafe.Pointer(cname))
+	}
+	var msg *C.char
+	return check("IndexWait", C.akgo_index_wait(db.h, cname, ms, &msg), msg)
+}
+
 // Metrics returns every metric in the Prometheus text exposition format.
 func (db *DB) Metrics() (string, error) {
 	if err := db.rlock("Metrics"); err != nil {

@@ -153,6 +153,14 @@ func TestInsertSearchGet(t *testing.T) {
 			t.Fatal("deleted document returned")
 		}
 	}
+	if err := db.IndexWait("docs", Never); err != nil {
+		t.Fatalf("IndexWait = %v", err)
+	}
+	if st, err := c.Stats(); err != nil || st.IndexLag != 0 {
+		t.Fatalf("after IndexWait: Stats = %+v, %v", st, err)
+	}
+	wantCode(t, db.IndexWait("nope", time.Second), ErrNotFound)
+	wantCode(t, db.IndexWait("docs", -time.Second), ErrInvalid)
 }
 
 func TestBadInputs(t *testing.T) {

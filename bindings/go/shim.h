@@ -72,6 +72,8 @@ static inline int akgo_close(akidb *db, char **msg)
 { return akgo_rc(akidb_close(db), msg); }
 static inline int akgo_checkpoint(akidb *db, const char *name, char **msg)
 { return akgo_rc(akidb_checkpoint(db, name), msg); }
+static inline int akgo_index_wait(akidb *db, const char *name, uint32_t timeout_ms, char **msg)
+{ return akgo_rc(akidb_index_wait(db, name, timeout_ms), msg); }
 static inline int akgo_metric_value(akidb *db, const char *name, int64_t *v, char **msg)
 { return akgo_rc(akidb_metric_value(db, name, v), msg); }
 static inline int akgo_metrics_render(akidb *db, char **text, char **msg)
