@@ -32,6 +32,9 @@
  *                 CRC-32C checked, catalog tier = warm, coll detached and
  *                 freed.  A checkpoint that fails for lack of disk (any
  *                 I/O error) makes a policy demotion go straight to COLD.
+ *                 The tail of unlinked documents (issue 11) is in the
+ *                 checkpoint; the indexer's linking of it is held from the
+ *                 first checkpoint to the free (see hot_to_warm).
  *   WARM -> COLD  (log folded into the checkpoint first if it holds
  *                 records) intent STARTED with the object key, size and
  *                 CRC; put; read back in ranges and checked against size
@@ -59,6 +62,9 @@
  *   WARM -> HOT   akidb__db_load; the catalog row is saved lazily (HOT and
  *                 WARM both have complete local files: the row only says
  *                 whether the next open loads the collection eagerly).
+ *                 Either promotion loads the saved tail as a tail (searches
+ *                 scan it) and wakes the indexer once the collection is in
+ *                 its slot, so the tail is linked in the background.
  *
  * Recovery at open (akidb__tier_recover), per intent left by a crash:
  *   -> COLD, VERIFIED   roll forward: the object is complete and checked,
