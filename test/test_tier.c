@@ -116,7 +116,10 @@ static void create(akidb *db, const char *name, uint32_t dim)
 }
 
 /* Insert n documents with seeded vectors, external ids "<tag>-<i>" and
- * JSON metadata; ids_out may be NULL. */
+ * JSON metadata; ids_out may be NULL.  Returns once the background indexer
+ * has linked them: the tests that compare file sizes, uploads and results
+ * across transitions then see the same complete graph whatever the timing
+ * (the tier_ingest_ tests at the end are about tails). */
 static void fill(akidb *db, const char *name, uint32_t dim, size_t n, uint64_t seed,
                  const char *tag, uint64_t *ids_out)
 {
@@ -145,6 +148,7 @@ static void fill(akidb *db, const char *name, uint32_t dim, size_t n, uint64_t s
     free(v);
     free(ext);
     free(meta);
+    ASSERT_OK(akidb_index_wait(db, name, AKIDB_NEVER));
 }
 
 static akidb_tier tier_of(akidb *db, const char *name)
