@@ -35,7 +35,7 @@ B_CFLAGS   := -std=c11 -O2 $(B_WARN) -Iinclude -Ibench
 B_NATIVE   := -std=c11 -O3 -march=native $(B_WARN)
 B_CXXFLAGS := -std=c++11 -O3 -march=native -Wall -Ibench
 
-.PHONY: all run programs clean
+.PHONY: all run programs clean fresh-memory
 
 all: run
 
@@ -55,6 +55,14 @@ $(OUT)/bench_hnsw.o: bench/bench_hnsw.c bench/bench_common.h include/akidb.h | $
 
 $(OUT)/membw.o: bench/membw.c | $(OUT)
 	$(CC) $(B_NATIVE) -c -o $@ $<
+
+# The fresh-memory yard stick (bench/fresh_memory.c): what first-touching
+# memory costs here, next to rewriting it; explains load times on VMs.
+fresh-memory: $(OUT)/fresh_memory
+	$(OUT)/fresh_memory | tee $(OUT)/fresh_memory.log
+
+$(OUT)/fresh_memory: bench/fresh_memory.c | $(OUT)
+	$(CC) $(B_CFLAGS) -o $@ $<
 
 $(OUT)/bench_hnsw: $(OUT)/bench_hnsw.o $(OUT)/bench_common.o $(OUT)/membw.o $(LIB)
 	$(CC) -o $@ $(OUT)/bench_hnsw.o $(OUT)/bench_common.o $(OUT)/membw.o $(LIB) $(BENCH_LIBS)
