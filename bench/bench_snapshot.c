@@ -416,13 +416,15 @@ int main(int argc, char **argv)
     double create_s[MAX_REPS], create_cpu[MAX_REPS];
     char snap_id[MAX_REPS][AKIDB_SNAPSHOT_ID_LEN];
     for (int r = 0; r < reps; r++) {
+        const long f0 = bench_minor_faults();
         const double c0 = bench_cpu_now(), t0 = bench_now();
         check(akidb_snapshot_create(db, COLL, snap_id[r], sizeof snap_id[r]), db,
               "akidb_snapshot_create");
         create_s[r] = bench_now() - t0;
         create_cpu[r] = bench_cpu_now() - c0;
-        printf("RESULT kind=create n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s\n", n, r + 1,
-               create_s[r], create_cpu[r], snap_id[r]);
+        printf("RESULT kind=create n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s "
+               "minor_faults=%ld\n", n, r + 1, create_s[r], create_cpu[r], snap_id[r],
+               bench_minor_faults() - f0);
     }
     akidb_snapshot_info **info = NULL;
     size_t n_info = 0;
