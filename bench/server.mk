@@ -17,12 +17,7 @@ OUT        ?= $(BUILD)/bench
 CC         ?= cc
 SERVER_BENCH_ARGS ?=
 
-# The library's link flags: bench.mk's BENCH_LIBS (from the generated
-# akidb.pc's Requires.private) when included from it, the same derivation
-# when run on its own; never a module list of its own, which went stale.
-BENCH_LIBS ?= $(shell mods=$$(sed -n 's/^Requires.private://p' \
-                $(BUILD)/pkgconfig/akidb.pc 2>/dev/null); \
-                [ -z "$$mods" ] || pkg-config --libs $$mods 2>/dev/null) -lm -pthread
+include bench/libs.mk
 SV_LIBS    = $(BENCH_LIBS)
 SV_CFLAGS := -std=c11 -O2 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2 -Wvla -Wundef -pthread -D_GNU_SOURCE= -Iinclude

@@ -22,9 +22,8 @@ CC         ?= cc
 TIER_ARGS  ?=
 TIER_ROUNDS ?= 3
 
-T_PKG  := sqlite3 libcurl openssl libzstd
-T_LIBS  = $(if $(filter command line environment,$(origin BENCH_LIBS)),$(BENCH_LIBS),\
-            $(or $(shell pkg-config --libs $(T_PKG) 2>/dev/null),$(T_PKG:%=-l%)) -lm -pthread)
+include bench/libs.mk
+T_LIBS  = $(BENCH_LIBS)
 T_CFLAGS := -std=c11 -O2 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla -Wundef -pthread -Iinclude
 

@@ -97,6 +97,20 @@ static inline void akidb__aligned_free(const akidb_allocator *a, void *p)
 /* The default allocator: the C library's. */
 extern const akidb_allocator akidb__default_allocator;
 
+/* A big buffer (at least AKIDB__HUGE_ADVICE_MIN bytes) of the default
+ * allocator that is about to be filled for the first time: ask the kernel
+ * for transparent huge pages on its page-aligned interior, so filling it
+ * takes one page fault per 2 MiB instead of one per 4 KiB.  Loads decode
+ * tens of MB into fresh buffers (glibc maps a block that large anew each
+ * time), and under some hypervisors every fault is a trip to the host:
+ * on the benchmark VM a fresh 4 KiB page costs ~16 us, i.e. ~250 MB/s,
+ * and a 10k x 512 restore spent more time faulting than decoding
+ * (docs/BENCHMARKS.md, `make -f bench/bench.mk fresh-memory`).
+ * Advice only: a no-op for smaller buffers, for a custom allocator (its
+ * memory is the embedder's business) and without THP; never fails. */
+#define AKIDB__HUGE_ADVICE_MIN ((size_t)4 << 20)
+void akidb__advise_huge(const akidb_allocator *a, void *p, size_t n);
+
 /* Memory handed to callers, freed with akidb_free(): always the C
  * library's malloc, never the per-handle allocator, so akidb_free() needs
  * no handle (the public akidb_malloc/akidb_free are these). */

@@ -1411,6 +1411,7 @@ static int grow(const akidb_allocator *a, void **p, size_t *cap, size_t need, si
     void *q = akidb__realloc(a, *p, (c + extra) * elem);
     if (!q)
         return nomem();
+    akidb__advise_huge(a, q, (c + extra) * elem);   /* beyond the old size: untouched */
     *p = q;
     *cap = c;
     return AKIDB_OK;
@@ -2331,6 +2332,8 @@ static int allocate_outputs(rd *d)
         void *p = akidb__alloc_array(d->a, d->cap_vals ? d->cap_vals : 1, 4);
         if (!p)
             return nomem();
+        /* The vectors and links: the big buffers of a load, still untouched. */
+        akidb__advise_huge(d->a, p, d->cap_vals * 4);
         if (c->kind == AKIDB__PQ_INT32_LIST)
             o->i32 = p;
         else

@@ -124,6 +124,7 @@ static int local_get(akidb_store *s, const char *key, uint64_t offset, uint64_t 
         close(fd);
         return akidb__err(AKIDB_NOMEM, "local store: out of memory reading \"%s\"", key);
     }
+    akidb__advise_huge(&akidb__default_allocator, buf, (size_t)want + 1);
     ssize_t got = want ? akidb__pread_full(fd, buf, (size_t)want, offset) : 0;
     close(fd);
     if (got < 0) {

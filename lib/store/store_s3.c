@@ -208,6 +208,7 @@ static int body_reserve(s3_resp *rs, size_t need, size_t max)
     char *p = akidb__out_malloc(cap);
     if (!p)
         return -1;
+    akidb__advise_huge(&akidb__default_allocator, p, cap);
     if (rs->body) {
         memcpy(p, rs->body, rs->body_len);
         akidb__out_free(rs->body);
@@ -1131,6 +1132,7 @@ static int get_rest(s3 *st, const char *key, const char *etag, char *head, size_
         return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory for %zu bytes", key,
                           d.len);
     }
+    akidb__advise_huge(&akidb__default_allocator, d.buf, d.len);
     memcpy(d.buf, head, got);
     akidb__out_free(head);
     size_t n_chunks = (size_t)((d.len - got + d.chunk - 1) / d.chunk);
