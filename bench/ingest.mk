@@ -7,17 +7,16 @@
 #   make -f bench/bench.mk ingest INGEST_ARGS=--quick    smoke run
 #   make -f bench/bench.mk ingest INGEST_ARGS='--only reopen,latency'
 #
-# bench/bench.mk includes this file, so OUT, LIB, CC and BENCH_LIBS come
-# from there.  Scratch data lives in $(OUT)/ingest-tmp (on the disk being
+# bench/bench.mk includes this file, so OUT, CC and BUILD come from
+# there; LIB and BENCH_LIBS from bench/libs.mk.  Scratch data lives in $(OUT)/ingest-tmp (on the disk being
 # measured: fsync cost depends on it) and is removed at the end.  Output:
 # $(OUT)/ingest.log (everything) and $(OUT)/ingest.md (the tables).
 
 BUILD      ?= build
-LIB        ?= $(BUILD)/libakidb.a
 OUT        ?= $(BUILD)/bench
 CC         ?= cc
-BENCH_LIBS ?= -lm -pthread
 INGEST_ARGS ?=
+include bench/libs.mk
 
 I_SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3 2>/dev/null)
 I_SQLITE_LIBS   := $(or $(shell pkg-config --libs sqlite3 2>/dev/null),-lsqlite3)
