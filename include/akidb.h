@@ -304,7 +304,9 @@ typedef struct akidb_options {
      * to every search, growing without limit.  0 = the number of vectors
      * of the collection's dimension that fill 8 MiB (16384 at 128-d, 2674
      * at 784-d; at least 1024, at most 2^20), whose exact scan costs a few
-     * graph searches.  AKIDB_NEVER = no bound. */
+     * graph searches.  AKIDB_NEVER = no bound.  While a checkpoint or a
+     * demotion of the collection is being written, linking pauses and
+     * writers do not link: the tail may pass the bound until it ends. */
     uint32_t max_index_lag;
 } akidb_options;
 
