@@ -97,6 +97,8 @@ struct akidb__collection {
     uint32_t lag_bound;          /* back-pressure: writers link while the tail exceeds it */
     uint32_t lag;                /* tail size: written under the write lock, read atomically */
     uint32_t index_hold;         /* atomic: > 0 while linking is held (akidb__coll_index_hold) */
+    uint32_t read_waiters;       /* atomic hints: calls waiting for `lock`, */
+    uint32_t write_waiters;      /* shared / exclusive (lock_shared, lock_exclusive) */
     uint32_t ckpt_linked;        /* graph nodes in the last checkpoint written or loaded */
     uint64_t ckpt_file_bytes;    /* and its size: the default checkpoint threshold follows it */
 
@@ -355,11 +357,47 @@ int64_t akidb__coll_created_at(const akidb__collection *c)
     return c->created_at;
 }
 
+/* The collection lock, taken for calls (searches, reads, writes).  A call
+ * that cannot take it at once counts itself in read_waiters or
+ * write_waiters while it waits: linking reads those hints and gives way
+ * (see akidb__coll_index_step).  Without it, the indexer's back-to-back
+ * slices won the lock again and again on a 2-core box (the lock prefers
+ * writers, and the indexer is always the next writer): eight writers got
+ * a tenth of their throughput and searches waited tens of milliseconds
+ * (docs/BENCHMARKS.md, "Fast ingest"). */
+static void lock_shared(akidb__collection *c)
+{
+    if (pthread_rwlock_tryrdlock(&c->lock) == 0)
+        return;
+    __atomic_fetch_add(&c->read_waiters, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_rdlock(&c->lock);
+    __atomic_fetch_sub(&c->read_waiters, 1, __ATOMIC_RELAXED);
+}
+
+static void lock_exclusive(akidb__collection *c)
+{
+    if (pthread_rwlock_trywrlock(&c->lock) == 0)
+        return;
+    __atomic_fetch_add(&c->write_waiters, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_wrlock(&c->lock);
+    __atomic_fetch_sub(&c->write_waiters, 1, __ATOMIC_RELAXED);
+}
+
+/* Whether calls wait that linking should let in: the indexer gives way
+ * to every call; a writer linking under back-pressure only to reads
+ * (other writers would wait for the same linking anyway, and handing the
+ * lock around between them node by node halved the sustained rate). */
+static int lock_wanted(const akidb__collection *c, int by_writer)
+{
+    return __atomic_load_n(&c->read_waiters, __ATOMIC_RELAXED) != 0 ||
+           (!by_writer && __atomic_load_n(&c->write_waiters, __ATOMIC_RELAXED) != 0);
+}
+
 void akidb__coll_attach_wal(akidb__collection *c, akidb__wal *wal)
 {
     /* Under the lock: a promotion from the cold tier attaches the log
      * while searches already use the collection. */
-    pthread_rwlock_wrlock(&c->lock);
+    lock_exclusive(c);
     c->wal = wal;
     pthread_rwlock_unlock(&c->lock);
 }
@@ -447,14 +485,26 @@ uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32
                                 int by_writer)
 {
     akidb__metrics *m = (akidb__metrics *)&c->env->metrics;
-    pthread_rwlock_wrlock(&c->lock);
+    /* Linking gives way to calls (lock_wanted): it lets waiting ones in
+     * first (the indexer for up to ~1 ms, so it still makes progress
+     * under a constant stream; a writer for 50 us), and ends its slice
+     * after any node once one waits.  So a search waits for about one
+     * node's linking, not for a 2 ms slice. */
+    for (int i = 0; i < (by_writer ? 1 : 20) && lock_wanted(c, by_writer); i++) {
+        struct timespec pause = { 0, 50000 };
+        nanosleep(&pause, NULL);
+    }
+    if (by_writer)
+        lock_exclusive(c);
+    else
+        pthread_rwlock_wrlock(&c->lock);
     uint64_t t0 = mono_ns(), t = t0;
     uint32_t linked = 0;
     /* At least one node, however small the budget: progress is certain
      * (unless linking is held: then none). */
     int held = index_held(c);
     while (!held && akidb__hnsw_size(c->index) - akidb__hnsw_linked(c->index) > stop_at &&
-           (linked == 0 || t - t0 < budget_ns)) {
+           (linked == 0 || (t - t0 < budget_ns && !lock_wanted(c, by_writer)))) {
         akidb__hnsw_link_next(c->index);
         linked++;
         t = mono_ns();
@@ -499,7 +549,7 @@ void akidb__coll_config(const akidb__collection *c, akidb_collection_config *out
 
 uint64_t akidb__coll_count(akidb__collection *c)
 {
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     uint64_t n = c->id_map.count;
     pthread_rwlock_unlock(&c->lock);
     return n;
@@ -524,7 +574,7 @@ static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *gra
 
 void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
 {
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     uint32_t nodes = akidb__hnsw_size(c->index);
     out->dim = c->cfg.dim;
     out->metric = c->cfg.metric;
@@ -541,7 +591,7 @@ void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
 uint64_t akidb__coll_bytes(akidb__collection *c, uint64_t *count_out, uint64_t *deleted_out)
 {
     uint64_t v, g, d;
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     byte_counts(c, &v, &g, &d);
     if (count_out)
         *count_out = c->id_map.count;
@@ -956,7 +1006,7 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
     unsigned char *payload = NULL;
     size_t len = 0;
     uint64_t seq = 0, due = 0;
-    pthread_rwlock_wrlock(&c->lock);
+    lock_exclusive(c);
     int rc = validate(c, upsert, n, vectors, external_ids, metadata_json, now_us, &b);
     if (rc == AKIDB_OK) {
         if ((rc = reserve(c, &b)) == AKIDB_OK &&
@@ -991,7 +1041,7 @@ static void apply_delete(akidb__collection *c, int64_t slot)
 int akidb__coll_delete(akidb__collection *c, uint64_t id)
 {
     uint64_t seq = 0, due = 0;
-    pthread_rwlock_wrlock(&c->lock);
+    lock_exclusive(c);
     int rc;
     int64_t slot = id_find(&c->id_map, id);
     if (slot < 0) {
@@ -1163,7 +1213,7 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
      * (the lock prefers writers) for as long as the file takes to write. */
     akidb__coll_index_hold(c, 1);
     pthread_mutex_lock(&c->ckpt_lock);
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     int rc = AKIDB_OK;
     uint64_t size = akidb__wal_size(c->wal);
     uint32_t linked = akidb__hnsw_linked(c->index);
@@ -1209,7 +1259,7 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
 
 int akidb__coll_lookup(akidb__collection *c, const char *external_id, uint64_t *id_out)
 {
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     int64_t slot = ext_find(c, external_id, hash_str(external_id));
     if (slot >= 0)
         *id_out = c->node_id[c->ext_map.slots[slot].node];
@@ -1240,7 +1290,7 @@ int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
 {
     int rc = AKIDB_OK;
     char *meta_copy = NULL, *ext_copy = NULL;
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     int64_t slot = id_find(&c->id_map, id);
     if (slot < 0) {
         rc = akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
@@ -1283,7 +1333,7 @@ int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
     uint32_t ef = params && params->ef ? params->ef : c->cfg.ef_search;
     int exact = params ? params->exact : 0;
 
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     uint32_t live = akidb__hnsw_live(c->index);
     uint32_t want = k < live ? k : live;
     if (want > sizeof stack_hits / sizeof stack_hits[0]) {
@@ -1313,7 +1363,7 @@ int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
 
 /* ---- snapshot support ------------------------------------------------ */
 
-void akidb__coll_rdlock(akidb__collection *c) { pthread_rwlock_rdlock(&c->lock); }
+void akidb__coll_rdlock(akidb__collection *c) { lock_shared(c); }
 void akidb__coll_unlock(akidb__collection *c) { pthread_rwlock_unlock(&c->lock); }
 uint32_t akidb__coll_nodes(const akidb__collection *c) { return akidb__hnsw_size(c->index); }
 const akidb__hnsw *akidb__coll_index(const akidb__collection *c) { return c->index; }
