@@ -1835,8 +1835,10 @@ TEST(tier_cold_promotion_local_copy_fails)
     ASSERT_EQ(tier_of(db, "c"), AKIDB_TIER_COLD);
     ASSERT_EQ(count_files("ckpt", "*"), 0);
     ASSERT_EQ(count_files("wal", "*"), 0);
-    ASSERT_EQ(metric(db, "akidb_tier_transitions_total{from=\"cold\",to=\"hot\",result=\"failed\"}"),
-              1);
+    /* At least once: each search of search_all may promote again after a
+     * localize job failed, so how many is timing (3 seen under TSan). */
+    ASSERT(metric(db, "akidb_tier_transitions_total{from=\"cold\",to=\"hot\",result=\"failed\"}") >=
+           1);
     akidb__set_fault_hook(db, NULL, NULL);
     ASSERT_OK(akidb_insert(db, "c", 1, v, NULL, NULL, NULL));   /* promoted again */
     ASSERT_EQ(count_of(db, "c"), 201);
