@@ -172,10 +172,27 @@ static int64_t mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Hand freed heap back to the system after a collection left RAM. */
+/* Hand freed heap back to the system after a collection left RAM.  Not
+ * in sanitizer builds: there the sanitizer's allocator holds the memory,
+ * so glibc's malloc_trim() has nothing to give back, and it is known to
+ * corrupt glibc's per-thread arena state under them (a SEGV under ASan,
+ * google/sanitizers#1721; here under TSan a thread's exit then aborted
+ * in __malloc_arena_thread_freeres, seen once in tier_worker_and_api_
+ * concurrently). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TRIM_HEAP 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TRIM_HEAP 0
+#endif
+#endif
+#ifndef TRIM_HEAP
+#define TRIM_HEAP 1
+#endif
+
 static void give_back_memory(const akidb__tier *t)
 {
-    if (t->env->alloc.malloc_fn == akidb__default_allocator.malloc_fn)
+    if (TRIM_HEAP && t->env->alloc.malloc_fn == akidb__default_allocator.malloc_fn)
         malloc_trim(0);
 }
 
