@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "akidb.h"
+#include "common/alloc.h"
 #include "common/fault.h"
 
 static const char *errmsg_detail(void)
@@ -246,16 +247,7 @@ static void tier_stats(akidb *db, akidb_tier_stats *out)
 /* Sanitizer builds replace malloc with an allocator that keeps freed
  * memory (ASan's quarantine, TSan's), so the RSS checks hold only in plain
  * builds; there the test checks them, elsewhere it says it did not. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define RSS_CHECKED 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define RSS_CHECKED 0
-#endif
-#endif
-#ifndef RSS_CHECKED
-#define RSS_CHECKED 1
-#endif
+#define RSS_CHECKED (!AKIDB__SANITIZED)
 
 static long rss_kb(void)
 {

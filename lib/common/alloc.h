@@ -94,6 +94,21 @@ static inline void akidb__aligned_free(const akidb_allocator *a, void *p)
     }
 }
 
+/* AKIDB__SANITIZED: 1 in ASan and TSan builds (gcc or clang), whose
+ * allocator replaces malloc and keeps freed memory: the index then takes
+ * its chunks from the allocator (hnsw.c), the heap is not trimmed
+ * (tier.c), and RSS figures say nothing (test_tier.c). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define AKIDB__SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define AKIDB__SANITIZED 1
+#endif
+#endif
+#ifndef AKIDB__SANITIZED
+#define AKIDB__SANITIZED 0
+#endif
+
 /* The default allocator: the C library's. */
 extern const akidb_allocator akidb__default_allocator;
 

@@ -179,20 +179,9 @@ static int64_t mono_us(void)
  * google/sanitizers#1721; here under TSan a thread's exit then aborted
  * in __malloc_arena_thread_freeres, seen once in tier_worker_and_api_
  * concurrently). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TRIM_HEAP 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TRIM_HEAP 0
-#endif
-#endif
-#ifndef TRIM_HEAP
-#define TRIM_HEAP 1
-#endif
-
 static void give_back_memory(const akidb__tier *t)
 {
-    if (TRIM_HEAP && t->env->alloc.malloc_fn == akidb__default_allocator.malloc_fn)
+    if (!AKIDB__SANITIZED && t->env->alloc.malloc_fn == akidb__default_allocator.malloc_fn)
         malloc_trim(0);
 }
 

@@ -64,17 +64,9 @@
 #define CHUNK_TARGET_BYTES (128u * 1024u)
 #define REGION_ALIGN ((size_t)2 << 20)   /* a transparent huge page */
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define USE_REGIONS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define USE_REGIONS 0
-#endif
-#endif
-#if !defined(USE_REGIONS) && defined(MADV_HUGEPAGE)
+#if !AKIDB__SANITIZED && defined(MADV_HUGEPAGE)
 #define USE_REGIONS 1
-#endif
-#ifndef USE_REGIONS
+#else
 #define USE_REGIONS 0
 #endif
 
