@@ -5,13 +5,17 @@
  * Published check values, then a bitwise reference at every length up to
  * 300 bytes from every alignment 0..7 (the fast paths start at 8-byte
  * alignment and, for CRC-32's carry-less multiply, at 64 bytes), and
- * incremental == one shot at every split.  test_parquet.c's parquet_crc32
- * checks CRC-32 again the way pages use it.
+ * incremental == one shot at every split, and long buffers (CRC-32C's
+ * three-stream path starts at 12 KiB) against the reference around every
+ * boundary of that path.  test_parquet.c's parquet_crc32 checks CRC-32
+ * again the way pages use it.
  */
 #include "runner.h"
 #include "helpers.h"
 
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "common/crc.h"
 
@@ -77,4 +81,33 @@ TEST(crc_incremental_equals_one_shot)
     }
     /* the two polynomials really differ */
     ASSERT_NE(whole_c, whole_z);
+}
+
+TEST(crc_long_buffers_against_bitwise_reference)
+{
+    /* Lengths around multiples of 3 x 4096 (the three-stream rounds) and
+     * their remainders, from every alignment; and all-zero and all-one
+     * buffers, where a wrong stream join would still give a plausible
+     * value for random data only by chance. */
+    enum { MAX = 3 * 3 * 4096 + 64 };
+    unsigned char *buf = malloc(MAX + 8);
+    ASSERT(buf != NULL);
+    uint64_t s = 99;
+    for (size_t i = 0; i < MAX + 8; i++)
+        buf[i] = (unsigned char)splitmix64(&s);
+    const size_t lens[] = { 3 * 4096 - 1, 3 * 4096, 3 * 4096 + 1, 3 * 4096 + 7, 3 * 4096 + 8,
+                            6 * 4096 - 8, 6 * 4096, 6 * 4096 + 13, 9 * 4096, MAX };
+    for (size_t start = 0; start < 8; start++)
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++)
+            ASSERT_EQ(akidb__crc32c(0, buf + start, lens[k]),
+                      crc_ref(0x82F63B78u, buf + start, lens[k]));
+    /* incremental across a three-stream round */
+    const uint32_t whole = akidb__crc32c(0, buf, MAX);
+    for (size_t cut = 1; cut < MAX; cut += 4093)
+        ASSERT_EQ(akidb__crc32c(akidb__crc32c(0, buf, cut), buf + cut, MAX - cut), whole);
+    memset(buf, 0, MAX);
+    ASSERT_EQ(akidb__crc32c(0, buf, MAX), crc_ref(0x82F63B78u, buf, MAX));
+    memset(buf, 0xFF, MAX);
+    ASSERT_EQ(akidb__crc32c(0, buf, MAX), crc_ref(0x82F63B78u, buf, MAX));
+    free(buf);
 }

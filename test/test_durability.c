@@ -2883,6 +2883,83 @@ TEST(durability_corrupt_files)
     g_ctx[0] = '\0';
 }
 
+/* A checkpoint is read as a stream: each row group is decoded as soon as
+ * it has been read, and the whole-file checksum is compared once the last
+ * byte has been counted (checkpoint.c).  So damage is first seen by the
+ * decoder, or not at all (page CRCs are not checked again): either way
+ * the load must end AKIDB_CORRUPT naming the checksum, never load the
+ * damaged values, never report the decoder's view of the damage instead.
+ * Large enough for the checksum's three-stream path (> 12 KiB per row
+ * group) and several row groups. */
+TEST(durability_checkpoint_damage_caught_after_decoding)
+{
+    char pristine[PATH_LEN], dir[PATH_LEN], ckpt[PATH_LEN];
+    db_path(pristine, "pristine");
+    akidb_options o;
+    make_opts(&o, AKIDB_SYNC_NONE, 0, NULL);
+    akidb *db = open_ok(pristine, &o);
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, 64, AKIDB_METRIC_L2);
+    cfg.ef_construction = 16;   /* the graph's quality is not what is tested */
+    ASSERT_OK(akidb_collection_create(db, "c", &cfg));
+    enum { N = 40000 };
+    float *v = malloc((size_t)N * 64 * sizeof *v);
+    ASSERT(v != NULL);
+    uint64_t rng = 5;
+    for (size_t i = 0; i < (size_t)N * 64; i++)
+        v[i] = rand_sym(&rng);
+    ASSERT_OK(akidb_insert(db, "c", N, v, NULL, NULL, NULL));
+    free(v);
+    ASSERT_OK(akidb_index_wait(db, "c", AKIDB_NEVER));
+    ASSERT_OK(akidb_close(db));   /* checkpoints: the log is then empty */
+    the_db_file(pristine, "ckpt", ".ckpt", ckpt);
+    long long len = file_size(ckpt);
+    ASSERT(len > 4 * 1024 * 1024);   /* ~10 MiB: more than one ~4 MiB row group */
+
+    /* Pristine: every row back. */
+    db = open_ok(pristine, &o);
+    uint64_t count = 0;
+    ASSERT_OK(akidb_collection_count(db, "c", &count));
+    ASSERT_EQ(count, (uint64_t)N);
+    ASSERT_OK(akidb_close(db));
+
+    struct { long long off; const char *what; } cases[] = {
+        { 4, "the first page header (the decoder refuses it)" },
+        { 4 + 64, "inside the first page (values the decoder takes)" },
+        { 0, "middle of the file: vector bytes of a later row group" },
+        { 0, "three bytes before the footer" },
+    };
+    cases[2].off = len / 2;
+    uint32_t footer_len = 0;
+    {
+        int fd = open(ckpt, O_RDONLY);
+        ASSERT(fd >= 0);
+        ASSERT(pread(fd, &footer_len, 4, (off_t)(len - 8)) == 4);
+        close(fd);
+    }
+    cases[3].off = len - 8 - (long long)footer_len - 3;
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        ctx_set("checkpoint damage at byte %lld: %s", cases[k].off, cases[k].what);
+        db_path(dir, "damaged");
+        remove_tree(dir);
+        copy_tree(pristine, dir);
+        the_db_file(dir, "ckpt", ".ckpt", ckpt);
+        for (int bit = 0; bit < 8; bit += 3)
+            flip_bit(ckpt, cases[k].off, bit);
+        db = NULL;
+        int rc = akidb_open(dir, &o, &db);
+        if (rc == AKIDB_OK)
+            akidb_close(db);
+        ASSERT_RC(rc, AKIDB_CORRUPT);
+        const char *em = akidb_errmsg(NULL);
+        if (!strstr(em, "checksum mismatch") || !strstr(em, "ckpt/"))
+            FAILF("%s: the message \"%s\" does not name the checkpoint's checksum",
+                  cases[k].what, em);
+    }
+    remove_tree(dir);
+    remove_tree(pristine);
+}
+
 /* The checkpoint file is gone.  Whatever the log still holds, the
  * checkpointed documents would be lost without a word: the open must see
  * that a checkpoint is missing (AKIDB_CORRUPT naming it or the log). */

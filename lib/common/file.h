@@ -25,7 +25,8 @@ int akidb__fsync_dir(const char *dir);
 int akidb__mkdir_parent(const char *path, unsigned mode);
 
 /* Map the whole regular file at `path` read-only (one map_file for the
- * library: checkpoints, snapshot copies, import files).  An empty file
+ * library: a checkpoint the tier uploads, snapshot copies, import files;
+ * loading a checkpoint streams it instead, checkpoint.c says why).  An empty file
  * gives *data NULL and *len 0.  Returns AKIDB_OK, AKIDB_NOTFOUND (no such
  * file; no message recorded, so callers that expect it stay quiet),
  * AKIDB_INVALID (not a regular file), AKIDB_NOMEM (no address space),

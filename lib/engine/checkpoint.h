@@ -17,11 +17,15 @@ int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const c
                       uint64_t coll_id, uint64_t last_seq);
 
 /* Load the checkpoint at `path` into the empty collection c (created with
- * the catalog's settings): every byte is checked against the whole-file
- * checksum first, then the recorded collection id against coll_id and the
- * recorded settings against c's.  Returns AKIDB_OK (and *last_seq_out),
- * AKIDB_NOTFOUND (no file), AKIDB_CORRUPT (naming the file), AKIDB_INVALID
- * (a pre-release binary checkpoint), AKIDB_IOERR, AKIDB_NOMEM. */
+ * the catalog's settings), streaming it: each row group is counted into
+ * the whole-file checksum and decoded as it is read, and the checksum is
+ * compared at the end (a mismatch is AKIDB_CORRUPT naming it, whatever
+ * the decoder made of the damage); the recorded collection id is checked
+ * against coll_id and the recorded settings against c's.  On any error c
+ * may hold part of the file: the caller frees it.  Returns AKIDB_OK (and
+ * *last_seq_out), AKIDB_NOTFOUND (no file; no message), AKIDB_CORRUPT
+ * (naming the file), AKIDB_INVALID (a pre-release binary checkpoint, not
+ * a regular file), AKIDB_IOERR, AKIDB_NOMEM. */
 int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
                      uint64_t coll_id, uint64_t *last_seq_out);
 

@@ -106,6 +106,23 @@ typedef struct akidb__pqr akidb__pqr;
  * run concurrently from several threads. */
 int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
                     akidb__pqr **out);
+
+/* A reader that does not need the whole file in memory: fetch(ctx, off,
+ * len, &bytes) makes file bytes [off, off + len) available at *bytes
+ * until the next fetch or until the reader is freed, or returns an error
+ * code (raised).  akidb__pqr_read fetches the span of the row group it
+ * reads (all its column chunks, so the columns of one row group cost one
+ * fetch), in row-group order when the caller reads in that order.
+ * akidb__pqr_open_tail parses the footer from `tail`, the file's last
+ * tail_len bytes (which must hold the whole footer, its length and the
+ * trailing magic; borrowed like buf above), and checks `head`, the
+ * file's first 4 bytes.  Reads of such a reader must not run
+ * concurrently (they share the window). */
+typedef int (*akidb__pqr_fetch_fn)(void *ctx, uint64_t off, size_t len,
+                                   const unsigned char **bytes);
+int akidb__pqr_open_tail(const void *head, const void *tail, size_t tail_len, uint64_t file_size,
+                         akidb__pqr_fetch_fn fetch, void *ctx, const akidb_allocator *alloc,
+                         akidb__pqr **out);
 void akidb__pqr_free(akidb__pqr *r);
 
 /* What a top-level column is, for the CLI's `inspect` and for import. */

@@ -166,8 +166,16 @@ typedef struct pq_leaf {
 
 struct akidb__pqr {
     akidb_allocator alloc;
-    const unsigned char *buf;
+    const unsigned char *buf;   /* the whole file; NULL for a reader of akidb__pqr_open_tail */
     size_t len;
+    /* akidb__pqr_open_tail: `buf` is the file's tail, from file offset
+     * buf_off; row groups come through fetch, one window at a time. */
+    uint64_t buf_off;
+    akidb__pqr_fetch_fn fetch;
+    void *fetch_ctx;
+    const unsigned char *win;   /* file bytes [win_off, win_off + win_len) */
+    uint64_t win_off;
+    size_t win_len;
     int pages_verified;         /* the caller checked every byte: skip page CRCs */
     uint64_t footer_off;
     size_t footer_len;
@@ -916,32 +924,34 @@ void akidb__pqr_free(akidb__pqr *r)
     akidb__free(&copy, r);
 }
 
-int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
-                    akidb__pqr **out)
+/* Open the reader of a file of len bytes: `head` is its first 4 bytes,
+ * `tail` its bytes from file offset tail_off to the end (the whole file
+ * when tail_off is 0). */
+static int open_reader(const unsigned char *head, const unsigned char *tail, uint64_t tail_off,
+                       size_t len, const akidb_allocator *alloc, akidb__pqr **out)
 {
-    const unsigned char *b = buf;
     *out = NULL;
     if (!alloc)
         alloc = &akidb__default_allocator;
-    if (!buf && len)
-        return akidb__err(AKIDB_INVALID, "parquet: no buffer");
-    if (len < 12)
-        return akidb__err(AKIDB_CORRUPT, "parquet: at file offset 0: %zu bytes is too short for "
-                          "a Parquet file", len);
+    const unsigned char *end = tail + (len - tail_off);   /* one past the file's last byte */
     /* An encrypted footer is "PARE" at both ends (Parquet modular
      * encryption); any other pairing is damage. */
-    const int lead_e = memcmp(b, "PARE", 4) == 0, tail_e = memcmp(b + len - 4, "PARE", 4) == 0;
-    if (!lead_e && memcmp(b, "PAR1", 4) != 0)
+    const int lead_e = memcmp(head, "PARE", 4) == 0, tail_e = memcmp(end - 4, "PARE", 4) == 0;
+    if (!lead_e && memcmp(head, "PAR1", 4) != 0)
         return corrupt_at(0, "bad leading magic (not a Parquet file)");
-    if (!tail_e && memcmp(b + len - 4, "PAR1", 4) != 0)
+    if (!tail_e && memcmp(end - 4, "PAR1", 4) != 0)
         return corrupt_at(len - 4, "bad trailing magic (truncated file?)");
     if (lead_e != tail_e)
         return lead_e ? corrupt_at(0, "leading magic PARE (encrypted footer), trailing PAR1")
                       : corrupt_at(len - 4, "trailing magic PARE (encrypted footer), leading PAR1");
     uint32_t flen;
-    memcpy(&flen, b + len - 8, 4);
+    memcpy(&flen, end - 8, 4);
     if (flen == 0 || flen > len - 12)
         return corrupt_at(len - 8, "footer length exceeds the file");
+    if (len - 8 - flen < tail_off)
+        return akidb__err(AKIDB_INVALID, "parquet: the footer starts at file offset %llu, "
+                          "before the %llu given", (unsigned long long)(len - 8 - flen),
+                          (unsigned long long)tail_off);
     if (tail_e)
         return akidb__err(AKIDB_INVALID, "parquet: the footer at file offset %llu is encrypted: "
                           "encrypted files are not supported",
@@ -951,13 +961,14 @@ int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
     if (!r)
         return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
     r->alloc = *alloc;
-    r->buf = b;
+    r->buf = tail;
+    r->buf_off = tail_off;
     r->len = len;
     r->footer_len = flen;
     r->footer_off = len - 8 - flen;
 
     akidb__tr t;
-    akidb__tr_init(&t, b + r->footer_off, flen, r->footer_off, "footer");
+    akidb__tr_init(&t, tail + (r->footer_off - tail_off), flen, r->footer_off, "footer");
     t.alloc = &r->alloc;
     int rc = akidb__tr_struct(&t, &footer_t, r, r);
     if (rc == AKIDB_OK)
@@ -969,6 +980,70 @@ int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
         return rc;
     }
     *out = r;
+    return AKIDB_OK;
+}
+
+int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
+                    akidb__pqr **out)
+{
+    *out = NULL;
+    if (!buf && len)
+        return akidb__err(AKIDB_INVALID, "parquet: no buffer");
+    if (len < 12)   /* before open_reader reads the magic at both ends */
+        return akidb__err(AKIDB_CORRUPT, "parquet: at file offset 0: %zu bytes is too short for "
+                          "a Parquet file", len);
+    return open_reader(buf, buf, 0, len, alloc, out);
+}
+
+int akidb__pqr_open_tail(const void *head, const void *tail, size_t tail_len, uint64_t file_size,
+                         akidb__pqr_fetch_fn fetch, void *ctx, const akidb_allocator *alloc,
+                         akidb__pqr **out)
+{
+    *out = NULL;
+    if (!head || !tail || !fetch || tail_len < 8 || tail_len > file_size || file_size > SIZE_MAX)
+        return akidb__err(AKIDB_INVALID, "parquet: open_tail: bad arguments (tail of %zu bytes "
+                          "of a %llu-byte file)", tail_len, (unsigned long long)file_size);
+    if (file_size < 12)
+        return akidb__err(AKIDB_CORRUPT, "parquet: at file offset 0: %llu bytes is too short for "
+                          "a Parquet file", (unsigned long long)file_size);
+    int rc = open_reader(head, tail, file_size - tail_len, (size_t)file_size, alloc, out);
+    if (rc == AKIDB_OK) {
+        (*out)->fetch = fetch;
+        (*out)->fetch_ctx = ctx;
+    }
+    return rc;
+}
+
+/* File bytes [ch->start, ch->end) of the column chunk, with p[0] at
+ * ch->start: from the whole buffer, or, for a reader of
+ * akidb__pqr_open_tail, from a window over the chunk's whole row group
+ * (one fetch per row group, as its columns are read one after another). */
+static int chunk_bytes(akidb__pqr *r, const pq_rg *g, const pq_chunk *ch,
+                       const unsigned char **p)
+{
+    if (!r->fetch) {
+        *p = r->buf + ch->start;
+        return AKIDB_OK;
+    }
+    if (!r->win || ch->start < r->win_off || ch->end > r->win_off + r->win_len) {
+        uint64_t lo = ch->start, hi = ch->end;
+        for (size_t i = 0; i < g->n_chunks; i++)
+            if (!g->chunks[i].has_path && g->chunks[i].has_meta) {
+                if (g->chunks[i].start < lo)
+                    lo = g->chunks[i].start;
+                if (g->chunks[i].end > hi)
+                    hi = g->chunks[i].end;
+            }
+        const unsigned char *w = NULL;
+        r->win = NULL;
+        int rc = r->fetch(r->fetch_ctx, lo, (size_t)(hi - lo), &w);
+        if (rc)
+            return rc;
+        r->win = w;
+        r->win_off = lo;
+        r->win_len = (size_t)(hi - lo);
+    }
+    *p = r->win + (ch->start - r->win_off);
     return AKIDB_OK;
 }
 
@@ -2386,6 +2461,9 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
     out->kind = c->kind;
     int rc = allocate_outputs(d);
 
+    const unsigned char *chunk = NULL;   /* chunk[0] is file byte ch->start */
+    if (rc == AKIDB_OK)
+        rc = chunk_bytes(r, d->rg, ch, &chunk);
     uint64_t pos = ch->start;
     while (rc == AKIDB_OK && d->entries < ch->num_values) {
         if (pos >= ch->end) {
@@ -2398,7 +2476,8 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
         akidb__tr t;
         page_hdr h;
         d->page_off = pos;
-        akidb__tr_init(&t, r->buf + pos, (size_t)(ch->end - pos), pos, "page header");
+        akidb__tr_init(&t, chunk + (pos - ch->start), (size_t)(ch->end - pos), pos,
+                       "page header");
         if ((rc = akidb__tr_struct(&t, &page_header_t, &h, NULL)))
             break;
         uint64_t body_off = pos + t.pos;
@@ -2406,7 +2485,7 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
             rc = page_corrupt(d, "compressed page size exceeds the column chunk");
             break;
         }
-        const unsigned char *body = r->buf + body_off;
+        const unsigned char *body = chunk + (body_off - ch->start);
         if (h.has_crc && !r->pages_verified &&
             akidb__crc32(0, body, (size_t)h.comp) != h.crc) {
             rc = page_corrupt(d, "page CRC-32 mismatch");
