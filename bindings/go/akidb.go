@@ -61,7 +61,17 @@ type Options struct {
 	SnapshotRetention  uint32        // tier snapshots kept per collection (0 = 3)
 	MaxCollections     uint32        // collections the database may hold (0 = unlimited)
 	TierInterval       time.Duration // how often the worker runs (60 s); Never: no worker thread
+
+	// MaxIndexLag bounds a collection's unlinked tail (acknowledged
+	// documents the background indexer has not linked into the graph yet,
+	// which every search scans): past it, writes link nodes themselves
+	// before they return.  0 = the library's default (8 MiB of vectors);
+	// NoLagBound = no bound (a bulk load: writes never wait for linking).
+	MaxIndexLag uint32
 }
+
+// NoLagBound for Options.MaxIndexLag: writes never link nodes themselves.
+const NoLagBound uint32 = C.AKIDB_NEVER
 
 // DB is an open database (one libakidb handle).  Safe for concurrent use.
 type DB struct {
@@ -101,6 +111,7 @@ func Open(dir string, opts *Options) (*DB, error) {
 		o.dlq_max_attempts = C.uint32_t(opts.DLQMaxAttempts)
 		o.dlq_retry_interval_ms = C.uint32_t(opts.DLQRetryIntervalMS)
 		o.dlq_retry_batch = C.uint32_t(opts.DLQRetryBatch)
+		o.max_index_lag = C.uint32_t(opts.MaxIndexLag)
 		if err := setTierOptions(&o, opts); err != nil {
 			return nil, err
 		}

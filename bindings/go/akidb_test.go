@@ -163,6 +163,58 @@ func TestInsertSearchGet(t *testing.T) {
 	wantCode(t, db.IndexWait("docs", -time.Second), ErrInvalid)
 }
 
+// MaxIndexLag: with a small bound every insert returns with the tail
+// within it (writers link the rest themselves); with NoLagBound a large
+// insert returns before the indexer could have linked it.
+func TestMaxIndexLag(t *testing.T) {
+	vecs := func(n int, seed uint64) []Document {
+		docs := make([]Document, n)
+		for i := range docs {
+			v := make([]float32, 32)
+			for j := range v {
+				seed = seed*6364136223846793005 + 1442695040888963407
+				v[j] = float32(seed>>40)/float32(1<<24) - 0.5
+			}
+			docs[i] = Document{Vector: v}
+		}
+		return docs
+	}
+	cfg := CollectionConfig{Dim: 32, Metric: L2, EfConstruction: 200}
+	db, _ := openTemp(t, &Options{MaxIndexLag: 1024})
+	c := mustCollection(t, db, "bounded", cfg)
+	batches := make([][]Document, 6) // made first: the inserts run back to back
+	for b := range batches {
+		batches[b] = vecs(1000, uint64(b+1))
+	}
+	for b := range batches {
+		if _, err := c.Insert(batches[b]); err != nil {
+			t.Fatal(err)
+		}
+		st, err := c.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.IndexLag > 1024 {
+			t.Fatalf("batch %d: index lag %d past the bound 1024", b, st.IndexLag)
+		}
+	}
+	db2, _ := openTemp(t, &Options{MaxIndexLag: NoLagBound})
+	c2 := mustCollection(t, db2, "bulk", cfg)
+	if _, err := c2.Insert(vecs(6000, 99)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := c2.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.IndexLag <= 1024 {
+		t.Fatalf("no bound: index lag %d right after inserting 6000 (writers linked?)", st.IndexLag)
+	}
+	if err := db2.IndexWait("bulk", Never); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestBadInputs(t *testing.T) {
 	db, _ := openTemp(t, nil)
 	c := mustCollection(t, db, "b", CollectionConfig{Dim: 3, Metric: L2})

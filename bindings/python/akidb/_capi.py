@@ -43,7 +43,7 @@ from typing import Optional
 ABI_MAJOR = 0
 
 # Versions of the structs below, as in include/akidb.h when this was written.
-OPTIONS_VERSION = 2
+OPTIONS_VERSION = 3
 COLLECTION_CONFIG_VERSION = 1
 COLLECTION_STATS_VERSION = 1
 DOCUMENT_VERSION = 1
@@ -99,6 +99,8 @@ class Options(Structure):
         ("snapshot_retention", c_uint32),
         ("max_collections", c_uint32),
         ("tier_interval_ms", c_uint32),
+        # version 3
+        ("max_index_lag", c_uint32),
     ]
 
 

@@ -56,7 +56,7 @@ _TIER_NAMES = {_capi.TIER_HOT: "hot", _capi.TIER_WARM: "warm", _capi.TIER_COLD: 
 _TIERS = {v: k for k, v in _TIER_NAMES.items()}
 #: The tier names, hottest first.
 TIERS = ("hot", "warm", "cold")
-#: "Never" for the tier TTLs and tier_interval_ms (math.inf works too).
+#: "Never" for the tier TTLs, tier_interval_ms and max_index_lag (math.inf works too).
 NEVER = math.inf
 _SYNC = {"always": _capi.SYNC_ALWAYS, "interval": _capi.SYNC_INTERVAL, "none": _capi.SYNC_NONE}
 
@@ -546,7 +546,8 @@ def open(path: Union[str, os.PathLike], *, sync: str = "always", read_only: bool
          tier_promote_per_hour: Optional[int] = None, tier_disabled: bool = False,
          memory_budget: Optional[int] = None, store_quota: Optional[int] = None,
          snapshot_retention: Optional[int] = None, max_collections: Optional[int] = None,
-         tier_interval_ms: Optional[float] = None) -> "Database":
+         tier_interval_ms: Optional[float] = None,
+         max_index_lag: Optional[float] = None) -> "Database":
     """Open (creating if needed) the database in directory `path`.
 
     Options (all optional):
@@ -574,6 +575,12 @@ def open(path: Union[str, os.PathLike], *, sync: str = "always", read_only: bool
         tier_interval_ms: how often the worker runs (60000); NEVER: no
             worker thread (call db.tier_run_once() yourself).
 
+    Indexing (None = the library's default):
+        max_index_lag: documents a collection may hold unlinked (its
+            "tail", which every search scans) before writes link nodes
+            themselves and slow to the indexing rate (default: 8 MiB of
+            vectors); NEVER: no bound (a bulk load; wait with index_wait()).
+
     Raises Busy if another handle (this process or another) has it open,
     Corrupt, IoError, InvalidArgument.  Use as a context manager to close it.
     """
@@ -585,7 +592,7 @@ def open(path: Union[str, os.PathLike], *, sync: str = "always", read_only: bool
                     tier_promote_per_hour=tier_promote_per_hour, tier_disabled=tier_disabled,
                     memory_budget=memory_budget, store_quota=store_quota,
                     snapshot_retention=snapshot_retention, max_collections=max_collections,
-                    tier_interval_ms=tier_interval_ms)
+                    tier_interval_ms=tier_interval_ms, max_index_lag=max_index_lag)
 
 
 class Database:
@@ -604,7 +611,8 @@ class Database:
                  tier_promote_per_hour: Optional[int] = None, tier_disabled: bool = False,
                  memory_budget: Optional[int] = None, store_quota: Optional[int] = None,
                  snapshot_retention: Optional[int] = None, max_collections: Optional[int] = None,
-                 tier_interval_ms: Optional[float] = None):
+                 tier_interval_ms: Optional[float] = None,
+                 max_index_lag: Optional[float] = None):
         self._h: Optional[int] = None
         self._cv = threading.Condition(threading.Lock())
         self._active = 0           # calls in flight
@@ -654,6 +662,14 @@ class Database:
                     raise InvalidArgument("tier_interval_ms must be in 1..2^32-2 "
                                           "(or NEVER)")
                 o.tier_interval_ms = v
+        if max_index_lag is not None:
+            if isinstance(max_index_lag, float) and math.isinf(max_index_lag):
+                o.max_index_lag = _capi.NEVER
+            else:
+                v = _uint(max_index_lag, "max_index_lag", 32)
+                if v == 0 or v == _capi.NEVER:
+                    raise InvalidArgument("max_index_lag must be in 1..2^32-2 (or NEVER)")
+                o.max_index_lag = v
         if log is not None:
             def _log(_ctx: Any, level: int, msg: bytes) -> None:
                 log(level, msg.decode("utf-8", "replace"))

@@ -211,6 +211,33 @@ class CollectionTest(DBTest):
         col.checkpoint()
         self.assertLess(col.stats().log_bytes, st.log_bytes)
 
+    def test_max_index_lag(self):
+        # A small bound: every insert returns with the unlinked tail within
+        # it (writers link the rest themselves).  No bound (NEVER): a big
+        # insert returns long before the indexer could have linked it.
+        import random
+        rng = random.Random(7)
+
+        def vecs(n):
+            return [[rng.uniform(-1, 1) for _ in range(32)] for _ in range(n)]
+        batches = [vecs(1000) for _ in range(6)]   # made first: inserts back to back
+        db = self.reopen(max_index_lag=1024)
+        col = db.create_collection("bounded", 32, metric="l2", ef_construction=200)
+        for batch in batches:
+            col.insert(batch)
+            self.assertLessEqual(col.stats().index_lag, 1024)
+        db = self.reopen(max_index_lag=akidb.NEVER)
+        bulk = db.create_collection("bulk", 32, metric="l2", ef_construction=200)
+        bulk.insert([v for batch in batches for v in batch])
+        self.assertGreater(bulk.stats().index_lag, 1024)
+        bulk.index_wait()
+        self.assertEqual(bulk.stats().index_lag, 0)
+        self.db.close()
+        for bad in (0, -1, 2**32, 2**32 - 1, 1.5, "10"):
+            with self.assertRaises(akidb.InvalidArgument, msg=repr(bad)):
+                akidb.open(self.dir, max_index_lag=bad)
+        self.db = akidb.open(self.dir)
+
     def test_durable_across_reopen(self):
         col = self.db.create_collection("d", 2, metric="l2")
         col.insert([[1, 2], [3, 4]], external_ids=["x", "y"], metadata=[{"é": "ü"}, None])
