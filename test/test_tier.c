@@ -1440,6 +1440,17 @@ TEST(tier_metrics_prometheus)
     akidb *db = open_mock(st);
     create(db, "c", 8);
     fill(db, "c", 8, 100, 1, "a", NULL);
+    /* The byte gauges are current at every read, not only after the
+     * worker's cycle (none runs here) or akidb_tier_stats_get. */
+    ASSERT(metric(db, "akidb_tier_bytes{tier=\"hot\"}") > 0);
+    char *hot_text = NULL;
+    ASSERT_OK(akidb_metrics_render(db, &hot_text));
+    ASSERT(strstr(hot_text, "akidb_tier_bytes{tier=\"hot\"} ") != NULL);
+    ASSERT(strstr(hot_text, "akidb_tier_bytes{tier=\"hot\"} 0\n") == NULL);
+    akidb_free(hot_text);
+    ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_WARM));
+    ASSERT_EQ(metric(db, "akidb_tier_bytes{tier=\"hot\"}"), 0);
+    ASSERT(metric(db, "akidb_tier_bytes{tier=\"warm\"}") > 0);
     ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_COLD));
     ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_HOT));
     ASSERT_OK(akidb_tier_set(db, "c", AKIDB_TIER_WARM));

@@ -292,6 +292,8 @@ int akidb_metric_value(akidb *db, const char *name, int64_t *value_out)
     if (!db) return misuse("akidb_metric_value", "db");
     if (!name) return misuse("akidb_metric_value", "name");
     if (!value_out) return misuse("akidb_metric_value", "value_out");
+    if (strncmp(name, "akidb_tier_bytes", 16) == 0)
+        akidb__tier_refresh_gauges(akidb__db_tier(db));
     if (akidb__metric_get(&akidb__db_env(db)->metrics, name, value_out) != 0) {
         char q[96];
         return akidb__err(AKIDB_NOTFOUND, "akidb_metric_value: no metric named \"%s\"",
@@ -305,6 +307,7 @@ int akidb_metrics_render(akidb *db, char **text_out)
     akidb__err_clear();
     if (!db) return misuse("akidb_metrics_render", "db");
     if (!text_out) return misuse("akidb_metrics_render", "text_out");
+    akidb__tier_refresh_gauges(akidb__db_tier(db));
     *text_out = akidb__metrics_render(&akidb__db_env(db)->metrics);
     if (!*text_out)
         return akidb__err(AKIDB_NOMEM, "akidb_metrics_render: out of memory");

@@ -694,6 +694,21 @@ static uint64_t hot_now(akidb__slot *s)
     return b;
 }
 
+/* The same for a figure that must not wait for a transition in progress
+ * (it holds `use` for seconds): the size recorded when s last moved. */
+static uint64_t hot_now_or_last(akidb__slot *s)
+{
+    if (pthread_rwlock_tryrdlock(&s->use) != 0) {
+        pthread_mutex_lock(&s->mu);
+        uint64_t b = s->hot_bytes;
+        pthread_mutex_unlock(&s->mu);
+        return b;
+    }
+    uint64_t b = s->coll ? akidb__coll_bytes(s->coll, NULL, NULL) : 0;
+    pthread_rwlock_unlock(&s->use);
+    return b;
+}
+
 /* What s will hold in RAM once loaded: its size when it last left, or its
  * files' when that is unknown. */
 static uint64_t estimate(akidb__tier *t, akidb__slot *s)
@@ -1955,7 +1970,10 @@ int akidb__tier_info(akidb__tier *t, akidb__slot *s, akidb_tier_info *out)
     return AKIDB_OK;
 }
 
-int akidb__tier_stats(akidb__tier *t, akidb_tier_stats *out)
+/* Collections and bytes per tier into out, and into the byte gauges.
+ * wait: a HOT collection in a transition is waited for (else its last
+ * recorded size counts). */
+static int count_tiers(akidb__tier *t, akidb_tier_stats *out, int wait)
 {
     akidb__slot **slots;
     size_t n;
@@ -1968,7 +1986,7 @@ int akidb__tier_stats(akidb__tier *t, akidb_tier_stats *out)
         uint64_t b = 0;
         akidb__catalog_snap e;
         if (tier == AKIDB_TIER_HOT)
-            b = hot_now(s);
+            b = wait ? hot_now(s) : hot_now_or_last(s);
         else if (tier == AKIDB_TIER_WARM)
             b = local_bytes(t, s);
         else if (newest_tier_snap(t, s->coll_id, &e))
@@ -1982,6 +2000,21 @@ int akidb__tier_stats(akidb__tier *t, akidb_tier_stats *out)
     };
     for (int k = AKIDB_TIER_HOT; k <= AKIDB_TIER_COLD; k++)
         akidb__metric_set(&t->env->metrics, bytes_gauge[k], (int64_t)out->bytes[k]);
+    return AKIDB_OK;
+}
+
+void akidb__tier_refresh_gauges(akidb__tier *t)
+{
+    akidb_tier_stats ts;
+    memset(&ts, 0, sizeof ts);
+    (void)count_tiers(t, &ts, 0);   /* out of memory: the gauges keep their values */
+}
+
+int akidb__tier_stats(akidb__tier *t, akidb_tier_stats *out)
+{
+    int rc = count_tiers(t, out, 1);
+    if (rc)
+        return rc;
     akidb__tier_policy pol = db_policy(t);
     out->memory_budget = pol.memory_budget;
     out->store_quota = pol.store_quota;

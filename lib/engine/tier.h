@@ -153,6 +153,10 @@ int akidb__tier_pin(akidb__tier *t, akidb__slot *s, int pinned);
 int akidb__tier_run_once(akidb__tier *t);
 int akidb__tier_info(akidb__tier *t, akidb__slot *s, akidb_tier_info *out);
 int akidb__tier_stats(akidb__tier *t, akidb_tier_stats *out);
+/* Set the akidb_tier_bytes gauges to the bytes each tier holds now (the
+ * worker's cycle and akidb__tier_stats set them too); for a metrics
+ * scrape: it never waits for a transition in progress. */
+void akidb__tier_refresh_gauges(akidb__tier *t);
 /* p: which fields are set / reset, values; s NULL = the database. */
 int akidb__tier_policy_apply(akidb__tier *t, akidb__slot *s, const akidb_tier_policy *p);
 void akidb__tier_policy_get(akidb__tier *t, akidb__slot *s, akidb_tier_policy *out);
