@@ -350,6 +350,18 @@ def _uint(value: Any, what: str, bits: int) -> int:
     return value
 
 
+def _u32_or_never(value: Any, what: str) -> int:
+    """A uint32 option where 0 means "default" and AKIDB_NEVER "never":
+    NEVER (math.inf) gives AKIDB_NEVER; 0 and the raw AKIDB_NEVER value are
+    refused, as None and NEVER say those."""
+    if isinstance(value, float) and math.isinf(value) and value > 0:
+        return _capi.NEVER
+    v = _uint(value, what, 32)
+    if v == 0 or v == _capi.NEVER:
+        raise InvalidArgument(f"{what} must be in 1..2^32-2 (or NEVER)")
+    return v
+
+
 def _ttl(value: Any, what: str) -> int:
     """Seconds (int, or a float rounded up; math.inf = never) as a C TTL."""
     if isinstance(value, float) and math.isinf(value) and value > 0:
@@ -653,23 +665,10 @@ class Database:
             if value is not None:
                 setattr(o, name, _uint(value, name, bits))
         o.tier_disabled = 1 if tier_disabled else 0
-        if tier_interval_ms is not None:
-            if isinstance(tier_interval_ms, float) and math.isinf(tier_interval_ms):
-                o.tier_interval_ms = _capi.NEVER
-            else:
-                v = _uint(tier_interval_ms, "tier_interval_ms", 32)
-                if v == 0 or v == _capi.NEVER:
-                    raise InvalidArgument("tier_interval_ms must be in 1..2^32-2 "
-                                          "(or NEVER)")
-                o.tier_interval_ms = v
-        if max_index_lag is not None:
-            if isinstance(max_index_lag, float) and math.isinf(max_index_lag):
-                o.max_index_lag = _capi.NEVER
-            else:
-                v = _uint(max_index_lag, "max_index_lag", 32)
-                if v == 0 or v == _capi.NEVER:
-                    raise InvalidArgument("max_index_lag must be in 1..2^32-2 (or NEVER)")
-                o.max_index_lag = v
+        for name, value in (("tier_interval_ms", tier_interval_ms),
+                            ("max_index_lag", max_index_lag)):
+            if value is not None:
+                setattr(o, name, _u32_or_never(value, name))
         if log is not None:
             def _log(_ctx: Any, level: int, msg: bytes) -> None:
                 log(level, msg.decode("utf-8", "replace"))
