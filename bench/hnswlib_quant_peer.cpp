@@ -77,8 +77,8 @@ int main(int argc, char **argv)
     uint32_t *rows = (uint32_t *)std::calloc((size_t)s.queries.n * QUANT_K, sizeof *rows);
     if (!rows)
         return 1;
-    long rss_data, hwm_data, rss_build, hwm_build, rss_end, hwm_end;
-    quant_rss_kb(&rss_data, &hwm_data);
+    long rss_data, hwm_data, rss_build, hwm_build, rss_settled, hwm_settled, rss_end, hwm_end;
+    quant_rss_settled_kb(&rss_data, &hwm_data);
     std::printf("RESULT impl=%s set=%s kind=info version=0.6.2 n=%u nq=%u dim=%u k=%d m=16 "
                 "efc=200 passes=%u\n",
                 IMPL, set, n, s.queries.n, dim, QUANT_K, passes);
@@ -91,13 +91,15 @@ int main(int argc, char **argv)
         index->addPoint(s.base.v + (size_t)i * dim, (hnswlib::labeltype)i);
     double build_s = quant_now() - t0, build_cpu = quant_cpu_now() - c0;
     quant_rss_kb(&rss_build, &hwm_build);
+    quant_rss_settled_kb(&rss_settled, &hwm_settled);
     std::printf("build: %.2f s (cpu %.2f s); index %.1f MiB\n", build_s, build_cpu,
-                (rss_build - rss_data) / 1024.0);
+                (rss_settled - rss_data) / 1024.0);
     std::printf("RESULT impl=%s set=%s kind=build seconds=%.3f cpu_seconds=%.3f\n", IMPL, set,
                 build_s, build_cpu);
     std::printf("RESULT impl=%s set=%s kind=memory rss_data_kb=%ld rss_build_kb=%ld "
-                "hwm_build_kb=%ld index_kb=%ld\n",
-                IMPL, set, rss_data, rss_build, hwm_build, rss_build - rss_data);
+                "hwm_build_kb=%ld index_kb=%ld index_raw_kb=%ld\n",
+                IMPL, set, rss_data, rss_build, hwm_build, rss_settled - rss_data,
+                rss_build - rss_data);
 
     ctx_t ctx = {index, &s};
     for (int e = 0; e < n_efs; e++) {

@@ -46,15 +46,16 @@ ifeq ($(AKIDB_TREE),)
 Q_INC      := include
 Q_LIB      := $(LIB)
 Q_LIBS      = $(BENCH_LIBS)
-Q_FORCE    :=
 else
 Q_INC      := $(AKIDB_TREE)/include
 Q_LIB      := $(AKIDB_TREE)/build/libakidb.a
 Q_LIBS      = $(shell mods=$$(sed -n 's/^Requires.private://p' \
                 $(AKIDB_TREE)/build/pkgconfig/akidb.pc 2>/dev/null); \
                 [ -z "$$mods" ] || pkg-config --libs $$mods 2>/dev/null) -lm -pthread
-Q_FORCE    := FORCE
 endif
+# bench_quant is relinked on every run (a second): switching AKIDB_TREE
+# must not leave a program built against the other library.
+Q_FORCE    := FORCE
 
 .PHONY: quant quant-programs quant-usearch
 

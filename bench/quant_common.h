@@ -99,6 +99,11 @@ uint32_t quant_i8_encode(const quant_i8 *q, const float *x, int8_t *out);
 double quant_now(void);
 double quant_cpu_now(void);
 int quant_rss_kb(long *rss_kb, long *hwm_kb);
+/* The same after malloc_trim(0): freed heap memory that glibc still holds
+ * (build-time scratch, buffers of inserts already applied) is returned
+ * to the system first, so the figure is what the index keeps.  Every side
+ * measures this way; the raw VmRSS is reported next to it. */
+int quant_rss_settled_kb(long *rss_kb, long *hwm_kb);
 
 /* Parse "16,32,64" into up to max values; returns the count (0 on error). */
 int quant_parse_list(const char *s, uint32_t *out, int max);
@@ -124,7 +129,8 @@ int quant_set_load(const char *data_dir, const char *set, quant_set *s);
 void quant_set_free(quant_set *s);
 
 /* One ef's timing: run `search` over all queries `passes` times, keep the
- * fastest pass; then score the rows it wrote.  search(ctx, q, rows) fills
+ * fastest pass; then score the rows it wrote.  The first call of a
+ * process runs one more, untimed, pass first (warm-up).  search(ctx, q, rows) fills
  * QUANT_K rows for query q and returns 0, or -1 to abort. */
 typedef int (*quant_search_fn)(void *ctx, uint32_t q, uint32_t *rows);
 int quant_measure_ef(const char *impl, const quant_set *s, uint32_t ef, uint32_t passes,

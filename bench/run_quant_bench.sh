@@ -13,10 +13,12 @@
 #   QUANT_ROUNDS  rounds (default 5; --quick: 1).  Each figure in the
 #                 tables is the median over rounds.
 #   QUANT_IMPLS   the sides, space-separated (default: akidb-f32 akidb-f16
-#                 akidb-int8 hnswlib-f32 usearch-f32 usearch-f16
-#                 usearch-i8).  Also known: usearch-i8-px128 (usearch fed
-#                 pixel-128, Fashion-MNIST only), akidb-int8-noexact
-#                 (int8 without exact vectors), akidb-int8-warm (int8,
+#                 akidb-int8 akidb-int8-noexact hnswlib-f32 usearch-f32
+#                 usearch-f16 usearch-i8).  akidb-int8-noexact is int8
+#                 without exact vectors (AKIDB_EXACT_NONE: approximate
+#                 distances, like usearch i8).  Also known:
+#                 usearch-i8-px128 (usearch fed pixel-128, Fashion-MNIST
+#                 only), akidb-int8-warm (int8,
 #                 exact vectors in the warm file: exact mode 1),
 #                 akidb-int8-rN (int8, re-rank N x k).
 #   QUANT_AKIDB_ARGS  extra arguments for every AkiDB side (e.g. --sync none)
@@ -42,7 +44,7 @@ while [ $# -gt 0 ]; do
 done
 
 IMPLS=${QUANT_IMPLS:-}
-[ -n "$IMPLS" ] || IMPLS="akidb-f32 akidb-f16 akidb-int8 hnswlib-f32 usearch-f32 usearch-f16 usearch-i8"
+[ -n "$IMPLS" ] || IMPLS="akidb-f32 akidb-f16 akidb-int8 akidb-int8-noexact hnswlib-f32 usearch-f32 usearch-f16 usearch-i8"
 if [ $quick = 1 ]; then
     ROUNDS=${QUANT_ROUNDS_QUICK:-1}
     PASSES=1

@@ -41,7 +41,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: usearch_quant_peer --data DIR --set STEM --scalar f32|f16|i8\n"
-            "                          [--i8-input akidb|pixel128] [--efs 10,16,...] [--passes 3]\n");
+            "                          [--i8-input akidb|pixel128] [--efs 10,16,...]\n"
+            "                          [--passes 3]\n");
     exit(2);
 }
 
@@ -109,7 +110,7 @@ int main(int argc, char **argv)
     usearch_index_t index = NULL;
     usearch_error_t err = NULL;
     usearch_scalar_kind_t kind;
-    long rss_data, hwm_data, rss_build, hwm_build, rss_end, hwm_end;
+    long rss_data, hwm_data, rss_build, hwm_build, rss_settled, hwm_settled, rss_end, hwm_end;
     double t0, c0, build_s, build_cpu;
     uint64_t bclip = 0, qclip = 0;
     ctx_t ctx;
@@ -172,7 +173,7 @@ int main(int argc, char **argv)
             goto oom;
     }
     /* The caller's copies (floats, and codes for i8) are in the baseline. */
-    quant_rss_kb(&rss_data, &hwm_data);
+    quant_rss_settled_kb(&rss_data, &hwm_data);
 
     memset(&uo, 0, sizeof uo);
     uo.metric_kind = usearch_metric_l2sq_k;
@@ -219,19 +220,20 @@ int main(int argc, char **argv)
     build_s = quant_now() - t0;
     build_cpu = quant_cpu_now() - c0;
     quant_rss_kb(&rss_build, &hwm_build);
+    quant_rss_settled_kb(&rss_settled, &hwm_settled);
     {
         const char *hw = usearch_hardware_acceleration(index, &err);
         printf("usearch %s %s on %s: build %.2f s (cpu %.2f s); index %.1f MiB; kernels %s\n",
                usearch_version(), scalar, set, build_s, build_cpu,
-               (rss_build - rss_data) / 1024.0, hw && !err ? hw : "?");
+               (rss_settled - rss_data) / 1024.0, hw && !err ? hw : "?");
         printf("RESULT impl=%s set=%s kind=kernels isa=%s\n", impl, set, hw && !err ? hw : "?");
         err = NULL;
     }
     printf("RESULT impl=%s set=%s kind=build seconds=%.3f cpu_seconds=%.3f\n", impl, set, build_s,
            build_cpu);
     printf("RESULT impl=%s set=%s kind=memory rss_data_kb=%ld rss_build_kb=%ld hwm_build_kb=%ld "
-           "index_kb=%ld usearch_memory_kb=%zu\n",
-           impl, set, rss_data, rss_build, hwm_build, rss_build - rss_data,
+           "index_kb=%ld index_raw_kb=%ld usearch_memory_kb=%zu\n",
+           impl, set, rss_data, rss_build, hwm_build, rss_settled - rss_data, rss_build - rss_data,
            usearch_memory_usage(index, &err) / 1024);
     err = NULL;
 
