@@ -134,7 +134,10 @@ def show_qps(q, mark):
 
 
 def order_key(impl):
-    return (ORDER.index(impl) if impl in ORDER else len(ORDER), impl)
+    m = re.match(r"akidb-int8-r(\d+)$", impl)
+    if m:  # re-rank variants right after the default int8 side
+        return (ORDER.index("akidb-int8"), int(m.group(1)))
+    return (ORDER.index(impl) if impl in ORDER else len(ORDER), 0 if impl in ORDER else impl)
 
 
 def main(argv):
@@ -206,40 +209,41 @@ def main(argv):
         print()
         print("| target | measured | met |")
         print("|---|---|---|")
-        ak = "akidb-int8"
 
         def met(cond):
             return "n/a" if cond is None else ("yes" if cond else "**no**")
 
-        for t in TARGETS:
-            q = A[t].get(ak, (None,))[0]
-            for anchor, want in ((ANCHOR_PEER, 1.0), (ANCHOR_SELF, 1.3)):
-                qa = A[t].get(anchor, (None,))[0]
-                r = q / qa if q is not None and qa else None
-                m_ak = A[t].get(ak, (None, ""))[1]
-                m_an = A[t].get(anchor, (None, ""))[1]
-                if q is not None and qa is None and m_an.startswith("max "):
-                    # the anchor never gets there; AkiDB does
-                    print("| %s QPS >= %.1fx %s at recall %.2f | %s never reaches %.2f (%s); "
-                          "%s does (%s QPS) | yes |" % (ak, want, anchor, t, anchor, t, m_an,
-                                                      ak, show_qps(q, m_ak)))
-                    continue
-                note = "" if not (m_ak or m_an) else " (%s: %s; %s: %s)" % (
-                    ak, m_ak.strip() or "interpolated", anchor, m_an.strip() or "interpolated")
-                print("| %s QPS >= %.1fx %s at recall %.2f | %s%s | %s |"
-                      % (ak, want, anchor, t, "%.2f" % r if r is not None else "n/a", note,
-                         met(None if r is None else r >= want)))
-        if ak in S and ANCHOR_SELF in S and S[ak]["ran"] and S[ANCHOR_SELF]["ran"]:
-            common = sorted(set(S[ak]["ef"]) & set(S[ANCHOR_SELF]["ef"]))
-            # shortfall: how far int8 falls below f32 (above is fine: the
-            # re-rank walk may look at more candidates than ef)
-            diffs = [(S[ANCHOR_SELF]["ef"][e]["recall"] - S[ak]["ef"][e]["recall"], e)
-                     for e in common]
-            d, e = max(diffs) if diffs else (None, None)
-            print("| %s recall at most 0.002 below %s at the same ef | largest shortfall %s "
-                  "(ef %s; negative = int8 above f32 at every ef) | %s |"
-                  % (ak, ANCHOR_SELF, "%.4f" % d if d is not None else "n/a", e,
-                     met(None if d is None else d <= 0.002)))
+        int8_sides = [i for i in impls if i == "akidb-int8" or re.match(r"akidb-int8-r\d+$", i)]
+        for ak in int8_sides or ["akidb-int8"]:
+            for t in TARGETS:
+                q = A[t].get(ak, (None,))[0]
+                for anchor, want in ((ANCHOR_PEER, 1.0), (ANCHOR_SELF, 1.3)):
+                    qa = A[t].get(anchor, (None,))[0]
+                    r = q / qa if q is not None and qa else None
+                    m_ak = A[t].get(ak, (None, ""))[1]
+                    m_an = A[t].get(anchor, (None, ""))[1]
+                    if q is not None and qa is None and m_an.startswith("max "):
+                        # the anchor never gets there; AkiDB does
+                        print("| %s QPS >= %.1fx %s at recall %.2f | %s never reaches %.2f (%s); "
+                              "%s does (%s QPS) | yes |" % (ak, want, anchor, t, anchor, t, m_an,
+                                                          ak, show_qps(q, m_ak)))
+                        continue
+                    note = "" if not (m_ak or m_an) else " (%s: %s; %s: %s)" % (
+                        ak, m_ak.strip() or "interpolated", anchor, m_an.strip() or "interpolated")
+                    print("| %s QPS >= %.1fx %s at recall %.2f | %s%s | %s |"
+                          % (ak, want, anchor, t, "%.2f" % r if r is not None else "n/a", note,
+                             met(None if r is None else r >= want)))
+            if ak in S and ANCHOR_SELF in S and S[ak]["ran"] and S[ANCHOR_SELF]["ran"]:
+                common = sorted(set(S[ak]["ef"]) & set(S[ANCHOR_SELF]["ef"]))
+                # shortfall: how far int8 falls below f32 (above is fine: the
+                # re-rank walk may look at more candidates than ef)
+                diffs = [(S[ANCHOR_SELF]["ef"][e]["recall"] - S[ak]["ef"][e]["recall"], e)
+                         for e in common]
+                d, e = max(diffs) if diffs else (None, None)
+                print("| %s recall at most 0.002 below %s at the same ef | largest shortfall %s "
+                      "(ef %s; negative = int8 above f32 at every ef) | %s |"
+                      % (ak, ANCHOR_SELF, "%.4f" % d if d is not None else "n/a", e,
+                         met(None if d is None else d <= 0.002)))
         warm = "akidb-int8-warm"
         ks = S.get(ANCHOR_SELF, {}).get("index_kb")
         kw = S[warm]["index_kb"] if S.get(warm, {}).get("ran") else None
