@@ -226,6 +226,22 @@ int main(int argc, char **argv)
         goto out;
     }
 
+#if HAVE_STORAGE
+    {
+        /* What the library recorded (rerank 0 = its default), for the log. */
+        akidb_collection_config got;
+        akidb_collection_config_init(&got, dim, AKIDB_METRIC_L2);
+        rc = akidb_collection_info(db, COLL, &got);
+        if (rc != AKIDB_OK) {
+            fprintf(stderr, "bench_quant: collection_info: %s (%s)\n", akidb_errstr(rc),
+                    akidb_errmsg(db));
+            goto out;
+        }
+        printf("RESULT impl=%s set=%s kind=config storage=%d exact=%d rerank=%u\n", impl, set,
+               (int)got.storage, (int)got.exact, (unsigned)got.rerank);
+    }
+#endif
+
     t0 = quant_now();
     c0 = quant_cpu_now();
     for (i = 0; i < n; i += batch) {

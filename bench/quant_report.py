@@ -82,6 +82,7 @@ def summarise(recs):
     info = next((r["info"] for r in done if "info" in r), {})
     s["info"] = info
     s["isa"] = next((r["kernels"]["isa"] for r in done if "kernels" in r), None)
+    s["config"] = next((r["config"] for r in done if "config" in r), {})
     efs = sorted({ef for r in done for ef in r["search"]})
     s["ef"] = {}
     for ef in efs:
@@ -282,6 +283,11 @@ def main(argv):
                 bits.append("build CPU/wall %.2f" % (s["build_cpu"] / s["build"]))
             if s["isa"]:
                 bits.append("kernels %s" % s["isa"])
+            if s["config"]:
+                c = s["config"]
+                bits.append("config: storage %s, exact %s, rerank %s" % (
+                    c.get("storage"), c.get("exact"),
+                    "default" if c.get("rerank") == "0" else c.get("rerank")))
             if s["info"].get("i8_input") not in (None, "none"):
                 bits.append("int8 input %s (clipped: base %s, queries %s values)"
                             % (s["info"]["i8_input"], s["info"].get("base_clipped"),

@@ -13,13 +13,12 @@
 #   QUANT_ROUNDS  rounds (default 5; --quick: 1).  Each figure in the
 #                 tables is the median over rounds.
 #   QUANT_IMPLS   the sides, space-separated (default: akidb-f32 akidb-f16
-#                 akidb-int8 akidb-int8-r1 akidb-int8-r2 akidb-int8-noexact
-#                 hnswlib-f32 usearch-f32 usearch-f16 usearch-i8).
-#                 akidb-int8 uses the library's default re-rank (a walk of
-#                 at least rerank x k = 40 candidates, so its recall starts
-#                 near the top at ef=10); akidb-int8-rN re-ranks N x k, so
-#                 its ef sweep crosses recall 0.95 and 0.99 like the
-#                 others' (the default is chosen from these).
+#                 akidb-int8 akidb-int8-r1 akidb-int8-noexact hnswlib-f32
+#                 usearch-f32 usearch-f16 usearch-i8).  akidb-int8 uses
+#                 the library's default re-rank (a walk of at least
+#                 rerank x k candidates whatever the ef); akidb-int8-rN
+#                 sets rerank N (any N in 1..64: a sweep over N is how the
+#                 default is chosen).
 #                 akidb-int8-noexact is int8 without exact vectors
 #                 (AKIDB_EXACT_NONE: approximate distances, like usearch
 #                 i8).  Also known:
@@ -50,7 +49,7 @@ while [ $# -gt 0 ]; do
 done
 
 IMPLS=${QUANT_IMPLS:-}
-[ -n "$IMPLS" ] || IMPLS="akidb-f32 akidb-f16 akidb-int8 akidb-int8-r1 akidb-int8-r2 akidb-int8-noexact hnswlib-f32 usearch-f32 usearch-f16 usearch-i8"
+[ -n "$IMPLS" ] || IMPLS="akidb-f32 akidb-f16 akidb-int8 akidb-int8-r1 akidb-int8-noexact hnswlib-f32 usearch-f32 usearch-f16 usearch-i8"
 if [ $quick = 1 ]; then
     ROUNDS=${QUANT_ROUNDS_QUICK:-1}
     PASSES=2
