@@ -69,7 +69,6 @@ typedef struct search_ctx {
     const quant_set *s;
     akidb_search_params sp;
     uint64_t first_id;
-    int failed;
 } search_ctx;
 
 static int search_one(void *vctx, uint32_t q, uint32_t *rows)

@@ -50,7 +50,6 @@ typedef struct ctx_t {
     usearch_index_t index;
     const quant_set *s;
     const int8_t *qcodes; /* i8: the queries' codes; else NULL */
-    int failed;
 } ctx_t;
 
 static int search_one(void *vctx, uint32_t q, uint32_t *rows)
@@ -240,7 +239,6 @@ int main(int argc, char **argv)
     ctx.index = index;
     ctx.s = &s;
     ctx.qcodes = qcodes;
-    ctx.failed = 0;
     for (e = 0; e < n_efs; e++) {
         usearch_change_expansion_search(index, efs[e], &err);
         if (err) {
