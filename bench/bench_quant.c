@@ -6,7 +6,7 @@
  *   bench_quant --data DIR --set STEM --storage f32|f16|int8 [--impl NAME]
  *               [--exact ram|none|N] [--rerank N] [--efs 10,16,...]
  *               [--passes 3] [--workdir DIR] [--batch 1000]
- *               [--sync default|always|interval|none]
+ *               [--sync default|always|interval|none] [--check-codes N]
  *
  * As bench_hnsw: M=16, ef_construction=200, default open options (sync
  * ALWAYS) with the index-lag bound off, so the build time runs from the
@@ -52,7 +52,7 @@ static void usage(void)
             "usage: bench_quant --data DIR --set STEM --storage f32|f16|int8 [--impl NAME]\n"
             "                   [--exact ram|none|N] [--rerank N] [--efs 10,16,...]\n"
             "                   [--passes 3] [--workdir DIR] [--batch 1000]\n"
-            "                   [--sync default|always|interval|none]\n");
+            "                   [--sync default|always|interval|none] [--check-codes N]\n");
     exit(2);
 }
 
@@ -89,11 +89,81 @@ static int search_one(void *vctx, uint32_t q, uint32_t *rows)
     return 0;
 }
 
+/* Does quant_common's int8 quantiser (the one usearch i8 is fed with)
+ * make the same codes as the library?  Only visible without exact
+ * vectors (AKIDB_EXACT_NONE), where akidb_get returns the decoded compact
+ * vector, offset[d] + scale * code.  The library trains on the first
+ * CHECK_TRAIN_ROWS vectors linked (AKIDB__TRAIN_ROWS_DEFAULT, an internal
+ * constant mirrored here), so the check trains on those rows too; the
+ * usearch side trains on the whole base, as the benchmark's spec says.
+ * Outside any timing.  Returns 0, or -1 when akidb_get fails. */
+#define CHECK_TRAIN_ROWS 4096
+static int check_codes_against(akidb *db, const quant_set *s, uint64_t first_id, uint32_t n_check,
+                               const char *impl)
+{
+    quant_vectors head = s->base;
+    quant_i8 q8 = {0, 0, NULL};
+    float *got = malloc((size_t)s->base.dim * sizeof *got);
+    int8_t *code = malloc(s->base.dim);
+    uint64_t bad_values = 0;
+    uint32_t bad_rows = 0, exact_rows = 0, i, d, step;
+    int ret = -1;
+
+    if (head.n > CHECK_TRAIN_ROWS)
+        head.n = CHECK_TRAIN_ROWS;
+    if (!got || !code || quant_i8_train(&q8, &head) != 0) {
+        fprintf(stderr, "bench_quant: out of memory\n");
+        goto fail;
+    }
+    if (n_check > s->base.n)
+        n_check = s->base.n;
+    step = s->base.n / n_check;
+    for (i = 0; i < n_check; i++) {
+        uint32_t row = i * step, row_bad = 0, row_exact = 0;
+        const float *x = s->base.v + (size_t)row * s->base.dim;
+        int rc = akidb_get(db, COLL, first_id + row, got, NULL);
+        if (rc != AKIDB_OK) {
+            fprintf(stderr, "bench_quant: get: %s (%s)\n", akidb_errstr(rc), akidb_errmsg(db));
+            goto fail;
+        }
+        quant_i8_encode(&q8, x, code);
+        for (d = 0; d < s->base.dim; d++) {
+            row_bad += got[d] != q8.offset[d] + q8.scale * (float)code[d];
+            row_exact += got[d] == x[d];
+        }
+        if (row_bad && row_exact == s->base.dim) {
+            /* akidb.h: the newest, partly filled block keeps exact vectors */
+            exact_rows++;
+            continue;
+        }
+        if (row_bad && bad_rows < 3)
+            printf("int8 codes: row %u: %u of %u values differ (first: got %g, expected %g "
+                   "from %g)\n", row, row_bad, s->base.dim, got[0],
+                   q8.offset[0] + q8.scale * (float)code[0], x[0]);
+        bad_values += row_bad;
+        bad_rows += row_bad != 0;
+    }
+    printf("int8 codes: %u rows read back: %u decode from quant_common's codes, %u differ "
+           "(%llu values), %u still exact (the newest block)\n",
+           n_check, n_check - bad_rows - exact_rows, bad_rows, (unsigned long long)bad_values,
+           exact_rows);
+    printf("RESULT impl=%s set=%s kind=codes rows=%u rows_differing=%u values_differing=%llu "
+           "rows_exact=%u train_rows=%d\n",
+           impl, s->name, n_check, bad_rows, (unsigned long long)bad_values, exact_rows,
+           CHECK_TRAIN_ROWS);
+    ret = 0;
+fail:
+    quant_i8_free(&q8);
+    free(got);
+    free(code);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
     const char *data = "build/bench/quant", *set = NULL, *storage = "f32", *impl = NULL;
     const char *exact = NULL, *workdir = "build/bench", *sync = "default";
-    uint32_t rerank = 0, passes = 3, batch = 1000, efs[QUANT_MAX_EFS], i, n, dim;
+    uint32_t rerank = 0, passes = 3, batch = 1000, check_codes = 0, efs[QUANT_MAX_EFS], i, n, dim;
     int n_efs = quant_parse_list("10,16,24,32,48,64,96,128,192,256", efs, QUANT_MAX_EFS);
     int e, rc, ret = 1, have_dir = 0;
     char dbdir[4096], implbuf[64];
@@ -121,6 +191,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--rerank")) rerank = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--passes")) passes = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--batch")) batch = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--check-codes")) check_codes = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--workdir")) workdir = v;
         else if (!strcmp(a, "--sync")) sync = v;
         else if (!strcmp(a, "--efs")) {
@@ -275,6 +346,9 @@ int main(int argc, char **argv)
            "index_kb=%ld index_raw_kb=%ld\n",
            impl, set, rss_data, rss_build, hwm_build, rss_settled - rss_data,
            rss_build - rss_data);
+
+    if (check_codes && check_codes_against(db, &s, ids[0], check_codes, impl) != 0)
+        goto out;
 
     memset(&ctx, 0, sizeof ctx);
     ctx.db = db;

@@ -83,6 +83,7 @@ def summarise(recs):
     s["info"] = info
     s["isa"] = next((r["kernels"]["isa"] for r in done if "kernels" in r), None)
     s["config"] = next((r["config"] for r in done if "config" in r), {})
+    s["codes"] = next((r["codes"] for r in done if "codes" in r), {})
     efs = sorted({ef for r in done for ef in r["search"]})
     s["ef"] = {}
     for ef in efs:
@@ -292,6 +293,12 @@ def main(argv):
                 bits.append("int8 input %s (clipped: base %s, queries %s values)"
                             % (s["info"]["i8_input"], s["info"].get("base_clipped"),
                                s["info"].get("query_clipped")))
+            if s["codes"]:
+                c = s["codes"]
+                bits.append("int8 codes read back: %s rows, %s differ from the quantiser usearch "
+                            "i8 is fed (trained on the first %s rows here), %s still exact"
+                            % (c.get("rows"), c.get("rows_differing"), c.get("train_rows"),
+                               c.get("rows_exact")))
             if s["info"].get("version"):
                 bits.append("version %s" % s["info"]["version"])
             spread = max((v["qps_max"] / v["qps_min"] for v in s["ef"].values() if v["qps_min"]),

@@ -113,7 +113,9 @@ run_side() { # set-stem impl round
         akidb-f16) cmd="$OUT/bench_quant $common --storage f16 --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
         akidb-int8) cmd="$OUT/bench_quant $common --storage int8 --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
         akidb-int8-noexact)
-            cmd="$OUT/bench_quant $common --storage int8 --exact none --impl $impl --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
+            # --check-codes: AkiDB's decoded vectors against the codes the
+            # usearch i8 side is fed (quant_common's copy of the quantiser)
+            cmd="$OUT/bench_quant $common --storage int8 --exact none --check-codes 1000 --impl $impl --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
         akidb-int8-warm)
             cmd="$OUT/bench_quant $common --storage int8 --exact 1 --impl $impl --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
         akidb-int8-r*)
