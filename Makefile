@@ -475,6 +475,8 @@ bench:
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' tier
 	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
 	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' ingest
+	$(MAKE) --no-print-directory -f bench/bench.mk BUILD=$(BUILD) CC='$(CC)' \
+	    LIB=$(STATIC) BENCH_LIBS='$(LIBS)' quant
 
 # `make run` starts akidb-server in the foreground (README: "Run it").
 # CI (.ci/run) counts "still running" as success only after the echo.

@@ -92,3 +92,6 @@ include bench/tier.mk
 
 # The fast-ingest benchmark (issue 11): `make -f bench/bench.mk ingest`.
 include bench/ingest.mk
+
+# The quantized-storage benchmark (issue 16): `make -f bench/bench.mk quant`.
+include bench/quant.mk

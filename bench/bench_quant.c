@@ -1,0 +1,376 @@
+/*
+ * bench_quant.c - the AkiDB side of the quantized-storage benchmark
+ * (issue 16): one collection of one storage kind (f32, f16 or int8) on one
+ * prepared data set, through include/akidb.h only.
+ *
+ *   bench_quant --data DIR --set STEM --storage f32|f16|int8 [--impl NAME]
+ *               [--exact ram|none|N] [--rerank N] [--efs 10,16,...]
+ *               [--passes 3] [--workdir DIR] [--batch 1000]
+ *               [--sync default|always|interval|none] [--check-codes N]
+ *
+ * As bench_hnsw: M=16, ef_construction=200, default open options (sync
+ * ALWAYS) with the index-lag bound off, so the build time runs from the
+ * first insert until akidb_index_wait returns (the indexer thread links
+ * every vector); index memory is VmRSS after the build minus VmRSS after
+ * the data was loaded.  Then, per ef, recall@10 and QPS over all queries
+ * on one thread (fastest of --passes), scored by quant_common.
+ *
+ * The storage kind, where the exact vectors live and the re-rank factor
+ * are fields of akidb_collection_config version 2 (storage, exact,
+ * rerank).  They are enums, which the preprocessor cannot see, so the
+ * code tests the struct's version macro: built against a library whose
+ * config is version 1, only f32 runs and the other kinds report
+ * "kind=skipped" and exit 3 (the run script shows them as not run).
+ *
+ * Output: human-readable lines and `RESULT impl=... set=... kind=...`
+ * lines for bench/quant_report.py.
+ */
+#define _GNU_SOURCE
+#include "akidb.h"
+#include "quant_common.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define COLL "quant"
+#define EXIT_SKIPPED 3
+
+#if AKIDB_COLLECTION_CONFIG_VERSION >= 2
+#define HAVE_STORAGE 1
+#else
+#define HAVE_STORAGE 0
+#endif
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: bench_quant --data DIR --set STEM --storage f32|f16|int8 [--impl NAME]\n"
+            "                   [--exact ram|none|N] [--rerank N] [--efs 10,16,...]\n"
+            "                   [--passes 3] [--workdir DIR] [--batch 1000]\n"
+            "                   [--sync default|always|interval|none] [--check-codes N]\n");
+    exit(2);
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+typedef struct search_ctx {
+    akidb *db;
+    const quant_set *s;
+    akidb_search_params sp;
+    uint64_t first_id;
+} search_ctx;
+
+static int search_one(void *vctx, uint32_t q, uint32_t *rows)
+{
+    search_ctx *c = vctx;
+    akidb_hit hits[QUANT_K];
+    uint32_t n_hits = 0, j;
+    int rc = akidb_search(c->db, COLL, c->s->queries.v + (size_t)q * c->s->queries.dim, QUANT_K,
+                          &c->sp, hits, &n_hits);
+    if (rc != AKIDB_OK) {
+        fprintf(stderr, "bench_quant: search: %s (%s)\n", akidb_errstr(rc), akidb_errmsg(c->db));
+        return -1;
+    }
+    for (j = 0; j < QUANT_K; j++) {
+        uint64_t r = j < n_hits ? hits[j].id - c->first_id : UINT64_MAX;
+        rows[j] = r < c->s->base.n ? (uint32_t)r : QUANT_NO_ROW;
+    }
+    return 0;
+}
+
+/* Does quant_common's int8 quantiser (the one usearch i8 is fed with)
+ * make the same codes as the library?  Only visible without exact
+ * vectors (AKIDB_EXACT_NONE), where akidb_get returns the decoded compact
+ * vector, offset[d] + scale * code.  The library trains on the first
+ * CHECK_TRAIN_ROWS vectors linked (AKIDB__TRAIN_ROWS_DEFAULT, an internal
+ * constant mirrored here), so the check trains on those rows too; the
+ * usearch side trains on the whole base, as the benchmark's spec says.
+ * Outside any timing.  Returns 0, or -1 when akidb_get fails. */
+#define CHECK_TRAIN_ROWS 4096
+static int check_codes_against(akidb *db, const quant_set *s, uint64_t first_id, uint32_t n_check,
+                               const char *impl)
+{
+    quant_vectors head = s->base;
+    quant_i8 q8 = {0, 0, NULL};
+    float *got = malloc((size_t)s->base.dim * sizeof *got);
+    int8_t *code = malloc(s->base.dim);
+    uint64_t bad_values = 0;
+    uint32_t bad_rows = 0, exact_rows = 0, i, d, step;
+    int ret = -1;
+
+    if (head.n > CHECK_TRAIN_ROWS)
+        head.n = CHECK_TRAIN_ROWS;
+    if (!got || !code || quant_i8_train(&q8, &head) != 0) {
+        fprintf(stderr, "bench_quant: out of memory\n");
+        goto fail;
+    }
+    if (n_check > s->base.n)
+        n_check = s->base.n;
+    step = s->base.n / n_check;
+    for (i = 0; i < n_check; i++) {
+        uint32_t row = i * step, row_bad = 0, row_exact = 0;
+        const float *x = s->base.v + (size_t)row * s->base.dim;
+        int rc = akidb_get(db, COLL, first_id + row, got, NULL);
+        if (rc != AKIDB_OK) {
+            fprintf(stderr, "bench_quant: get: %s (%s)\n", akidb_errstr(rc), akidb_errmsg(db));
+            goto fail;
+        }
+        quant_i8_encode(&q8, x, code);
+        for (d = 0; d < s->base.dim; d++) {
+            row_bad += got[d] != q8.offset[d] + q8.scale * (float)code[d];
+            row_exact += got[d] == x[d];
+        }
+        if (row_bad && row_exact == s->base.dim) {
+            /* akidb.h: the newest, partly filled block keeps exact vectors */
+            exact_rows++;
+            continue;
+        }
+        if (row_bad && bad_rows < 3)
+            printf("int8 codes: row %u: %u of %u values differ (first: got %g, expected %g "
+                   "from %g)\n", row, row_bad, s->base.dim, got[0],
+                   q8.offset[0] + q8.scale * (float)code[0], x[0]);
+        bad_values += row_bad;
+        bad_rows += row_bad != 0;
+    }
+    printf("int8 codes: %u rows read back: %u decode from quant_common's codes, %u differ "
+           "(%llu values), %u still exact (the newest block)\n",
+           n_check, n_check - bad_rows - exact_rows, bad_rows, (unsigned long long)bad_values,
+           exact_rows);
+    printf("RESULT impl=%s set=%s kind=codes rows=%u rows_differing=%u values_differing=%llu "
+           "rows_exact=%u train_rows=%d\n",
+           impl, s->name, n_check, bad_rows, (unsigned long long)bad_values, exact_rows,
+           CHECK_TRAIN_ROWS);
+    ret = 0;
+fail:
+    quant_i8_free(&q8);
+    free(got);
+    free(code);
+    return ret;
+}
+
+int main(int argc, char **argv)
+{
+    const char *data = "build/bench/quant", *set = NULL, *storage = "f32", *impl = NULL;
+    const char *exact = NULL, *workdir = "build/bench", *sync = "default";
+    uint32_t rerank = 0, passes = 3, batch = 1000, check_codes = 0, efs[QUANT_MAX_EFS], i, n, dim;
+    int n_efs = quant_parse_list("10,16,24,32,48,64,96,128,192,256", efs, QUANT_MAX_EFS);
+    int e, rc, ret = 1, have_dir = 0;
+    char dbdir[4096], implbuf[64];
+    quant_set s;
+    akidb *db = NULL;
+    akidb_options aopts;
+    akidb_collection_config cfg;
+    uint64_t *ids = NULL;
+    uint32_t *rows = NULL;
+    long rss_start, hwm_start, rss_data, hwm_data, rss_build, hwm_build, rss_end, hwm_end;
+    long rss_settled, hwm_settled;
+    double t0, c0, ack_s, build_s, build_cpu;
+    search_ctx ctx;
+
+    for (i = 1; i < (uint32_t)argc; i++) {
+        const char *a = argv[i], *v = i + 1 < (uint32_t)argc ? argv[i + 1] : NULL;
+        if (!v)
+            usage();
+        i++;
+        if (!strcmp(a, "--data")) data = v;
+        else if (!strcmp(a, "--set")) set = v;
+        else if (!strcmp(a, "--storage")) storage = v;
+        else if (!strcmp(a, "--impl")) impl = v;
+        else if (!strcmp(a, "--exact")) exact = v;
+        else if (!strcmp(a, "--rerank")) rerank = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--passes")) passes = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--batch")) batch = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--check-codes")) check_codes = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--workdir")) workdir = v;
+        else if (!strcmp(a, "--sync")) sync = v;
+        else if (!strcmp(a, "--efs")) {
+            if ((n_efs = quant_parse_list(v, efs, QUANT_MAX_EFS)) == 0)
+                usage();
+        } else
+            usage();
+    }
+    if (!set || passes == 0 || batch == 0)
+        usage();
+    if (strcmp(storage, "f32") && strcmp(storage, "f16") && strcmp(storage, "int8"))
+        usage();
+    if (!impl) {
+        snprintf(implbuf, sizeof implbuf, "akidb-%s", storage);
+        impl = implbuf;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    /* Kinds this library cannot make: say so before loading anything. */
+    if (!HAVE_STORAGE && (strcmp(storage, "f32") != 0 || exact || rerank)) {
+        printf("bench_quant: %s: this libakidb (%s) has akidb_collection_config version %d, "
+               "without storage kinds: not run\n",
+               impl, akidb_version(), AKIDB_COLLECTION_CONFIG_VERSION);
+        printf("RESULT impl=%s set=%s kind=skipped reason=config_version_%d\n", impl, set,
+               AKIDB_COLLECTION_CONFIG_VERSION);
+        return EXIT_SKIPPED;
+    }
+
+    quant_rss_kb(&rss_start, &hwm_start);
+    if (quant_set_load(data, set, &s) != 0)
+        return 1;
+    n = s.base.n;
+    dim = s.base.dim;
+    ids = malloc((size_t)n * sizeof *ids);
+    rows = malloc((size_t)s.queries.n * QUANT_K * sizeof *rows);
+    if (!ids || !rows) {
+        fprintf(stderr, "bench_quant: out of memory\n");
+        goto out;
+    }
+    memset(ids, 0, (size_t)n * sizeof *ids);
+    memset(rows, 0, (size_t)s.queries.n * QUANT_K * sizeof *rows);
+    quant_rss_settled_kb(&rss_data, &hwm_data);
+
+    akidb_options_init(&aopts);
+    if (!strcmp(sync, "always")) aopts.sync_mode = AKIDB_SYNC_ALWAYS;
+    else if (!strcmp(sync, "interval")) aopts.sync_mode = AKIDB_SYNC_INTERVAL;
+    else if (!strcmp(sync, "none")) aopts.sync_mode = AKIDB_SYNC_NONE;
+    else if (strcmp(sync, "default") != 0)
+        usage();
+    aopts.max_index_lag = AKIDB_NEVER;
+
+    akidb_collection_config_init(&cfg, dim, AKIDB_METRIC_L2);
+    cfg.hnsw_m = 16;
+    cfg.ef_construction = 200;
+#if HAVE_STORAGE
+    if (!strcmp(storage, "f16"))
+        cfg.storage = AKIDB_STORAGE_F16;
+    else if (!strcmp(storage, "int8"))
+        cfg.storage = AKIDB_STORAGE_INT8;
+    else
+        cfg.storage = AKIDB_STORAGE_F32;
+    if (exact) {
+        if (!strcmp(exact, "ram"))
+            cfg.exact = AKIDB_EXACT_RAM;
+        else if (!strcmp(exact, "none"))
+            cfg.exact = AKIDB_EXACT_NONE;
+        else
+            /* other modes (the warm file) by number, until named here */
+            cfg.exact = (akidb_exact_vectors)strtoul(exact, NULL, 10);
+    }
+    if (rerank)
+        cfg.rerank = rerank;
+    printf("RESULT impl=%s set=%s kind=info version=%s storage=%s exact=%d rerank=%u n=%u "
+           "nq=%u dim=%u k=%d m=16 efc=200 passes=%u\n",
+           impl, set, akidb_version(), storage, (int)cfg.exact, (unsigned)cfg.rerank, n,
+           s.queries.n, dim, QUANT_K, passes);
+#else
+    printf("RESULT impl=%s set=%s kind=info version=%s storage=f32 exact=ram rerank=0 n=%u "
+           "nq=%u dim=%u k=%d m=16 efc=200 passes=%u\n",
+           impl, set, akidb_version(), n, s.queries.n, dim, QUANT_K, passes);
+#endif
+    printf("akidb %s %s: %s, %u x %u, %u queries\n", akidb_version(), storage, set, n, dim,
+           s.queries.n);
+
+    /* On disk under workdir (not /tmp, which may be tmpfs). */
+    mkdir(workdir, 0777);
+    snprintf(dbdir, sizeof dbdir, "%s/akidb-quant-XXXXXX", workdir);
+    if (!mkdtemp(dbdir)) {
+        fprintf(stderr, "bench_quant: mkdtemp %s: %s\n", dbdir, strerror(errno));
+        goto out;
+    }
+    have_dir = 1;
+    rc = akidb_open(dbdir, &aopts, &db);
+    if (rc != AKIDB_OK) {
+        fprintf(stderr, "bench_quant: open: %s\n", akidb_errstr(rc));
+        goto out;
+    }
+    rc = akidb_collection_create(db, COLL, &cfg);
+    if (rc != AKIDB_OK) {
+        fprintf(stderr, "bench_quant: collection_create (%s): %s (%s)\n", storage,
+                akidb_errstr(rc), akidb_errmsg(db));
+        goto out;
+    }
+
+#if HAVE_STORAGE
+    {
+        /* What the library recorded (rerank 0 = its default), for the log. */
+        akidb_collection_config got;
+        akidb_collection_config_init(&got, dim, AKIDB_METRIC_L2);
+        rc = akidb_collection_info(db, COLL, &got);
+        if (rc != AKIDB_OK) {
+            fprintf(stderr, "bench_quant: collection_info: %s (%s)\n", akidb_errstr(rc),
+                    akidb_errmsg(db));
+            goto out;
+        }
+        printf("RESULT impl=%s set=%s kind=config storage=%d exact=%d rerank=%u\n", impl, set,
+               (int)got.storage, (int)got.exact, (unsigned)got.rerank);
+    }
+#endif
+
+    t0 = quant_now();
+    c0 = quant_cpu_now();
+    for (i = 0; i < n; i += batch) {
+        uint32_t m = n - i < batch ? n - i : batch;
+        rc = akidb_insert(db, COLL, m, s.base.v + (size_t)i * dim, NULL, NULL, ids + i);
+        if (rc != AKIDB_OK) {
+            fprintf(stderr, "bench_quant: insert: %s (%s)\n", akidb_errstr(rc), akidb_errmsg(db));
+            goto out;
+        }
+    }
+    ack_s = quant_now() - t0;
+    rc = akidb_index_wait(db, COLL, AKIDB_NEVER);
+    if (rc != AKIDB_OK) {
+        fprintf(stderr, "bench_quant: index_wait: %s (%s)\n", akidb_errstr(rc), akidb_errmsg(db));
+        goto out;
+    }
+    build_s = quant_now() - t0;
+    build_cpu = quant_cpu_now() - c0;
+    quant_rss_kb(&rss_build, &hwm_build);
+    quant_rss_settled_kb(&rss_settled, &hwm_settled);
+    for (i = 0; i < n; i++)
+        if (ids[i] != ids[0] + i) {
+            fprintf(stderr, "bench_quant: ids are not dense (id %llu at row %u after %llu)\n",
+                    (unsigned long long)ids[i], i, (unsigned long long)ids[0]);
+            goto out;
+        }
+    printf("build: %.2f s (cpu %.2f s), inserts acknowledged after %.2f s; index %.1f MiB\n",
+           build_s, build_cpu, ack_s, (rss_settled - rss_data) / 1024.0);
+    printf("RESULT impl=%s set=%s kind=build seconds=%.3f cpu_seconds=%.3f ack_seconds=%.3f\n",
+           impl, set, build_s, build_cpu, ack_s);
+    printf("RESULT impl=%s set=%s kind=memory rss_data_kb=%ld rss_build_kb=%ld hwm_build_kb=%ld "
+           "index_kb=%ld index_raw_kb=%ld\n",
+           impl, set, rss_data, rss_build, hwm_build, rss_settled - rss_data,
+           rss_build - rss_data);
+
+    if (check_codes && check_codes_against(db, &s, ids[0], check_codes, impl) != 0)
+        goto out;
+
+    memset(&ctx, 0, sizeof ctx);
+    ctx.db = db;
+    ctx.s = &s;
+    ctx.first_id = ids[0];
+    akidb_search_params_init(&ctx.sp);
+    for (e = 0; e < n_efs; e++) {
+        ctx.sp.ef = efs[e];
+        if (quant_measure_ef(impl, &s, efs[e], passes, search_one, &ctx, rows) != 0)
+            goto out;
+    }
+    quant_rss_kb(&rss_end, &hwm_end);
+    printf("RESULT impl=%s set=%s kind=memory_end rss_end_kb=%ld hwm_end_kb=%ld\n", impl, set,
+           rss_end, hwm_end);
+    ret = 0;
+out:
+    if (db)
+        akidb_close(db);
+    if (have_dir)
+        nftw(dbdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    quant_set_free(&s);
+    free(ids);
+    free(rows);
+    return ret;
+}
