@@ -41,6 +41,7 @@
  */
 #define _GNU_SOURCE
 #include "akidb.h"
+#include "bench_akidb.h"
 #include "bench_common.h"
 
 #include <errno.h>
@@ -58,7 +59,6 @@
 #include <unistd.h>
 
 #define COLL "vecs"
-#define N_CLUSTERS 256
 #define MAX_REPS 9
 #define MAX_WRITERS 64
 #define BIG_CKPT ((uint64_t)1 << 40)
@@ -82,23 +82,6 @@ static FILE *g_md;
 static char *g_md_buf;
 static size_t g_md_len;
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_ingest: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static void check(int rc, const akidb *db, const char *what)
-{
-    if (rc != AKIDB_OK)
-        die("%s: %s (%s)", what, akidb_errstr(rc), akidb_errmsg(db));
-}
-
 static void md(const char *fmt, ...)
 {
     va_list ap;
@@ -107,22 +90,10 @@ static void md(const char *fmt, ...)
     va_end(ap);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    remove(path);
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static void path_of(char *buf, size_t cap, const char *name)
 {
     if ((size_t)snprintf(buf, cap, "%s/%s", g_o.dir, name) >= cap)
-        die("path too long: %s/%s", g_o.dir, name);
+        bench_die("path too long: %s/%s", g_o.dir, name);
 }
 
 static void shell_line(const char *cmd, char *out, size_t cap)
@@ -153,40 +124,6 @@ static uint64_t io_write_bytes(void)
     return v;
 }
 
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float unit(uint64_t *s)
-{
-    return (float)(splitmix64(s) >> 40) / 16777216.0f;
-}
-
-/* The same mixture as bench_durability.c (seed 42). */
-static float *gen_data(uint32_t n, uint32_t dim)
-{
-    uint64_t s = 42;
-    float *cen = malloc((size_t)N_CLUSTERS * dim * sizeof *cen);
-    float *v = malloc((size_t)n * dim * sizeof *v);
-    if (!cen || !v)
-        die("out of memory for %u x %u floats", n, dim);
-    for (size_t i = 0; i < (size_t)N_CLUSTERS * dim; i++)
-        cen[i] = unit(&s);
-    for (size_t i = 0; i < n; i++) {
-        const float *c = cen + (splitmix64(&s) % N_CLUSTERS) * dim;
-        for (uint32_t d = 0; d < dim; d++) {
-            float g = unit(&s) + unit(&s) + unit(&s) + unit(&s) - 2.0f;
-            v[i * dim + d] = c[d] + 0.1f * g;
-        }
-    }
-    free(cen);
-    return v;
-}
-
 static const float *row(uint32_t i)
 {
     return g_data + (size_t)(i % g_rows) * g_o.dim;
@@ -213,7 +150,7 @@ static akidb *open_db(const char *dir, akidb_sync_mode mode, uint64_t ckpt_bytes
     o.sync_mode = mode;
     o.checkpoint_bytes = ckpt_bytes;
     o.max_index_lag = max_lag;
-    check(akidb_open(dir, &o, &db), NULL, dir);
+    bench_check(akidb_open(dir, &o, &db), NULL, dir);
     return db;
 }
 
@@ -223,20 +160,20 @@ static void create_coll(akidb *db, uint32_t efc)
     akidb_collection_config_init(&c, g_o.dim, AKIDB_METRIC_L2);
     if (efc)
         c.ef_construction = efc;
-    check(akidb_collection_create(db, COLL, &c), db, "collection_create");
+    bench_check(akidb_collection_create(db, COLL, &c), db, "collection_create");
 }
 
 static int64_t metric(akidb *db, const char *name)
 {
     int64_t v = -1;
-    check(akidb_metric_value(db, name, &v), db, name);
+    bench_check(akidb_metric_value(db, name, &v), db, name);
     return v;
 }
 
 static uint64_t count_docs(akidb *db)
 {
     uint64_t n = 0;
-    check(akidb_collection_count(db, COLL, &n), db, "count");
+    bench_check(akidb_collection_count(db, COLL, &n), db, "count");
     return n;
 }
 
@@ -245,7 +182,7 @@ static uint64_t lag_of(akidb *db)
     akidb_collection_stats st;
     memset(&st, 0, sizeof st);
     st.version = AKIDB_COLLECTION_STATS_VERSION;
-    check(akidb_collection_stat(db, COLL, &st), db, "stat");
+    bench_check(akidb_collection_stat(db, COLL, &st), db, "stat");
     return st.index_lag;
 }
 
@@ -256,7 +193,7 @@ static void insert_rows(akidb *db, uint32_t first, uint32_t n, uint32_t batch)
     const char **mp = malloc((size_t)batch * sizeof *mp);
     float *v = malloc((size_t)batch * g_o.dim * sizeof *v);
     if (!meta || !mp || !v)
-        die("out of memory");
+        bench_die("out of memory");
     for (uint32_t i = 0; i < n; i += batch) {
         uint32_t k = n - i < batch ? n - i : batch;
         for (uint32_t j = 0; j < k; j++) {
@@ -264,7 +201,7 @@ static void insert_rows(akidb *db, uint32_t first, uint32_t n, uint32_t batch)
             mp[j] = meta[j];
             memcpy(v + (size_t)j * g_o.dim, row(first + i + j), g_o.dim * sizeof *v);
         }
-        check(akidb_insert(db, COLL, k, v, NULL, mp, NULL), db, "insert");
+        bench_check(akidb_insert(db, COLL, k, v, NULL, mp, NULL), db, "insert");
     }
     free(meta);
     free(mp);
@@ -295,7 +232,7 @@ typedef struct reopen_res {
  * reports through the pipe first. */
 static void fill_and_die(const char *dir, int wfd)
 {
-    rm_tree(dir);
+    bench_rm_tree(dir);
     akidb *db = open_db(dir, AKIDB_SYNC_NONE, BIG_CKPT, AKIDB_NEVER);
     create_coll(db, 0);
     double t0 = bench_now();
@@ -315,22 +252,22 @@ static void open_and_search(const char *dir, int catchup, int wfd)
     double t_open = bench_now() - t0, cpu_open = bench_cpu_now() - c0;
     akidb_hit hits[10];
     uint32_t nh = 0;
-    check(akidb_search(db, COLL, row(g_o.n - 1), 10, NULL, hits, &nh), db, "search");
+    bench_check(akidb_search(db, COLL, row(g_o.n - 1), 10, NULL, hits, &nh), db, "search");
     double t_first = bench_now() - t0;
     uint64_t lag = lag_of(db), docs = count_docs(db);
     if (nh == 0 || hits[0].id != g_o.n || hits[0].distance != 0.0f)
-        die("first search after the reopen: best hit id %llu at %g, expected id %u at 0",
+        bench_die("first search after the reopen: best hit id %llu at %g, expected id %u at 0",
             nh ? (unsigned long long)hits[0].id : 0ull, nh ? hits[0].distance : -1.0, g_o.n);
     double t_catch = 0;
     if (catchup) {
-        check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
+        bench_check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
         t_catch = bench_now() - t0;
     }
     double out[6] = { t_open, t_first, t_catch, cpu_open, (double)lag, (double)docs };
     if (write(wfd, out, sizeof out) != sizeof out)
         _exit(2);
     if (catchup == 2) {
-        check(akidb_close(db), NULL, "close");   /* keep it as the latency base */
+        bench_check(akidb_close(db), NULL, "close");   /* keep it as the latency base */
         _exit(0);
     }
     _exit(0);
@@ -341,11 +278,11 @@ static void run_child(void (*fn)(const char *, int), void (*fn2)(const char *, i
 {
     int p[2];
     if (pipe(p) != 0)
-        die("pipe: %s", strerror(errno));
+        bench_die("pipe: %s", strerror(errno));
     fflush(stdout);
     pid_t pid = fork();
     if (pid < 0)
-        die("fork");
+        bench_die("fork");
     if (pid == 0) {
         close(p[0]);
         if (fn)
@@ -366,7 +303,7 @@ static void run_child(void (*fn)(const char *, int), void (*fn2)(const char *, i
     int st;
     waitpid(pid, &st, 0);
     if (got != len)
-        die("child reported %zu of %zu bytes (status %d)", got, len, st);
+        bench_die("child reported %zu of %zu bytes (status %d)", got, len, st);
 }
 
 static uint64_t dir_bytes(const char *dir, const char *sub)
@@ -407,7 +344,7 @@ static void section_reopen(reopen_res *R, char *base_out, size_t base_cap)
         if (last)
             printf(" caught_up_s=%.3f\n", out[2]);
         if (R->docs != g_o.n)
-            die("reopen: %llu documents, expected %u", (unsigned long long)R->docs, g_o.n);
+            bench_die("reopen: %llu documents, expected %u", (unsigned long long)R->docs, g_o.n);
     }
     R->open_s = bench_median(o, g_o.reps);
     R->first_s = bench_median(f, g_o.reps);
@@ -437,7 +374,7 @@ static void sq_exec(sqlite3 *db, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
-        die("sqlite: %s: %s", sql, err ? err : "?");
+        bench_die("sqlite: %s: %s", sql, err ? err : "?");
 }
 
 static void *sqlite_writer(void *arg)
@@ -446,7 +383,7 @@ static void *sqlite_writer(void *arg)
     sqlite3_stmt *ins;
     if (sqlite3_prepare_v2(w->sq, "INSERT INTO vecs (id, vector, metadata) VALUES (?, ?, ?)",
                            -1, &ins, NULL) != SQLITE_OK)
-        die("sqlite prepare: %s", sqlite3_errmsg(w->sq));
+        bench_die("sqlite prepare: %s", sqlite3_errmsg(w->sq));
     const int blob_len = (int)(g_o.dim * sizeof(float));
     char meta[64];
     pthread_barrier_wait(w->start);
@@ -459,7 +396,7 @@ static void *sqlite_writer(void *arg)
             sqlite3_bind_blob(ins, 2, row(j), blob_len, SQLITE_STATIC);
             sqlite3_bind_text(ins, 3, meta, len, SQLITE_TRANSIENT);
             if (sqlite3_step(ins) != SQLITE_DONE)
-                die("sqlite insert: %s", sqlite3_errmsg(w->sq));
+                bench_die("sqlite insert: %s", sqlite3_errmsg(w->sq));
             sqlite3_reset(ins);
         }
         sq_exec(w->sq, "COMMIT");
@@ -484,7 +421,7 @@ static tp_res tp_run(int sqlite, akidb_sync_mode mode, uint32_t batch, uint32_t 
     tp_res r;
     memset(&r, 0, sizeof r);
     path_of(dir, sizeof dir, "tp");
-    rm_tree(dir);
+    bench_rm_tree(dir);
     mkdir(dir, 0755);
     akidb *db = NULL;
     sqlite3 *conns[MAX_WRITERS];
@@ -492,7 +429,7 @@ static tp_res tp_run(int sqlite, akidb_sync_mode mode, uint32_t batch, uint32_t 
         snprintf(path, sizeof path, "%s/peer.sqlite", dir);
         for (int i = 0; i < g_o.writers; i++) {
             if (sqlite3_open(path, &conns[i]) != SQLITE_OK)
-                die("sqlite open %s", path);
+                bench_die("sqlite open %s", path);
             sqlite3_busy_timeout(conns[i], 60000);
             sq_exec(conns[i], "PRAGMA journal_mode=WAL");
             sq_exec(conns[i], "PRAGMA synchronous=FULL");
@@ -514,7 +451,7 @@ static tp_res tp_run(int sqlite, akidb_sync_mode mode, uint32_t batch, uint32_t 
         uint32_t hi = (uint32_t)((uint64_t)n * (uint64_t)(i + 1) / (uint64_t)g_o.writers);
         w[i] = (tw){ db, sqlite ? conns[i] : NULL, &start, lo, hi - lo, batch, 0 };
         if (pthread_create(&th[i], NULL, sqlite ? sqlite_writer : akidb_writer, &w[i]) != 0)
-            die("pthread_create");
+            bench_die("pthread_create");
     }
     double c0 = bench_cpu_now(), t0 = bench_now();
     pthread_barrier_wait(&start);
@@ -531,13 +468,13 @@ static tp_res tp_run(int sqlite, akidb_sync_mode mode, uint32_t batch, uint32_t 
         r.lag_end = lag_of(db);
         r.writer_linked = (uint64_t)metric(db, "akidb_index_writer_linked_total");
         if (count_docs(db) != n)
-            die("throughput: %llu documents after %u inserts",
+            bench_die("throughput: %llu documents after %u inserts",
                 (unsigned long long)count_docs(db), n);
-        check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
+        bench_check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
         r.graph_s = bench_now() - t0;
-        check(akidb_close(db), NULL, "close");
+        bench_check(akidb_close(db), NULL, "close");
     }
-    rm_tree(dir);
+    bench_rm_tree(dir);
     printf("RESULT kind=throughput impl=%s mode=%s batch=%u writers=%d rows=%u seconds=%.3f "
            "cpu_seconds=%.3f rows_per_s=%.1f lag_at_end=%llu writer_linked=%llu "
            "graph_complete_s=%.3f max_index_lag=%s\n", sqlite ? "sqlite" : "akidb",
@@ -620,7 +557,7 @@ static void latencies(akidb *db, int nq, double *out4, double *cpu_ratio)
 {
     double *ms = malloc((size_t)nq * sizeof *ms);
     if (!ms)
-        die("out of memory");
+        bench_die("out of memory");
     akidb_search_params p;
     akidb_search_params_init(&p);
     p.ef = 64;
@@ -628,13 +565,13 @@ static void latencies(akidb *db, int nq, double *out4, double *cpu_ratio)
     uint64_t s = 99;
     double c0 = bench_cpu_now(), t0 = bench_now();
     for (int i = 0; i < nq; i++) {
-        const float *r = row((uint32_t)(splitmix64(&s) % g_o.n));
+        const float *r = row((uint32_t)(bench_splitmix64(&s) % g_o.n));
         for (uint32_t d = 0; d < g_o.dim; d++)
-            q[d] = r[d] + 0.02f * (unit(&s) - 0.5f);
+            q[d] = r[d] + 0.02f * (bench_unit(&s) - 0.5f);
         akidb_hit hits[10];
         uint32_t nh;
         double a = bench_now();
-        check(akidb_search(db, COLL, q, 10, &p, hits, &nh), db, "search");
+        bench_check(akidb_search(db, COLL, q, 10, &p, hits, &nh), db, "search");
         ms[i] = (bench_now() - a) * 1000.0;
     }
     *cpu_ratio = (bench_cpu_now() - c0) / (bench_now() - t0);
@@ -651,25 +588,25 @@ static void section_latency(lat_res *L, const char *base)
     path_of(dir, sizeof dir, "lat");
     printf("\n== search latency: idle, and during an insert stream ==\n");
     if (base && base[0]) {
-        rm_tree(dir);
+        bench_rm_tree(dir);
         if (rename(base, dir) != 0)
-            die("rename %s: %s", base, strerror(errno));
+            bench_die("rename %s: %s", base, strerror(errno));
     } else {
-        rm_tree(dir);
+        bench_rm_tree(dir);
         akidb *db = open_db(dir, AKIDB_SYNC_NONE, BIG_CKPT, AKIDB_NEVER);
         create_coll(db, 0);
         insert_rows(db, 0, g_o.n, 1000);
-        check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
-        check(akidb_close(db), NULL, "close");
+        bench_check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
+        bench_check(akidb_close(db), NULL, "close");
     }
     akidb *db = open_db(dir, AKIDB_SYNC_INTERVAL, BIG_CKPT, 0);
-    check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
+    bench_check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "index_wait");
     latencies(db, g_o.n_lat_q, L->idle, &L->idle_cpu_ratio);
     int64_t linked0 = metric(db, "akidb_index_linked_total");
     stream s = { db, 0, g_o.n, 0, 0 };
     pthread_t t;
     if (pthread_create(&t, NULL, stream_main, &s) != 0)
-        die("pthread_create");
+        bench_die("pthread_create");
     double t0 = bench_now(), c0 = bench_cpu_now();
     latencies(db, g_o.n_lat_q, L->busy, &L->busy_cpu_ratio);
     double secs = bench_now() - t0, cpu = bench_cpu_now() - c0;
@@ -686,13 +623,13 @@ static void section_latency(lat_res *L, const char *base)
            "rows_per_s=%.0f linked=%llu max_lag=%llu\n", L->busy[0], L->busy[1], L->busy[2],
            L->busy[3], L->busy_cpu_ratio, cpu / secs, s.rows, L->busy_rows_per_s,
            (unsigned long long)L->linked, (unsigned long long)L->max_lag);
-    check(akidb_close(db), NULL, "close");
-    rm_tree(dir);
+    bench_check(akidb_close(db), NULL, "close");
+    bench_rm_tree(dir);
 
     /* A tail of the default bound costs an exact scan of that many
      * vectors: time one, next to a graph search over n. */
     path_of(dir, sizeof dir, "scan");
-    rm_tree(dir);
+    bench_rm_tree(dir);
     db = open_db(dir, AKIDB_SYNC_NONE, BIG_CKPT, AKIDB_NEVER);
     create_coll(db, 0);
     /* the default bound: 8 MiB of vectors, as the library computes it */
@@ -708,13 +645,13 @@ static void section_latency(lat_res *L, const char *base)
     uint32_t nh;
     for (int i = 0; i < 200; i++) {
         double a = bench_now();
-        check(akidb_search(db, COLL, row((uint32_t)i), 10, &p, hits, &nh), db, "scan");
+        bench_check(akidb_search(db, COLL, row((uint32_t)i), 10, &p, hits, &nh), db, "scan");
         v[i] = (bench_now() - a) * 1000.0;
     }
     L->scan_ms = pct(v, 200, 0.5);
     L->graph_ms = L->idle[0];
-    check(akidb_close(db), NULL, "close");
-    rm_tree(dir);
+    bench_check(akidb_close(db), NULL, "close");
+    bench_rm_tree(dir);
     printf("RESULT kind=tail_scan rows=%u median_ms=%.3f graph_search_p50_ms=%.3f\n", bound,
            L->scan_ms, L->graph_ms);
 }
@@ -732,7 +669,7 @@ static wa_res wa_run(uint64_t ckpt_bytes, const char *label)
     wa_res r;
     memset(&r, 0, sizeof r);
     path_of(dir, sizeof dir, "wa");
-    rm_tree(dir);
+    bench_rm_tree(dir);
     uint64_t io0 = io_write_bytes();
     akidb *db = open_db(dir, AKIDB_SYNC_INTERVAL, ckpt_bytes, 0);
     create_coll(db, 40);   /* cheaper linking: the bytes do not depend on it */
@@ -748,8 +685,8 @@ static wa_res wa_run(uint64_t ckpt_bytes, const char *label)
     r.n_ckpt = (uint64_t)metric(db, "akidb_checkpoints_total");
     r.io = io_write_bytes() - io0;
     r.final_ckpt = dir_bytes(dir, "ckpt");
-    check(akidb_close(db), NULL, "close");   /* not counted: it follows the run */
-    rm_tree(dir);
+    bench_check(akidb_close(db), NULL, "close");   /* not counted: it follows the run */
+    bench_rm_tree(dir);
     printf("RESULT kind=wa label=%s rows=%u seconds=%.2f rows_per_s=%.0f payload=%llu "
            "wal=%llu ckpt=%llu checkpoints=%llu io_write_bytes=%llu wa=%.2f wa_io=%.2f\n",
            label, g_o.n_wa, r.seconds, r.rows_per_s, (unsigned long long)r.payload,
@@ -837,7 +774,7 @@ int main(int argc, char **argv)
     double t_start = bench_now();
     char cpu[256], load0[128], load1[128], cmd[4200], fs[256];
     if (mkdir(g_o.dir, 0755) != 0 && errno != EEXIST)
-        die("cannot create %s: %s", g_o.dir, strerror(errno));
+        bench_die("cannot create %s: %s", g_o.dir, strerror(errno));
     g_md = open_memstream(&g_md_buf, &g_md_len);
     shell_line("lscpu | sed -n 's/^Model name: *//p'", cpu, sizeof cpu);
     shell_line("cut -d' ' -f1-3 /proc/loadavg", load0, sizeof load0);
@@ -850,7 +787,7 @@ int main(int argc, char **argv)
     if (g_o.n_wa > need) need = g_o.n_wa;
     if (g_o.n_burst > need) need = g_o.n_burst;
     g_rows = need;
-    g_data = gen_data(g_rows, g_o.dim);
+    g_data = bench_clustered(g_rows, g_o.dim);
     double cpu0 = bench_cpu_now();
 
     static reopen_res R;
@@ -863,7 +800,7 @@ int main(int argc, char **argv)
     if (g_o.sections & SEC_LATENCY)
         section_latency(&L, base);
     else if (base[0])
-        rm_tree(base);
+        bench_rm_tree(base);
     if (g_o.sections & SEC_THROUGHPUT)
         section_throughput(&T);
     if (g_o.sections & SEC_WA) {
@@ -956,7 +893,7 @@ int main(int argc, char **argv)
     if (g_o.md) {
         FILE *f = fopen(g_o.md, "w");
         if (!f || fputs(g_md_buf, f) < 0 || fclose(f) != 0)
-            die("cannot write %s", g_o.md);
+            bench_die("cannot write %s", g_o.md);
     }
     free(g_md_buf);
     free(g_data);

@@ -47,6 +47,7 @@
  */
 #define _GNU_SOURCE
 #include "akidb.h"
+#include "bench_akidb.h"
 #include "bench_common.h"
 
 #include <errno.h>
@@ -82,43 +83,11 @@ static opts g_o;
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "bench_snapshot: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    exit(1);
-}
-
-static void check(int rc, const akidb *db, const char *what)
-{
-    if (rc != AKIDB_OK)
-        die("%s: %s (%s)", what, akidb_errstr(rc), akidb_errmsg(db));
-}
-
-
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st; (void)flag; (void)ftw;
-    if (remove(path) != 0 && errno != ENOENT)
-        fprintf(stderr, "bench_snapshot: cannot remove %s: %s\n", path, strerror(errno));
-    return 0;
-}
-
-static void rm_tree(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static uint64_t file_size(const char *path)
 {
     struct stat st;
     if (stat(path, &st) != 0)
-        die("%s: %s", path, strerror(errno));
+        bench_die("%s: %s", path, strerror(errno));
     return (uint64_t)st.st_size;
 }
 
@@ -146,7 +115,7 @@ static float *gen_vectors(uint32_t n, uint32_t dim, uint64_t seed)
 {
     float *v = malloc((size_t)n * dim * sizeof *v);
     if (!v)
-        die("out of memory for %u x %u floats", n, dim);
+        bench_die("out of memory for %u x %u floats", n, dim);
     uint64_t s = seed;
     for (size_t i = 0; i < n; i++) {
         float *row = v + i * dim;
@@ -187,7 +156,7 @@ static akidb *open_db(const char *dir)
     akidb_options o;
     akidb *db = NULL;
     akidb_options_init(&o);   /* defaults: SYNC_ALWAYS, local store in dir/objects */
-    check(akidb_open(dir, &o, &db), NULL, dir);
+    bench_check(akidb_open(dir, &o, &db), NULL, dir);
     return db;
 }
 
@@ -198,7 +167,7 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
     akidb_collection_config_init(&cfg, g_o.dim, AKIDB_METRIC_L2);
     if (g_o.efc)
         cfg.ef_construction = g_o.efc;
-    check(akidb_collection_create(db, COLL, &cfg), db, "akidb_collection_create");
+    bench_check(akidb_collection_create(db, COLL, &cfg), db, "akidb_collection_create");
     printf("build: %u x %u, L2, M=%u, ef_construction=%u, batches of %d\n", g_o.n, g_o.dim,
            cfg.hnsw_m, cfg.ef_construction, BATCH);
     fflush(stdout);
@@ -206,7 +175,7 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
     char (*meta)[96] = malloc(BATCH * sizeof *meta);
     const char *ext_p[BATCH], *meta_p[BATCH];
     if (!ext || !meta)
-        die("out of memory");
+        bench_die("out of memory");
     const double t0 = bench_now();
     double last = t0;
     for (uint32_t first = 0; first < g_o.n; first += BATCH) {
@@ -217,7 +186,7 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
             ext_p[j] = ext[j];
             meta_p[j] = meta[j];
         }
-        check(akidb_insert(db, COLL, k, vec + (size_t)first * g_o.dim, ext_p, meta_p,
+        bench_check(akidb_insert(db, COLL, k, vec + (size_t)first * g_o.dim, ext_p, meta_p,
                            ids + first),
               db, "akidb_insert");
         if (bench_now() - last >= 15) {
@@ -231,9 +200,9 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
     /* Inserts are acknowledged before the background indexer links them:
      * wait for the whole graph, so the snapshots hold a complete one (as
      * before background indexing) rather than an unlinked tail. */
-    check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "akidb_index_wait");
+    bench_check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "akidb_index_wait");
     /* Start the timed part from an empty log: nothing left to checkpoint. */
-    check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
+    bench_check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
     return bench_now() - t0;
 }
 
@@ -253,25 +222,25 @@ static uint32_t probe_row(uint32_t q)
 static void check_ready(akidb *db, const float *vec, const char *when, int record)
 {
     uint64_t count = 0;
-    check(akidb_collection_count(db, COLL, &count), db, "akidb_collection_count");
+    bench_check(akidb_collection_count(db, COLL, &count), db, "akidb_collection_count");
     if (count != g_o.n)
-        die("%s: %llu documents, expected %u", when, (unsigned long long)count, g_o.n);
+        bench_die("%s: %llu documents, expected %u", when, (unsigned long long)count, g_o.n);
     akidb_search_params p;
     akidb_search_params_init(&p);
     for (uint32_t q = 0; q < N_PROBES; q++) {
         akidb_hit hits[10];
         uint32_t n_hits = 0;
-        check(akidb_search(db, COLL, vec + (size_t)probe_row(q) * g_o.dim, 10, &p, hits,
+        bench_check(akidb_search(db, COLL, vec + (size_t)probe_row(q) * g_o.dim, 10, &p, hits,
                            &n_hits), db, "akidb_search");
         if (n_hits != 10)
-            die("%s: search %u: %u hits, expected 10", when, q, n_hits);
+            bench_die("%s: search %u: %u hits, expected 10", when, q, n_hits);
         if (record) {
             memcpy(g_ref[q], hits, sizeof hits);
             continue;
         }
         for (uint32_t k = 0; k < 10; k++)
             if (hits[k].id != g_ref[q][k].id || hits[k].distance != g_ref[q][k].distance)
-                die("%s: search %u, hit %u: id %llu at %g; before the snapshot id %llu at %g",
+                bench_die("%s: search %u, hit %u: id %llu at %g; before the snapshot id %llu at %g",
                     when, q, k, (unsigned long long)hits[k].id, (double)hits[k].distance,
                     (unsigned long long)g_ref[q][k].id, (double)g_ref[q][k].distance);
     }
@@ -282,7 +251,7 @@ static uint64_t write_json(const char *path, const float *vec, const uint64_t *i
 {
     FILE *f = fopen(path, "w");
     if (!f)
-        die("%s: %s", path, strerror(errno));
+        bench_die("%s: %s", path, strerror(errno));
     static char buf[1 << 20];
     setvbuf(f, buf, _IOFBF, sizeof buf);
     for (uint32_t i = 0; i < g_o.n; i++) {
@@ -297,7 +266,7 @@ static uint64_t write_json(const char *path, const float *vec, const uint64_t *i
         fprintf(f, "],\"metadata\":%s}\n", meta);
     }
     if (fclose(f) != 0)
-        die("%s: write failed", path);
+        bench_die("%s: write failed", path);
     return file_size(path);
 }
 
@@ -312,10 +281,10 @@ static double disk_floor(const char *dir, const void *buf, size_t len, double *f
     const double t0 = bench_now();
     FILE *f = fopen(path, "w");
     if (!f || fwrite(buf, 1, len, f) != len || fflush(f) != 0)
-        die("%s: write failed: %s", path, strerror(errno));
+        bench_die("%s: write failed: %s", path, strerror(errno));
     const double t1 = bench_now();
     if (fsync(fileno(f)) != 0)
-        die("%s: fsync failed: %s", path, strerror(errno));
+        bench_die("%s: fsync failed: %s", path, strerror(errno));
     const double t2 = bench_now();
     fclose(f);
     unlink(path);
@@ -394,14 +363,14 @@ int main(int argc, char **argv)
     snprintf(js, sizeof js, "%s/rows-%u.jsonl", g_o.files, n);
     mkdir(g_o.dir, 0755);
     mkdir(g_o.files, 0755);
-    rm_tree(dbdir);
+    bench_rm_tree(dbdir);
 
     printf("== snapshot benchmark: n=%u dim=%u reps=%d seed=%llu, libakidb %s ==\n", n,
            g_o.dim, reps, (unsigned long long)g_o.seed, akidb_version());
     float *vec = gen_vectors(n, g_o.dim, g_o.seed);
     uint64_t *ids = malloc((size_t)n * sizeof *ids);
     if (!ids)
-        die("out of memory");
+        bench_die("out of memory");
     /* What DuckDB must add up to when it reads every vector back. */
     double vec_sum = 0;
     for (size_t i = 0; i < (size_t)n * g_o.dim; i++)
@@ -411,7 +380,7 @@ int main(int argc, char **argv)
     const double build_s = build(db, vec, ids);
     akidb_collection_config cfg;
     cfg.version = AKIDB_COLLECTION_CONFIG_VERSION;
-    check(akidb_collection_info(db, COLL, &cfg), db, "akidb_collection_info");
+    bench_check(akidb_collection_info(db, COLL, &cfg), db, "akidb_collection_info");
     printf("RESULT kind=build n=%u dim=%u m=%u efc=%u seconds=%.3f\n", n, g_o.dim, cfg.hnsw_m,
            cfg.ef_construction, build_s);
     check_ready(db, vec, "after the build", 1);
@@ -422,7 +391,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < reps; r++) {
         const long f0 = bench_minor_faults();
         const double c0 = bench_cpu_now(), t0 = bench_now();
-        check(akidb_snapshot_create(db, COLL, snap_id[r], sizeof snap_id[r]), db,
+        bench_check(akidb_snapshot_create(db, COLL, snap_id[r], sizeof snap_id[r]), db,
               "akidb_snapshot_create");
         create_s[r] = bench_now() - t0;
         create_cpu[r] = bench_cpu_now() - c0;
@@ -432,9 +401,9 @@ int main(int argc, char **argv)
     }
     akidb_snapshot_info **info = NULL;
     size_t n_info = 0;
-    check(akidb_snapshot_list(db, COLL, &info, &n_info), db, "akidb_snapshot_list");
+    bench_check(akidb_snapshot_list(db, COLL, &info, &n_info), db, "akidb_snapshot_list");
     if (n_info != (size_t)reps || info[0]->rows != n)
-        die("akidb_snapshot_list: %zu snapshots, newest has %llu rows; expected %d and %u",
+        bench_die("akidb_snapshot_list: %zu snapshots, newest has %llu rows; expected %d and %u",
             n_info, n_info ? (unsigned long long)info[0]->rows : 0ull, reps, n);
     const uint64_t snap_bytes = info[0]->bytes;
     for (size_t i = 1; i < n_info; i++)
@@ -447,7 +416,7 @@ int main(int argc, char **argv)
     /* the disk floor: the same number of bytes written and fsync'ed */
     unsigned char *junk = malloc((size_t)snap_bytes);
     if (!junk)
-        die("out of memory");
+        bench_die("out of memory");
     uint64_t js_seed = g_o.seed;
     for (size_t i = 0; i < (size_t)snap_bytes; i += 8) {
         const uint64_t x = splitmix64(&js_seed);
@@ -466,7 +435,7 @@ int main(int argc, char **argv)
     double export_s[MAX_REPS], export_cpu[MAX_REPS];
     for (int r = 0; r < reps; r++) {
         const double c0 = bench_cpu_now(), t0 = bench_now();
-        check(akidb_export_parquet(db, COLL, pq), db, "akidb_export_parquet");
+        bench_check(akidb_export_parquet(db, COLL, pq), db, "akidb_export_parquet");
         export_s[r] = bench_now() - t0;
         export_cpu[r] = bench_cpu_now() - c0;
         printf("RESULT kind=export n=%u rep=%d seconds=%.4f cpu_seconds=%.4f\n", n, r + 1,
@@ -480,7 +449,7 @@ int main(int argc, char **argv)
         const char *id = snap_id[(r + 1) % reps];
         const long f0 = bench_minor_faults();
         const double c0 = bench_cpu_now(), t0 = bench_now();
-        check(akidb_snapshot_restore(db, COLL, id), db, "akidb_snapshot_restore");
+        bench_check(akidb_snapshot_restore(db, COLL, id), db, "akidb_snapshot_restore");
         restore_s[r] = bench_now() - t0;
         restore_cpu[r] = bench_cpu_now() - c0;
         const long faults = bench_minor_faults() - f0;
@@ -491,9 +460,9 @@ int main(int argc, char **argv)
         ext_id(ext, sizeof ext, 0);
         meta_json(meta, sizeof meta, 0);
         const char *ext_p = ext, *meta_p = meta;
-        check(akidb_upsert(db, COLL, 1, vec, &ext_p, &meta_p, NULL), db, "akidb_upsert");
+        bench_check(akidb_upsert(db, COLL, 1, vec, &ext_p, &meta_p, NULL), db, "akidb_upsert");
         const double t1 = bench_now();
-        check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
+        bench_check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
         ckpt_s[r] = bench_now() - t1;
         printf("RESULT kind=restore n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s "
                "checkpoint_seconds=%.4f minor_faults=%ld\n", n, r + 1, restore_s[r],
@@ -507,10 +476,10 @@ int main(int argc, char **argv)
            bench_now() - tj);
 
     for (int r = 0; r < reps; r++)
-        check(akidb_snapshot_delete(db, COLL, snap_id[r]), db, "akidb_snapshot_delete");
-    check(akidb_close(db), NULL, "akidb_close");
+        bench_check(akidb_snapshot_delete(db, COLL, snap_id[r]), db, "akidb_snapshot_delete");
+    bench_check(akidb_close(db), NULL, "akidb_close");
     if (!g_o.keep)
-        rm_tree(dbdir);
+        bench_rm_tree(dbdir);
 
     const double raw_bytes = (double)n * g_o.dim * 4;
     printf("RESULT kind=akidb n=%u dim=%u reps=%d m=%u efc=%u build_s=%.3f "

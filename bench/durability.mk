@@ -35,6 +35,6 @@ durability: durability-program
 
 durability-program: $(OUT)/bench_durability
 
-$(OUT)/bench_durability: bench/bench_durability.c bench/bench_common.c bench/bench_common.h include/akidb.h $(LIB)
+$(OUT)/bench_durability: bench/bench_durability.c bench/bench_common.c bench/bench_common.h bench/bench_akidb.c bench/bench_akidb.h include/akidb.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(D_CFLAGS) -Ibench -o $@ $< bench/bench_common.c $(LIB) $(D_SQLITE_LIBS) $(BENCH_LIBS)
+	$(CC) $(D_CFLAGS) -Ibench -o $@ $< bench/bench_common.c bench/bench_akidb.c $(LIB) $(D_SQLITE_LIBS) $(BENCH_LIBS)

@@ -33,6 +33,6 @@ ingest: ingest-program
 
 ingest-program: $(OUT)/bench_ingest
 
-$(OUT)/bench_ingest: bench/bench_ingest.c bench/bench_common.c bench/bench_common.h include/akidb.h $(LIB)
+$(OUT)/bench_ingest: bench/bench_ingest.c bench/bench_common.c bench/bench_common.h bench/bench_akidb.c bench/bench_akidb.h include/akidb.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(I_CFLAGS) -Ibench -o $@ $< bench/bench_common.c $(LIB) $(I_SQLITE_LIBS) $(BENCH_LIBS)
+	$(CC) $(I_CFLAGS) -Ibench -o $@ $< bench/bench_common.c bench/bench_akidb.c $(LIB) $(I_SQLITE_LIBS) $(BENCH_LIBS)

@@ -38,6 +38,6 @@ snapshot: snapshot-program
 
 snapshot-program: $(OUT)/snapshot/bench_snapshot
 
-$(OUT)/snapshot/bench_snapshot: bench/bench_snapshot.c bench/bench_common.c bench/bench_common.h include/akidb.h $(LIB)
+$(OUT)/snapshot/bench_snapshot: bench/bench_snapshot.c bench/bench_common.c bench/bench_common.h bench/bench_akidb.c bench/bench_akidb.h include/akidb.h $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(SN_CFLAGS) -Ibench -o $@ $< bench/bench_common.c $(LIB) $(SN_LIBS)
+	$(CC) $(SN_CFLAGS) -Ibench -o $@ $< bench/bench_common.c bench/bench_akidb.c $(LIB) $(SN_LIBS)
