@@ -332,10 +332,18 @@ $(A64_DIR)/%.o: %.c $(FLAGS_REC)
 $(A64_BIN): $(A64_OBJ)
 	$(CROSS_CC) -static -O2 -pthread -o $@ $^ -lm
 
+# qemu's default CPU ("max") has every extension, so the kernels and the
+# index run again on an ARMv8.0 core (no SDOT, no fp16 arithmetic: the
+# fallbacks a Raspberry Pi 3 takes) and on a Cortex-A76 (SDOT and FEAT_FP16
+# but no FEAT_FHM: a Raspberry Pi 5, Graviton 2).
+A64_CPUS ?= cortex-a53 cortex-a76
 test-aarch64:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory $(A64_BIN)
 	AKT_TIMEOUT_SCALE=10 $(QEMU) $(A64_BIN) $(TEST)
+	@set -e; for cpu in $(A64_CPUS); do \
+	    echo "AKT_TIMEOUT_SCALE=10 $(QEMU) -cpu $$cpu $(A64_BIN) $${TEST:-distance}"; \
+	    AKT_TIMEOUT_SCALE=10 $(QEMU) -cpu $$cpu $(A64_BIN) $${TEST:-distance}; done
 
 # --------------------------------------------------------------------------
 
