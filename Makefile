@@ -80,8 +80,8 @@ PC       := $(BUILD)/pkgconfig/akidb.pc
 
 # The aarch64 suite: the index and kernels need nothing else from lib/.
 A64_DIR  := $(BUILD)/aarch64
-A64_SRC  := lib/common/alloc.c lib/index/distance.c lib/index/hnsw.c \
-            test/runner.c test/test_distance.c test/test_hnsw.c
+A64_SRC  := lib/common/alloc.c lib/index/distance.c lib/index/hnsw.c lib/index/quant.c \
+            test/runner.c test/test_distance.c test/test_hnsw.c test/test_quant.c
 A64_OBJ  := $(A64_SRC:%.c=$(A64_DIR)/%.o)
 A64_BIN  := $(A64_DIR)/akidb_test_aarch64
 

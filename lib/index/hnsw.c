@@ -7,13 +7,29 @@
  * vectors (a realloc of one big array would briefly need twice the memory,
  * which an edge device may not have).  A chunk holds `chunk_nodes` nodes:
  *
- *   [ vectors: chunk_nodes x dim_pad floats, 64-byte aligned ]
+ *   [ walk rows: chunk_nodes x row_bytes, 64-byte aligned ]
  *   [ level-0 links: chunk_nodes x (1 + 2M) u32: count, then links ]
  *
- * dim_pad rounds dim up to a multiple of 16 floats; the padding is zero, so
- * the kernels run without a residual loop and the distances are unchanged.
+ * A walk row is what the graph walk reads per hop (hnsw.h, storage kinds):
+ *   f32   dim_pad floats; dim_pad rounds dim up to a multiple of 16, the
+ *         padding is zero, so the kernels run without a residual loop
+ *   f16   dim rounded up to 16 halves, zero padding
+ *   int8  dim code bytes, then at the next multiple of 4 one 32-bit term
+ *         (sum(q^2) for L2 and cosine, sum(offset * q) for dot), the row
+ *         rounded up to 16 bytes: the term sits in the row's last line, so
+ *         a hop costs no extra cache miss for it
+ * Compact kinds keep exact float vectors (when they keep them) in a block
+ * per chunk beside it, chunk_nodes x dim_pad floats, touched only by the
+ * re-ranking of a search's final candidates.
+ *
  * Upper-level links (few nodes have them) are one small array per node:
  * level x (1 + M) u32.
+ *
+ * Distances on int8 rows: with levels q (stored c = q + 128),
+ *   |a - b|^2 ~ scale^2 * (|q_a|^2 + |q_b|^2 - 2 q_a.q_b)
+ * all in exact integers (the norms are the row terms, the dot product
+ * one kernel call); cosine is that over 2 (unit vectors); dot is
+ *   a.b ~ |offset|^2 + scale * (lin_a + lin_b) + scale^2 q_a.q_b.
  *
  * Writes: akidb__hnsw_reserve() draws the levels of the next nodes and
  * allocates all they need (chunks, upper links, the insert scratch), so
@@ -38,6 +54,7 @@
 #include "common/alloc.h"
 #include "index/distance.h"
 #include "index/hnsw.h"
+#include "index/quant.h"
 
 #define MAX_LEVEL 15
 #define CHUNK_TARGET_BYTES (128u * 1024u)
@@ -60,15 +77,53 @@ typedef struct search_ctx {
     uint32_t scratch_cap;
     uint32_t *gather;            /* unvisited neighbours of one node */
     float *query;                /* the query, padded and aligned */
+    void *cquery;                /* compact query: f16 codes or int8 levels */
+    float *exact_buf;            /* one vector read from an exact source */
 } search_ctx;
+
+/* A query prepared for the walk: the float vector, and its compact form
+ * with the int8 terms. */
+typedef struct qprep {
+    const float *f;
+    const void *c;
+    int32_t sum, norm;
+    float lin;
+} qprep;
+
+/* What the walk reads. */
+enum { WALK_F32, WALK_F16, WALK_I8 };
 
 struct akidb__hnsw {
     akidb__hnsw_config cfg;
     const akidb_allocator *alloc;
+    const akidb__kernels *kern;
     akidb__dist_fn dist;
     int ip;                      /* inner-product space */
     float ip_bias;               /* distance = ip_bias - dot */
     uint32_t dim, dim_pad;
+
+    /* storage */
+    akidb__storage storage;
+    int walk;                    /* WALK_*: int8 walks floats until trained */
+    size_t row_bytes;            /* bytes of one walk row */
+    uint32_t f16_pad;            /* f16: dim rounded up to 16 */
+    size_t i8_term_off;          /* int8: offset of the row's 32-bit term */
+    akidb__dist_f16_fn dist_f16;
+    float **exact;               /* per chunk: exact float rows, or NULL */
+    akidb__exact_source src;     /* AKIDB__EXACT_SOURCE; read NULL = none */
+    uint32_t rerank;
+    uint32_t train_rows;
+    /* int8 quantiser */
+    int trained;
+    float *i8_offset;            /* dim */
+    float *i8_scratch;           /* dim, for training */
+    float i8_scale;
+    float i8_l2_mult;            /* scale^2, halved for cosine */
+    float i8_scale2;             /* scale^2 */
+    float i8_c0;                 /* |offset|^2 */
+    uint64_t values_encoded, values_clipped, trainings;
+    uint32_t n_sample;           /* rows train_row() maps over */
+    float dup_eps;               /* compact: distance at or below which rows are compared */
     uint32_t m, m0;              /* max links: upper levels, level 0 */
     double level_mult;
     uint64_t rng;                /* level draws */
@@ -97,10 +152,40 @@ struct akidb__hnsw {
 
 /* ---- node access ------------------------------------------------------ */
 
-static inline float *vec_at(const akidb__hnsw *h, uint32_t node)
+static inline unsigned char *row_at(const akidb__hnsw *h, uint32_t node)
 {
     unsigned char *c = h->chunks[node >> h->chunk_shift];
-    return (float *)c + (size_t)(node & h->chunk_mask) * h->dim_pad;
+    return c + (size_t)(node & h->chunk_mask) * h->row_bytes;
+}
+
+/* The exact float copy of a node in RAM, or NULL. */
+static inline float *exact_at(const akidb__hnsw *h, uint32_t node)
+{
+    if (h->storage == AKIDB__STORAGE_F32)
+        return (float *)row_at(h, node);
+    float *e = h->exact[node >> h->chunk_shift];
+    return e ? e + (size_t)(node & h->chunk_mask) * h->dim_pad : NULL;
+}
+
+/* The float vector the walk reads (f32 storage, or int8 before training,
+ * when every node has its exact copy in RAM). */
+static inline const float *vec_at(const akidb__hnsw *h, uint32_t node)
+{
+    return exact_at(h, node);
+}
+
+static inline int32_t row_term_i32(const akidb__hnsw *h, const unsigned char *row)
+{
+    int32_t t;
+    memcpy(&t, row + h->i8_term_off, sizeof t);
+    return t;
+}
+
+static inline float row_term_f32(const akidb__hnsw *h, const unsigned char *row)
+{
+    float t;
+    memcpy(&t, row + h->i8_term_off, sizeof t);
+    return t;
 }
 
 static inline uint32_t *links_at(const akidb__hnsw *h, uint32_t node, int level)
@@ -118,14 +203,83 @@ static inline float dist_vv(const akidb__hnsw *h, const float *a, const float *b
     return h->ip ? h->ip_bias - d : d;
 }
 
+/* int8: distance from the exact integer dot product q_a.q_b and the two
+ * rows' terms. */
+static inline float i8_dist(const akidb__hnsw *h, int32_t dot, int32_t ta, int32_t tb)
+{
+    /* norms <= 128^2 * 4096 = 2^26 each, so ta + tb - 2 dot < 2^29 */
+    return h->i8_l2_mult * (float)(ta + tb - 2 * dot);
+}
+
+static inline float i8_dist_ip(const akidb__hnsw *h, int32_t dot, float la, float lb)
+{
+    return -(h->i8_c0 + h->i8_scale * (la + lb) + h->i8_scale2 * (float)dot);
+}
+
+/* Query to node, on the walk rows. */
+static inline float dist_qn(const akidb__hnsw *h, const qprep *q, uint32_t node)
+{
+    const unsigned char *r = row_at(h, node);
+    float d;
+    switch (h->walk) {
+    case WALK_I8: {
+        int32_t dot = h->kern->dot_u8s8(r, (const int8_t *)q->c, h->dim) - 128 * q->sum;
+        if (h->cfg.negate_dot)
+            return i8_dist_ip(h, dot, row_term_f32(h, r), q->lin);
+        return i8_dist(h, dot, row_term_i32(h, r), q->norm);
+    }
+    case WALK_F16:
+        d = h->dist_f16((const uint16_t *)r, (const uint16_t *)q->c, h->f16_pad);
+        break;
+    default:
+        d = h->dist(q->f, vec_at(h, node), h->dim_pad);
+        break;
+    }
+    return h->ip ? h->ip_bias - d : d;
+}
+
+/* Node to node, on the walk rows. */
+static inline float dist_nn(const akidb__hnsw *h, uint32_t a, uint32_t b)
+{
+    float d;
+    switch (h->walk) {
+    case WALK_I8: {
+        const unsigned char *ra = row_at(h, a), *rb = row_at(h, b);
+        int32_t dot = h->kern->dot_u8u8(ra, rb, h->dim);
+        if (h->cfg.negate_dot)
+            return i8_dist_ip(h, dot, row_term_f32(h, ra), row_term_f32(h, rb));
+        return i8_dist(h, dot, row_term_i32(h, ra), row_term_i32(h, rb));
+    }
+    case WALK_F16:
+        d = h->dist_f16((const uint16_t *)row_at(h, a), (const uint16_t *)row_at(h, b), h->f16_pad);
+        break;
+    default:
+        d = h->dist(vec_at(h, a), vec_at(h, b), h->dim_pad);
+        break;
+    }
+    return h->ip ? h->ip_bias - d : d;
+}
+
+/* Whether two nodes hold the same walk row (duplicates, see
+ * select_neighbors). */
+static inline int same_row(const akidb__hnsw *h, uint32_t a, uint32_t b)
+{
+    if (h->walk == WALK_F32)
+        return memcmp(vec_at(h, a), vec_at(h, b), (size_t)h->dim * sizeof(float)) == 0;
+    return memcmp(row_at(h, a), row_at(h, b), h->walk == WALK_I8 ? h->dim : h->row_bytes) == 0;
+}
+
 static inline void prefetch_vec(const akidb__hnsw *h, uint32_t node)
 {
-    const char *p = (const char *)vec_at(h, node);
-    /* The first lines; the hardware prefetcher follows the stream. */
-    __builtin_prefetch(p);
-    __builtin_prefetch(p + 64);
-    __builtin_prefetch(p + 128);
-    __builtin_prefetch(p + 192);
+    const char *p = h->walk == WALK_F32 ? (const char *)vec_at(h, node)
+                                        : (const char *)row_at(h, node);
+    /* The first lines; the hardware prefetcher follows the stream.  A
+     * compact row is short: all of it. */
+    size_t n = h->walk == WALK_F32 ? 256 : h->row_bytes;
+    if (n > 512)
+        n = 512;
+    for (size_t off = 0; off < n; off += 64)
+        __builtin_prefetch(p + off);
 }
 
 /* ---- heaps of (dist, node) ------------------------------------------- */
@@ -216,6 +370,8 @@ static void ctx_free(const akidb__hnsw *h, search_ctx *c)
     akidb__free(h->alloc, c->scratch);
     akidb__free(h->alloc, c->gather);
     akidb__aligned_free(h->alloc, c->query);
+    akidb__aligned_free(h->alloc, c->cquery);
+    akidb__aligned_free(h->alloc, c->exact_buf);
     akidb__free(h->alloc, c);
 }
 
@@ -265,13 +421,24 @@ static int ctx_new(const akidb__hnsw *h, search_ctx **out)
         return AKIDB_NOMEM;
     c->gather = akidb__alloc_array(h->alloc, h->m0 + 1, sizeof *c->gather);
     c->query = akidb__aligned_alloc(h->alloc, (size_t)h->dim_pad * sizeof(float), 64);
-    if (!c->gather || !c->query) {
-        ctx_free(h, c);
-        return AKIDB_NOMEM;
-    }
+    if (!c->gather || !c->query)
+        goto fail;
     memset(c->query, 0, (size_t)h->dim_pad * sizeof(float));
+    if (h->storage != AKIDB__STORAGE_F32) {
+        /* f16: f16_pad halves; int8: dim levels (the f16 size covers it) */
+        size_t cq = (size_t)h->f16_pad * sizeof(uint16_t);
+        c->cquery = akidb__aligned_alloc(h->alloc, cq, 64);
+        c->exact_buf = akidb__aligned_alloc(h->alloc, (size_t)h->dim_pad * sizeof(float), 64);
+        if (!c->cquery || !c->exact_buf)
+            goto fail;
+        memset(c->cquery, 0, cq);
+        memset(c->exact_buf, 0, (size_t)h->dim_pad * sizeof(float));
+    }
     *out = c;
     return AKIDB_OK;
+fail:
+    ctx_free(h, c);
+    return AKIDB_NOMEM;
 }
 
 static int ctx_acquire(akidb__hnsw *h, uint32_t ef, search_ctx **out)
@@ -324,9 +491,13 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
                     const akidb__kernels *kernels, akidb__hnsw **out)
 {
     *out = NULL;
+    akidb__storage storage = cfg->storage ? cfg->storage : AKIDB__STORAGE_F32;
     if (cfg->dim < 1 || cfg->dim > AKIDB_MAX_DIM || cfg->m < 2 || cfg->m > 128 ||
         cfg->ef_construction < 1 ||
-        (cfg->space != AKIDB__SPACE_L2 && cfg->space != AKIDB__SPACE_IP))
+        (cfg->space != AKIDB__SPACE_L2 && cfg->space != AKIDB__SPACE_IP) ||
+        (storage != AKIDB__STORAGE_F32 && storage != AKIDB__STORAGE_F16 &&
+         storage != AKIDB__STORAGE_INT8) ||
+        ((unsigned)cfg->exact > AKIDB__EXACT_NONE))
         return AKIDB_INVALID;
     if (!alloc)
         alloc = &akidb__default_allocator;
@@ -337,12 +508,40 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     if (!h)
         return AKIDB_NOMEM;
     h->cfg = *cfg;
+    h->cfg.storage = storage;
+    if (storage == AKIDB__STORAGE_F32)
+        h->cfg.exact = AKIDB__EXACT_RAM;
     h->alloc = alloc;
+    h->kern = kernels;
     h->ip = cfg->space == AKIDB__SPACE_IP;
     h->dist = h->ip ? kernels->dot : kernels->l2sq;
+    h->dist_f16 = h->ip ? kernels->dot_f16 : kernels->l2sq_f16;
     h->ip_bias = cfg->negate_dot ? 0.0f : 1.0f;
     h->dim = cfg->dim;
     h->dim_pad = (cfg->dim + AKIDB__DIM_PAD - 1) / AKIDB__DIM_PAD * AKIDB__DIM_PAD;
+    h->f16_pad = (cfg->dim + 15) / 16 * 16;
+    h->storage = storage;
+    h->rerank = cfg->rerank ? cfg->rerank : AKIDB__RERANK_DEFAULT;
+    h->train_rows = cfg->train_rows ? cfg->train_rows : AKIDB__TRAIN_ROWS_DEFAULT;
+    /* compact rows are compared byte for byte below this distance (see
+     * select_neighbors): identical int8 rows are exactly 0 apart, f16
+     * cosine rows up to the rounding of |a|^2 */
+    h->dup_eps = storage == AKIDB__STORAGE_F16 && h->ip ? 1e-2f : 0.0f;
+    switch (storage) {
+    case AKIDB__STORAGE_F16:
+        h->walk = WALK_F16;
+        h->row_bytes = (size_t)h->f16_pad * sizeof(uint16_t);
+        break;
+    case AKIDB__STORAGE_INT8:
+        h->walk = WALK_F32;               /* until trained */
+        h->i8_term_off = ((size_t)h->dim + 3) / 4 * 4;
+        h->row_bytes = (h->i8_term_off + 4 + 15) / 16 * 16;
+        break;
+    default:
+        h->walk = WALK_F32;
+        h->row_bytes = (size_t)h->dim_pad * sizeof(float);
+        break;
+    }
     h->m = cfg->m;
     h->m0 = 2 * cfg->m;
     h->level_mult = 1.0 / log((double)cfg->m);
@@ -350,17 +549,29 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     h->dup_rng = h->rng ^ 0xD1B54A32D192ED03ull;
     h->max_level = -1;
 
-    size_t node_bytes = (size_t)h->dim_pad * sizeof(float) + (1 + (size_t)h->m0) * sizeof(uint32_t);
+    size_t node_bytes = h->row_bytes + (1 + (size_t)h->m0) * sizeof(uint32_t);
     uint32_t shift = 4;
     while (shift < 10 && ((size_t)2 << shift) * node_bytes <= CHUNK_TARGET_BYTES)
         shift++;
     h->chunk_shift = shift;
     h->chunk_nodes = 1u << shift;
     h->chunk_mask = h->chunk_nodes - 1;
-    h->chunk_vec_bytes = (size_t)h->chunk_nodes * h->dim_pad * sizeof(float);
+    h->chunk_vec_bytes = (size_t)h->chunk_nodes * h->row_bytes;
     h->chunk_bytes = h->chunk_vec_bytes + (size_t)h->chunk_nodes * (1 + h->m0) * sizeof(uint32_t);
 
+    if (storage == AKIDB__STORAGE_INT8) {
+        h->i8_offset = akidb__calloc(alloc, h->dim, sizeof(float));
+        h->i8_scratch = akidb__calloc(alloc, h->dim, sizeof(float));
+        if (!h->i8_offset || !h->i8_scratch) {
+            akidb__free(alloc, h->i8_offset);
+            akidb__free(alloc, h->i8_scratch);
+            akidb__free(alloc, h);
+            return AKIDB_NOMEM;
+        }
+    }
     if (pthread_mutex_init(&h->pool_lock, NULL) != 0) {
+        akidb__free(alloc, h->i8_offset);
+        akidb__free(alloc, h->i8_scratch);
         akidb__free(alloc, h);
         return AKIDB_ERROR;
     }
@@ -375,9 +586,15 @@ void akidb__hnsw_free(akidb__hnsw *h)
     const akidb_allocator *a = h->alloc;
     for (uint32_t i = 0; i < h->n_prepared; i++)
         akidb__free(a, h->upper[i]);
-    for (uint32_t i = 0; i < h->n_chunks; i++)
+    for (uint32_t i = 0; i < h->n_chunks; i++) {
         akidb__aligned_free(a, h->chunks[i]);
+        if (h->exact)
+            akidb__aligned_free(a, h->exact[i]);
+    }
     akidb__free(a, h->chunks);
+    akidb__free(a, h->exact);
+    akidb__free(a, h->i8_offset);
+    akidb__free(a, h->i8_scratch);
     akidb__free(a, h->levels);
     akidb__free(a, h->deleted);
     akidb__free(a, h->upper);
@@ -433,6 +650,22 @@ static int grow_node_arrays(akidb__hnsw *h, uint32_t need)
     return AKIDB_OK;
 }
 
+/* Whether nodes of chunk ci keep an exact float copy in RAM (compact
+ * storage only). */
+static int chunk_needs_exact(const akidb__hnsw *h, uint32_t ci)
+{
+    if (h->storage == AKIDB__STORAGE_INT8 && !h->trained)
+        return 1;           /* the walk reads floats until training */
+    switch (h->cfg.exact) {
+    case AKIDB__EXACT_RAM:
+        return 1;
+    case AKIDB__EXACT_SOURCE:
+        return !h->src.read || ((uint64_t)ci + 1) * h->chunk_nodes > h->src.n_nodes;
+    default:
+        return 0;
+    }
+}
+
 int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
 {
     if (n_more > UINT32_MAX - 1 - h->n)
@@ -451,6 +684,12 @@ int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
         if (!c)
             return AKIDB_NOMEM;
         h->chunks = c;
+        if (h->storage != AKIDB__STORAGE_F32) {
+            float **e = akidb__realloc_array(h->alloc, h->exact, cap, sizeof *e);
+            if (!e)
+                return AKIDB_NOMEM;
+            h->exact = e;
+        }
         h->chunks_cap = cap;
     }
     while (h->n_chunks < chunks_needed) {
@@ -459,7 +698,20 @@ int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
             return AKIDB_NOMEM;
         /* Link counts must start at zero; vectors are written on add. */
         memset(c + h->chunk_vec_bytes, 0, h->chunk_bytes - h->chunk_vec_bytes);
+        if (h->exact)
+            h->exact[h->n_chunks] = NULL;
         h->chunks[h->n_chunks++] = c;
+    }
+    /* Exact copies for the chunks the new nodes land in, where they are
+     * kept (a chunk dropped earlier is wholly covered by the source and
+     * never needs one again). */
+    for (uint32_t ci = h->n >> h->chunk_shift; h->exact && ci < chunks_needed; ci++) {
+        if (h->exact[ci] || !chunk_needs_exact(h, ci))
+            continue;
+        h->exact[ci] = akidb__aligned_alloc(h->alloc, (size_t)h->chunk_nodes * h->dim_pad *
+                                                          sizeof(float), 64);
+        if (!h->exact[ci])
+            return AKIDB_NOMEM;
     }
 
     while (h->n_prepared < need) {
@@ -509,7 +761,7 @@ static int push_candidate(search_ctx *c, heap_item it, float bound)
  * are walked through but not collected, and the walk goes on until ef live
  * results are found or the reachable graph is exhausted.
  */
-static int search_layer(const akidb__hnsw *h, search_ctx *c, const float *q, uint32_t ep,
+static int search_layer(const akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t ep,
                         float ep_dist, uint32_t ef, int level, int skip_deleted)
 {
     uint16_t tag = ctx_next_tag(c);
@@ -542,7 +794,7 @@ static int search_layer(const akidb__hnsw *h, search_ctx *c, const float *q, uin
             uint32_t nb = c->gather[i];
             if (i + 1 < n_new)
                 prefetch_vec(h, c->gather[i + 1]);
-            float d = dist_vv(h, q, vec_at(h, nb));
+            float d = dist_qn(h, q, nb);
             if (c->n_res < ef || d < bound) {
                 heap_item it = { d, nb };
                 /* Prune only against a full result set: until then every
@@ -567,7 +819,7 @@ static int search_layer(const akidb__hnsw *h, search_ctx *c, const float *q, uin
 }
 
 /* Greedy descent with ef = 1 through one upper level. */
-static uint32_t greedy_step(const akidb__hnsw *h, const float *q, uint32_t cur,
+static uint32_t greedy_step(const akidb__hnsw *h, const qprep *q, uint32_t cur,
                             float *cur_dist, int level)
 {
     int changed = 1;
@@ -576,7 +828,7 @@ static uint32_t greedy_step(const akidb__hnsw *h, const float *q, uint32_t cur,
         const uint32_t *ll = links_at(h, cur, level);
         uint32_t cnt = ll[0];
         for (uint32_t i = 1; i <= cnt; i++) {
-            float d = dist_vv(h, q, vec_at(h, ll[i]));
+            float d = dist_qn(h, q, ll[i]);
             if (d < *cur_dist) {
                 *cur_dist = d;
                 cur = ll[i];
@@ -611,12 +863,16 @@ static uint32_t select_neighbors(akidb__hnsw *h, heap_item *cand, uint32_t n_can
     heap_item dups[256];          /* a uniform sample (reservoir) of duplicates */
     uint32_t kept = 0, n_dups = 0, seen_dups = 0;
     for (uint32_t i = 0; i < n_cand && kept < max_keep; i++) {
-        const float *v = vec_at(h, cand[i].node);
+        uint32_t v = cand[i].node;
         int good = 1, dup = 0;
         for (uint32_t j = 0; j < kept; j++) {
-            float d = dist_vv(h, v, vec_at(h, cand[j].node));
-            /* Identical: 0 in L2, 1 - 1 (up to rounding) for cosine. */
-            if ((!h->ip && d <= 0.0f) || (h->ip && !h->cfg.negate_dot && d <= 1e-6f)) {
+            float d = dist_nn(h, v, cand[j].node);
+            /* Identical: 0 in L2, 1 - 1 (up to rounding) for cosine.
+             * Compact rows: the same bytes (f16 cosine rounds further
+             * from 0, so its distance only says when to compare). */
+            if (h->walk == WALK_F32
+                    ? (!h->ip && d <= 0.0f) || (h->ip && !h->cfg.negate_dot && d <= 1e-6f)
+                    : !h->cfg.negate_dot && d <= h->dup_eps && same_row(h, v, cand[j].node)) {
                 dup = 1;
                 break;
             }
@@ -673,14 +929,13 @@ static void link_back(akidb__hnsw *h, search_ctx *c, uint32_t nb, uint32_t node,
         ll[0] = cnt + 1;
         return;
     }
-    const float *base = vec_at(h, nb);
     heap_item *s = c->scratch;
     for (uint32_t i = 0; i < cnt; i++) {
         s[i].node = ll[1 + i];
-        s[i].dist = dist_vv(h, base, vec_at(h, ll[1 + i]));
+        s[i].dist = dist_nn(h, nb, ll[1 + i]);
     }
     s[cnt].node = node;
-    s[cnt].dist = dist_vv(h, base, vec_at(h, node));
+    s[cnt].dist = dist_nn(h, nb, node);
     qsort(s, cnt + 1, sizeof *s, cmp_heap_item);
     uint32_t kept = select_neighbors(h, s, cnt + 1, max_links);
     for (uint32_t i = 0; i < kept; i++)
@@ -688,14 +943,112 @@ static void link_back(akidb__hnsw *h, search_ctx *c, uint32_t nb, uint32_t node,
     ll[0] = kept;
 }
 
+/* Write node's vector: its exact copy where one is kept, its walk row. */
+static void store_node(akidb__hnsw *h, uint32_t node, const float *vec)
+{
+    float *e = exact_at(h, node);
+    if (e) {
+        memcpy(e, vec, (size_t)h->dim * sizeof(float));
+        memset(e + h->dim, 0, (size_t)(h->dim_pad - h->dim) * sizeof(float));
+    }
+    unsigned char *r = row_at(h, node);
+    if (h->storage == AKIDB__STORAGE_F16) {
+        uint16_t *hr = (uint16_t *)r;
+        h->values_clipped += akidb__f16_encode(vec, h->dim, hr);
+        memset(hr + h->dim, 0, (size_t)(h->f16_pad - h->dim) * sizeof(uint16_t));
+        h->values_encoded += h->dim;
+    } else if (h->storage == AKIDB__STORAGE_INT8 && h->trained) {
+        akidb__i8_params p = { h->dim, h->i8_scale, h->i8_offset };
+        int32_t norm;
+        float lin;
+        h->values_clipped += akidb__i8_encode(&p, vec, r, &norm, &lin);
+        memset(r + h->dim, 128, h->i8_term_off - h->dim);
+        if (h->cfg.negate_dot)
+            memcpy(r + h->i8_term_off, &lin, sizeof lin);
+        else
+            memcpy(r + h->i8_term_off, &norm, sizeof norm);
+        h->values_encoded += h->dim;
+    }
+}
+
+/* The derived constants of trained int8 parameters. */
+static void i8_derive(akidb__hnsw *h)
+{
+    float c0 = 0.0f;
+    for (uint32_t d = 0; d < h->dim; d++)
+        c0 += h->i8_offset[d] * h->i8_offset[d];
+    h->i8_c0 = c0;
+    h->i8_scale2 = h->i8_scale * h->i8_scale;
+    /* cosine: 1 - a.b = |a - b|^2 / 2 on unit vectors */
+    h->i8_l2_mult = h->ip ? 0.5f * h->i8_scale2 : h->i8_scale2;
+}
+
+/* Free the exact copies nobody needs any more (chunk_needs_exact). */
+static void free_unneeded_exact(akidb__hnsw *h)
+{
+    for (uint32_t ci = 0; h->exact && ci < h->n_chunks; ci++) {
+        if (h->exact[ci] && !chunk_needs_exact(h, ci)) {
+            akidb__aligned_free(h->alloc, h->exact[ci]);
+            h->exact[ci] = NULL;
+        }
+    }
+}
+
+/* Encode every node [0, n) again from its exact vector (all in RAM). */
+static void encode_all(akidb__hnsw *h)
+{
+    h->values_encoded = 0;
+    h->values_clipped = 0;
+    for (uint32_t i = 0; i < h->n; i++)
+        store_node(h, i, exact_at(h, i));
+}
+
+static const float *train_row(void *ctx, uint32_t i)
+{
+    const akidb__hnsw *h = ctx;
+    /* an even sample: row i of n_sample maps to node i * n / n_sample */
+    return exact_at(h, (uint32_t)((uint64_t)i * h->n / h->n_sample));
+}
+
+/* int8: train on the exact vectors in RAM, encode every node, walk on
+ * codes from now on.  Cannot fail: everything was allocated earlier. */
+static void train_now(akidb__hnsw *h, uint32_t sample)
+{
+    h->n_sample = sample && sample < h->n ? sample : h->n;
+    akidb__i8_train(h->dim, h->n_sample, train_row, h, h->i8_offset, &h->i8_scale, h->i8_scratch);
+    i8_derive(h);
+    h->trained = 1;
+    h->trainings++;
+    encode_all(h);
+    h->walk = WALK_I8;
+}
+
+/* Copy the query and prepare its compact form. */
+static void prepare_query(const akidb__hnsw *h, search_ctx *c, const float *query, qprep *q)
+{
+    memcpy(c->query, query, (size_t)h->dim * sizeof(float));
+    q->f = c->query;
+    q->c = c->cquery;
+    q->sum = q->norm = 0;
+    q->lin = 0.0f;
+    if (h->walk == WALK_F16) {
+        (void)akidb__f16_encode(query, h->dim, c->cquery);   /* padding stays zero */
+    } else if (h->walk == WALK_I8) {
+        akidb__i8_params p = { h->dim, h->i8_scale, h->i8_offset };
+        akidb__i8_query(&p, query, c->cquery, &q->sum, &q->norm, &q->lin);
+    }
+}
+
 uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
 {
     uint32_t node = h->n;
-    float *v = vec_at(h, node);
-    memcpy(v, vec, (size_t)h->dim * sizeof(float));
-    memset(v + h->dim, 0, (size_t)(h->dim_pad - h->dim) * sizeof(float));
+    store_node(h, node, vec);
     int level = h->levels[node];
     h->n++;
+    if (h->storage == AKIDB__STORAGE_INT8 && !h->trained && h->n >= h->train_rows) {
+        train_now(h, 0);
+        free_unneeded_exact(h);
+    }
 
     if (h->max_level < 0) {
         h->entry = node;
@@ -704,15 +1057,17 @@ uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
     }
 
     search_ctx *c = h->insert_ctx;
+    qprep qp;
+    prepare_query(h, c, vec, &qp);
     uint32_t cur = h->entry;
-    float cur_dist = dist_vv(h, v, vec_at(h, cur));
+    float cur_dist = dist_qn(h, &qp, cur);
     for (int l = h->max_level; l > level; l--)
-        cur = greedy_step(h, v, cur, &cur_dist, l);
+        cur = greedy_step(h, &qp, cur, &cur_dist, l);
 
     for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
         /* Construction walks deleted nodes too: they are still graph nodes,
          * and reserve() sized the heaps so this cannot fail. */
-        (void)search_layer(h, c, v, cur, cur_dist, h->cfg.ef_construction, l, 0);
+        (void)search_layer(h, c, &qp, cur, cur_dist, h->cfg.ef_construction, l, 0);
         /* The scratch area is reused by link_back, so keep the selected
          * neighbours in this node's own link list first. */
         heap_item *s = c->scratch;
@@ -750,16 +1105,191 @@ int akidb__hnsw_is_deleted(const akidb__hnsw *h, uint32_t node)
 uint32_t akidb__hnsw_size(const akidb__hnsw *h) { return h->n; }
 uint32_t akidb__hnsw_live(const akidb__hnsw *h) { return h->n - h->n_deleted; }
 
+/* ---- exact vectors -------------------------------------------------- */
+
+/* Whether every node has an exact float vector somewhere (RAM or source). */
+static int has_exact(const akidb__hnsw *h)
+{
+    return h->storage == AKIDB__STORAGE_F32 || h->walk == WALK_F32 ||
+           h->cfg.exact != AKIDB__EXACT_NONE;
+}
+
+/* The exact vector of node (padded with zeros to dim_pad): a pointer into
+ * RAM, or buf filled through the source.  NULL when there is none, with
+ * *rc set when the source failed. */
+static const float *exact_get(const akidb__hnsw *h, uint32_t node, float *buf, int *rc)
+{
+    *rc = AKIDB_OK;
+    const float *e = exact_at(h, node);
+    if (e)
+        return e;
+    if (h->src.read && node < h->src.n_nodes) {
+        *rc = h->src.read(h->src.ctx, node, buf);
+        return *rc ? NULL : buf;
+    }
+    return NULL;
+}
+
+static inline float exact_dist(const akidb__hnsw *h, const float *q, const float *v)
+{
+    return dist_vv(h, q, v);
+}
+
 const float *akidb__hnsw_vector(const akidb__hnsw *h, uint32_t node)
 {
-    return node < h->n ? vec_at(h, node) : NULL;
+    return node < h->n ? exact_at(h, node) : NULL;
+}
+
+int akidb__hnsw_vector_copy(const akidb__hnsw *h, uint32_t node, float *out, int *exact_out)
+{
+    int rc = AKIDB_OK, is_exact = 1;
+    const float *e = exact_at(h, node);
+    if (e) {
+        memcpy(out, e, (size_t)h->dim * sizeof(float));
+    } else if (h->src.read && node < h->src.n_nodes) {
+        rc = h->src.read(h->src.ctx, node, out);
+    } else if (h->walk == WALK_I8) {
+        akidb__i8_params p = { h->dim, h->i8_scale, h->i8_offset };
+        akidb__i8_decode(&p, row_at(h, node), out);
+        is_exact = 0;
+    } else {
+        akidb__f16_decode((const uint16_t *)row_at(h, node), h->dim, out);
+        is_exact = 0;
+    }
+    if (exact_out)
+        *exact_out = is_exact;
+    return rc;
 }
 
 float akidb__hnsw_distance(const akidb__hnsw *h, const float *query, uint32_t node)
 {
     /* The query may be unpadded: compare on the real dimension. */
-    float d = h->dist(query, vec_at(h, node), h->dim);
+    const float *v = exact_at(h, node);
+    if (!v)
+        return NAN;
+    float d = h->dist(query, v, h->dim);
     return h->ip ? h->ip_bias - d : d;
+}
+
+float akidb__hnsw_node_distance(const akidb__hnsw *h, uint32_t a, uint32_t b)
+{
+    return dist_nn(h, a, b);
+}
+
+void akidb__hnsw_set_exact_source(akidb__hnsw *h, const akidb__exact_source *src)
+{
+    if (src && src->read) {
+        h->src = *src;
+    } else {
+        memset(&h->src, 0, sizeof h->src);
+    }
+}
+
+void akidb__hnsw_drop_exact(akidb__hnsw *h)
+{
+    if (h->cfg.exact == AKIDB__EXACT_SOURCE && h->src.read)
+        free_unneeded_exact(h);
+}
+
+/* ---- int8 parameters --------------------------------------------------- */
+
+int akidb__hnsw_i8_params(const akidb__hnsw *h, akidb__i8_params *out)
+{
+    if (h->storage != AKIDB__STORAGE_INT8 || !h->trained)
+        return 0;
+    out->dim = h->dim;
+    out->scale = h->i8_scale;
+    out->offset = h->i8_offset;
+    return 1;
+}
+
+int akidb__hnsw_set_i8_params(akidb__hnsw *h, const float *offset, float scale)
+{
+    akidb__i8_params p = { h->dim, scale, offset };
+    if (h->storage != AKIDB__STORAGE_INT8 || h->n != 0 || !akidb__i8_params_valid(&p))
+        return AKIDB_INVALID;
+    memcpy(h->i8_offset, offset, (size_t)h->dim * sizeof(float));
+    h->i8_scale = scale;
+    i8_derive(h);
+    h->trained = 1;
+    h->walk = WALK_I8;
+    return AKIDB_OK;
+}
+
+static const float *retrain_row(void *ctx, uint32_t i)
+{
+    return ((const float *const *)ctx)[i];
+}
+int akidb__hnsw_retrain(akidb__hnsw *h, uint32_t sample)
+{
+    if (h->storage != AKIDB__STORAGE_INT8 || !has_exact(h))
+        return AKIDB_INVALID;
+    if (h->n == 0)
+        return AKIDB_OK;
+    uint32_t n_sample = sample && sample < h->n ? sample : h->n;
+    /* Every sampled row must be addressable at once: the ones in RAM are,
+     * the ones behind the source are read into one temporary block. */
+    uint32_t n_src = 0;
+    for (uint32_t i = 0; i < n_sample; i++)
+        if (!exact_at(h, (uint32_t)((uint64_t)i * h->n / n_sample)))
+            n_src++;
+    float *tmp = NULL;
+    const float **rows = akidb__alloc_array(h->alloc, n_sample, sizeof *rows);
+    if (!rows)
+        return AKIDB_NOMEM;
+    if (n_src && !(tmp = akidb__alloc_array(h->alloc, (size_t)n_src * h->dim_pad, sizeof(float)))) {
+        akidb__free(h->alloc, rows);
+        return AKIDB_NOMEM;
+    }
+    int rc = AKIDB_OK;
+    for (uint32_t i = 0, j = 0; i < n_sample; i++) {
+        uint32_t node = (uint32_t)((uint64_t)i * h->n / n_sample);
+        const float *e = exact_at(h, node);
+        if (!e) {
+            float *buf = tmp + (size_t)j++ * h->dim_pad;
+            if ((rc = h->src.read(h->src.ctx, node, buf)) != AKIDB_OK)
+                goto out;
+            e = buf;
+        }
+        rows[i] = e;
+    }
+    akidb__i8_train(h->dim, n_sample, retrain_row, (void *)rows, h->i8_offset, &h->i8_scale,
+                    h->i8_scratch);
+    i8_derive(h);
+    h->trained = 1;
+    h->trainings++;
+    h->walk = WALK_I8;
+    /* re-encode every node from its exact vector */
+    h->values_encoded = 0;
+    h->values_clipped = 0;
+    float *buf = tmp ? tmp : NULL;
+    for (uint32_t i = 0; i < h->n; i++) {
+        const float *e = exact_at(h, i);
+        if (!e) {
+            /* read through the source into the first temporary row (or a
+             * search context's buffer when nothing was sampled from it) */
+            float *dst = buf ? buf : h->insert_ctx ? h->insert_ctx->exact_buf : NULL;
+            if (!dst) {
+                rc = AKIDB_NOMEM;
+                goto out;
+            }
+            if ((rc = h->src.read(h->src.ctx, i, dst)) != AKIDB_OK)
+                goto out;
+            e = dst;
+        }
+        store_node(h, i, e);
+    }
+out:
+    akidb__free(h->alloc, tmp);
+    akidb__free(h->alloc, rows);
+    return rc;
+}
+
+void akidb__hnsw_quant_stats_get(const akidb__hnsw *h, akidb__hnsw_quant_stats *out)
+{
+    out->values_encoded = h->values_encoded;
+    out->values_clipped = h->values_clipped;
+    out->trainings = h->trainings;
 }
 
 /* ---- search ---------------------------------------------------------- */
@@ -768,40 +1298,80 @@ float akidb__hnsw_distance(const akidb__hnsw *h, const float *query, uint32_t no
  * but hardware prefetchers stop at 4 KiB page boundaries, which a 3 KiB
  * vector crosses every other row; fetching whole vectors a few rows ahead
  * keeps enough misses in flight to run near the memory bandwidth. */
-static inline void prefetch_whole(const akidb__hnsw *h, uint32_t node)
+static inline void prefetch_whole(const void *vec, size_t bytes)
 {
-    const char *p = (const char *)vec_at(h, node);
-    size_t bytes = (size_t)h->dim_pad * sizeof(float);
+    const char *p = vec;
     for (size_t off = 0; off < bytes; off += 64)
         __builtin_prefetch(p + off);
 }
 
-static void exact_scan(akidb__hnsw *h, search_ctx *c, const float *q, uint32_t k)
+static void keep_best(search_ctx *c, uint32_t k, float *bound, float d, uint32_t node)
+{
+    if (c->n_res < k || d < *bound) {
+        heap_item it = { d, node };
+        maxheap_push(c->res, &c->n_res, it);
+        if (c->n_res > k)
+            maxheap_pop(c->res, &c->n_res);
+        *bound = c->res[0].dist;
+    }
+}
+
+/* Every live node: on the exact vectors where the index has them (then
+ * the result is exact), else on the walk rows. */
+static int exact_scan(akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t k)
 {
     c->n_res = 0;
     float bound = INFINITY;
+    if (!has_exact(h)) {
+        /* no exact vectors: every walk row, in order (prefetch a few
+         * rows ahead, the rows are short) */
+        for (uint32_t i = 0; i < h->n; i++) {
+            if (i + 8 < h->n)
+                prefetch_whole(row_at(h, i + 8), h->row_bytes);
+            if (!h->deleted[i])
+                keep_best(c, k, &bound, dist_qn(h, q, i), i);
+        }
+        return AKIDB_OK;
+    }
     /* About 8 KiB ahead: far enough to hide latency, near enough to stay
      * in L1/L2 until used. */
     size_t vec_bytes = (size_t)h->dim_pad * sizeof(float);
     uint32_t ahead = (uint32_t)(8192 / vec_bytes) + 1;
     for (uint32_t i = 0; i < h->n; i++) {
-        if (i + ahead < h->n)
-            prefetch_whole(h, i + ahead);
+        if (i + ahead < h->n) {
+            const float *e = exact_at(h, i + ahead);
+            if (e)
+                prefetch_whole(e, vec_bytes);
+        }
         if (h->deleted[i])
             continue;
-        float d = dist_vv(h, q, vec_at(h, i));
-        if (c->n_res < k || d < bound) {
-            heap_item it = { d, i };
-            maxheap_push(c->res, &c->n_res, it);
-            if (c->n_res > k)
-                maxheap_pop(c->res, &c->n_res);
-            bound = c->res[0].dist;
-        }
+        int rc;
+        const float *v = exact_get(h, i, c->exact_buf, &rc);
+        if (!v)
+            return rc ? rc : AKIDB_ERROR;
+        keep_best(c, k, &bound, exact_dist(h, q->f, v), i);
     }
+    return AKIDB_OK;
 }
 
-int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
-                       int exact, akidb__hnsw_hit *hits, uint32_t *n_hits)
+/* Compact walk: the best min(n, rerank * k) candidates (sorted, closest
+ * first, in c->scratch) get exact distances and are sorted again. */
+static int rerank_candidates(akidb__hnsw *h, search_ctx *c, const qprep *q, heap_item *s,
+                             uint32_t n_rerank)
+{
+    for (uint32_t i = 0; i < n_rerank; i++) {
+        int rc;
+        const float *v = exact_get(h, s[i].node, c->exact_buf, &rc);
+        if (!v)
+            return rc ? rc : AKIDB_ERROR;
+        s[i].dist = exact_dist(h, q->f, v);
+    }
+    qsort(s, n_rerank, sizeof *s, cmp_heap_item);
+    return AKIDB_OK;
+}
+
+int akidb__hnsw_search2(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
+                        int exact, uint32_t rerank, akidb__hnsw_hit *hits, uint32_t *n_hits)
 {
     *n_hits = 0;
     uint32_t live = akidb__hnsw_live(h);
@@ -816,47 +1386,97 @@ int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t 
     int rc = ctx_acquire(h, exact ? k : ef, &c);
     if (rc)
         return rc;
-    memcpy(c->query, query, (size_t)h->dim * sizeof(float));
-    const float *q = c->query;
+    qprep qp;
+    prepare_query(h, c, query, &qp);
 
+    uint32_t n = 0;
     if (!exact) {
         uint32_t cur = h->entry;
-        float cur_dist = dist_vv(h, q, vec_at(h, cur));
+        float cur_dist = dist_qn(h, &qp, cur);
         for (int l = h->max_level; l > 0; l--)
-            cur = greedy_step(h, q, cur, &cur_dist, l);
-        rc = search_layer(h, c, q, cur, cur_dist, ef, 0, 1);
-        if (rc) {
-            ctx_release(h, c);
-            return rc;
-        }
+            cur = greedy_step(h, &qp, cur, &cur_dist, l);
+        rc = search_layer(h, c, &qp, cur, cur_dist, ef, 0, 1);
+        if (rc)
+            goto out;
         if (c->n_res < k)
             exact = 1;
     }
-    if (exact)
-        exact_scan(h, c, q, k);
+    if (exact) {
+        if ((rc = exact_scan(h, c, &qp, k)) != AKIDB_OK)
+            goto out;
+    } else if (h->walk != WALK_F32) {
+        /* approximate distances: re-rank the best candidates exactly */
+        heap_item *s = c->scratch;
+        uint32_t n_found = drain_sorted(c, s);
+        uint64_t want = (uint64_t)(rerank ? rerank : h->rerank) * k;
+        if (has_exact(h)) {
+            uint32_t n_rerank = want < n_found ? (uint32_t)want : n_found;
+            if (n_rerank < k)
+                n_rerank = n_found < k ? n_found : k;
+            if ((rc = rerank_candidates(h, c, &qp, s, n_rerank)) != AKIDB_OK)
+                goto out;
+            n_found = n_rerank;
+        }
+        n = n_found < k ? n_found : k;
+        for (uint32_t i = 0; i < n; i++) {
+            hits[i].node = s[i].node;
+            hits[i].distance = s[i].dist;
+        }
+        *n_hits = n;
+        goto out;
+    }
 
     /* The heap holds up to ef results; keep the k closest, sorted. */
     while (c->n_res > k)
         maxheap_pop(c->res, &c->n_res);
-    uint32_t n = c->n_res;
+    n = c->n_res;
     for (uint32_t i = n; i > 0; i--) {
         heap_item it = maxheap_pop(c->res, &c->n_res);
         hits[i - 1].node = it.node;
         hits[i - 1].distance = it.dist;
     }
     *n_hits = n;
+out:
     ctx_release(h, c);
-    return AKIDB_OK;
+    return rc;
+}
+
+int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
+                       int exact, akidb__hnsw_hit *hits, uint32_t *n_hits)
+{
+    return akidb__hnsw_search2(h, query, k, ef, exact, 0, hits, n_hits);
+}
+
+void akidb__hnsw_memory_parts(const akidb__hnsw *h, akidb__hnsw_bytes *out)
+{
+    size_t rows = (size_t)h->n_chunks * (h->chunk_vec_bytes + 64);
+    size_t links = (size_t)h->n_chunks * (h->chunk_bytes - h->chunk_vec_bytes);
+    size_t graph = sizeof *h + links + (size_t)h->node_cap * (2 + sizeof(uint32_t *)) +
+                   (size_t)h->chunks_cap * sizeof(void *) * (h->exact ? 2 : 1);
+    for (uint32_t i = 0; i < h->n_prepared; i++)
+        if (h->levels[i])
+            graph += (size_t)h->levels[i] * (1 + h->m) * sizeof(uint32_t);
+    size_t exact = 0, compact = 0;
+    if (h->storage == AKIDB__STORAGE_F32) {
+        exact = rows;
+    } else {
+        compact = rows;
+        if (h->i8_offset)
+            compact += 2 * (size_t)h->dim * sizeof(float);
+        for (uint32_t ci = 0; h->exact && ci < h->n_chunks; ci++)
+            if (h->exact[ci])
+                exact += (size_t)h->chunk_nodes * h->dim_pad * sizeof(float) + 64;
+    }
+    out->exact = exact;
+    out->compact = compact;
+    out->graph = graph;
 }
 
 size_t akidb__hnsw_memory(const akidb__hnsw *h)
 {
-    size_t bytes = sizeof *h + (size_t)h->n_chunks * (h->chunk_bytes + 64);
-    bytes += (size_t)h->node_cap * (2 + sizeof(uint32_t *));
-    for (uint32_t i = 0; i < h->n_prepared; i++)
-        if (h->levels[i])
-            bytes += (size_t)h->levels[i] * (1 + h->m) * sizeof(uint32_t);
-    return bytes;
+    akidb__hnsw_bytes b;
+    akidb__hnsw_memory_parts(h, &b);
+    return b.exact + b.compact + b.graph;
 }
 
 /* ---- the saved graph: accessors and rebuild from parts ---------------- */
@@ -933,14 +1553,13 @@ int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors
             h->levels[node] = (uint8_t)level;
         }
         h->deleted[node] = deleted ? (uint8_t)deleted[i] : 0;
-        float *v = vec_at(h, node);
-        memcpy(v, vectors + (size_t)i * h->dim, (size_t)h->dim * sizeof(float));
-        memset(v + h->dim, 0, (size_t)(h->dim_pad - h->dim) * sizeof(float));
+        const float *v = vectors + (size_t)i * h->dim;
         for (uint32_t j = 0; j < h->dim; j++)
             if (!isfinite(v[j])) {
                 *why = "vector value is not finite";
                 return AKIDB_CORRUPT;
             }
+        store_node(h, node, v);
         uint64_t p = link_off[i], end = link_off[i + 1];
         if (end < p) {
             *why = "link offsets go backwards";
@@ -1018,6 +1637,12 @@ int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng 
     if (rng) {
         h->rng = rng->rng;
         h->dup_rng = rng->dup_rng;
+    }
+    /* int8 saved before training but now past the threshold (a smaller
+     * train_rows than when it was written) trains now, as add would. */
+    if (h->storage == AKIDB__STORAGE_INT8 && !h->trained && n >= h->train_rows) {
+        train_now(h, 0);
+        free_unneeded_exact(h);
     }
     return AKIDB_OK;
 }
