@@ -24,13 +24,7 @@ LIB        ?= $(BUILD)/libakidb.a
 OUT        ?= $(BUILD)/bench
 CC         ?= cc
 CXX        ?= g++
-# What to link after the static library.  `make bench` passes the
-# Makefile's LIBS; on its own, the modules named in the generated akidb.pc
-# (Requires.private), linked as shared libraries, as the Makefile does.
-# Expanded late, after the library and the .pc have been built.
-BENCH_LIBS ?= $(shell mods=$$(sed -n 's/^Requires.private://p' \
-                $(BUILD)/pkgconfig/akidb.pc 2>/dev/null); \
-                [ -z "$$mods" ] || pkg-config --libs $$mods 2>/dev/null) -lm -pthread
+include bench/libs.mk
 BENCH_ARGS ?=
 AKIDB_ARGS ?=
 BENCH_ROUNDS ?= 3
@@ -41,7 +35,7 @@ B_CFLAGS   := -std=c11 -O2 $(B_WARN) -Iinclude -Ibench
 B_NATIVE   := -std=c11 -O3 -march=native $(B_WARN)
 B_CXXFLAGS := -std=c++11 -O3 -march=native -Wall -Ibench
 
-.PHONY: all run programs clean FORCE
+.PHONY: all run programs clean fresh-memory
 
 all: run
 
@@ -62,6 +56,14 @@ $(OUT)/bench_hnsw.o: bench/bench_hnsw.c bench/bench_common.h include/akidb.h | $
 $(OUT)/membw.o: bench/membw.c | $(OUT)
 	$(CC) $(B_NATIVE) -c -o $@ $<
 
+# The fresh-memory yard stick (bench/fresh_memory.c): what first-touching
+# memory costs here, next to rewriting it; explains load times on VMs.
+fresh-memory: $(OUT)/fresh_memory
+	$(OUT)/fresh_memory | tee $(OUT)/fresh_memory.log
+
+$(OUT)/fresh_memory: bench/fresh_memory.c | $(OUT)
+	$(CC) $(B_CFLAGS) -o $@ $<
+
 $(OUT)/bench_hnsw: $(OUT)/bench_hnsw.o $(OUT)/bench_common.o $(OUT)/membw.o $(LIB)
 	$(CC) -o $@ $(OUT)/bench_hnsw.o $(OUT)/bench_common.o $(OUT)/membw.o $(LIB) $(BENCH_LIBS)
 
@@ -69,18 +71,6 @@ $(OUT)/hnswlib_peer: bench/hnswlib_peer.cpp bench/bench_common.h $(OUT)/bench_co
 	@test -f /usr/include/hnswlib/hnswlib.h || \
 	  { echo "bench: hnswlib headers missing: run scripts/deps.sh bench" >&2; exit 1; }
 	$(CXX) $(B_CXXFLAGS) -o $@ $< $(OUT)/bench_common.o -lm -pthread
-
-# Run on its own (`make -f bench/bench.mk`), make sure the library is
-# current first; under `make bench` the top level has just built it.
-ifeq ($(MAKELEVEL)|$(LIB),0|$(BUILD)/libakidb.a)
-$(LIB): FORCE
-	$(MAKE) --no-print-directory BUILD=$(BUILD) all
-else
-$(LIB):
-	@echo "bench: $(LIB) not found; build the library first (make)" >&2; exit 1
-endif
-
-FORCE:
 
 clean:
 	rm -rf $(OUT)
@@ -96,3 +86,9 @@ include bench/snapshot.mk
 
 # The akidb-server load test (issue 13): `make -f bench/bench.mk server`.
 include bench/server.mk
+
+# The tiering benchmark (issue 12): `make -f bench/bench.mk tier`.
+include bench/tier.mk
+
+# The fast-ingest benchmark (issue 11): `make -f bench/bench.mk ingest`.
+include bench/ingest.mk

@@ -26,6 +26,10 @@ extern "C" {
 /* Wall-clock (monotonic) and process CPU time, in seconds. */
 double bench_now(void);
 double bench_cpu_now(void);
+/* Minor page faults of the process so far (getrusage): a load's first
+ * touch of fresh memory, which on some virtual machines costs more than
+ * the work itself (docs/BENCHMARKS.md, snapshot restore). */
+long bench_minor_faults(void);
 
 /* Median of v[0..n) (n >= 1); v is left as it was. */
 double bench_median(const double *v, int n);

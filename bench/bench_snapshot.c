@@ -416,25 +416,27 @@ int main(int argc, char **argv)
     double create_s[MAX_REPS], create_cpu[MAX_REPS];
     char snap_id[MAX_REPS][AKIDB_SNAPSHOT_ID_LEN];
     for (int r = 0; r < reps; r++) {
+        const long f0 = bench_minor_faults();
         const double c0 = bench_cpu_now(), t0 = bench_now();
         check(akidb_snapshot_create(db, COLL, snap_id[r], sizeof snap_id[r]), db,
               "akidb_snapshot_create");
         create_s[r] = bench_now() - t0;
         create_cpu[r] = bench_cpu_now() - c0;
-        printf("RESULT kind=create n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s\n", n, r + 1,
-               create_s[r], create_cpu[r], snap_id[r]);
+        printf("RESULT kind=create n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s "
+               "minor_faults=%ld\n", n, r + 1, create_s[r], create_cpu[r], snap_id[r],
+               bench_minor_faults() - f0);
     }
-    akidb_snapshot_info *info = NULL;
+    akidb_snapshot_info **info = NULL;
     size_t n_info = 0;
     check(akidb_snapshot_list(db, COLL, &info, &n_info), db, "akidb_snapshot_list");
-    if (n_info != (size_t)reps || info[0].rows != n)
+    if (n_info != (size_t)reps || info[0]->rows != n)
         die("akidb_snapshot_list: %zu snapshots, newest has %llu rows; expected %d and %u",
-            n_info, n_info ? (unsigned long long)info[0].rows : 0ull, reps, n);
-    const uint64_t snap_bytes = info[0].bytes;
+            n_info, n_info ? (unsigned long long)info[0]->rows : 0ull, reps, n);
+    const uint64_t snap_bytes = info[0]->bytes;
     for (size_t i = 1; i < n_info; i++)
-        if (info[i].bytes != snap_bytes)
-            printf("note: snapshot %s has %llu bytes, %s has %llu\n", info[i].id,
-                   (unsigned long long)info[i].bytes, info[0].id,
+        if (info[i]->bytes != snap_bytes)
+            printf("note: snapshot %s has %llu bytes, %s has %llu\n", info[i]->id,
+                   (unsigned long long)info[i]->bytes, info[0]->id,
                    (unsigned long long)snap_bytes);
     akidb_free(info);
 
@@ -472,10 +474,12 @@ int main(int argc, char **argv)
     double restore_s[MAX_REPS], restore_cpu[MAX_REPS], ckpt_s[MAX_REPS];
     for (int r = 0; r < reps; r++) {
         const char *id = snap_id[(r + 1) % reps];
+        const long f0 = bench_minor_faults();
         const double c0 = bench_cpu_now(), t0 = bench_now();
         check(akidb_snapshot_restore(db, COLL, id), db, "akidb_snapshot_restore");
         restore_s[r] = bench_now() - t0;
         restore_cpu[r] = bench_cpu_now() - c0;
+        const long faults = bench_minor_faults() - f0;
         check_ready(db, vec, "after the restore", 0);
         /* Upsert row 0 unchanged so that the log holds a record, then
          * time the checkpoint alone: the write a restore ends with. */
@@ -488,8 +492,8 @@ int main(int argc, char **argv)
         check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
         ckpt_s[r] = bench_now() - t1;
         printf("RESULT kind=restore n=%u rep=%d seconds=%.4f cpu_seconds=%.4f id=%s "
-               "checkpoint_seconds=%.4f\n", n, r + 1, restore_s[r], restore_cpu[r], id,
-               ckpt_s[r]);
+               "checkpoint_seconds=%.4f minor_faults=%ld\n", n, r + 1, restore_s[r],
+               restore_cpu[r], id, ckpt_s[r], faults);
     }
 
     /* JSON lines */

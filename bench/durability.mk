@@ -17,7 +17,7 @@ BUILD      ?= build
 LIB        ?= $(BUILD)/libakidb.a
 OUT        ?= $(BUILD)/bench
 CC         ?= cc
-BENCH_LIBS ?= -lm -pthread
+include bench/libs.mk
 DURABILITY_ARGS ?=
 
 D_SQLITE_CFLAGS := $(shell pkg-config --cflags sqlite3 2>/dev/null)

@@ -17,7 +17,8 @@
  *
  * The mix (percent search, insert, get): search = POST .../search with a
  * random query, k 10; insert = POST .../vectors with one random vector;
- * get = GET .../vectors/{random id in 1..N}.  A non-2xx answer or a
+ * get = GET .../vectors/{random id in 1..N} or, half of the time, GET
+ * .../tier (the issue's "get/tier").  A non-2xx answer or a
  * connection error is an error.  Output: one JSON object on stdout.
  */
 #include <http_parser.h>
@@ -97,8 +98,11 @@ static void start_request(gen *g, conn *c, uint64_t due)
         snprintf(path, sizeof path, "/v1/collections/%s/%s", g->coll, kind == 0 ? "search" : "vectors");
     } else {
         method = "GET";
-        snprintf(path, sizeof path, "/v1/collections/%s/vectors/%llu", g->coll,
-                 (unsigned long long)(1 + rnd(g) % g->n_ids));
+        if (rnd(g) & 1)
+            snprintf(path, sizeof path, "/v1/collections/%s/tier", g->coll);
+        else
+            snprintf(path, sizeof path, "/v1/collections/%s/vectors/%llu", g->coll,
+                     (unsigned long long)(1 + rnd(g) % g->n_ids));
     }
     size_t cap = (size_t)n + 512;
     c->wbuf = malloc(cap);

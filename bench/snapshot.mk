@@ -25,11 +25,8 @@ OUT        ?= $(BUILD)/bench
 CC         ?= cc
 SNAPSHOT_ARGS ?=
 
-# What to link after the static library: BENCH_LIBS when `make bench`
-# passes it; otherwise the library's dependencies from pkg-config.
-SN_PKG   := sqlite3 libcurl openssl libzstd
-SN_LIBS   = $(if $(filter command line environment,$(origin BENCH_LIBS)),$(BENCH_LIBS),\
-              $(or $(shell pkg-config --libs $(SN_PKG) 2>/dev/null),$(SN_PKG:%=-l%)) -lm -pthread)
+include bench/libs.mk
+SN_LIBS   = $(BENCH_LIBS)
 
 SN_CFLAGS := -std=c11 -O2 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
              -Wmissing-prototypes -Wformat=2 -Wvla -Wundef -pthread -Iinclude

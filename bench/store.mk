@@ -25,18 +25,11 @@ BUILD      ?= build
 LIB        ?= $(BUILD)/libakidb.a
 OUT        ?= $(BUILD)/bench
 CC         ?= cc
-BENCH_LIBS ?= $(filter-out -L% -lakidb,$(shell pkg-config --libs --static \
-                $(BUILD)/pkgconfig/akidb.pc 2>/dev/null)) -lm -pthread
+include bench/libs.mk
 STORE_ARGS ?=
 STORE_ROUNDS ?= 3
 
-# What to link after the static library: BENCH_LIBS when `make bench`
-# passes it; otherwise the library's dependencies from pkg-config, shared
-# (`pkg-config --static` on akidb.pc also names libcurl's private static
-# dependencies, which a system without their -dev packages cannot link).
-S_PKG  := sqlite3 libcurl openssl libzstd
-S_LIBS  = $(if $(filter command line environment,$(origin BENCH_LIBS)),$(BENCH_LIBS),\
-            $(or $(shell pkg-config --libs $(S_PKG) 2>/dev/null),$(S_PKG:%=-l%)) -lm -pthread)
+S_LIBS  = $(BENCH_LIBS)
 
 S_CFLAGS := -std=c11 -O2 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
             -Wmissing-prototypes -Wformat=2 -Wvla -Wundef -pthread -Iinclude -Ilib

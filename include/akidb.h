@@ -38,6 +38,10 @@
  *     the *calling* thread made, so server threads sharing one handle never
  *     see each other's errors.
  *   - akidb_close() must not race with other calls on the same handle.
+ *   - Each handle runs an indexer thread (started by akidb_open, joined by
+ *     akidb_close) that links acknowledged writes into the HNSW graphs in
+ *     short slices under each collection's write lock; see "Visibility
+ *     and indexing".
  *
  * The header compiles as C99 (-pedantic) and as C++.
  */
@@ -156,7 +160,8 @@ AKIDB_API void akidb_free(void *p);
  * lookup tables, I/O buffers).  What it does not: memory handed to the
  * caller (akidb_malloc, freed with akidb_free), the object stores (which
  * exist without a handle: akidb_store_*_open use the C library), the
- * catalog's SQLite, libcurl and OpenSSL, which allocate on their own. */
+ * catalog's SQLite, libcurl, OpenSSL and jansson (which checks metadata
+ * JSON on insert), which allocate on their own. */
 typedef struct akidb_allocator {
     void *(*malloc_fn)(void *ctx, size_t size);
     void *(*realloc_fn)(void *ctx, void *ptr, size_t size);
@@ -190,7 +195,7 @@ typedef enum akidb_log_level {
     AKIDB_LOG_DEBUG = 4
 } akidb_log_level;
 
-#define AKIDB_OPTIONS_VERSION 2
+#define AKIDB_OPTIONS_VERSION 3
 
 /* Options for akidb_open().  Always fill with akidb_options_init() first,
  * then change the fields you need.  All pointers are borrowed: the library
@@ -210,7 +215,11 @@ typedef struct akidb_options {
     void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
     void *log_ctx;
     /* A collection's write-ahead log is checkpointed (state written out,
-     * log emptied) once it grows past this many bytes.  0 = 64 MiB. */
+     * log emptied) once it grows past this many bytes.  0 = 64 MiB, or the
+     * size of the collection's last checkpoint file if that is larger: a
+     * checkpoint rewrites the whole collection, so this keeps the bytes
+     * written by checkpoints to at most about one per byte logged however
+     * large the collection grows. */
     uint64_t checkpoint_bytes;
     /* Uploads to the object store kept in flight at once.  0 = 16. */
     uint32_t upload_concurrency;
@@ -227,19 +236,85 @@ typedef struct akidb_options {
     /* Non-zero: open read-only.  The directory is locked shared (other
      * read-only handles may open it; a writer gets AKIDB_BUSY, and a
      * read-only open of a directory a writer holds gets AKIDB_BUSY), no file
-     * is created or changed (no checkpoint, no log truncation: a torn log
-     * tail is skipped in memory only), the database must already exist
-     * (AKIDB_NOTFOUND otherwise), and every write returns AKIDB_READONLY.
-     * For read-only media and for inspecting a database safely. */
+     * is created or changed (no directory, no catalog upgrade, no cleanup
+     * of tmp/ or of a dropped collection's files, no checkpoint, no log
+     * truncation: a torn log tail is skipped in memory only), the database
+     * must already exist (AKIDB_NOTFOUND otherwise), and every write
+     * returns AKIDB_READONLY: insert, upsert, delete, collection create and
+     * drop, checkpoint, snapshot create, restore and delete, kv put and
+     * delete, uploads and dead-letter retry and purge (an import, which
+     * writes, fails on its first write).  There are no background threads
+     * but the indexer (which links replayed writes into the graphs in
+     * RAM and writes no file) and, unless `store` is given, no object
+     * store.  A catalog written by
+     * an older library that a read-write open would upgrade gives
+     * AKIDB_READONLY: open it read-write once.  One exception to "no file
+     * is changed": when a crash left the catalog's SQLite journal
+     * (akidb.db-wal) unapplied, SQLite reads it through its index
+     * akidb.db-shm, which it may rebuild (never the catalog or the
+     * journal).  Works on read-only media (a read-only mount); the one
+     * thing it then cannot read is such a journal without its index
+     * beside it: AKIDB_IOERR, saying so.  For read-only media and for
+     * inspecting a database safely. */
     int read_only;
-    /* Permission bits of the files the library creates (catalog, logs,
-     * checkpoints, local objects), before the process umask; directories
-     * get the same bits plus x wherever r is set (0600 gives 0700).
-     * 0 = 0644.  Only the 0777 bits are used. */
+    /* Permission bits of the files the library creates, before the process
+     * umask: the catalog akidb.db (and SQLite's akidb.db-wal and
+     * akidb.db-shm, which take the catalog's), LOCK, logs, checkpoints,
+     * snapshot copies in tmp/, the files akidb_export_parquet writes, and
+     * the objects of the default local store.  Directories (the database
+     * directory when the open creates it, wal/, ckpt/, tmp/, objects/ and
+     * below) get the same bits plus x wherever r is set (0600 gives
+     * 0700).  Files that exist keep their mode.  0 = 0644.  Only the 0777
+     * bits are used. */
     uint32_t file_mode;
+    /* Tiering (see "Tiering" below): the database's default policy, which
+     * akidb_tier_policy_apply() changes at run time and overrides per
+     * collection.  0 always means the default.
+     *   tier_hot_ttl_s       idle seconds before HOT -> WARM (6 h)
+     *   tier_warm_ttl_s      idle seconds before WARM -> COLD (7 d)
+     *                        (AKIDB_TIER_TTL_NEVER: never, for either)
+     *   tier_promote_per_hour  accesses per hour at which the worker
+     *                        brings a WARM or COLD collection back (10)
+     *   tier_disabled        non-zero: the worker moves nothing
+     *   memory_budget        bytes of HOT data (vectors + graph +
+     *                        documents) the handle keeps (unlimited)
+     *   store_quota          bytes of snapshots in the store (unlimited)
+     *   snapshot_retention   tier snapshots kept per collection (3)
+     *   max_collections      collections the database may hold (unlimited)
+     *   tier_interval_ms     how often the worker runs (60000);
+     *                        AKIDB_NEVER: no worker thread (call
+     *                        akidb_tier_run_once yourself) */
+    uint64_t tier_hot_ttl_s;
+    uint64_t tier_warm_ttl_s;
+    uint32_t tier_promote_per_hour;
+    int tier_disabled;
+    uint64_t memory_budget;
+    uint64_t store_quota;
+    uint32_t snapshot_retention;
+    uint32_t max_collections;
+    uint32_t tier_interval_ms;
+
+    /* ---- version 3 ---- */
+    /* The bound on a collection's index lag (its "tail": acknowledged
+     * documents not yet linked into the HNSW graph, which every search
+     * scans exactly; see "Visibility and indexing" below).  While a tail
+     * holds more documents than this, a write links nodes itself before
+     * it returns until the tail is within the bound again: writes slow
+     * down to the indexing rate instead of the tail, and the cost it adds
+     * to every search, growing without limit.  0 = the number of vectors
+     * of the collection's dimension that fill 8 MiB (16384 at 128-d, 2674
+     * at 784-d; at least 1024, at most 2^20), whose exact scan costs a few
+     * graph searches.  AKIDB_NEVER = no bound.  While a checkpoint or a
+     * demotion of the collection is being written, linking pauses and
+     * writers do not link: the tail may pass the bound until it ends. */
+    uint32_t max_index_lag;
 } akidb_options;
 
-/* An interval that never elapses (akidb_options.dlq_retry_interval_ms). */
+/* A TTL that never expires (tier_hot_ttl_s, tier_warm_ttl_s, policies). */
+#define AKIDB_TIER_TTL_NEVER UINT64_MAX
+
+/* An interval that never elapses (akidb_options.dlq_retry_interval_ms,
+ * tier_interval_ms). */
 #define AKIDB_NEVER 0xFFFFFFFFu
 
 /* Fill *opts with the defaults (version set, everything else default).
@@ -256,31 +331,55 @@ AKIDB_API void akidb_options_init_v(akidb_options *opts, uint32_t version);
 
 /* Open (creating if needed) the database in directory `dir`.
  *   dir   in: path of the database directory; created if it does not exist
- *             (its parent must exist).
+ *             (its parent must exist; a read-only open creates nothing).
  *   opts  in: NULL for defaults; copied except for the borrowed pointers
  *             described at akidb_options.
  *   out   out: the new handle on success, NULL on failure.
- * The directory holds akidb.db (the SQLite catalog), wal/ (one write-ahead
- * log per collection) and ckpt/ (checkpoints).  Opening recovers every
- * collection: its last checkpoint, then its log replayed.  A torn or
- * corrupt log tail (a crash mid-write) is cut at the last valid record and
- * reported through the log callback and the metric
- * akidb_wal_truncations_total; it does not fail the open.
+ * The directory holds akidb.db (the SQLite catalog, with SQLite's
+ * akidb.db-wal and akidb.db-shm beside it), wal/ (one write-ahead log per
+ * collection), ckpt/ (checkpoints), tmp/ (snapshot copies while they are
+ * written), objects/ (the default object store) and LOCK.  The directory
+ * itself is locked (flock) for the handle's life, exclusively or, read-
+ * only, shared; deleting a file inside it (LOCK included) does not unlock
+ * it.  Opening recovers every collection: its last checkpoint, then its
+ * log replayed into memory.  No graph work happens during the open:
+ * documents not yet linked into the HNSW graph (the checkpoint's tail and
+ * every replayed insert) are searchable at once by exact scan and are
+ * linked by the handle's background indexer thread after akidb_open()
+ * returns (see "Visibility and indexing"), so the open costs about a read
+ * of the files.  A torn log tail (a crash mid-write) is cut at the last
+ * valid record and reported through the log callback, the metric
+ * akidb_wal_truncations_total and the collection's stats
+ * (log_truncated_bytes); it does not fail the open.  Damage to a record
+ * that the log shows had been synced is AKIDB_CORRUPT instead (under
+ * AKIDB_SYNC_ALWAYS that includes the last record: a sync marker after
+ * each write says so; under INTERVAL and NONE the last records cannot be
+ * told from a torn tail).  Snapshot copies that a killed process left in
+ * tmp/ are removed (not by a read-only open).
  * Returns AKIDB_OK, AKIDB_MISUSE (dir or out NULL), AKIDB_INVALID (bad
  * option values, unsupported options version, a catalog written by a newer
  * library), AKIDB_BUSY (another handle, in this or another process, has the
- * directory open), AKIDB_CORRUPT (catalog or checkpoint damaged; the
- * message names the file), AKIDB_IOERR (directory or files cannot be
- * created or read), AKIDB_NOMEM.
+ * directory open: any handle for a writer, a writer for a reader),
+ * AKIDB_CORRUPT (catalog, log or checkpoint damaged; the message names the
+ * file), AKIDB_IOERR (directory or files cannot be created or read),
+ * AKIDB_NOTFOUND (read-only, and no database there), AKIDB_READONLY
+ * (read-only, and the catalog needs an upgrade), AKIDB_NOMEM.
  * On failure akidb_errmsg(NULL) on the same thread explains why.
  * Thread safe. */
 AKIDB_API int akidb_open(const char *dir, const akidb_options *opts, akidb **out);
 
-/* Close the handle and free everything it owns.  Collections whose log
- * holds records are checkpointed first, so the next open needs no replay
- * (a checkpoint failure is reported but the handle is still closed, and no
- * acknowledged write is lost: the log is kept).  NULL is a no-op returning
- * AKIDB_OK.  No other call on this handle may be running or start later.
+/* Close the handle and free everything it owns.  The indexer thread is
+ * stopped (it does not finish the tails: they are saved as they are and
+ * linked after the next open).  Collections whose log holds records, or
+ * whose graph grew since their last checkpoint, are checkpointed first,
+ * so the next open needs no replay; so are collections whose log or checkpoint file was deleted while the
+ * handle was open, which writes them out again (and makes a new log).  A
+ * checkpoint failure is reported but the handle is still closed; no
+ * acknowledged write is lost then (the log is kept), unless the
+ * collection's log or checkpoint had been deleted: then what only memory
+ * held is lost, and the message says which collection and file.  A
+ * read-only handle writes nothing.  NULL is a no-op returning AKIDB_OK.
+ * No other call on this handle may be running or start later.
  * Returns AKIDB_OK, or AKIDB_IOERR/AKIDB_NOMEM when a checkpoint failed. */
 AKIDB_API int akidb_close(akidb *db);
 
@@ -295,11 +394,15 @@ AKIDB_API const char *akidb_errmsg(const akidb *db);
  * and empty its write-ahead log, atomically (temporary file, fsync, rename,
  * fsync of the directory).  The checkpoint, DIR/ckpt/N.ckpt, is a Parquet
  * file in the snapshot format that also keeps deleted nodes (flagged in
- * its hnsw_deleted column), so a reopen loads the exact graph.  Searches
+ * its hnsw_deleted column), so a reopen loads the exact graph; documents
+ * not linked yet are saved as the graph's tail (it does not wait for the
+ * indexer) and are linked after the next open.  Searches
  * continue meanwhile; writes to that collection wait.  Happens by itself
- * when a log passes checkpoint_bytes and at akidb_close().
+ * when a log passes checkpoint_bytes and at akidb_close().  A collection
+ * whose log or checkpoint was deleted while open is written out whatever
+ * its log holds, a new log made, and its writes accepted again.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
- * AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
+ * AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_checkpoint(akidb *db, const char *name);
 
 /* Read the metric `name` (for example "akidb_wal_truncations_total") into
@@ -356,18 +459,27 @@ AKIDB_API void akidb_collection_config_init_v(akidb_collection_config *cfg, uint
                                               akidb_metric metric, uint32_t version);
 
 /* Create collection `name` ([A-Za-z0-9_-]{1,64}), durably (recorded in
- * the catalog, its empty log created and synced).
+ * the catalog, its empty log created and synced).  Snapshots of an
+ * earlier collection of the same name are listed for it
+ * (akidb_snapshot_list).
  * Returns AKIDB_OK, AKIDB_MISUSE (db/name/cfg NULL), AKIDB_INVALID (bad
  * name, dim outside 1..4096, unknown metric, bad HNSW parameter, unknown
- * config version: the message names the value), AKIDB_EXISTS, AKIDB_IOERR,
- * AKIDB_NOMEM.  Thread safe. */
+ * config version: the message names the value), AKIDB_EXISTS,
+ * AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_collection_create(akidb *db, const char *name,
                                       const akidb_collection_config *cfg);
 
 /* Drop collection `name` and all its documents, and delete its files.
- * Waits for searches and writes in flight on it to finish.
+ * Waits for searches and writes in flight on it to finish.  Its snapshots
+ * are kept: they are backups, recorded in the catalog under the name.
+ * The copies the cold tier made of it (docs/TIERING.md) are not backups:
+ * they are deleted from the store (by the tier worker, across a crash).
+ * Once a collection of that name exists again, akidb_snapshot_list lists
+ * them, akidb_snapshot_restore restores them into it (same dim, metric and
+ * hnsw_m) and akidb_snapshot_delete deletes them; so every snapshot stays
+ * reachable, and deleting it is the one way it goes.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name), AKIDB_NOTFOUND,
- * AKIDB_IOERR.  Thread safe. */
+ * AKIDB_READONLY, AKIDB_IOERR.  Thread safe. */
 AKIDB_API int akidb_collection_drop(akidb *db, const char *name);
 
 /* Number of live (not deleted) documents in `name`, through *n_out.
@@ -399,7 +511,7 @@ typedef enum akidb_tier {
     AKIDB_TIER_COLD = 3   /* only in the object store */
 } akidb_tier;
 
-#define AKIDB_COLLECTION_STATS_VERSION 1
+#define AKIDB_COLLECTION_STATS_VERSION 2
 
 /* What a collection holds right now (akidb_collection_stat).  Byte counts
  * are the library's own accounting of its allocations, close to (not
@@ -417,8 +529,18 @@ typedef struct akidb_collection_stats {
     uint64_t graph_bytes;      /* HNSW links and bookkeeping */
     uint64_t document_bytes;   /* ids, external ids, metadata, lookup tables */
     uint64_t log_bytes;        /* write-ahead log not yet folded into a checkpoint */
-    uint64_t index_lag;        /* acknowledged documents not yet in the graph */
+    uint64_t index_lag;        /* acknowledged documents not yet in the graph: the
+                                * tail, which searches scan exactly */
     int64_t created_at_us;
+
+    /* ---- version 2 ---- */
+    /* Bytes of torn or damaged log tail that opening this handle cut off
+     * (a read-only handle: skipped in memory), 0 normally.  Non-zero
+     * means the log ended in a record that was incomplete or damaged and
+     * that nothing in the log showed to be synced: taken for a write a
+     * crash interrupted, and dropped.  Visible here without a log
+     * callback; akidb_wal_truncations_total counts such cuts. */
+    uint64_t log_truncated_bytes;
 } akidb_collection_stats;
 
 /* Fill *out with the state of collection `name`.
@@ -444,7 +566,30 @@ AKIDB_API int akidb_collection_stat(akidb *db, const char *name,
  * database is reopened); NONE, written to the operating system, which
  * survives a crash of the process but not of the machine.  Write errors,
  * a full disk included, return AKIDB_IOERR and leave the collection as it
- * was and usable. */
+ * was and usable.  A write into a collection whose log file was deleted
+ * while the database was open (checked after every fsync, and under NONE
+ * after every write) or whose checkpoint file was (checked after every
+ * fsync) is not acknowledged: AKIDB_IOERR naming the file, and so are the
+ * writes after it until akidb_checkpoint() or akidb_close() has written
+ * the collection out again.  (INTERVAL: as for a failed fsync, the
+ * change of the write that found out is visible though not
+ * acknowledged.)
+ *
+ * Visibility and indexing: an acknowledged write is visible at once to
+ * every later call on the handle (akidb_get, akidb_lookup, counts, and
+ * akidb_search, graph or exact); a delete or an upsert hides the old
+ * document at once.  Linking a new document into the HNSW graph happens
+ * afterwards, on the handle's indexer thread; until then the document is
+ * in the collection's tail, which akidb_search scans exactly and merges
+ * with the graph's results, so a search never misses a document because
+ * indexing lags.  The tail's size is akidb_collection_stats.index_lag
+ * (and the metric akidb_index_pending_documents); it is bounded by
+ * akidb_options.max_index_lag: past it, writers link nodes themselves
+ * before they return (back-pressure).  akidb_index_wait() waits for the
+ * tails to drain.  The graph is the same whenever the linking happens:
+ * nodes are linked in the order they were written.  A collection moved
+ * out of RAM by tiering (WARM or COLD) keeps its tail in the file it was
+ * saved to; when it comes back HOT the indexer links it. */
 
 /* Insert n documents into `coll`.
  *   vectors        in: n*dim floats, row-major.  Every value must be finite.
@@ -455,7 +600,17 @@ AKIDB_API int akidb_collection_stat(akidb *db, const char *name,
  *                  batch.
  *   metadata_json  in: NULL, or n entries (NULL entry = no metadata).  Each
  *                  must be valid JSON text (RFC 8259, any value, at most
- *                  1 MiB); it is stored byte for byte as given.
+ *                  1 MiB), and where readers of JSON disagree it must not
+ *                  leave them a choice: no member name twice in one
+ *                  object, numbers within the range of a double (larger
+ *                  integers are fine: they read as doubles), nesting at
+ *                  most 2048 deep.  It is stored byte for byte as given.
+ * These checks keep what is stored readable by the tools that read
+ * exports and snapshots (DuckDB refuses a whole file for one value that
+ * is not JSON or not UTF-8).  Data stored before the library checked
+ * (logs, checkpoints and snapshots of earlier builds) is loaded as it is,
+ * never refused; an export of such rows holds them as they are, and
+ * replacing them (akidb_upsert) is how they get checked.
  *   ids_out        out: NULL, or room for n ids; receives the assigned ids.
  *                  Ids count up from 1 and are never reused; they stay
  *                  below 2^63, so they fit the signed 64-bit integers of
@@ -484,9 +639,21 @@ AKIDB_API int akidb_upsert(akidb *db, const char *coll, size_t n, const float *v
 
 /* Delete document `id`.  It disappears from searches, lookups and counts
  * at once.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND
- * (no collection, or no live document with that id), AKIDB_IOERR.
- * Thread safe. */
+ * (no collection, or no live document with that id), AKIDB_READONLY,
+ * AKIDB_IOERR.  Thread safe. */
 AKIDB_API int akidb_delete(akidb *db, const char *coll, uint64_t id);
+
+/* Wait until every acknowledged document of `coll` (NULL: of every
+ * collection) is linked into the HNSW graph, i.e. until index_lag is 0,
+ * for tests and benchmarks that want a fully built graph (searches do not
+ * need it: they scan the tail).  Writes that arrive meanwhile are waited
+ * for too.  timeout_ms: how long to wait at most; 0 = just check;
+ * AKIDB_NEVER = no limit.
+ * Returns AKIDB_OK (the tail is empty), AKIDB_BUSY (still not empty at the
+ * timeout; the message says how many documents wait), AKIDB_MISUSE,
+ * AKIDB_INVALID (bad name), AKIDB_NOTFOUND.  Thread safe; holds no lock
+ * while it waits. */
+AKIDB_API int akidb_index_wait(akidb *db, const char *coll, uint32_t timeout_ms);
 
 /* Find the id of the live document with `external_id`.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
@@ -573,6 +740,199 @@ typedef struct akidb_hit {
 AKIDB_API int akidb_search(akidb *db, const char *coll, const float *query, uint32_t k,
                            const akidb_search_params *params, akidb_hit *hits,
                            uint32_t *n_hits);
+
+/* ------------------------------------------------------------------------
+ * Tiering
+ *
+ * A collection lives in one of three tiers (akidb_tier):
+ *   HOT   vectors, graph and documents in RAM, log open: what searches use.
+ *   WARM  its checkpoint file (DIR/ckpt/N.ckpt: the exact graph, with a
+ *         whole-file CRC-32C) and log on local disk; no RAM.
+ *   COLD  a snapshot of that checkpoint in the object store
+ *         (akidb_options.store), listed by akidb_snapshot_list; no local
+ *         file.
+ * Every call that needs the documents (search, get, document_get, lookup,
+ * insert, upsert, delete, export, snapshot_create, restore) on a WARM or
+ * COLD collection promotes it to HOT first, transparently: concurrent
+ * callers wait for one load.  A call never fails because a transition is
+ * running: it is served before the collection leaves RAM, or waits for it
+ * to come back.  A promotion from COLD answers as soon as the collection
+ * is in RAM; its local copy is written behind it, and writes (insert,
+ * upsert, delete) wait until that copy is durable.  akidb_collection_count, _info and _stat answer from the
+ * catalog without loading (stat reports bytes 0 and the tier).
+ *
+ * Transitions are crash-safe: each is recorded in the catalog (intent,
+ * then done); data leaves a tier only after the next one holds a copy that
+ * was read back and checked (size and CRC-32C); a crash at any step is
+ * rolled back or forward by the next open, and a failure (store down,
+ * quota, disk full) leaves the collection where it was, with the error in
+ * akidb_tier_info, the log and the metrics.  A demotion to COLD whose
+ * local write fails (disk full) goes straight from RAM to the store.
+ *
+ * A background worker (a thread of the handle, every tier_interval_ms)
+ * applies the policy: HOT collections idle for the hot TTL go WARM, WARM
+ * ones idle for the warm TTL go COLD, WARM/COLD ones accessed at least
+ * promote_per_hour times within an hour come back HOT (accesses that do
+ * not load, such as count and stat, are counted too), and when the HOT
+ * collections hold more than memory_budget bytes the least recently used
+ * are demoted.  Pinned collections, and collections with tiering
+ * disabled, are never moved by the worker (explicit akidb_tier_set calls
+ * still move them).  Idle time comes from akidb_options.clock_us, and the
+ * access statistics are saved in the catalog by every worker cycle and at
+ * close, so a restart neither loses tiers nor makes everything look idle.
+ *
+ * On a read-only handle WARM and COLD collections are loaded into RAM on
+ * access (nothing on disk changes); tier changes return AKIDB_READONLY.
+ * --------------------------------------------------------------------- */
+
+/* The tier of collection `coll`, through *out.  Does not load it.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_tier_get(akidb *db, const char *coll, akidb_tier *out);
+
+/* Move collection `coll` to `tier` now, step by step (HOT -> WARM ->
+ * COLD, COLD -> WARM -> HOT, HOT <- WARM or COLD), and return once it is
+ * there (from COLD: once its local copy is durable).  Already there:
+ * AKIDB_OK at once.  A transition that another thread (or the worker) is
+ * running is waited for, never run twice.
+ * Pinned collections move too: a pin only stops the worker.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name or tier),
+ * AKIDB_NOTFOUND, AKIDB_QUOTA (the memory budget cannot hold it, or the
+ * store quota cannot take its snapshot: the message gives the sizes),
+ * AKIDB_UNAVAILABLE (the store, after retries), AKIDB_CORRUPT (no copy in
+ * the store verifies), AKIDB_IOERR, AKIDB_READONLY, AKIDB_NOMEM.  On an
+ * error the collection stays in the tier it was in.  Thread safe. */
+AKIDB_API int akidb_tier_set(akidb *db, const char *coll, akidb_tier tier);
+
+/* Pin (pinned non-zero) or unpin collection `coll`.  A pinned collection
+ * is never demoted by the worker or the memory budget.  Durable.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
+ * AKIDB_READONLY, AKIDB_IOERR.  Thread safe. */
+AKIDB_API int akidb_tier_pin(akidb *db, const char *coll, int pinned);
+
+/* Run one cycle of the worker now, in the calling thread: finish
+ * interrupted transitions and pending object deletes, roll the access
+ * windows, apply the TTLs, the promotion threshold and the memory budget,
+ * save the access statistics.  One cycle runs at a time (a call waits for
+ * the worker's).  Failed transitions do not fail the cycle: they are
+ * counted and logged, recorded in akidb_tier_info, and retried by a later
+ * cycle after a back-off.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_READONLY,
+ * AKIDB_IOERR (the catalog).  Thread safe. */
+AKIDB_API int akidb_tier_run_once(akidb *db);
+
+#define AKIDB_TIER_POLICY_VERSION 1
+
+/* Which fields of an akidb_tier_policy are given (set) or reverted to the
+ * database's value (reset). */
+#define AKIDB_TIER_P_HOT_TTL         0x01u
+#define AKIDB_TIER_P_WARM_TTL        0x02u
+#define AKIDB_TIER_P_PROMOTE         0x04u
+#define AKIDB_TIER_P_DISABLED        0x08u
+#define AKIDB_TIER_P_RETENTION       0x10u
+#define AKIDB_TIER_P_MEMORY_BUDGET   0x20u  /* database only */
+#define AKIDB_TIER_P_STORE_QUOTA     0x40u  /* database only */
+#define AKIDB_TIER_P_MAX_COLLECTIONS 0x80u  /* database only */
+
+/* A tiering policy, or a change to one.  Fill with akidb_tier_policy_init
+ * (nothing set) and the setters below, which set a value and its bit in
+ * `set`.  Per collection only the first five fields apply; the others are
+ * the database's.  Values: TTLs in seconds (AKIDB_TIER_TTL_NEVER = never),
+ * promote_per_hour >= 1, disabled 0/1, snapshot_retention >= 1 (tier
+ * snapshots kept per collection; older ones are deleted), memory_budget
+ * and store_quota in bytes (0 = unlimited), max_collections (0 =
+ * unlimited). */
+typedef struct akidb_tier_policy {
+    uint32_t version;
+    uint32_t set;        /* AKIDB_TIER_P_* bits of the fields given */
+    uint32_t reset;      /* per collection: AKIDB_TIER_P_* overrides to remove */
+    uint64_t hot_ttl_s;
+    uint64_t warm_ttl_s;
+    uint32_t promote_per_hour;
+    int disabled;
+    uint32_t snapshot_retention;
+    uint64_t memory_budget;
+    uint64_t store_quota;
+    uint32_t max_collections;
+} akidb_tier_policy;
+
+/* Nothing set, version filled.  A macro over the exported
+ * akidb_tier_policy_init_v(), like akidb_options_init.  NULL is ignored.
+ * Thread safe. */
+#define akidb_tier_policy_init(p) akidb_tier_policy_init_v((p), AKIDB_TIER_POLICY_VERSION)
+AKIDB_API void akidb_tier_policy_init_v(akidb_tier_policy *p, uint32_t version);
+/* Setters: store the value and mark it set.  NULL p is ignored. */
+AKIDB_API void akidb_tier_policy_set_hot_ttl(akidb_tier_policy *p, uint64_t seconds);
+AKIDB_API void akidb_tier_policy_set_warm_ttl(akidb_tier_policy *p, uint64_t seconds);
+AKIDB_API void akidb_tier_policy_set_promote_per_hour(akidb_tier_policy *p, uint32_t n);
+AKIDB_API void akidb_tier_policy_set_disabled(akidb_tier_policy *p, int disabled);
+AKIDB_API void akidb_tier_policy_set_retention(akidb_tier_policy *p, uint32_t n);
+AKIDB_API void akidb_tier_policy_set_memory_budget(akidb_tier_policy *p, uint64_t bytes);
+AKIDB_API void akidb_tier_policy_set_store_quota(akidb_tier_policy *p, uint64_t bytes);
+AKIDB_API void akidb_tier_policy_set_max_collections(akidb_tier_policy *p, uint32_t n);
+
+/* Change the policy of collection `coll` (its overrides, saved in the
+ * catalog) or, with coll NULL, of the database (for this handle: the next
+ * open starts from its options again).  Only the fields in p->set change;
+ * per collection, fields in p->reset go back to the database's value.
+ * Takes effect at the next worker cycle; a smaller memory budget is
+ * enforced there.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad
+ * version, value, or a database-only field for a collection),
+ * AKIDB_NOTFOUND, AKIDB_READONLY (for a collection), AKIDB_IOERR.
+ * Thread safe. */
+AKIDB_API int akidb_tier_policy_apply(akidb *db, const char *coll, const akidb_tier_policy *p);
+
+/* The policy in effect for `coll` (its overrides over the database's
+ * values) or, coll NULL, for the database.  out->version is set by the
+ * caller; every field of that version is filled; out->set has the bits
+ * the collection overrides (all bits for the database).
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND.
+ * Thread safe. */
+AKIDB_API int akidb_tier_policy_get(akidb *db, const char *coll, akidb_tier_policy *out);
+
+#define AKIDB_TIER_INFO_VERSION 1
+
+/* The tiering state of one collection (akidb_tier_info_get). */
+typedef struct akidb_tier_info {
+    uint32_t version;          /* in: set by the caller */
+    akidb_tier tier;
+    int pinned;
+    int busy;                  /* a transition is running now */
+    int64_t last_access_us;    /* 0: never accessed since created */
+    uint64_t accesses;         /* in the current hour window */
+    uint64_t hot_bytes;        /* RAM it holds when HOT (as of its last demotion if not) */
+    uint64_t local_bytes;      /* checkpoint + log on local disk */
+    uint64_t cold_bytes;       /* its newest tier snapshot in the store, 0 if none */
+    int last_error;            /* code of the last failed transition, AKIDB_OK if none */
+    char last_error_msg[256];  /* and its message ("" if none) */
+} akidb_tier_info;
+
+/* Fill *out (its version set by the caller) for collection `coll`; does
+ * not load it.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID,
+ * AKIDB_NOTFOUND.  Thread safe. */
+AKIDB_API int akidb_tier_info_get(akidb *db, const char *coll, akidb_tier_info *out);
+
+#define AKIDB_TIER_STATS_VERSION 1
+
+/* The database's tiers at one moment (akidb_tier_stats_get).  Arrays are
+ * indexed by akidb_tier (1..3; index 0 is unused and 0). */
+typedef struct akidb_tier_stats {
+    uint32_t version;                  /* in: set by the caller */
+    uint64_t collections[4];           /* collections per tier */
+    uint64_t bytes[4];                 /* HOT: RAM; WARM: local files; COLD: objects */
+    uint64_t memory_budget;            /* 0 = unlimited */
+    uint64_t store_bytes;              /* every snapshot in the store */
+    uint64_t store_quota;              /* 0 = unlimited */
+    /* transitions since open, [from][to], ok and failed */
+    uint64_t transitions_ok[4][4];
+    uint64_t transitions_failed[4][4];
+    uint64_t loads;                    /* promotions to HOT */
+    uint64_t load_us_total;            /* their time, microseconds */
+    uint64_t worker_cycles;
+} akidb_tier_stats;
+
+/* Fill *out (its version set by the caller).  Returns AKIDB_OK,
+ * AKIDB_MISUSE, AKIDB_INVALID (version), AKIDB_IOERR.  Thread safe. */
+AKIDB_API int akidb_tier_stats_get(akidb *db, akidb_tier_stats *out);
 
 /* ------------------------------------------------------------------------
  * Application records
@@ -817,7 +1177,7 @@ AKIDB_API void akidb_store_close(akidb_store *s);
  * The file is read when the upload runs, so it must stay in place until
  * the upload succeeded (it is also what a dead letter retries from).
  * Returns AKIDB_OK (queued), AKIDB_MISUSE, AKIDB_INVALID (bad key),
- * AKIDB_NOMEM.  Thread safe. */
+ * AKIDB_READONLY, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_upload_file(akidb *db, const char *key, const char *path);
 
 /* Wait until every queued background upload has finished (succeeded or
@@ -851,11 +1211,13 @@ AKIDB_API int akidb_dlq_list(akidb *db, akidb_dlq_entry ***entries_out, size_t *
 /* Retry dead letter `id` now (0 = every entry, permanent ones included).
  * A success removes the entry.  Returns AKIDB_OK (all succeeded),
  * AKIDB_NOTFOUND (no such id), AKIDB_UNAVAILABLE (some still failed; they
- * stay listed with the new reason), AKIDB_MISUSE.  Thread safe. */
+ * stay listed with the new reason), AKIDB_MISUSE, AKIDB_READONLY.
+ * Thread safe. */
 AKIDB_API int akidb_dlq_retry(akidb *db, int64_t id);
 
 /* Remove dead letter `id` (0 = every permanent entry) without uploading.
- * Returns AKIDB_OK, AKIDB_NOTFOUND, AKIDB_MISUSE.  Thread safe. */
+ * Returns AKIDB_OK, AKIDB_NOTFOUND, AKIDB_MISUSE, AKIDB_READONLY.
+ * Thread safe. */
 AKIDB_API int akidb_dlq_purge(akidb *db, int64_t id);
 
 /* ------------------------------------------------------------------------
@@ -888,17 +1250,25 @@ typedef struct akidb_snapshot_info {
  *   id_out  out: room for id_len >= AKIDB_SNAPSHOT_ID_LEN bytes; receives
  *           the new snapshot's id (NUL-terminated).  NULL is allowed.
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (id_len too small, bad
- * name), AKIDB_NOTFOUND, AKIDB_IOERR, AKIDB_UNAVAILABLE (store), AKIDB_NOMEM.
- * Thread safe. */
+ * name), AKIDB_NOTFOUND, AKIDB_READONLY, AKIDB_IOERR, AKIDB_UNAVAILABLE
+ * (store), AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_snapshot_create(akidb *db, const char *coll, char *id_out, size_t id_len);
 
-/* The snapshots of `coll`, newest first.
+/* The snapshots of `coll`, newest (most recently taken) first: every
+ * snapshot taken under its name, by this collection or by an earlier
+ * collection of the same name that was dropped (akidb_collection_drop
+ * keeps them), and the copies the cold tier made of THIS collection
+ * (docs/TIERING.md: a demotion to COLD records the uploaded checkpoint as
+ * a snapshot, which restores like any other; a drop deletes those, so an
+ * earlier collection's never show).  The collection must exist: a dropped
+ * one's snapshots are reached through a collection created again under
+ * its name.
  *   out  out: ONE allocation holding an array of n pointers to entries, the
  *        entries and their strings; free it with akidb_free(list).  NULL
  *        when *n_out is 0.  Entries may grow in later versions (fields
  *        appended); read an entry's version before newer fields.
- * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
- * AKIDB_NOMEM.  Thread safe. */
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (bad name),
+ * AKIDB_NOTFOUND (no such collection), AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_info ***out,
                                   size_t *n_out);
 
@@ -908,16 +1278,21 @@ AKIDB_API int akidb_snapshot_list(akidb *db, const char *coll, akidb_snapshot_in
  * rebuilding the index; then the collection is swapped atomically and
  * checkpointed, so the restore is durable.  Writes made after the
  * snapshot are gone afterwards: that is what a restore means.  A corrupt
- * snapshot gives AKIDB_CORRUPT and leaves the collection as it was.
+ * snapshot gives AKIDB_CORRUPT and leaves the collection as it was.  A
+ * snapshot of an earlier collection of the name restores if its dim,
+ * metric and hnsw_m are the collection's (AKIDB_INVALID naming both
+ * otherwise; with id NULL such snapshots are skipped).
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND (no such
  * collection or snapshot, or none at all), AKIDB_CORRUPT, AKIDB_CONFLICT
- * (the collection was dropped or recreated meanwhile), AKIDB_IOERR,
- * AKIDB_UNAVAILABLE, AKIDB_NOMEM.  Thread safe. */
+ * (the collection was dropped or recreated meanwhile), AKIDB_READONLY,
+ * AKIDB_IOERR, AKIDB_UNAVAILABLE, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_snapshot_restore(akidb *db, const char *coll, const char *id);
 
-/* Delete snapshot `id` of `coll`: the object and its catalog entry.
+/* Delete snapshot `id` of `coll` (any that akidb_snapshot_list lists):
+ * the object and its catalog entry.  The cold copy a COLD collection lives
+ * in is refused (AKIDB_CONFLICT: promote the collection first).
  * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID, AKIDB_NOTFOUND,
- * AKIDB_UNAVAILABLE.  Thread safe. */
+ * AKIDB_CONFLICT, AKIDB_READONLY, AKIDB_UNAVAILABLE.  Thread safe. */
 AKIDB_API int akidb_snapshot_delete(akidb *db, const char *coll, const char *id);
 
 /* Write collection `coll` to the local Parquet file `path` (the snapshot
@@ -925,21 +1300,48 @@ AKIDB_API int akidb_snapshot_delete(akidb *db, const char *coll, const char *id)
  * AKIDB_NOTFOUND, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_export_parquet(akidb *db, const char *coll, const char *path);
 
-#define AKIDB_IMPORT_OPTIONS_VERSION 1
+#define AKIDB_IMPORT_OPTIONS_VERSION 2
 
-/* How akidb_import_parquet() maps columns.  Fill with
- * akidb_import_options_init().  Column names are borrowed for the call.
+/* How akidb_import_parquet() maps columns, and where it starts.  Fill with
+ * akidb_import_options_init().  Strings and callbacks are borrowed for the
+ * call.  Rows of the file are numbered from 0 over the whole file (as
+ * DuckDB's file_row_number), in every message and field below.
  *   vector_column    a LIST<FLOAT> column (default "vector")
- *   id_column        optional: its values become external ids (strings
- *                    as they are; integers in decimal); NULL = none,
- *                    unless the file has an "external_id" column
- *   metadata_columns optional, n_metadata_columns names: each row's
- *                    metadata becomes a JSON object of those columns; a
- *                    single JSON/STRING column named "metadata" is used
- *                    as is when no list is given
- *   metric           for a collection the import creates (default L2)
- *   progress         called after each batch with rows done and total;
- *                    NULL = none */
+ *   id_column        its values become external ids (strings as they are,
+ *                    integers in decimal), so those rows upsert.  NULL =
+ *                    the column "external_id", else the column "id", else
+ *                    none (every row a new document)
+ *   metadata_columns n_metadata_columns names (NULL entries are MISUSE).
+ *                    One column holding JSON (its logical type is JSON, or
+ *                    it is text and every value is a JSON object or array)
+ *                    is each row's metadata as it is; otherwise the
+ *                    metadata is an object {column: value}, JSON values
+ *                    embedded as JSON, other text as JSON strings.  None
+ *                    given: a column named "metadata", if any, the same way
+ *   metric           for a collection the import creates.  0 (the default)
+ *                    = the file's akidb.metric (a file AkiDB exported says
+ *                    which), else L2.  A metric that differs from the
+ *                    file's akidb.metric, or from the existing collection's,
+ *                    is AKIDB_INVALID.  (Version 1 of this struct
+ *                    defaulted to L2.)
+ *   progress         called after each batch written with the file rows
+ *                    done (every row before that one is written) and the
+ *                    file's row count; NULL = none
+ *   ---- version 2 ----
+ *   skip_rows        import from this file row on: resumes a failed
+ *                    import where it stopped (see akidb_import_parquet)
+ *   notice           called with what the import decided: the column
+ *                    mapping, the settings of a collection it creates
+ *                    (AKIDB_LOG_INFO), and what may surprise
+ *                    (AKIDB_LOG_WARN: rows without an external id added to
+ *                    a collection that is not empty, so a second import of
+ *                    the file duplicates them; a file exported from a
+ *                    collection of another metric).  msg is valid during
+ *                    the call only.  NULL = none
+ *   resume_row_out   out: NULL, or receives the file row a later import
+ *                    should start at (its skip_rows): the file's row count
+ *                    after a success, the first row not written after a
+ *                    failure */
 typedef struct akidb_import_options {
     uint32_t version;
     const char *vector_column;
@@ -949,24 +1351,57 @@ typedef struct akidb_import_options {
     akidb_metric metric;
     void (*progress)(void *ctx, uint64_t rows_done, uint64_t rows_total);
     void *progress_ctx;
+
+    /* ---- version 2 ---- */
+    uint64_t skip_rows;
+    void (*notice)(void *ctx, akidb_log_level level, const char *msg);
+    void *notice_ctx;
+    uint64_t *resume_row_out;
 } akidb_import_options;
 
-/* Fill *opts with defaults (vector_column "vector", metric L2, no id or
- * metadata columns, no progress callback).  A macro over the exported
- * akidb_import_options_init_v(), like akidb_options_init.  NULL is
- * ignored.  Thread safe. */
+/* Fill *opts with the defaults (vector_column "vector", metric 0: the
+ * file's, no id or metadata columns, no callbacks, no skip).  A macro over
+ * the exported akidb_import_options_init_v(), like akidb_options_init:
+ * the library writes the fields of the version this program was compiled
+ * with, and no more.  NULL is ignored.  Thread safe. */
 #define akidb_import_options_init(opts) \
     akidb_import_options_init_v((opts), AKIDB_IMPORT_OPTIONS_VERSION)
 AKIDB_API void akidb_import_options_init_v(akidb_import_options *opts, uint32_t version);
 
 /* Import the Parquet file `path` (written by AkiDB, DuckDB, pyarrow,
- * Polars, ...) into collection `coll`, created with the file's vector
- * dimension if it does not exist.  Rows with an external id that exists
- * are replaced (upsert).  *rows_out (may be NULL) receives the number
- * imported.  Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (no such
- * column, wrong column type, vectors of different lengths, dimension
- * mismatch), AKIDB_CORRUPT (the file), AKIDB_IOERR, AKIDB_NOMEM, or the
- * insert's errors.  Thread safe. */
+ * Polars, ...) into collection `coll`, created if it does not exist (with
+ * the file's vector dimension and the settings described at
+ * akidb_import_options.metric).  Rows with an external id upsert, in file
+ * order: a row replaces the document with the same external id, whether
+ * that came from an earlier import or from an earlier row of the file.
+ * In a checkpoint file, rows of deleted documents are skipped.
+ *   rows_out  out: NULL, or the number of rows written (also on failure).
+ * What a failure leaves:
+ *   - Every row (from skip_rows on) is read and checked before anything is
+ *     written: the vector (present, of the collection's dimension, finite,
+ *     not zero for cosine), the external id (1..1024 bytes of UTF-8, no
+ *     NUL byte or control character) and the metadata (no NUL byte, valid
+ *     UTF-8, JSON where the column's type says so, at most 1 MiB).  A bad
+ *     value is AKIDB_INVALID naming the file row and the column, and
+ *     nothing is written (no collection is created).
+ *   - Then rows are written in file order, in atomic batches.  If a write
+ *     fails (a value the collection refuses, an I/O error, a full disk, out
+ *     of memory), the rows before the failure stay written: the message
+ *     says how many and names the failing file row (or batch of rows), and
+ *     resume_row_out receives the row to resume at with skip_rows, once the
+ *     cause is fixed.  Rows with external ids may simply be imported again
+ *     (they upsert).  A collection the import created is dropped again when
+ *     nothing was written.
+ * Not atomic, on purpose: undoing an import into an existing collection
+ * would need a copy of the whole collection.
+ * Returns AKIDB_OK, AKIDB_MISUSE, AKIDB_INVALID (no such column, wrong
+ * column type, a bad value, dimension mismatch, conflicting metric,
+ * skip_rows past the end, bad collection name), AKIDB_NOTFOUND (no such
+ * file, or the collection was dropped during the import), AKIDB_CONFLICT
+ * (the collection was dropped and created again during the import),
+ * AKIDB_CORRUPT (the file), AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM, or
+ * the insert's errors.  Thread safe: other calls on the collection go on
+ * between batches. */
 AKIDB_API int akidb_import_parquet(akidb *db, const char *coll, const char *path,
                                    const akidb_import_options *opts, uint64_t *rows_out);
 

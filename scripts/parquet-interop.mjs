@@ -16,6 +16,11 @@
 //   check FILE EXPECT    read FILE (written by AkiDB's writer) with DuckDB and
 //                        arrow-rs, compare with EXPECT; exit 1 on a difference.
 //   read | schema | metadata FILE    print what DuckDB sees, as JSON lines.
+//   sql STATEMENT...     run the statements in an in-memory DuckDB, in order
+//                        (e.g. COPY (SELECT ...) TO 'f.parquet'), and print the
+//                        last one's rows as JSON lines: tests make files with
+//                        it that only another writer makes (NUL bytes in
+//                        strings, DuckDB's own column types).
 //
 // The .expect format: a line format, trivial to parse in C.  Tokens are
 // separated by single spaces; column names contain no spaces.
@@ -669,7 +674,14 @@ case 'metadata': {
         console.log(jsonLine(r));
     break;
 }
+case 'sql': {
+    const db = await duck();
+    let rows = [];
+    for (const stmt of args) rows = await db.json(stmt);
+    for (const r of rows) console.log(jsonLine(r));
+    break;
+}
 default:
-    console.error('usage: parquet-interop.sh fixtures [DIR] | check FILE EXPECT | read|schema|metadata FILE');
+    console.error('usage: parquet-interop.sh fixtures [DIR] | check FILE EXPECT | read|schema|metadata FILE | sql STATEMENT...');
     process.exit(2);
 }

@@ -16,6 +16,9 @@
 #   scripts/parquet-interop.sh schema FILE        DuckDB's DESCRIBE and parquet_schema()
 #   scripts/parquet-interop.sh metadata FILE      DuckDB's parquet_metadata() (pages,
 #                                                 encodings, codecs per column chunk)
+#   scripts/parquet-interop.sh sql STATEMENT...   run the statements in an in-memory
+#                                                 DuckDB (e.g. COPY ... TO 'f.parquet');
+#                                                 the last one's rows as JSON lines
 #
 # The packages go to $AKIDB_NPM_DIR (default build/npm under the repository),
 # at the exact versions pinned below, so regenerated fixtures are
@@ -87,6 +90,11 @@ case $cmd in
         [ $# -eq 1 ] || usage
         install_packages
         AKIDB_NPM_DIR=$NPM_DIR exec node "$HERE/parquet-interop.mjs" "$cmd" "$1"
+        ;;
+    sql)
+        [ $# -ge 1 ] || usage
+        install_packages
+        AKIDB_NPM_DIR=$NPM_DIR exec node "$HERE/parquet-interop.mjs" sql "$@"
         ;;
     -h | --help | help)
         usage

@@ -148,20 +148,11 @@ wait_daemon() {
 
 http_up() { curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$1/"; }
 
-need_packages() {
-    local missing="" p
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
-    done
-    [ -z "$missing" ] && return 0
-    if [ "$(id -u)" -ne 0 ]; then
-        die "missing Debian packages:$missing; install them with:
-  sudo apt-get update && sudo apt-get install -y --no-install-recommends$missing"
-    fi
-    say "installing$missing"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=600 update </dev/null >&2
-    apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $missing </dev/null >&2
+# The packages are scripts/deps.sh's set `s3` (the one list): installed as
+# root, named with the install command otherwise.  Its output goes to
+# stderr: stdout carries only the export lines.
+need_s3_packages() {
+    "$(dirname "$0")/deps.sh" s3 >&2 || die "the S3 server's packages are missing (see above)"
 }
 
 # Create the test bucket with one SigV4-signed PUT (python3's hmac; the
@@ -211,7 +202,7 @@ EOF
 # ---- radosgw --------------------------------------------------------------
 
 start_radosgw() {
-    need_packages radosgw ceph-mon ceph-osd uuid-runtime curl python3
+    need_s3_packages
     local mon2 mon1 rgw C fsid id
     mon2=$(free_port); echo "$mon2" >>"$D/ports"
     mon1=$(free_port); echo "$mon1" >>"$D/ports"
@@ -305,7 +296,8 @@ CONF
 start_moto() {
     command -v moto_server >/dev/null 2>&1 ||
         die "moto_server not found (pip install 'moto[server]')"
-    need_packages curl python3
+    command -v curl >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 ||
+        die "moto needs curl and python3 on PATH"
     local port
     port=$(free_port); echo "$port" >>"$D/ports"
     # Started in DIR, which is how stop recognises it (its command line

@@ -356,3 +356,72 @@ crypto_fail:
     snprintf(err, err_len, "cannot get random bytes or a SHA-256 from the OS/OpenSSL");
     return -1;
 }
+
+/* ------------------------------------------------------------------------
+ * Client certificates (mTLS): subject -> tenant and role, from the
+ * tls_client_map setting.  Subjects are compared exactly, in the RFC 2253
+ * form OpenSSL prints (`openssl x509 -noout -subject -nameopt RFC2253`):
+ * a certificate is only as good as the CA that signed it, and the map
+ * names exactly which of that CA's subjects may do what. */
+
+int cert_map_load(cert_map *m, const char *text, char *err, size_t n)
+{
+    memset(m, 0, sizeof *m);
+    json_error_t je;
+    json_t *j = json_loads(text && *text ? text : "{}", JSON_REJECT_DUPLICATES, &je);
+    if (!json_is_object(j)) {
+        snprintf(err, n, "tls_client_map must be a JSON object: %s", j ? "not an object" : je.text);
+        json_decref(j);
+        return -1;
+    }
+    size_t cnt = json_object_size(j);
+    m->v = cnt ? calloc(cnt, sizeof *m->v) : NULL;
+    if (cnt && !m->v) {
+        snprintf(err, n, "out of memory");
+        json_decref(j);
+        return -1;
+    }
+    const char *subject;
+    json_t *val;
+    json_object_foreach(j, subject, val) {
+        const char *tenant = NULL, *role = NULL;
+        if (!*subject || json_unpack(val, "{s:s, s:s !}", "tenant", &tenant, "role", &role) != 0 ||
+            !tenant_id_valid(tenant) || role_parse(role) < 0) {
+            snprintf(err, n, "tls_client_map: the entry for '%.200s' must be {\"tenant\": "
+                     "<tenant id>, \"role\": \"admin\"|\"writer\"|\"reader\"}", subject);
+            json_decref(j);
+            cert_map_free(m);
+            return -1;
+        }
+        cert_identity *ci = &m->v[m->n];
+        if (!(ci->subject = strdup(subject))) {
+            snprintf(err, n, "out of memory");
+            json_decref(j);
+            cert_map_free(m);
+            return -1;
+        }
+        snprintf(ci->tenant, sizeof ci->tenant, "%s", tenant);
+        ci->role = role_parse(role);
+        m->n++;
+    }
+    json_decref(j);
+    return 0;
+}
+
+const cert_identity *cert_map_find(const cert_map *m, const char *subject)
+{
+    if (!subject)
+        return NULL;
+    for (size_t i = 0; i < m->n; i++)
+        if (strcmp(m->v[i].subject, subject) == 0)
+            return &m->v[i];
+    return NULL;
+}
+
+void cert_map_free(cert_map *m)
+{
+    for (size_t i = 0; i < m->n; i++)
+        free(m->v[i].subject);
+    free(m->v);
+    memset(m, 0, sizeof *m);
+}

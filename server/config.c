@@ -22,7 +22,7 @@
 
 #include <akidb.h>
 
-enum { T_STR, T_INT, T_BOOL, T_DBL };
+enum { T_STR, T_INT, T_BOOL, T_DBL, T_JSON };
 
 typedef struct opt {
     const char *name;       /* JSON key; flag and env derived from it */
@@ -72,6 +72,22 @@ static const opt OPTS[] = {
      "default per-tenant collection limit (0 = none)"},
     {"max_vectors", T_INT, O(max_vectors), "0", 0, BIG,
      "default per-tenant vector limit (0 = none)"},
+    {"tier_hot_ttl_s", T_INT, O(tier_hot_ttl_s), "21600", 0, BIG,
+     "tiering: idle seconds before a collection goes from RAM to local disk (0 = never)"},
+    {"tier_warm_ttl_s", T_INT, O(tier_warm_ttl_s), "604800", 0, BIG,
+     "tiering: idle seconds before a collection goes from local disk to the object store "
+     "(0 = never)"},
+    {"tier_promote_per_hour", T_INT, O(tier_promote_per_hour), "10", 1, 4294967295.0,
+     "tiering: accesses within an hour that bring a warm or cold collection back to RAM"},
+    {"tier_disabled", T_BOOL, O(tier_disabled), "false", 0, 0,
+     "tiering: the automatic policy moves nothing (manual moves still work)"},
+    {"tier_snapshot_retention", T_INT, O(tier_snapshot_retention), "3", 1, 4294967295.0,
+     "tiering: cold copies kept per collection"},
+    {"tier_memory_budget", T_INT, O(tier_memory_budget), "0", 0, BIG,
+     "tiering: bytes of collections kept in RAM; least recently used demoted above it "
+     "(0 = unlimited)"},
+    {"tier_store_quota", T_INT, O(tier_store_quota), "0", 0, BIG,
+     "tiering: bytes of snapshots in the object store (0 = unlimited)"},
     {"sync", T_STR, O(sync), "always", 0, 0, "write-ahead log fsync: always | interval | none"},
     {"checkpoint_bytes", T_INT, O(checkpoint_bytes), "0", 0, BIG,
      "checkpoint a log past this size (0 = library default, 64 MiB)"},
@@ -87,6 +103,42 @@ static const opt OPTS[] = {
      "file holding the S3 secret key (or env AKIDB_S3_SECRET_KEY)"},
     {"log_level", T_STR, O(log_level), "info", 0, 0, "error | warn | info | debug"},
     {"log_requests", T_BOOL, O(log_requests), "true", 0, 0, "one log line per request"},
+    {"tls_cert", T_STR, O(tls_cert), "", 0, 0,
+     "PEM certificate (and chain): serve HTTPS only (TLS 1.3); reloaded on SIGHUP"},
+    {"tls_key", T_STR, O(tls_key), "", 0, 0,
+     "PEM private key of tls_cert; must be mode 0600 or stricter"},
+    {"tls_client_ca", T_STR, O(tls_client_ca), "", 0, 0,
+     "PEM CA certificates: verify client certificates (mTLS)"},
+    {"tls_client_crl", T_STR, O(tls_client_crl), "", 0, 0,
+     "PEM CRL(s) of tls_client_ca: revoked client certificates are refused; reloaded on SIGHUP"},
+    {"tls_client_auth", T_STR, O(tls_client_auth), "require", 0, 0,
+     "with tls_client_ca: require | optional (a client certificate)"},
+    {"tls_client_map", T_JSON, O(tls_client_map), "{}", 0, 0,
+     "client certificate subject (RFC 2253) -> identity, JSON: "
+     "{\"CN=app,O=Acme\": {\"tenant\": \"acme\", \"role\": \"writer\"}}"},
+    {"tls_min_version", T_STR, O(tls_min_version), "1.3", 0, 0,
+     "lowest TLS version accepted: 1.3 | 1.2 (1.2 only when you must)"},
+    {"tls_handshake_timeout_ms", T_INT, O(tls_handshake_timeout_ms), "10000", 10, 600000,
+     "a TLS handshake must complete within this"},
+    {"hsts_max_age_s", T_INT, O(hsts_max_age_s), "31536000", 0, 1e9,
+     "Strict-Transport-Security max-age over TLS (0 = no header)"},
+    {"jwt_alg", T_STR, O(jwt_alg), "", 0, 0,
+     "accept JWT bearer tokens signed with: HS256 | RS256 | ES256 (empty = no JWTs)"},
+    {"jwt_key_file", T_STR, O(jwt_key_file), "", 0, 0,
+     "HS256: file of secrets, one per line (or env AKIDB_JWT_SECRET); RS256/ES256: PEM public "
+     "key(s); reloaded on SIGHUP"},
+    {"jwt_leeway_s", T_INT, O(jwt_leeway_s), "30", 0, 600,
+     "clock skew allowed on exp, nbf and iat"},
+    {"jwt_audience", T_STR, O(jwt_audience), "", 0, 0, "required 'aud' of JWTs (empty = not checked)"},
+    {"jwt_issuer", T_STR, O(jwt_issuer), "", 0, 0, "required 'iss' of JWTs (empty = not checked)"},
+    {"audit_log", T_STR, O(audit_log), "", 0, 0, "audit log file (default DATA_DIR/audit.log)"},
+    {"audit_max_bytes", T_INT, O(audit_max_bytes), "16777216", 4096, BIG,
+     "rotate the audit log past this size"},
+    {"audit_keep", T_INT, O(audit_keep), "5", 1, 1000, "rotated audit logs kept"},
+    {"auth_fail_limit", T_INT, O(auth_fail_limit), "10", 0, 1000000,
+     "failed authentications an address may make per auth_fail_window_s before 429 (0 = off)"},
+    {"auth_fail_window_s", T_INT, O(auth_fail_window_s), "60", 1, 86400,
+     "the window of auth_fail_limit"},
 };
 #define N_OPTS (sizeof OPTS / sizeof OPTS[0])
 
@@ -110,6 +162,18 @@ static int set_value(srv_config *cfg, const opt *o, const char *v, const char *s
 {
     void *field = (char *)cfg + o->off;
     switch (o->type) {
+    case T_JSON: {
+        json_error_t je;
+        json_t *j = json_loads(v, JSON_REJECT_DUPLICATES, &je);
+        int is_obj = j && json_is_object(j);
+        json_decref(j);
+        if (!is_obj) {
+            snprintf(err, n, "%s: %s must be a JSON object (%s)", src, o->name,
+                     j ? "not an object" : je.text);
+            return -1;
+        }
+    }
+        /* fall through */
     case T_STR:
         if (strlen(v) >= o->size) {
             snprintf(err, n, "%s: %s is too long (at most %zu bytes)", src, o->name, o->size - 1);
@@ -183,6 +247,19 @@ static int load_file(srv_config *cfg, const char *path, char *err, size_t n)
         }
         char text[64];
         const char *v;
+        char *dumped = NULL;
+        if (o->type == T_JSON && json_is_object(val)) {
+            dumped = json_dumps(val, JSON_COMPACT);
+            if (!dumped) {
+                snprintf(err, n, "%s: out of memory", src);
+                goto fail;
+            }
+            int r = set_value(cfg, o, dumped, src, err, n);
+            free(dumped);
+            if (r)
+                goto fail;
+            continue;
+        }
         if (json_is_string(val))
             v = json_string_value(val);
         else if (json_is_boolean(val))
@@ -335,6 +412,37 @@ int config_load(srv_config *cfg, int argc, char **argv, char *err, size_t n)
         snprintf(err, n, "data_dir must not be empty");
         return -1;
     }
+    if (strcmp(cfg->tls_client_auth, "require") && strcmp(cfg->tls_client_auth, "optional")) {
+        snprintf(err, n, "tls_client_auth must be require or optional, not '%s'",
+                 cfg->tls_client_auth);
+        return -1;
+    }
+    if (strcmp(cfg->tls_min_version, "1.3") && strcmp(cfg->tls_min_version, "1.2")) {
+        snprintf(err, n, "tls_min_version must be 1.3 or 1.2, not '%s'", cfg->tls_min_version);
+        return -1;
+    }
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0]) {
+        snprintf(err, n, "TLS needs both tls_cert and tls_key");
+        return -1;
+    }
+    if (cfg->tls_client_crl[0] && !cfg->tls_client_ca[0]) {
+        snprintf(err, n, "tls_client_crl needs tls_client_ca");
+        return -1;
+    }
+    if (cfg->tls_client_ca[0] && !cfg->tls_cert[0]) {
+        snprintf(err, n, "tls_client_ca needs TLS (tls_cert and tls_key)");
+        return -1;
+    }
+    if (cfg->jwt_alg[0] && strcmp(cfg->jwt_alg, "HS256") && strcmp(cfg->jwt_alg, "RS256") &&
+        strcmp(cfg->jwt_alg, "ES256")) {
+        snprintf(err, n, "jwt_alg must be HS256, RS256 or ES256, not '%s' ('none' is never "
+                 "accepted)", cfg->jwt_alg);
+        return -1;
+    }
+    if (cfg->jwt_alg[0] && strcmp(cfg->jwt_alg, "HS256") && !cfg->jwt_key_file[0]) {
+        snprintf(err, n, "jwt_alg %s needs jwt_key_file (the PEM public key)", cfg->jwt_alg);
+        return -1;
+    }
     if (cfg->no_auth && !config_host_is_loopback(cfg->host)) {
         snprintf(err, n, "--no-auth is refused on a non-loopback address (%s): "
                  "anyone who can reach it would be admin", cfg->host);
@@ -367,7 +475,54 @@ void config_usage(const char *argv0)
            "  AKIDB_BOOTSTRAP_ADMIN_KEY  the first admin key of a new database (16..256\n"
            "                             printable ASCII characters); without it the\n"
            "                             first start creates one and prints it once\n"
-           "  AKIDB_S3_ACCESS_KEY, AKIDB_S3_SECRET_KEY   S3 credentials\n");
+           "  AKIDB_S3_ACCESS_KEY, AKIDB_S3_SECRET_KEY   S3 credentials\n"
+           "  AKIDB_JWT_SECRET           the HS256 secret (instead of jwt_key_file)\n"
+           "\nSignals: SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the TLS certificate\n"
+           "and key and the JWT keys without dropping connections.\n");
+}
+
+int config_set(srv_config *cfg, const char *name, const char *text, const char *src, char *err,
+               size_t n)
+{
+    const opt *o = find_opt(name);
+    if (!o || !strcmp(name, "config")) {
+        snprintf(err, n, "%s: unknown setting '%s'", src, name);
+        return -1;
+    }
+    return set_value(cfg, o, text, src, err, n);
+}
+
+int config_get_json(const srv_config *cfg, const char *name, char *out, size_t n)
+{
+    const opt *o = find_opt(name);
+    if (!o)
+        return -1;
+    const void *field = (const char *)cfg + o->off;
+    int w;
+    switch (o->type) {
+    case T_INT:
+        w = snprintf(out, n, "%lld", (long long)*(const int64_t *)field);
+        break;
+    case T_DBL:
+        w = snprintf(out, n, "%.17g", *(const double *)field);
+        break;
+    case T_BOOL:
+        w = snprintf(out, n, "%s", *(const int *)field ? "true" : "false");
+        break;
+    case T_JSON:
+        w = snprintf(out, n, "%s", (const char *)field);
+        break;
+    default: {
+        json_t *j = json_string((const char *)field);
+        char *d = j ? json_dumps(j, JSON_ENCODE_ANY) : NULL;
+        json_decref(j);
+        if (!d)
+            return -1;
+        w = snprintf(out, n, "%s", d);
+        free(d);
+    }
+    }
+    return w < 0 || (size_t)w >= n ? -1 : 0;
 }
 
 char *config_secret(const char *env, const char *file, const char **err_out)

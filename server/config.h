@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #define CFG_STR_MAX 1024
+#define CFG_JSON_MAX 16384
 
 typedef struct srv_config {
     char host[256];
@@ -46,6 +47,16 @@ typedef struct srv_config {
     double rate_burst;
     int64_t max_collections;
     int64_t max_vectors;
+    /* The database's default tiering policy (docs/TIERING.md); the
+     * library's akidb_tier_policy, changeable at run time.  TTLs 0 =
+     * never; budget and quota 0 = unlimited. */
+    int64_t tier_hot_ttl_s;
+    int64_t tier_warm_ttl_s;
+    int64_t tier_promote_per_hour;
+    int tier_disabled;
+    int64_t tier_snapshot_retention;
+    int64_t tier_memory_budget;
+    int64_t tier_store_quota;
     /* Database */
     char sync[16];
     int64_t checkpoint_bytes;
@@ -61,6 +72,29 @@ typedef struct srv_config {
     /* Logging */
     char log_level[16];
     int log_requests;
+    /* TLS (tls.h); off unless tls_cert and tls_key are set */
+    char tls_cert[CFG_STR_MAX];
+    char tls_key[CFG_STR_MAX];
+    char tls_client_ca[CFG_STR_MAX];
+    char tls_client_crl[CFG_STR_MAX];
+    char tls_client_auth[16];          /* "require" | "optional" */
+    char tls_client_map[CFG_JSON_MAX]; /* JSON: {"<subject>": {"tenant":..,"role":..}} */
+    char tls_min_version[8];           /* "1.3" | "1.2" */
+    int64_t tls_handshake_timeout_ms;
+    int64_t hsts_max_age_s;
+    /* JWT bearer tokens (token.h); off unless jwt_alg is set */
+    char jwt_alg[16];                  /* "" | HS256 | RS256 | ES256 */
+    char jwt_key_file[CFG_STR_MAX];
+    int64_t jwt_leeway_s;
+    char jwt_audience[256];
+    char jwt_issuer[256];
+    /* Audit log (audit.h) */
+    char audit_log[CFG_STR_MAX];       /* "" = DATA_DIR/audit.log */
+    int64_t audit_max_bytes;
+    int64_t audit_keep;
+    /* Brute-force protection: failed authentications per address */
+    int64_t auth_fail_limit;           /* 0 = off */
+    int64_t auth_fail_window_s;
     /* Actions (flags only) */
     int help;
     int version;
@@ -78,6 +112,16 @@ void config_usage(const char *argv0);
 
 /* 1 if host is a loopback address (127.0.0.0/8, ::1, "localhost"). */
 int config_host_is_loopback(const char *host);
+
+/* Set one setting by its JSON key from text, with the same checks as
+ * every other source (`src` names the source in the message).  Does not
+ * run config_load's cross-field checks.  0 or -1 with err. */
+int config_set(srv_config *cfg, const char *name, const char *text, const char *src, char *err,
+               size_t err_len);
+
+/* A setting's current value as JSON text ("5", "true", "\"info\"") into
+ * out.  0, or -1 for an unknown name or no room. */
+int config_get_json(const srv_config *cfg, const char *name, char *out, size_t out_len);
 
 /* Read a secret: the environment variable `env` if set, else the first
  * line of `file` if non-empty.  Returns a malloc'ed string, NULL if

@@ -24,6 +24,14 @@
  * the limit.  Any protocol error answers once and closes the connection,
  * because after a framing error the next request's start is unknown.
  *
+ * TLS: with a context set, a connection first runs the handshake (its
+ * own deadline, the handshake timeout), then every byte read is decrypted
+ * before the parser sees it and every write is encrypted on its way out
+ * (one uv_write per response still, so the write-completion logic is the
+ * same for both).  Whatever OpenSSL wants to send (handshake records,
+ * tickets, alerts) is flushed after each read.  A close_notify from the
+ * peer is an end of file; ours is sent, best effort, before closing.
+ *
  * Lifetime: a connection is freed when both its handles are closed and no
  * request of it is with the callback; http_respond() on a request whose
  * connection has closed just frees the request.  One read buffer serves
@@ -56,6 +64,9 @@ struct http_conn {
     int msg_done;              /* on_message_complete fired */
     int keep_alive;            /* of the request being answered */
     int pending_writes;
+    tls_conn *tls;             /* NULL: plain TCP */
+    int tls_dead;              /* failed or peer gone: no close_notify */
+    int peer_eof;              /* TLS close_notify while a request is handled */
     /* The virtual (socketless) transport of the fuzz target. */
     int is_virtual;
     void (*sink)(void *ctx, const char *p, size_t n);
@@ -95,7 +106,11 @@ struct http_server {
     uint64_t req_seq;
     uint64_t req_seed;
     http_parser_settings settings;
+    tls_ctx *tls;
+    uint64_t handshake_timeout_ms;
+    char *hdr_all, *hdr_tls;
     char readbuf[64 * 1024];
+    char plainbuf[16 * 1024];  /* one TLS record of plaintext at a time */
     time_t date_sec;
     char date[64];
 };
@@ -168,6 +183,7 @@ static void req_free(http_req *r)
     free(r->query);
     free(r->authorization);
     free(r->content_type);
+    free(r->client_subject);
     free(r->body);
     free(r);
 }
@@ -237,8 +253,8 @@ static void on_write(uv_write_t *w, int status)
         conn_after_response(c, close_after);
 }
 
-/* Queue `buf` (taken over) for writing. */
-static void conn_write(http_conn *c, char *buf, size_t len, int is_response, int close_after)
+/* Queue `buf` (taken over) for the socket as it is. */
+static void sock_write(http_conn *c, char *buf, size_t len, int is_response, int close_after)
 {
     if (c->closing) {
         free(buf);
@@ -277,6 +293,42 @@ static void conn_write(http_conn *c, char *buf, size_t len, int is_response, int
     }
 }
 
+/* Send what OpenSSL has queued (handshake, tickets, alerts). */
+static void tls_flush(http_conn *c)
+{
+    size_t n;
+    char *out = tls_conn_take_out(c->tls, &n);
+    if (out)
+        sock_write(c, out, n, 0, 0);
+}
+
+/* Queue `buf` (plaintext, taken over) for writing. */
+static void conn_write(http_conn *c, char *buf, size_t len, int is_response, int close_after)
+{
+    if (!c->tls || c->closing) {
+        sock_write(c, buf, len, is_response, close_after);
+        return;
+    }
+    int rc = tls_conn_write(c->tls, buf, len);
+    free(buf);
+    size_t n = 0;
+    char *out = rc == 0 ? tls_conn_take_out(c->tls, &n) : NULL;
+    if (!out) {
+        c->tls_dead = 1;
+        conn_close(c);
+        return;
+    }
+    sock_write(c, out, n, is_response, close_after);
+}
+
+/* A request id for an answer that has none (the HTTP layer's own). */
+static void make_request_id(http_server *s, char out[65])
+{
+    uint64_t x = s->req_seed ^ (++s->req_seq * 0x9E3779B97F4A7C15ull);
+    x ^= x >> 31;
+    snprintf(out, 65, "%016llx", (unsigned long long)x);
+}
+
 /* Build and queue a whole response. */
 static void conn_send(http_conn *c, int status, const char *request_id, const char *headers,
                       const char *ctype, const char *body, size_t body_len, int close_after)
@@ -290,8 +342,16 @@ static void conn_send(http_conn *c, int status, const char *request_id, const ch
                     ctype ? ctype : "application/json", body_len);
     }
     sbuf_puts(&b, close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
-    if (request_id && request_id[0])
-        sbuf_printf(&b, "X-Request-Id: %s\r\n", request_id);
+    char own_id[65];
+    if (!request_id || !request_id[0]) {
+        make_request_id(c->srv, own_id);
+        request_id = own_id;
+    }
+    sbuf_printf(&b, "X-Request-Id: %s\r\n", request_id);
+    if (c->srv->hdr_all)
+        sbuf_puts(&b, c->srv->hdr_all);
+    if (c->tls && c->srv->hdr_tls)
+        sbuf_puts(&b, c->srv->hdr_tls);
     if (headers)
         sbuf_puts(&b, headers);
     sbuf_puts(&b, "\r\n");
@@ -343,6 +403,11 @@ static void on_timer(uv_timer_t *t)
         if (c->in_request || c->pending_len) {
             conn_send_error(c, 408, "REQUEST_TIMEOUT",
                             "the request was not received completely in time", NULL);
+        } else if (c->tls && !tls_conn_ready(c->tls)) {
+            c->tls_dead = 1;
+            if (c->srv->cb.on_tls_handshake)
+                c->srv->cb.on_tls_handshake(c->srv->cb.ctx, 0, "handshake timeout", c->peer);
+            conn_close(c);
         } else {
             if (c->srv->cb.on_protocol_error)
                 c->srv->cb.on_protocol_error(c->srv->cb.ctx, 0, "idle_timeout", c->peer);
@@ -380,6 +445,7 @@ static void on_handle_closed(uv_handle_t *h)
 
 static void conn_free(http_conn *c)
 {
+    tls_conn_free(c->tls);
     free(c->pending);
     sbuf_free(&c->url);
     sbuf_free(&c->field);
@@ -393,6 +459,15 @@ static void conn_close(http_conn *c)
 {
     if (c->closing)
         return;
+    if (c->tls && !c->tls_dead && tls_conn_ready(c->tls)) {
+        /* close_notify, best effort: libuv tries a write at once, so it
+         * usually leaves before the socket closes. */
+        c->tls_dead = 1;
+        tls_conn_shutdown(c->tls);
+        tls_flush(c);
+        if (c->closing)
+            return;         /* the write failed and closed us */
+    }
     c->closing = 1;
     http_server *s = c->srv;
     if (c->prev)
@@ -441,6 +516,12 @@ static int on_message_begin(http_parser *p)
     c->req->conn = c;
     c->req->start_ns = uv_hrtime();
     snprintf(c->req->peer, sizeof c->req->peer, "%s", c->peer);
+    if (c->tls) {
+        const char *subj = tls_conn_peer_subject(c->tls);
+        c->req->tls = 1;
+        if (subj && !(c->req->client_subject = strdup(subj)))
+            return refuse(c, 503, "UNAVAILABLE", "out of memory");
+    }
     timer_start(c, c->srv->lim.request_timeout_ms);
     return 0;
 }
@@ -640,11 +721,8 @@ static void dispatch(http_conn *c)
 {
     http_server *s = c->srv;
     http_req *r = c->req;
-    if (!r->request_id[0]) {
-        uint64_t x = s->req_seed ^ (++s->req_seq * 0x9E3779B97F4A7C15ull);
-        x ^= x >> 31;
-        snprintf(r->request_id, sizeof r->request_id, "%016llx", (unsigned long long)x);
-    }
+    if (!r->request_id[0])
+        make_request_id(s, r->request_id);
     c->state = C_HANDLING;
     c->handed = 1;
     uv_timer_stop(&c->timer);
@@ -676,7 +754,7 @@ void http_respond(http_req *r, int status, const char *headers, const char *ctyp
 /* The answer went out: close, or go on with the next request. */
 static void conn_after_response(http_conn *c, int close_after)
 {
-    if (close_after || c->srv->draining) {
+    if (close_after || c->srv->draining || c->peer_eof) {
         conn_close(c);
         return;
     }
@@ -760,12 +838,67 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     buf->len = sizeof c->srv->readbuf;
 }
 
+/* Ciphertext in: handshake, then plaintext to the parser, then whatever
+ * OpenSSL has to say back.  Plaintext that arrives while a request is
+ * being handled is queued by http_conn_feed, as pipelined bytes are. */
+static void tls_pump(http_conn *c, const char *p, size_t n)
+{
+    http_server *s = c->srv;
+    if (tls_conn_feed(c->tls, p, n) != 0) {
+        c->tls_dead = 1;
+        conn_close(c);
+        return;
+    }
+    for (;;) {
+        size_t got = 0;
+        int was_ready = tls_conn_ready(c->tls);
+        int r = tls_conn_read(c->tls, s->plainbuf, sizeof s->plainbuf, &got);
+        if (!was_ready && tls_conn_ready(c->tls)) {
+            if (s->cb.on_tls_handshake)
+                s->cb.on_tls_handshake(s->cb.ctx, 1, tls_conn_version(c->tls), c->peer);
+            if (!c->in_request && c->state == C_READING)
+                timer_start(c, s->lim.idle_timeout_ms);
+        }
+        if (r == TLS_DATA) {
+            http_conn_feed(c, s->plainbuf, got);
+            if (c->closing)
+                return;
+            continue;
+        }
+        tls_flush(c);
+        if (c->closing || r == TLS_WANT)
+            return;
+        c->tls_dead = 1;
+        if (r == TLS_CLOSED) {
+            /* The peer's end of file.  An answer being computed is still
+             * sent (as with a half-closed plain socket), then we close. */
+            if (c->state == C_READING && !c->handed) {
+                if (c->srv->cb.on_protocol_error && c->in_request)
+                    c->srv->cb.on_protocol_error(c->srv->cb.ctx, 0, "client_closed", c->peer);
+                conn_close(c);
+            } else {
+                c->peer_eof = 1;
+            }
+            return;
+        }
+        if (!was_ready) {
+            if (s->cb.on_tls_handshake)
+                s->cb.on_tls_handshake(s->cb.ctx, 0, tls_conn_error(c->tls), c->peer);
+        } else if (s->cb.on_protocol_error) {
+            s->cb.on_protocol_error(s->cb.ctx, 0, "tls_error", c->peer);
+        }
+        conn_close(c);
+        return;
+    }
+}
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
     http_conn *c = st->data;
     if (c->closing)
         return;
     if (nread < 0) {
+        c->tls_dead = 1;
         /* EOF or error.  A request cut short is a client that went away
          * mid-request: nothing to answer. */
         if (c->srv->cb.on_protocol_error && (c->in_request || nread != UV_EOF))
@@ -775,7 +908,10 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (nread == 0)
         return;
-    http_conn_feed(c, buf->base, (size_t)nread);
+    if (c->tls)
+        tls_pump(c, buf->base, (size_t)nread);
+    else
+        http_conn_feed(c, buf->base, (size_t)nread);
 }
 
 static int conn_start_reading(http_conn *c)
@@ -840,6 +976,14 @@ static void on_connection(uv_stream_t *listener, int status)
         }
         snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
     }
+    if (s->n_conns >= s->lim.max_connections && s->tls) {
+        /* No HTTP can be spoken before a handshake: just close. */
+        c->reject = 1;
+        if (s->cb.on_protocol_error)
+            s->cb.on_protocol_error(s->cb.ctx, 0, "too_many_connections", c->peer);
+        conn_close(c);
+        return;
+    }
     if (s->n_conns >= s->lim.max_connections) {
         /* Answer so the client knows to back off, then close. */
         c->reject = 1;
@@ -848,10 +992,15 @@ static void on_connection(uv_stream_t *listener, int status)
                         "Retry-After: 1\r\n");
         return;
     }
+    if (s->tls && !(c->tls = tls_conn_new(s->tls))) {
+        c->reject = 1;
+        conn_close(c);
+        return;
+    }
     s->n_conns++;
     if (s->cb.on_connection)
         s->cb.on_connection(s->cb.ctx, 1);
-    timer_start(c, s->lim.idle_timeout_ms);
+    timer_start(c, c->tls ? s->handshake_timeout_ms : s->lim.idle_timeout_ms);
     if (conn_start_reading(c) != 0)
         conn_close(c);
 }
@@ -950,7 +1099,38 @@ void http_server_close_all(http_server *s)
 
 void http_server_free(http_server *s)
 {
+    if (!s)
+        return;
+    free(s->hdr_all);
+    free(s->hdr_tls);
     free(s);
+}
+
+void http_server_set_tls(http_server *s, tls_ctx *tls, uint64_t handshake_timeout_ms)
+{
+    s->tls = tls;
+    s->handshake_timeout_ms = handshake_timeout_ms;
+}
+
+int http_server_set_headers(http_server *s, const char *all, const char *tls_only)
+{
+    char *a = all && *all ? strdup(all) : NULL;
+    char *t = tls_only && *tls_only ? strdup(tls_only) : NULL;
+    if ((all && *all && !a) || (tls_only && *tls_only && !t)) {
+        free(a);
+        free(t);
+        return -1;
+    }
+    free(s->hdr_all);
+    free(s->hdr_tls);
+    s->hdr_all = a;
+    s->hdr_tls = t;
+    return 0;
+}
+
+void http_server_set_max_body(http_server *s, size_t max_body_bytes)
+{
+    s->lim.max_body_bytes = max_body_bytes;
 }
 
 /* ------------------------------------------------------------------------

@@ -10,6 +10,15 @@
  * one has been answered, so a client can pipeline freely and a slow
  * request never reorders answers.
  *
+ * TLS (optional, http_server_set_tls): the same connections, with OpenSSL
+ * between the socket and the parser (tls.h).  The handshake has its own
+ * deadline; a client that speaks plain HTTP to a TLS port, or fails the
+ * handshake, is closed at once (there is no HTTP to answer in yet).
+ *
+ * Every response carries X-Request-Id (the client's when well formed,
+ * else a generated one) and the headers given to http_server_set_headers
+ * (security headers; Strict-Transport-Security only on TLS connections).
+ *
  * What it does not do: routing, auth, JSON, the database.  It includes
  * nothing from the rest of the server (reusable, like Redis's ae.c), and
  * its error bodies use the server's JSON error shape
@@ -25,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
+
+#include "tls.h"
 
 typedef struct http_server http_server;
 typedef struct http_conn http_conn;
@@ -55,6 +66,8 @@ typedef struct http_req {
     size_t body_len;
     uint64_t start_ns;          /* uv_hrtime() when the first byte arrived */
     char peer[64];              /* "ip:port" */
+    int tls;                    /* arrived over TLS */
+    char *client_subject;       /* verified client certificate (RFC 2253), or NULL */
     void *user;                 /* for the callback's own use */
 } http_req;
 
@@ -68,6 +81,9 @@ typedef struct http_callbacks {
     /* Connection count changed (accepted or closed). */
     void (*on_connection)(void *ctx, int opened);
     void *ctx;
+    /* A TLS handshake ended: ok, and the protocol version ("TLSv1.3") or
+     * the reason it failed (static text, never peer data).  May be NULL. */
+    void (*on_tls_handshake)(void *ctx, int ok, const char *what, const char *peer);
 } http_callbacks;
 
 /* Set up a server on `loop` (no socket yet).  Returns 0 or a negative
@@ -80,6 +96,17 @@ int http_server_init(http_server **out, uv_loop_t *loop, const http_limits *limi
  * libuv error. */
 int http_server_listen(http_server *s, const char *host, int port);
 int http_server_port(const http_server *s);
+
+/* Serve TLS on every connection accepted from now on (borrowed; NULL turns
+ * it off).  handshake_timeout_ms bounds the handshake. */
+void http_server_set_tls(http_server *s, tls_ctx *tls, uint64_t handshake_timeout_ms);
+
+/* Header lines (each ending in "\r\n") added to every response, and to
+ * every response on a TLS connection.  Copied.  0 or -1 (out of memory). */
+int http_server_set_headers(http_server *s, const char *all, const char *tls_only);
+
+/* Change the body limit for requests that start from now on. */
+void http_server_set_max_body(http_server *s, size_t max_body_bytes);
 
 /* Answer `req` and release it.  `headers`: extra header lines, each ending
  * in "\r\n", or NULL.  The body is copied.  status 204/304 send no body.

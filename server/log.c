@@ -10,19 +10,28 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
-static int g_level = LOG_INFO;
+/* The level changes at run time (PUT /v1/admin/config) while pool threads
+ * log: atomic, relaxed (a line more or less around the change is fine). */
+static atomic_int g_level = LOG_INFO;
 static int g_fd = 2;
 
 void log_setup(int level, int fd)
 {
-    g_level = level;
+    atomic_store_explicit(&g_level, level, memory_order_relaxed);
     g_fd = fd;
+}
+
+void log_set_level(int level)
+{
+    if (level >= LOG_ERROR && level <= LOG_DEBUG)
+        atomic_store_explicit(&g_level, level, memory_order_relaxed);
 }
 
 int log_level_parse(const char *s)
@@ -82,7 +91,7 @@ void log_begin(logline *l, int level, const char *msg)
 {
     static const char *const names[] = {"", "error", "warn", "info", "debug"};
     l->len = 0;
-    l->active = level <= g_level;
+    l->active = level <= atomic_load_explicit(&g_level, memory_order_relaxed);
     if (!l->active)
         return;
     struct timeval tv;

@@ -29,6 +29,9 @@ typedef struct logline {
  * Call before other threads log. */
 void log_setup(int level, int fd);
 
+/* Change the level (any thread). */
+void log_set_level(int level);
+
 /* Parse "error" | "warn" | "info" | "debug"; -1 if none of them. */
 int log_level_parse(const char *s);
 

@@ -7,6 +7,18 @@
  * AKIDB_BOOTSTRAP_ADMIN_KEY), listen, run the loop.  Everything before the
  * loop runs on the main thread, which is then the loop thread.
  *
+ * Security setup, before listening: the runtime configuration stored in
+ * the catalog is applied over the settings; the audit log is opened; the
+ * TLS context (certificate, key with its mode checked, client CA), the
+ * JWT keys and the client-certificate map are loaded, and any problem is
+ * a startup failure with the reason, never a server that silently runs
+ * without what it was asked for.  Data files are created 0600 and
+ * directories 0700 (akidb_options.file_mode).
+ *
+ * SIGHUP reloads the certificate and key and the JWT keys: new connections
+ * and tokens use the new ones; open connections are not dropped.  A
+ * reload that fails keeps the old ones and says why (log, audit, metrics).
+ *
  * Shutdown (SIGTERM or SIGINT): stop accepting, close idle connections,
  * answer the requests already received (their connections close after the
  * answer), and wait for them up to shutdown_timeout_ms.  Past that bound,
@@ -104,6 +116,20 @@ static int open_db(server *s, char *err, size_t n)
                                                   : AKIDB_SYNC_ALWAYS;
     o.log_fn = lib_log;
     o.checkpoint_bytes = (uint64_t)cfg->checkpoint_bytes;
+    /* The catalog, logs and local objects hold tenants' data and the API
+     * key hashes: owner only (directories get 0700). */
+    o.file_mode = 0600;
+    /* The tiering policy at startup; stored runtime overrides are applied
+     * after the open (main: runtime_config_load, runtime_config_apply). */
+    akidb_tier_policy tp;
+    runtime_tier_policy(cfg, &tp);
+    o.tier_hot_ttl_s = tp.hot_ttl_s;
+    o.tier_warm_ttl_s = tp.warm_ttl_s;
+    o.tier_promote_per_hour = tp.promote_per_hour;
+    o.tier_disabled = tp.disabled;
+    o.snapshot_retention = tp.snapshot_retention;
+    o.memory_budget = tp.memory_budget;
+    o.store_quota = tp.store_quota;
     int rc = akidb_open(cfg->data_dir, &o, &s->db);
     if (rc != AKIDB_OK) {
         snprintf(err, n, "cannot open the database in %s: %s (%s)%s", cfg->data_dir,
@@ -152,6 +178,7 @@ static void shutdown_tick(uv_timer_t *t)
         uv_close((uv_handle_t *)t, on_closed);
         uv_close((uv_handle_t *)&s->sig_term, on_closed);
         uv_close((uv_handle_t *)&s->sig_int, on_closed);
+        uv_close((uv_handle_t *)&s->sig_hup, on_closed);
     }
 }
 
@@ -175,6 +202,113 @@ static void on_signal(uv_signal_t *h, int signum)
     uv_timer_start(&s->shutdown_timer, shutdown_tick, 0, 10);
 }
 
+/* ------------------------------------------------------------------------
+ * Security setup and SIGHUP */
+
+static const char SECURITY_HEADERS[] =
+    "X-Content-Type-Options: nosniff\r\n"
+    "X-Frame-Options: DENY\r\n"
+    "Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+    "Referrer-Policy: no-referrer\r\n"
+    "Cross-Origin-Resource-Policy: same-origin\r\n"
+    "Cache-Control: no-store\r\n";
+
+static void audit_system(server *s, int action, int ok, const char *target, const char *detail,
+                         const char *reason, int durable)
+{
+    audit_event e = {.action = action, .ok = ok, .actor_type = "system", .actor = "akidb-server",
+                     .target = target, .detail = detail, .reason = reason};
+    audit_write(s->audit, &e, durable);
+}
+
+static int open_audit(server *s, char *err, size_t n)
+{
+    char path[CFG_STR_MAX + 32];
+    if (s->cfg.audit_log[0])
+        snprintf(path, sizeof path, "%s", s->cfg.audit_log);
+    else
+        snprintf(path, sizeof path, "%s/audit.log", s->cfg.data_dir);
+    return audit_open(&s->audit, path, (uint64_t)s->cfg.audit_max_bytes,
+                      (unsigned)s->cfg.audit_keep, err, n);
+}
+
+static int setup_security(server *s, char *err, size_t n)
+{
+    const srv_config *cfg = &s->cfg;
+    if (!(s->guard = guard_new())) {
+        snprintf(err, n, "out of memory");
+        return -1;
+    }
+    if (cert_map_load(&s->certs, cfg->tls_client_map, err, n) != 0)
+        return -1;
+    if (s->certs.n && !cfg->tls_client_ca[0]) {
+        snprintf(err, n, "tls_client_map needs tls_client_ca (client certificates are only "
+                 "trusted when verified)");
+        return -1;
+    }
+    if (cfg->jwt_alg[0]) {
+        token_settings ts = {cfg->jwt_alg, cfg->jwt_key_file, getenv("AKIDB_JWT_SECRET"),
+                             cfg->jwt_leeway_s, cfg->jwt_audience, cfg->jwt_issuer};
+        if (strcmp(cfg->jwt_alg, "HS256") != 0)
+            ts.secret = NULL;
+        if (token_verifier_new(&s->jwt, &ts, err, n) != 0)
+            return -1;
+    }
+    if (cfg->tls_cert[0]) {
+        tls_settings t = {cfg->tls_cert, cfg->tls_key, cfg->tls_client_ca, cfg->tls_client_crl,
+                          !strcmp(cfg->tls_client_auth, "require"),
+                          !strcmp(cfg->tls_min_version, "1.2")};
+        if (tls_ctx_new(&s->tls, &t, err, n) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+void server_reload(server *s)
+{
+    char err[1024];
+    int any = 0;
+    if (s->tls) {
+        any = 1;
+        int ok = tls_ctx_reload(s->tls, err, sizeof err) == 0;
+        metrics_tls_reload(s->metrics, ok);
+        char detail[700];
+        snprintf(detail, sizeof detail, "subject=%s not_after=%lld", tls_ctx_subject(s->tls),
+                 (long long)tls_ctx_not_after(s->tls));
+        logline l;
+        log_begin(&l, ok ? LOG_INFO : LOG_ERROR,
+                  ok ? "TLS certificate reloaded" : "TLS reload failed; keeping the old one");
+        log_kv_str(&l, "cert", s->cfg.tls_cert);
+        log_kv_str(&l, ok ? "detail" : "error", ok ? detail : err);
+        log_end(&l);
+        audit_system(s, AUDIT_CONFIG_RELOAD, ok, "tls_cert", ok ? detail : NULL, ok ? NULL : err,
+                     ok);
+    }
+    if (s->jwt) {
+        any = 1;
+        int ok = token_verifier_reload(s->jwt, err, sizeof err) == 0;
+        char detail[64];
+        snprintf(detail, sizeof detail, "keys=%d", token_verifier_keys(s->jwt));
+        logline l;
+        log_begin(&l, ok ? LOG_INFO : LOG_ERROR,
+                  ok ? "JWT keys reloaded" : "JWT key reload failed; keeping the old ones");
+        log_kv_str(&l, ok ? "detail" : "error", ok ? detail : err);
+        log_end(&l);
+        audit_system(s, AUDIT_CONFIG_RELOAD, ok, "jwt_key_file", ok ? detail : NULL,
+                     ok ? NULL : err, ok);
+    }
+    if (!any)
+        log_msg(LOG_INFO, "SIGHUP: no TLS certificate or JWT key to reload", NULL, NULL);
+}
+
+static void on_sighup(uv_signal_t *h, int signum)
+{
+    (void)signum;
+    server *s = h->data;
+    if (!s->draining)
+        server_reload(s);
+}
+
 /* ------------------------------------------------------------------------ */
 
 static int create_admin_key(server *s)
@@ -194,7 +328,12 @@ static int create_admin_key(server *s)
         fprintf(stderr, "akidb-server: storing the key: %s\n", akidb_errmsg(NULL));
         return 1;
     }
+    char target[32];
+    snprintf(target, sizeof target, "key=%s", k.id);
+    audit_system(s, AUDIT_KEY_CREATE, 1, target, "tenant=default role=admin (--create-admin-key)",
+                 NULL, 1);
     printf("new admin key (id %s, tenant %s); it is shown only now:\n%s\n", k.id, k.tenant, key);
+    OPENSSL_cleanse(key, sizeof key);
     return 0;
 }
 
@@ -212,6 +351,7 @@ int main(int argc, char **argv)
     server *s = &S;
     char err[2048];
     int exit_code = 0;
+    char *shown = NULL;     /* before any goto out */
 
     if (config_load(&s->cfg, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "akidb-server: %s\n", err);
@@ -231,6 +371,10 @@ int main(int argc, char **argv)
     }
     log_setup(log_level_parse(s->cfg.log_level), 2);
     signal(SIGPIPE, SIG_IGN);
+    /* Everything this process creates (database, audit log) is its
+     * owner's only, whatever the library's own file_mode does: defence in
+     * depth for a server that holds several tenants' data and key hashes. */
+    umask(077);
     /* libuv reads this once, at the first uv_queue_work. */
     char threads[32];
     snprintf(threads, sizeof threads, "%lld", (long long)s->cfg.threads);
@@ -241,27 +385,53 @@ int main(int argc, char **argv)
         close_db(s, &exit_code);
         return 1;
     }
+    if (runtime_config_load(s, err, sizeof err) != 0 || open_audit(s, err, sizeof err) != 0 ||
+        setup_security(s, err, sizeof err) != 0) {
+        fprintf(stderr, "akidb-server: %s\n", err);
+        exit_code = 1;
+        goto out;
+    }
+    log_set_level(log_level_parse(s->cfg.log_level));
+    {
+        /* The stored tier_* overrides: the library keeps a database
+         * policy change for this handle only. */
+        akidb_tier_policy tp;
+        runtime_tier_policy(&s->cfg, &tp);
+        if (akidb_tier_policy_apply(s->db, NULL, &tp) != AKIDB_OK) {
+            fprintf(stderr, "akidb-server: the tiering policy: %s\n", akidb_errmsg(NULL));
+            exit_code = 1;
+            goto out;
+        }
+    }
     if (s->cfg.create_admin_key) {
         exit_code = create_admin_key(s);
-        close_db(s, &exit_code);
-        return exit_code;
+        goto out;
     }
 
     quota defaults = {s->cfg.rate_qps, s->cfg.rate_burst, (uint64_t)s->cfg.max_collections,
                       (uint64_t)s->cfg.max_vectors};
-    char *shown = NULL;
     if (uv_mutex_init(&s->admin_lock) != 0 || tenants_new(&s->tenants, &defaults) != 0 ||
         !(s->metrics = metrics_new(router_n_routes()))) {
         fprintf(stderr, "akidb-server: out of memory\n");
         exit_code = 1;
         goto out;
     }
+    size_t keys_before = 0;
     if (auth_load(&s->auth, s->db, err, sizeof err) != 0 ||
         tenants_load(s->tenants, s->db, err, sizeof err) != 0 ||
+        ((keys_before = s->auth.n), 0) ||
         (!s->cfg.no_auth && auth_bootstrap(&s->auth, s->db, &shown, err, sizeof err) != 0)) {
         fprintf(stderr, "akidb-server: %s\n", err);
         exit_code = 1;
         goto out;
+    }
+    if (keys_before == 0 && s->auth.n == 1) {
+        /* The first admin key was made just now: a key creation like any
+         * other. */
+        char target[32];
+        snprintf(target, sizeof target, "key=%s", s->auth.keys[0].id);
+        audit_system(s, AUDIT_KEY_CREATE, 1, target, "tenant=default role=admin (first start)",
+                     NULL, 1);
     }
 
     s->loop = malloc(sizeof *s->loop);
@@ -282,8 +452,18 @@ int main(int argc, char **argv)
         .request_timeout_ms = (uint64_t)s->cfg.request_timeout_ms,
         .write_timeout_ms = (uint64_t)s->cfg.write_timeout_ms,
     };
-    http_callbacks cb = {router_on_request, router_on_protocol_error, router_on_connection, s};
+    http_callbacks cb = {router_on_request, router_on_protocol_error, router_on_connection, s,
+                         router_on_tls_handshake};
     int rc = http_server_init(&s->http, s->loop, &lim, &cb);
+    if (rc == 0) {
+        char hsts[96] = "";
+        if (s->tls && s->cfg.hsts_max_age_s > 0)
+            snprintf(hsts, sizeof hsts, "Strict-Transport-Security: max-age=%lld\r\n",
+                     (long long)s->cfg.hsts_max_age_s);
+        http_server_set_tls(s->http, s->tls, (uint64_t)s->cfg.tls_handshake_timeout_ms);
+        if (http_server_set_headers(s->http, SECURITY_HEADERS, hsts) != 0)
+            rc = UV_ENOMEM;
+    }
     if (rc == 0)
         rc = http_server_listen(s->http, s->cfg.host, (int)s->cfg.port);
     if (rc != 0) {
@@ -297,18 +477,25 @@ int main(int argc, char **argv)
     }
     uv_signal_init(s->loop, &s->sig_term);
     uv_signal_init(s->loop, &s->sig_int);
-    s->sig_term.data = s->sig_int.data = s;
+    uv_signal_init(s->loop, &s->sig_hup);
+    s->sig_term.data = s->sig_int.data = s->sig_hup.data = s;
     uv_signal_start(&s->sig_term, on_signal, SIGTERM);
     uv_signal_start(&s->sig_int, on_signal, SIGINT);
+    uv_signal_start(&s->sig_hup, on_sighup, SIGHUP);
     s->start_time_s = (int64_t)time(NULL);
 
     int port = http_server_port(s->http);
     const char *h = s->cfg.host;
     int v6 = strchr(h, ':') != NULL;
     char url[300];
-    snprintf(url, sizeof url, "http://%s%.255s%s:%d", v6 ? "[" : "", h, v6 ? "]" : "", port);
-    printf("akidb-server %s listening on %s (data %s, store %s%s)\n", akidb_version(), url,
-           s->cfg.data_dir, s->cfg.store, s->cfg.no_auth ? ", NO AUTH" : "");
+    snprintf(url, sizeof url, "%s://%s%.255s%s:%d", s->tls ? "https" : "http", v6 ? "[" : "", h,
+             v6 ? "]" : "", port);
+    printf("akidb-server %s listening on %s (data %s, store %s%s%s)\n", akidb_version(), url,
+           s->cfg.data_dir, s->cfg.store, s->cfg.no_auth ? ", NO AUTH" : "",
+           s->tls ? (s->cfg.tls_client_ca[0] ? ", TLS with client certificates" : ", TLS") : "");
+    if (!s->tls && !config_host_is_loopback(s->cfg.host))
+        log_msg(LOG_WARN, "serving plain HTTP on a non-loopback address: keys and tokens cross "
+                "the network in clear (set --tls-cert and --tls-key)", "host", s->cfg.host);
     if (shown) {
         printf("\nThe first admin key of this database (shown only now; keep it):\n\n"
                "  export AKIDB_KEY=%s\n\n"
@@ -329,6 +516,9 @@ int main(int argc, char **argv)
     log_kv_str(&l, "data_dir", s->cfg.data_dir);
     log_kv_int(&l, "threads", s->cfg.threads);
     log_kv_int(&l, "keys", (int64_t)s->auth.n);
+    log_kv_str(&l, "tls", s->tls ? s->cfg.tls_min_version : "off");
+    log_kv_str(&l, "jwt", s->jwt ? s->cfg.jwt_alg : "off");
+    log_kv_int(&l, "client_certificates_mapped", (int64_t)s->certs.n);
     log_end(&l);
 
     uv_run(s->loop, UV_RUN_DEFAULT);
@@ -344,6 +534,12 @@ out:
     }
     close_db(s, &exit_code);
     http_server_free(s->http);
+    tls_ctx_free(s->tls);
+    token_verifier_free(s->jwt);
+    cert_map_free(&s->certs);
+    guard_free(s->guard);
+    audit_close(s->audit);
+    json_decref(s->rt_over);
     auth_free(&s->auth);
     tenants_free(s->tenants);
     metrics_free(s->metrics);

@@ -7,6 +7,10 @@
  *   akidb_http_connections                             gauge (open now)
  *   akidb_http_connections_total                       counter (accepted)
  *   process_resident_memory_bytes, process_start_time_seconds
+ *   akidb_auth_failures_total{kind}                   counter (401s by credential kind)
+ *   akidb_auth_throttled_requests_total, akidb_auth_lockouts_total
+ *   akidb_tls_handshakes_total{result}, akidb_tls_reloads_total{result}
+ *   akidb_tls_certificate_expiry_seconds              gauge (notAfter, Unix time)
  *
  * Labels have bounded cardinality: `route` is a route template from the
  * table (or "unmatched" for 404/405 on unknown paths, "protocol" for what
@@ -47,6 +51,10 @@ struct metrics {
     route_stats *r;
     int64_t connections;
     uint64_t connections_total;
+    uint64_t auth_failures[AUTHF_N];
+    uint64_t throttled, lockouts;
+    uint64_t tls_handshakes[2];     /* [0] failed, [1] ok */
+    uint64_t tls_reloads[2];
 };
 
 metrics *metrics_new(size_t n_routes)
@@ -179,4 +187,63 @@ void metrics_render(const metrics *m, sbuf *b, unsigned in_flight, unsigned conn
                 "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %llu\n",
                 in_flight, connections, (unsigned long long)m->connections_total,
                 (unsigned long long)rss_bytes());
+}
+
+void metrics_auth_failure(metrics *m, int kind)
+{
+    if (kind >= 0 && kind < AUTHF_N)
+        m->auth_failures[kind]++;
+}
+
+void metrics_auth_throttled(metrics *m, int lockout)
+{
+    if (lockout)
+        m->lockouts++;
+    else
+        m->throttled++;
+}
+
+void metrics_tls_handshake(metrics *m, int ok)
+{
+    m->tls_handshakes[ok ? 1 : 0]++;
+}
+
+void metrics_tls_reload(metrics *m, int ok)
+{
+    m->tls_reloads[ok ? 1 : 0]++;
+}
+
+void metrics_render_security(const metrics *m, sbuf *b, int64_t tls_not_after)
+{
+    static const char *const kinds[AUTHF_N] = {"missing", "malformed", "api_key", "jwt",
+                                               "client_certificate"};
+    sbuf_puts(b, "# HELP akidb_auth_failures_total Failed authentications (401), by the kind "
+                 "of credential presented.\n# TYPE akidb_auth_failures_total counter\n");
+    for (int i = 0; i < AUTHF_N; i++)
+        sbuf_printf(b, "akidb_auth_failures_total{kind=\"%s\"} %llu\n", kinds[i],
+                    (unsigned long long)m->auth_failures[i]);
+    sbuf_printf(b,
+                "# HELP akidb_auth_throttled_requests_total Requests refused (429) because their "
+                "address failed to authenticate too often.\n"
+                "# TYPE akidb_auth_throttled_requests_total counter\n"
+                "akidb_auth_throttled_requests_total %llu\n"
+                "# HELP akidb_auth_lockouts_total Addresses locked out after repeated "
+                "authentication failures.\n# TYPE akidb_auth_lockouts_total counter\n"
+                "akidb_auth_lockouts_total %llu\n"
+                "# HELP akidb_tls_handshakes_total TLS handshakes, by result.\n"
+                "# TYPE akidb_tls_handshakes_total counter\n"
+                "akidb_tls_handshakes_total{result=\"success\"} %llu\n"
+                "akidb_tls_handshakes_total{result=\"failure\"} %llu\n"
+                "# HELP akidb_tls_reloads_total Certificate and key reloads (SIGHUP), by result.\n"
+                "# TYPE akidb_tls_reloads_total counter\n"
+                "akidb_tls_reloads_total{result=\"success\"} %llu\n"
+                "akidb_tls_reloads_total{result=\"failure\"} %llu\n",
+                (unsigned long long)m->throttled, (unsigned long long)m->lockouts,
+                (unsigned long long)m->tls_handshakes[1], (unsigned long long)m->tls_handshakes[0],
+                (unsigned long long)m->tls_reloads[1], (unsigned long long)m->tls_reloads[0]);
+    if (tls_not_after)
+        sbuf_printf(b, "# HELP akidb_tls_certificate_expiry_seconds The serving certificate's "
+                       "notAfter, in seconds since the Unix epoch.\n"
+                       "# TYPE akidb_tls_certificate_expiry_seconds gauge\n"
+                       "akidb_tls_certificate_expiry_seconds %lld\n", (long long)tls_not_after);
 }

@@ -89,6 +89,11 @@ void tenants_free(tenants *t)
     free(t);
 }
 
+void tenants_set_defaults(tenants *t, const quota *defaults)
+{
+    t->defaults = *defaults;
+}
+
 const quota *tenants_defaults(const tenants *t)
 {
     return &t->defaults;
@@ -147,11 +152,21 @@ int tenant_take(tenants *t, tenant_state *tn, uint64_t now_ns, rl_result *r)
     return ok;
 }
 
-void tenant_set_override(tenant_state *tn, const quota *q)
+/*
+ * A quota change applies to the next request.  Raising the burst adds the
+ * difference to the tokens left, so an admin who lifts a throttled
+ * tenant's limit sees it served at once (not after the new refill rate
+ * has had time to produce a token); lowering it caps what is left.
+ */
+void tenant_set_override(tenants *t, tenant_state *tn, const quota *q)
 {
+    double old_burst = tenant_quota(t, tn).burst;
     tn->has_override = 1;
     tn->override = *q;
-    /* A smaller bucket takes effect at once. */
+    if (tn->tokens < 0)
+        return;     /* never used: filled to the new burst at first use */
+    if (q->burst > old_burst)
+        tn->tokens += q->burst - old_burst;
     if (tn->tokens > q->burst)
         tn->tokens = q->burst;
 }
@@ -217,7 +232,7 @@ int tenants_load(tenants *t, akidb *db, char *err, size_t err_len)
                 snprintf(err, err_len, "out of memory");
                 ret = -1;
             } else {
-                tenant_set_override(tn, &q);
+                tenant_set_override(t, tn, &q);
             }
         }
         json_decref(j);

@@ -9,15 +9,28 @@
  * %-decoded parameters, the least role that may call it (ROLE_NONE = no
  * auth), and up to two functions: `pre` on the loop thread (checks against
  * loop-owned state, cheap answers) and `fn` in the thread pool (anything
- * that calls the library).  Adding a route (the tier routes, when tiering
- * lands) is one line here plus its handler.
+ * that calls the library).  Adding a route is one line here plus its
+ * handler.
  *
  * Order of checks, and why: an unknown path is 404 and a known path with
  * another method 405 (with Allow) before auth, since neither reveals
- * anything; then 401 (no or bad key), 403 (role too low), 429 (tenant over
- * its rate); only then does the handler see the request.  Another tenant's
- * collection is never a 403: names are scoped per tenant (rc_coll), so it
- * simply does not exist for the caller (404).
+ * anything; then 429 if the client's address has failed to authenticate
+ * too often (guard.c), 401 (no or bad credential), 403 (role too low), 429
+ * (tenant over its rate); only then does the handler see the request.
+ * Another tenant's collection is never a 403: names are scoped per tenant
+ * (rc_coll), so it simply does not exist for the caller (404).
+ *
+ * Credentials, in order: an Authorization header decides when there is
+ * one (an API key, or a JWT when jwt_alg is set: told apart by shape, and
+ * a JWT-shaped credential that fails as a JWT is still tried as an API
+ * key); without one, a verified client certificate whose subject is in
+ * tls_client_map (mTLS) identifies the caller.  Every identity, whatever
+ * its kind, is a tenant and a role, with the same permissions.
+ *
+ * Audit (audit.h): every 401/403/lockout, and every call of a route that
+ * names an audit action, whatever its result.  A successful change is
+ * written and synced in the pool, after the handler and before the
+ * answer; everything else is written when the answer goes out.
  */
 #include "server.h"
 
@@ -27,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -58,6 +72,12 @@ static const route_def ROUTES[] = {
      h_snap_restore, "restore a snapshot"},
     {HTTP_DELETE, "/v1/collections/{name}/snapshots/{id}", ROLE_WRITER, NULL, h_snap_delete,
      "delete a snapshot"},
+    {HTTP_GET, "/v1/collections/{name}/tier", ROLE_READER, NULL, h_tier_get, "tier info"},
+    {HTTP_POST, "/v1/collections/{name}/tier", ROLE_WRITER, NULL, h_tier_set,
+     "move a collection to a tier"},
+    {HTTP_PUT, "/v1/collections/{name}/pin", ROLE_WRITER, NULL, h_tier_pin, "pin a collection"},
+    {HTTP_DELETE, "/v1/collections/{name}/pin", ROLE_WRITER, NULL, h_tier_unpin,
+     "unpin a collection"},
     {HTTP_POST, "/v1/admin/keys", ROLE_ADMIN, NULL, h_key_create, "create an API key"},
     {HTTP_GET, "/v1/admin/keys", ROLE_ADMIN, h_key_list, NULL, "list API keys"},
     {HTTP_DELETE, "/v1/admin/keys/{id}", ROLE_ADMIN, h_key_delete_pre, h_key_delete,
@@ -68,8 +88,41 @@ static const route_def ROUTES[] = {
      "set a tenant's quota"},
     {HTTP_DELETE, "/v1/admin/tenants/{tenant}/quota", ROLE_ADMIN, NULL, h_quota_delete,
      "reset a tenant's quota to the defaults"},
+    {HTTP_GET, "/v1/admin/config", ROLE_ADMIN, h_config_get, NULL, "runtime configuration"},
+    {HTTP_PUT, "/v1/admin/config", ROLE_ADMIN, h_config_put_pre, h_config_put,
+     "change the runtime configuration"},
 };
 #define N_ROUTES (sizeof ROUTES / sizeof ROUTES[0])
+
+/* The routes whose every call is an audit line (audit.h), by method and
+ * template. */
+static const struct {
+    int method;
+    const char *tmpl;
+    int action;
+} AUDITED[] = {
+    {HTTP_POST, "/v1/collections", AUDIT_COLLECTION_CREATE},
+    {HTTP_DELETE, "/v1/collections/{name}", AUDIT_COLLECTION_DROP},
+    {HTTP_POST, "/v1/collections/{name}/snapshots", AUDIT_SNAPSHOT_CREATE},
+    {HTTP_POST, "/v1/collections/{name}/snapshots/{id}/restore", AUDIT_SNAPSHOT_RESTORE},
+    {HTTP_DELETE, "/v1/collections/{name}/snapshots/{id}", AUDIT_SNAPSHOT_DELETE},
+    {HTTP_POST, "/v1/collections/{name}/tier", AUDIT_TIER_CHANGE},
+    {HTTP_PUT, "/v1/collections/{name}/pin", AUDIT_TIER_PIN},
+    {HTTP_DELETE, "/v1/collections/{name}/pin", AUDIT_TIER_PIN},
+    {HTTP_POST, "/v1/admin/keys", AUDIT_KEY_CREATE},
+    {HTTP_DELETE, "/v1/admin/keys/{id}", AUDIT_KEY_REVOKE},
+    {HTTP_PUT, "/v1/admin/tenants/{tenant}/quota", AUDIT_QUOTA_SET},
+    {HTTP_DELETE, "/v1/admin/tenants/{tenant}/quota", AUDIT_QUOTA_RESET},
+    {HTTP_PUT, "/v1/admin/config", AUDIT_CONFIG_CHANGE},
+};
+
+int router_audit_action(const route_def *r)
+{
+    for (size_t i = 0; i < sizeof AUDITED / sizeof AUDITED[0]; i++)
+        if (AUDITED[i].method == r->method && strcmp(AUDITED[i].tmpl, r->tmpl) == 0)
+            return AUDITED[i].action;
+    return 0;
+}
 
 size_t router_n_routes(void)
 {
@@ -94,7 +147,7 @@ int lib_status(int rc)
         {AKIDB_MISUSE, 500},    {AKIDB_INVALID, 400},     {AKIDB_NOTFOUND, 404},
         {AKIDB_EXISTS, 409},    {AKIDB_IOERR, 500},       {AKIDB_CORRUPT, 500},
         {AKIDB_CONFLICT, 409},  {AKIDB_BUSY, 503},        {AKIDB_QUOTA, 507},
-        {AKIDB_UNAVAILABLE, 503},
+        {AKIDB_UNAVAILABLE, 503}, {AKIDB_READONLY, 409},
     };
     for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
         if (map[i].rc == rc)
@@ -115,9 +168,7 @@ void rc_error(rctx *c, int status, const char *code, const char *fmt, ...)
     jw_error_body(&c->body, code, msg);
 }
 
-/* Remove "TENANT__" where it starts a name in a library message, so a
- * tenant sees its own collection names. */
-static void strip_tenant(const char *tenant, const char *in, char *out, size_t n)
+void strip_tenant(const char *tenant, const char *in, char *out, size_t n)
 {
     char pre[TENANT_MAX + 3];
     snprintf(pre, sizeof pre, "%s__", tenant);
@@ -154,7 +205,7 @@ void rc_json(rctx *c, int status, jw *w)
 json_t *rc_body(rctx *c)
 {
     char err[512];
-    json_t *j = jx_parse(c->req->body, c->req->body_len, (int)c->srv->cfg.max_json_depth, err,
+    json_t *j = jx_parse(c->req->body, c->req->body_len, (int)c->lim.max_json_depth, err,
                          sizeof err);
     if (!j)
         rc_error(c, 400, "INVALID_JSON", "%s", err);
@@ -347,44 +398,132 @@ static int match(rctx *c)
 /* ------------------------------------------------------------------------
  * Auth and rate limit */
 
+/* An audit line about who asked for what (any thread). */
+static void audit_request(rctx *c, int action, int ok, const char *reason, int durable)
+{
+    http_req *r = c->req;
+    audit_event e = {
+        .action = action,
+        .ok = ok,
+        .status = c->status,
+        .request_id = r->request_id,
+        .tenant = c->tenant,
+        .actor_type = c->actor_type,
+        .actor = c->actor,
+        .source = r->peer,
+        .target = c->audit_target[0] ? c->audit_target : r->path,
+        .detail = c->audit_detail,
+        .reason = reason,
+    };
+    audit_write(c->srv->audit, &e, durable);
+}
+
+/* 401, counted, audited, and held against the address when the client
+ * presented a credential (kind != AUTHF_MISSING). */
+static int auth_fail(rctx *c, int kind, const char *www, const char *msg)
+{
+    server *s = c->srv;
+    sbuf_printf(&c->headers, "WWW-Authenticate: %s\r\n", www);
+    rc_error(c, 401, "UNAUTHORIZED", "%s", msg);
+    metrics_auth_failure(s->metrics, kind);
+    audit_request(c, AUDIT_AUTH_FAILURE, 0, msg, 0);
+    if (kind != AUTHF_MISSING &&
+        guard_fail(s->guard, c->req->peer, uv_hrtime(), s->cfg.auth_fail_limit,
+                   s->cfg.auth_fail_window_s)) {
+        metrics_auth_throttled(s->metrics, 1);
+        logline l;
+        log_begin(&l, LOG_WARN, "address locked out after repeated authentication failures");
+        log_kv_str(&l, "peer", c->req->peer);
+        log_kv_int(&l, "limit", s->cfg.auth_fail_limit);
+        log_kv_int(&l, "window_s", s->cfg.auth_fail_window_s);
+        log_end(&l);
+        char detail[96];
+        snprintf(detail, sizeof detail, "limit=%lld window_s=%lld",
+                 (long long)s->cfg.auth_fail_limit, (long long)s->cfg.auth_fail_window_s);
+        audit_event e = {.action = AUDIT_AUTH_THROTTLED, .ok = 0, .status = 429,
+                         .request_id = c->req->request_id, .source = c->req->peer,
+                         .detail = detail, .reason = "too many failed authentications"};
+        audit_write(s->audit, &e, 0);
+    }
+    return -1;
+}
+
+static int set_identity(rctx *c, const char *tenant, int role, const char *type,
+                        const char *actor)
+{
+    snprintf(c->tenant, sizeof c->tenant, "%.*s", TENANT_MAX, tenant);
+    c->role = role;
+    c->actor_type = type;
+    snprintf(c->actor, sizeof c->actor, "%s", actor);
+    c->authed = 1;
+    return 0;
+}
+
 static int authenticate(rctx *c)
 {
     server *s = c->srv;
     if (s->cfg.no_auth) {
-        snprintf(c->tenant, sizeof c->tenant, "%s", DEFAULT_TENANT);
-        c->role = ROLE_ADMIN;
         snprintf(c->key_id, sizeof c->key_id, "no-auth");
-        return 0;
+        return set_identity(c, DEFAULT_TENANT, ROLE_ADMIN, "none", "no-auth");
+    }
+    uint64_t wait = guard_check(s->guard, c->req->peer, uv_hrtime(), s->cfg.auth_fail_limit,
+                                s->cfg.auth_fail_window_s);
+    if (wait) {
+        metrics_auth_throttled(s->metrics, 0);
+        sbuf_printf(&c->headers, "Retry-After: %llu\r\n", (unsigned long long)wait);
+        rc_error(c, 429, "TOO_MANY_AUTH_FAILURES",
+                 "too many failed authentications from this address; retry in %llu s",
+                 (unsigned long long)wait);
+        return -1;
     }
     const char *h = c->req->authorization;
     if (!h) {
-        sbuf_puts(&c->headers, "WWW-Authenticate: Bearer\r\n");
-        rc_error(c, 401, "UNAUTHORIZED", "missing 'Authorization: Bearer <key>' header");
-        return -1;
+        const char *subj = c->req->client_subject;
+        if (subj) {
+            const cert_identity *ci = cert_map_find(&s->certs, subj);
+            if (ci)
+                return set_identity(c, ci->tenant, ci->role, "mtls", subj);
+            snprintf(c->actor, sizeof c->actor, "%s", subj);
+            c->actor_type = "mtls";
+            return auth_fail(c, AUTHF_CERT, "Bearer",
+                             "the client certificate's subject is not mapped to a tenant "
+                             "(tls_client_map)");
+        }
+        return auth_fail(c, AUTHF_MISSING, "Bearer",
+                         "missing 'Authorization: Bearer <key or token>' header");
     }
-    while (*h == ' ')
-        h++;
-    if (strncasecmp(h, "bearer ", 7) != 0) {
-        sbuf_puts(&c->headers, "WWW-Authenticate: Bearer\r\n");
-        rc_error(c, 401, "UNAUTHORIZED", "the Authorization header must be 'Bearer <key>'");
-        return -1;
+    const char *cred;
+    size_t len;
+    if (token_bearer(h, &cred, &len) != 0)
+        return auth_fail(c, AUTHF_MALFORMED, "Bearer",
+                         "the Authorization header must be 'Bearer <key or token>'");
+    const char *jwt_reason = NULL;
+    if (s->jwt && token_is_jwt(cred, len)) {
+        token_identity id;
+        if (token_verify(s->jwt, cred, len, (int64_t)time(NULL), &id, &jwt_reason) == 0) {
+            char actor[160];
+            snprintf(actor, sizeof actor, "%s", id.subject);
+            c->actor_type = "jwt";
+            snprintf(c->actor, sizeof c->actor, "%s", actor);
+            int role = role_parse(id.role);
+            if (!tenant_id_valid(id.tenant))
+                return auth_fail(c, AUTHF_JWT, "Bearer error=\"invalid_token\"",
+                                 "the token's tenant claim is not a valid tenant id");
+            if (role < 0)
+                return auth_fail(c, AUTHF_JWT, "Bearer error=\"invalid_token\"",
+                                 "the token's role claim must be admin, writer or reader");
+            return set_identity(c, id.tenant, role, "jwt", actor);
+        }
     }
-    h += 7;
-    while (*h == ' ')
-        h++;
-    size_t len = strlen(h);
-    while (len && h[len - 1] == ' ')
-        len--;
-    const api_key *k = len ? auth_lookup(&s->auth, h, len) : NULL;
+    const api_key *k = auth_lookup(&s->auth, cred, len);
     if (!k) {
-        sbuf_puts(&c->headers, "WWW-Authenticate: Bearer error=\"invalid_token\"\r\n");
-        rc_error(c, 401, "UNAUTHORIZED", "the API key is not valid (unknown or revoked)");
-        return -1;
+        if (jwt_reason)
+            return auth_fail(c, AUTHF_JWT, "Bearer error=\"invalid_token\"", jwt_reason);
+        return auth_fail(c, AUTHF_API_KEY, "Bearer error=\"invalid_token\"",
+                         "the API key is not valid (unknown or revoked)");
     }
-    snprintf(c->tenant, sizeof c->tenant, "%s", k->tenant);
     snprintf(c->key_id, sizeof c->key_id, "%s", k->id);
-    c->role = k->role;
-    return 0;
+    return set_identity(c, k->tenant, k->role, "api_key", k->id);
 }
 
 static void rate_headers(rctx *c)
@@ -415,6 +554,11 @@ static void finish(rctx *c)
                         (unsigned long long)(c->rl.retry_after_s ? c->rl.retry_after_s : 1));
     }
     http_req *r = c->req;
+    if (c->authed && c->audit_action && !c->audited) {
+        c->audited = 1;
+        audit_request(c, c->audit_action, c->status < 300, c->status >= 300 && c->body.data ?
+                      c->body.data : NULL, 0);
+    }
     double secs = (double)(uv_hrtime() - r->start_ns) / 1e9;
     metrics_request(s->metrics, c->route_idx, c->status, secs);
     if (s->cfg.log_requests) {
@@ -427,6 +571,10 @@ static void finish(rctx *c)
         log_kv_double(&l, "latency_ms", secs * 1e3);
         log_kv_str(&l, "tenant", c->tenant);
         log_kv_str(&l, "key_id", c->key_id);
+        if (c->actor_type[0] && strcmp(c->actor_type, "api_key") != 0) {
+            log_kv_str(&l, "actor_type", c->actor_type);
+            log_kv_str(&l, "actor", c->actor);
+        }
         log_kv_str(&l, "request_id", r->request_id);
         log_kv_str(&l, "peer", r->peer);
         if (c->status >= 500 && c->body.data)
@@ -446,6 +594,11 @@ static void work_cb(uv_work_t *w)
 {
     rctx *c = (rctx *)w;
     c->route->fn(c);
+    /* A change of state is on record before anyone is told it happened. */
+    if (c->audit_action && c->status >= 200 && c->status < 300) {
+        c->audited = 1;
+        audit_request(c, c->audit_action, 1, NULL, 1);
+    }
 }
 
 static void after_work_cb(uv_work_t *w, int status)
@@ -482,20 +635,28 @@ void router_on_request(void *ctx, http_req *req)
     }
     c->srv = s;
     c->req = req;
+    c->actor_type = "";
+    c->lim.max_batch = s->cfg.max_batch;
+    c->lim.max_k = s->cfg.max_k;
+    c->lim.max_json_depth = s->cfg.max_json_depth;
+    c->qdef = *tenants_defaults(s->tenants);
     c->route_idx = match(c);
     if (c->route_idx < 0) {
         finish(c);
         return;
     }
     c->route = &ROUTES[c->route_idx];
+    c->audit_action = router_audit_action(c->route);
     if (c->route->perm != ROLE_NONE) {
         if (authenticate(c) != 0) {
             finish(c);
             return;
         }
         if (c->role < c->route->perm) {
-            rc_error(c, 403, "FORBIDDEN", "this needs the %s role; the key has %s",
+            rc_error(c, 403, "FORBIDDEN", "this needs the %s role; the caller has %s",
                      role_name(c->route->perm), role_name(c->role));
+            c->audited = 1;
+            audit_request(c, AUDIT_AUTH_DENIED, 0, "role too low", 0);
             finish(c);
             return;
         }
@@ -546,6 +707,19 @@ void router_on_protocol_error(void *ctx, int status, const char *code, const cha
     log_kv_str(&l, "reason", code);
     log_kv_str(&l, "peer", peer);
     log_end(&l);
+}
+
+void router_on_tls_handshake(void *ctx, int ok, const char *what, const char *peer)
+{
+    server *s = ctx;
+    metrics_tls_handshake(s->metrics, ok);
+    if (!ok) {
+        logline l;
+        log_begin(&l, LOG_INFO, "TLS handshake failed");
+        log_kv_str(&l, "reason", what);
+        log_kv_str(&l, "peer", peer);
+        log_end(&l);
+    }
 }
 
 void router_on_connection(void *ctx, int opened)

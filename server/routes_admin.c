@@ -81,6 +81,9 @@ void h_key_create(rctx *c)
     snprintf(k->tenant, sizeof k->tenant, "%s", tenant);
     snprintf(k->name, sizeof k->name, "%s", name);
     k->role = role_parse(role);
+    snprintf(c->audit_target, sizeof c->audit_target, "key=%s", k->id);
+    snprintf(c->audit_detail, sizeof c->audit_detail, "tenant=%s role=%s name=%s", k->tenant,
+             role_name(k->role), k->name);
     uv_mutex_lock(&c->srv->admin_lock);
     int rc = auth_store(c->srv->db, k);
     uv_mutex_unlock(&c->srv->admin_lock);
@@ -139,6 +142,9 @@ void h_key_delete_pre(rctx *c)
         rc_error(c, 404, "NOT_FOUND", "no API key with id '%.32s'", c->param[0]);
         return;
     }
+    snprintf(c->audit_target, sizeof c->audit_target, "key=%s", k->id);
+    snprintf(c->audit_detail, sizeof c->audit_detail, "tenant=%s role=%s name=%s", k->tenant,
+             role_name(k->role), k->name);
     if (k->role == ROLE_ADMIN && auth_count_admins(&c->srv->auth, 1) <= 1) {
         rc_error(c, 409, "CONFLICT", "this is the last admin key; create another admin key "
                  "before revoking it");
@@ -172,7 +178,7 @@ void h_key_delete(rctx *c)
     logline l;
     log_begin(&l, LOG_INFO, "API key revoked");
     log_kv_str(&l, "key_id", c->param[0]);
-    log_kv_str(&l, "by_key_id", c->key_id);
+    log_kv_str(&l, "by", c->actor);
     log_end(&l);
 }
 
@@ -233,7 +239,7 @@ static void quota_set(rctx *c)
         rc_error(c, 503, "UNAVAILABLE", "stored, but out of memory: applies after a restart");
         return;
     }
-    tenant_set_override(tn, c->arg);
+    tenant_set_override(c->srv->tenants, tn, c->arg);
 }
 
 void h_quota_put(rctx *c)
@@ -244,8 +250,9 @@ void h_quota_put(rctx *c)
     json_t *j = rc_body(c);
     if (!j)
         return;
-    /* Immutable after start: safe to read from the pool. */
-    quota q = *tenants_defaults(c->srv->tenants);
+    /* The defaults as they were when the request came in (runtime
+     * configuration may change them on the loop thread meanwhile). */
+    quota q = c->qdef;
     if (jx_only(j, QUOTA_FIELDS, NULL, err, sizeof err) ||
         jx_get_num(j, "qps", 0, 1e9, &q.qps, err, sizeof err) < 0 ||
         jx_get_num(j, "burst", 0, 1e9, &q.burst, err, sizeof err) < 0 ||
@@ -283,6 +290,10 @@ void h_quota_put(rctx *c)
         return;
     }
     quota_answer(c, &q, 0);
+    snprintf(c->audit_target, sizeof c->audit_target, "tenant=%s", c->param[0]);
+    snprintf(c->audit_detail, sizeof c->audit_detail,
+             "qps=%g burst=%g max_collections=%llu max_vectors=%llu", q.qps, q.burst,
+             (unsigned long long)q.max_collections, (unsigned long long)q.max_vectors);
     c->apply = quota_set;
 }
 
@@ -307,5 +318,6 @@ void h_quota_delete(rctx *c)
         return;
     }
     c->status = 204;
+    snprintf(c->audit_target, sizeof c->audit_target, "tenant=%s", c->param[0]);
     c->apply = quota_cleared;
 }

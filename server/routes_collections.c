@@ -143,6 +143,9 @@ void h_coll_create(rctx *c)
     }
     if (rc_coll(c, name, lib))
         goto done;
+    snprintf(c->audit_target, sizeof c->audit_target, "collection=%s", name);
+    snprintf(c->audit_detail, sizeof c->audit_detail, "dim=%llu metric=%s",
+             (unsigned long long)dim, metric);
     akidb_collection_config_init(&cfg, (uint32_t)dim, m);
     json_t *h = json_object_get(j, "hnsw");
     if (h && !json_is_null(h)) {

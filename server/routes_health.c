@@ -66,6 +66,8 @@ static void metrics_apply(rctx *c)
     metrics_render(s->metrics, &b, http_server_requests_in_flight(s->http),
                    http_server_connections(s->http));
     tenants_render_metrics(s->tenants, &b);
+    metrics_render_security(s->metrics, &b, s->tls ? tls_ctx_not_after(s->tls) : 0);
+    audit_render_metrics(s->audit, &b);
     sbuf_printf(&b, "# HELP process_start_time_seconds Start time of the process since the "
                 "Unix epoch in seconds.\n# TYPE process_start_time_seconds gauge\n"
                 "process_start_time_seconds %lld\n", (long long)s->start_time_s);

@@ -33,7 +33,7 @@ static int read_opts(rctx *c, json_t *j, sopts *o, char *err, size_t n)
     o->k = 10;
     o->include_metadata = o->include_vector = 0;
     akidb_search_params_init(&o->p);
-    if (jx_get_uint(j, "k", 1, (uint64_t)c->srv->cfg.max_k, &o->k, err, n) < 0 ||
+    if (jx_get_uint(j, "k", 1, (uint64_t)c->lim.max_k, &o->k, err, n) < 0 ||
         jx_get_uint(j, "ef", 1, 100000, &ef, err, n) < 0 ||
         jx_get_bool(j, "exact", &exact, err, n) < 0 ||
         jx_get_bool(j, "include_metadata", &o->include_metadata, err, n) < 0 ||
@@ -131,9 +131,9 @@ static void search(rctx *c, int batch)
     size_t nq = 1;
     if (batch) {
         nq = json_array_size(qs);
-        if (!json_is_array(qs) || nq == 0 || nq > (size_t)c->srv->cfg.max_batch) {
+        if (!json_is_array(qs) || nq == 0 || nq > (size_t)c->lim.max_batch) {
             snprintf(err, sizeof err, "'queries' must be an array of 1..%lld vectors",
-                     (long long)c->srv->cfg.max_batch);
+                     (long long)c->lim.max_batch);
             goto bad;
         }
         if (nq * o.k > MAX_BATCH_HITS) {

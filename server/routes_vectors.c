@@ -98,9 +98,9 @@ static int read_batch(rctx *c, json_t *j, uint32_t dim, int upsert, batch *b)
         goto bad;
     }
     size_t n = json_array_size(arr);
-    if (n == 0 || n > (size_t)c->srv->cfg.max_batch) {
+    if (n == 0 || n > (size_t)c->lim.max_batch) {
         snprintf(err, sizeof err, "'vectors' must hold 1..%lld items, not %zu",
-                 (long long)c->srv->cfg.max_batch, n);
+                 (long long)c->lim.max_batch, n);
         goto bad;
     }
     b->n = n;

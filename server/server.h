@@ -18,6 +18,12 @@
  *     response is sent.
  *   - The library's thread-local error message is read in the same pool
  *     callback as the failing call (rc_lib()).
+ *   - Runtime configuration (PUT /v1/admin/config) changes fields of
+ *     srv->cfg on the loop thread.  Pool code never reads those fields:
+ *     what a handler needs (limits, default quota) is copied into its rctx
+ *     when the request arrives (rctx.lim, rctx.qdef).
+ *   - The TLS context, JWT verifier, client-certificate map and the
+ *     brute-force guard are loop-thread only; the audit log is thread safe.
  */
 #ifndef AKIDB_SERVER_H
 #define AKIDB_SERVER_H
@@ -27,10 +33,13 @@
 
 #include <akidb.h>
 
+#include "audit.h"
 #include "buf.h"
 #include "config.h"
 #include "http.h"
 #include "json.h"
+#include "tls.h"
+#include "token.h"
 
 /* Tenant ids: [a-z0-9]+(-[a-z0-9]+)*, 1..TENANT_MAX characters.  A
  * tenant's collection "docs" is the library collection "TENANT__docs": a
@@ -71,13 +80,15 @@ typedef struct rl_result {
 } rl_result;
 
 int tenants_new(tenants **out, const quota *defaults);
+/* Runtime configuration changed the defaults (loop thread). */
+void tenants_set_defaults(tenants *t, const quota *defaults);
 void tenants_free(tenants *t);
 tenant_state *tenants_get(tenants *t, const char *id);    /* creates; NULL on OOM */
 quota tenant_quota(const tenants *t, const tenant_state *tn);
 const quota *tenants_defaults(const tenants *t);
 /* Take one token; fills *r.  Returns 1 if allowed. */
 int tenant_take(tenants *t, tenant_state *tn, uint64_t now_ns, rl_result *r);
-void tenant_set_override(tenant_state *tn, const quota *q);
+void tenant_set_override(tenants *t, tenant_state *tn, const quota *q);
 void tenant_clear_override(tenant_state *tn);
 /* Load the overrides stored in the catalog (startup, loop not running). */
 int tenants_load(tenants *t, akidb *db, char *err, size_t err_len);
@@ -130,6 +141,37 @@ void auth_key_json(jw *w, const api_key *k);
  * receives a generated key to print (caller frees), NULL otherwise. */
 int auth_bootstrap(auth_table *a, akidb *db, char **shown, char *err, size_t err_len);
 
+/* ---- client certificates -> identities (auth.c) */
+
+typedef struct cert_identity {
+    char *subject;              /* RFC 2253, as tls_conn_peer_subject() gives it */
+    char tenant[TENANT_MAX + 1];
+    int role;
+} cert_identity;
+
+typedef struct cert_map {
+    cert_identity *v;
+    size_t n;
+} cert_map;
+
+/* Parse the tls_client_map setting (JSON object).  0 or -1 with err. */
+int cert_map_load(cert_map *m, const char *json_text, char *err, size_t err_len);
+const cert_identity *cert_map_find(const cert_map *m, const char *subject);
+void cert_map_free(cert_map *m);
+
+/* ---- brute-force protection (guard.c), loop thread only */
+
+typedef struct auth_guard auth_guard;
+auth_guard *guard_new(void);
+void guard_free(auth_guard *g);
+/* 0 if the address (of "ip:port") may try to authenticate; otherwise the
+ * seconds until it may (limit failures per window_s; limit 0 = off). */
+uint64_t guard_check(auth_guard *g, const char *peer, uint64_t now_ns, int64_t limit,
+                     int64_t window_s);
+/* Count a failed authentication; 1 if it locked the address out. */
+int guard_fail(auth_guard *g, const char *peer, uint64_t now_ns, int64_t limit,
+               int64_t window_s);
+
 /* ---- metrics (metrics.c) */
 
 typedef struct metrics metrics;
@@ -139,6 +181,14 @@ void metrics_free(metrics *m);
 void metrics_request(metrics *m, int route, int status, double seconds);
 void metrics_connection(metrics *m, int opened);
 void metrics_render(const metrics *m, sbuf *b, unsigned in_flight, unsigned connections);
+/* Security counters (loop thread). */
+enum { AUTHF_MISSING, AUTHF_MALFORMED, AUTHF_API_KEY, AUTHF_JWT, AUTHF_CERT, AUTHF_N };
+void metrics_auth_failure(metrics *m, int kind);
+void metrics_auth_throttled(metrics *m, int lockout);
+void metrics_tls_handshake(metrics *m, int ok);
+void metrics_tls_reload(metrics *m, int ok);
+/* tls_not_after: the certificate's notAfter (0 = no TLS). */
+void metrics_render_security(const metrics *m, sbuf *b, int64_t tls_not_after);
 
 /* ---- the server */
 
@@ -159,9 +209,18 @@ typedef struct server {
     int64_t start_time_s;
     uv_mutex_t admin_lock;
     rctx *inflight;             /* requests in the pool, for cancellation */
-    uv_signal_t sig_term, sig_int;
+    uv_signal_t sig_term, sig_int, sig_hup;
     uv_timer_t shutdown_timer;
     int signals;
+    /* Security (see the thread notes above). */
+    tls_ctx *tls;
+    token_verifier *jwt;
+    cert_map certs;
+    auth_guard *guard;
+    audit_log *audit;
+    srv_config boot;            /* settings before runtime overrides */
+    json_t *rt_over;            /* runtime overrides as stored ({} = none) */
+    int config_busy;            /* a PUT /v1/admin/config is in flight */
 } server;
 
 /* ---- routes (router.c holds the table) */
@@ -190,10 +249,23 @@ struct rctx {
     /* Who is asking (set before pre/fn run). */
     char tenant[TENANT_MAX + 1];
     int role;
-    char key_id[17];
+    char key_id[17];            /* API keys only */
+    const char *actor_type;     /* "api_key" | "jwt" | "mtls" | "none" */
+    char actor[160];            /* key id, JWT sub, certificate subject */
+    int authed;
     tenant_state *tn;
     quota q;                    /* the tenant's quota when the request came in */
+    quota qdef;                 /* the default quota then */
+    struct {
+        int64_t max_batch, max_k, max_json_depth;
+    } lim;                      /* runtime limits when the request came in */
     rl_result rl;
+    /* Audit: what the line says beyond who and what route (handlers may
+     * set them); audited = already written (by the pool, durably). */
+    char audit_target[192];
+    char audit_detail[512];
+    int audit_action;           /* AUDIT_* of the route, or 0 */
+    int audited;
     /* The answer. */
     int status;
     sbuf body;
@@ -227,6 +299,9 @@ int rc_query(rctx *c, const char *key, char *out, size_t out_len);
 /* The tenant's collections (library names): one allocation as
  * akidb_collection_list() returns it, filtered in place; akidb_free() it. */
 int tenant_collections(rctx *c, char ***names, size_t *n);
+/* Copy a library message `in` to out (n bytes), without "TENANT__" where
+ * it starts a name, so a tenant sees its own collection names. */
+void strip_tenant(const char *tenant, const char *in, char *out, size_t n);
 /* HTTP status of a library result code. */
 int lib_status(int rc);
 
@@ -250,6 +325,10 @@ void h_snap_create(rctx *c);
 void h_snap_list(rctx *c);
 void h_snap_restore(rctx *c);
 void h_snap_delete(rctx *c);
+void h_tier_get(rctx *c);
+void h_tier_set(rctx *c);
+void h_tier_pin(rctx *c);
+void h_tier_unpin(rctx *c);
 void h_key_create(rctx *c);
 void h_key_list(rctx *c);
 void h_key_delete_pre(rctx *c);
@@ -257,12 +336,30 @@ void h_key_delete(rctx *c);
 void h_quota_get(rctx *c);
 void h_quota_put(rctx *c);
 void h_quota_delete(rctx *c);
+void h_config_get(rctx *c);
+void h_config_put_pre(rctx *c);
+void h_config_put(rctx *c);
+
+/* routes_config.c: runtime configuration persisted in the catalog.
+ * Startup: apply the stored overrides to s->cfg (keeps s->boot). */
+int runtime_config_load(server *s, char *err, size_t err_len);
+/* Apply the side effects of s->cfg's runtime fields (log level, the
+ * database's tiering policy, ...). */
+void runtime_config_apply(server *s);
+/* The tier_* settings as a library policy (every field set). */
+void runtime_tier_policy(const srv_config *cfg, akidb_tier_policy *p);
+
+/* SIGHUP (main.c): reload certificates and keys; audited. */
+void server_reload(server *s);
 
 /* router.c */
 void router_on_request(void *ctx, http_req *req);
 void router_on_protocol_error(void *ctx, int status, const char *code, const char *peer);
 void router_on_connection(void *ctx, int opened);
+void router_on_tls_handshake(void *ctx, int ok, const char *what, const char *peer);
 size_t router_n_routes(void);
+/* The AUDIT_* action of a route, or 0. */
+int router_audit_action(const route_def *r);
 const route_def *router_route(size_t i);
 /* Cancel queued pool work (shutdown); running work finishes. */
 void router_cancel_queued(server *s);

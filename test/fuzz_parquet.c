@@ -50,6 +50,7 @@
 #include "akidb.h"
 #include "common/env.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "engine/collection.h"
 #include "index/hnsw.h"
 #include "format/parquet.h"
@@ -149,7 +150,7 @@ static size_t fix_page_crcs(uint8_t *buf, size_t size)
         if (comp < 0 || (size_t)comp > end - body)
             return changed;
         if (crc_len) {
-            uint32_t crc = akidb__pq_crc32(0, buf + body, (size_t)comp);
+            uint32_t crc = akidb__crc32(0, buf + body, (size_t)comp);
             uint32_t zz = (crc << 1) ^ (0u - (crc >> 31));   /* zigzag of the i32 */
             uint8_t enc[5];
             size_t n = 0;
@@ -667,21 +668,30 @@ static void write_db_seeds(const char *seed_dir)
 }
 
 /* The one write-ahead log every loaded collection borrows for its writes.
- * Its directory goes at once; the descriptor keeps the file. */
+ * The file stays at its path until the process exits: the log notices a
+ * file deleted under it and refuses writes (issue 10), so it cannot be
+ * unlinked at once any more. */
+static char fuzz_wal_dir[] = "/tmp/akidb-fuzz-wal-XXXXXX";
+static char fuzz_wal_path[64];
+
+static void remove_fuzz_wal(void)
+{
+    unlink(fuzz_wal_path);
+    rmdir(fuzz_wal_dir);
+}
+
 static void open_fuzz_wal(void)
 {
     fuzz_env.alloc = akidb__default_allocator;
     fuzz_env.sync_mode = AKIDB_SYNC_NONE;
     fuzz_env.checkpoint_bytes = UINT64_MAX;   /* never checkpoint on a write */
-    char dir[] = "/tmp/akidb-fuzz-wal-XXXXXX", path[64];
-    if (!mkdtemp(dir)) {
+    if (!mkdtemp(fuzz_wal_dir)) {
         perror("fuzz_parquet: mkdtemp");
         exit(1);
     }
-    snprintf(path, sizeof path, "%s/fuzz.wal", dir);
-    int rc = akidb__wal_create(&fuzz_env, path, 1, 1, &fuzz_wal);
-    unlink(path);
-    rmdir(dir);
+    snprintf(fuzz_wal_path, sizeof fuzz_wal_path, "%s/fuzz.wal", fuzz_wal_dir);
+    atexit(remove_fuzz_wal);
+    int rc = akidb__wal_create(&fuzz_env, fuzz_wal_path, 1, 1, &fuzz_wal);
     if (rc != AKIDB_OK) {
         fprintf(stderr, "fuzz_parquet: cannot create the log: %s\n", akidb_errmsg(NULL));
         exit(1);

@@ -108,6 +108,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     quota q = {0, 0, 0, 0};
     char *shown = NULL;
     setenv("AKIDB_BOOTSTRAP_ADMIN_KEY", "fuzz-admin-key-0123456789", 1);
+    /* The runtime configuration routes and the brute-force guard are on
+     * the request path too (no audit file: audit_write(NULL) is a no-op). */
+    S.boot = S.cfg;
+    S.rt_over = json_object();
+    S.guard = guard_new();
+    if (!S.rt_over || !S.guard)
+        abort();
     if (uv_mutex_init(&S.admin_lock) || tenants_new(&S.tenants, &q) ||
         !(S.metrics = metrics_new(router_n_routes())) ||
         auth_bootstrap(&S.auth, S.db, &shown, err, sizeof err)) {
@@ -132,7 +139,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         .max_headers = 64, .max_connections = 16, .idle_timeout_ms = 1000,
         .request_timeout_ms = 1000, .write_timeout_ms = 1000,
     };
-    http_callbacks cb = {router_on_request, router_on_protocol_error, router_on_connection, &S};
+    http_callbacks cb = {router_on_request, router_on_protocol_error, router_on_connection, &S,
+                         router_on_tls_handshake};
     if (http_server_init(&S.http, S.loop, &lim, &cb) != 0)
         abort();
     return 0;

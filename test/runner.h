@@ -3,7 +3,8 @@
  *
  * Each test is a function declared with TEST(name); a constructor registers
  * it, so adding a test needs no list to maintain.  The runner (runner.c)
- * forks one child per test with a timeout, gives it a fresh temporary
+ * forks one child per test with a timeout (enforced by the parent, which
+ * kills the child's process group), gives it a fresh temporary
  * directory (akt_dir), prints `ok NAME` or `FAIL NAME (why)`, and ends with
  * the line `N passed, N failed`.  A failed assertion prints the file, line,
  * the expression and both values, then exits the child with status 1.
@@ -21,6 +22,10 @@
 typedef void (*akt_fn)(void);
 
 void akt_register(const char *name, akt_fn fn, int timeout_s);
+/* Like akt_register, but the timeout is timeout_fn()'s result, asked in the
+ * runner's process right before the test starts (e.g. from the
+ * environment). */
+void akt_register_fn(const char *name, akt_fn fn, int (*timeout_fn)(void));
 void akt_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
@@ -34,6 +39,15 @@ extern const char *akt_dir;
     static void test_##name(void);                                          \
     __attribute__((constructor)) static void akt_reg_##name(void)           \
     { akt_register(#name, test_##name, (secs)); }                           \
+    static void test_##name(void)
+
+/* A timeout the test computes (in seconds, before AKT_TIMEOUT_SCALE):
+ * `static int my_timeout(void)` is called by the runner, not by the test,
+ * because a test cannot extend its own time once it runs. */
+#define TEST_TIMEOUT_FN(name, timeout_fn)                                   \
+    static void test_##name(void);                                          \
+    __attribute__((constructor)) static void akt_reg_##name(void)           \
+    { akt_register_fn(#name, test_##name, (timeout_fn)); }                  \
     static void test_##name(void)
 
 #define TEST(name) TEST_TIMEOUT(name, AKT_DEFAULT_TIMEOUT)
@@ -92,8 +106,8 @@ extern const char *akt_dir;
 
 #define ASSERT_OK(rc) ASSERT_RC(rc, 0)
 
-/* Extra text for ASSERT_RC failures; test files that use akidb.h set it to
- * a function returning akidb_errmsg(NULL).  Defaults to "". */
+/* Extra text for ASSERT_RC failures; helpers.c sets it to a function
+ * returning akidb_errmsg(NULL) in the native build.  Defaults to "". */
 extern const char *(*akt_rc_detail_fn)(void);
 static inline const char *akt_rc_detail(void)
 { return akt_rc_detail_fn ? akt_rc_detail_fn() : ""; }

@@ -9,6 +9,7 @@
  * API.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <dirent.h>
 #include <pthread.h>
@@ -17,38 +18,7 @@
 
 #include "akidb.h"
 
-static const char *errmsg_detail(void)
-{
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
-}
-
 /* ---- helpers ---------------------------------------------------------- */
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rand_u01(uint64_t *s)
-{
-    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double rand_gauss(uint64_t *s)
-{
-    double u = rand_u01(s), v = rand_u01(s);
-    if (u < 1e-300)
-        u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
 
 /* Tests with many small writes, which are not about durability, pass
  * AKIDB_SYNC_NONE; the rest run with the default (ALWAYS). */
@@ -591,10 +561,11 @@ TEST(api_insert_get_roundtrip)
         1e-30f, 3e15f, -4.5f,
         3.0f, 4.0f, 0.0f,
     };
-    char big[20000];
+    char big[20000];   /* a JSON object of 20 kB */
     memset(big, 'q', sizeof big - 1);
+    memcpy(big, "{\"k\":\"", 6);
+    memcpy(big + sizeof big - 3, "\"}", 2);
     big[sizeof big - 1] = '\0';
-    big[0] = '{';
     const char *meta[4] = { "{\"a\":1}", NULL, "{\"s\":\"\xc3\xa9t\xc3\xa9\"}", big };
 
     const char *metric_names[2] = { "l2", "dot" };
@@ -959,7 +930,7 @@ TEST(api_upsert)
     create_coll(db, "c", 2, AKIDB_METRIC_L2);
     const float v[3 * 2] = { 0, 0, 10, 10, 20, 20 };
     const char *ext[3] = { "a", "b", "c" };
-    const char *meta[3] = { "m-a", "m-b", NULL };
+    const char *meta[3] = { "\"m-a\"", "\"m-b\"", NULL };
     uint64_t ids[3];
     ASSERT_OK(akidb_upsert(db, "c", 3, v, ext, meta, ids));
     ASSERT_EQ(count_of(db, "c"), 3);
@@ -972,7 +943,7 @@ TEST(api_upsert)
     /* replace b (new vector, new metadata), c (metadata set), insert d */
     const float w[3 * 2] = { 100, 100, 30, 30, 40, 40 };
     const char *ext2[3] = { "b", "d", "c" };
-    const char *meta2[3] = { "m-b2", "m-d", "m-c2" };
+    const char *meta2[3] = { "\"m-b2\"", "\"m-d\"", "\"m-c2\"" };
     uint64_t ids2[3];
     ASSERT_OK(akidb_upsert(db, "c", 3, w, ext2, meta2, ids2));
     ASSERT_NOT_AN_ERROR();
@@ -987,11 +958,11 @@ TEST(api_upsert)
     char *m = NULL;
     ASSERT_OK(akidb_get(db, "c", ids[1], back, &m));
     ASSERT_EQ(back[0] == 100.0f && back[1] == 100.0f, 1);
-    ASSERT_STR_EQ(m, "m-b2");
+    ASSERT_STR_EQ(m, "\"m-b2\"");
     akidb_free(m);
     ASSERT_OK(akidb_get(db, "c", ids[2], back, &m));
     ASSERT_EQ(back[0] == 40.0f && back[1] == 40.0f, 1);
-    ASSERT_STR_EQ(m, "m-c2");
+    ASSERT_STR_EQ(m, "\"m-c2\"");
     akidb_free(m);
 
     /* search near b's old place finds no document there any more */
@@ -1111,7 +1082,7 @@ TEST(api_delete)
     create_coll(db, "c", 2, AKIDB_METRIC_L2);
     const float v[4 * 2] = { 0, 0, 1, 0, 2, 0, 3, 0 };
     const char *ext[4] = { "p", "q", "r", "s" };
-    const char *meta[4] = { "mp", "mq", "mr", "ms" };
+    const char *meta[4] = { "\"mp\"", "\"mq\"", "\"mr\"", "\"ms\"" };
     uint64_t ids[4];
     ASSERT_OK(akidb_insert(db, "c", 4, v, ext, meta, ids));
 
@@ -1140,7 +1111,7 @@ TEST(api_delete)
     /* the others are intact */
     char *m = NULL;
     ASSERT_OK(akidb_get(db, "c", ids[2], NULL, &m));
-    ASSERT_STR_EQ(m, "mr");
+    ASSERT_STR_EQ(m, "\"mr\"");
     akidb_free(m);
     ASSERT_OK(akidb_lookup(db, "c", "r", &id));
     ASSERT_EQ(id, ids[2]);

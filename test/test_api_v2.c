@@ -13,16 +13,6 @@
 
 #include "akidb.h"
 
-static const char *errmsg_detail(void)
-{
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
-}
-
 static akidb *open_db(void)
 {
     char path[512];
@@ -369,10 +359,17 @@ TEST(api_init_functions_by_version)
     ASSERT_EQ(o.sync_mode, AKIDB_SYNC_ALWAYS);
     ASSERT_EQ(o.dlq_retry_batch, 0);
     ASSERT_EQ(o.read_only, 0x7F7F7F7F);
+    memset(&o, 0x7F, sizeof o);
+    akidb_options_init_v(&o, 2);   /* version 2 ends where max_index_lag begins */
+    ASSERT_EQ(o.version, 2);
+    ASSERT_EQ(o.read_only, 0);
+    ASSERT_EQ(o.tier_interval_ms, 0);
+    ASSERT_EQ(o.max_index_lag, 0x7F7F7F7F);
     akidb_options_init(&o);
     ASSERT_EQ(o.version, AKIDB_OPTIONS_VERSION);
     ASSERT_EQ(o.read_only, 0);
     ASSERT_EQ(o.file_mode, 0);
+    ASSERT_EQ(o.max_index_lag, 0);
     akidb_options_init(NULL);
     akidb_collection_config cfg;
     akidb_collection_config_init(&cfg, 7, AKIDB_METRIC_COSINE);
@@ -391,4 +388,27 @@ TEST(api_init_functions_by_version)
     akidb_import_options_init(&io);
     ASSERT_EQ(io.version, AKIDB_IMPORT_OPTIONS_VERSION);
     ASSERT_STR_EQ(io.vector_column, "vector");
+}
+
+/* A program built against options version 2 (before max_index_lag) passes
+ * a smaller struct: the open reads only its bytes (ASan would see a read
+ * past this allocation) and uses the default lag bound. */
+TEST(api_options_v2_struct_opens)
+{
+    size_t v2_size = offsetof(akidb_options, max_index_lag);
+    akidb_options *o = malloc(v2_size);   /* no member is touched here: */
+    ASSERT(o != NULL);                     /* the compiler sees the size */
+    akidb_options_init_v(o, 2);
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s/v2", akt_dir);
+    akidb *db = NULL;
+    ASSERT_OK(akidb_open(dir, o, &db));
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, 4, AKIDB_METRIC_L2);
+    ASSERT_OK(akidb_collection_create(db, "c", &cfg));
+    float v[4] = { 1, 2, 3, 4 };
+    ASSERT_OK(akidb_insert(db, "c", 1, v, NULL, NULL, NULL));
+    ASSERT_OK(akidb_index_wait(db, "c", AKIDB_NEVER));
+    ASSERT_OK(akidb_close(db));
+    free(o);
 }

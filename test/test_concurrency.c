@@ -11,6 +11,7 @@
  * suite must also be clean under `make tsan`.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -19,30 +20,7 @@
 
 #include "akidb.h"
 
-static const char *errmsg_detail(void)
-{
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
-}
-
 /* ---- helpers ---------------------------------------------------------- */
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static float rand_sym(uint64_t *s)
-{
-    return (float)((double)(splitmix64(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
 
 /* The vector of document `key` at `version`: deterministic. */
 static void doc_vec(float *out, uint32_t dim, uint64_t key, uint32_t version)
@@ -610,6 +588,8 @@ TEST_TIMEOUT(conc_create_drop_while_searching, 120)
     for (size_t i = 0; i < CD_N; i++)
         doc_vec(v + i * CD_DIM, CD_DIM, 5000 + i, 0);
     ASSERT_OK(akidb_insert(sh->db, "stable", CD_N, v, NULL, NULL, NULL));
+    /* "never changes" includes its graph: let the indexer finish first */
+    ASSERT_OK(akidb_index_wait(sh->db, "stable", AKIDB_NEVER));
     for (int q = 0; q < CD_Q; q++) {
         doc_vec(sh->queries + q * CD_DIM, CD_DIM, 90000 + (uint64_t)q, 0);
         uint32_t n_hits = 0;

@@ -16,26 +16,13 @@
  * distance.c and hnsw.c, so it uses internal headers and no akidb_* call.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <stdint.h>
 
 #include "akidb.h"
 #include "common/alloc.h"
 #include "index/distance.h"
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-/* Uniform in [-1, 1). */
-static float rand_unit(uint64_t *s)
-{
-    return (float)((double)(splitmix64(s) >> 11) * (2.0 / 9007199254740992.0) - 1.0);
-}
 
 typedef struct kernel_entry {
     const char *expect_name;
@@ -206,8 +193,8 @@ TEST(distance_kernels_match_reference)
             float *a = buf_a + off, *b = buf_b + off_b;
             for (int rep = 0; rep < 3; rep++) {
                 for (size_t i = 0; i < dim; i++) {
-                    a[i] = rand_unit(&seed);
-                    b[i] = rand_unit(&seed);
+                    a[i] = rand_sym(&seed);
+                    b[i] = rand_sym(&seed);
                 }
                 for (size_t ki = 0; ki < n_k; ki++) {
                     check_one(&ks[ki], a, b, dim, off ? "unaligned" : "aligned");
@@ -235,9 +222,9 @@ TEST(distance_kernels_scaled_values)
             float *b = malloc(dim * sizeof(float));
             ASSERT(a != NULL && b != NULL);
             for (size_t i = 0; i < dim; i++) {
-                a[i] = rand_unit(&seed) * scales[si];
+                a[i] = rand_sym(&seed) * scales[si];
                 /* b near a: l2sq is a small difference of close values */
-                b[i] = a[i] + rand_unit(&seed) * scales[si] * 0.01f;
+                b[i] = a[i] + rand_sym(&seed) * scales[si] * 0.01f;
             }
             for (size_t ki = 0; ki < n_k; ki++)
                 check_one(&ks[ki], a, b, dim, "scaled");
@@ -260,7 +247,7 @@ TEST(distance_kernels_exact_identities)
         float *one = malloc(dim * sizeof(float));
         ASSERT(a != NULL && z != NULL && one != NULL);
         for (size_t i = 0; i < dim; i++) {
-            a[i] = rand_unit(&seed) * 10.0f;
+            a[i] = rand_sym(&seed) * 10.0f;
             one[i] = 1.0f;
         }
         for (size_t ki = 0; ki < n_k; ki++) {
@@ -378,7 +365,7 @@ TEST(distance_f16_conversion)
      * the nearer one. */
     uint64_t seed = 4242;
     for (int i = 0; i < 200000; i++) {
-        float f = (float)(rand_unit(&seed) * pow(2.0, (double)(splitmix64(&seed) % 40) - 26.0));
+        float f = (float)(rand_sym(&seed) * pow(2.0, (double)(splitmix64(&seed) % 40) - 26.0));
         uint16_t h = akidb__f32_to_f16(f);
         double back = akidb__f16_to_f32(h);
         double err = fabs(back - f);
@@ -433,10 +420,10 @@ TEST(distance_f16_kernels_match_reference)
             uint16_t *a = buf_a + off, *b = buf_b + 1 - off;
             for (size_t si = 0; si < sizeof scales / sizeof scales[0]; si++) {
                 for (size_t i = 0; i < dim; i++) {
-                    a[i] = akidb__f32_to_f16(rand_unit(&seed) * scales[si]);
+                    a[i] = akidb__f32_to_f16(rand_sym(&seed) * scales[si]);
                     /* half the rows near a (small differences), half apart */
-                    float nb = si & 1 ? akidb__f16_to_f32(a[i]) * (1.0f + 0.01f * rand_unit(&seed))
-                                      : rand_unit(&seed) * scales[si];
+                    float nb = si & 1 ? akidb__f16_to_f32(a[i]) * (1.0f + 0.01f * rand_sym(&seed))
+                                      : rand_sym(&seed) * scales[si];
                     b[i] = akidb__f32_to_f16(nb);
                 }
                 for (size_t ki = 0; ki < n_k; ki++)

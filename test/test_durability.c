@@ -26,6 +26,7 @@
  * guessing a collection's numeric id.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,6 +48,7 @@
 #include <unistd.h>
 
 #include "akidb.h"
+#include "common/crc.h"
 #include "common/fault.h"
 
 #define PATH_LEN 1024
@@ -76,14 +78,8 @@ static void ctx_set(const char *fmt, ...)
     va_end(ap);
 }
 
-static const char *errmsg_detail(void)
+__attribute__((constructor)) static void print_ctx_at_exit(void)
 {
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
     atexit(ctx_print);
 }
 
@@ -110,25 +106,6 @@ static void pathf(char *out, const char *fmt, ...)
 }
 
 /* ---- randomness and generated documents ------------------------------- */
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rand_u01(uint64_t *s)
-{
-    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-/* Uniform in 0..n-1 (n > 0). */
-static uint32_t rand_below(uint64_t *s, uint32_t n)
-{
-    return (uint32_t)(splitmix64(s) % n);
-}
 
 static uint64_t mix_seed(uint64_t a, uint64_t b)
 {
@@ -181,40 +158,6 @@ static void sleep_us(uint32_t us)
 {
     struct timespec ts = { (time_t)(us / 1000000u), (long)(us % 1000000u) * 1000L };
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
-}
-
-/* fork() with flushed stdio; the child dies with its parent. */
-static pid_t fork_child(void)
-{
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    if (pid < 0)
-        FAILF("fork: %s", strerror(errno));
-    if (pid == 0)
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-    return pid;
-}
-
-/* Wait for pid, at most secs (times AKT_TIMEOUT_SCALE); a child that hangs
- * longer is killed and the test fails. */
-static int wait_child(pid_t pid, double secs, const char *what)
-{
-    double end = now_s() + secs * time_scale();
-    for (;;) {
-        int st = 0;
-        pid_t r = waitpid(pid, &st, WNOHANG);
-        if (r == pid)
-            return st;
-        if (r < 0 && errno != EINTR)
-            FAILF("waitpid (%s): %s", what, strerror(errno));
-        if (now_s() > end) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &st, 0);
-            FAILF("%s: still running after %g s (hang?); killed", what, secs * time_scale());
-        }
-        sleep_us(500);
-    }
 }
 
 static void describe_status(int st, char *buf, size_t len)
@@ -346,6 +289,24 @@ static long long file_size(const char *path)
     if (stat(path, &st) != 0)
         return -1;
     return (long long)st.st_size;
+}
+
+/* Where the records of log `path` end: its size, less the sync marker an
+ * ALWAYS-mode append leaves after the last record (24 bytes: length 0,
+ * CRC-32C of the 16 bytes after the CRC; lib/engine/wal.c). */
+static long long log_data_end(const char *path)
+{
+    long long size = file_size(path);
+    unsigned char m[24];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return size;
+    int marker = size >= 32 + 24 && pread(fd, m, sizeof m, size - 24) == (ssize_t)sizeof m &&
+                 m[0] == 0 && m[1] == 0 && m[2] == 0 && m[3] == 0 &&
+                 akidb__crc32c(0, m + 8, 16) == ((uint32_t)m[4] | (uint32_t)m[5] << 8 |
+                                                 (uint32_t)m[6] << 16 | (uint32_t)m[7] << 24);
+    close(fd);
+    return marker ? size - 24 : size;
 }
 
 /* The whole file in a new buffer (free() it); NULL if it cannot be opened. */
@@ -1362,6 +1323,9 @@ typedef struct psnap {
 static void p_snapshot(akidb *db, const pstate *st, psnap *sn)
 {
     memset(sn, 0, sizeof *sn);
+    /* HNSW answers are compared bit for bit: the graphs must be complete
+     * (the same graph whenever the indexer ran; test_ingest checks that) */
+    ASSERT_OK(akidb_index_wait(db, NULL, AKIDB_NEVER));
     for (int c = 0; c < P_N; c++) {
         const pcoll *pc = &P_COLLS[c];
         const pcstate *s = &st->c[c];
@@ -1535,7 +1499,7 @@ static void persist_after_crash(uint64_t ckpt_bytes)
     akidb_options o;
     make_opts(&o, AKIDB_SYNC_ALWAYS, ckpt_bytes, NULL);
 
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *db = NULL;
         if (akidb_open(dir, &o, &db) != AKIDB_OK)
@@ -1556,7 +1520,7 @@ static void persist_after_crash(uint64_t ckpt_bytes)
         _exit(0);
     }
     char why[128];
-    int status = wait_child(pid, 60, "workload child");
+    int status = akt_wait_child(pid, 60, "workload child");
     describe_status(status, why, sizeof why);
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         FAILF("workload child failed: %s", why);
@@ -1702,7 +1666,7 @@ TEST(durability_persist_drop)
     }
 
     /* drop, re-create with another dim, and create: all durable without close */
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *cdb = NULL;
         if (akidb_open(dir, NULL, &cdb) != AKIDB_OK)
@@ -1716,7 +1680,7 @@ TEST(durability_persist_drop)
         ASSERT_OK(akidb_collection_create(cdb, "fresh", &cfg));
         _exit(0);
     }
-    int st = wait_child(pid, 30, "drop child");
+    int st = akt_wait_child(pid, 30, "drop child");
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     db = open_ok(dir, NULL);
     akidb_collection_config got;
@@ -1776,7 +1740,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
 
     int fds[2];
     ASSERT(pipe(fds) == 0);
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         writer_child(&wc, m, fds[1]);
@@ -1790,7 +1754,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
     if (delay_us)
         sleep_us(delay_us);
     kill(pid, SIGKILL);
-    int st = wait_child(pid, 30, "writer");
+    int st = akt_wait_child(pid, 30, "writer");
     while (read_full(fds[0], &mm, sizeof mm, 30))
         acks_feed(&a, m, &mm, 1);
     close(fds[0]);
@@ -1809,7 +1773,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
     /* verify in a child */
     int do_extra = (int)rand_below(&rng, 2), do_close = (int)rand_below(&rng, 2);
     ASSERT(pipe(fds) == 0);
-    pid = fork_child();
+    pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         logcap lc;
@@ -1843,7 +1807,7 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
         _exit(0);
     }
     close(fds[1]);
-    st = wait_child(pid, 60, "verifier");
+    st = akt_wait_child(pid, 60, "verifier");
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
         char why[128];
         describe_status(st, why, sizeof why);
@@ -1872,18 +1836,27 @@ static void crash_iteration(const char *dir, const akidb_options *o, model *m, u
     }
 }
 
-TEST_TIMEOUT(durability_crash, 150)
+static int crash_iters(void)
 {
-    int iters = 50;
     const char *s = getenv("AKT_CRASH_ITERS");
-    if (s && atoi(s) > 0)
-        iters = atoi(s);
+    return s && atoi(s) > 0 ? atoi(s) : 50;
+}
+
+/* Asked by the runner before the test starts (the runner enforces it and
+ * applies AKT_TIMEOUT_SCALE): many iterations (make crash) need more. */
+static int crash_timeout(void)
+{
+    int iters = crash_iters();
+    return iters > 50 ? 60 + iters * 3 : 150;
+}
+
+TEST_TIMEOUT_FN(durability_crash, crash_timeout)
+{
+    int iters = crash_iters();
     uint64_t base = 20240601;
-    s = getenv("AKT_CRASH_SEED");
+    const char *s = getenv("AKT_CRASH_SEED");
     if (s && *s)
         base = strtoull(s, NULL, 0);
-    if (iters > 50)  /* many iterations (make crash): allow for them */
-        alarm((unsigned)(time_scale() * (60 + iters * 3)));
     static const uint64_t ckpt_choices[] = { 0, 4096, 512, 16384, 1 };
     char dir[PATH_LEN] = "";
     akidb_options o;
@@ -1980,7 +1953,7 @@ TEST_TIMEOUT(durability_fault_crash_points, 120)
 
             int fds[2];
             ASSERT(pipe(fds) == 0);
-            pid_t pid = fork_child();
+            pid_t pid = akt_fork_child();
             if (pid == 0) {
                 close(fds[0]);
                 writer_child(&wc, &m, fds[1]);
@@ -1992,7 +1965,7 @@ TEST_TIMEOUT(durability_fault_crash_points, 120)
             while (read_full(fds[0], &mm, sizeof mm, 30))
                 acks_feed(&a, &m, &mm, 1);
             close(fds[0]);
-            int st = wait_child(pid, 30, "writer");
+            int st = akt_wait_child(pid, 30, "writer");
             if (!WIFEXITED(st) || WEXITSTATUS(st) != 42) {
                 char why[128];
                 describe_status(st, why, sizeof why);
@@ -2080,7 +2053,7 @@ TEST(durability_fault_write_errors)
 
                 /* the same failure, then a crash (no close): the log must not
                  * hold the failed write, nor garbage before later records */
-                pid_t pid = fork_child();
+                pid_t pid = akt_fork_child();
                 if (pid == 0) {
                     akidb *cdb = open_ok(dir, &o);
                     msg op2;
@@ -2094,7 +2067,7 @@ TEST(durability_fault_write_errors)
                     ASSERT_OK(run_op(cdb, &op2, ids2));
                     _exit(0);  /* no close: the parent finds the ids in the database */
                 }
-                int st = wait_child(pid, 30, "failing writer");
+                int st = akt_wait_child(pid, 30, "failing writer");
                 ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
                 logcap lc;
                 logcap_init(&lc);
@@ -2358,7 +2331,8 @@ static void check_usable(akidb *db, uint32_t batch)
 /* Pristine databases for the damage tests, in akt_dir:
  *   "open":   batches 0..9 in a checkpoint, 10..19 only in the log (the
  *             writer died without closing); the last log record is batch 19
- *             and spans [*last_start, *wal_end) of the log file.
+ *             and spans [*last_start, *wal_end) of the log file (a sync
+ *             marker follows it).
  *   "closed": the same after a clean open + close: all in the checkpoint. */
 static void build_pristine(char *open_dir, char *closed_dir, long long *last_start,
                            long long *wal_end)
@@ -2367,7 +2341,7 @@ static void build_pristine(char *open_dir, char *closed_dir, long long *last_sta
     db_path(closed_dir, "pristine-closed");
     int fds[2];
     ASSERT(pipe(fds) == 0);
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         create_crash_coll(open_dir);
@@ -2379,26 +2353,27 @@ static void build_pristine(char *open_dir, char *closed_dir, long long *last_sta
             uint64_t ids[CMAX];
             op_insert(&op, b, pb_size(b));
             if (b == PB_N - 1) {
-                long long s0 = file_size(wal);
+                long long s0 = log_data_end(wal);
                 write_full(fds[1], &s0, sizeof s0);
             }
             ASSERT_OK(run_op(db, &op, ids));
             if (b == PB_N / 2 - 1)
                 ASSERT_OK(akidb_checkpoint(db, CCOLL));
         }
-        long long s1 = file_size(wal);
+        long long s1 = log_data_end(wal);
         write_full(fds[1], &s1, sizeof s1);
         _exit(0);
     }
     close(fds[1]);
-    int st = wait_child(pid, 30, "pristine builder");
+    int st = akt_wait_child(pid, 30, "pristine builder");
     ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     ASSERT(read_full(fds[0], last_start, sizeof *last_start, 5));
     ASSERT(read_full(fds[0], wal_end, sizeof *wal_end, 5));
     close(fds[0]);
     char wal[PATH_LEN];
     the_db_file(open_dir, "wal", ".wal", wal);
-    ASSERT_EQ(file_size(wal), *wal_end);
+    ASSERT_EQ(log_data_end(wal), *wal_end);
+    ASSERT_EQ(file_size(wal), *wal_end + 24);   /* the marker after the last record */
     ASSERT(*last_start > 32 && *last_start < *wal_end);
     char ck[PATH_LEN];
     the_db_file(open_dir, "ckpt", ".ckpt", ck);
@@ -3141,7 +3116,8 @@ TEST_TIMEOUT(durability_disk_full, 120)
     if (mount("tmpfs", mnt, "tmpfs", 0, "size=4m") == 0) {
         pathf(g_mnt, "%s", mnt);
         atexit(unmount_mnt);
-        signal(SIGALRM, unmount_on_signal);
+        /* the runner stops a test that overruns with SIGTERM (then KILL) */
+        signal(SIGTERM, unmount_on_signal);
         s.real = 1;
     } else {
         fprintf(stderr, "  durability_disk_full: cannot mount a tmpfs at %s (%s); falling back "
@@ -3182,13 +3158,13 @@ TEST(durability_busy)
     ASSERT(b == NULL);
     ASSERT_RC(akidb_open(dir, NULL, &b), AKIDB_BUSY);  /* still, and no leak */
 
-    pid_t pid = fork_child();
+    pid_t pid = akt_fork_child();
     if (pid == 0) {
         akidb *c = NULL;
         int rc = akidb_open(dir, NULL, &c);
         _exit(rc == AKIDB_BUSY ? 0 : 10 + rc);
     }
-    int st = wait_child(pid, 30, "second opener");
+    int st = akt_wait_child(pid, 30, "second opener");
     if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
         FAILF("a second process opening the directory did not get AKIDB_BUSY (exit %d = "
               "10 + rc)", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
@@ -3200,7 +3176,7 @@ TEST(durability_busy)
     /* a holder in another process, killed: its lock goes with it */
     int fds[2];
     ASSERT(pipe(fds) == 0);
-    pid = fork_child();
+    pid = akt_fork_child();
     if (pid == 0) {
         close(fds[0]);
         akidb *c = open_ok(dir, NULL);
@@ -3216,7 +3192,7 @@ TEST(durability_busy)
     ASSERT(read_full(fds[0], &ch, 1, 30));
     ASSERT_RC(akidb_open(dir, NULL, &b), AKIDB_BUSY);
     kill(pid, SIGKILL);
-    wait_child(pid, 30, "holder");
+    akt_wait_child(pid, 30, "holder");
     close(fds[0]);
     a = open_ok(dir, NULL);
     uint64_t n = 1;
@@ -3355,7 +3331,7 @@ TEST_TIMEOUT(durability_sync_crash_threads, 120)
             make_opts(&o, modes[mi], ckpt, NULL);
             int fds[2];
             ASSERT(pipe(fds) == 0);
-            pid_t pid = fork_child();
+            pid_t pid = akt_fork_child();
             if (pid == 0) {
                 close(fds[0]);
                 akidb *db = NULL;
@@ -3388,7 +3364,7 @@ TEST_TIMEOUT(durability_sync_crash_threads, 120)
                 acks_feed(&a, &m, &mm, 0);
             sleep_us(delay_us);
             kill(pid, SIGKILL);
-            int st = wait_child(pid, 30, "thread writer");
+            int st = akt_wait_child(pid, 30, "thread writer");
             while (read_full(fds[0], &mm, sizeof mm, 30))
                 acks_feed(&a, &m, &mm, 0);
             close(fds[0]);

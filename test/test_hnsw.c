@@ -12,6 +12,7 @@
  * runs under qemu and sanitizers.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -21,27 +22,6 @@
 #include "common/alloc.h"
 #include "index/distance.h"
 #include "index/hnsw.h"
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static double rand_u01(uint64_t *s)
-{
-    return (double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static double rand_gauss(uint64_t *s)
-{
-    double u = rand_u01(s), v = rand_u01(s);
-    if (u < 1e-300)
-        u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
 
 static void normalize(float *v, uint32_t dim)
 {
@@ -1175,6 +1155,202 @@ TEST(hnsw_build_nomem)
         ASSERT_EQ(ca.live, 0);
     }
     ASSERT(n > 1 && n < 10000);
+    akidb__hnsw_free(h);
+    parts_free(&p);
+    free(vecs);
+}
+
+/* ---- the tail: append now, link later (issue 11) ------------------------ */
+
+/* Appending everything first and linking later, in uneven slices with
+ * searches and tombstones in between, gives exactly the index that adding
+ * (append + link at once) gives; every search in between finds tail nodes
+ * exactly. */
+TEST(hnsw_tail_append_then_link)
+{
+    const uint32_t n = 1200, dim = 12;
+    float *vecs = clustered(900, n, dim, 10, 0.5, 0);
+    float *qs = clustered2(900, 901, 40, dim, 10, 0.5, 0);
+    akidb__hnsw_config cfg = cfg_of(dim, AKIDB__SPACE_L2, 0, 6, 40, 17);
+    akidb__hnsw *a = NULL, *b = NULL;
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &a));
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &b));
+    add_all(a, vecs, n, dim, 100);
+    for (uint32_t i = 0; i < n; i += 100) {
+        ASSERT_OK(akidb__hnsw_reserve(b, 100));
+        for (uint32_t j = i; j < i + 100; j++)
+            ASSERT_EQ(akidb__hnsw_append(b, vecs + (size_t)j * dim), j);
+    }
+    ASSERT_EQ(akidb__hnsw_size(b), n);
+    ASSERT_EQ(akidb__hnsw_linked(b), 0);
+    uint64_t rng = 5;
+    uint32_t step = 0;
+    while (akidb__hnsw_linked(b) < n) {
+        /* tombstones before, during and after linking: linking ignores them */
+        uint32_t victim = (uint32_t)(splitmix64(&rng) % n);
+        akidb__hnsw_mark_deleted(b, victim);
+        akidb__hnsw_mark_deleted(a, victim);
+        /* graph search with a tail = exact search (the graph part may
+         * miss, the tail part may not): every tail node that belongs in
+         * the exact top 10 is in the graph search's top 10 */
+        const float *q = qs + (size_t)(step % 40) * dim;
+        akidb__hnsw_hit ex[10], gr[10];
+        uint32_t n_ex = 0, n_gr = 0;
+        ASSERT_OK(akidb__hnsw_search(b, q, 10, 20, 1, ex, &n_ex));
+        ASSERT_OK(akidb__hnsw_search(b, q, 10, 20, 0, gr, &n_gr));
+        ASSERT_EQ(n_ex, n_gr);
+        for (uint32_t i = 0; i < n_ex; i++) {
+            ASSERT(!akidb__hnsw_is_deleted(b, gr[i].node));
+            if (ex[i].node < akidb__hnsw_linked(b))
+                continue;
+            int in = 0;
+            for (uint32_t j = 0; j < n_gr; j++)
+                in |= gr[j].node == ex[i].node;
+            ASSERT(in);
+        }
+        uint32_t slice = 1 + (uint32_t)(splitmix64(&rng) % 97);
+        for (uint32_t k = 0; k < slice; k++)
+            akidb__hnsw_link_next(b);
+        step++;
+    }
+    akidb__hnsw_link_next(b);   /* an empty tail: a no-op */
+    ASSERT_EQ(akidb__hnsw_linked(b), n);
+    parts pa, pb;
+    take_apart(a, dim, &pa);
+    take_apart(b, dim, &pb);
+    ASSERT(parts_equal(&pa, &pb));
+    parts_free(&pa);
+    parts_free(&pb);
+    akidb__hnsw_free(a);
+    akidb__hnsw_free(b);
+    free(vecs);
+    free(qs);
+}
+
+/* An index saved with a tail (tail nodes: their levels, no links) builds
+ * back with the same tail, and linking it then gives the index the
+ * original gives by linking its own tail. */
+TEST(hnsw_tail_build_roundtrip)
+{
+    const uint32_t n = 900, linked = 500, dim = 9;
+    float *vecs = clustered(910, n, dim, 8, 0.5, 0);
+    akidb__hnsw_config cfg = cfg_of(dim, AKIDB__SPACE_L2, 0, 5, 30, 23);
+    akidb__hnsw *h = NULL;
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &h));
+    ASSERT_OK(akidb__hnsw_reserve(h, n));
+    for (uint32_t i = 0; i < n; i++)
+        akidb__hnsw_append(h, vecs + (size_t)i * dim);
+    for (uint32_t i = 0; i < linked; i++)
+        akidb__hnsw_link_next(h);
+    for (uint32_t i = 3; i < n; i += 11)
+        akidb__hnsw_mark_deleted(h, i);
+    parts p;
+    take_apart(h, dim, &p);
+    akidb__hnsw *g = NULL;
+    const char *why = "";
+    ASSERT_OK(akidb__hnsw_build_begin(&cfg, &akidb__default_allocator, &g));
+    ASSERT_OK(akidb__hnsw_build_nodes(g, p.n, p.vecs, p.levels, p.deleted, p.links, p.off, &why));
+    akidb__hnsw_build_set_linked(g, linked);
+    ASSERT_OK(akidb__hnsw_build_end(g, p.entry, &p.rng, &why));
+    ASSERT_EQ(akidb__hnsw_linked(g), linked);
+    ASSERT_EQ(akidb__hnsw_size(g), n);
+    for (uint32_t i = linked; i < n; i++) {
+        akidb__hnsw_link_next(h);
+        akidb__hnsw_link_next(g);
+    }
+    parts ph, pg;
+    take_apart(h, dim, &ph);
+    take_apart(g, dim, &pg);
+    ASSERT(parts_equal(&ph, &pg));
+    parts_free(&ph);
+    parts_free(&pg);
+
+    /* what build_end refuses: a tail node with links, a link into the
+     * tail, an entry point in the tail, more linked nodes than nodes */
+    struct { uint32_t linked; uint32_t entry; const char *why; } bad[] = {
+        /* node linked-1 has links, and linked nodes link to it: the
+         * first found is the link into the tail */
+        { linked - 1, p.entry, "link out of range" },
+        { n + 1, p.entry, "more nodes in the graph than nodes" },
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        akidb__hnsw_free(g);
+        ASSERT_OK(akidb__hnsw_build_begin(&cfg, &akidb__default_allocator, &g));
+        ASSERT_OK(akidb__hnsw_build_nodes(g, p.n, p.vecs, p.levels, p.deleted, p.links, p.off,
+                                          &why));
+        akidb__hnsw_build_set_linked(g, bad[k].linked);
+        ASSERT_EQ(akidb__hnsw_build_end(g, bad[k].entry, &p.rng, &why), AKIDB_CORRUPT);
+        ASSERT_STR_EQ(why, bad[k].why);
+    }
+    /* a link from the graph into the tail: point node 0's first level-0
+     * link at the first tail node */
+    ASSERT(p.links[p.off[0]] > 0);
+    int32_t saved = p.links[p.off[0] + 1];
+    p.links[p.off[0] + 1] = (int32_t)linked;
+    akidb__hnsw_free(g);
+    ASSERT_OK(akidb__hnsw_build_begin(&cfg, &akidb__default_allocator, &g));
+    ASSERT_OK(akidb__hnsw_build_nodes(g, p.n, p.vecs, p.levels, p.deleted, p.links, p.off, &why));
+    akidb__hnsw_build_set_linked(g, linked);
+    ASSERT_EQ(akidb__hnsw_build_end(g, p.entry, &p.rng, &why), AKIDB_CORRUPT);
+    ASSERT_STR_EQ(why, "link out of range");
+    p.links[p.off[0] + 1] = saved;
+    /* a tail node with links: give the first tail node the links of the
+     * last linked node (same level 0 list shape) */
+    {
+        parts q;
+        take_apart(h, dim, &q);   /* h is fully linked now: q has no tail */
+        akidb__hnsw_free(g);
+        /* nothing may link to node n-1: point those links at the entry
+         * point (which has every level) instead */
+        ASSERT(q.entry != n - 1);
+        for (uint32_t i = 0; i < n - 1; i++) {
+            uint64_t o = q.off[i];
+            for (int l = 0; l <= q.levels[i]; l++) {
+                int32_t cnt = q.links[o++];
+                for (int32_t k = 0; k < cnt; k++, o++)
+                    if (q.links[o] == (int32_t)(n - 1))
+                        q.links[o] = (int32_t)q.entry;
+            }
+        }
+        ASSERT_OK(akidb__hnsw_build_begin(&cfg, &akidb__default_allocator, &g));
+        ASSERT_OK(akidb__hnsw_build_nodes(g, q.n, q.vecs, q.levels, q.deleted, q.links, q.off,
+                                          &why));
+        akidb__hnsw_build_set_linked(g, n - 1);
+        ASSERT_EQ(akidb__hnsw_build_end(g, q.entry, &q.rng, &why), AKIDB_CORRUPT);
+        ASSERT_STR_EQ(why, "a node waiting to be linked has links");
+        parts_free(&q);
+    }
+    /* an entry point in the tail */
+    uint32_t tail_top = linked;
+    akidb__hnsw_free(g);
+    ASSERT_OK(akidb__hnsw_build_begin(&cfg, &akidb__default_allocator, &g));
+    ASSERT_OK(akidb__hnsw_build_nodes(g, p.n, p.vecs, p.levels, p.deleted, p.links, p.off, &why));
+    akidb__hnsw_build_set_linked(g, linked);
+    ASSERT_EQ(akidb__hnsw_build_end(g, tail_top, &p.rng, &why), AKIDB_CORRUPT);
+    ASSERT_STR_EQ(why, "entry point out of range");
+    /* all of it a tail: nothing linked, any entry */
+    parts none;
+    akidb__hnsw *t = NULL;
+    ASSERT_OK(akidb__hnsw_new(&cfg, &akidb__default_allocator, NULL, &t));
+    ASSERT_OK(akidb__hnsw_reserve(t, 50));
+    for (uint32_t i = 0; i < 50; i++)
+        akidb__hnsw_append(t, vecs + (size_t)i * dim);
+    take_apart(t, dim, &none);
+    akidb__hnsw_free(g);
+    ASSERT_OK(akidb__hnsw_build_begin(&cfg, &akidb__default_allocator, &g));
+    ASSERT_OK(akidb__hnsw_build_nodes(g, none.n, none.vecs, none.levels, none.deleted,
+                                      none.links, none.off, &why));
+    akidb__hnsw_build_set_linked(g, 0);
+    ASSERT_OK(akidb__hnsw_build_end(g, 0, &none.rng, &why));
+    akidb__hnsw_hit hits[5];
+    uint32_t n_hits = 0;
+    ASSERT_OK(akidb__hnsw_search(g, vecs + 7 * dim, 5, 10, 0, hits, &n_hits));
+    ASSERT_EQ(n_hits, 5);
+    ASSERT_EQ(hits[0].node, 7);
+    ASSERT_EQ(hits[0].distance == 0.0f, 1);
+    parts_free(&none);
+    akidb__hnsw_free(t);
+    akidb__hnsw_free(g);
     akidb__hnsw_free(h);
     parts_free(&p);
     free(vecs);

@@ -19,6 +19,7 @@
  * acknowledged.
  */
 #include "runner.h"
+#include "helpers.h"
 
 #include <dirent.h>
 #include <stdatomic.h>
@@ -26,16 +27,6 @@
 #include <stdint.h>
 
 #include "akidb.h"
-
-static const char *errmsg_detail(void)
-{
-    return akidb_errmsg(NULL);
-}
-
-__attribute__((constructor)) static void set_detail(void)
-{
-    akt_rc_detail_fn = errmsg_detail;
-}
 
 /* ---- the failing, counting allocator ---------------------------------- */
 
@@ -130,14 +121,6 @@ enum {
     N_UPSERT_NEW = 10,   /* u0..u9 inserted */
     DEL_FROM = 10, DEL_TO = 40,
 };
-
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
 
 static void doc_vec(float *out, uint64_t key, uint32_t version)
 {
@@ -542,7 +525,9 @@ TEST_TIMEOUT(oom_no_failures, 60)
 }
 
 /* Fail allocation N = 1, 2, ... until a run no longer reaches N. */
-TEST_TIMEOUT(oom_fail_nth, 120)
+/* ~2000 opens, each with SQLite and checkpoint fsyncs: 20 s on a quiet
+ * machine, several minutes on a loaded one. */
+TEST_TIMEOUT(oom_fail_nth, 400)
 {
     unsigned long n;
     unsigned long n_runs = 0;

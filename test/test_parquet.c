@@ -10,6 +10,7 @@
  */
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 #include <zstd.h>
@@ -17,6 +18,7 @@
 #include "akidb.h"
 #include "common/env.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "engine/checkpoint.h"
 #include "engine/collection.h"
 #include "format/parquet.h"
@@ -24,9 +26,6 @@
 #include "format/snappy.h"
 #include "engine/snapshot.h"
 #include "format/thrift.h"
-
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -384,6 +383,354 @@ TEST(parquet_thrift_limits)
     ASSERT_RC(akidb__tr_skip(&r, t), AKIDB_CORRUPT);
 }
 
+/* ---- the table-driven struct decoder (akidb__tr_struct) ------------------------ */
+
+typedef struct tt_inner {
+    int32_t a;
+    int tag;                    /* union member id */
+} tt_inner;
+
+typedef struct tt_elem {
+    const unsigned char *s;
+    size_t s_len;
+    int64_t v;
+    uint64_t off;               /* from the init hook */
+    uint32_t seen;              /* from the check hook */
+} tt_elem;
+
+typedef struct tt_obj {
+    int32_t i32;
+    int64_t i64;
+    int b;
+    const unsigned char *bin;
+    size_t bin_len;
+    int mark;
+    tt_inner inner;
+    tt_elem *elems;
+    size_t n_elems;
+    int fn_calls;
+    int32_t fn_val;
+    int32_t first;
+    int32_t lenient;
+    int32_t req2;
+} tt_obj;
+
+#define TT_(id, kind, flags, skip, off, off2, sub, fn, name) \
+    [id] = { kind, flags, skip, off, off2, sub, fn, name }
+
+static void tt_elem_init(void *obj, uint64_t off)
+{
+    tt_elem *e = obj;
+    e->off = off;
+}
+
+static int tt_elem_check(akidb__tr *r, void *obj, uint32_t seen, void *ctx)
+{
+    tt_elem *e = obj;
+    (void)ctx;
+    e->seen = seen;
+    return e->v < 0 ? akidb__tr_fail(r, "negative v") : AKIDB_OK;
+}
+
+static const akidb__tfield tt_elem_fields[] = {
+    TT_(1, AKIDB__TF_BINARY, 0, 0, offsetof(tt_elem, s), offsetof(tt_elem, s_len), NULL, NULL,
+        "s"),
+    TT_(2, AKIDB__TF_I64, 0, 0, offsetof(tt_elem, v), 0, NULL, NULL, "v"),
+};
+static const akidb__tstruct tt_elem_t = {
+    .name = "elem", .fields = tt_elem_fields, .n_fields = 3, .required = AKIDB__TID(1),
+    .size = sizeof(tt_elem), .init = tt_elem_init, .check = tt_elem_check,
+};
+
+static const akidb__tfield tt_inner_fields[] = {
+    TT_(1, AKIDB__TF_I32, 0, 0, offsetof(tt_inner, a), 0, NULL, NULL, "a"),
+    TT_(4, AKIDB__TF_SKIP, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0, NULL, NULL, "m4"),
+};
+static const akidb__tfield tt_inner_other = {
+    AKIDB__TF_SKIP, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0, NULL, NULL, "member"
+};
+static const akidb__tstruct tt_inner_t = {
+    .name = "inner", .fields = tt_inner_fields, .n_fields = 5, .other = &tt_inner_other,
+    .tag_off = offsetof(tt_inner, tag),
+};
+
+static int tt_fn(akidb__tr *r, int16_t id, int type, void *obj, void *ctx)
+{
+    tt_obj *o = obj;
+    ASSERT_EQ(id, 8);
+    ASSERT(ctx == (void *)&tt_elem_t);        /* the ctx given to akidb__tr_struct */
+    o->fn_calls++;
+    return akidb__tr_i32(r, type, &o->fn_val);
+}
+
+static const akidb__tfield tt_fields[] = {
+    TT_(1, AKIDB__TF_I32, 0, 0, offsetof(tt_obj, i32), 0, NULL, NULL, "i32"),
+    TT_(2, AKIDB__TF_I64, 0, 0, offsetof(tt_obj, i64), 0, NULL, NULL, "i64"),
+    TT_(3, AKIDB__TF_BOOL, 0, 0, offsetof(tt_obj, b), 0, NULL, NULL, "b"),
+    TT_(4, AKIDB__TF_BINARY, 0, 0, offsetof(tt_obj, bin), offsetof(tt_obj, bin_len), NULL, NULL,
+        "bin"),
+    TT_(5, AKIDB__TF_MARK, 0, AKIDB__TBUT(AKIDB__T_STRUCT), offsetof(tt_obj, mark), 0, NULL,
+        NULL, "mark"),
+    TT_(6, AKIDB__TF_STRUCT, 0, 0, offsetof(tt_obj, inner), 0, &tt_inner_t, NULL, "inner"),
+    TT_(7, AKIDB__TF_LIST, AKIDB__TF_ONCE, 0, offsetof(tt_obj, elems), offsetof(tt_obj, n_elems),
+        &tt_elem_t, NULL, "elems"),
+    TT_(8, AKIDB__TF_FN, 0, 0, 0, 0, NULL, tt_fn, "fn"),
+    TT_(9, AKIDB__TF_I32, AKIDB__TF_FIRST, 0, offsetof(tt_obj, first), 0, NULL, NULL, "first"),
+    TT_(10, AKIDB__TF_I32, 0, AKIDB__TBIT(AKIDB__T_STRUCT), offsetof(tt_obj, lenient), 0, NULL,
+        NULL, "lenient"),
+    TT_(12, AKIDB__TF_I32, 0, 0, offsetof(tt_obj, req2), 0, NULL, NULL, "req2"),
+};
+static const akidb__tstruct tt_t = {
+    .name = "test struct", .fields = tt_fields,
+    .n_fields = (uint8_t)(sizeof tt_fields / sizeof tt_fields[0]),
+    .required = AKIDB__TID(1) | AKIDB__TID(12),
+};
+
+/* Decode w's bytes with table s into *o (zeroed first) at file offset 500;
+ * the list array is freed whatever happens. */
+static int tt_decode(const akidb__tw *w, const akidb__tstruct *s, tt_obj *o,
+                     const akidb_allocator *a)
+{
+    akidb__tr r;
+    memset(o, 0, sizeof *o);
+    akidb__tr_init(&r, w->buf, w->len, 500, "test");
+    r.alloc = a;
+    int rc = akidb__tr_struct(&r, s, o, (void *)&tt_elem_t);
+    if (rc == AKIDB_OK)
+        ASSERT_EQ(r.pos, w->len);
+    return rc;
+}
+
+static void tt_free(tt_obj *o, const akidb_allocator *a)
+{
+    akidb__free(a ? a : &akidb__default_allocator, o->elems);
+    o->elems = NULL;
+}
+
+/* The unknown fields of every type, between known ones. */
+static void tt_put_unknowns(akidb__tw *w, int16_t id)
+{
+    akidb__tw_field_header(w, id, AKIDB__T_DOUBLE);
+    double d = 1.5;
+    akidb__tw_bytes(w, &d, 8);
+    akidb__tw_field_header(w, (int16_t)(id + 1), AKIDB__T_MAP);
+    akidb__tw_map_header(w, AKIDB__T_BINARY, AKIDB__T_STRUCT, 1);
+    akidb__tw_elem_string(w, "k");
+    akidb__tw_elem_struct_begin(w);
+    akidb__tw_i32(w, 1, 1);
+    akidb__tw_struct_end(w);
+    akidb__tw_field_header(w, (int16_t)(id + 2), AKIDB__T_UUID);
+    akidb__tw_bytes(w, "0123456789abcdef", 16);
+    akidb__tw_list_begin(w, (int16_t)(id + 3), AKIDB__T_I64, 2);
+    akidb__tw_elem_i64(w, 1);
+    akidb__tw_elem_i64(w, -1);
+    akidb__tw_bool(w, (int16_t)(id + 4), 1);
+    akidb__tw_field_header(w, (int16_t)(id + 5), AKIDB__T_I8);
+    akidb__tw_bytes(w, "\x80", 1);
+}
+
+TEST(parquet_thrift_table_decoder)
+{
+    akidb__tw w;
+    akidb__tw_init(&w, &akidb__default_allocator);
+    tt_obj o;
+
+    /* every kind, with unknown fields of every type around them */
+    akidb__tw_reset(&w);
+    akidb__tw_i32(&w, 1, -7);
+    akidb__tw_i64(&w, 2, INT64_MIN);
+    akidb__tw_bool(&w, 3, 1);
+    akidb__tw_string(&w, 4, "bytes");
+    akidb__tw_struct_begin(&w, 5);                      /* a mark: the value is skipped */
+    akidb__tw_i32(&w, 1, 1);
+    akidb__tw_struct_end(&w);
+    akidb__tw_struct_begin(&w, 6);
+    akidb__tw_i32(&w, 1, 99);
+    akidb__tw_struct_begin(&w, 7);                      /* an unlisted member: the tag */
+    akidb__tw_struct_end(&w);
+    akidb__tw_struct_end(&w);
+    akidb__tw_list_begin(&w, 7, AKIDB__T_STRUCT, 3);
+    for (int i = 0; i < 3; i++) {
+        akidb__tw_elem_struct_begin(&w);
+        akidb__tw_string(&w, 1, i == 1 ? "one" : "x");
+        if (i != 2)
+            akidb__tw_i64(&w, 2, 1000 + i);
+        akidb__tw_struct_end(&w);
+    }
+    akidb__tw_i32(&w, 8, 88);
+    akidb__tw_i32(&w, 9, 9);
+    akidb__tw_i32(&w, 9, 10);                           /* FIRST: ignored */
+    akidb__tw_struct_begin(&w, 10);                     /* skip mask: ignored */
+    akidb__tw_struct_end(&w);
+    akidb__tw_i32(&w, 10, 1010);
+    akidb__tw_i32(&w, 12, 12);
+    tt_put_unknowns(&w, 13);                            /* ids beyond the table */
+    tt_put_unknowns(&w, 0x100);
+    akidb__tw_field_header(&w, 11, AKIDB__T_LIST);      /* a hole in the table, out of order */
+    akidb__tw_collection_header(&w, AKIDB__T_STRUCT, 1);
+    akidb__tw_bytes(&w, "\x00", 1);
+    akidb__tw_bytes(&w, "\x06\x09", 2);                 /* long form: id -5 (zigzag 9), i64 */
+    akidb__tw_zigzag(&w, 5);
+    akidb__tw_i32(&w, 1, -8);                           /* a repeat overrides */
+    akidb__tw_struct_end(&w);
+    ASSERT_OK(akidb__tw_error(&w));
+    ASSERT_OK(tt_decode(&w, &tt_t, &o, NULL));
+    ASSERT_EQ(o.i32, -8);
+    ASSERT(o.i64 == INT64_MIN);
+    ASSERT_EQ(o.b, 1);
+    ASSERT_EQ(o.bin_len, 5);
+    ASSERT(memcmp(o.bin, "bytes", 5) == 0);
+    ASSERT_EQ(o.mark, 1);
+    ASSERT_EQ(o.inner.a, 99);
+    ASSERT_EQ(o.inner.tag, 7);
+    ASSERT_EQ(o.n_elems, 3);
+    ASSERT_EQ(o.elems[1].s_len, 3);
+    ASSERT(memcmp(o.elems[1].s, "one", 3) == 0);
+    ASSERT_EQ(o.elems[0].v, 1000);
+    ASSERT_EQ(o.elems[1].v, 1001);
+    ASSERT_EQ(o.elems[2].v, 0);
+    ASSERT_EQ(o.elems[0].seen, AKIDB__TID(1) | AKIDB__TID(2));
+    ASSERT_EQ(o.elems[2].seen, AKIDB__TID(1));
+    ASSERT(o.elems[0].off > 500 && o.elems[0].off < o.elems[1].off);
+    ASSERT_EQ(o.fn_calls, 1);
+    ASSERT_EQ(o.fn_val, 88);
+    ASSERT_EQ(o.first, 9);
+    ASSERT_EQ(o.lenient, 1010);
+    ASSERT_EQ(o.req2, 12);
+    tt_free(&o, NULL);
+
+    /* every truncation: CORRUPT, never a crash or a leak */
+    const size_t full = w.len;
+    for (size_t cut = 0; cut < full; cut++) {
+        w.len = cut;
+        ASSERT_RC(tt_decode(&w, &tt_t, &o, NULL), AKIDB_CORRUPT);
+        tt_free(&o, NULL);
+    }
+    w.len = full;
+
+    /* a required field missing: named, with the offset of the struct's end */
+    akidb__tw_reset(&w);
+    akidb__tw_i32(&w, 1, 1);
+    akidb__tw_struct_end(&w);
+    ASSERT_RC(tt_decode(&w, &tt_t, &o, NULL), AKIDB_CORRUPT);
+    ASSERT_STR_EQ(akidb_errmsg(NULL), "parquet: test at file offset 503: test struct lacks "
+                  "req2 (a required field)");
+    /* ... also in a list element */
+    akidb__tw_reset(&w);
+    akidb__tw_i32(&w, 1, 1);
+    akidb__tw_list_begin(&w, 7, AKIDB__T_STRUCT, 1);
+    akidb__tw_elem_struct_begin(&w);
+    akidb__tw_i64(&w, 2, 5);
+    akidb__tw_struct_end(&w);
+    akidb__tw_i32(&w, 12, 1);
+    akidb__tw_struct_end(&w);
+    ASSERT_RC(tt_decode(&w, &tt_t, &o, NULL), AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(NULL), "elem lacks s (a required field)"));
+    tt_free(&o, NULL);
+
+    /* ONCE: a second list is CORRUPT; the check hook's error stops the decode */
+    for (int variant = 0; variant < 2; variant++) {
+        akidb__tw_reset(&w);
+        akidb__tw_i32(&w, 1, 1);
+        for (int k = 0; k < 2 - variant; k++) {
+            akidb__tw_list_begin(&w, 7, AKIDB__T_STRUCT, 1);
+            akidb__tw_elem_struct_begin(&w);
+            akidb__tw_string(&w, 1, "s");
+            akidb__tw_i64(&w, 2, variant ? -1 : 1);
+            akidb__tw_struct_end(&w);
+        }
+        akidb__tw_i32(&w, 12, 1);
+        akidb__tw_struct_end(&w);
+        ASSERT_RC(tt_decode(&w, &tt_t, &o, NULL), AKIDB_CORRUPT);
+        ASSERT(strstr(akidb_errmsg(NULL), variant ? "negative v" : "elems appears twice"));
+        tt_free(&o, NULL);
+    }
+
+    /* wrong wire types for listed fields: CORRUPT, except the skip mask's */
+    const int bad_types[][2] = {
+        { 1, AKIDB__T_BINARY }, { 1, AKIDB__T_I64 }, { 2, AKIDB__T_DOUBLE },
+        { 3, AKIDB__T_I32 }, { 4, AKIDB__T_I32 }, { 6, AKIDB__T_I32 }, { 7, AKIDB__T_I32 },
+        { 10, AKIDB__T_BINARY },
+    };
+    for (size_t k = 0; k < sizeof bad_types / sizeof bad_types[0]; k++) {
+        akidb__tw_reset(&w);
+        akidb__tw_field_header(&w, (int16_t)bad_types[k][0], bad_types[k][1]);
+        akidb__tw_bytes(&w, "\x02\x02\x02\x02\x02\x02\x02\x02\x02", 9);
+        akidb__tw_struct_end(&w);
+        ASSERT_RC(tt_decode(&w, &tt_t, &o, NULL), AKIDB_CORRUPT);
+        tt_free(&o, NULL);
+    }
+
+    /* a list of non-structs, an empty list of anything */
+    akidb__tw_reset(&w);
+    akidb__tw_i32(&w, 1, 1);
+    akidb__tw_list_begin(&w, 7, AKIDB__T_I32, 1);
+    akidb__tw_elem_i32(&w, 1);
+    akidb__tw_struct_end(&w);
+    ASSERT_RC(tt_decode(&w, &tt_t, &o, NULL), AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(NULL), "elems is not a list of structs"));
+    tt_free(&o, NULL);
+    akidb__tw_reset(&w);
+    akidb__tw_i32(&w, 1, 1);
+    akidb__tw_list_begin(&w, 7, AKIDB__T_I32, 0);
+    akidb__tw_i32(&w, 12, 1);
+    akidb__tw_struct_end(&w);
+    ASSERT_OK(tt_decode(&w, &tt_t, &o, NULL));
+    ASSERT_EQ(o.n_elems, 0);
+    ASSERT(o.elems != NULL);
+    tt_free(&o, NULL);
+    /* ... which NONEMPTY refuses */
+    akidb__tfield fields2[sizeof tt_fields / sizeof tt_fields[0]];
+    memcpy(fields2, tt_fields, sizeof fields2);
+    fields2[7].flags |= AKIDB__TF_NONEMPTY;
+    akidb__tstruct t2 = tt_t;
+    t2.fields = fields2;
+    ASSERT_RC(tt_decode(&w, &t2, &o, NULL), AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(NULL), "elems is not a non-empty list of structs"));
+    tt_free(&o, NULL);
+
+    /* the list's array comes from r->alloc: NOMEM when it fails, and no
+     * leak either way */
+    akidb__tw_reset(&w);
+    akidb__tw_i32(&w, 1, 1);
+    akidb__tw_list_begin(&w, 7, AKIDB__T_STRUCT, 1);
+    akidb__tw_elem_struct_begin(&w);
+    akidb__tw_string(&w, 1, "s");
+    akidb__tw_struct_end(&w);
+    akidb__tw_i32(&w, 12, 1);
+    akidb__tw_struct_end(&w);
+    counting cnt = { 0, 0, 0 };
+    akidb_allocator ca = { c_malloc, c_realloc, c_free, &cnt };
+    ASSERT_RC(tt_decode(&w, &tt_t, &o, &ca), AKIDB_NOMEM);
+    ASSERT_EQ(cnt.live, 0);
+    cnt.fail_after = -1;
+    ASSERT_OK(tt_decode(&w, &tt_t, &o, &ca));
+    ASSERT_EQ(cnt.live, 1);
+    tt_free(&o, &ca);
+    ASSERT_EQ(cnt.live, 0);
+
+    /* nesting is bounded like the skipping decoder's: a struct field whose
+     * table nests itself, fed 40 levels */
+    akidb__tfield self[2];
+    memset(self, 0, sizeof self);
+    akidb__tstruct selft = { .name = "self", .fields = self, .n_fields = 2 };
+    self[1].kind = AKIDB__TF_STRUCT;
+    self[1].sub = &selft;
+    self[1].name = "self";
+    unsigned char deep[81];
+    for (int i = 0; i < 40; i++) {
+        deep[i] = 0x1C;
+        deep[40 + i] = 0;
+    }
+    deep[80] = 0;
+    akidb__tr r;
+    char obj[1];
+    akidb__tr_init(&r, deep, sizeof deep, 0, "test");
+    ASSERT_RC(akidb__tr_struct(&r, &selft, obj, NULL), AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(NULL), "nested too deeply"));
+    akidb__tw_free(&w);
+}
+
 /* ---- SNAPPY and CRC ------------------------------------------------------------ */
 
 static void snappy_ok(const unsigned char *src, size_t len, const char *expect, size_t n)
@@ -493,15 +840,15 @@ TEST(parquet_snappy_vectors)
 
 TEST(parquet_crc32)
 {
-    ASSERT_EQ(akidb__pq_crc32(0, "123456789", 9), 0xCBF43926u);
-    ASSERT_EQ(akidb__pq_crc32(0, "", 0), 0);
+    ASSERT_EQ(akidb__crc32(0, "123456789", 9), 0xCBF43926u);
+    ASSERT_EQ(akidb__crc32(0, "", 0), 0);
     /* incremental == one shot, at every split and alignment */
     unsigned char buf[300];
     for (size_t i = 0; i < sizeof buf; i++)
         buf[i] = (unsigned char)rnd();
-    uint32_t whole = akidb__pq_crc32(0, buf, sizeof buf);
+    uint32_t whole = akidb__crc32(0, buf, sizeof buf);
     for (size_t cut = 0; cut <= sizeof buf; cut += 7)
-        ASSERT_EQ(akidb__pq_crc32(akidb__pq_crc32(0, buf, cut), buf + cut, sizeof buf - cut),
+        ASSERT_EQ(akidb__crc32(akidb__crc32(0, buf, cut), buf + cut, sizeof buf - cut),
                   whole);
     /* against a bitwise reference, at every length and two alignments (the
      * folding path starts at 64 bytes) */
@@ -513,7 +860,7 @@ TEST(parquet_crc32)
                 for (int k = 0; k < 8; k++)
                     c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
             }
-            ASSERT_EQ(akidb__pq_crc32(0, buf + start, len), ~c);
+            ASSERT_EQ(akidb__crc32(0, buf + start, len), ~c);
         }
 }
 
@@ -1131,7 +1478,7 @@ static void emit_page(membuf *f, const rchunk *c, const rpage *pg)
     akidb__tw_i32(&t, 2, unc_len);
     akidb__tw_i32(&t, 3, (int32_t)body.len);
     if (!pg->no_crc)
-        akidb__tw_i32(&t, 4, (int32_t)akidb__pq_crc32(0, body.p, body.len));
+        akidb__tw_i32(&t, 4, (int32_t)akidb__crc32(0, body.p, body.len));
     if (pg->type == 0) {
         akidb__tw_struct_begin(&t, 5);
         akidb__tw_i32(&t, 1, pg->n_values);

@@ -44,9 +44,6 @@
 #include "format/parquet.h"
 #include "runner.h"
 
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
-
 /* ---- small helpers ------------------------------------------------------ */
 
 static const char *src_dir(void)

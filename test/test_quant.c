@@ -271,7 +271,9 @@ TEST_TIMEOUT(quant_exact_none, 120)
         add_all(h, vecs, n, dim, 300);
         akidb__hnsw_bytes b;
         akidb__hnsw_memory_parts(h, &b);
-        ASSERT_EQ(b.exact, 0);                    /* dropped after training */
+        /* dropped after training and linking, but for the last chunk,
+         * which the next appends land in (at most 1024 rows) */
+        ASSERT_LE(b.exact, 1024 * dim * sizeof(float) + 64);
         ASSERT(b.compact > 0);
         ASSERT(akidb__hnsw_vector(h, 0) == NULL);
         run_result r = measure(h, vecs, n, dim, AKIDB__SPACE_L2, 0, qs, n_q, 64);
@@ -404,15 +406,23 @@ TEST(quant_int8_training)
     akidb__hnsw_quant_stats st;
     akidb__hnsw_quant_stats_get(h, &st);
     ASSERT_EQ(st.trainings, 0);
-    /* the 200th trains on all 200 */
+    /* the 200th is still linked on floats: training happens before the
+     * node after the first train_rows is linked, on exactly those */
     add_all(h, vecs + 199 * dim, 1, dim, 1);
+    ASSERT_EQ(akidb__hnsw_i8_params(h, &p), 0);
+    /* the 201st (far outside the range) trains on the first 200, then is
+     * encoded: clipped and counted, the search still exact */
+    float far[16];
+    for (uint32_t d = 0; d < dim; d++)
+        far[d] = d < 3 ? 1e3f : vecs[d];
+    add_all(h, far, 1, dim, 1);
     ASSERT_EQ(akidb__hnsw_i8_params(h, &p), 1);
     ASSERT_EQ(p.dim, dim);
     ASSERT(p.scale > 0);
     akidb__hnsw_quant_stats_get(h, &st);
     ASSERT_EQ(st.trainings, 1);
-    ASSERT_EQ(st.values_encoded, 200 * dim);
-    ASSERT_EQ(st.values_clipped, 0);            /* the training rows fit */
+    ASSERT_EQ(st.values_encoded, 201 * dim);
+    ASSERT_EQ(st.values_clipped, 3);            /* the training rows fit, far does not */
     /* every training value is within half a step of its grid point */
     for (uint32_t i = 0; i < 200; i++)
         for (uint32_t d = 0; d < dim; d++) {
@@ -420,13 +430,6 @@ TEST(quant_int8_training)
             float lv = (x - p.offset[d]) / p.scale;
             ASSERT(lv >= -128.5f && lv < 127.5f);
         }
-    /* values far outside: clipped and counted, the search still exact */
-    float far[16];
-    for (uint32_t d = 0; d < dim; d++)
-        far[d] = d < 3 ? 1e3f : vecs[d];
-    add_all(h, far, 1, dim, 1);
-    akidb__hnsw_quant_stats_get(h, &st);
-    ASSERT_EQ(st.values_clipped, 3);
     ASSERT_OK(akidb__hnsw_search(h, far, 1, 16, 0, hits, &nh));
     ASSERT_EQ(hits[0].node, 200);
     ASSERT(hits[0].distance == 0.0f);
@@ -741,4 +744,76 @@ TEST_TIMEOUT(quant_build_and_extremes, 120)
         }
         free(vecs);
     }
+}
+
+/* ---- the tail (appended, not yet linked) ------------------------------ */
+
+/* Every kind and exact mode: appended nodes are found at once with exact
+ * distances (the tail keeps its exact vectors until linked), linking in
+ * any slices gives the same graph as add() (int8 trains at the same
+ * point of the linking order), and a linked EXACT_NONE index drops the
+ * exact vectors of its full chunks. */
+TEST_TIMEOUT(quant_tail_every_kind, 120)
+{
+    const uint32_t n = 2500, dim = 24;
+    float *vecs = clustered(21, 22, n, dim, 8, 0.4, 0);
+    static const akidb__storage kinds[] = { AKIDB__STORAGE_F32, AKIDB__STORAGE_F16,
+                                            AKIDB__STORAGE_INT8 };
+    static const akidb__exact_mode modes[] = { AKIDB__EXACT_RAM, AKIDB__EXACT_NONE };
+    for (size_t ki = 0; ki < 3; ki++)
+        for (size_t mi = 0; mi < 2; mi++) {
+            idx_opts o = { kinds[ki], modes[mi], 0, 300, NULL };
+            akidb__hnsw *ref = make_index(dim, AKIDB__SPACE_L2, 0, &o);
+            add_all(ref, vecs, n, dim, 250);
+            akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, &o);
+            uint64_t seed = 77;
+            uint32_t done = 0;
+            while (done < n) {
+                uint32_t nb = 1 + (uint32_t)(splitmix64(&seed) % 400);
+                if (nb > n - done)
+                    nb = n - done;
+                ASSERT_OK(akidb__hnsw_reserve(h, nb));
+                for (uint32_t j = 0; j < nb; j++)
+                    ASSERT_EQ(akidb__hnsw_append(h, vecs + (size_t)(done + j) * dim), done + j);
+                done += nb;
+                /* the newest node, unlinked, is found exactly */
+                ASSERT(akidb__hnsw_linked(h) < done);
+                akidb__hnsw_hit hit;
+                uint32_t nh = 0;
+                ASSERT_OK(akidb__hnsw_search(h, vecs + (size_t)(done - 1) * dim, 1, 32, 0, &hit,
+                                             &nh));
+                ASSERT_EQ(nh, 1);
+                ASSERT_EQ(hit.node, done - 1);
+                ASSERT(hit.distance == 0.0f);
+                /* link a random part of the tail */
+                uint32_t nl = (uint32_t)(splitmix64(&seed) % (done - akidb__hnsw_linked(h) + 1));
+                for (uint32_t j = 0; j < nl; j++)
+                    akidb__hnsw_link_next(h);
+            }
+            while (akidb__hnsw_linked(h) < n)
+                akidb__hnsw_link_next(h);
+            /* the same graph as one-step inserts */
+            ASSERT_EQ(akidb__hnsw_entry(h), akidb__hnsw_entry(ref));
+            for (uint32_t i = 0; i < n; i++) {
+                ASSERT_EQ(akidb__hnsw_level(h, i), akidb__hnsw_level(ref, i));
+                for (int l = 0; l <= akidb__hnsw_level(h, i); l++) {
+                    uint32_t ca = 0, cb = 0;
+                    const uint32_t *la = akidb__hnsw_links(h, i, l, &ca);
+                    const uint32_t *lb = akidb__hnsw_links(ref, i, l, &cb);
+                    ASSERT_EQ(ca, cb);
+                    ASSERT(memcmp(la, lb, ca * sizeof *la) == 0);
+                }
+            }
+            akidb__hnsw_bytes b;
+            akidb__hnsw_memory_parts(h, &b);
+            if (kinds[ki] != AKIDB__STORAGE_F32 && modes[mi] == AKIDB__EXACT_NONE) {
+                ASSERT_LE(b.exact, 1024 * dim * sizeof(float) + 64);
+                ASSERT(akidb__hnsw_vector(h, 0) == NULL);
+            } else {
+                ASSERT(b.exact >= (size_t)n * dim * sizeof(float));
+            }
+            akidb__hnsw_free(h);
+            akidb__hnsw_free(ref);
+        }
+    free(vecs);
 }

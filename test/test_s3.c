@@ -34,9 +34,6 @@
 
 #define MIB (1024u * 1024u)
 
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -1111,5 +1108,90 @@ TEST(s3_threads_share_a_store)
     /* Connections are kept alive and reused: at most a few per thread. */
     if (!server_is("moto"))     /* moto's server closes every connection */
         ASSERT_LE(akidb__s3_connect_count(s), 3 * T);
+    akidb_store_close(s);
+}
+
+static int count_key(void *ctx, const char *key, uint64_t size)
+{
+    (void)key;
+    (void)size;
+    (*(int *)ctx)++;
+    return 0;
+}
+
+/* Tiering against the real server: a collection goes HOT -> COLD (its
+ * local files removed, one object in the bucket) and back HOT, answering
+ * the same searches bit for bit; a drop deletes its objects. */
+TEST_TIMEOUT(s3_tier_hot_cold_hot, 120)
+{
+    akidb_s3_config c;
+    live_config(&c);
+    akidb_store *s = live_open(&c);
+    char dir[512], name[64], prefix[128];
+    snprintf(dir, sizeof dir, "%s/db", akt_dir);
+    snprintf(name, sizeof name, "tier-%ld-%ld", (long)getpid(), (long)time(NULL));
+    snprintf(prefix, sizeof prefix, "snapshots/%s/", name);
+    akidb_options o;
+    akidb_options_init(&o);
+    o.store = s;
+    o.sync_mode = AKIDB_SYNC_NONE;
+    o.tier_interval_ms = AKIDB_NEVER;
+    akidb *db = NULL;
+    ASSERT_OK(akidb_open(dir, &o, &db));
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, 64, AKIDB_METRIC_COSINE);
+    ASSERT_OK(akidb_collection_create(db, name, &cfg));
+    enum { N = 3000, D = 64 };
+    float *v = malloc((size_t)N * D * sizeof *v);
+    ASSERT(v != NULL);
+    for (size_t i = 0; i < (size_t)N * D; i++)
+        v[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f + (float)(i % 7);
+    ASSERT_OK(akidb_insert(db, name, N, v, NULL, NULL, NULL));
+    /* graph answers compare only once the graph is complete (whenever the
+     * background indexer ran); the cold copy then holds no tail */
+    ASSERT_OK(akidb_index_wait(db, name, AKIDB_NEVER));
+    akidb_hit before[10][10], after[10][10];
+    uint32_t nb[10], na[10];
+    for (int q = 0; q < 10; q++)
+        ASSERT_OK(akidb_search(db, name, v + (size_t)q * 97 * D, 10, NULL, before[q], &nb[q]));
+
+    ASSERT_OK(akidb_tier_set(db, name, AKIDB_TIER_COLD));
+    akidb_tier t = 0;
+    ASSERT_OK(akidb_tier_get(db, name, &t));
+    ASSERT_EQ(t, AKIDB_TIER_COLD);
+    akidb_tier_info ti;
+    memset(&ti, 0, sizeof ti);
+    ti.version = AKIDB_TIER_INFO_VERSION;
+    ASSERT_OK(akidb_tier_info_get(db, name, &ti));
+    ASSERT_EQ(ti.local_bytes, 0);
+    ASSERT(ti.cold_bytes > (uint64_t)N * D * sizeof(float));
+    int n = 0;
+    ASSERT_OK(akidb_store_list(s, prefix, count_key, &n));
+    ASSERT_EQ(n, 1);
+
+    ASSERT_OK(akidb_tier_set(db, name, AKIDB_TIER_HOT));
+    for (int q = 0; q < 10; q++) {
+        ASSERT_OK(akidb_search(db, name, v + (size_t)q * 97 * D, 10, NULL, after[q], &na[q]));
+        ASSERT_EQ(na[q], nb[q]);
+        for (uint32_t j = 0; j < na[q]; j++) {
+            ASSERT_EQ(after[q][j].id, before[q][j].id);
+            ASSERT(after[q][j].distance == before[q][j].distance);
+        }
+    }
+    uint64_t count = 0;
+    ASSERT_OK(akidb_collection_count(db, name, &count));
+    ASSERT_EQ(count, N);
+    /* Transparently, through a second round trip and a close. */
+    ASSERT_OK(akidb_tier_set(db, name, AKIDB_TIER_COLD));
+    ASSERT_OK(akidb_close(db));
+    ASSERT_OK(akidb_open(dir, &o, &db));
+    ASSERT_OK(akidb_search(db, name, v, 10, NULL, after[0], &na[0]));
+    ASSERT_EQ(after[0][0].id, before[0][0].id);
+    ASSERT_OK(akidb_collection_drop(db, name));
+    n = 0;
+    ASSERT_OK(akidb_store_list(s, prefix, count_key, &n));
+    ASSERT_EQ(n, 0);
+    ASSERT_OK(akidb_close(db));
+    free(v);
     akidb_store_close(s);
 }

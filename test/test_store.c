@@ -13,13 +13,10 @@
 
 #include "akidb.h"
 #include "common/alloc.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "runner.h"
 #include "store/store.h"
 #include "store_conformance.h"
-
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
 
 TEST(store_local_conformance)
 {

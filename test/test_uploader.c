@@ -14,9 +14,6 @@
 #include "runner.h"
 #include "engine/uploader.h"
 
-static const char *errmsg_detail(void) { return akidb_errmsg(NULL); }
-__attribute__((constructor)) static void set_detail(void) { akt_rc_detail_fn = errmsg_detail; }
-
 typedef struct env {
     akidb *db;
     akidb_store *mock;

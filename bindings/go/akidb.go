@@ -23,6 +23,7 @@ import "C"
 import (
 	"os"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -48,6 +49,18 @@ type Options struct {
 	DLQMaxAttempts     uint32 // 0 = 5
 	DLQRetryIntervalMS uint32 // 0 = 1000
 	DLQRetryBatch      uint32 // 0 = 10
+
+	// Tiering (docs/TIERING.md): the database's default policy.  Zero
+	// values take the library's defaults; TTLs are rounded up to seconds.
+	TierHotTTL         time.Duration // idle time before HOT -> WARM (6 h); Never: never
+	TierWarmTTL        time.Duration // idle time before WARM -> COLD (7 d); Never: never
+	TierPromotePerHour uint32        // accesses per hour that bring a WARM/COLD collection back (10)
+	TierDisabled       bool          // the worker moves nothing
+	MemoryBudget       uint64        // bytes of HOT data kept (0 = unlimited)
+	StoreQuota         uint64        // bytes of snapshots in the store (0 = unlimited)
+	SnapshotRetention  uint32        // tier snapshots kept per collection (0 = 3)
+	MaxCollections     uint32        // collections the database may hold (0 = unlimited)
+	TierInterval       time.Duration // how often the worker runs (60 s); Never: no worker thread
 }
 
 // DB is an open database (one libakidb handle).  Safe for concurrent use.
@@ -88,6 +101,9 @@ func Open(dir string, opts *Options) (*DB, error) {
 		o.dlq_max_attempts = C.uint32_t(opts.DLQMaxAttempts)
 		o.dlq_retry_interval_ms = C.uint32_t(opts.DLQRetryIntervalMS)
 		o.dlq_retry_batch = C.uint32_t(opts.DLQRetryBatch)
+		if err := setTierOptions(&o, opts); err != nil {
+			return nil, err
+		}
 		if opts.Store != nil {
 			h, err := opts.Store.attach()
 			if err != nil {
@@ -226,6 +242,35 @@ func (db *DB) Checkpoint(name string) error {
 	}
 	var msg *C.char
 	return check("Checkpoint", C.akgo_checkpoint(db.h, cname, &msg), msg)
+}
+
+// IndexWait waits until every acknowledged document of collection name
+// ("" = of every collection) is linked into its HNSW graph (index lag 0).
+// Searches do not need it (they scan the unlinked tail exactly); it is for
+// tests and benchmarks that want the complete graph.  timeout Never = no
+// limit; when the timeout passes first the error matches ErrBusy.
+func (db *DB) IndexWait(name string, timeout time.Duration) error {
+	if err := noNUL("IndexWait", "name", name); err != nil {
+		return err
+	}
+	ms := C.uint32_t(C.AKIDB_NEVER)
+	if timeout != Never {
+		if timeout < 0 || timeout/time.Millisecond >= C.AKIDB_NEVER {
+			return newError("IndexWait", ErrInvalid, "timeout %v is out of range", timeout)
+		}
+		ms = C.uint32_t(timeout / time.Millisecond)
+	}
+	if err := db.rlock("IndexWait"); err != nil {
+		return err
+	}
+	defer db.mu.RUnlock()
+	var cname *C.char
+	if name != "" {
+		cname = C.CString(name)
+		defer C.free(unsafe.Pointer(cname))
+	}
+	var msg *C.char
+	return check("IndexWait", C.akgo_index_wait(db.h, cname, ms, &msg), msg)
 }
 
 // Metrics returns every metric in the Prometheus text exposition format.

@@ -3,6 +3,7 @@ package akidb
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand"
 	"os"
@@ -152,6 +153,14 @@ func TestInsertSearchGet(t *testing.T) {
 			t.Fatal("deleted document returned")
 		}
 	}
+	if err := db.IndexWait("docs", Never); err != nil {
+		t.Fatalf("IndexWait = %v", err)
+	}
+	if st, err := c.Stats(); err != nil || st.IndexLag != 0 {
+		t.Fatalf("after IndexWait: Stats = %+v, %v", st, err)
+	}
+	wantCode(t, db.IndexWait("nope", time.Second), ErrNotFound)
+	wantCode(t, db.IndexWait("docs", -time.Second), ErrInvalid)
 }
 
 func TestBadInputs(t *testing.T) {
@@ -291,6 +300,22 @@ func TestSnapshotsParquetRecordsMetrics(t *testing.T) {
 	hits, err := cp.Search([]float32{4, 5, 6}, 1, &SearchOptions{Documents: true})
 	if err != nil || hits[0].ExternalID != "b" || string(hits[0].Metadata) != `{"m":2}` {
 		t.Fatalf("imported search = %+v, %v", hits, err)
+	}
+	// a cosine collection's export comes back cosine, not L2
+	cos := mustCollection(t, db, "cos", CollectionConfig{Dim: 3, Metric: Cosine})
+	if _, err := cos.Insert([]Document{{Vector: []float32{1, 2, 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	cpath := filepath.Join(filepath.Dir(dir), "cos.parquet")
+	if err := cos.ExportParquet(cpath); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ImportParquet("cos_copy", cpath, nil); err != nil {
+		t.Fatal(err)
+	}
+	cc, _ := db.Collection("cos_copy")
+	if cfg, err := cc.Config(); err != nil || cfg.Metric != Cosine {
+		t.Fatalf("imported cosine export: %+v, %v", cfg, err)
 	}
 	if err := c.DeleteSnapshot(id); err != nil {
 		t.Fatal(err)
@@ -450,4 +475,276 @@ func TestCloseWaitsForCalls(t *testing.T) {
 	}
 	_, err := c.Count()
 	wantCode(t, err, ErrMisuse)
+}
+
+// ---------------------------------------------------------------- tiering
+
+func tierVectors(n int, seed int64) []Document {
+	r := rand.New(rand.NewSource(seed))
+	docs := make([]Document, n)
+	for i := range docs {
+		v := make([]float32, 8)
+		for d := range v {
+			v[d] = r.Float32() - 0.5
+		}
+		docs[i] = Document{Vector: v, ExternalID: fmt.Sprintf("d%d", i),
+			Metadata: []byte(fmt.Sprintf(`{"i": %d}`, i))}
+	}
+	return docs
+}
+
+func tierOf(t *testing.T, c *Collection) Tier {
+	t.Helper()
+	tier, err := c.Tier()
+	if err != nil {
+		t.Fatalf("Tier(%s): %v", c.Name(), err)
+	}
+	return tier
+}
+
+// The worker thread is off (TierInterval: Never): the tests run its cycles.
+func TestTierColdAndBackOnSearch(t *testing.T) {
+	db, dir := openTemp(t, &Options{TierInterval: Never})
+	c := mustCollection(t, db, "c", CollectionConfig{Dim: 8, Metric: L2})
+	docs := tierVectors(200, 1)
+	if _, err := c.Insert(docs); err != nil {
+		t.Fatal(err)
+	}
+	q := docs[17].Vector
+	opts := &SearchOptions{Documents: true}
+	before, err := c.Search(q, 5, opts)
+	if err != nil || len(before) != 5 || before[0].ExternalID != "d17" {
+		t.Fatalf("search: %v %v", before, err)
+	}
+	if got := tierOf(t, c); got != Hot || got.String() != "hot" {
+		t.Fatalf("new collection is %v", got)
+	}
+	if err := c.SetTier(Cold); err != nil {
+		t.Fatal(err)
+	}
+	if got := tierOf(t, c); got != Cold {
+		t.Fatalf("after SetTier(Cold): %v", got)
+	}
+	ti, err := c.TierInfo()
+	if err != nil || ti.Tier != Cold || ti.LocalBytes != 0 || ti.ColdBytes == 0 || ti.HotBytes == 0 ||
+		ti.Pinned || ti.Busy || ti.LastError != 0 || ti.LastErrorMessage != "" || ti.LastAccess.IsZero() {
+		t.Fatalf("TierInfo: %+v %v", ti, err)
+	}
+	st, err := db.TierStats()
+	if err != nil || st.Collections[Cold] != 1 || st.Collections[Hot] != 0 || st.Bytes[Cold] == 0 ||
+		st.TransitionsOK[TierTransition{Hot, Warm}] != 1 ||
+		st.TransitionsOK[TierTransition{Warm, Cold}] != 1 || len(st.TransitionsFailed) != 0 {
+		t.Fatalf("TierStats: %+v %v", st, err)
+	}
+	loads := st.Loads
+	// Count answers from the catalog; the search loads it, same answers.
+	if n, err := c.Count(); err != nil || n != 200 || tierOf(t, c) != Cold {
+		t.Fatalf("Count on a cold collection: %d %v", n, err)
+	}
+	after, err := c.Search(q, 5, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("%d hits after the load, %d before", len(after), len(before))
+	}
+	for i := range before {
+		if after[i].ID != before[i].ID || after[i].Distance != before[i].Distance ||
+			string(after[i].Metadata) != string(before[i].Metadata) {
+			t.Fatalf("hit %d: %+v after the load, %+v before", i, after[i], before[i])
+		}
+	}
+	if got := tierOf(t, c); got != Hot {
+		t.Fatalf("after the search: %v", got)
+	}
+	if st, _ := db.TierStats(); st.Loads != loads+1 || st.Collections[Hot] != 1 {
+		t.Fatalf("TierStats after the load: %+v", st)
+	}
+	// Cold survives a reopen.
+	if err := c.SetTier(Cold); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db2, err := Open(dir, &Options{TierInterval: Never})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db2.Close()
+	c2, err := db2.Collection("c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tierOf(t, c2) != Cold {
+		t.Fatal("not cold after reopen")
+	}
+	if hits, err := c2.Search(q, 1, nil); err != nil || hits[0].ID != before[0].ID || tierOf(t, c2) != Hot {
+		t.Fatalf("search after reopen: %v %v", hits, err)
+	}
+}
+
+func TestTierBadValues(t *testing.T) {
+	db, _ := openTemp(t, &Options{TierInterval: Never})
+	c := mustCollection(t, db, "b", CollectionConfig{Dim: 8})
+	for _, bad := range []Tier{0, 4, -1, 1 << 40} {
+		wantCode(t, c.SetTier(bad), ErrInvalid)
+	}
+	if tierOf(t, c) != Hot {
+		t.Fatal("a refused SetTier moved the collection")
+	}
+	ghost := &Collection{db: db, name: "ghost"}
+	_, err := ghost.Tier()
+	wantCode(t, err, ErrNotFound)
+	wantCode(t, ghost.SetTier(Cold), ErrNotFound)
+	wantCode(t, ghost.Pin(), ErrNotFound)
+	_, err = (&Collection{db: db, name: "bad name!"}).TierInfo()
+	wantCode(t, err, ErrInvalid)
+	// A collection policy may not set a database-only field.
+	wantCode(t, c.SetTierPolicy(TierPolicy{MemoryBudget: 1, Set: PolicyMemoryBudget}), ErrInvalid)
+	wantCode(t, db.SetTierPolicy(TierPolicy{Set: PolicyPromotePerHour}), ErrInvalid)
+	wantCode(t, db.SetTierPolicy(TierPolicy{HotTTL: -time.Second, Set: PolicyHotTTL}), ErrInvalid)
+	for _, o := range []Options{{TierHotTTL: -time.Second}, {TierInterval: -1},
+		{TierInterval: 50 * 24 * time.Hour}} {
+		if _, err := Open(filepath.Join(t.TempDir(), "x"), &o); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("Open(%+v): %v", o, err)
+		}
+	}
+}
+
+func TestTierPinBlocksDemotion(t *testing.T) {
+	db, dir := openTemp(t, &Options{TierInterval: Never})
+	p := mustCollection(t, db, "p", CollectionConfig{Dim: 8, Metric: L2})
+	q := mustCollection(t, db, "q", CollectionConfig{Dim: 8, Metric: L2})
+	for i, c := range []*Collection{p, q} {
+		if _, err := c.Insert(tierVectors(100, int64(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Pin(); err != nil {
+		t.Fatal(err)
+	}
+	if ti, _ := p.TierInfo(); !ti.Pinned {
+		t.Fatal("TierInfo does not show the pin")
+	}
+	if st, _ := p.Stats(); !st.Pinned {
+		t.Fatal("Stats does not show the pin")
+	}
+	// A one-byte memory budget: the worker demotes what it may.
+	if err := db.SetTierPolicy(TierPolicy{MemoryBudget: 1, Set: PolicyMemoryBudget}); err != nil {
+		t.Fatal(err)
+	}
+	if pol, err := db.TierPolicy(); err != nil || pol.MemoryBudget != 1 {
+		t.Fatalf("TierPolicy: %+v %v", pol, err)
+	}
+	if err := db.TierRunOnce(); err != nil {
+		t.Fatal(err)
+	}
+	if tierOf(t, p) != Hot || tierOf(t, q) == Hot {
+		t.Fatalf("after a cycle under the budget: p %v (pinned), q %v", tierOf(t, p), tierOf(t, q))
+	}
+	// A pin only stops the worker: SetTier still moves it.
+	if err := p.SetTier(Warm); err != nil || tierOf(t, p) != Warm {
+		t.Fatalf("SetTier(Warm) on a pinned collection: %v", err)
+	}
+	if e := wantCode(t, p.SetTier(Hot), ErrQuota); !strings.Contains(e.Message, "budget") {
+		t.Fatalf("quota message %q", e.Message)
+	}
+	db.SetTierPolicy(TierPolicy{MemoryBudget: 0, Set: PolicyMemoryBudget})
+	if err := p.SetTier(Hot); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Unpin(); err != nil {
+		t.Fatal(err)
+	}
+	db.SetTierPolicy(TierPolicy{MemoryBudget: 1, Set: PolicyMemoryBudget})
+	if err := db.TierRunOnce(); err != nil {
+		t.Fatal(err)
+	}
+	if tierOf(t, p) == Hot {
+		t.Fatal("unpinned, p was not demoted under the budget")
+	}
+	if st, _ := db.TierStats(); st.WorkerCycles != 2 {
+		t.Fatalf("WorkerCycles %d, want 2", st.WorkerCycles)
+	}
+	// The pin is durable; a read-only handle refuses tier changes.
+	p.Pin()
+	db.Close()
+	ro, err := Open(dir, &Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	rp, _ := ro.Collection("p")
+	if ti, err := rp.TierInfo(); err != nil || !ti.Pinned {
+		t.Fatalf("pin lost across reopen: %+v %v", ti, err)
+	}
+	wantCode(t, rp.Unpin(), ErrReadOnly)
+	wantCode(t, ro.TierRunOnce(), ErrReadOnly)
+}
+
+func TestTierOptionsAndPolicies(t *testing.T) {
+	db, _ := openTemp(t, &Options{TierInterval: Never, TierHotTTL: time.Second, TierWarmTTL: Never,
+		TierPromotePerHour: 4, SnapshotRetention: 2, MaxCollections: 2, StoreQuota: 1 << 40})
+	pol, err := db.TierPolicy()
+	if err != nil || pol.HotTTL != time.Second || pol.WarmTTL != Never || pol.PromotePerHour != 4 ||
+		pol.SnapshotRetention != 2 || pol.MaxCollections != 2 || pol.StoreQuota != 1<<40 ||
+		pol.Disabled {
+		t.Fatalf("policy from the options: %+v %v", pol, err)
+	}
+	c := mustCollection(t, db, "t", CollectionConfig{Dim: 8})
+	k := mustCollection(t, db, "k", CollectionConfig{Dim: 8})
+	_, err = db.CreateCollection("third", CollectionConfig{Dim: 8})
+	wantCode(t, err, ErrQuota)
+	c.Insert(tierVectors(20, 3))
+	k.Insert(tierVectors(20, 4))
+	if err := k.SetTierPolicy(TierPolicy{Disabled: true, Set: PolicyDisabled}); err != nil {
+		t.Fatal(err)
+	}
+	if kp, err := k.TierPolicy(); err != nil || kp.Set != PolicyDisabled || !kp.Disabled {
+		t.Fatalf("collection policy: %+v %v", kp, err)
+	}
+	time.Sleep(1200 * time.Millisecond) // past the one-second hot TTL
+	if err := db.TierRunOnce(); err != nil {
+		t.Fatal(err)
+	}
+	if tierOf(t, c) != Warm || tierOf(t, k) != Hot {
+		t.Fatalf("after the hot TTL: t %v, k %v (tiering disabled)", tierOf(t, c), tierOf(t, k))
+	}
+	db.TierRunOnce()
+	if tierOf(t, c) != Warm {
+		t.Fatal("demoted to cold although the warm TTL is Never")
+	}
+	if err := k.SetTierPolicy(TierPolicy{Reset: PolicyDisabled}); err != nil {
+		t.Fatal(err)
+	}
+	if kp, _ := k.TierPolicy(); kp.Set != 0 {
+		t.Fatalf("override not removed: %+v", kp)
+	}
+}
+
+func TestTierStoreFailure(t *testing.T) {
+	store, err := NewMockStore()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	db, _ := openTemp(t, &Options{TierInterval: Never, Store: store})
+	defer db.Close()
+	c := mustCollection(t, db, "f", CollectionConfig{Dim: 8})
+	c.Insert(tierVectors(50, 5))
+	store.Inject(MockOpPut, "", Mock503, 100, 0)
+	wantCode(t, c.SetTier(Cold), ErrUnavailable)
+	if tierOf(t, c) == Cold {
+		t.Fatal("cold although the upload failed")
+	}
+	ti, _ := c.TierInfo()
+	if ti.LastError != ErrUnavailable || ti.LastErrorMessage == "" {
+		t.Fatalf("TierInfo after the failure: %+v", ti)
+	}
+	if st, _ := db.TierStats(); len(st.TransitionsFailed) == 0 {
+		t.Fatal("no failed transition counted")
+	}
+	store.ClearFaults()
+	if err := c.SetTier(Cold); err != nil || tierOf(t, c) != Cold {
+		t.Fatalf("SetTier(Cold) after the store recovered: %v", err)
+	}
 }

@@ -200,7 +200,7 @@ type ImportOptions struct {
 	VectorColumn    string   // "" = "vector"
 	IDColumn        string   // values become external ids; "" = none
 	MetadataColumns []string // each row's metadata becomes a JSON object of these
-	Metric          Metric   // for a collection the import creates; 0 = L2
+	Metric          Metric   // for a collection the import creates; 0 = the file's akidb.metric, else L2
 }
 
 // ImportParquet imports the Parquet file path into collection name
@@ -216,10 +216,7 @@ func (db *DB) ImportParquet(name, path string, opts *ImportOptions) (uint64, err
 			return 0, err
 		}
 	}
-	metric := opts.Metric
-	if metric == 0 {
-		metric = L2
-	}
+	metric := opts.Metric   // 0 reaches the library: the file's metric
 	var strs []*C.char
 	cstr := func(s string) *C.char {
 		p := C.CString(s)

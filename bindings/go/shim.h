@@ -72,6 +72,8 @@ static inline int akgo_close(akidb *db, char **msg)
 { return akgo_rc(akidb_close(db), msg); }
 static inline int akgo_checkpoint(akidb *db, const char *name, char **msg)
 { return akgo_rc(akidb_checkpoint(db, name), msg); }
+static inline int akgo_index_wait(akidb *db, const char *name, uint32_t timeout_ms, char **msg)
+{ return akgo_rc(akidb_index_wait(db, name, timeout_ms), msg); }
 static inline int akgo_metric_value(akidb *db, const char *name, int64_t *v, char **msg)
 { return akgo_rc(akidb_metric_value(db, name, v), msg); }
 static inline int akgo_metrics_render(akidb *db, char **text, char **msg)
@@ -178,5 +180,52 @@ static inline int akgo_store_mock_inject(akidb_store *s, unsigned ops, const cha
                                          retry_after_ms), msg); }
 static inline int akgo_store_s3_open(const akidb_s3_config *cfg, akidb_store **out, char **msg)
 { return akgo_rc(akidb_store_s3_open(cfg, out), msg); }
+
+/* Tiering. */
+static inline int akgo_tier_get(akidb *db, const char *coll, int *tier, char **msg)
+{
+    akidb_tier t = 0;
+    int rc = akgo_rc(akidb_tier_get(db, coll, &t), msg);
+    *tier = (int)t;
+    return rc;
+}
+static inline int akgo_tier_set(akidb *db, const char *coll, int tier, char **msg)
+{ return akgo_rc(akidb_tier_set(db, coll, (akidb_tier)tier), msg); }
+static inline int akgo_tier_pin(akidb *db, const char *coll, int pinned, char **msg)
+{ return akgo_rc(akidb_tier_pin(db, coll, pinned), msg); }
+static inline int akgo_tier_run_once(akidb *db, char **msg)
+{ return akgo_rc(akidb_tier_run_once(db), msg); }
+static inline int akgo_tier_info_get(akidb *db, const char *coll, akidb_tier_info *out, char **msg)
+{
+    memset(out, 0, sizeof *out);
+    out->version = AKIDB_TIER_INFO_VERSION;
+    return akgo_rc(akidb_tier_info_get(db, coll, out), msg);
+}
+static inline int akgo_tier_stats_get(akidb *db, akidb_tier_stats *out, char **msg)
+{
+    memset(out, 0, sizeof *out);
+    out->version = AKIDB_TIER_STATS_VERSION;
+    return akgo_rc(akidb_tier_stats_get(db, out), msg);
+}
+/* The policy struct is filled field by field (not with
+ * akidb_tier_policy_init_v, see above). */
+static inline void akgo_tier_policy_default(akidb_tier_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->version = AKIDB_TIER_POLICY_VERSION;
+}
+static inline int akgo_tier_policy_apply(akidb *db, const char *coll, const akidb_tier_policy *p,
+                                         char **msg)
+{ return akgo_rc(akidb_tier_policy_apply(db, coll, p), msg); }
+static inline int akgo_tier_policy_get(akidb *db, const char *coll, akidb_tier_policy *p,
+                                       char **msg)
+{
+    akgo_tier_policy_default(p);
+    return akgo_rc(akidb_tier_policy_get(db, coll, p), msg);
+}
+/* transitions_ok / transitions_failed [from][to] (cgo cannot index a 2-D
+ * C array directly). */
+static inline uint64_t akgo_tier_transitions(const akidb_tier_stats *s, int failed, int from, int to)
+{ return failed ? s->transitions_failed[from][to] : s->transitions_ok[from][to]; }
 
 #endif

@@ -5,9 +5,10 @@
  * Every public function starts by clearing the calling thread's error,
  * then checks its arguments (NULL handles and out-parameters are
  * AKIDB_MISUSE; bad values are AKIDB_INVALID with a message naming the
- * value), then calls lib/engine/.  Calls on one collection hold the handle
- * shared between akidb__db_enter() and akidb__db_leave() (db.c explains
- * the lock order), which keeps the collection alive while it is used.
+ * value), then calls lib/engine/.  Calls on one collection hold it between
+ * akidb__db_enter() (which also brings a WARM or COLD collection back into
+ * RAM) and akidb__db_leave() (db.c explains the locks), which keeps the
+ * collection alive, and in RAM, while it is used.
  *
  * Versioned structs (see the top of akidb.h): an input struct is read by
  * its version's fields only, through a copy into a complete current struct
@@ -26,6 +27,7 @@
 #include "engine/collection.h"
 #include "engine/db.h"
 #include "engine/snapshot.h"
+#include "engine/tier.h"
 #include "engine/uploader.h"
 
 /* ---- errors, version, memory ------------------------------------------ */
@@ -123,9 +125,13 @@ static size_t versioned_size(uint32_t v, const size_t *ends, size_t n_ends)
 
 static const size_t options_ends[] = {
     offsetof(akidb_options, read_only),   /* version 1 ends where 2 begins */
+    offsetof(akidb_options, max_index_lag),
     sizeof(akidb_options),
 };
-static const size_t stats_ends[] = { sizeof(akidb_collection_stats) };
+static const size_t stats_ends[] = {
+    offsetof(akidb_collection_stats, log_truncated_bytes),
+    sizeof(akidb_collection_stats),
+};
 static const size_t document_ends[] = { sizeof(akidb_document) };
 static const size_t config_ends[] = { sizeof(akidb_collection_config) };
 static const size_t search_ends[] = { sizeof(akidb_search_params) };
@@ -185,6 +191,15 @@ static int enter(akidb *db, const char *fn, const char *coll, akidb__collection 
     if (!coll) return misuse(fn, "coll");
     int rc = check_name(coll, "collection");
     return rc ? rc : akidb__db_enter(db, coll, c);
+}
+
+/* The same for a write: it also waits for a promotion to be durable. */
+static int enter_write(akidb *db, const char *fn, const char *coll, akidb__collection **c)
+{
+    if (!db) return misuse(fn, "db");
+    if (!coll) return misuse(fn, "coll");
+    int rc = check_name(coll, "collection");
+    return rc ? rc : akidb__db_enter_write(db, coll, c);
 }
 
 /* ---- open / close ---------------------------------------------------- */
@@ -260,6 +275,17 @@ int akidb_checkpoint(akidb *db, const char *name)
     return akidb__db_checkpoint(db, name);
 }
 
+int akidb_index_wait(akidb *db, const char *coll, uint32_t timeout_ms)
+{
+    akidb__err_clear();
+    if (!db)
+        return misuse("akidb_index_wait", "db");
+    int rc;
+    if (coll && (rc = check_name(coll, "collection")))
+        return rc;
+    return akidb__db_index_wait(db, coll, timeout_ms);
+}
+
 int akidb_metric_value(akidb *db, const char *name, int64_t *value_out)
 {
     akidb__err_clear();
@@ -293,14 +319,16 @@ int akidb_upload_file(akidb *db, const char *key, const char *path)
     if (!db) return misuse("akidb_upload_file", "db");
     if (!key) return misuse("akidb_upload_file", "key");
     if (!path) return misuse("akidb_upload_file", "path");
-    return akidb__uploader_submit_file(akidb__db_uploader(db), key, path);
+    int rc = akidb__db_writable(db, "akidb_upload_file");
+    return rc ? rc : akidb__uploader_submit_file(akidb__db_uploader(db), key, path);
 }
 
 int akidb_upload_wait(akidb *db)
 {
     akidb__err_clear();
     if (!db) return misuse("akidb_upload_wait", "db");
-    akidb__uploader_drain(akidb__db_uploader(db));
+    if (akidb__db_uploader(db))   /* a read-only handle has none */
+        akidb__uploader_drain(akidb__db_uploader(db));
     return AKIDB_OK;
 }
 
@@ -394,7 +422,8 @@ int akidb_dlq_retry(akidb *db, int64_t id)
 {
     akidb__err_clear();
     if (!db) return misuse("akidb_dlq_retry", "db");
-    return akidb__uploader_dlq_retry(akidb__db_uploader(db), id);
+    int rc = akidb__db_writable(db, "akidb_dlq_retry");
+    return rc ? rc : akidb__uploader_dlq_retry(akidb__db_uploader(db), id);
 }
 
 static int count_row(void *ctx, const akidb__catalog_dlq *e)
@@ -408,11 +437,14 @@ int akidb_dlq_purge(akidb *db, int64_t id)
 {
     akidb__err_clear();
     if (!db) return misuse("akidb_dlq_purge", "db");
+    int rc = akidb__db_writable(db, "akidb_dlq_purge");
+    if (rc)
+        return rc;
     akidb__catalog *cat = akidb__db_catalog(db);
     if (id == 0)
         return akidb__catalog_dlq_purge_permanent(cat);
     size_t found = 0;
-    int rc = akidb__catalog_dlq_get(cat, id, count_row, &found);
+    rc = akidb__catalog_dlq_get(cat, id, count_row, &found);
     if (rc == AKIDB_OK && !found)
         return akidb__err(AKIDB_NOTFOUND, "akidb_dlq_purge: no dead letter %lld", (long long)id);
     return rc ? rc : akidb__catalog_dlq_delete(cat, id);
@@ -462,13 +494,10 @@ int akidb_collection_count(akidb *db, const char *name, uint64_t *n_out)
 {
     akidb__err_clear();
     if (!n_out) return misuse("akidb_collection_count", "n_out");
-    akidb__collection *c;
-    int rc = enter(db, "akidb_collection_count", name, &c);
-    if (rc)
-        return rc;
-    *n_out = akidb__coll_count(c);
-    akidb__db_leave(db);
-    return AKIDB_OK;
+    if (!db) return misuse("akidb_collection_count", "db");
+    if (!name) return misuse("akidb_collection_count", "name");
+    int rc = check_name(name, "collection");
+    return rc ? rc : akidb__db_stat(db, name, NULL, NULL, n_out);
 }
 
 int akidb_collection_info(akidb *db, const char *name, akidb_collection_config *cfg_out)
@@ -477,12 +506,13 @@ int akidb_collection_info(akidb *db, const char *name, akidb_collection_config *
     if (!cfg_out) return misuse("akidb_collection_info", "cfg_out");
     int rc = check_version("akidb_collection_info", "cfg_out", cfg_out->version,
                            AKIDB_COLLECTION_CONFIG_VERSION);
-    akidb__collection *c;
-    if (rc || (rc = enter(db, "akidb_collection_info", name, &c)))
+    if (rc)
         return rc;
+    if (!db) return misuse("akidb_collection_info", "db");
+    if (!name) return misuse("akidb_collection_info", "name");
     akidb_collection_config full;
-    akidb__coll_config(c, &full);
-    akidb__db_leave(db);
+    if ((rc = check_name(name, "collection")) || (rc = akidb__db_stat(db, name, NULL, &full, NULL)))
+        return rc;
     write_versioned(cfg_out, &full, cfg_out->version, config_ends, N_OF(config_ends));
     return AKIDB_OK;
 }
@@ -502,14 +532,14 @@ int akidb_collection_stat(akidb *db, const char *name, akidb_collection_stats *o
     if (!out) return misuse("akidb_collection_stat", "out");
     int rc = check_version("akidb_collection_stat", "stats", out->version,
                            AKIDB_COLLECTION_STATS_VERSION);
-    akidb__collection *c;
-    if (rc || (rc = enter(db, "akidb_collection_stat", name, &c)))
+    if (rc)
         return rc;
+    if (!db) return misuse("akidb_collection_stat", "db");
+    if (!name) return misuse("akidb_collection_stat", "name");
     akidb_collection_stats full;
     memset(&full, 0, sizeof full);
-    akidb__coll_stat(c, &full);
-    akidb__db_coll_state(db, c, &full);
-    akidb__db_leave(db);
+    if ((rc = check_name(name, "collection")) || (rc = akidb__db_stat(db, name, &full, NULL, NULL)))
+        return rc;
     write_versioned(out, &full, out->version, stats_ends, N_OF(stats_ends));
     return AKIDB_OK;
 }
@@ -524,12 +554,12 @@ static int write_docs(akidb *db, const char *fn, int upsert, const char *coll, s
     if (db && coll && !vectors && n > 0) return misuse(fn, "vectors");
     if (db && coll && upsert && !external_ids && n > 0) return misuse(fn, "external_ids");
     akidb__collection *c;
-    int rc = enter(db, fn, coll, &c);
+    int rc = enter_write(db, fn, coll, &c);
     if (rc)
         return rc;
     if (n > 0)
         rc = akidb__db_write(db, c, upsert, n, vectors, external_ids, metadata_json, ids_out);
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
     return rc;
 }
 
@@ -553,11 +583,11 @@ int akidb_delete(akidb *db, const char *coll, uint64_t id)
 {
     akidb__err_clear();
     akidb__collection *c;
-    int rc = enter(db, "akidb_delete", coll, &c);
+    int rc = enter_write(db, "akidb_delete", coll, &c);
     if (rc)
         return rc;
     rc = akidb__db_delete(db, c, id);
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
     return rc;
 }
 
@@ -571,7 +601,7 @@ int akidb_lookup(akidb *db, const char *coll, const char *external_id, uint64_t 
     if (rc)
         return rc;
     rc = akidb__coll_lookup(c, external_id, id_out);
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
     return rc;
 }
 
@@ -586,7 +616,7 @@ int akidb_get(akidb *db, const char *coll, uint64_t id, float *vector_out,
     if (rc)
         return rc;
     rc = akidb__coll_get(c, id, vector_out, metadata_json_out, NULL, NULL);
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
     return rc;
 }
 
@@ -609,7 +639,7 @@ int akidb_document_get(akidb *db, const char *coll, uint64_t id, float *vector_o
     full.id = id;
     rc = akidb__coll_get(c, id, vector_out, &full.metadata_json, &full.external_id,
                          &full.inserted_at_us);
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
     if (rc == AKIDB_OK)
         write_versioned(doc_out, &full, doc_out->version, document_ends, N_OF(document_ends));
     return rc;
@@ -670,7 +700,7 @@ int akidb_search(akidb *db, const char *coll, const float *query, uint32_t k,
     if (rc)
         return rc;
     rc = akidb__coll_search(c, query, k, &p, hits, n_hits);
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
     return rc;
 }
 
@@ -686,7 +716,7 @@ int akidb_export_parquet(akidb *db, const char *coll, const char *path)
         return rc;
     akidb__snap_result res;
     rc = akidb__snap_write(akidb__db_env(db), c, path, 1, &res);
-    akidb__db_leave(db);
+    akidb__db_leave(db, c);
     return rc;
 }
 
@@ -781,6 +811,182 @@ int akidb_snapshot_delete(akidb *db, const char *coll, const char *id)
         return rc;
     if (!id) return misuse("akidb_snapshot_delete", "id");
     return akidb__db_snapshot_delete(db, coll, id);
+}
+
+/* ---- tiering ----------------------------------------------------------- */
+
+static const size_t policy_ends[] = { sizeof(akidb_tier_policy) };
+static const size_t tier_info_ends[] = { sizeof(akidb_tier_info) };
+static const size_t tier_stats_ends[] = { sizeof(akidb_tier_stats) };
+
+/* The slot of `coll` after checking db and the name; unref it after. */
+static int tier_slot(akidb *db, const char *fn, const char *coll, akidb__slot **s)
+{
+    if (!db) return misuse(fn, "db");
+    if (!coll) return misuse(fn, "coll");
+    int rc = check_name(coll, "collection");
+    return rc ? rc : akidb__db_slot(db, coll, s);
+}
+
+static int check_tier(const char *fn, akidb_tier tier)
+{
+    if (tier >= AKIDB_TIER_HOT && tier <= AKIDB_TIER_COLD)
+        return AKIDB_OK;
+    return akidb__err(AKIDB_INVALID, "%s: tier %d is not AKIDB_TIER_HOT, _WARM or _COLD", fn,
+                      (int)tier);
+}
+
+int akidb_tier_get(akidb *db, const char *coll, akidb_tier *out)
+{
+    akidb__err_clear();
+    if (!out) return misuse("akidb_tier_get", "out");
+    akidb__slot *s;
+    int rc = tier_slot(db, "akidb_tier_get", coll, &s);
+    if (rc)
+        return rc;
+    rc = akidb__tier_get(akidb__db_tier(db), s, out);
+    akidb__slot_unref(db, s);
+    return rc;
+}
+
+int akidb_tier_set(akidb *db, const char *coll, akidb_tier tier)
+{
+    akidb__err_clear();
+    int rc = check_tier("akidb_tier_set", tier);
+    akidb__slot *s;
+    if (rc || (rc = tier_slot(db, "akidb_tier_set", coll, &s)))
+        return rc;
+    rc = akidb__tier_set(akidb__db_tier(db), s, tier);
+    akidb__slot_unref(db, s);
+    return rc;
+}
+
+int akidb_tier_pin(akidb *db, const char *coll, int pinned)
+{
+    akidb__err_clear();
+    akidb__slot *s;
+    int rc = tier_slot(db, "akidb_tier_pin", coll, &s);
+    if (rc)
+        return rc;
+    rc = akidb__tier_pin(akidb__db_tier(db), s, pinned);
+    akidb__slot_unref(db, s);
+    return rc;
+}
+
+int akidb_tier_run_once(akidb *db)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_tier_run_once", "db");
+    return akidb__tier_run_once(akidb__db_tier(db));
+}
+
+void akidb_tier_policy_init_v(akidb_tier_policy *p, uint32_t version)
+{
+    if (!p || !init_version_ok(p, version, AKIDB_TIER_POLICY_VERSION))
+        return;
+    akidb_tier_policy full;
+    memset(&full, 0, sizeof full);
+    full.version = version;
+    memcpy(p, &full, versioned_size(version, policy_ends, N_OF(policy_ends)));
+}
+
+#define POLICY_SETTER(fn, type, field, bit)        \
+    void fn(akidb_tier_policy *p, type v)          \
+    {                                              \
+        if (!p)                                    \
+            return;                                \
+        p->field = v;                              \
+        p->set |= bit;                             \
+    }
+POLICY_SETTER(akidb_tier_policy_set_hot_ttl, uint64_t, hot_ttl_s, AKIDB_TIER_P_HOT_TTL)
+POLICY_SETTER(akidb_tier_policy_set_warm_ttl, uint64_t, warm_ttl_s, AKIDB_TIER_P_WARM_TTL)
+POLICY_SETTER(akidb_tier_policy_set_promote_per_hour, uint32_t, promote_per_hour,
+              AKIDB_TIER_P_PROMOTE)
+POLICY_SETTER(akidb_tier_policy_set_disabled, int, disabled, AKIDB_TIER_P_DISABLED)
+POLICY_SETTER(akidb_tier_policy_set_retention, uint32_t, snapshot_retention,
+              AKIDB_TIER_P_RETENTION)
+POLICY_SETTER(akidb_tier_policy_set_memory_budget, uint64_t, memory_budget,
+              AKIDB_TIER_P_MEMORY_BUDGET)
+POLICY_SETTER(akidb_tier_policy_set_store_quota, uint64_t, store_quota,
+              AKIDB_TIER_P_STORE_QUOTA)
+POLICY_SETTER(akidb_tier_policy_set_max_collections, uint32_t, max_collections,
+              AKIDB_TIER_P_MAX_COLLECTIONS)
+#undef POLICY_SETTER
+
+int akidb_tier_policy_apply(akidb *db, const char *coll, const akidb_tier_policy *p)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_tier_policy_apply", "db");
+    if (!p) return misuse("akidb_tier_policy_apply", "p");
+    int rc = check_version("akidb_tier_policy_apply", "policy", p->version,
+                           AKIDB_TIER_POLICY_VERSION);
+    if (rc)
+        return rc;
+    akidb_tier_policy full;
+    akidb_tier_policy_init(&full);
+    read_versioned(&full, p, p->version, policy_ends, N_OF(policy_ends));
+    if ((full.set | full.reset) & ~0xFFu)
+        return akidb__err(AKIDB_INVALID, "akidb_tier_policy_apply: unknown field bits 0x%x",
+                          (full.set | full.reset) & ~0xFFu);
+    akidb__slot *s = NULL;
+    if (coll && (rc = tier_slot(db, "akidb_tier_policy_apply", coll, &s)))
+        return rc;
+    rc = akidb__tier_policy_apply(akidb__db_tier(db), s, &full);
+    akidb__slot_unref(db, s);
+    return rc;
+}
+
+int akidb_tier_policy_get(akidb *db, const char *coll, akidb_tier_policy *out)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_tier_policy_get", "db");
+    if (!out) return misuse("akidb_tier_policy_get", "out");
+    int rc = check_version("akidb_tier_policy_get", "policy", out->version,
+                           AKIDB_TIER_POLICY_VERSION);
+    if (rc)
+        return rc;
+    akidb__slot *s = NULL;
+    if (coll && (rc = tier_slot(db, "akidb_tier_policy_get", coll, &s)))
+        return rc;
+    akidb_tier_policy full;
+    akidb_tier_policy_init(&full);
+    akidb__tier_policy_get(akidb__db_tier(db), s, &full);
+    akidb__slot_unref(db, s);
+    write_versioned(out, &full, out->version, policy_ends, N_OF(policy_ends));
+    return AKIDB_OK;
+}
+
+int akidb_tier_info_get(akidb *db, const char *coll, akidb_tier_info *out)
+{
+    akidb__err_clear();
+    if (!out) return misuse("akidb_tier_info_get", "out");
+    int rc = check_version("akidb_tier_info_get", "info", out->version, AKIDB_TIER_INFO_VERSION);
+    akidb__slot *s;
+    if (rc || (rc = tier_slot(db, "akidb_tier_info_get", coll, &s)))
+        return rc;
+    akidb_tier_info full;
+    memset(&full, 0, sizeof full);
+    rc = akidb__tier_info(akidb__db_tier(db), s, &full);
+    akidb__slot_unref(db, s);
+    if (rc == AKIDB_OK)
+        write_versioned(out, &full, out->version, tier_info_ends, N_OF(tier_info_ends));
+    return rc;
+}
+
+int akidb_tier_stats_get(akidb *db, akidb_tier_stats *out)
+{
+    akidb__err_clear();
+    if (!db) return misuse("akidb_tier_stats_get", "db");
+    if (!out) return misuse("akidb_tier_stats_get", "out");
+    int rc = check_version("akidb_tier_stats_get", "stats", out->version,
+                           AKIDB_TIER_STATS_VERSION);
+    if (rc)
+        return rc;
+    akidb_tier_stats full;
+    memset(&full, 0, sizeof full);
+    if ((rc = akidb__tier_stats(akidb__db_tier(db), &full)) == AKIDB_OK)
+        write_versioned(out, &full, out->version, tier_stats_ends, N_OF(tier_stats_ends));
+    return rc;
 }
 
 /* ---- application records --------------------------------------------- */

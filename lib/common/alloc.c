@@ -7,6 +7,8 @@
  * distance.c and hnsw.c).
  */
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include "common/alloc.h"
 
 static void *default_malloc(void *ctx, size_t size)
@@ -30,6 +32,23 @@ static void default_free(void *ctx, void *ptr)
 const akidb_allocator akidb__default_allocator = {
     default_malloc, default_realloc, default_free, NULL
 };
+
+void akidb__advise_huge(const akidb_allocator *a, void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    if (!p || n < AKIDB__HUGE_ADVICE_MIN || a->malloc_fn != default_malloc)
+        return;
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t end = ((uintptr_t)p + n) & ~(page - 1);
+    if (end > start)
+        (void)madvise((void *)start, end - start, MADV_HUGEPAGE);
+#else
+    (void)a;
+    (void)p;
+    (void)n;
+#endif
+}
 
 void *akidb__out_malloc(size_t n)
 {

@@ -94,8 +94,37 @@ static inline void akidb__aligned_free(const akidb_allocator *a, void *p)
     }
 }
 
+/* AKIDB__SANITIZED: 1 in ASan and TSan builds (gcc or clang), whose
+ * allocator replaces malloc and keeps freed memory: the index then takes
+ * its chunks from the allocator (hnsw.c), the heap is not trimmed
+ * (tier.c), and RSS figures say nothing (test_tier.c). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define AKIDB__SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define AKIDB__SANITIZED 1
+#endif
+#endif
+#ifndef AKIDB__SANITIZED
+#define AKIDB__SANITIZED 0
+#endif
+
 /* The default allocator: the C library's. */
 extern const akidb_allocator akidb__default_allocator;
+
+/* A big buffer (at least AKIDB__HUGE_ADVICE_MIN bytes) of the default
+ * allocator that is about to be filled for the first time: ask the kernel
+ * for transparent huge pages on its page-aligned interior, so filling it
+ * takes one page fault per 2 MiB instead of one per 4 KiB.  Loads decode
+ * tens of MB into fresh buffers (glibc maps a block that large anew each
+ * time), and under some hypervisors every fault is a trip to the host:
+ * on the benchmark VM a fresh 4 KiB page costs ~16 us, i.e. ~250 MB/s,
+ * and a 10k x 512 restore spent more time faulting than decoding
+ * (docs/BENCHMARKS.md, `make -f bench/bench.mk fresh-memory`).
+ * Advice only: a no-op for smaller buffers, for a custom allocator (its
+ * memory is the embedder's business) and without THP; never fails. */
+#define AKIDB__HUGE_ADVICE_MIN ((size_t)4 << 20)
+void akidb__advise_huge(const akidb_allocator *a, void *p, size_t n);
 
 /* Memory handed to callers, freed with akidb_free(): always the C
  * library's malloc, never the per-handle allocator, so akidb_free() needs

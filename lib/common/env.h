@@ -21,11 +21,30 @@ typedef struct akidb__env {
     akidb__metrics metrics;
     akidb_sync_mode sync_mode;
     uint64_t checkpoint_bytes;
+    int checkpoint_auto;         /* checkpoint_bytes is the default: scale it (collection.c) */
+    uint32_t max_index_lag;      /* akidb_options.max_index_lag (0 = per dimension) */
     void (*log_fn)(void *ctx, akidb_log_level level, const char *msg);
     void *log_ctx;
     akidb__fault_fn fault_fn;
     void *fault_ctx;
+    /* akidb_options.file_mode (0 = the default, 0644) and read_only. */
+    unsigned file_mode;
+    int read_only;
 } akidb__env;
+
+/* The permission bits of files the handle creates, and of its directories
+ * (the same bits plus x wherever r is set: 0600 gives 0700).  An env that
+ * was zero-filled (tests, tools) gets 0644 / 0755. */
+static inline unsigned akidb__env_file_mode(const akidb__env *env)
+{
+    return env && env->file_mode ? env->file_mode & 0777u : 0644u;
+}
+
+static inline unsigned akidb__env_dir_mode(const akidb__env *env)
+{
+    unsigned m = akidb__env_file_mode(env);
+    return m | ((m & 0444u) >> 2);
+}
 
 /* Send a formatted message to the log callback, if there is one (error.c). */
 void akidb__log(const akidb__env *env, akidb_log_level level, const char *fmt, ...)

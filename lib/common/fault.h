@@ -19,7 +19,17 @@ typedef enum akidb__fault_point {
     AKIDB__FAULT_WAL_BEFORE_SYNC = 3, /* record written, not yet fsync'ed */
     AKIDB__FAULT_CKPT_WRITE = 4,      /* before the checkpoint's temporary file is written */
     AKIDB__FAULT_CKPT_BEFORE_RENAME = 5, /* temporary checkpoint synced, not yet renamed */
-    AKIDB__FAULT_CKPT_AFTER_RENAME = 6   /* checkpoint in place, log not yet emptied */
+    AKIDB__FAULT_CKPT_AFTER_RENAME = 6,  /* checkpoint in place, log not yet emptied */
+    /* Tier transitions (tier.c); numbered apart so other subsystems can
+     * add points below without renumbering these. */
+    AKIDB__FAULT_TIER_DEMOTE = 20,        /* HOT -> WARM: checkpoint written, catalog not updated */
+    AKIDB__FAULT_TIER_BEFORE_UPLOAD = 21, /* -> COLD: intent recorded, nothing uploaded */
+    AKIDB__FAULT_TIER_AFTER_PUT = 22,     /* -> COLD: object stored, not yet read back */
+    AKIDB__FAULT_TIER_AFTER_UPLOAD = 23,  /* -> COLD: object verified, catalog not updated */
+    AKIDB__FAULT_TIER_AFTER_CATALOG = 24, /* -> COLD: catalog says COLD, local files remain */
+    AKIDB__FAULT_TIER_LOCAL_DELETE = 25,  /* -> COLD: checkpoint removed, log not yet */
+    AKIDB__FAULT_TIER_PROMOTE = 26,       /* COLD -> HOT/WARM: local copy written, catalog not */
+    AKIDB__FAULT_TIER_CYCLE = 27          /* worker: after each transition of a cycle */
 } akidb__fault_point;
 
 typedef int (*akidb__fault_fn)(void *ctx, akidb__fault_point point);
@@ -27,6 +37,12 @@ typedef int (*akidb__fault_fn)(void *ctx, akidb__fault_point point);
 /* Install (fn non-NULL) or remove (NULL) the hook of handle db.  Call it
  * while no other thread uses the handle. */
 void akidb__set_fault_hook(akidb *db, akidb__fault_fn fn, void *ctx);
+
+/* Pause (paused = 1: returns once the indexer thread is between slices
+ * and will start no other) or resume the handle's indexer, so a test can
+ * look at writes that are acknowledged but not linked yet.  Writers still
+ * link under back-pressure. */
+void akidb__db_index_pause(akidb *db, int paused);
 
 /* The handle's uploader, for tests that drive dead-letter cycles by hand
  * (open with dlq_retry_interval_ms = AKIDB_NEVER). */

@@ -81,6 +81,31 @@ int akidb__fsync_parent(const char *path)
     return akidb__fsync_dir(dir);
 }
 
+int akidb__mkdir_parent(const char *path, unsigned mode)
+{
+    char dir[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof dir)
+        return ENAMETOOLONG;
+    memcpy(dir, path, len + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = '\0';
+    if (mkdir(dir, (mode_t)mode) != 0 && errno != EEXIST)
+        return errno;
+    return 0;
+}
+
+/* Map every page at once: a file mapped here is read whole (checksum,
+ * decode), and one populate call costs far less than a page fault per
+ * 4 KiB, above all in a virtual machine. */
+#ifdef MAP_POPULATE
+#define MAP_POPULATE_IF MAP_POPULATE
+#else
+#define MAP_POPULATE_IF 0
+#endif
+
 int akidb__map_file(const char *path, const void **data, size_t *len)
 {
     *data = NULL;
@@ -108,7 +133,7 @@ int akidb__map_file(const char *path, const void **data, size_t *len)
     }
     void *p = NULL;
     if (st.st_size > 0) {
-        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE_IF, fd, 0);
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);

@@ -19,6 +19,10 @@ ssize_t akidb__pread_full(int fd, void *buf, size_t len, uint64_t offset);
 int akidb__fsync_parent(const char *path);
 /* fsync a directory by its path. */
 int akidb__fsync_dir(const char *dir);
+/* Create the directory holding `path` (one level, with `mode`), for files
+ * whose directory was deleted under an open handle: 0 (also when it
+ * exists), or an errno value. */
+int akidb__mkdir_parent(const char *path, unsigned mode);
 
 /* Map the whole regular file at `path` read-only (one map_file for the
  * library: checkpoints, snapshot copies, import files).  An empty file

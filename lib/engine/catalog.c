@@ -17,17 +17,40 @@
  * above ours was written by a newer library: we refuse it before writing a
  * single byte (even the switch to WAL mode waits until the version check).
  *
+ * Read-only opens (akidb_options.read_only) never write: the connection is
+ * SQLITE_OPEN_READONLY, no pragma that changes the file runs, and a
+ * catalog that would need a migration is refused (AKIDB_READONLY).  When
+ * SQLite's -wal file is missing or empty, the catalog is opened as
+ * immutable=1, which needs no -shm file and no lock, so it works on
+ * read-only media; that is safe because the handle holds the database
+ * directory's shared lock, so no writer can be active.  A non-empty -wal
+ * (left by a crash) holds committed changes that immutable mode would not
+ * see, so then SQLite reads it the ordinary way (mode=ro), through its
+ * -shm index, which SQLite may rebuild (the one file a read-only open can
+ * change, and only after a crash).
+ *
+ * Snapshots are recorded under the collection's name as well as its id
+ * (schema 4): a drop keeps them (they are backups), and a collection
+ * created again under the name lists, restores and deletes them.
+ * Tiering (schema 5, tier.c) adds the snapshots a demotion to the cold
+ * tier makes (kind 'tier'): they belong to their collection id, are listed
+ * under the name like the others while the collection lives, and a drop
+ * hands their objects to tier_gc in the drop's own transaction.
+ *
  * One connection per handle, used under m->lock: catalog calls are rare
  * (create, drop, open), so a mutex costs nothing and keeps SQLite in its
  * simplest threading mode.
  */
 #include <pthread.h>
 #include <sqlite3.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/alloc.h"
 #include "common/env.h"
@@ -82,11 +105,82 @@ static const char *const migrations[] = {
     "  value BLOB NOT NULL,"
     "  PRIMARY KEY (ns, key)"
     ") WITHOUT ROWID;",
+    /* 3 -> 4: snapshots are found by collection name, so a drop does not
+     * orphan them.  Existing rows take the name of their collection, or,
+     * for one dropped earlier, the name in their object key
+     * ("snapshots/NAME/ID.parquet"). */
+    "ALTER TABLE snapshots ADD COLUMN coll_name TEXT;"
+    "UPDATE snapshots SET coll_name = coalesce("
+    "  (SELECT name FROM collections c WHERE c.coll_id = snapshots.coll_id),"
+    "  CASE WHEN object_key LIKE 'snapshots/%/%' THEN"
+    "    substr(object_key, 11, instr(substr(object_key, 11), '/') - 1) END);"
+    "CREATE INDEX snapshots_by_name ON snapshots (coll_name, created_at);",
+    /* 4 -> 5: tiering (tier.c).  collections gains what a collection that
+     * is not in RAM still answers (sizes, counts), its access statistics
+     * and its policy overrides (NULL = the database's); snapshots gain
+     * their kind ('user', or 'tier' for the copies a demotion to the cold
+     * tier makes), the CRC-32C a promotion checks and the log position;
+     * tier_intents holds the transition in progress of each collection
+     * (intent, then done); tier_gc the objects still to delete. */
+    "ALTER TABLE collections ADD COLUMN hot_bytes INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE collections ADD COLUMN doc_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE collections ADD COLUMN doc_deleted INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE collections ADD COLUMN access_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE collections ADD COLUMN access_window INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE collections ADD COLUMN p_hot_ttl INTEGER;"
+    "ALTER TABLE collections ADD COLUMN p_warm_ttl INTEGER;"
+    "ALTER TABLE collections ADD COLUMN p_promote INTEGER;"
+    "ALTER TABLE collections ADD COLUMN p_disabled INTEGER;"
+    "ALTER TABLE collections ADD COLUMN p_retention INTEGER;"
+    "ALTER TABLE snapshots ADD COLUMN kind TEXT NOT NULL DEFAULT 'user';"
+    "ALTER TABLE snapshots ADD COLUMN crc32c INTEGER NOT NULL DEFAULT -1;"
+    "ALTER TABLE snapshots ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE tier_intents ("
+    "  coll_id INTEGER PRIMARY KEY,"
+    "  from_tier TEXT NOT NULL,"
+    "  to_tier TEXT NOT NULL,"
+    "  step INTEGER NOT NULL,"
+    "  snapshot_id TEXT NOT NULL,"
+    "  object_key TEXT NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  crc32c INTEGER NOT NULL,"
+    "  sha256 TEXT NOT NULL,"
+    "  rows INTEGER NOT NULL,"
+    "  last_seq INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE tier_gc ("
+    "  object_key TEXT PRIMARY KEY,"
+    "  reason TEXT NOT NULL,"
+    "  added_at INTEGER NOT NULL"
+    ");",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 #define SQL_LIST "SELECT coll_id, name, dim, metric, hnsw_m, ef_construction, ef_search, " \
-                 "created_at FROM collections ORDER BY coll_id"
+                 "created_at, tier, pinned, last_access, hot_bytes, doc_count, doc_deleted, " \
+                 "access_count, access_window, p_hot_ttl, p_warm_ttl, p_promote, p_disabled, " \
+                 "p_retention FROM collections ORDER BY coll_id"
+#define SQL_COLL_UPDATE "UPDATE collections SET tier = ?, pinned = ?, last_access = ?, " \
+                        "hot_bytes = ?, doc_count = ?, doc_deleted = ?, access_count = ?, " \
+                        "access_window = ?, p_hot_ttl = ?, p_warm_ttl = ?, p_promote = ?, " \
+                        "p_disabled = ?, p_retention = ? WHERE coll_id = ?"
+#define SQL_ACCESS_UPDATE "UPDATE collections SET last_access = ?, access_count = ?, " \
+                          "access_window = ? WHERE coll_id = ?"
+#define SQL_INTENT_COLS "coll_id, from_tier, to_tier, step, snapshot_id, object_key, bytes, " \
+                        "crc32c, sha256, rows, last_seq, started_at"
+#define SQL_INTENT_PUT "INSERT OR REPLACE INTO tier_intents (" SQL_INTENT_COLS ") VALUES " \
+                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define SQL_INTENT_ALL "SELECT " SQL_INTENT_COLS " FROM tier_intents ORDER BY coll_id"
+#define SQL_INTENT_DELETE "DELETE FROM tier_intents WHERE coll_id = ?"
+#define SQL_GC_ADD "INSERT OR REPLACE INTO tier_gc (object_key, reason, added_at) VALUES (?, ?, ?)"
+#define SQL_GC_ALL "SELECT object_key FROM tier_gc ORDER BY added_at, object_key"
+#define SQL_GC_DELETE "DELETE FROM tier_gc WHERE object_key = ?"
+#define SQL_GC_TIER_SNAPS "INSERT OR REPLACE INTO tier_gc (object_key, reason, added_at) " \
+                          "SELECT object_key, 'collection dropped', ? FROM snapshots " \
+                          "WHERE coll_id = ? AND kind = 'tier'"
+#define SQL_DROP_TIER_SNAPS "DELETE FROM snapshots WHERE coll_id = ? AND kind = 'tier'"
+#define SQL_SNAP_TOTAL "SELECT coalesce(sum(bytes), 0) FROM snapshots"
 #define SQL_CREATE "INSERT INTO collections (name, dim, metric, hnsw_m, ef_construction, " \
                    "ef_search, created_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 #define SQL_DROP "DELETE FROM collections WHERE coll_id = ?"
@@ -103,12 +197,24 @@ static const char *const migrations[] = {
                        "next_attempt_at = ? WHERE dlq_id = ?"
 #define SQL_DLQ_DELETE "DELETE FROM dead_letters WHERE dlq_id = ?"
 #define SQL_DLQ_PURGE "DELETE FROM dead_letters WHERE permanent = 1"
-#define SQL_SNAP_ADD "INSERT INTO snapshots (snapshot_id, coll_id, object_key, rows, bytes, " \
-                     "sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
-#define SQL_SNAP_LIST "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, " \
-                      "created_at FROM snapshots WHERE coll_id = ? " \
-                      "ORDER BY created_at DESC, snapshot_id DESC"
-#define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_id = ? AND snapshot_id = ?"
+#define SQL_SNAP_ADD "INSERT INTO snapshots (snapshot_id, coll_id, coll_name, object_key, " \
+                     "rows, bytes, sha256, created_at, kind, crc32c, last_seq) " \
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+#define SQL_SNAP_COLS "snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at, " \
+                      "kind, crc32c, last_seq, coll_name"
+/* Newest first means most recently recorded (rowid), not the largest
+ * created_at: a clock that stands still (injected) or steps back (NTP)
+ * must not make an older snapshot look like the newest.  User snapshots
+ * are found by collection name (kept across drops); tier snapshots belong
+ * to their collection id (tier.c), and a drop collects them, so listing by
+ * name finds only the live collection's. */
+#define SQL_SNAP_LIST "SELECT " SQL_SNAP_COLS " FROM snapshots WHERE coll_name = ? " \
+                      "ORDER BY rowid DESC"
+#define SQL_SNAP_LIST_ID "SELECT " SQL_SNAP_COLS " FROM snapshots WHERE coll_id = ? " \
+                         "ORDER BY rowid DESC"
+#define SQL_SNAP_ALL "SELECT " SQL_SNAP_COLS " FROM snapshots ORDER BY coll_name, rowid DESC"
+#define SQL_SNAP_DELETE "DELETE FROM snapshots WHERE coll_name = ? AND snapshot_id = ?"
+#define SQL_SNAP_DELETE_ROW "DELETE FROM snapshots WHERE snapshot_id = ?"
 #define SQL_KV_PUT "INSERT OR REPLACE INTO app_records (ns, key, value) VALUES (?, ?, ?)"
 #define SQL_KV_GET "SELECT value FROM app_records WHERE ns = ? AND key = ?"
 #define SQL_KV_DELETE "DELETE FROM app_records WHERE ns = ? AND key = ?"
@@ -118,8 +224,12 @@ static const char *const migrations[] = {
 static const char *const used_sql[] = {
     SQL_LIST, SQL_CREATE, SQL_DROP, SQL_MAX_ROW, SQL_DLQ_ADD, SQL_DLQ_ALL, SQL_DLQ_DUE,
     SQL_DLQ_ONE, SQL_DLQ_UPDATE, SQL_DLQ_DELETE, SQL_DLQ_PURGE, SQL_SNAP_ADD, SQL_SNAP_LIST,
-    SQL_SNAP_DELETE, SQL_KV_PUT, SQL_KV_GET, SQL_KV_DELETE, SQL_KV_LIST,
-    "SELECT snapshot_id, coll_id, object_key, rows, bytes, sha256, created_at FROM snapshots",
+    SQL_SNAP_DELETE, SQL_KV_PUT, SQL_KV_GET, SQL_KV_DELETE, SQL_KV_LIST, SQL_COLL_UPDATE,
+    SQL_ACCESS_UPDATE, SQL_INTENT_PUT, SQL_INTENT_ALL, SQL_INTENT_DELETE, SQL_GC_ADD, SQL_GC_ALL,
+    SQL_GC_DELETE, SQL_GC_TIER_SNAPS, SQL_DROP_TIER_SNAPS, SQL_SNAP_TOTAL, SQL_SNAP_ALL,
+    SQL_SNAP_LIST_ID, SQL_SNAP_DELETE_ROW,
+    ("SELECT snapshot_id, coll_id, coll_name, object_key, rows, bytes, sha256, created_at "
+     "FROM snapshots"),   /* one statement: clang -Wstring-concatenation wants it said */
 };
 
 /* Map an SQLite failure to a result code, with the catalog named. */
@@ -144,6 +254,9 @@ static int exec(akidb__catalog *m, const char *sql, const char *what)
     int src = sqlite3_exec(m->db, sql, NULL, NULL, NULL);
     return src == SQLITE_OK ? AKIDB_OK : sql_err(m, src, what);
 }
+
+static int step_stmt(akidb__catalog *m, const char *sql, const char *what, const char *types,
+                     ...);
 
 static int query_int(akidb__catalog *m, const char *sql, int64_t *out, const char *what)
 {
@@ -173,13 +286,47 @@ void akidb__catalog_close(akidb__catalog *m)
     free(m);
 }
 
-int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
+/* "file:" + path, percent-encoded, + query: a URI filename for SQLite
+ * (only unreserved characters and '/' pass as they are). */
+static int path_uri(char *out, size_t out_len, const char *path, const char *query)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = 0;
+    const char *prefix = path[0] == '/' ? "file://" : "file:";
+    for (const char *p = prefix; *p; p++) {
+        if (n + 1 >= out_len)
+            return -1;
+        out[n++] = *p;
+    }
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                    (*p >= '0' && *p <= '9') || *p == '/' || *p == '-' || *p == '_' ||
+                    *p == '.' || *p == '~';
+        if (n + (plain ? 1 : 3) >= out_len)
+            return -1;
+        if (plain) {
+            out[n++] = (char)*p;
+        } else {
+            out[n++] = '%';
+            out[n++] = hex[*p >> 4];
+            out[n++] = hex[*p & 15];
+        }
+    }
+    int q = snprintf(out + n, out_len - n, "?%s", query);
+    return q < 0 || (size_t)q >= out_len - n ? -1 : 0;
+}
+
+int akidb__catalog_open(const char *path, int may_create, unsigned file_mode, int read_only,
+                        akidb__catalog **out)
 {
     *out = NULL;
     if (strlen(path) >= sizeof ((akidb__catalog *)0)->path)
         return akidb__err(AKIDB_INVALID, "catalog path is too long: %s", path);
     struct stat st;
     int exists = stat(path, &st) == 0 && st.st_size > 0;
+    if (!exists && read_only)
+        return akidb__err(AKIDB_NOTFOUND, "catalog %s is missing or empty: not an AkiDB "
+                          "database (a read-only open creates nothing)", path);
     if (!exists && !may_create)
         return akidb__err(AKIDB_CORRUPT, "catalog %s is missing or empty, but the database "
                           "directory holds collection logs or checkpoints", path);
@@ -190,8 +337,42 @@ int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
     strcpy(m->path, path);
     pthread_mutex_init(&m->lock, NULL);
     int rc = AKIDB_OK;
-    int src = sqlite3_open_v2(path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+    int src, journal_empty = 1;
+    if (read_only) {
+        char wal_path[sizeof m->path + 8], uri[3 * sizeof m->path + 32];
+        snprintf(wal_path, sizeof wal_path, "%s-wal", path);
+        struct stat wst;
+        journal_empty = stat(wal_path, &wst) != 0 || wst.st_size == 0;
+        if (path_uri(uri, sizeof uri, path, journal_empty ? "immutable=1" : "mode=ro") != 0) {
+            rc = akidb__err(AKIDB_INVALID, "catalog path is too long: %s", path);
+            goto fail;
+        }
+        src = sqlite3_open_v2(uri, &m->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI |
                               SQLITE_OPEN_NOMUTEX, NULL);
+    } else {
+        /* SQLite creates files with its own default mode; a catalog that
+         * exists (even empty) keeps its mode, and SQLite gives its -wal
+         * and -shm files the catalog's mode.  So create it first. */
+        if (!exists) {
+            int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)file_mode);
+            if (fd >= 0)
+                close(fd);
+            else if (errno != EEXIST) {
+                rc = akidb__err(AKIDB_IOERR, "catalog %s: cannot create: %s", path,
+                                strerror(errno));
+                goto fail;
+            }
+        }
+        src = sqlite3_open_v2(path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                              SQLITE_OPEN_NOMUTEX, NULL);
+    }
+    if (src != SQLITE_OK && !journal_empty) {
+        rc = akidb__err(AKIDB_IOERR, "catalog %s: cannot open read-only: %s (its -wal file "
+                        "holds changes a crash left unapplied, which SQLite reads only with "
+                        "its -shm index beside it; open the database read-write once)", path,
+                        m->db ? sqlite3_errmsg(m->db) : sqlite3_errstr(src));
+        goto fail;
+    }
     if (src != SQLITE_OK) {
         rc = sql_err(m, src, "cannot open");
         goto fail;
@@ -207,6 +388,13 @@ int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
     if (version > SCHEMA_VERSION) {
         rc = akidb__err(AKIDB_INVALID, "catalog %s has schema version %lld, newer than this "
                         "library supports (%d): upgrade libakidb", path, (long long)version,
+                        SCHEMA_VERSION);
+        goto fail;
+    }
+    if (read_only && version < SCHEMA_VERSION) {
+        rc = akidb__err(AKIDB_READONLY, "catalog %s has schema version %lld and this library "
+                        "needs %d, which a read-write open upgrades it to: a read-only open "
+                        "cannot (open the database read-write once)", path, (long long)version,
                         SCHEMA_VERSION);
         goto fail;
     }
@@ -244,9 +432,10 @@ int akidb__catalog_open(const char *path, int may_create, akidb__catalog **out)
         }
     }
 
-    if ((rc = exec(m, "PRAGMA journal_mode=WAL", "cannot enable WAL mode")) ||
-        (rc = exec(m, "PRAGMA synchronous=FULL", "cannot set synchronous")) ||
-        (rc = exec(m, "PRAGMA foreign_keys=ON", "cannot enable foreign keys")))
+    if (!read_only &&
+        ((rc = exec(m, "PRAGMA journal_mode=WAL", "cannot enable WAL mode")) ||
+         (rc = exec(m, "PRAGMA synchronous=FULL", "cannot set synchronous")) ||
+         (rc = exec(m, "PRAGMA foreign_keys=ON", "cannot enable foreign keys"))))
         goto fail;
 
     if (version < SCHEMA_VERSION) {
@@ -322,6 +511,25 @@ int akidb__catalog_list(akidb__catalog *m, int (*cb)(void *ctx, const akidb__cat
         c.cfg.ef_construction = (uint32_t)efc;
         c.cfg.ef_search = (uint32_t)efs;
         c.created_at = sqlite3_column_int64(st, 7);
+        const char *tier = (const char *)sqlite3_column_text(st, 8);
+        c.tier = akidb__catalog_tier_parse(tier);
+        if (!c.tier) {
+            rc = akidb__err(AKIDB_CORRUPT, "catalog %s: collection row %lld has an unknown "
+                            "tier \"%s\"", m->path, (long long)c.coll_id, tier ? tier : "");
+            goto done;
+        }
+        c.pinned = sqlite3_column_int64(st, 9) != 0;
+        c.last_access = sqlite3_column_int64(st, 10);
+        c.hot_bytes = (uint64_t)sqlite3_column_int64(st, 11);
+        c.doc_count = (uint64_t)sqlite3_column_int64(st, 12);
+        c.doc_deleted = (uint64_t)sqlite3_column_int64(st, 13);
+        c.access_count = (uint64_t)sqlite3_column_int64(st, 14);
+        c.access_window = sqlite3_column_int64(st, 15);
+        int64_t *pol[AKIDB__N_POLICY] = { &c.policy.v[0], &c.policy.v[1], &c.policy.v[2],
+                                          &c.policy.v[3], &c.policy.v[4] };
+        for (int k = 0; k < AKIDB__N_POLICY; k++)
+            *pol[k] = sqlite3_column_type(st, 16 + k) == SQLITE_NULL
+                ? -1 : sqlite3_column_int64(st, 16 + k);
         if ((rc = cb(ctx, &c)) != AKIDB_OK)
             goto done;
     }
@@ -377,46 +585,73 @@ int akidb__catalog_create(akidb__catalog *m, const char *name, const akidb_colle
     return rc;
 }
 
-int akidb__catalog_drop(akidb__catalog *m, int64_t coll_id)
+int akidb__catalog_drop(akidb__catalog *m, int64_t coll_id, int64_t now)
 {
+    /* One transaction: the collection's row, its transition in progress,
+     * and its tier snapshots, whose objects move to tier_gc so that the
+     * worker deletes them even across a crash. */
     pthread_mutex_lock(&m->lock);
-    sqlite3_stmt *st = NULL;
-    int rc = AKIDB_OK;
-    int src = sqlite3_prepare_v2(m->db, SQL_DROP, -1, &st, NULL);
-    if (src == SQLITE_OK) {
-        sqlite3_bind_int64(st, 1, coll_id);
-        src = sqlite3_step(st);
-    }
-    if (src != SQLITE_DONE)
-        rc = sql_err(m, src, "cannot drop collection");
-    sqlite3_finalize(st);
+    int rc = exec(m, "BEGIN IMMEDIATE", "cannot drop collection");
+    if (rc == AKIDB_OK &&
+        (rc = step_stmt(m, SQL_GC_TIER_SNAPS, "cannot drop collection", "ii", now,
+                        coll_id)) == AKIDB_OK &&
+        (rc = step_stmt(m, SQL_DROP_TIER_SNAPS, "cannot drop collection", "i",
+                        coll_id)) == AKIDB_OK &&
+        (rc = step_stmt(m, SQL_INTENT_DELETE, "cannot drop collection", "i",
+                        coll_id)) == AKIDB_OK &&
+        (rc = step_stmt(m, SQL_DROP, "cannot drop collection", "i", coll_id)) == AKIDB_OK)
+        rc = exec(m, "COMMIT", "cannot drop collection");
+    if (rc)
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
 
 /* ---- dead-letter queue ----------------------------------------------- */
 
-/* Run a statement whose parameters are int64s or strings, as described by
- * `types` ('i' or 's'), with no result rows. */
-static int run_stmt(akidb__catalog *m, const char *sql, const char *what, const char *types, ...)
+/* Run a statement whose parameters are int64s, strings or NULLs, as
+ * described by `types` ('i' int64, 's' string, 'n' an int64 where -1 is
+ * NULL), with no result rows.  The caller holds m->lock. */
+static int vstep_stmt(akidb__catalog *m, const char *sql, const char *what, const char *types,
+                      va_list ap)
 {
-    va_list ap;
     sqlite3_stmt *st = NULL;
-    pthread_mutex_lock(&m->lock);
     int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
-    va_start(ap, types);
     for (int i = 0; src == SQLITE_OK && types[i]; i++) {
-        if (types[i] == 'i')
+        if (types[i] == 'i') {
             src = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
-        else
+        } else if (types[i] == 'n') {
+            int64_t v = va_arg(ap, int64_t);
+            src = v < 0 ? sqlite3_bind_null(st, i + 1) : sqlite3_bind_int64(st, i + 1, v);
+        } else {
             src = sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1, SQLITE_TRANSIENT);
+        }
     }
-    va_end(ap);
     if (src == SQLITE_OK)
         src = sqlite3_step(st);
     int rc = src == SQLITE_DONE ? AKIDB_OK : sql_err(m, src, what);
     sqlite3_finalize(st);
+    return rc;
+}
+
+static int step_stmt(akidb__catalog *m, const char *sql, const char *what, const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    int rc = vstep_stmt(m, sql, what, types, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* step_stmt with the catalog locked. */
+static int run_stmt(akidb__catalog *m, const char *sql, const char *what, const char *types, ...)
+{
+    va_list ap;
+    va_start(ap, types);
+    pthread_mutex_lock(&m->lock);
+    int rc = vstep_stmt(m, sql, what, types, ap);
     pthread_mutex_unlock(&m->lock);
+    va_end(ap);
     return rc;
 }
 
@@ -535,23 +770,39 @@ int akidb__catalog_dlq_purge_permanent(akidb__catalog *m)
 
 /* ---- snapshots ------------------------------------------------------- */
 
-int akidb__catalog_snap_add(akidb__catalog *m, const akidb__catalog_snap *e)
+static int snap_insert(akidb__catalog *m, const akidb__catalog_snap *e)
 {
-    return run_stmt(m, SQL_SNAP_ADD, "cannot record snapshot", "sisiisi", e->snapshot_id,
-                    e->coll_id, e->object_key, (int64_t)e->rows, (int64_t)e->bytes, e->sha256,
-                    e->created_at);
+    return step_stmt(m, SQL_SNAP_ADD, "cannot record snapshot", "sissiisisii", e->snapshot_id,
+                     e->coll_id, e->coll_name, e->object_key, (int64_t)e->rows,
+                     (int64_t)e->bytes, e->sha256, e->created_at,
+                     e->kind == AKIDB__SNAP_TIER ? "tier" : "user", e->crc32c,
+                     (int64_t)e->last_seq);
 }
 
-int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
-                          int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx)
+int akidb__catalog_snap_add(akidb__catalog *m, const akidb__catalog_snap *e)
+{
+    pthread_mutex_lock(&m->lock);
+    int rc = snap_insert(m, e);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* Snapshot rows under one collection name (coll_name), of one collection
+ * id (coll_id > 0) or of all, copied out so the callback runs without the
+ * lock. */
+static int snap_query(akidb__catalog *m, const char *coll_name, int64_t coll_id,
+                      int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx)
 {
     akidb__catalog_snap *rows = NULL;
     size_t n = 0, cap = 0;
     pthread_mutex_lock(&m->lock);
     sqlite3_stmt *st = NULL;
     int rc = AKIDB_OK;
-    int src = sqlite3_prepare_v2(m->db, SQL_SNAP_LIST, -1, &st, NULL);
-    if (src == SQLITE_OK)
+    const char *sql = coll_name ? SQL_SNAP_LIST : coll_id > 0 ? SQL_SNAP_LIST_ID : SQL_SNAP_ALL;
+    int src = sqlite3_prepare_v2(m->db, sql, -1, &st, NULL);
+    if (src == SQLITE_OK && coll_name)
+        src = sqlite3_bind_text(st, 1, coll_name, -1, SQLITE_TRANSIENT);
+    else if (src == SQLITE_OK && coll_id > 0)
         src = sqlite3_bind_int64(st, 1, coll_id);
     if (src != SQLITE_OK) {
         rc = sql_err(m, src, "cannot list snapshots");
@@ -573,6 +824,9 @@ int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
         const char *id = (const char *)sqlite3_column_text(st, 0);
         const char *key = (const char *)sqlite3_column_text(st, 2);
         const char *sha = (const char *)sqlite3_column_text(st, 5);
+        const char *kind = (const char *)sqlite3_column_text(st, 7);
+        const char *name = (const char *)sqlite3_column_text(st, 10);
+        snprintf(e->coll_name, sizeof e->coll_name, "%s", name ? name : "");
         snprintf(e->snapshot_id, sizeof e->snapshot_id, "%s", id ? id : "");
         snprintf(e->object_key, sizeof e->object_key, "%s", key ? key : "");
         snprintf(e->sha256, sizeof e->sha256, "%s", sha ? sha : "");
@@ -580,6 +834,9 @@ int akidb__catalog_snap_list(akidb__catalog *m, int64_t coll_id,
         e->rows = (uint64_t)sqlite3_column_int64(st, 3);
         e->bytes = (uint64_t)sqlite3_column_int64(st, 4);
         e->created_at = sqlite3_column_int64(st, 6);
+        e->kind = kind && strcmp(kind, "tier") == 0 ? AKIDB__SNAP_TIER : AKIDB__SNAP_USER;
+        e->crc32c = sqlite3_column_int64(st, 8);
+        e->last_seq = (uint64_t)sqlite3_column_int64(st, 9);
     }
     if (src != SQLITE_DONE)
         rc = sql_err(m, src, "cannot list snapshots");
@@ -592,9 +849,38 @@ unlock:
     return rc;
 }
 
-int akidb__catalog_snap_delete(akidb__catalog *m, int64_t coll_id, const char *snapshot_id)
+int akidb__catalog_snap_list(akidb__catalog *m, const char *coll_name,
+                          int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx)
 {
-    return run_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "is", coll_id, snapshot_id);
+    return snap_query(m, coll_name ? coll_name : "", 0, cb, ctx);
+}
+
+int akidb__catalog_snap_list_id(akidb__catalog *m, int64_t coll_id,
+                                int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx)
+{
+    return snap_query(m, NULL, coll_id > 0 ? coll_id : INT64_MAX, cb, ctx);
+}
+
+int akidb__catalog_snap_all(akidb__catalog *m,
+                            int (*cb)(void *ctx, const akidb__catalog_snap *e), void *ctx)
+{
+    return snap_query(m, NULL, 0, cb, ctx);
+}
+
+int akidb__catalog_snap_total(akidb__catalog *m, uint64_t *bytes_out)
+{
+    pthread_mutex_lock(&m->lock);
+    int64_t v = 0;
+    int rc = query_int(m, SQL_SNAP_TOTAL, &v, "cannot sum snapshot sizes");
+    pthread_mutex_unlock(&m->lock);
+    *bytes_out = v > 0 ? (uint64_t)v : 0;
+    return rc;
+}
+
+int akidb__catalog_snap_delete(akidb__catalog *m, const char *coll_name,
+                               const char *snapshot_id)
+{
+    return run_stmt(m, SQL_SNAP_DELETE, "cannot delete snapshot", "ss", coll_name, snapshot_id);
 }
 
 /* ---- application records --------------------------------------------- */
@@ -692,5 +978,226 @@ int akidb__catalog_kv_list(akidb__catalog *m, const char *ns,
         rc = sql_err(m, src, "cannot list records");
     sqlite3_finalize(st);
     pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+/* ---- tiering ---------------------------------------------------------- */
+
+static const char *const tier_names[] = { NULL, "hot", "warm", "cold" };
+
+akidb_tier akidb__catalog_tier_parse(const char *s)
+{
+    for (int t = AKIDB_TIER_HOT; s && t <= AKIDB_TIER_COLD; t++)
+        if (strcmp(s, tier_names[t]) == 0)
+            return (akidb_tier)t;
+    return (akidb_tier)0;
+}
+
+const char *akidb__catalog_tier_name(akidb_tier t)
+{
+    return t >= AKIDB_TIER_HOT && t <= AKIDB_TIER_COLD ? tier_names[t] : "unknown";
+}
+
+static int coll_update(akidb__catalog *m, const akidb__catalog_coll *c)
+{
+    return step_stmt(m, SQL_COLL_UPDATE, "cannot update collection", "siiiiiiinnnnni",
+                     akidb__catalog_tier_name(c->tier), (int64_t)c->pinned, c->last_access,
+                     (int64_t)c->hot_bytes, (int64_t)c->doc_count, (int64_t)c->doc_deleted,
+                     (int64_t)c->access_count, c->access_window, c->policy.v[0],
+                     c->policy.v[1], c->policy.v[2], c->policy.v[3], c->policy.v[4],
+                     c->coll_id);
+}
+
+int akidb__catalog_coll_update(akidb__catalog *m, const akidb__catalog_coll *c)
+{
+    pthread_mutex_lock(&m->lock);
+    int rc = coll_update(m, c);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_access_update(akidb__catalog *m, size_t n, const akidb__catalog_access *rows)
+{
+    if (n == 0)
+        return AKIDB_OK;
+    pthread_mutex_lock(&m->lock);
+    int rc = exec(m, "BEGIN IMMEDIATE", "cannot record access statistics");
+    for (size_t i = 0; i < n && rc == AKIDB_OK; i++)
+        rc = step_stmt(m, SQL_ACCESS_UPDATE, "cannot record access statistics", "iiii",
+                       rows[i].last_access, (int64_t)rows[i].access_count,
+                       rows[i].access_window, rows[i].coll_id);
+    if (rc == AKIDB_OK)
+        rc = exec(m, "COMMIT", "cannot record access statistics");
+    if (rc)
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+static int intent_put(akidb__catalog *m, const akidb__catalog_intent *e)
+{
+    return step_stmt(m, SQL_INTENT_PUT, "cannot record tier transition", "ississiisiii",
+                     e->coll_id, akidb__catalog_tier_name(e->from),
+                     akidb__catalog_tier_name(e->to), (int64_t)e->step, e->snapshot_id,
+                     e->object_key, (int64_t)e->bytes, (int64_t)e->crc32c, e->sha256,
+                     (int64_t)e->rows, (int64_t)e->last_seq, e->started_at);
+}
+
+int akidb__catalog_intent_put(akidb__catalog *m, const akidb__catalog_intent *e)
+{
+    pthread_mutex_lock(&m->lock);
+    int rc = intent_put(m, e);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_intent_delete(akidb__catalog *m, int64_t coll_id)
+{
+    return run_stmt(m, SQL_INTENT_DELETE, "cannot clear tier transition", "i", coll_id);
+}
+
+int akidb__catalog_intent_list(akidb__catalog *m,
+                               int (*cb)(void *ctx, const akidb__catalog_intent *e), void *ctx)
+{
+    akidb__catalog_intent *rows = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, SQL_INTENT_ALL, -1, &st, NULL);
+    while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        src = SQLITE_OK;
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 8;
+            akidb__catalog_intent *r = realloc(rows, c2 * sizeof *r);
+            if (!r) {
+                rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+                break;
+            }
+            rows = r;
+            cap = c2;
+        }
+        akidb__catalog_intent *e = &rows[n++];
+        memset(e, 0, sizeof *e);
+        e->coll_id = sqlite3_column_int64(st, 0);
+        e->from = akidb__catalog_tier_parse((const char *)sqlite3_column_text(st, 1));
+        e->to = akidb__catalog_tier_parse((const char *)sqlite3_column_text(st, 2));
+        e->step = (int)sqlite3_column_int64(st, 3);
+        const char *id = (const char *)sqlite3_column_text(st, 4);
+        const char *key = (const char *)sqlite3_column_text(st, 5);
+        const char *sha = (const char *)sqlite3_column_text(st, 8);
+        snprintf(e->snapshot_id, sizeof e->snapshot_id, "%s", id ? id : "");
+        snprintf(e->object_key, sizeof e->object_key, "%s", key ? key : "");
+        snprintf(e->sha256, sizeof e->sha256, "%s", sha ? sha : "");
+        e->bytes = (uint64_t)sqlite3_column_int64(st, 6);
+        e->crc32c = (uint32_t)sqlite3_column_int64(st, 7);
+        e->rows = (uint64_t)sqlite3_column_int64(st, 9);
+        e->last_seq = (uint64_t)sqlite3_column_int64(st, 10);
+        e->started_at = sqlite3_column_int64(st, 11);
+        if (!e->from || !e->to) {
+            rc = akidb__err(AKIDB_CORRUPT, "catalog %s: tier transition of collection %lld "
+                            "names an unknown tier", m->path, (long long)e->coll_id);
+            break;
+        }
+    }
+    if (rc == AKIDB_OK && src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot read tier transitions");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n && rc == AKIDB_OK; i++)
+        rc = cb(ctx, &rows[i]);
+    free(rows);
+    return rc;
+}
+
+int akidb__catalog_tier_commit(akidb__catalog *m, const akidb__catalog_coll *c,
+                               const akidb__catalog_snap *snap_add, int intent_delete)
+{
+    pthread_mutex_lock(&m->lock);
+    int rc = exec(m, "BEGIN IMMEDIATE", "cannot record tier change");
+    if (rc == AKIDB_OK && snap_add)
+        rc = snap_insert(m, snap_add);
+    if (rc == AKIDB_OK)
+        rc = coll_update(m, c);
+    if (rc == AKIDB_OK && intent_delete)
+        rc = step_stmt(m, SQL_INTENT_DELETE, "cannot clear tier transition", "i", c->coll_id);
+    if (rc == AKIDB_OK)
+        rc = exec(m, "COMMIT", "cannot record tier change");
+    if (rc)
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_gc_add(akidb__catalog *m, const char *key, const char *reason, int64_t now)
+{
+    return run_stmt(m, SQL_GC_ADD, "cannot record object to delete", "ssi", key, reason, now);
+}
+
+int akidb__catalog_gc_snap(akidb__catalog *m, const akidb__catalog_snap *e, const char *reason,
+                           int64_t now)
+{
+    /* The row goes and its object joins tier_gc in one transaction, so a
+     * crash can neither leave a row without its object being deleted nor
+     * lose track of the object. */
+    pthread_mutex_lock(&m->lock);
+    int rc = exec(m, "BEGIN IMMEDIATE", "cannot delete snapshot");
+    if (rc == AKIDB_OK)
+        rc = step_stmt(m, SQL_GC_ADD, "cannot delete snapshot", "ssi", e->object_key, reason,
+                       now);
+    if (rc == AKIDB_OK)
+        rc = step_stmt(m, SQL_SNAP_DELETE_ROW, "cannot delete snapshot", "s",
+                       e->snapshot_id);
+    if (rc == AKIDB_OK)
+        rc = exec(m, "COMMIT", "cannot delete snapshot");
+    if (rc)
+        sqlite3_exec(m->db, "ROLLBACK", NULL, NULL, NULL);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int akidb__catalog_gc_delete(akidb__catalog *m, const char *key)
+{
+    return run_stmt(m, SQL_GC_DELETE, "cannot clear object to delete", "s", key);
+}
+
+int akidb__catalog_gc_list(akidb__catalog *m, int (*cb)(void *ctx, const char *key), void *ctx)
+{
+    /* Keys copied out first: the callback deletes objects and rows. */
+    char **keys = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&m->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = AKIDB_OK;
+    int src = sqlite3_prepare_v2(m->db, SQL_GC_ALL, -1, &st, NULL);
+    while (src == SQLITE_OK && (src = sqlite3_step(st)) == SQLITE_ROW) {
+        src = SQLITE_OK;
+        const char *k = (const char *)sqlite3_column_text(st, 0);
+        if (n == cap) {
+            size_t c2 = cap ? cap * 2 : 8;
+            char **r = realloc(keys, c2 * sizeof *r);
+            if (!r) {
+                rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+                break;
+            }
+            keys = r;
+            cap = c2;
+        }
+        if (!(keys[n] = strdup(k ? k : ""))) {
+            rc = akidb__err(AKIDB_NOMEM, "catalog %s: out of memory", m->path);
+            break;
+        }
+        n++;
+    }
+    if (rc == AKIDB_OK && src != SQLITE_DONE)
+        rc = sql_err(m, src, "cannot read objects to delete");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&m->lock);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == AKIDB_OK)
+            rc = cb(ctx, keys[i]);
+        free(keys[i]);
+    }
+    free(keys);
     return rc;
 }

@@ -7,7 +7,13 @@
  * the "checkpoint" kind: every node in node order, tombstones flagged in a
  * hnsw_deleted column, links and entry point verbatim, and the level
  * generator's state, so a reopened collection is the very graph that was
- * saved and grows exactly as the original would have.  DuckDB and the
+ * saved and grows exactly as the original would have.  Writes are
+ * acknowledged before they are linked into the graph, so the checkpoint
+ * holds "graph + tail": the nodes not linked yet are its last rows, with
+ * their levels and no links, and akidb.hnsw_linked_rows says where they
+ * start (snapshot.c); a reopen puts them back in the tail, and the
+ * indexer links them after akidb_open returns.  Writing one never waits
+ * for the indexer.  DuckDB and the
  * other tools read it like any snapshot.  Its key_value_metadata adds
  *
  *   akidb.collection_id   the catalog's id of the collection
@@ -27,8 +33,13 @@
  * Writing is atomic: PATH.tmp is written and fsync'ed, renamed over PATH,
  * and the directory fsync'ed; a crash at any point leaves either the old
  * checkpoint or the new one, and the log still holds everything after the
- * old one.  Reading maps the file, checks the checksum before anything is
- * decoded, and then decodes one row group at a time into the index.
+ * old one.  A checkpoint directory deleted under an open handle is made
+ * again: the state in RAM is then the only complete copy, and writing it
+ * out is what saves it.  Reading maps the file, checks the checksum
+ * before anything is decoded, and then decodes one row group at a time
+ * into the index.  An intact checkpoint of another akidb.format (a newer
+ * library's) is AKIDB_INVALID, not damage (docs/FORMATS.md, "Versions and
+ * upgrades").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +53,7 @@
 
 #include "common/alloc.h"
 #include "engine/checkpoint.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "common/file.h"
 #include "format/parquet.h"
 #include "engine/snapshot.h"
@@ -144,7 +155,10 @@ int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const c
         return akidb__err(AKIDB_IOERR, "%s: cannot write checkpoint: %s", tmp, strerror(err));
 
     ckpt_sink s = { -1, tmp, 0, 0 };
-    s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    const unsigned mode = akidb__env_file_mode(env);
+    s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (s.fd < 0 && errno == ENOENT && akidb__mkdir_parent(tmp, akidb__env_dir_mode(env)) == 0)
+        s.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (s.fd < 0)
         return akidb__err(AKIDB_IOERR, "%s: cannot create: %s", tmp, strerror(errno));
     char kv_id[24], kv_seq[24];
@@ -221,36 +235,39 @@ static int reraise(int rc, const char *path)
                 : akidb__err(AKIDB_CORRUPT, "%s", msg);
 }
 
-int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
-                     uint64_t coll_id, uint64_t *last_seq_out)
+/* Load the checkpoint bytes p[0..size) (`path` names them in messages). */
+static int load_bytes(const akidb__env *env, akidb__collection *c, const unsigned char *p,
+                      uint64_t size, const char *path, uint64_t coll_id, uint64_t *last_seq_out,
+                      int checked)
 {
-    const void *map;
-    size_t map_len;
-    int rc = akidb__map_file(path, &map, &map_len);
-    if (rc)
-        return rc;   /* AKIDB_NOTFOUND silently: a collection without a checkpoint yet */
-    const unsigned char *p = map;
-    uint64_t size = map_len;
-    if (size < 12) {
-        akidb__unmap_file(map, map_len);
+    if (size < 12)
         return akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated (%" PRIu64 " bytes)",
                           path, size);
-    }
     akidb__pqr *r = NULL;
     uint64_t got_id = 0, got_seq = 0;
-    const char *kind;
+    const char *kind, *fmt;
+    int rc;
     if (memcmp(p, "AKIDBCKP", 8) == 0) {
         rc = akidb__err(AKIDB_INVALID, "%s: a binary checkpoint of a pre-release build; this "
                         "version reads Parquet checkpoints only", path);
         goto done;
     }
-    if ((rc = verify(p, size, path)))
+    if (!checked && (rc = verify(p, size, path)))
         goto done;
     if ((rc = akidb__pqr_open(p, (size_t)size, &env->alloc, &r))) {
         rc = reraise(rc, path);
         goto done;
     }
     akidb__pqr_trust_pages(r);   /* verify() covered every page */
+    /* Intact (the checksum matched) but of another layout version: a newer
+     * library wrote it.  That is INVALID, not damage (docs/FORMATS.md). */
+    fmt = akidb__pqr_kv(r, "akidb.format");
+    if (fmt && strcmp(fmt, AKIDB__SNAP_FORMAT) != 0 && strcmp(fmt, AKIDB__SNAP_FORMAT_TAIL) != 0) {
+        rc = akidb__err(AKIDB_INVALID, "%s: checkpoint of format %.20s; this library reads "
+                        "formats %s and %s (was the database opened by a newer libakidb?)",
+                        path, fmt, AKIDB__SNAP_FORMAT, AKIDB__SNAP_FORMAT_TAIL);
+        goto done;
+    }
     kind = akidb__pqr_kv(r, "akidb.kind");
     if (!kind || strcmp(kind, "checkpoint") != 0) {
         rc = akidb__err(AKIDB_CORRUPT, "%s: not a checkpoint (akidb.kind is %s)", path,
@@ -274,6 +291,108 @@ int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *pa
         rc = reraise(rc, NULL);
 done:
     akidb__pqr_free(r);
+    return rc;
+}
+
+int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
+                     uint64_t coll_id, uint64_t *last_seq_out)
+{
+    const void *map;
+    size_t map_len;
+    int rc = akidb__map_file(path, &map, &map_len);
+    if (rc)
+        return rc;   /* AKIDB_NOTFOUND silently: a collection without a checkpoint yet */
+    rc = load_bytes(env, c, map, map_len, path, coll_id, last_seq_out, 0);
     akidb__unmap_file(map, map_len);
     return rc;
+}
+
+int akidb__ckpt_read_mem(const akidb__env *env, akidb__collection *c, const void *data,
+                         size_t len, const char *what, uint64_t coll_id, uint64_t *last_seq_out,
+                         int checked)
+{
+    return load_bytes(env, c, data, len, what, coll_id, last_seq_out, checked);
+}
+
+int akidb__ckpt_check_mem(const void *data, size_t len, const char *what)
+{
+    if (len < 12)
+        return akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated (%zu bytes)", what, len);
+    return verify(data, len, what);
+}
+
+int akidb__ckpt_peek(const akidb__env *env, const void *data, size_t len, const char *what,
+                     uint64_t *coll_id_out, uint64_t *last_seq_out, uint64_t *rows_out)
+{
+    akidb__pqr *r = NULL;
+    int rc = akidb__pqr_open(data, len, &env->alloc, &r);
+    if (rc) {
+        rc = reraise(rc, what);
+    } else if ((rc = akidb__snap_kv_u64(r, "akidb.collection_id", coll_id_out, what)) ==
+                   AKIDB_OK &&
+               (rc = akidb__snap_kv_u64(r, "akidb.last_seq", last_seq_out, what)) == AKIDB_OK) {
+        *rows_out = akidb__pqr_num_rows(r);
+    }
+    akidb__pqr_free(r);
+    return rc;
+}
+
+/* ---- a checkpoint in memory ------------------------------------------ */
+
+typedef struct mem_sink {
+    const akidb_allocator *alloc;
+    unsigned char *buf;
+    size_t len, cap;
+    const char *what;
+} mem_sink;
+
+static int mem_write(void *ctx, const void *buf, size_t len)
+{
+    mem_sink *m = ctx;
+    if (len > m->cap - m->len) {
+        size_t cap = m->cap ? m->cap : 1 << 20;
+        while (cap - m->len < len) {
+            if (cap > SIZE_MAX / 2)
+                return akidb__err(AKIDB_NOMEM, "%s: checkpoint too large for memory", m->what);
+            cap *= 2;
+        }
+        unsigned char *p = akidb__realloc(m->alloc, m->buf, cap);
+        if (!p)
+            return akidb__err(AKIDB_NOMEM, "%s: out of memory for a %zu-byte checkpoint",
+                              m->what, cap);
+        m->buf = p;
+        m->cap = cap;
+    }
+    memcpy(m->buf + m->len, buf, len);
+    m->len += len;
+    return AKIDB_OK;
+}
+
+int akidb__ckpt_write_mem(const akidb__env *env, const akidb__collection *c, uint64_t coll_id,
+                          uint64_t last_seq, const char *what, void **buf_out, size_t *len_out)
+{
+    mem_sink m = { &env->alloc, NULL, 0, 0, what };
+    char kv_id[24], kv_seq[24];
+    snprintf(kv_id, sizeof kv_id, "%" PRIu64, coll_id);
+    snprintf(kv_seq, sizeof kv_seq, "%" PRIu64, last_seq);
+    const char *keys[] = { "akidb.collection_id", "akidb.last_seq", CRC_KEY };
+    const char *vals[] = { kv_id, kv_seq, CRC_PLACEHOLDER };
+    int rc = akidb__snap_encode_exact(env, c, keys, vals, 3, mem_write, &m, what);
+    uint64_t start = 0;
+    int64_t at = -1;
+    if (rc == AKIDB_OK &&
+        (m.len < 12 || !(start = footer_start(m.buf + m.len - 8, m.len)) ||
+         (at = find_crc_digits(m.buf + start, (size_t)(m.len - 8 - start))) < 0))
+        rc = akidb__err(AKIDB_ERROR, "%s: cannot find the checksum placeholder in the footer "
+                        "just written", what);
+    if (rc) {
+        akidb__free(&env->alloc, m.buf);
+        return rc;
+    }
+    char digits[9];
+    snprintf(digits, sizeof digits, "%08" PRIx32, akidb__crc32c(0, m.buf, m.len));
+    memcpy(m.buf + start + (uint64_t)at, digits, 8);
+    *buf_out = m.buf;
+    *len_out = m.len;
+    return AKIDB_OK;
 }

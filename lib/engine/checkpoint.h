@@ -25,4 +25,28 @@ int akidb__ckpt_write(const akidb__env *env, const akidb__collection *c, const c
 int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
                      uint64_t coll_id, uint64_t *last_seq_out);
 
+/* The same from bytes already in memory (a checkpoint downloaded from the
+ * object store); `what` names them in messages.  checked: the caller has
+ * already checked the whole bytes against a CRC-32C recorded for them
+ * (the catalog's), so the file's own checksum is not computed again. */
+int akidb__ckpt_read_mem(const akidb__env *env, akidb__collection *c, const void *data,
+                         size_t len, const char *what, uint64_t coll_id, uint64_t *last_seq_out,
+                         int checked);
+
+/* Check only the whole-file checksum of checkpoint bytes: AKIDB_OK or
+ * AKIDB_CORRUPT naming `what`. */
+int akidb__ckpt_check_mem(const void *data, size_t len, const char *what);
+
+/* The collection id, log position and row count a checkpoint's footer
+ * records (nothing else is decoded or checked). */
+int akidb__ckpt_peek(const akidb__env *env, const void *data, size_t len, const char *what,
+                     uint64_t *coll_id_out, uint64_t *last_seq_out, uint64_t *rows_out);
+
+/* Write c as a checkpoint into memory (the caller holds c's lock shared):
+ * *buf_out, allocated with env's allocator, holds *len_out bytes, exactly
+ * what akidb__ckpt_write would put in the file.  For a demotion whose
+ * local write failed (disk full): the store gets the bytes directly. */
+int akidb__ckpt_write_mem(const akidb__env *env, const akidb__collection *c, uint64_t coll_id,
+                          uint64_t last_seq, const char *what, void **buf_out, size_t *len_out);
+
 #endif

@@ -25,6 +25,15 @@
  * leaves no trace, in RAM or in the log.  Recovery replays logged batches
  * through the same reserve and commit steps.
  *
+ * Commit appends the vectors to the index's tail (a copy, no graph work):
+ * from then on the documents are found by lookups, gets and searches (the
+ * index scans its tail exactly).  Linking the tail into the graph happens
+ * later, in slices under the write lock (akidb__coll_index_step), by the
+ * handle's indexer thread (indexer.c), or by a writer itself when the
+ * tail has grown past the bound (back-pressure, see help_index).  Nodes
+ * are linked in node order whoever does it, so the graph is the same as
+ * if every write had linked its own nodes at once.
+ *
  * Log payloads (little-endian):
  *   u8 type (1 put, 2 delete), 3 zero bytes, u32 n, then n entries:
  *   put     u64 id, i64 inserted_at, u32 ext_len, u32 meta_len (0xFFFFFFFF =
@@ -41,9 +50,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+#include <time.h>
+
 #include "common/env.h"
 #include "common/alloc.h"
 #include "engine/collection.h"
+#include "engine/indexer.h"
 #include "index/hnsw.h"
 #include "engine/wal.h"
 
@@ -80,6 +93,15 @@ struct akidb__collection {
     pthread_mutex_t ckpt_lock;   /* one checkpoint at a time (they share a temp file) */
     akidb__hnsw *index;
 
+    akidb__indexer *ix;          /* woken when the tail grows; NULL = none */
+    uint32_t lag_bound;          /* back-pressure: writers link while the tail exceeds it */
+    uint32_t lag;                /* tail size: written under the write lock, read atomically */
+    uint32_t index_hold;         /* atomic: > 0 while linking is held (akidb__coll_index_hold) */
+    uint32_t read_waiters;       /* atomic hints: calls waiting for `lock`, */
+    uint32_t write_waiters;      /* shared / exclusive (lock_shared, lock_exclusive) */
+    uint32_t ckpt_linked;        /* graph nodes in the last checkpoint written or loaded */
+    uint64_t ckpt_file_bytes;    /* and its size: the default checkpoint threshold follows it */
+
     uint64_t *node_id;
     char **node_ext;
     char **node_meta;
@@ -89,7 +111,15 @@ struct akidb__collection {
     map id_map;
     map ext_map;
     uint64_t next_id;
+    uint64_t str_bytes;          /* bytes of the nodes' strings, kept as they change */
+    void *owner;                 /* the handle's table entry (db.c) */
 };
+
+/* Bytes a string takes in the accounting (akidb__coll_stat). */
+static inline uint64_t str_cost(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
 
 /* ---- hashing and maps ------------------------------------------------ */
 
@@ -235,6 +265,8 @@ int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
         akidb__free(alloc, c);
         return akidb__err(rc, "collection %s: cannot create index", name);
     }
+    c->lag_bound = env->max_index_lag ? env->max_index_lag
+                                      : akidb__coll_default_lag_bound(cfg->dim);
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     /* Searches are frequent and short; without this, a steady stream of
@@ -272,6 +304,7 @@ static void free_contents(akidb__collection *c)
     c->node_ext = c->node_meta = NULL;
     c->node_time = NULL;
     c->node_cap = 0;
+    c->str_bytes = 0;
     map_free(a, &c->id_map);
     map_free(a, &c->ext_map);
     akidb__hnsw_free(c->index);
@@ -282,6 +315,15 @@ void akidb__coll_free(akidb__collection *c)
 {
     if (!c)
         return;
+    /* Its tail leaves the handle's count; a waiter for every tail to
+     * drain must look again. */
+    uint32_t lag = __atomic_load_n(&c->lag, __ATOMIC_RELAXED);
+    if (lag) {
+        akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_INDEX_PENDING,
+                          -(int64_t)lag);
+        if (c->ix)
+            akidb__indexer_drained(c->ix);
+    }
     free_contents(c);
     akidb__wal_close(c->wal);
     pthread_rwlock_destroy(&c->lock);
@@ -295,6 +337,16 @@ void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver)
     c->saver = saver;
 }
 
+void akidb__coll_set_owner(akidb__collection *c, void *owner)
+{
+    c->owner = owner;
+}
+
+void *akidb__coll_owner(const akidb__collection *c)
+{
+    return c->owner;
+}
+
 void akidb__coll_set_created_at(akidb__collection *c, int64_t us)
 {
     c->created_at = us;
@@ -305,9 +357,49 @@ int64_t akidb__coll_created_at(const akidb__collection *c)
     return c->created_at;
 }
 
+/* The collection lock, taken for calls (searches, reads, writes).  A call
+ * that cannot take it at once counts itself in read_waiters or
+ * write_waiters while it waits: linking reads those hints and gives way
+ * (see akidb__coll_index_step).  Without it, the indexer's back-to-back
+ * slices won the lock again and again on a 2-core box (the lock prefers
+ * writers, and the indexer is always the next writer): eight writers got
+ * a tenth of their throughput and searches waited tens of milliseconds
+ * (docs/BENCHMARKS.md, "Fast ingest"). */
+static void lock_shared(akidb__collection *c)
+{
+    if (pthread_rwlock_tryrdlock(&c->lock) == 0)
+        return;
+    __atomic_fetch_add(&c->read_waiters, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_rdlock(&c->lock);
+    __atomic_fetch_sub(&c->read_waiters, 1, __ATOMIC_RELAXED);
+}
+
+static void lock_exclusive(akidb__collection *c)
+{
+    if (pthread_rwlock_trywrlock(&c->lock) == 0)
+        return;
+    __atomic_fetch_add(&c->write_waiters, 1, __ATOMIC_RELAXED);
+    pthread_rwlock_wrlock(&c->lock);
+    __atomic_fetch_sub(&c->write_waiters, 1, __ATOMIC_RELAXED);
+}
+
+/* Whether calls wait that linking should let in: the indexer gives way
+ * to every call; a writer linking under back-pressure only to reads
+ * (other writers would wait for the same linking anyway, and handing the
+ * lock around between them node by node halved the sustained rate). */
+static int lock_wanted(const akidb__collection *c, int by_writer)
+{
+    return __atomic_load_n(&c->read_waiters, __ATOMIC_RELAXED) != 0 ||
+           (!by_writer && __atomic_load_n(&c->write_waiters, __ATOMIC_RELAXED) != 0);
+}
+
 void akidb__coll_attach_wal(akidb__collection *c, akidb__wal *wal)
 {
+    /* Under the lock: a promotion from the cold tier attaches the log
+     * while searches already use the collection. */
+    lock_exclusive(c);
     c->wal = wal;
+    pthread_rwlock_unlock(&c->lock);
 }
 
 uint64_t akidb__coll_id(const akidb__collection *c)
@@ -324,6 +416,125 @@ void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq)
 {
     c->last_seq = seq;
     c->has_checkpoint = 1;
+    struct stat st;
+    if (stat(c->ckpt_path, &st) == 0)
+        c->ckpt_file_bytes = (uint64_t)st.st_size;
+}
+
+uint32_t akidb__coll_default_lag_bound(uint32_t dim)
+{
+    uint32_t b = (uint32_t)(((uint32_t)1 << 21) / (dim ? dim : 1));
+    return b < 1024 ? 1024 : b > ((uint32_t)1 << 20) ? (uint32_t)1 << 20 : b;
+}
+
+void akidb__coll_set_indexer(akidb__collection *c, akidb__indexer *ix)
+{
+    c->ix = ix;
+}
+
+uint32_t akidb__coll_index_lag(const akidb__collection *c)
+{
+    return __atomic_load_n(&c->lag, __ATOMIC_RELAXED);
+}
+
+uint32_t akidb__coll_lag_bound(const akidb__collection *c)
+{
+    return c->lag_bound;
+}
+
+static int index_held(const akidb__collection *c)
+{
+    return __atomic_load_n(&c->index_hold, __ATOMIC_ACQUIRE) != 0;
+}
+
+void akidb__coll_index_hold(akidb__collection *c, int hold)
+{
+    if (hold) {
+        __atomic_fetch_add(&c->index_hold, 1, __ATOMIC_ACQ_REL);
+        return;
+    }
+    /* The last release wakes the indexer for what the tail holds. */
+    if (__atomic_sub_fetch(&c->index_hold, 1, __ATOMIC_ACQ_REL) == 0 && c->ix &&
+        akidb__coll_index_lag(c) > 0)
+        akidb__indexer_kick(c->ix);
+}
+
+int akidb__coll_index_pending(const akidb__collection *c)
+{
+    return akidb__coll_index_lag(c) > 0 && !index_held(c);
+}
+
+/* Under the write lock: publish the tail size after appends or links. */
+static void update_lag(akidb__collection *c)
+{
+    uint32_t lag = akidb__hnsw_size(c->index) - akidb__hnsw_linked(c->index);
+    uint32_t old = __atomic_exchange_n(&c->lag, lag, __ATOMIC_RELAXED);
+    if (lag != old)
+        akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_INDEX_PENDING,
+                          (int64_t)lag - (int64_t)old);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32_t stop_at,
+                                int by_writer)
+{
+    akidb__metrics *m = (akidb__metrics *)&c->env->metrics;
+    /* Linking gives way to calls (lock_wanted): it lets waiting ones in
+     * first (the indexer for up to ~1 ms, so it still makes progress
+     * under a constant stream; a writer for 50 us), and ends its slice
+     * after any node once one waits.  So a search waits for about one
+     * node's linking, not for a 2 ms slice. */
+    for (int i = 0; i < (by_writer ? 1 : 20) && lock_wanted(c, by_writer); i++) {
+        struct timespec pause = { 0, 50000 };
+        nanosleep(&pause, NULL);
+    }
+    if (by_writer)
+        lock_exclusive(c);
+    else
+        pthread_rwlock_wrlock(&c->lock);
+    uint64_t t0 = mono_ns(), t = t0;
+    uint32_t linked = 0;
+    /* At least one node, however small the budget: progress is certain
+     * (unless linking is held: then none). */
+    int held = index_held(c);
+    while (!held && akidb__hnsw_size(c->index) - akidb__hnsw_linked(c->index) > stop_at &&
+           (linked == 0 || (t - t0 < budget_ns && !lock_wanted(c, by_writer)))) {
+        akidb__hnsw_link_next(c->index);
+        linked++;
+        t = mono_ns();
+    }
+    update_lag(c);
+    uint32_t left = c->lag;
+    pthread_rwlock_unlock(&c->lock);
+    if (linked) {
+        akidb__metric_add(m, AKIDB__M_INDEX_LINKED, linked);
+        akidb__metric_add(m, AKIDB__M_INDEX_LINK_US, (int64_t)((t - t0) / 1000));
+        if (by_writer)
+            akidb__metric_add(m, AKIDB__M_INDEX_WRITER_LINKED, linked);
+        if (left == 0 && c->ix)
+            akidb__indexer_drained(c->ix);
+    }
+    return left;
+}
+
+/* Back-pressure, after a write was logged and applied: while the tail is
+ * longer than the bound, the writer links nodes itself, a slice at a
+ * time so searches get the lock between slices.  The write is durable
+ * already; it is acknowledged (returns) when the tail is back within the
+ * bound, which keeps the exact scan of the tail that every search pays
+ * bounded however fast writes come. */
+static void help_index(akidb__collection *c)
+{
+    /* Not while linking is held (a checkpoint or demotion in progress,
+     * which is short): the tail may pass the bound until it ends. */
+    while (akidb__coll_index_lag(c) > c->lag_bound && !index_held(c))
+        akidb__coll_index_step(c, AKIDB__INDEX_SLICE_NS, c->lag_bound, 1);
 }
 
 const char *akidb__coll_name(const akidb__collection *c)
@@ -338,39 +549,56 @@ void akidb__coll_config(const akidb__collection *c, akidb_collection_config *out
 
 uint64_t akidb__coll_count(akidb__collection *c)
 {
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     uint64_t n = c->id_map.count;
     pthread_rwlock_unlock(&c->lock);
     return n;
 }
 
+/* Caller holds the lock (either mode).  O(1): kept up to date by the
+ * writes, because the tiering policy sums it over every collection. */
+static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *graph,
+                        uint64_t *docs)
+{
+    uint32_t nodes = akidb__hnsw_size(c->index);
+    uint64_t v = (uint64_t)nodes * c->cfg.dim * sizeof(float);
+    uint64_t index = akidb__hnsw_memory(c->index);
+    *vec = v;
+    *graph = index > v ? index - v : 0;
+    *docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
+                                     sizeof *c->node_meta + sizeof *c->node_time) +
+            ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
+             (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0)) * sizeof(map_slot) +
+            c->str_bytes;
+}
+
 void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
 {
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     uint32_t nodes = akidb__hnsw_size(c->index);
-    uint64_t vec = (uint64_t)nodes * c->cfg.dim * sizeof(float);
-    uint64_t index = akidb__hnsw_memory(c->index);
-    uint64_t docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
-                                             sizeof *c->node_meta + sizeof *c->node_time) +
-                    ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
-                     (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0)) * sizeof(map_slot);
-    for (uint32_t i = 0; i < nodes; i++) {
-        if (c->node_ext[i])
-            docs += strlen(c->node_ext[i]) + 1;
-        if (c->node_meta[i])
-            docs += strlen(c->node_meta[i]) + 1;
-    }
     out->dim = c->cfg.dim;
     out->metric = c->cfg.metric;
     out->count = c->id_map.count;
     out->deleted = nodes - c->id_map.count;
-    out->vector_bytes = vec;
-    out->graph_bytes = index > vec ? index - vec : 0;
-    out->document_bytes = docs;
+    byte_counts(c, &out->vector_bytes, &out->graph_bytes, &out->document_bytes);
     out->bytes = out->vector_bytes + out->graph_bytes + out->document_bytes;
     out->log_bytes = c->wal ? akidb__wal_size(c->wal) : 0;
-    out->index_lag = 0;
+    out->log_truncated_bytes = c->wal ? akidb__wal_cut_bytes(c->wal) : 0;
+    out->index_lag = c->lag;
     pthread_rwlock_unlock(&c->lock);
+}
+
+uint64_t akidb__coll_bytes(akidb__collection *c, uint64_t *count_out, uint64_t *deleted_out)
+{
+    uint64_t v, g, d;
+    lock_shared(c);
+    byte_counts(c, &v, &g, &d);
+    if (count_out)
+        *count_out = c->id_map.count;
+    if (deleted_out)
+        *deleted_out = akidb__hnsw_size(c->index) - c->id_map.count;
+    pthread_rwlock_unlock(&c->lock);
+    return v + g + d;
 }
 
 /* ---- writes ---------------------------------------------------------- */
@@ -638,6 +866,7 @@ static int reserve(akidb__collection *c, const batch *b)
  * tombstone it.  The id_map entry is the caller's business. */
 static void retire_node(akidb__collection *c, uint32_t node)
 {
+    c->str_bytes -= str_cost(c->node_ext[node]) + str_cost(c->node_meta[node]);
     if (c->node_ext[node]) {
         int64_t es = ext_find(c, c->node_ext[node], hash_str(c->node_ext[node]));
         if (es >= 0)
@@ -656,7 +885,7 @@ static void commit(akidb__collection *c, batch *b)
 {
     const uint32_t dim = c->cfg.dim;
     for (size_t i = 0; i < b->n; i++) {
-        uint32_t node = akidb__hnsw_add(c->index, b->vectors + i * dim);
+        uint32_t node = akidb__hnsw_append(c->index, b->vectors + i * dim);
         uint64_t id = b->ids[i];
         int64_t slot = id_find(&c->id_map, id);
         if (slot >= 0) {
@@ -672,12 +901,16 @@ static void commit(akidb__collection *c, batch *b)
         c->node_id[node] = id;
         c->node_ext[node] = b->ext[i];
         c->node_meta[node] = b->meta[i];
+        c->str_bytes += str_cost(b->ext[i]) + str_cost(b->meta[i]);
         c->node_time[node] = b->times[i];
         b->ext[i] = b->meta[i] = NULL;
         if (id >= c->next_id)
             c->next_id = id + 1;
     }
     akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_WRITTEN, (int64_t)b->n);
+    update_lag(c);
+    if (c->ix && b->n)
+        akidb__indexer_kick(c->ix);
 }
 
 static inline void put_u32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -742,6 +975,15 @@ static int log_payload(akidb__collection *c, const unsigned char *payload, size_
 static uint64_t checkpoint_due(const akidb__collection *c)
 {
     uint64_t limit = c->env->checkpoint_bytes;
+    /* The default threshold grows with the collection: a checkpoint
+     * rewrites all of it, so waiting for as many log bytes as the last
+     * checkpoint file held keeps it to at most one byte written per byte
+     * logged, however large the collection grows (write amplification
+     * about 2 in all, instead of growing with the collection's size).
+     * Replay is cheap (no graph work at open), so the longer log costs
+     * little at the next open. */
+    if (c->env->checkpoint_auto && c->ckpt_file_bytes > limit)
+        limit = c->ckpt_file_bytes;
     if (c->ckpt_retry_at > limit)
         limit = c->ckpt_retry_at;
     return akidb__wal_size(c->wal) >= limit ? limit : 0;
@@ -764,7 +1006,7 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
     unsigned char *payload = NULL;
     size_t len = 0;
     uint64_t seq = 0, due = 0;
-    pthread_rwlock_wrlock(&c->lock);
+    lock_exclusive(c);
     int rc = validate(c, upsert, n, vectors, external_ids, metadata_json, now_us, &b);
     if (rc == AKIDB_OK) {
         if ((rc = reserve(c, &b)) == AKIDB_OK &&
@@ -781,8 +1023,10 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
     akidb__free(c->alloc, payload);
     if (rc == AKIDB_OK)
         rc = akidb__wal_sync(c->wal, seq);
-    if (rc == AKIDB_OK)
+    if (rc == AKIDB_OK) {
         run_due_checkpoint(c, due);
+        help_index(c);
+    }
     return rc;
 }
 
@@ -797,7 +1041,7 @@ static void apply_delete(akidb__collection *c, int64_t slot)
 int akidb__coll_delete(akidb__collection *c, uint64_t id)
 {
     uint64_t seq = 0, due = 0;
-    pthread_rwlock_wrlock(&c->lock);
+    lock_exclusive(c);
     int rc;
     int64_t slot = id_find(&c->id_map, id);
     if (slot < 0) {
@@ -954,20 +1198,44 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
 
 /* ---- checkpoints ----------------------------------------------------- */
 
+int akidb__coll_intact(akidb__collection *c, char *why, size_t why_len)
+{
+    pthread_mutex_lock(&c->ckpt_lock);   /* no checkpoint renames meanwhile */
+    int ok = !c->wal || akidb__wal_intact(c->wal, why, why_len);
+    pthread_mutex_unlock(&c->ckpt_lock);
+    return ok;
+}
+
 int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
 {
+    /* Linking is held meanwhile: an indexer queued for the write lock
+     * behind the checkpoint's shared lock would hold every search back
+     * (the lock prefers writers) for as long as the file takes to write. */
+    akidb__coll_index_hold(c, 1);
     pthread_mutex_lock(&c->ckpt_lock);
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     int rc = AKIDB_OK;
     uint64_t size = akidb__wal_size(c->wal);
-    /* Re-checked under the locks: a concurrent writer may have done it. */
+    uint32_t linked = akidb__hnsw_linked(c->index);
+    /* Re-checked under the locks: a concurrent writer may have done it.
+     * A log or checkpoint deleted under the handle makes it due however
+     * small the log: the state in RAM is then the only complete copy.  A
+     * graph that grew since the last checkpoint is worth saving too:
+     * otherwise the next open would link those nodes all over again. */
     int due = min_log_bytes ? size >= min_log_bytes
-                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint;
+                            : size > AKIDB__WAL_HEADER_LEN || !c->has_checkpoint ||
+                              !akidb__wal_intact(c->wal, NULL, 0) ||
+                              linked != c->ckpt_linked;
     if (due) {
         rc = c->saver ? c->saver(c->env, c, c->ckpt_path, c->coll_id, c->last_seq)
                       : akidb__err(AKIDB_ERROR, "collection %s: no checkpoint writer", c->name);
         if (rc == AKIDB_OK) {
+            struct stat st;
             c->has_checkpoint = 1;
+            c->ckpt_linked = linked;
+            c->ckpt_file_bytes = stat(c->ckpt_path, &st) == 0 ? (uint64_t)st.st_size : 0;
+            akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_CHECKPOINT_BYTES,
+                              (int64_t)c->ckpt_file_bytes);
             /* Crash here: the log still holds records the checkpoint has;
              * replay skips them by seq. */
             int err = akidb__fault(c->env, AKIDB__FAULT_CKPT_AFTER_RENAME);
@@ -983,6 +1251,7 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
     }
     pthread_rwlock_unlock(&c->lock);
     pthread_mutex_unlock(&c->ckpt_lock);
+    akidb__coll_index_hold(c, 0);
     return rc;
 }
 
@@ -990,7 +1259,7 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
 
 int akidb__coll_lookup(akidb__collection *c, const char *external_id, uint64_t *id_out)
 {
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     int64_t slot = ext_find(c, external_id, hash_str(external_id));
     if (slot >= 0)
         *id_out = c->node_id[c->ext_map.slots[slot].node];
@@ -1021,7 +1290,7 @@ int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
 {
     int rc = AKIDB_OK;
     char *meta_copy = NULL, *ext_copy = NULL;
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     int64_t slot = id_find(&c->id_map, id);
     if (slot < 0) {
         rc = akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
@@ -1064,7 +1333,7 @@ int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
     uint32_t ef = params && params->ef ? params->ef : c->cfg.ef_search;
     int exact = params ? params->exact : 0;
 
-    pthread_rwlock_rdlock(&c->lock);
+    lock_shared(c);
     uint32_t live = akidb__hnsw_live(c->index);
     uint32_t want = k < live ? k : live;
     if (want > sizeof stack_hits / sizeof stack_hits[0]) {
@@ -1094,7 +1363,7 @@ int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
 
 /* ---- snapshot support ------------------------------------------------ */
 
-void akidb__coll_rdlock(akidb__collection *c) { pthread_rwlock_rdlock(&c->lock); }
+void akidb__coll_rdlock(akidb__collection *c) { lock_shared(c); }
 void akidb__coll_unlock(akidb__collection *c) { pthread_rwlock_unlock(&c->lock); }
 uint32_t akidb__coll_nodes(const akidb__collection *c) { return akidb__hnsw_size(c->index); }
 const akidb__hnsw *akidb__coll_index(const akidb__collection *c) { return c->index; }
@@ -1170,11 +1439,16 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
     for (uint32_t i = 0; i < n; i++) {
         c->node_meta[i] = meta[i];
         c->node_time[i] = times[i];
+        c->str_bytes += str_cost(ext[i]) + str_cost(meta[i]);
         ext[i] = meta[i] = NULL;   /* moved */
     }
     akidb__hnsw_free(c->index);
     c->index = index;
     c->next_id = next_id;
+    c->ckpt_linked = akidb__hnsw_linked(index);
+    update_lag(c);
+    if (c->ix && c->lag)
+        akidb__indexer_kick(c->ix);
     return AKIDB_OK;
 }
 

@@ -34,9 +34,59 @@ typedef int (*akidb__coll_saver_fn)(const akidb__env *env, const akidb__collecti
                                     const char *path, uint64_t coll_id, uint64_t last_seq);
 void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver);
 
+/* An opaque pointer the owner keeps with the collection (db.c: the
+ * table entry a call on it must release). */
+void akidb__coll_set_owner(akidb__collection *c, void *owner);
+void *akidb__coll_owner(const akidb__collection *c);
+
 /* When the collection was created (microseconds; the catalog's record). */
 void akidb__coll_set_created_at(akidb__collection *c, int64_t us);
 int64_t akidb__coll_created_at(const akidb__collection *c);
+
+/* ---- the tail and its indexing ----
+ * Writes append their vectors to the index's tail (see collection.c);
+ * these link it into the graph. */
+
+/* The indexer to wake when the tail grows (borrowed; NULL = none). */
+struct akidb__indexer;
+void akidb__coll_set_indexer(akidb__collection *c, struct akidb__indexer *ix);
+
+/* How long one slice of linking holds the write lock: searches and writes
+ * wait at most this long for the indexer (see docs/BENCHMARKS.md for how
+ * it was chosen). */
+#ifndef AKIDB__INDEX_SLICE_NS
+#define AKIDB__INDEX_SLICE_NS ((uint64_t)2000000)
+#endif
+
+/* Link tail nodes, in order, under the write lock, for up to budget_ns
+ * (at least one node when the tail is longer than stop_at) or until the
+ * tail is stop_at long.  by_writer counts them as back-pressure in the
+ * metrics.  Returns the tail size left. */
+uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32_t stop_at,
+                                int by_writer);
+
+/* The tail size now (no lock: a relaxed read of a value writers keep). */
+uint32_t akidb__coll_index_lag(const akidb__collection *c);
+
+/* Hold (1) or release (0) the linking of c's tail; holds nest.  While
+ * held, akidb__coll_index_step links nothing and writers do not link
+ * under back-pressure.  A checkpoint holds it while it writes (so an
+ * indexer waiting for the write lock does not stall searches), and a
+ * demotion from the start of its checkpoint to the collection's free
+ * (nodes linked after the checkpoint would be thrown away with the RAM
+ * copy, and would make the second checkpoint under the slot's exclusive
+ * lock rewrite the file).  The last release wakes the indexer. */
+void akidb__coll_index_hold(akidb__collection *c, int hold);
+
+/* The tail is not empty and its linking is not held: the indexer has
+ * work here. */
+int akidb__coll_index_pending(const akidb__collection *c);
+
+/* Writers link nodes themselves while the tail exceeds this bound
+ * (akidb_options.max_index_lag, or by default the number of vectors of
+ * this dimension in 8 MiB: 16384 at 128-d, clamped to 1024..2^20). */
+uint32_t akidb__coll_lag_bound(const akidb__collection *c);
+uint32_t akidb__coll_default_lag_bound(uint32_t dim);
 
 /* Give the collection its log (ownership passes to the collection). */
 void akidb__coll_attach_wal(akidb__collection *c, struct akidb__wal *wal);
@@ -49,11 +99,17 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
 
 /* Write a checkpoint of the collection and empty its log, holding the
  * collection's lock shared (searches go on, writes wait).  With
- * min_log_bytes 0: unless the log holds no record and a checkpoint exists;
- * otherwise only if the log has at least that many bytes. */
+ * min_log_bytes 0: unless the log holds no record and a checkpoint exists
+ * and neither file was deleted under the handle; otherwise only if the
+ * log has at least that many bytes. */
 int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes);
 
 void akidb__coll_set_last_seq(akidb__collection *c, uint64_t seq);
+
+/* 1 when the collection's log and checkpoint files are still the ones it
+ * wrote; else 0, with a sentence naming the one deleted or replaced while
+ * the handle was open (akidb__wal_intact). */
+int akidb__coll_intact(akidb__collection *c, char *why, size_t why_len);
 
 /* ---- snapshots (snapshot.c) ----
  * A consistent read view: hold the shared lock around the accessors. */
@@ -106,9 +162,12 @@ int akidb__coll_lookup(akidb__collection *c, const char *external_id, uint64_t *
  * akidb__out_malloc copies (NULL when absent). */
 int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
                     char **metadata_json_out, char **external_id_out, int64_t *inserted_at_out);
-/* Fill the collection-level fields of *out (dim .. index_lag; not tier,
- * pinned or created_at, which the handle knows). */
+/* Fill the collection-level fields of *out (dim .. index_lag and
+ * log_truncated_bytes; not tier, pinned or created_at, which the handle
+ * knows). */
 void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out);
+/* RAM held (the stats' bytes), and the live and deleted counts; O(1). */
+uint64_t akidb__coll_bytes(akidb__collection *c, uint64_t *count_out, uint64_t *deleted_out);
 int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
                        const akidb_search_params *params, akidb_hit *hits, uint32_t *n_hits);
 

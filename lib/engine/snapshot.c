@@ -25,8 +25,8 @@
  *               links through them are repaired two hops out (see
  *               repair_links) and the entry point moves to a live node on
  *               the highest remaining level.  Vectors use BYTE_STREAM_SPLIT
- *               + ZSTD level 1 (specs/PARQUET.md: the sensible default for
- *               embeddings).
+ *               + ZSTD level 1: measured 6-9% smaller than PLAIN + ZSTD on
+ *               embeddings, and level 3 is slower and no smaller.
  *   checkpoint  the log's checkpoint (checkpoint.c frames it).  Every node
  *               in node order, so row number = node number, with an eighth
  *               column hnsw_deleted INT32 (1 for a tombstone: id 0, no
@@ -36,10 +36,32 @@
  *               uncompressed floats, because it is written while writers
  *               wait and read at every open.
  *
- * Row groups hold ~32 MiB of vectors, so the writer's memory is bounded by
- * one row group (the vectors themselves are not copied: the writer reads
- * them where the index keeps them), and a load decodes one row group at a
- * time straight into the index.
+ * The graph's tail.  Documents are acknowledged before they are linked
+ * into the graph (collection.c), so a collection may hold nodes that are
+ * not linked yet: always the last ones in node order.  Both kinds save
+ * them as rows like any other, with their level (drawn when they were
+ * written) and empty link lists at every level, after the linked rows,
+ * and say where the tail starts:
+ *
+ *   akidb.hnsw_linked_rows  rows [0, this) are the graph; the rest is the
+ *                           tail, linked again after a load.  Written only
+ *                           when there is a tail, and such a file says
+ *                           akidb.format "2" (AKIDB__SNAP_FORMAT_TAIL), so
+ *                           that a library that knows only format "1"
+ *                           (which would take tail rows for linked nodes
+ *                           nothing points to, and never find them by
+ *                           graph search) refuses it.
+ *
+ * A file without the key (every file written before the tail existed) is
+ * all graph.  The entry point is always a linked row.
+ *
+ * Row groups hold ~32 MiB of vectors (a checkpoint's ~4 MiB), so the
+ * writer's memory is bounded by one row group (the vectors themselves are
+ * not copied: the writer reads them where the index keeps them), and a
+ * load decodes one row group at a time straight into the index.
+ *
+ * The format in full, and what other library versions do with it:
+ * docs/FORMATS.md.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +80,6 @@
 #include "common/hash.h"
 #include "engine/snapshot.h"
 
-#define SNAPSHOT_FORMAT "1"
 
 /* The columns of both kinds; a checkpoint has all eight, a snapshot the
  * first seven. */
@@ -249,12 +270,139 @@ static uint32_t repair_links(const akidb__hnsw *h, const uint32_t *row_of, uint3
     return n_out;
 }
 
+/* Row numbers: row_of[node] for every node written, UINT32_MAX for a
+ * tombstone a snapshot drops (exact = 0; a checkpoint keeps every node).
+ * *linked_rows_out is the number of rows of graph nodes (the tail's rows
+ * follow them).  *entry_row is the row of the saved entry point if it is
+ * kept (it is on the top level), else of the first live node on the
+ * highest remaining level; -1 when no row is written. */
+static int number_rows(const akidb_allocator *a, const akidb__hnsw *h, uint32_t n, int exact,
+                       uint32_t **row_of_out, uint32_t *rows_out, uint32_t *linked_rows_out,
+                       int64_t *entry_row)
+{
+    uint32_t *row_of = akidb__alloc_array(a, n ? n : 1, sizeof *row_of);
+    if (!row_of)
+        return AKIDB_NOMEM;
+    uint32_t rows = 0, linked_rows = 0;
+    const uint32_t n_linked = akidb__hnsw_linked(h);
+    int top_level = -1;
+    int64_t top_row = -1;
+    for (uint32_t i = 0; i < n; i++) {
+        if (!exact && akidb__hnsw_is_deleted(h, i)) {
+            row_of[i] = UINT32_MAX;
+            continue;
+        }
+        row_of[i] = rows++;
+        if (i >= n_linked)
+            continue;   /* the tail: kept, in no graph yet */
+        linked_rows = rows;
+        if (akidb__hnsw_level(h, i) > top_level) {
+            top_level = akidb__hnsw_level(h, i);
+            top_row = row_of[i];
+        }
+    }
+    /* With no graph at all (every row in the tail), row 0: a loader that
+     * sees no linked row reads it as nothing. */
+    *entry_row = -1;
+    if (linked_rows) {
+        uint32_t e = akidb__hnsw_entry(h);
+        *entry_row = row_of[e] != UINT32_MAX ? row_of[e] : top_row;
+    } else if (rows) {
+        *entry_row = 0;
+    }
+    *row_of_out = row_of;
+    *rows_out = rows;
+    *linked_rows_out = linked_rows;
+    return AKIDB_OK;
+}
+
+/* The text of the metadata pairs both kinds carry (it must outlive the
+ * writer, which copies it at open). */
+typedef struct common_kv {
+    char dim[16], m[16], efc[16], efs[16], next[32], entry[32], linked[16];
+} common_kv;
+
+/* Append the 9 pairs both kinds carry to keys/vals after the first n_kv,
+ * and a 10th, akidb.hnsw_linked_rows, when the file has a tail (rows
+ * above linked_rows); returns the new count. */
+static size_t add_common_kv(const akidb__collection *c, const akidb_collection_config *cfg,
+                            int64_t entry_row, uint32_t rows, uint32_t linked_rows,
+                            common_kv *t, const char **keys, const char **vals, size_t n_kv)
+{
+    int tail = linked_rows < rows;
+    snprintf(t->dim, sizeof t->dim, "%u", cfg->dim);
+    snprintf(t->m, sizeof t->m, "%u", cfg->hnsw_m);
+    snprintf(t->efc, sizeof t->efc, "%u", cfg->ef_construction);
+    snprintf(t->efs, sizeof t->efs, "%u", cfg->ef_search);
+    snprintf(t->next, sizeof t->next, "%llu", (unsigned long long)akidb__coll_next_id(c));
+    snprintf(t->entry, sizeof t->entry, "%lld", (long long)entry_row);
+    const char *common_keys[] = { "akidb.format", "akidb.collection", "akidb.dim",
+                                  "akidb.metric", "akidb.hnsw_m", "akidb.ef_construction",
+                                  "akidb.ef_search", "akidb.next_id", "akidb.hnsw_entry_row" };
+    const char *common_vals[] = { tail ? AKIDB__SNAP_FORMAT_TAIL : AKIDB__SNAP_FORMAT,
+                                  akidb__coll_name(c), t->dim, metric_name(cfg->metric), t->m,
+                                  t->efc, t->efs, t->next, t->entry };
+    for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++) {
+        keys[n_kv] = common_keys[i];
+        vals[n_kv++] = common_vals[i];
+    }
+    if (tail) {
+        snprintf(t->linked, sizeof t->linked, "%u", linked_rows);
+        keys[n_kv] = "akidb.hnsw_linked_rows";
+        vals[n_kv++] = t->linked;
+    }
+    return n_kv;
+}
+
+/* Append node i as row in_group of the row group g: its document, a
+ * pointer to its vector (not a copy), its level and its links (each level
+ * as count, row numbers; a snapshot's repaired around tombstones).
+ * Returns AKIDB_OK or AKIDB_NOMEM. */
+static int add_row(const akidb_allocator *a, group *g, const akidb__collection *c,
+                   const akidb__hnsw *h, const uint32_t *row_of, uint32_t i, size_t in_group,
+                   int exact, uint32_t dim, uint32_t m)
+{
+    uint64_t id = 0;
+    const char *ext = NULL, *meta = NULL;
+    int64_t t;
+    int32_t dead = !akidb__coll_node(c, i, &id, &ext, &meta, &t);
+    /* the offsets arrays start with a 0 for each row group */
+    if (in_group == 0 && (add_u64(a, &g->ext_off, 0) || add_u64(a, &g->vec_off, 0) ||
+                          add_u64(a, &g->meta_off, 0) || add_u64(a, &g->links_off, 0)))
+        return AKIDB_NOMEM;
+    unsigned char ext_null = ext == NULL, meta_null = meta == NULL;
+    int lv = akidb__hnsw_level(h, i);
+    int bad = add_u64(a, &g->ids, id) ||
+              buf_add(a, &g->ext, ext, ext ? strlen(ext) : 0) ||
+              add_u64(a, &g->ext_off, g->ext.len) || buf_add(a, &g->ext_null, &ext_null, 1) ||
+              add_ptr(a, &g->vec_rows, akidb__hnsw_vector(h, i)) ||
+              add_u64(a, &g->vec_off, (uint64_t)(in_group + 1) * dim) ||
+              buf_add(a, &g->meta, meta, meta ? strlen(meta) : 0) ||
+              add_u64(a, &g->meta_off, g->meta.len) || buf_add(a, &g->meta_null, &meta_null, 1) ||
+              add_u64(a, &g->time, (uint64_t)t) || add_i32(a, &g->level, lv) ||
+              (exact && add_i32(a, &g->deleted, dead));
+    for (int l = 0; !bad && l <= lv; l++) {
+        uint32_t kept[256], n_kept;
+        const uint32_t *out = kept;
+        if (exact)
+            out = akidb__hnsw_links(h, i, l, &n_kept);
+        else
+            n_kept = repair_links(h, row_of, i, l, m, kept);
+        bad = add_i32(a, &g->links, (int32_t)n_kept);
+        for (uint32_t k = 0; !bad && k < n_kept; k++)
+            bad = add_i32(a, &g->links, (int32_t)row_of[out[k]]);
+    }
+    if (bad || add_u64(a, &g->links_off, g->links.len / 4))
+        return AKIDB_NOMEM;
+    return AKIDB_OK;
+}
+
 /*
  * The encoder both kinds share.  exact = 0 (a snapshot): live documents
  * only, links through tombstones repaired.  exact = 1 (a checkpoint): every
  * node in node order, tombstones flagged in hnsw_deleted, links and entry
  * point verbatim.  The caller holds c's lock and has put the kind-specific
- * pairs in keys/vals (n_kv of them, with room for the 9 common ones).
+ * pairs in keys/vals (n_kv of them, with room for the 10 common ones).
  */
 static int encode(const akidb__env *env, const akidb__collection *c, int exact,
                   const char **keys, const char **vals, size_t n_kv, akidb__pq_sink sink,
@@ -264,54 +412,19 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
     akidb_collection_config cfg;
     akidb__coll_config(c, &cfg);
     const akidb__hnsw *h = akidb__coll_index(c);
-    uint32_t n = akidb__coll_nodes(c);
+    uint32_t n = akidb__coll_nodes(c), rows = 0;
+    uint32_t *row_of = NULL;
+    int64_t entry_row;
     group g;
     memset(&g, 0, sizeof g);
     akidb__pqw *w = NULL;
-    int rc = AKIDB_OK;
+    common_kv kv_text;
 
-    /* Row number of each node; UINT32_MAX for a tombstone a snapshot drops. */
-    uint32_t *row_of = akidb__alloc_array(a, n ? n : 1, sizeof *row_of);
-    if (!row_of)
-        return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
-    uint32_t rows = 0;
-    int top_level = -1;
-    int64_t top_row = -1, entry_row = -1;
-    for (uint32_t i = 0; i < n; i++) {
-        if (!exact && akidb__hnsw_is_deleted(h, i)) {
-            row_of[i] = UINT32_MAX;
-            continue;
-        }
-        row_of[i] = rows++;
-        if (akidb__hnsw_level(h, i) > top_level) {
-            top_level = akidb__hnsw_level(h, i);
-            top_row = row_of[i];
-        }
-    }
-    /* The saved entry point if it is kept (it is on the top level), else
-     * the first live node on the highest remaining level. */
-    if (rows) {
-        uint32_t e = akidb__hnsw_entry(h);
-        entry_row = row_of[e] != UINT32_MAX ? row_of[e] : top_row;
-    }
-
-    char kv_dim[16], kv_m[16], kv_efc[16], kv_efs[16], kv_next[32], kv_entry[32];
-    snprintf(kv_dim, sizeof kv_dim, "%u", cfg.dim);
-    snprintf(kv_m, sizeof kv_m, "%u", cfg.hnsw_m);
-    snprintf(kv_efc, sizeof kv_efc, "%u", cfg.ef_construction);
-    snprintf(kv_efs, sizeof kv_efs, "%u", cfg.ef_search);
-    snprintf(kv_next, sizeof kv_next, "%llu", (unsigned long long)akidb__coll_next_id(c));
-    snprintf(kv_entry, sizeof kv_entry, "%lld", (long long)entry_row);
-    const char *common_keys[] = { "akidb.format", "akidb.collection", "akidb.dim",
-                                  "akidb.metric", "akidb.hnsw_m", "akidb.ef_construction",
-                                  "akidb.ef_search", "akidb.next_id", "akidb.hnsw_entry_row" };
-    const char *common_vals[] = { SNAPSHOT_FORMAT, akidb__coll_name(c), kv_dim,
-                                  metric_name(cfg.metric), kv_m, kv_efc, kv_efs, kv_next,
-                                  kv_entry };
-    for (size_t i = 0; i < sizeof common_keys / sizeof common_keys[0]; i++) {
-        keys[n_kv] = common_keys[i];
-        vals[n_kv++] = common_vals[i];
-    }
+    uint32_t linked_rows = 0;
+    int rc = number_rows(a, h, n, exact, &row_of, &rows, &linked_rows, &entry_row);
+    if (rc)
+        return akidb__err(rc, "%s: out of memory", what);
+    n_kv = add_common_kv(c, &cfg, entry_row, rows, linked_rows, &kv_text, keys, vals, n_kv);
     akidb__pqw_options o;
     memset(&o, 0, sizeof o);
     /* A snapshot is kept and shipped: ZSTD over BYTE_STREAM_SPLIT floats
@@ -340,39 +453,8 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
     for (uint32_t i = 0; i < n && rc == AKIDB_OK; i++) {
         if (row_of[i] == UINT32_MAX)
             continue;
-        uint64_t id = 0;
-        const char *ext = NULL, *meta = NULL;
-        int64_t t;
-        int32_t dead = !akidb__coll_node(c, i, &id, &ext, &meta, &t);
-        if (in_group == 0 && (add_u64(a, &g.ext_off, 0) || add_u64(a, &g.vec_off, 0) ||
-                              add_u64(a, &g.meta_off, 0) || add_u64(a, &g.links_off, 0))) {
-            rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
-            break;
-        }
-        unsigned char ext_null = ext == NULL, meta_null = meta == NULL;
-        int lv = akidb__hnsw_level(h, i);
-        int bad = add_u64(a, &g.ids, id) ||
-                  buf_add(a, &g.ext, ext, ext ? strlen(ext) : 0) ||
-                  add_u64(a, &g.ext_off, g.ext.len) || buf_add(a, &g.ext_null, &ext_null, 1) ||
-                  add_ptr(a, &g.vec_rows, akidb__hnsw_vector(h, i)) ||
-                  add_u64(a, &g.vec_off, (uint64_t)(in_group + 1) * cfg.dim) ||
-                  buf_add(a, &g.meta, meta, meta ? strlen(meta) : 0) ||
-                  add_u64(a, &g.meta_off, g.meta.len) || buf_add(a, &g.meta_null, &meta_null, 1) ||
-                  add_u64(a, &g.time, (uint64_t)t) || add_i32(a, &g.level, lv) ||
-                  (exact && add_i32(a, &g.deleted, dead));
-        for (int l = 0; !bad && l <= lv; l++) {
-            uint32_t kept[256], n_kept;
-            const uint32_t *out = kept;
-            if (exact)
-                out = akidb__hnsw_links(h, i, l, &n_kept);
-            else
-                n_kept = repair_links(h, row_of, i, l, cfg.hnsw_m, kept);
-            bad = add_i32(a, &g.links, (int32_t)n_kept);
-            for (uint32_t k = 0; !bad && k < n_kept; k++)
-                bad = add_i32(a, &g.links, (int32_t)row_of[out[k]]);
-        }
-        if (bad || add_u64(a, &g.links_off, g.links.len / 4)) {
-            rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+        if ((rc = add_row(a, &g, c, h, row_of, i, in_group, exact, cfg.dim, cfg.hnsw_m))) {
+            rc = akidb__err(rc, "%s: out of memory", what);
             break;
         }
         if (++in_group == rg_rows) {
@@ -397,7 +479,7 @@ int akidb__snap_write(const akidb__env *env, akidb__collection *c, const char *p
 {
     memset(res, 0, sizeof *res);
     file_sink sink = { -1, path, 0, NULL };
-    sink.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    sink.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, akidb__env_file_mode(env));
     if (sink.fd < 0)
         return akidb__err(AKIDB_IOERR, "%s: cannot create: %s", path, strerror(errno));
     sink.sha = akidb__sha256_new();
@@ -437,7 +519,7 @@ int akidb__snap_encode_exact(const akidb__env *env, const akidb__collection *c,
     const char *keys[24] = { "akidb.kind", "akidb.hnsw_rng", "akidb.hnsw_dup_rng" };
     const char *vals[24] = { "checkpoint", kv_rng, kv_dup };
     size_t k = 3;
-    if (n_kv > 24 - k - 9)
+    if (n_kv > 24 - k - 10)
         return akidb__err(AKIDB_INVALID, "%s: too many metadata pairs", what);
     for (size_t i = 0; i < n_kv; i++, k++) {
         keys[k] = kv_keys[i];
@@ -516,6 +598,173 @@ static int take_string(const akidb_allocator *a, const akidb__pqr_values *sv, si
     return AKIDB_OK;
 }
 
+/* What the file's metadata says, checked against the collection it is
+ * loaded into, and where its columns are. */
+typedef struct load_plan {
+    int exact;                  /* a checkpoint (every node, tombstones flagged) */
+    size_t n_cols;
+    int col[N_COLS];            /* reader column of each of `columns` */
+    uint64_t n, dim, next_id;
+    uint64_t linked;            /* rows [0, linked) are the graph, the rest its tail */
+    uint32_t entry;             /* row of the entry point (0 when n == 0) */
+    akidb__hnsw_rng saved_rng;  /* a checkpoint's level generator */
+} load_plan;
+
+/* Fill *p from r's metadata: format and kind, the settings (which must be
+ * the collection's), the columns (present, of the right kind), the entry
+ * row, and a row count the file can hold.  AKIDB_CORRUPT for a damaged or
+ * inconsistent file, AKIDB_INVALID for a valid one that does not fit. */
+static int plan_load(const akidb__pqr *r, const akidb_collection_config *cfg, const char *what,
+                     load_plan *p)
+{
+    int rc;
+    uint64_t m = 0;
+    const char *fmt = akidb__pqr_kv(r, "akidb.format");
+    const char *kind = akidb__pqr_kv(r, "akidb.kind");
+    const char *metric = akidb__pqr_kv(r, "akidb.metric");
+    const char *entry_s = akidb__pqr_kv(r, "akidb.hnsw_entry_row");
+    memset(p, 0, sizeof *p);
+    p->n = akidb__pqr_num_rows(r);
+    if (!fmt || (strcmp(fmt, AKIDB__SNAP_FORMAT) != 0 && strcmp(fmt, AKIDB__SNAP_FORMAT_TAIL) != 0))
+        return akidb__err(fmt ? AKIDB_INVALID : AKIDB_CORRUPT, "%s: not an AkiDB snapshot of "
+                          "format %s or %s (akidb.format is %s)", what, AKIDB__SNAP_FORMAT,
+                          AKIDB__SNAP_FORMAT_TAIL, fmt ? fmt : "missing");
+    /* Snapshots written before akidb.kind existed have none. */
+    p->exact = kind && strcmp(kind, "checkpoint") == 0;
+    if (kind && !p->exact && strcmp(kind, "snapshot") != 0)
+        return akidb__err(AKIDB_INVALID, "%s: akidb.kind \"%.40s\" is neither snapshot nor "
+                          "checkpoint", what, kind);
+    if ((rc = akidb__snap_kv_u64(r, "akidb.dim", &p->dim, what)) ||
+        (rc = akidb__snap_kv_u64(r, "akidb.hnsw_m", &m, what)) ||
+        (rc = akidb__snap_kv_u64(r, "akidb.next_id", &p->next_id, what)) ||
+        (p->exact && ((rc = akidb__snap_kv_u64(r, "akidb.hnsw_rng", &p->saved_rng.rng, what)) ||
+                      (rc = akidb__snap_kv_u64(r, "akidb.hnsw_dup_rng", &p->saved_rng.dup_rng,
+                                               what)))))
+        return rc;
+    if (p->dim != cfg->dim || m != cfg->hnsw_m || !metric ||
+        strcmp(metric, metric_name(cfg->metric)))
+        return akidb__err(AKIDB_INVALID, "%s: snapshot is for dim %llu, metric %s, M %llu; the "
+                          "collection has dim %u, metric %s, M %u", what,
+                          (unsigned long long)p->dim, metric ? metric : "?",
+                          (unsigned long long)m, cfg->dim, metric_name(cfg->metric),
+                          cfg->hnsw_m);
+    p->n_cols = p->exact ? N_COLS : N_SNAPSHOT_COLS;
+    for (size_t i = 0; i < p->n_cols; i++) {
+        p->col[i] = akidb__pqr_find_column(r, columns[i].name);
+        akidb__pqr_column_info info;
+        if (p->col[i] < 0 || akidb__pqr_column(r, (size_t)p->col[i], &info) != AKIDB_OK ||
+            info.kind != columns[i].kind)
+            return akidb__err(AKIDB_CORRUPT, "%s: column %s is missing or has the wrong type",
+                              what, columns[i].name);
+    }
+    char *end = NULL;
+    long long entry = entry_s ? strtoll(entry_s, &end, 10) : -1;
+    if (p->n && (!entry_s || *end || entry < 0 || (uint64_t)entry >= p->n))
+        return akidb__err(AKIDB_CORRUPT, "%s: akidb.hnsw_entry_row is missing or out of range",
+                          what);
+    p->entry = p->n ? (uint32_t)entry : 0;
+    /* n is bounded by the file (the reader checked row counts against the
+     * pages) and each row holds dim floats, which compress at most ~64x. */
+    if (p->n > UINT32_MAX - 2 || p->n * p->dim * 4 > (uint64_t)akidb__pqr_file_size(r) * 64)
+        return akidb__err(AKIDB_CORRUPT, "%s: %llu rows cannot fit in %llu bytes", what,
+                          (unsigned long long)p->n,
+                          (unsigned long long)akidb__pqr_file_size(r));
+    /* Where the tail starts (see the top of this file); no key: no tail. */
+    p->linked = p->n;
+    if (akidb__pqr_kv(r, "akidb.hnsw_linked_rows") &&
+        (rc = akidb__snap_kv_u64(r, "akidb.hnsw_linked_rows", &p->linked, what)))
+        return rc;
+    if (p->linked > p->n)
+        return akidb__err(AKIDB_CORRUPT, "%s: akidb.hnsw_linked_rows %llu is above the %llu "
+                          "rows", what, (unsigned long long)p->linked,
+                          (unsigned long long)p->n);
+    return AKIDB_OK;
+}
+
+/* Copy the documents of a decoded row group (v, rows rows) into d from
+ * row done_rows on, checking each vector's length. */
+static int take_documents(const akidb_allocator *a, const akidb__pqr_values *v, size_t rows,
+                          const load_plan *p, uint64_t done_rows, docs *d, const char *what)
+{
+    int rc;
+    /* The documents grow with the rows decoded, like the index: memory
+     * follows what the file holds, not what its footer claims. */
+    if (rows && (rc = docs_grow(a, d, done_rows, rows)))
+        return akidb__err(rc, "%s: out of memory", what);
+    for (size_t i = 0; i < rows; i++) {
+        uint64_t row = done_rows + i;
+        uint64_t got = v[C_VEC].offsets[i + 1] - v[C_VEC].offsets[i];
+        if (got != p->dim)
+            return akidb__err(AKIDB_CORRUPT, "%s: row %llu has a vector of %llu values, not "
+                              "%llu", what, (unsigned long long)row, (unsigned long long)got,
+                              (unsigned long long)p->dim);
+        d->ids[row] = (uint64_t)v[C_ID].i64[i];
+        d->times[row] = v[C_TIME].i64[i];
+        if ((rc = take_string(a, &v[C_EXT], i, 1, row, what, &d->ext[row])) ||
+            (rc = take_string(a, &v[C_META], i, 0, row, what, &d->meta[row])))
+            return rc;
+    }
+    return AKIDB_OK;
+}
+
+/* Decode row group rg: its documents into d, its vectors and saved links
+ * into index (nodes done_rows onwards); *rows_out is how many rows it held. */
+static int load_row_group(akidb__pqr *r, size_t rg, const load_plan *p, uint64_t done_rows,
+                          const akidb_allocator *a, docs *d, akidb__hnsw *index,
+                          const char *what, size_t *rows_out)
+{
+    akidb__pqr_values v[N_COLS];
+    memset(v, 0, sizeof v);
+    int rc = AKIDB_OK;
+    for (size_t i = 0; i < p->n_cols && rc == AKIDB_OK; i++)
+        rc = akidb__pqr_read(r, rg, (size_t)p->col[i], &v[i]);
+    size_t rows = rc ? 0 : v[C_ID].n_rows;
+    for (size_t i = 0; i < p->n_cols && rc == AKIDB_OK; i++)
+        if (v[i].n_rows != rows)
+            rc = akidb__err(AKIDB_CORRUPT, "%s: row group %zu: columns disagree on the row "
+                            "count", what, rg);
+    if (rc == AKIDB_OK && rows > p->n - done_rows)
+        rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold more rows than the footer "
+                        "says", what);
+    if (rc == AKIDB_OK)
+        rc = take_documents(a, v, rows, p, done_rows, d, what);
+    /* Every row holds dim values, so the vectors are contiguous. */
+    if (rc == AKIDB_OK && rows) {
+        const char *why = "";
+        const float *vecs = v[C_VEC].f32 + v[C_VEC].offsets[0];
+        rc = akidb__hnsw_build_nodes(index, (uint32_t)rows, vecs, v[C_LEVEL].i32,
+                                     p->exact ? v[C_DELETED].i32 : NULL, v[C_LINKS].i32,
+                                     v[C_LINKS].offsets, &why);
+        if (rc == AKIDB_CORRUPT)
+            rc = akidb__err(rc, "%s: saved graph, row group %zu: %s", what, rg, why);
+        else if (rc)
+            rc = akidb__err(rc, "%s: out of memory building the index", what);
+    }
+    for (size_t i = 0; i < p->n_cols; i++)
+        akidb__pqr_values_free(r, &v[i]);
+    *rows_out = rows;
+    return rc;
+}
+
+/* The index of a collection with these settings, empty, ready for its
+ * saved nodes (no distance is computed: the links are in the file). */
+static int begin_index(const akidb_collection_config *cfg, uint64_t next_id,
+                       const akidb_allocator *a, const char *what, akidb__hnsw **index)
+{
+    akidb__hnsw_config hc;
+    memset(&hc, 0, sizeof hc);
+    hc.dim = cfg->dim;
+    hc.space = cfg->metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
+    hc.negate_dot = cfg->metric == AKIDB_METRIC_DOT;
+    hc.m = cfg->hnsw_m;
+    hc.ef_construction = cfg->ef_construction;
+    hc.seed = next_id * 0x9E3779B97F4A7C15ull + 1;
+    int rc = akidb__hnsw_build_begin(&hc, a, index);
+    if (rc)
+        return akidb__err(rc, "%s: cannot make an index for these settings", what);
+    return AKIDB_OK;
+}
+
 int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *what,
                             akidb__collection *c)
 {
@@ -524,125 +773,32 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     akidb__coll_config(c, &cfg);
     docs d = { NULL, NULL, NULL, NULL, 0 };
     akidb__hnsw *index = NULL;
-    akidb__hnsw_rng saved_rng;
-    int rc = AKIDB_OK;
-    uint64_t n = akidb__pqr_num_rows(r), dim = 0, m = 0, next_id = 0, done_rows = 0;
-    const char *fmt = akidb__pqr_kv(r, "akidb.format");
-    const char *kind = akidb__pqr_kv(r, "akidb.kind");
-    const char *metric = akidb__pqr_kv(r, "akidb.metric");
-    const char *entry_s = akidb__pqr_kv(r, "akidb.hnsw_entry_row");
-    if (!fmt || strcmp(fmt, SNAPSHOT_FORMAT) != 0)
-        return akidb__err(fmt ? AKIDB_INVALID : AKIDB_CORRUPT, "%s: not an AkiDB snapshot of "
-                          "format %s (akidb.format is %s)", what, SNAPSHOT_FORMAT,
-                          fmt ? fmt : "missing");
-    /* Snapshots written before akidb.kind existed have none. */
-    int exact = kind && strcmp(kind, "checkpoint") == 0;
-    if (kind && !exact && strcmp(kind, "snapshot") != 0)
-        return akidb__err(AKIDB_INVALID, "%s: akidb.kind \"%.40s\" is neither snapshot nor "
-                          "checkpoint", what, kind);
-    if ((rc = akidb__snap_kv_u64(r, "akidb.dim", &dim, what)) ||
-        (rc = akidb__snap_kv_u64(r, "akidb.hnsw_m", &m, what)) ||
-        (rc = akidb__snap_kv_u64(r, "akidb.next_id", &next_id, what)) ||
-        (exact && ((rc = akidb__snap_kv_u64(r, "akidb.hnsw_rng", &saved_rng.rng, what)) ||
-                   (rc = akidb__snap_kv_u64(r, "akidb.hnsw_dup_rng", &saved_rng.dup_rng,
-                                            what)))))
+    load_plan p;
+    uint64_t done_rows = 0;
+    int rc = plan_load(r, &cfg, what, &p);
+    if (rc)
         return rc;
-    if (dim != cfg.dim || m != cfg.hnsw_m || !metric || strcmp(metric, metric_name(cfg.metric)))
-        return akidb__err(AKIDB_INVALID, "%s: snapshot is for dim %llu, metric %s, M %llu; the "
-                          "collection has dim %u, metric %s, M %u", what, (unsigned long long)dim,
-                          metric ? metric : "?", (unsigned long long)m, cfg.dim,
-                          metric_name(cfg.metric), cfg.hnsw_m);
-    size_t n_cols = exact ? N_COLS : N_SNAPSHOT_COLS;
-    int col[N_COLS];
-    for (size_t i = 0; i < n_cols; i++) {
-        col[i] = akidb__pqr_find_column(r, columns[i].name);
-        akidb__pqr_column_info info;
-        if (col[i] < 0 || akidb__pqr_column(r, (size_t)col[i], &info) != AKIDB_OK ||
-            info.kind != columns[i].kind)
-            return akidb__err(AKIDB_CORRUPT, "%s: column %s is missing or has the wrong type",
-                              what, columns[i].name);
-    }
-    char *end = NULL;
-    long long entry = entry_s ? strtoll(entry_s, &end, 10) : -1;
-    if (n && (!entry_s || *end || entry < 0 || (uint64_t)entry >= n))
-        return akidb__err(AKIDB_CORRUPT, "%s: akidb.hnsw_entry_row is missing or out of range",
-                          what);
-    /* n is bounded by the file (the reader checked row counts against the
-     * pages) and each row holds dim floats, which compress at most ~64x. */
-    if (n > UINT32_MAX - 2 || n * dim * 4 > (uint64_t)akidb__pqr_file_size(r) * 64)
-        return akidb__err(AKIDB_CORRUPT, "%s: %llu rows cannot fit in %llu bytes", what,
-                          (unsigned long long)n,
-                          (unsigned long long)akidb__pqr_file_size(r));
-
-    akidb__hnsw_config hc;
-    memset(&hc, 0, sizeof hc);
-    hc.dim = cfg.dim;
-    hc.space = cfg.metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
-    hc.negate_dot = cfg.metric == AKIDB_METRIC_DOT;
-    hc.m = cfg.hnsw_m;
-    hc.ef_construction = cfg.ef_construction;
-    hc.seed = next_id * 0x9E3779B97F4A7C15ull + 1;
-    if ((rc = akidb__hnsw_build_begin(&hc, a, &index))) {
-        rc = akidb__err(rc, "%s: cannot make an index for these settings", what);
+    if ((rc = begin_index(&cfg, p.next_id, a, what, &index)))
         goto done;
-    }
-    const char *why = "";
+    /* before the nodes: a compact index keeps exact vectors for the tail */
+    akidb__hnsw_build_set_linked(index, (uint32_t)p.linked);
+    /* One row group at a time: its decoded columns are freed before the
+     * next is read. */
     for (size_t rg = 0; rg < akidb__pqr_num_row_groups(r) && rc == AKIDB_OK; rg++) {
-        akidb__pqr_values v[N_COLS];
-        memset(v, 0, sizeof v);
-        for (size_t i = 0; i < n_cols && rc == AKIDB_OK; i++)
-            rc = akidb__pqr_read(r, rg, (size_t)col[i], &v[i]);
-        size_t rows = rc ? 0 : v[C_ID].n_rows;
-        for (size_t i = 0; i < n_cols && rc == AKIDB_OK; i++)
-            if (v[i].n_rows != rows)
-                rc = akidb__err(AKIDB_CORRUPT, "%s: row group %zu: columns disagree on the row "
-                                "count", what, rg);
-        if (rc == AKIDB_OK && rows > n - done_rows)
-            rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold more rows than the footer "
-                            "says", what);
-        /* The documents grow with the rows decoded, like the index: memory
-         * follows what the file holds, not what its footer claims. */
-        if (rc == AKIDB_OK && rows && (rc = docs_grow(a, &d, done_rows, rows)))
-            rc = akidb__err(rc, "%s: out of memory", what);
-        for (size_t i = 0; i < rows && rc == AKIDB_OK; i++) {
-            uint64_t row = done_rows + i;
-            uint64_t got = v[C_VEC].offsets[i + 1] - v[C_VEC].offsets[i];
-            if (got != dim) {
-                rc = akidb__err(AKIDB_CORRUPT, "%s: row %llu has a vector of %llu values, not "
-                                "%llu", what, (unsigned long long)row, (unsigned long long)got,
-                                (unsigned long long)dim);
-                break;
-            }
-            d.ids[row] = (uint64_t)v[C_ID].i64[i];
-            d.times[row] = v[C_TIME].i64[i];
-            if ((rc = take_string(a, &v[C_EXT], i, 1, row, what, &d.ext[row])) == AKIDB_OK)
-                rc = take_string(a, &v[C_META], i, 0, row, what, &d.meta[row]);
-        }
-        /* Every row holds dim values, so the vectors are contiguous. */
-        if (rc == AKIDB_OK && rows) {
-            const float *vecs = v[C_VEC].f32 + v[C_VEC].offsets[0];
-            rc = akidb__hnsw_build_nodes(index, (uint32_t)rows, vecs, v[C_LEVEL].i32,
-                                         exact ? v[C_DELETED].i32 : NULL, v[C_LINKS].i32,
-                                         v[C_LINKS].offsets, &why);
-            if (rc == AKIDB_CORRUPT)
-                rc = akidb__err(rc, "%s: saved graph, row group %zu: %s", what, rg, why);
-            else if (rc)
-                rc = akidb__err(rc, "%s: out of memory building the index", what);
-        }
+        size_t rows = 0;
+        rc = load_row_group(r, rg, &p, done_rows, a, &d, index, what, &rows);
         done_rows += rows;
-        for (size_t i = 0; i < n_cols; i++)
-            akidb__pqr_values_free(r, &v[i]);
     }
-    if (rc == AKIDB_OK && done_rows != n)
+    if (rc == AKIDB_OK && done_rows != p.n)
         rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold %llu rows, the footer says %llu",
-                        what, (unsigned long long)done_rows, (unsigned long long)n);
+                        what, (unsigned long long)done_rows, (unsigned long long)p.n);
+    const char *why = "";
     if (rc == AKIDB_OK &&
-        (rc = akidb__hnsw_build_end(index, n ? (uint32_t)entry : 0, exact ? &saved_rng : NULL,
-                                    &why)))
+        (rc = akidb__hnsw_build_end(index, p.entry, p.exact ? &p.saved_rng : NULL, &why)))
         rc = akidb__err(rc, "%s: saved graph: %s", what, why);
     if (rc == AKIDB_OK &&
-        (rc = akidb__coll_adopt(c, index, (uint32_t)n, d.ids, d.ext, d.meta, d.times, next_id,
-                                what)) == AKIDB_OK)
+        (rc = akidb__coll_adopt(c, index, (uint32_t)p.n, d.ids, d.ext, d.meta, d.times,
+                                p.next_id, what)) == AKIDB_OK)
         index = NULL;   /* the collection owns it now */
 done:
     akidb__hnsw_free(index);

@@ -4,7 +4,14 @@
  * Two kinds share the format: a snapshot (live documents, for users and
  * other tools) and a checkpoint (every node, tombstones and generator state
  * included, so reopening rebuilds exactly the graph that was saved;
- * checkpoint.c frames it).
+ * checkpoint.c frames it).  Both save the graph's tail (nodes not linked
+ * yet) as their last rows and load it back as a tail.
+ *
+ * "Write the whole collection state to a file" is akidb__ckpt_write (or
+ * akidb__snap_encode_exact into any sink) under the collection's shared
+ * lock; "load it back" is akidb__ckpt_read / akidb__snap_load into an
+ * empty collection: both are complete steps on their own, for whatever
+ * moves a collection through a file (checkpoints, tiering).
  */
 #ifndef AKIDB_SNAPSHOT_H
 #define AKIDB_SNAPSHOT_H
@@ -13,6 +20,15 @@
 #include "common/env.h"
 #include "engine/collection.h"
 #include "format/parquet.h"
+
+/* The value of akidb.format this library writes and reads (docs/FORMATS.md,
+ * "Versions and upgrades"). */
+#define AKIDB__SNAP_FORMAT "1"
+/* ... and the value it writes instead when the file holds a graph tail
+ * (akidb.hnsw_linked_rows below the row count; snapshot.c), so that a
+ * library that reads only "1" refuses the file rather than load tail rows
+ * as graph nodes that nothing links to. */
+#define AKIDB__SNAP_FORMAT_TAIL "2"
 
 typedef struct akidb__snap_result {
     uint64_t rows;

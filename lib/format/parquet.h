@@ -157,12 +157,4 @@ typedef struct akidb__pqr_values {
 int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out);
 void akidb__pqr_values_free(akidb__pqr *r, akidb__pqr_values *v);
 
-/* ---- shared ---------------------------------------------------------- */
-
-/* CRC-32 as zlib's crc32() computes it (polynomial 0x04C11DB7, reflected):
- * the checksum of Parquet pages.  Extend `crc` (0 to start) with len bytes
- * at p.  Thread safe.  (Exposed for the corruption tests, which re-seal
- * pages they alter.) */
-uint32_t akidb__pq_crc32(uint32_t crc, const void *p, size_t len);
-
 #endif

@@ -48,6 +48,7 @@
  * own (not through the akidb_allocator).
  */
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <zstd.h>
@@ -57,6 +58,7 @@
 
 #include "common/env.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "format/parquet.h"
 #include "format/snappy.h"
 #include "format/thrift.h"
@@ -148,6 +150,13 @@ typedef struct pq_rg {
     size_t n_chunks;
 } pq_rg;
 
+typedef struct pq_kv {
+    const unsigned char *k, *v; /* borrowed from the buffer while decoding */
+    size_t k_len, v_len;
+    char *key;                  /* copies, NUL-terminated */
+    char *val;                  /* NULL when the pair has no value */
+} pq_kv;
+
 typedef struct pq_leaf {
     int32_t type;
     int max_rep;
@@ -172,11 +181,11 @@ struct akidb__pqr {
     pq_rg *rgs;
     size_t n_rgs;
     int64_t num_rows;
-    int have_num_rows;
     int encrypted;              /* FileMetaData.encryption_algorithm present */
-    char **kv_keys, **kv_vals;
+    pq_kv *kvs;                 /* key_value_metadata, in file order */
     size_t n_kv;
-    char *created_by;
+    const unsigned char *created_by;    /* borrowed from the buffer */
+    size_t created_by_len;
 };
 
 static int corrupt_at(uint64_t off, const char *detail)
@@ -211,109 +220,114 @@ static char *dup_bytes(const akidb_allocator *a, const unsigned char *p, size_t 
     return s;
 }
 
-/* ---- footer parsing ------------------------------------------------------ */
+/* ---- footer parsing ------------------------------------------------------
+ *
+ * One table per Thrift struct of parquet.thrift that the reader needs (the
+ * decoder, rules and limits: akidb__tr_struct in thrift.c).  Fields not
+ * listed are skipped whatever their type; a listed field whose wire type
+ * is in `skip` counts as unknown too (e.g. a union member that is not a
+ * struct).  The hooks hold what is specific to one struct: defaults before
+ * it is decoded, consistency checks after.  The decoded values are checked
+ * against each other and against the file later (build_schema,
+ * check_row_groups), once the whole footer is known.
+ */
 
-static int parse_time_unit(akidb__tr *t, int *unit)
-{
-    int rc, ft;
-    int16_t id;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            return AKIDB_OK;
-        if (ft == AKIDB__T_STRUCT && id >= 1 && id <= 3)
-            *unit = id;     /* MILLIS 1, MICROS 2, NANOS 3 */
-        if ((rc = akidb__tr_skip(t, ft)))
-            return rc;
-    }
-}
+#define F_(id, kind, flags, skip, off, off2, sub, fn, name) \
+    [id] = { kind, flags, skip, off, off2, sub, fn, name }
+/* A value stored at offsetof(T, m). */
+#define F_VAL(id, kind, T, m, flags, name) \
+    F_(id, kind, flags, 0, offsetof(T, m), 0, NULL, NULL, name)
+#define F_BIN(id, T, m, m_len, flags, skip, name) \
+    F_(id, AKIDB__TF_BINARY, flags, skip, offsetof(T, m), offsetof(T, m_len), NULL, NULL, name)
+#define F_LIST(id, T, m, n_m, sub, flags, name) \
+    F_(id, AKIDB__TF_LIST, flags, 0, offsetof(T, m), offsetof(T, n_m), sub, NULL, name)
+/* A struct-valued field decoded into the same object; any other wire type
+ * is skipped. */
+#define F_SUB(id, sub, flags, name) \
+    F_(id, AKIDB__TF_STRUCT, flags, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0, sub, NULL, name)
+#define F_MARK(id, T, m, type, name) \
+    F_(id, AKIDB__TF_MARK, 0, AKIDB__TBUT(type), offsetof(T, m), 0, NULL, NULL, name)
+#define F_FN(id, fn, flags, name) F_(id, AKIDB__TF_FN, flags, 0, 0, 0, NULL, fn, name)
+/* The entries of a table (its largest id + 1), at most 32 (a compile
+ * error otherwise: the seen masks are 32 bits). */
+#define N_(fields) (uint8_t)(sizeof fields / sizeof fields[0] + \
+                             0 * sizeof(char[sizeof fields / sizeof fields[0] <= 32 ? 1 : -1]))
 
-static int parse_logical(akidb__tr *t, pq_node *n)
-{
-    int rc, ft, ft2;
-    int16_t id, id2;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            return AKIDB_OK;
-        if (ft != AKIDB__T_STRUCT) {
-            if ((rc = akidb__tr_skip(t, ft)))
-                return rc;
-            continue;
-        }
-        n->logical = id;
-        if (id != LT_TIMESTAMP && id != LT_INTEGER) {
-            if ((rc = akidb__tr_skip(t, ft)))
-                return rc;
-            continue;
-        }
-        if ((rc = akidb__tr_struct_begin(t)))
-            return rc;
-        for (;;) {
-            if ((rc = akidb__tr_field(t, &ft2, &id2)))
-                return rc;
-            if (ft2 == AKIDB__T_STOP)
-                break;
-            if (id == LT_TIMESTAMP && id2 == 2 && ft2 == AKIDB__T_STRUCT) {
-                rc = parse_time_unit(t, &n->ts_unit);
-            } else if (id == LT_INTEGER && id2 == 1 && ft2 != AKIDB__T_TRUE &&
-                       ft2 != AKIDB__T_FALSE) {
-                int32_t bits;
-                rc = akidb__tr_i32(t, ft2, &bits);
-                n->int_bits = bits;
-            } else if (id == LT_INTEGER && id2 == 2) {
-                rc = akidb__tr_bool(t, ft2, &n->int_signed);
-            } else {
-                rc = akidb__tr_skip(t, ft2);
-            }
-            if (rc)
-                return rc;
-        }
-    }
-}
+/* The tables store AKIDB__TF_I32 values and tags into `int` members too. */
+_Static_assert(sizeof(int) == sizeof(int32_t), "int must be 32 bits");
 
-static int parse_schema_element(akidb__tr *t, pq_node *n)
+/* TimeUnit, a union: MILLIS 1, MICROS 2, NANOS 3 (empty structs); the
+ * member's id is the unit.  Other ids leave the unit unset. */
+static const akidb__tfield time_unit_fields[] = {
+    F_(1, AKIDB__TF_SKIP, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0, NULL, NULL, "MILLIS"),
+    F_(2, AKIDB__TF_SKIP, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0, NULL, NULL, "MICROS"),
+    F_(3, AKIDB__TF_SKIP, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0, NULL, NULL, "NANOS"),
+};
+static const akidb__tstruct time_unit_t = {
+    .name = "time unit",
+    .fields = time_unit_fields,
+    .n_fields = N_(time_unit_fields),
+    .tag_off = offsetof(pq_node, ts_unit),
+};
+
+/* TimestampType: 1 isAdjustedToUTC (not needed), 2 unit. */
+static const akidb__tfield timestamp_fields[] = {
+    F_SUB(2, &time_unit_t, 0, "unit"),
+};
+static const akidb__tstruct timestamp_t = {
+    .name = "timestamp type",
+    .fields = timestamp_fields,
+    .n_fields = N_(timestamp_fields),
+};
+
+/* IntType: 1 bitWidth (i8; a bool there is skipped), 2 isSigned. */
+static const akidb__tfield int_type_fields[] = {
+    F_(1, AKIDB__TF_I32, 0, AKIDB__TBIT(AKIDB__T_TRUE) | AKIDB__TBIT(AKIDB__T_FALSE),
+       offsetof(pq_node, int_bits), 0, NULL, NULL, "bitWidth"),
+    F_VAL(2, AKIDB__TF_BOOL, pq_node, int_signed, 0, "isSigned"),
+};
+static const akidb__tstruct int_type_t = {
+    .name = "integer type",
+    .fields = int_type_fields,
+    .n_fields = N_(int_type_fields),
+};
+
+/* LogicalType, a union: the member's id is the logical type (LT_*); only
+ * TIMESTAMP and INTEGER carry parameters the reader uses. */
+static const akidb__tfield logical_fields[] = {
+    F_(LT_TIMESTAMP, AKIDB__TF_STRUCT, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0,
+       &timestamp_t, NULL, "TIMESTAMP"),
+    F_(LT_INTEGER, AKIDB__TF_STRUCT, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0,
+       &int_type_t, NULL, "INTEGER"),
+};
+/* every other member names the type too */
+static const akidb__tfield logical_other = {
+    AKIDB__TF_SKIP, AKIDB__TF_TAG, AKIDB__TBUT(AKIDB__T_STRUCT), 0, 0, NULL, NULL, "member"
+};
+static const akidb__tstruct logical_t = {
+    .name = "logical type",
+    .fields = logical_fields,
+    .n_fields = N_(logical_fields),
+    .other = &logical_other,
+    .tag_off = offsetof(pq_node, logical),
+};
+
+static void schema_element_init(void *obj, uint64_t off)
 {
-    int rc, ft;
-    int16_t id;
+    pq_node *n = obj;
+    (void)off;
     memset(n, 0, sizeof *n);
     n->type = -1;
     n->repetition = -1;
     n->converted = -1;
     n->int_signed = 1;
-    int have_name = 0;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            break;
-        switch (id) {
-        case 1: rc = akidb__tr_i32(t, ft, &n->type); break;
-        case 3: rc = akidb__tr_i32(t, ft, &n->repetition); break;
-        case 4: rc = akidb__tr_binary(t, ft, &n->name, &n->name_len); have_name = 1; break;
-        case 5: rc = akidb__tr_i32(t, ft, &n->num_children); break;
-        case 6: rc = akidb__tr_i32(t, ft, &n->converted); break;
-        case 10:
-            if (ft == AKIDB__T_STRUCT)
-                rc = parse_logical(t, n);
-            else
-                rc = akidb__tr_skip(t, ft);
-            break;
-        default: rc = akidb__tr_skip(t, ft); break;
-        }
-        if (rc)
-            return rc;
-    }
-    if (!have_name)
-        return akidb__tr_fail(t, "schema element without a name");
+}
+
+static int schema_element_check(akidb__tr *t, void *obj, uint32_t seen, void *ctx)
+{
+    pq_node *n = obj;
+    (void)seen;
+    (void)ctx;
     if (n->num_children < 0)
         return akidb__tr_fail(t, "schema element with a negative num_children");
     if (n->num_children == 0 && (n->type < PT_BOOLEAN || n->type > PT_FLBA))
@@ -325,12 +339,33 @@ static int parse_schema_element(akidb__tr *t, pq_node *n)
     return AKIDB_OK;
 }
 
+static const akidb__tfield schema_element_fields[] = {
+    F_VAL(1, AKIDB__TF_I32, pq_node, type, 0, "type"),
+    F_VAL(3, AKIDB__TF_I32, pq_node, repetition, 0, "repetition_type"),
+    F_BIN(4, pq_node, name, name_len, 0, 0, "name"),
+    F_VAL(5, AKIDB__TF_I32, pq_node, num_children, 0, "num_children"),
+    F_VAL(6, AKIDB__TF_I32, pq_node, converted, 0, "converted_type"),
+    F_SUB(10, &logical_t, 0, "logicalType"),
+};
+static const akidb__tstruct schema_element_t = {
+    .name = "schema element",
+    .fields = schema_element_fields,
+    .n_fields = N_(schema_element_fields),
+    .required = AKIDB__TID(4),
+    .size = sizeof(pq_node),
+    .init = schema_element_init,
+    .check = schema_element_check,
+};
+
 /* ColumnMetaData.path_in_schema: validated here, compared with the schema
  * after the whole footer is read (the schema may come after the row groups). */
-static int parse_path(akidb__tr *t, int ft, pq_chunk *c)
+static int parse_path(akidb__tr *t, int16_t id, int ft, void *obj, void *ctx)
 {
+    pq_chunk *c = obj;
     int rc, et;
     size_t n;
+    (void)id;
+    (void)ctx;
     c->path_off = t->base_off + t->pos;
     if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
         return rc;
@@ -349,247 +384,127 @@ static int parse_path(akidb__tr *t, int ft, pq_chunk *c)
     return AKIDB_OK;
 }
 
-static int parse_column_meta(akidb__tr *t, pq_chunk *c)
+static int column_meta_check(akidb__tr *t, void *obj, uint32_t seen, void *ctx)
 {
-    static const char *const required[] = { "type", "codec", "num_values",
-                                            "total_uncompressed_size", "total_compressed_size",
-                                            "data_page_offset", "path_in_schema" };
-    int rc, ft;
-    int16_t id;
-    int seen = 0;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            break;
-        switch (id) {
-        case 1: rc = akidb__tr_i32(t, ft, &c->type); seen |= 1; break;
-        case 4: rc = akidb__tr_i32(t, ft, &c->codec); seen |= 2; break;
-        case 5: rc = akidb__tr_i64(t, ft, &c->num_values); seen |= 4; break;
-        case 6: rc = akidb__tr_i64(t, ft, &c->total_uncompressed); seen |= 8; break;
-        case 7: rc = akidb__tr_i64(t, ft, &c->total_compressed); seen |= 16; break;
-        case 9: rc = akidb__tr_i64(t, ft, &c->data_off); seen |= 32; break;
-        case 3: rc = parse_path(t, ft, c); seen |= 64; break;
-        case 11: rc = akidb__tr_i64(t, ft, &c->dict_off); break;
-        default: rc = akidb__tr_skip(t, ft); break;
-        }
-        if (rc)
-            return rc;
-    }
-    for (int k = 0; k < 7; k++)
-        if (!(seen & 1 << k)) {
-            char msg[80];
-            snprintf(msg, sizeof msg, "column metadata lacks %s (a required field)",
-                     required[k]);
-            return akidb__tr_fail(t, msg);
-        }
-    c->has_meta = 1;
+    (void)t;
+    (void)seen;
+    (void)ctx;
+    ((pq_chunk *)obj)->has_meta = 1;
     return AKIDB_OK;
+}
+
+static const akidb__tfield column_meta_fields[] = {
+    F_VAL(1, AKIDB__TF_I32, pq_chunk, type, 0, "type"),
+    F_FN(3, parse_path, 0, "path_in_schema"),
+    F_VAL(4, AKIDB__TF_I32, pq_chunk, codec, 0, "codec"),
+    F_VAL(5, AKIDB__TF_I64, pq_chunk, num_values, 0, "num_values"),
+    F_VAL(6, AKIDB__TF_I64, pq_chunk, total_uncompressed, 0, "total_uncompressed_size"),
+    F_VAL(7, AKIDB__TF_I64, pq_chunk, total_compressed, 0, "total_compressed_size"),
+    F_VAL(9, AKIDB__TF_I64, pq_chunk, data_off, 0, "data_page_offset"),
+    F_VAL(11, AKIDB__TF_I64, pq_chunk, dict_off, 0, "dictionary_page_offset"),
+};
+static const akidb__tstruct column_meta_t = {
+    .name = "column metadata",
+    .fields = column_meta_fields,
+    .n_fields = N_(column_meta_fields),
+    .required = AKIDB__TID(1) | AKIDB__TID(3) | AKIDB__TID(4) | AKIDB__TID(5) |
+                AKIDB__TID(6) | AKIDB__TID(7) | AKIDB__TID(9),
+    .check = column_meta_check,
+};
+
+static void column_chunk_init(void *obj, uint64_t off)
+{
+    pq_chunk *c = obj;
+    memset(c, 0, sizeof *c);
+    c->dict_off = -1;
+    c->off = off;
 }
 
 /* A chunk without meta_data is only coherent in a file with columns
  * encrypted (crypto_metadata here, encryption_algorithm in FileMetaData);
  * that is decided in check_row_groups once the whole footer has parsed. */
-static int parse_column_chunk(akidb__tr *t, pq_chunk *c)
-{
-    int rc, ft;
-    int16_t id;
-    memset(c, 0, sizeof *c);
-    c->dict_off = -1;
-    c->off = t->base_off + t->pos;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            break;
-        if (id == 1 && ft == AKIDB__T_BINARY) {
-            c->has_path = 1;
-            rc = akidb__tr_skip(t, ft);
-        } else if (id == 3 && ft == AKIDB__T_STRUCT) {
-            rc = parse_column_meta(t, c);
-        } else {
-            c->has_crypto |= id == 8 && ft == AKIDB__T_STRUCT;     /* crypto_metadata */
-            rc = akidb__tr_skip(t, ft);
-        }
-        if (rc)
-            return rc;
-    }
-    return AKIDB_OK;
-}
+static const akidb__tfield column_chunk_fields[] = {
+    F_MARK(1, pq_chunk, has_path, AKIDB__T_BINARY, "file_path"),
+    F_SUB(3, &column_meta_t, 0, "meta_data"),
+    F_MARK(8, pq_chunk, has_crypto, AKIDB__T_STRUCT, "crypto_metadata"),
+};
+static const akidb__tstruct column_chunk_t = {
+    .name = "column chunk",
+    .fields = column_chunk_fields,
+    .n_fields = N_(column_chunk_fields),
+    .size = sizeof(pq_chunk),
+    .init = column_chunk_init,
+};
 
-static int parse_row_group(akidb__pqr *r, akidb__tr *t, pq_rg *g)
+static int row_group_check(akidb__tr *t, void *obj, uint32_t seen, void *ctx)
 {
-    int rc, ft, have_rows = 0, have_cols = 0;
-    int16_t id;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            break;
-        if (id == 1 && !have_cols) {
-            int et;
-            size_t n;
-            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
-                return rc;
-            if (et != AKIDB__T_STRUCT)
-                return akidb__tr_fail(t, "row group columns are not structs");
-            g->chunks = akidb__calloc(&r->alloc, n ? n : 1, sizeof *g->chunks);
-            if (!g->chunks)
-                return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
-            g->n_chunks = n;
-            have_cols = 1;
-            for (size_t i = 0; i < n; i++)
-                if ((rc = parse_column_chunk(t, &g->chunks[i])))
-                    return rc;
-        } else if (id == 3) {
-            rc = akidb__tr_i64(t, ft, &g->num_rows);
-            have_rows = 1;
-        } else {
-            rc = akidb__tr_skip(t, ft);
-        }
-        if (rc)
-            return rc;
-    }
-    if (!have_rows || !have_cols)
-        return akidb__tr_fail(t, "row group lacks columns or num_rows");
-    if (g->num_rows < 0)
+    (void)seen;
+    (void)ctx;
+    if (((pq_rg *)obj)->num_rows < 0)
         return akidb__tr_fail(t, "row group with negative num_rows");
     return AKIDB_OK;
 }
 
-static int parse_kv(akidb__pqr *r, akidb__tr *t, size_t n)
+/* A second columns list is skipped. */
+static const akidb__tfield row_group_fields[] = {
+    F_LIST(1, pq_rg, chunks, n_chunks, &column_chunk_t, AKIDB__TF_FIRST, "columns"),
+    F_VAL(3, AKIDB__TF_I64, pq_rg, num_rows, 0, "num_rows"),
+};
+static const akidb__tstruct row_group_t = {
+    .name = "row group",
+    .fields = row_group_fields,
+    .n_fields = N_(row_group_fields),
+    .required = AKIDB__TID(1) | AKIDB__TID(3),
+    .size = sizeof(pq_rg),
+    .check = row_group_check,
+};
+
+/* KeyValue: the key is copied (NUL-terminated) once the pair has decoded. */
+static int kv_check(akidb__tr *t, void *obj, uint32_t seen, void *ctx)
 {
-    int rc, ft;
-    int16_t id;
-    r->kv_keys = akidb__calloc(&r->alloc, n ? n : 1, sizeof *r->kv_keys);
-    r->kv_vals = akidb__calloc(&r->alloc, n ? n : 1, sizeof *r->kv_vals);
-    if (!r->kv_keys || !r->kv_vals)
+    pq_kv *kv = obj;
+    const akidb__pqr *r = ctx;
+    (void)t;
+    (void)seen;
+    kv->key = dup_bytes(&r->alloc, kv->k, kv->k_len);
+    kv->val = kv->v ? dup_bytes(&r->alloc, kv->v, kv->v_len) : NULL;
+    if (!kv->key || (kv->v && !kv->val))
         return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const unsigned char *k = NULL, *v = NULL;
-        size_t k_len = 0, v_len = 0;
-        if ((rc = akidb__tr_struct_begin(t)))
-            return rc;
-        for (;;) {
-            if ((rc = akidb__tr_field(t, &ft, &id)))
-                return rc;
-            if (ft == AKIDB__T_STOP)
-                break;
-            if (id == 1)
-                rc = akidb__tr_binary(t, ft, &k, &k_len);
-            else if (id == 2)
-                rc = akidb__tr_binary(t, ft, &v, &v_len);
-            else
-                rc = akidb__tr_skip(t, ft);
-            if (rc)
-                return rc;
-        }
-        if (!k)
-            return akidb__tr_fail(t, "key_value_metadata entry without a key");
-        r->kv_keys[r->n_kv] = dup_bytes(&r->alloc, k, k_len);
-        r->kv_vals[r->n_kv] = v ? dup_bytes(&r->alloc, v, v_len) : NULL;
-        r->n_kv++;
-        if (!r->kv_keys[r->n_kv - 1] || (v && !r->kv_vals[r->n_kv - 1]))
-            return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
-    }
     return AKIDB_OK;
 }
 
-static int parse_footer(akidb__pqr *r, akidb__tr *t)
-{
-    int rc, ft, et;
-    int16_t id;
-    size_t n;
-    int have_schema = 0, have_rgs = 0;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            break;
-        switch (id) {
-        case 2:
-            if (have_schema)
-                return akidb__tr_fail(t, "schema appears twice");
-            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
-                return rc;
-            if (et != AKIDB__T_STRUCT || n == 0)
-                return akidb__tr_fail(t, "schema is not a non-empty list of structs");
-            r->nodes = akidb__calloc(&r->alloc, n, sizeof *r->nodes);
-            if (!r->nodes)
-                return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
-            r->n_nodes = n;
-            have_schema = 1;
-            for (size_t i = 0; i < n; i++)
-                if ((rc = parse_schema_element(t, &r->nodes[i])))
-                    return rc;
-            break;
-        case 3:
-            rc = akidb__tr_i64(t, ft, &r->num_rows);
-            r->have_num_rows = 1;
-            break;
-        case 4:
-            if (have_rgs)
-                return akidb__tr_fail(t, "row_groups appears twice");
-            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
-                return rc;
-            if (et != AKIDB__T_STRUCT && n)
-                return akidb__tr_fail(t, "row_groups is not a list of structs");
-            r->rgs = akidb__calloc(&r->alloc, n ? n : 1, sizeof *r->rgs);
-            if (!r->rgs)
-                return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
-            have_rgs = 1;
-            for (size_t i = 0; i < n; i++) {
-                r->n_rgs = i + 1;
-                if ((rc = parse_row_group(r, t, &r->rgs[i])))
-                    return rc;
-            }
-            break;
-        case 5:
-            if (r->kv_keys)
-                return akidb__tr_fail(t, "key_value_metadata appears twice");
-            if ((rc = akidb__tr_list_begin(t, ft, &et, &n)))
-                return rc;
-            if (et != AKIDB__T_STRUCT && n)
-                return akidb__tr_fail(t, "key_value_metadata is not a list of structs");
-            rc = parse_kv(r, t, n);
-            break;
-        case 6:
-            if (ft == AKIDB__T_BINARY && !r->created_by) {
-                const unsigned char *p;
-                size_t len;
-                if ((rc = akidb__tr_binary(t, ft, &p, &len)))
-                    return rc;
-                if (!(r->created_by = dup_bytes(&r->alloc, p, len)))
-                    return akidb__err(AKIDB_NOMEM, "parquet: out of memory");
-            } else {
-                rc = akidb__tr_skip(t, ft);
-            }
-            break;
-        case 8:         /* encryption_algorithm: plaintext footer, encrypted columns */
-            /* refused (INVALID) only once the rest of the footer has proved
-             * consistent: from a damaged footer this is just damage */
-            r->encrypted |= ft == AKIDB__T_STRUCT;
-            rc = akidb__tr_skip(t, ft);
-            break;
-        default:
-            rc = akidb__tr_skip(t, ft);
-            break;
-        }
-        if (rc)
-            return rc;
-    }
-    if (!have_schema || !have_rgs || !r->have_num_rows)
-        return akidb__tr_fail(t, "footer lacks schema, num_rows or row_groups");
-    return AKIDB_OK;
-}
+static const akidb__tfield kv_fields[] = {
+    F_BIN(1, pq_kv, k, k_len, 0, 0, "key"),
+    F_BIN(2, pq_kv, v, v_len, 0, 0, "value"),
+};
+static const akidb__tstruct kv_t = {
+    .name = "key_value_metadata entry",
+    .fields = kv_fields,
+    .n_fields = N_(kv_fields),
+    .required = AKIDB__TID(1),
+    .size = sizeof(pq_kv),
+    .check = kv_check,
+};
+
+/* FileMetaData.  encryption_algorithm (8: a plaintext footer with encrypted
+ * columns) is refused (INVALID) only once the rest of the footer has
+ * proved consistent: from a damaged footer it is just damage. */
+static const akidb__tfield footer_fields[] = {
+    F_LIST(2, akidb__pqr, nodes, n_nodes, &schema_element_t,
+           AKIDB__TF_ONCE | AKIDB__TF_NONEMPTY, "schema"),
+    F_VAL(3, AKIDB__TF_I64, akidb__pqr, num_rows, 0, "num_rows"),
+    F_LIST(4, akidb__pqr, rgs, n_rgs, &row_group_t, AKIDB__TF_ONCE, "row_groups"),
+    F_LIST(5, akidb__pqr, kvs, n_kv, &kv_t, AKIDB__TF_ONCE, "key_value_metadata"),
+    F_BIN(6, akidb__pqr, created_by, created_by_len, AKIDB__TF_FIRST,
+          AKIDB__TBUT(AKIDB__T_BINARY), "created_by"),
+    F_MARK(8, akidb__pqr, encrypted, AKIDB__T_STRUCT, "encryption_algorithm"),
+};
+static const akidb__tstruct footer_t = {
+    .name = "footer",
+    .fields = footer_fields,
+    .n_fields = N_(footer_fields),
+    .required = AKIDB__TID(2) | AKIDB__TID(3) | AKIDB__TID(4),
+};
 
 /* ---- schema ----------------------------------------------------------------- */
 
@@ -992,13 +907,11 @@ void akidb__pqr_free(akidb__pqr *r)
     for (size_t g = 0; r->rgs && g < r->n_rgs; g++)
         akidb__free(a, r->rgs[g].chunks);
     akidb__free(a, r->rgs);
-    for (size_t i = 0; i < r->n_kv; i++) {
-        akidb__free(a, r->kv_keys[i]);
-        akidb__free(a, r->kv_vals[i]);
+    for (size_t i = 0; r->kvs && i < r->n_kv; i++) {
+        akidb__free(a, r->kvs[i].key);
+        akidb__free(a, r->kvs[i].val);
     }
-    akidb__free(a, r->kv_keys);
-    akidb__free(a, r->kv_vals);
-    akidb__free(a, r->created_by);
+    akidb__free(a, r->kvs);
     akidb_allocator copy = *a;
     akidb__free(&copy, r);
 }
@@ -1045,7 +958,8 @@ int akidb__pqr_open(const void *buf, size_t len, const akidb_allocator *alloc,
 
     akidb__tr t;
     akidb__tr_init(&t, b + r->footer_off, flen, r->footer_off, "footer");
-    int rc = parse_footer(r, &t);
+    t.alloc = &r->alloc;
+    int rc = akidb__tr_struct(&t, &footer_t, r, r);
     if (rc == AKIDB_OK)
         rc = build_schema(r);
     if (rc == AKIDB_OK)
@@ -1118,15 +1032,15 @@ size_t akidb__pqr_num_kv(const akidb__pqr *r)
 
 const char *akidb__pqr_kv_at(const akidb__pqr *r, size_t i, const char **value_out)
 {
-    *value_out = r->kv_vals[i] ? r->kv_vals[i] : "";
-    return r->kv_keys[i];
+    *value_out = r->kvs[i].val ? r->kvs[i].val : "";
+    return r->kvs[i].key;
 }
 
 const char *akidb__pqr_kv(const akidb__pqr *r, const char *key)
 {
     for (size_t i = 0; i < r->n_kv; i++)
-        if (strcmp(r->kv_keys[i], key) == 0)
-            return r->kv_vals[i] ? r->kv_vals[i] : "";
+        if (strcmp(r->kvs[i].key, key) == 0)
+            return r->kvs[i].val ? r->kvs[i].val : "";
     return NULL;
 }
 
@@ -1497,6 +1411,7 @@ static int grow(const akidb_allocator *a, void **p, size_t *cap, size_t need, si
     void *q = akidb__realloc(a, *p, (c + extra) * elem);
     if (!q)
         return nomem();
+    akidb__advise_huge(a, q, (c + extra) * elem);   /* beyond the old size: untouched */
     *p = q;
     *cap = c;
     return AKIDB_OK;
@@ -2108,95 +2023,116 @@ typedef struct page_hdr {
     int is_compressed;
 } page_hdr;
 
-static int parse_sub(akidb__tr *t, page_hdr *h, int which)
+/* The sub-header matching the page type: DataPageHeader (5),
+ * DictionaryPageHeader (7), DataPageHeaderV2 (8).  Their i32 fields are
+ * read only when not struct-typed (statistics and the like are skipped). */
+#define F_PAGE(id, m, name)                                                     \
+    F_(id, AKIDB__TF_I32, 0, AKIDB__TBIT(AKIDB__T_STRUCT), offsetof(page_hdr, m), 0,   \
+       NULL, NULL, name)
+
+static int page_sub_check(akidb__tr *t, void *obj, uint32_t seen, void *ctx)
 {
-    int rc, ft;
-    int16_t id;
-    int seen = 0;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            break;
-        if (which == PAGE_DATA_V2 && id == 7) {
-            rc = akidb__tr_bool(t, ft, &h->is_compressed);
-        } else if (id >= 1 && id <= (which == PAGE_DATA_V2 ? 6 : which == PAGE_DATA ? 4 : 2) &&
-                   ft != AKIDB__T_STRUCT) {
-            int32_t x;
-            rc = akidb__tr_i32(t, ft, &x);
-            seen |= 1 << id;
-            if (which == PAGE_DATA_V2) {
-                int32_t *f[] = { NULL, &h->n_values, &h->num_nulls, &h->num_rows, &h->encoding,
-                                 &h->def_len, &h->rep_len };
-                *f[id] = x;
-            } else {
-                int32_t *f[] = { NULL, &h->n_values, &h->encoding, &h->def_enc, &h->rep_enc };
-                *f[id] = x;
-            }
-        } else {
-            rc = akidb__tr_skip(t, ft);
-        }
-        if (rc)
-            return rc;
-    }
-    int need = which == PAGE_DATA_V2 ? 0x7E : which == PAGE_DATA ? 0x1E : 0x06;
-    if ((seen & need) != need)
-        return akidb__tr_fail(t, "page sub-header lacks a required field");
-    h->has_sub = 1;
+    (void)t;
+    (void)seen;
+    (void)ctx;
+    ((page_hdr *)obj)->has_sub = 1;
     return AKIDB_OK;
 }
 
-static int parse_page_header(akidb__tr *t, page_hdr *h)
+static const akidb__tfield data_page_fields[] = {
+    F_PAGE(1, n_values, "num_values"),
+    F_PAGE(2, encoding, "encoding"),
+    F_PAGE(3, def_enc, "definition_level_encoding"),
+    F_PAGE(4, rep_enc, "repetition_level_encoding"),
+};
+static const akidb__tstruct data_page_t = {
+    .name = "data page header",
+    .fields = data_page_fields,
+    .n_fields = N_(data_page_fields),
+    .required = AKIDB__TID(1) | AKIDB__TID(2) | AKIDB__TID(3) | AKIDB__TID(4),
+    .check = page_sub_check,
+};
+
+static const akidb__tfield dict_page_fields[] = {
+    F_PAGE(1, n_values, "num_values"),
+    F_PAGE(2, encoding, "encoding"),
+};
+static const akidb__tstruct dict_page_t = {
+    .name = "dictionary page header",
+    .fields = dict_page_fields,
+    .n_fields = N_(dict_page_fields),
+    .required = AKIDB__TID(1) | AKIDB__TID(2),
+    .check = page_sub_check,
+};
+
+static const akidb__tfield data_page_v2_fields[] = {
+    F_PAGE(1, n_values, "num_values"),
+    F_PAGE(2, num_nulls, "num_nulls"),
+    F_PAGE(3, num_rows, "num_rows"),
+    F_PAGE(4, encoding, "encoding"),
+    F_PAGE(5, def_len, "definition_levels_byte_length"),
+    F_PAGE(6, rep_len, "repetition_levels_byte_length"),
+    F_VAL(7, AKIDB__TF_BOOL, page_hdr, is_compressed, 0, "is_compressed"),
+};
+static const akidb__tstruct data_page_v2_t = {
+    .name = "data page v2 header",
+    .fields = data_page_v2_fields,
+    .n_fields = N_(data_page_v2_fields),
+    .required = AKIDB__TID(1) | AKIDB__TID(2) | AKIDB__TID(3) | AKIDB__TID(4) |
+                AKIDB__TID(5) | AKIDB__TID(6),
+    .check = page_sub_check,
+};
+
+/* Fields 5, 7, 8: decoded when they match the page type read before them
+ * (type is field 1; a sub-header before it, or of another type, is
+ * skipped). */
+static int parse_sub(akidb__tr *t, int16_t id, int ft, void *obj, void *ctx)
 {
-    int rc, ft;
-    int16_t id;
-    int seen = 0;
+    page_hdr *h = obj;
+    const akidb__tstruct *sub = id == 5 && h->type == PAGE_DATA ? &data_page_t
+                              : id == 7 && h->type == PAGE_DICTIONARY ? &dict_page_t
+                              : id == 8 && h->type == PAGE_DATA_V2 ? &data_page_v2_t : NULL;
+    if (!sub || ft != AKIDB__T_STRUCT)
+        return akidb__tr_skip(t, ft);
+    return akidb__tr_struct(t, sub, h, ctx);
+}
+
+static void page_header_init(void *obj, uint64_t off)
+{
+    page_hdr *h = obj;
+    (void)off;
     memset(h, 0, sizeof *h);
+    h->type = -1;               /* not read yet: matches no sub-header */
     h->is_compressed = 1;
-    if ((rc = akidb__tr_struct_begin(t)))
-        return rc;
-    for (;;) {
-        if ((rc = akidb__tr_field(t, &ft, &id)))
-            return rc;
-        if (ft == AKIDB__T_STOP)
-            break;
-        switch (id) {
-        case 1: rc = akidb__tr_i32(t, ft, &h->type); seen |= 1; break;
-        case 2: rc = akidb__tr_i32(t, ft, &h->unc); seen |= 2; break;
-        case 3: rc = akidb__tr_i32(t, ft, &h->comp); seen |= 4; break;
-        case 4: {
-            int32_t c;
-            rc = akidb__tr_i32(t, ft, &c);
-            h->crc = (uint32_t)c;
-            h->has_crc = 1;
-            break;
-        }
-        case 5:
-        case 7:
-        case 8:
-            if (!(seen & 1) || ft != AKIDB__T_STRUCT ||
-                (id == 5 && h->type != PAGE_DATA) || (id == 7 && h->type != PAGE_DICTIONARY) ||
-                (id == 8 && h->type != PAGE_DATA_V2)) {
-                rc = akidb__tr_skip(t, ft);
-                break;
-            }
-            rc = parse_sub(t, h, h->type);
-            break;
-        default:
-            rc = akidb__tr_skip(t, ft);
-            break;
-        }
-        if (rc)
-            return rc;
-    }
-    if ((seen & 7) != 7)
-        return akidb__tr_fail(t, "page header lacks type or sizes");
+}
+
+static int page_header_check(akidb__tr *t, void *obj, uint32_t seen, void *ctx)
+{
+    page_hdr *h = obj;
+    (void)ctx;
+    h->has_crc = (seen & AKIDB__TID(4)) != 0;
     if (h->unc < 0 || h->comp < 0)
         return akidb__tr_fail(t, "page header has a negative size");
     return AKIDB_OK;
 }
+
+static const akidb__tfield page_header_fields[] = {
+    F_VAL(1, AKIDB__TF_I32, page_hdr, type, 0, "type"),
+    F_VAL(2, AKIDB__TF_I32, page_hdr, unc, 0, "uncompressed_page_size"),
+    F_VAL(3, AKIDB__TF_I32, page_hdr, comp, 0, "compressed_page_size"),
+    F_VAL(4, AKIDB__TF_I32, page_hdr, crc, 0, "crc"),       /* the i32's bits, as uint32_t */
+    F_FN(5, parse_sub, 0, "data_page_header"),
+    F_FN(7, parse_sub, 0, "dictionary_page_header"),
+    F_FN(8, parse_sub, 0, "data_page_header_v2"),
+};
+static const akidb__tstruct page_header_t = {
+    .name = "page header",
+    .fields = page_header_fields,
+    .n_fields = N_(page_header_fields),
+    .required = AKIDB__TID(1) | AKIDB__TID(2) | AKIDB__TID(3),
+    .init = page_header_init,
+    .check = page_header_check,
+};
 
 static int read_dictionary(rd *d, const page_hdr *h, const unsigned char *body)
 {
@@ -2396,6 +2332,8 @@ static int allocate_outputs(rd *d)
         void *p = akidb__alloc_array(d->a, d->cap_vals ? d->cap_vals : 1, 4);
         if (!p)
             return nomem();
+        /* The vectors and links: the big buffers of a load, still untouched. */
+        akidb__advise_huge(d->a, p, d->cap_vals * 4);
         if (c->kind == AKIDB__PQ_INT32_LIST)
             o->i32 = p;
         else
@@ -2461,7 +2399,7 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
         page_hdr h;
         d->page_off = pos;
         akidb__tr_init(&t, r->buf + pos, (size_t)(ch->end - pos), pos, "page header");
-        if ((rc = parse_page_header(&t, &h)))
+        if ((rc = akidb__tr_struct(&t, &page_header_t, &h, NULL)))
             break;
         uint64_t body_off = pos + t.pos;
         if ((uint64_t)h.comp > ch->end - body_off) {
@@ -2470,7 +2408,7 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
         }
         const unsigned char *body = r->buf + body_off;
         if (h.has_crc && !r->pages_verified &&
-            akidb__pq_crc32(0, body, (size_t)h.comp) != h.crc) {
+            akidb__crc32(0, body, (size_t)h.comp) != h.crc) {
             rc = page_corrupt(d, "page CRC-32 mismatch");
             break;
         }

@@ -38,16 +38,14 @@
  * dead: every later call returns that error.
  */
 #include <string.h>
-#include <pthread.h>
 #include <zstd.h>
-#if defined(__x86_64__)
-#  include <immintrin.h>
-#elif defined(__SSE2__)
+#if defined(__SSE2__)
 #  include <emmintrin.h>
 #endif
 
 #include "common/env.h"
 #include "common/alloc.h"
+#include "common/crc.h"
 #include "format/parquet.h"
 #include "format/thrift.h"
 
@@ -68,149 +66,6 @@ enum { PAGE_DATA = 0 };
 #define MAX_PAGE_BYTES (256u << 20)
 /* Room left below INT32_MAX for level bytes and the page's last row. */
 #define PAGE_I32_LIMIT ((size_t)INT32_MAX - 4096)
-
-/* ---- CRC-32 (zlib's) ----------------------------------------------------
- *
- * Slicing-by-8 tables in portable C, and on x86-64 CPUs with PCLMULQDQ the
- * carry-less multiply folding of Intel's "Fast CRC Computation for Generic
- * Polynomials Using PCLMULQDQ" (constants for the reflected 0x04C11DB7, as
- * in zlib/Chromium), picked at run time.  The tables are built once under
- * pthread_once and constant afterwards. */
-
-static uint32_t crc_table[8][256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_build(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = c & 1 ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-        crc_table[0][i] = c;
-    }
-    for (uint32_t i = 0; i < 256; i++)
-        for (int t = 1; t < 8; t++)
-            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
-}
-
-/* crc is the running (inverted) register. */
-static uint32_t crc_sw(uint32_t crc, const unsigned char *p, size_t len)
-{
-    pthread_once(&crc_once, crc_build);
-    while (len && ((uintptr_t)p & 7)) {
-        crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xFF];
-        len--;
-    }
-    while (len >= 8) {
-        uint32_t lo, hi;
-        memcpy(&lo, p, 4);
-        memcpy(&hi, p + 4, 4);
-        lo ^= crc;
-        crc = crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
-              crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
-              crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
-              crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
-        p += 8;
-        len -= 8;
-    }
-    while (len--)
-        crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xFF];
-    return crc;
-}
-
-#if defined(__x86_64__)
-/* len >= 64 and a multiple of 16; crc is the running (inverted) register. */
-__attribute__((target("pclmul,sse4.1")))
-static uint32_t crc_clmul(uint32_t crc, const unsigned char *buf, size_t len)
-{
-    const __m128i k1k2 = _mm_set_epi64x(0x01c6e41596, 0x0154442bd4);
-    const __m128i k3k4 = _mm_set_epi64x(0x00ccaa009e, 0x01751997d0);
-    const __m128i k5k0 = _mm_set_epi64x(0, 0x0163cd6124);
-    const __m128i poly = _mm_set_epi64x(0x01f7011641, 0x01db710641);
-    __m128i x0, x1, x2, x3, x4, x5, x6, x7, x8, y5, y6, y7, y8;
-
-    x1 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x00));
-    x2 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x10));
-    x3 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x20));
-    x4 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x30));
-    x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)crc));
-    x0 = k1k2;
-    buf += 64;
-    len -= 64;
-    while (len >= 64) {
-        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-        x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
-        x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
-        x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
-        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-        x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
-        x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
-        x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
-        y5 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x00));
-        y6 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x10));
-        y7 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x20));
-        y8 = _mm_loadu_si128((const __m128i *)(const void *)(buf + 0x30));
-        x1 = _mm_xor_si128(_mm_xor_si128(x1, x5), y5);
-        x2 = _mm_xor_si128(_mm_xor_si128(x2, x6), y6);
-        x3 = _mm_xor_si128(_mm_xor_si128(x3, x7), y7);
-        x4 = _mm_xor_si128(_mm_xor_si128(x4, x8), y8);
-        buf += 64;
-        len -= 64;
-    }
-    /* fold the four lanes into one */
-    x0 = k3k4;
-    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-    x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
-    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-    x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
-    x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-    x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-    x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
-    while (len >= 16) {
-        x2 = _mm_loadu_si128((const __m128i *)(const void *)buf);
-        x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-        x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-        x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
-        buf += 16;
-        len -= 16;
-    }
-    /* 128 -> 64 bits */
-    x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
-    x3 = _mm_setr_epi32(~0, 0, ~0, 0);
-    x1 = _mm_srli_si128(x1, 8);
-    x1 = _mm_xor_si128(x1, x2);
-    x0 = k5k0;
-    x2 = _mm_srli_si128(x1, 4);
-    x1 = _mm_and_si128(x1, x3);
-    x1 = _mm_clmulepi64_si128(x1, x0, 0x00);
-    x1 = _mm_xor_si128(x1, x2);
-    /* Barrett reduction to 32 bits */
-    x0 = poly;
-    x2 = _mm_and_si128(x1, x3);
-    x2 = _mm_clmulepi64_si128(x2, x0, 0x10);
-    x2 = _mm_and_si128(x2, x3);
-    x2 = _mm_clmulepi64_si128(x2, x0, 0x00);
-    x1 = _mm_xor_si128(x1, x2);
-    return (uint32_t)_mm_extract_epi32(x1, 1);
-}
-#endif
-
-uint32_t akidb__pq_crc32(uint32_t crc, const void *buf, size_t len)
-{
-    const unsigned char *p = buf;
-    crc = ~crc;
-#if defined(__x86_64__)
-    if (len >= 64 && __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.1")) {
-        size_t n = len & ~(size_t)15;
-        crc = crc_clmul(crc, p, n);
-        p += n;
-        len -= n;
-    }
-#endif
-    return ~crc_sw(crc, p, len);
-}
 
 /* ---- growable byte buffer ---------------------------------------------- */
 
@@ -918,7 +773,7 @@ static int write_page(akidb__pqw *w, const pqw_col *c, pqw_chunk *ch,
         page = w->comp.p;
         page_len = z;
     }
-    uint32_t crc = akidb__pq_crc32(0, page, page_len);
+    uint32_t crc = akidb__crc32(0, page, page_len);
 
     akidb__tw *t = &w->tw;
     akidb__tw_reset(t);

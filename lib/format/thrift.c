@@ -1,6 +1,7 @@
 /*
- * thrift.c - Thrift compact protocol encoder and skipping decoder (the
- * encoding of every Parquet metadata struct).
+ * thrift.c - Thrift compact protocol encoder, skipping decoder and
+ * table-driven struct decoder (the encoding of every Parquet metadata
+ * struct).
  *
  * Wire format (apache/thrift doc/specs/thrift-compact-protocol.md):
  *
@@ -20,7 +21,15 @@
  * count larger than the bytes left is rejected up front and a loop always
  * advances), varints longer than their type allows are rejected, and
  * nesting is capped at AKIDB__THRIFT_MAX_DEPTH, recursion included.
+ *
+ * The struct decoder (akidb__tr_struct) runs a struct's field loop from a
+ * table, so the reader states each Parquet struct as data instead of
+ * repeating the loop per struct.  Its cost per field is one table index
+ * (tables are indexed by field id) and a switch on the field's kind: the
+ * reader's footers took no more instructions (callgrind) than with the
+ * hand-written loop per struct that this replaced.
  */
+#include <stdio.h>
 #include <string.h>
 #include "common/env.h"
 #include "common/alloc.h"
@@ -286,7 +295,7 @@ int akidb__tr_struct_begin(akidb__tr *r)
     return AKIDB_OK;
 }
 
-int akidb__tr_field(akidb__tr *r, int *type, int16_t *id)
+static inline int tr_field(akidb__tr *r, int *type, int16_t *id)
 {
     int rc = tr_need(r, 1);
     if (rc)
@@ -330,6 +339,11 @@ int akidb__tr_field(akidb__tr *r, int *type, int16_t *id)
     *type = t;
     *id = (int16_t)fid;
     return AKIDB_OK;
+}
+
+int akidb__tr_field(akidb__tr *r, int *type, int16_t *id)
+{
+    return tr_field(r, type, id);
 }
 
 /* Integer of any width (i8 is a raw byte, the others zigzag varints). */
@@ -509,9 +523,9 @@ static int tr_skip(akidb__tr *r, int t, int elem)
         if ((rc = akidb__tr_struct_begin(r)))
             return rc;
         for (;;) {
-            int ft;
+            int ft = AKIDB__T_STOP;   /* tr_field sets it; gcc -O1 cannot tell */
             int16_t id;
-            if ((rc = akidb__tr_field(r, &ft, &id)))
+            if ((rc = tr_field(r, &ft, &id)))
                 return rc;
             if (ft == AKIDB__T_STOP)
                 return AKIDB_OK;
@@ -527,4 +541,157 @@ static int tr_skip(akidb__tr *r, int t, int elem)
 int akidb__tr_skip(akidb__tr *r, int type)
 {
     return tr_skip(r, type, 0);
+}
+
+/* ---- table-driven struct decoder ------------------------------------- */
+
+static void tf_store(void *obj, uint16_t off, const void *v, size_t len)
+{
+    memcpy((char *)obj + off, v, len);
+}
+
+static int tf_list(akidb__tr *r, const akidb__tfield *f, int type, void *obj, void *ctx)
+{
+    const akidb__tstruct *sub = f->sub;
+    int et, rc;
+    size_t n;
+    if ((rc = akidb__tr_list_begin(r, type, &et, &n)))
+        return rc;
+    if ((n && et != AKIDB__T_STRUCT) || (n == 0 && (f->flags & AKIDB__TF_NONEMPTY))) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s is not a %slist of structs", f->name,
+                 f->flags & AKIDB__TF_NONEMPTY ? "non-empty " : "");
+        return akidb__tr_fail(r, msg);
+    }
+    /* n is at most the bytes left (every element takes one), so the array
+     * is bounded by the input times the element size. */
+    const akidb_allocator *a = r->alloc ? r->alloc : &akidb__default_allocator;
+    unsigned char *arr = akidb__calloc(a, n ? n : 1, sub->size);
+    if (!arr)
+        return akidb__err(AKIDB_NOMEM, "parquet: out of memory (%s)", f->name);
+    tf_store(obj, f->off, &arr, sizeof arr);
+    tf_store(obj, f->off2, &n, sizeof n);
+    for (size_t i = 0; i < n; i++)
+        if ((rc = akidb__tr_struct(r, sub, arr + i * sub->size, ctx)))
+            return rc;
+    return AKIDB_OK;
+}
+
+/* Decode the value of field f (wire type `type`, id `id`) into obj. */
+static int tf_value(akidb__tr *r, const akidb__tfield *f, int16_t id, int type, void *obj,
+                    void *ctx)
+{
+    int rc;
+    switch (f->kind) {
+    case AKIDB__TF_I32: {
+        int32_t v = 0;
+        if ((rc = akidb__tr_i32(r, type, &v)) == AKIDB_OK)
+            tf_store(obj, f->off, &v, sizeof v);
+        return rc;
+    }
+    case AKIDB__TF_I64: {
+        int64_t v = 0;
+        if ((rc = akidb__tr_i64(r, type, &v)) == AKIDB_OK)
+            tf_store(obj, f->off, &v, sizeof v);
+        return rc;
+    }
+    case AKIDB__TF_BOOL: {
+        int v = 0;
+        if ((rc = akidb__tr_bool(r, type, &v)) == AKIDB_OK)
+            tf_store(obj, f->off, &v, sizeof v);
+        return rc;
+    }
+    case AKIDB__TF_BINARY: {
+        const unsigned char *p;
+        size_t len;
+        if ((rc = akidb__tr_binary(r, type, &p, &len)) == AKIDB_OK) {
+            tf_store(obj, f->off, &p, sizeof p);
+            tf_store(obj, f->off2, &len, sizeof len);
+        }
+        return rc;
+    }
+    case AKIDB__TF_MARK: {
+        const int one = 1;
+        tf_store(obj, f->off, &one, sizeof one);
+        return akidb__tr_skip(r, type);
+    }
+    case AKIDB__TF_STRUCT:
+        if (type != AKIDB__T_STRUCT)
+            return akidb__tr_fail(r, "field has a non-struct type where a struct is expected");
+        return akidb__tr_struct(r, f->sub, (char *)obj + f->off, ctx);
+    case AKIDB__TF_LIST:
+        return tf_list(r, f, type, obj, ctx);
+    case AKIDB__TF_FN:
+        return f->fn(r, id, type, obj, ctx);
+    default:
+        return akidb__tr_skip(r, type);
+    }
+}
+
+/* The less common rules of field f (wire types to skip, first/once, tag):
+ * *skip says to skip the value instead of decoding it. */
+static int tf_rules(akidb__tr *r, const akidb__tstruct *s, const akidb__tfield *f, int16_t id,
+                    int type, uint32_t seen_it, void *obj, int *skip)
+{
+    *skip = (f->skip & AKIDB__TBIT(type)) || ((f->flags & AKIDB__TF_FIRST) && seen_it);
+    if (*skip)
+        return AKIDB_OK;
+    if ((f->flags & AKIDB__TF_ONCE) && seen_it) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s appears twice", f->name);
+        return akidb__tr_fail(r, msg);
+    }
+    if (f->flags & AKIDB__TF_TAG) {
+        const int tag = id;
+        tf_store(obj, s->tag_off, &tag, sizeof tag);
+    }
+    return AKIDB_OK;
+}
+
+static int tf_missing(akidb__tr *r, const akidb__tstruct *s, uint32_t missing)
+{
+    char msg[128];
+    snprintf(msg, sizeof msg, "%s lacks %s (a required field)", s->name,
+             s->fields[__builtin_ctz(missing)].name);
+    return akidb__tr_fail(r, msg);
+}
+
+int akidb__tr_struct(akidb__tr *r, const akidb__tstruct *s, void *obj, void *ctx)
+{
+    const akidb__tfield *const fields = s->fields;
+    const unsigned n = s->n_fields;
+    int rc, type = AKIDB__T_STOP;
+    int16_t id = 0;
+    uint32_t seen = 0;
+    if (s->init)
+        s->init(obj, r->base_off + r->pos);
+    if ((rc = akidb__tr_struct_begin(r)))
+        return rc;
+    for (;;) {
+        if ((rc = tr_field(r, &type, &id)))
+            return rc;
+        if (type == AKIDB__T_STOP)
+            break;
+        /* a negative id converts to a large unsigned one: unlisted */
+        const akidb__tfield *f = (unsigned)id < n && fields[id].name ? &fields[id] : s->other;
+        const uint32_t bit = (unsigned)id < n ? AKIDB__TID(id) : 0;
+        if (f && (f->skip | (f->flags & (AKIDB__TF_FIRST | AKIDB__TF_ONCE | AKIDB__TF_TAG)))) {
+            int skip;
+            if ((rc = tf_rules(r, s, f, id, type, seen & bit, obj, &skip)))
+                return rc;
+            if (skip)
+                f = NULL;
+        }
+        if (!f) {
+            if ((rc = tr_skip(r, type, 0)))
+                return rc;
+            continue;
+        }
+        if ((rc = tf_value(r, f, id, type, obj, ctx)))
+            return rc;
+        seen |= bit;
+    }
+    if (s->required & ~seen)
+        return tf_missing(r, s, s->required & ~seen);
+    return s->check ? s->check(r, obj, seen, ctx) : AKIDB_OK;
 }

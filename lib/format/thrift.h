@@ -7,7 +7,9 @@
  * and reported once by akidb__tw_error(), so building a struct is a plain
  * sequence of calls followed by one check.
  *
- * Decoder: every read is bounded by the range given to akidb__tr_init();
+ * Decoders: akidb__tr_field/_skip/_i32... pull one value at a time;
+ * akidb__tr_struct decodes a whole struct described by a field table.
+ * Every read is bounded by the range given to akidb__tr_init();
  * nesting is limited to AKIDB__THRIFT_MAX_DEPTH; a string or collection
  * length larger than the bytes left is rejected before anything is sized
  * by it.  Errors are AKIDB_CORRUPT, raised through akidb__err() with the
@@ -97,11 +99,14 @@ typedef struct akidb__tr {
     size_t len, pos;
     uint64_t base_off;          /* file offset of p[0], for messages */
     const char *what;           /* "footer", "page header", ... */
+    const akidb_allocator *alloc;   /* for lists of structs (akidb__tr_struct) */
     int depth;
     int16_t last;
     int16_t saved[AKIDB__THRIFT_MAX_DEPTH];
 } akidb__tr;
 
+/* Starts with alloc NULL (the default allocator); set r->alloc after init
+ * to allocate the arrays of akidb__tr_struct's lists elsewhere. */
 void akidb__tr_init(akidb__tr *r, const void *p, size_t len, uint64_t base_off,
                     const char *what);
 
@@ -125,5 +130,94 @@ int akidb__tr_list_begin(akidb__tr *r, int type, int *elem_type, size_t *n);
 
 /* Report a semantic error at the decoder's position (AKIDB_CORRUPT). */
 int akidb__tr_fail(const akidb__tr *r, const char *msg);
+
+/* ---- table-driven struct decoder --------------------------------------
+ *
+ * A struct is described by a table of its fields (akidb__tstruct), indexed
+ * by field id; one call decodes it into a C object, storing each listed
+ * field at its offset and skipping every other field, whatever its type.
+ * The rules every Parquet struct shares live here once: bounds and depth
+ * (as above), required fields (a missing one is AKIDB_CORRUPT "<struct>
+ * lacks <field> (a required field)", at the struct's end), a field that
+ * may appear only once, wire types that make a listed field count as
+ * unlisted.  What is specific to one struct goes in its init and check
+ * hooks or in an AKIDB__TF_FN field.
+ *
+ * Values are stored at an offset into the object (offsetof), in the C type
+ * the kind names; the decoder copies bytes (memcpy), so an `int` member
+ * takes an AKIDB__TF_I32 where int is 32 bits.
+ *
+ * Tables are written with designated initializers, [id] = { ... }: the
+ * lookup is one index, and an id without an entry (name NULL) is unlisted.
+ */
+
+typedef enum akidb__tf_kind {
+    AKIDB__TF_SKIP,     /* skip the value (with AKIDB__TF_TAG: note the id) */
+    AKIDB__TF_I32,      /* int32_t at off; i8/i16/i32 accepted, others CORRUPT */
+    AKIDB__TF_I64,      /* int64_t at off; any integer type accepted */
+    AKIDB__TF_BOOL,     /* int at off, 0 or 1 */
+    AKIDB__TF_BINARY,   /* const unsigned char * at off, its size_t length at
+                         * off2; borrowed from the decoded range */
+    AKIDB__TF_MARK,     /* int at off set to 1; the value is skipped */
+    AKIDB__TF_STRUCT,   /* a nested struct, table `sub`, decoded into obj + off */
+    AKIDB__TF_LIST,     /* a list of structs, table `sub`: an array of
+                         * max(n, 1) zeroed elements of sub->size bytes is
+                         * allocated and stored at off (a pointer), n at off2
+                         * (size_t), then each element decoded into it.  The
+                         * caller frees the array even when decoding fails. */
+    AKIDB__TF_FN        /* fn(r, id, type, obj, ctx) decodes the value */
+} akidb__tf_kind;
+
+enum {
+    AKIDB__TF_ONCE = 1 << 0,        /* a second occurrence: CORRUPT "appears twice" */
+    AKIDB__TF_FIRST = 1 << 1,       /* a second occurrence is skipped */
+    AKIDB__TF_TAG = 1 << 2,         /* also store the field id in the int at the
+                                     * struct's tag_off (a union's member) */
+    AKIDB__TF_NONEMPTY = 1 << 3     /* AKIDB__TF_LIST: an empty list is CORRUPT */
+};
+
+/* A bit per wire type, for akidb__tfield.skip. */
+#define AKIDB__TBIT(t) (1u << (t))
+/* Every wire type but t. */
+#define AKIDB__TBUT(t) (0xFFFFu & ~AKIDB__TBIT(t))
+/* A bit per field id, for akidb__tstruct.required and the seen masks. */
+#define AKIDB__TID(id) (1u << (id))
+
+struct akidb__tstruct;
+
+typedef int (*akidb__tf_fn)(akidb__tr *r, int16_t id, int type, void *obj, void *ctx);
+
+typedef struct akidb__tfield {
+    uint8_t kind;               /* akidb__tf_kind */
+    uint8_t flags;              /* AKIDB__TF_* flags */
+    uint16_t skip;              /* wire types (AKIDB__TBIT) for which this field is
+                                 * taken as unlisted: skipped, not counted as seen */
+    uint16_t off, off2;         /* where the value goes in the object */
+    const struct akidb__tstruct *sub;   /* AKIDB__TF_STRUCT, AKIDB__TF_LIST */
+    akidb__tf_fn fn;            /* AKIDB__TF_FN */
+    const char *name;           /* for messages ("num_rows"); NULL: no entry */
+} akidb__tfield;
+
+typedef struct akidb__tstruct {
+    const char *name;           /* for messages: "row group" */
+    const akidb__tfield *fields;    /* fields[id], 0 < id < n_fields */
+    uint8_t n_fields;           /* at most 32 */
+    uint32_t required;          /* AKIDB__TID bits of the required ids */
+    /* How to take a field whose id has no entry; NULL: skip it. */
+    const akidb__tfield *other;
+    uint16_t tag_off;           /* AKIDB__TF_TAG: where the int receiving the id is */
+    size_t size;                /* the object's size, for lists of it */
+    /* Before the first field: file offset of the struct's first byte. */
+    void (*init)(void *obj, uint64_t off);
+    /* After the last, the required fields present: seen has the
+     * AKIDB__TID bits of the ids decoded.  An error fails the decode. */
+    int (*check)(akidb__tr *r, void *obj, uint32_t seen, void *ctx);
+} akidb__tstruct;
+
+/* Decode one struct of table s into obj (the struct begins at the current
+ * position: a top-level struct, a STRUCT field's value or a list element).
+ * ctx is passed to the hooks and fn fields.  AKIDB_OK, AKIDB_CORRUPT,
+ * AKIDB_NOMEM (a list array), or what a hook returns. */
+int akidb__tr_struct(akidb__tr *r, const akidb__tstruct *s, void *obj, void *ctx);
 
 #endif

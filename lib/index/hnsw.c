@@ -22,6 +22,15 @@
  * per chunk beside it, chunk_nodes x dim_pad floats, touched only by the
  * re-ranking of a search's final candidates.
  *
+ * With the default allocator, chunks are carved from 2 MiB-aligned
+ * regions of their own (mmap, MADV_HUGEPAGE), not from the heap: freeing
+ * an index unmaps them, so a collection that leaves RAM (tiering) gives
+ * its memory back to the system at once instead of leaving it in a heap
+ * glibc keeps, and a loaded index takes one page fault per 2 MiB instead
+ * of one per 4 KiB.  A custom allocator sees every chunk as before; so do
+ * sanitizer builds, whose checks only cover the allocator's memory.  The
+ * exact blocks of compact kinds come from the allocator (they are freed
+ * one by one as chunks stop needing them).
  * Upper-level links (few nodes have them) are one small array per node:
  * level x (1 + M) u32.
  *
@@ -33,7 +42,19 @@
  *
  * Writes: akidb__hnsw_reserve() draws the levels of the next nodes and
  * allocates all they need (chunks, upper links, the insert scratch), so
- * akidb__hnsw_add() never fails and a batch enters whole or not at all.
+ * appending never fails and a batch enters whole or not at all.
+ *
+ * Appending and linking are two steps.  akidb__hnsw_append() stores a
+ * node's vector (its level was drawn by reserve); the node is then in the
+ * "tail": counted, searchable and deletable, but not in the graph.
+ * akidb__hnsw_link_next() links the oldest tail node into the graph
+ * (Algorithm 1).  Nodes are linked strictly in node order, tombstoned or
+ * not, with the level drawn when they were reserved, and linking never
+ * looks at tombstones, so the finished graph depends only on the sequence
+ * of appended vectors, never on when the linking ran.  Invariant: nodes
+ * [0, n_linked) form the graph, nodes [n_linked, n) have no links at all
+ * and nothing links to them.  A search walks the graph and scans the tail
+ * exactly (the same kernels), merging both into one result.
  *
  * Search scratch: a pool of contexts, one per concurrent search, each with
  * a visited array of u16 tags (a search bumps the tag instead of clearing
@@ -50,6 +71,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "common/alloc.h"
 #include "index/distance.h"
@@ -58,6 +80,13 @@
 
 #define MAX_LEVEL 15
 #define CHUNK_TARGET_BYTES (128u * 1024u)
+#define REGION_ALIGN ((size_t)2 << 20)   /* a transparent huge page */
+
+#if !AKIDB__SANITIZED && defined(MADV_HUGEPAGE)
+#define USE_REGIONS 1
+#else
+#define USE_REGIONS 0
+#endif
 
 typedef struct heap_item {
     float dist;
@@ -122,7 +151,6 @@ struct akidb__hnsw {
     float i8_scale2;             /* scale^2 */
     float i8_c0;                 /* |offset|^2 */
     uint64_t values_encoded, values_clipped, trainings;
-    uint32_t n_sample;           /* rows train_row() maps over */
     float dup_eps;               /* compact: distance at or below which rows are compared */
     uint32_t m, m0;              /* max links: upper levels, level 0 */
     double level_mult;
@@ -130,16 +158,28 @@ struct akidb__hnsw {
     uint64_t dup_rng;            /* duplicate sampling in select_neighbors */
 
     uint32_t n, n_deleted;
+    uint32_t n_linked;           /* nodes [0, n_linked) are in the graph; the rest is the tail */
+    int building;                /* between build_begin and build_end */
+    uint32_t n_exact_blocks;     /* non-NULL entries of exact[] */
+    uint32_t build_linked;       /* build_set_linked's value until build_end (UINT32_MAX: all) */
     uint32_t n_prepared;         /* nodes [n, n_prepared) have levels drawn */
     uint32_t node_cap;           /* capacity of the per-node arrays */
     uint8_t *levels;
     uint8_t *deleted;
     uint32_t **upper;
+    uint64_t level_sum;          /* sum of levels[0..n_prepared): sizes the upper links */
 
     uint32_t chunk_shift, chunk_mask, chunk_nodes;
     size_t chunk_vec_bytes, chunk_bytes;
     unsigned char **chunks;
     uint32_t n_chunks, chunks_cap;
+    /* Chunks from regions of their own (default allocator, see the top):
+     * region r holds chunks [r * per_region, (r + 1) * per_region). */
+    int regions_on;
+    size_t chunk_stride, region_bytes;
+    uint32_t per_region;
+    unsigned char **regions;
+    uint32_t n_regions, regions_cap;
 
     int max_level;               /* -1 when empty */
     uint32_t entry;
@@ -548,6 +588,7 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     h->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ull;
     h->dup_rng = h->rng ^ 0xD1B54A32D192ED03ull;
     h->max_level = -1;
+    h->build_linked = UINT32_MAX;
 
     size_t node_bytes = h->row_bytes + (1 + (size_t)h->m0) * sizeof(uint32_t);
     uint32_t shift = 4;
@@ -558,6 +599,13 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     h->chunk_mask = h->chunk_nodes - 1;
     h->chunk_vec_bytes = (size_t)h->chunk_nodes * h->row_bytes;
     h->chunk_bytes = h->chunk_vec_bytes + (size_t)h->chunk_nodes * (1 + h->m0) * sizeof(uint32_t);
+    h->regions_on = USE_REGIONS && alloc->malloc_fn == akidb__default_allocator.malloc_fn;
+    h->chunk_stride = (h->chunk_bytes + 63) & ~(size_t)63;
+    h->per_region = (uint32_t)(REGION_ALIGN / h->chunk_stride);
+    if (h->per_region == 0)
+        h->per_region = 1;
+    h->region_bytes = ((size_t)h->per_region * h->chunk_stride + REGION_ALIGN - 1) &
+                      ~(REGION_ALIGN - 1);
 
     if (storage == AKIDB__STORAGE_INT8) {
         h->i8_offset = akidb__calloc(alloc, h->dim, sizeof(float));
@@ -586,11 +634,16 @@ void akidb__hnsw_free(akidb__hnsw *h)
     const akidb_allocator *a = h->alloc;
     for (uint32_t i = 0; i < h->n_prepared; i++)
         akidb__free(a, h->upper[i]);
-    for (uint32_t i = 0; i < h->n_chunks; i++) {
-        akidb__aligned_free(a, h->chunks[i]);
-        if (h->exact)
-            akidb__aligned_free(a, h->exact[i]);
+    if (h->regions_on) {
+        for (uint32_t i = 0; i < h->n_regions; i++)
+            munmap(h->regions[i], h->region_bytes);
+        akidb__free(a, h->regions);
+    } else {
+        for (uint32_t i = 0; i < h->n_chunks; i++)
+            akidb__aligned_free(a, h->chunks[i]);
     }
+    for (uint32_t i = 0; h->exact && i < h->n_chunks; i++)
+        akidb__aligned_free(a, h->exact[i]);
     akidb__free(a, h->chunks);
     akidb__free(a, h->exact);
     akidb__free(a, h->i8_offset);
@@ -609,6 +662,40 @@ void akidb__hnsw_free(akidb__hnsw *h)
 }
 
 /* ---- reserve / add --------------------------------------------------- */
+
+/* The next chunk from the regions, mapping a new 2 MiB-aligned region
+ * when the last one is full; NULL when out of memory. */
+static unsigned char *region_chunk(akidb__hnsw *h)
+{
+    uint32_t r = h->n_chunks / h->per_region, k = h->n_chunks % h->per_region;
+    if (r == h->n_regions) {
+        if (h->n_regions == h->regions_cap) {
+            uint32_t cap = h->regions_cap ? h->regions_cap * 2 : 4;
+            unsigned char **a = akidb__realloc_array(h->alloc, h->regions, cap, sizeof *a);
+            if (!a)
+                return NULL;
+            h->regions = a;
+            h->regions_cap = cap;
+        }
+        /* Over-map by one alignment unit, then unmap the ends, so the
+         * region starts on a huge-page boundary. */
+        size_t len = h->region_bytes + REGION_ALIGN;
+        unsigned char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                                -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        uintptr_t start = ((uintptr_t)p + REGION_ALIGN - 1) & ~(uintptr_t)(REGION_ALIGN - 1);
+        size_t head = start - (uintptr_t)p, tail = len - head - h->region_bytes;
+        if (head)
+            munmap(p, head);
+        if (tail)
+            munmap((unsigned char *)start + h->region_bytes, tail);
+        madvise((void *)start, h->region_bytes, MADV_HUGEPAGE);
+        h->regions[h->n_regions++] = (unsigned char *)start;
+    }
+    return h->regions[r] + (size_t)k * h->chunk_stride;
+}
+
 
 /* splitmix64: tiny and fast; good enough for levels and sampling. */
 static uint64_t next_random(uint64_t *state)
@@ -651,11 +738,16 @@ static int grow_node_arrays(akidb__hnsw *h, uint32_t need)
 }
 
 /* Whether nodes of chunk ci keep an exact float copy in RAM (compact
- * storage only). */
+ * storage only): while int8 is untrained (the walk reads floats), while
+ * the chunk holds or will hold a tail node (the tail is scanned exactly,
+ * and linking encodes a query from it), and in AKIDB__EXACT_RAM always. */
 static int chunk_needs_exact(const akidb__hnsw *h, uint32_t ci)
 {
     if (h->storage == AKIDB__STORAGE_INT8 && !h->trained)
-        return 1;           /* the walk reads floats until training */
+        return 1;
+    uint32_t linked = h->building ? h->build_linked : h->n_linked;
+    if (((uint64_t)ci + 1) * h->chunk_nodes > linked)
+        return 1;
     switch (h->cfg.exact) {
     case AKIDB__EXACT_RAM:
         return 1;
@@ -664,6 +756,22 @@ static int chunk_needs_exact(const akidb__hnsw *h, uint32_t ci)
     default:
         return 0;
     }
+}
+
+static void free_chunk_exact(akidb__hnsw *h, uint32_t ci)
+{
+    if (h->exact[ci] && !chunk_needs_exact(h, ci)) {
+        akidb__aligned_free(h->alloc, h->exact[ci]);
+        h->exact[ci] = NULL;
+        h->n_exact_blocks--;
+    }
+}
+
+/* Free the exact copies nobody needs any more. */
+static void free_unneeded_exact(akidb__hnsw *h)
+{
+    for (uint32_t ci = 0; h->exact && ci < h->n_chunks; ci++)
+        free_chunk_exact(h, ci);
 }
 
 int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
@@ -693,11 +801,14 @@ int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
         h->chunks_cap = cap;
     }
     while (h->n_chunks < chunks_needed) {
-        unsigned char *c = akidb__aligned_alloc(h->alloc, h->chunk_bytes, 64);
+        unsigned char *c = h->regions_on ? region_chunk(h)
+                                         : akidb__aligned_alloc(h->alloc, h->chunk_bytes, 64);
         if (!c)
             return AKIDB_NOMEM;
-        /* Link counts must start at zero; vectors are written on add. */
-        memset(c + h->chunk_vec_bytes, 0, h->chunk_bytes - h->chunk_vec_bytes);
+        /* Link counts must start at zero (a fresh mapping already is);
+         * vectors are written on append. */
+        if (!h->regions_on)
+            memset(c + h->chunk_vec_bytes, 0, h->chunk_bytes - h->chunk_vec_bytes);
         if (h->exact)
             h->exact[h->n_chunks] = NULL;
         h->chunks[h->n_chunks++] = c;
@@ -712,6 +823,7 @@ int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
                                                           sizeof(float), 64);
         if (!h->exact[ci])
             return AKIDB_NOMEM;
+        h->n_exact_blocks++;
     }
 
     while (h->n_prepared < need) {
@@ -724,6 +836,7 @@ int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more)
                 return AKIDB_NOMEM;
         }
         h->levels[node] = (uint8_t)level;
+        h->level_sum += (uint64_t)level;
         h->upper[node] = up;
         h->deleted[node] = 0;
         h->n_prepared++;
@@ -983,17 +1096,6 @@ static void i8_derive(akidb__hnsw *h)
     h->i8_l2_mult = h->ip ? 0.5f * h->i8_scale2 : h->i8_scale2;
 }
 
-/* Free the exact copies nobody needs any more (chunk_needs_exact). */
-static void free_unneeded_exact(akidb__hnsw *h)
-{
-    for (uint32_t ci = 0; h->exact && ci < h->n_chunks; ci++) {
-        if (h->exact[ci] && !chunk_needs_exact(h, ci)) {
-            akidb__aligned_free(h->alloc, h->exact[ci]);
-            h->exact[ci] = NULL;
-        }
-    }
-}
-
 /* Encode every node [0, n) again from its exact vector (all in RAM). */
 static void encode_all(akidb__hnsw *h)
 {
@@ -1005,17 +1107,15 @@ static void encode_all(akidb__hnsw *h)
 
 static const float *train_row(void *ctx, uint32_t i)
 {
-    const akidb__hnsw *h = ctx;
-    /* an even sample: row i of n_sample maps to node i * n / n_sample */
-    return exact_at(h, (uint32_t)((uint64_t)i * h->n / h->n_sample));
+    return exact_at((const akidb__hnsw *)ctx, i);
 }
 
-/* int8: train on the exact vectors in RAM, encode every node, walk on
+/* int8: train on the exact vectors of nodes [0, n_rows) (in RAM: an
+ * untrained index keeps every exact vector), encode every node, walk on
  * codes from now on.  Cannot fail: everything was allocated earlier. */
-static void train_now(akidb__hnsw *h, uint32_t sample)
+static void train_now(akidb__hnsw *h, uint32_t n_rows)
 {
-    h->n_sample = sample && sample < h->n ? sample : h->n;
-    akidb__i8_train(h->dim, h->n_sample, train_row, h, h->i8_offset, &h->i8_scale, h->i8_scratch);
+    akidb__i8_train(h->dim, n_rows, train_row, h, h->i8_offset, &h->i8_scale, h->i8_scratch);
     i8_derive(h);
     h->trained = 1;
     h->trainings++;
@@ -1039,21 +1139,25 @@ static void prepare_query(const akidb__hnsw *h, search_ctx *c, const float *quer
     }
 }
 
-uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
+uint32_t akidb__hnsw_append(akidb__hnsw *h, const float *vec)
 {
     uint32_t node = h->n;
     store_node(h, node, vec);
-    int level = h->levels[node];
     h->n++;
-    if (h->storage == AKIDB__STORAGE_INT8 && !h->trained && h->n >= h->train_rows) {
-        train_now(h, 0);
-        free_unneeded_exact(h);
-    }
+    return node;
+}
+
+/* Link node (the oldest tail node; its exact vector is in RAM, as every
+ * tail node's is) into the graph: Algorithm 1 on the walk rows. */
+static void link_node(akidb__hnsw *h, uint32_t node)
+{
+    const float *vec = exact_at(h, node);
+    int level = h->levels[node];
 
     if (h->max_level < 0) {
         h->entry = node;
         h->max_level = level;
-        return node;
+        return;
     }
 
     search_ctx *c = h->insert_ctx;
@@ -1086,8 +1190,37 @@ uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
         h->max_level = level;
         h->entry = node;
     }
+}
+
+void akidb__hnsw_link_next(akidb__hnsw *h)
+{
+    if (h->n_linked >= h->n)
+        return;
+    uint32_t node = h->n_linked;
+    /* The walk's rows change once, at a fixed point of the linking order
+     * (int8: before the node after the first train_rows is linked, on
+     * exactly those nodes), so the graph still depends only on the
+     * appended vectors and their order. */
+    if (h->storage == AKIDB__STORAGE_INT8 && !h->trained && node >= h->train_rows) {
+        train_now(h, h->train_rows);
+        free_unneeded_exact(h);
+    }
+    link_node(h, node);
+    h->n_linked = node + 1;
+    /* a chunk whose nodes are all linked may not need its exact block */
+    if (h->exact && (node & h->chunk_mask) == h->chunk_mask)
+        free_chunk_exact(h, node >> h->chunk_shift);
+}
+
+uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec)
+{
+    uint32_t node = akidb__hnsw_append(h, vec);
+    while (h->n_linked < h->n)
+        akidb__hnsw_link_next(h);
     return node;
 }
+
+uint32_t akidb__hnsw_linked(const akidb__hnsw *h) { return h->n_linked; }
 
 void akidb__hnsw_mark_deleted(akidb__hnsw *h, uint32_t node)
 {
@@ -1112,27 +1245,6 @@ static int has_exact(const akidb__hnsw *h)
 {
     return h->storage == AKIDB__STORAGE_F32 || h->walk == WALK_F32 ||
            h->cfg.exact != AKIDB__EXACT_NONE;
-}
-
-/* The exact vector of node (padded with zeros to dim_pad): a pointer into
- * RAM, or buf filled through the source.  NULL when there is none, with
- * *rc set when the source failed. */
-static const float *exact_get(const akidb__hnsw *h, uint32_t node, float *buf, int *rc)
-{
-    *rc = AKIDB_OK;
-    const float *e = exact_at(h, node);
-    if (e)
-        return e;
-    if (h->src.read && node < h->src.n_nodes) {
-        *rc = h->src.read(h->src.ctx, node, buf);
-        return *rc ? NULL : buf;
-    }
-    return NULL;
-}
-
-static inline float exact_dist(const akidb__hnsw *h, const float *q, const float *v)
-{
-    return dist_vv(h, q, v);
 }
 
 const float *akidb__hnsw_vector(const akidb__hnsw *h, uint32_t node)
@@ -1305,71 +1417,100 @@ static inline void prefetch_whole(const void *vec, size_t bytes)
         __builtin_prefetch(p + off);
 }
 
-static void keep_best(search_ctx *c, uint32_t k, float *bound, float d, uint32_t node)
+/* Node i's distance to the query in an exact scan: on its exact vector
+ * where the index has one (RAM or source), else on its walk row (an index
+ * without exact vectors: approximate).  A source's error goes to *rc. */
+static inline float scan_dist(const akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t i,
+                              int *rc)
 {
-    if (c->n_res < k || d < *bound) {
-        heap_item it = { d, node };
-        maxheap_push(c->res, &c->n_res, it);
-        if (c->n_res > k)
-            maxheap_pop(c->res, &c->n_res);
-        *bound = c->res[0].dist;
+    const float *v = exact_at(h, i);
+    if (v)
+        return dist_vv(h, q->f, v);
+    if (h->src.read && i < h->src.n_nodes) {
+        if ((*rc = h->src.read(h->src.ctx, i, c->exact_buf)) != AKIDB_OK)
+            return INFINITY;
+        return dist_vv(h, q->f, c->exact_buf);
     }
+    return dist_qn(h, q, i);
 }
 
-/* Every live node: on the exact vectors where the index has them (then
- * the result is exact), else on the walk rows. */
-static int exact_scan(akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t k)
+/* Scan nodes [from, n), merging into the k best already in the result
+ * heap (a graph walk's, trimmed to k; or nothing).  The tail always has
+ * its exact vectors in RAM, so a tail scan is exact for every kind. */
+static int exact_scan(akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t k, uint32_t from)
 {
-    c->n_res = 0;
-    float bound = INFINITY;
-    if (!has_exact(h)) {
-        /* no exact vectors: every walk row, in order (prefetch a few
-         * rows ahead, the rows are short) */
-        for (uint32_t i = 0; i < h->n; i++) {
-            if (i + 8 < h->n)
-                prefetch_whole(row_at(h, i + 8), h->row_bytes);
-            if (!h->deleted[i])
-                keep_best(c, k, &bound, dist_qn(h, q, i), i);
-        }
-        return AKIDB_OK;
-    }
+    while (c->n_res > k)
+        maxheap_pop(c->res, &c->n_res);
+    float bound = c->n_res == k ? c->res[0].dist : INFINITY;
     /* About 8 KiB ahead: far enough to hide latency, near enough to stay
      * in L1/L2 until used. */
     size_t vec_bytes = (size_t)h->dim_pad * sizeof(float);
     uint32_t ahead = (uint32_t)(8192 / vec_bytes) + 1;
-    for (uint32_t i = 0; i < h->n; i++) {
+    for (uint32_t i = from; i < h->n; i++) {
         if (i + ahead < h->n) {
             const float *e = exact_at(h, i + ahead);
             if (e)
                 prefetch_whole(e, vec_bytes);
+            else
+                prefetch_whole(row_at(h, i + ahead), h->row_bytes);
         }
         if (h->deleted[i])
             continue;
-        int rc;
-        const float *v = exact_get(h, i, c->exact_buf, &rc);
-        if (!v)
-            return rc ? rc : AKIDB_ERROR;
-        keep_best(c, k, &bound, exact_dist(h, q->f, v), i);
+        int rc = AKIDB_OK;
+        float d = scan_dist(h, c, q, i, &rc);
+        if (rc)
+            return rc;
+        if (c->n_res < k || d < bound) {
+            heap_item it = { d, i };
+            maxheap_push(c->res, &c->n_res, it);
+            if (c->n_res > k)
+                maxheap_pop(c->res, &c->n_res);
+            if (c->n_res == k)
+                bound = c->res[0].dist;
+        }
     }
     return AKIDB_OK;
 }
 
-/* Compact walk: the best min(n, rerank * k) candidates (sorted, closest
- * first, in c->scratch) get exact distances and are sorted again. */
-static int rerank_candidates(akidb__hnsw *h, search_ctx *c, const qprep *q, heap_item *s,
-                             uint32_t n_rerank)
+/* A compact walk's result heap (approximate distances) becomes its best
+ * k: the best n_rerank candidates get exact distances and are sorted
+ * again when the index has exact vectors; without them the walk's own
+ * best k stay, with their approximate distances. */
+static int rerank_walk(akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t k,
+                       uint32_t n_rerank)
 {
-    for (uint32_t i = 0; i < n_rerank; i++) {
-        int rc;
-        const float *v = exact_get(h, s[i].node, c->exact_buf, &rc);
-        if (!v)
-            return rc ? rc : AKIDB_ERROR;
-        s[i].dist = exact_dist(h, q->f, v);
+    heap_item *s = c->scratch;
+    uint32_t n_found = drain_sorted(c, s);
+    uint32_t n_keep = n_found;
+    if (has_exact(h)) {
+        if (n_keep > n_rerank)
+            n_keep = n_rerank;
+        for (uint32_t i = 0; i < n_keep; i++) {
+            int rc = AKIDB_OK;
+            s[i].dist = scan_dist(h, c, q, s[i].node, &rc);
+            if (rc)
+                return rc;
+        }
+        qsort(s, n_keep, sizeof *s, cmp_heap_item);
     }
-    qsort(s, n_rerank, sizeof *s, cmp_heap_item);
+    if (n_keep > k)
+        n_keep = k;
+    for (uint32_t i = 0; i < n_keep; i++)
+        maxheap_push(c->res, &c->n_res, s[i]);
     return AKIDB_OK;
 }
 
+/*
+ * A graph search walks [0, n_linked) and then scans the tail exactly,
+ * merging it into the walk's results: the k best of (the walk's ef best
+ * U the tail) are the k best of (the walk's k best U the tail), so the
+ * tail costs one distance per node and a search never misses a node
+ * because it is not linked yet.  A compact walk collects at least
+ * rerank x k candidates and re-ranks them exactly (rerank_walk) before
+ * the tail is merged.  If the merged set still holds fewer than k live
+ * nodes while more exist (heavy deletion), the whole index is scanned
+ * instead.
+ */
 int akidb__hnsw_search2(akidb__hnsw *h, const float *query, uint32_t k, uint32_t ef,
                         int exact, uint32_t rerank, akidb__hnsw_hit *hits, uint32_t *n_hits)
 {
@@ -1381,6 +1522,13 @@ int akidb__hnsw_search2(akidb__hnsw *h, const float *query, uint32_t k, uint32_t
         k = live;
     if (ef < k)
         ef = k;
+    uint32_t n_rerank = k;
+    if (h->walk != WALK_F32) {
+        uint64_t want = (uint64_t)(rerank ? rerank : h->rerank) * k;
+        n_rerank = want < live ? (uint32_t)want : live;
+        if (ef < n_rerank)
+            ef = n_rerank;
+    }
 
     search_ctx *c;
     int rc = ctx_acquire(h, exact ? k : ef, &c);
@@ -1389,47 +1537,33 @@ int akidb__hnsw_search2(akidb__hnsw *h, const float *query, uint32_t k, uint32_t
     qprep qp;
     prepare_query(h, c, query, &qp);
 
-    uint32_t n = 0;
+    c->n_res = 0;
     if (!exact) {
-        uint32_t cur = h->entry;
-        float cur_dist = dist_qn(h, &qp, cur);
-        for (int l = h->max_level; l > 0; l--)
-            cur = greedy_step(h, &qp, cur, &cur_dist, l);
-        rc = search_layer(h, c, &qp, cur, cur_dist, ef, 0, 1);
-        if (rc)
-            goto out;
-        if (c->n_res < k)
-            exact = 1;
-    }
-    if (exact) {
-        if ((rc = exact_scan(h, c, &qp, k)) != AKIDB_OK)
-            goto out;
-    } else if (h->walk != WALK_F32) {
-        /* approximate distances: re-rank the best candidates exactly */
-        heap_item *s = c->scratch;
-        uint32_t n_found = drain_sorted(c, s);
-        uint64_t want = (uint64_t)(rerank ? rerank : h->rerank) * k;
-        if (has_exact(h)) {
-            uint32_t n_rerank = want < n_found ? (uint32_t)want : n_found;
-            if (n_rerank < k)
-                n_rerank = n_found < k ? n_found : k;
-            if ((rc = rerank_candidates(h, c, &qp, s, n_rerank)) != AKIDB_OK)
+        if (h->max_level >= 0) {
+            uint32_t cur = h->entry;
+            float cur_dist = dist_qn(h, &qp, cur);
+            for (int l = h->max_level; l > 0; l--)
+                cur = greedy_step(h, &qp, cur, &cur_dist, l);
+            rc = search_layer(h, c, &qp, cur, cur_dist, ef, 0, 1);
+            if (rc == AKIDB_OK && h->walk != WALK_F32)
+                rc = rerank_walk(h, c, &qp, k, n_rerank);
+            if (rc)
                 goto out;
-            n_found = n_rerank;
         }
-        n = n_found < k ? n_found : k;
-        for (uint32_t i = 0; i < n; i++) {
-            hits[i].node = s[i].node;
-            hits[i].distance = s[i].dist;
+        if (h->n_linked < h->n && (rc = exact_scan(h, c, &qp, k, h->n_linked)) != AKIDB_OK)
+            goto out;
+        if (c->n_res < k) {
+            exact = 1;
+            c->n_res = 0;
         }
-        *n_hits = n;
-        goto out;
     }
+    if (exact && (rc = exact_scan(h, c, &qp, k, 0)) != AKIDB_OK)
+        goto out;
 
     /* The heap holds up to ef results; keep the k closest, sorted. */
     while (c->n_res > k)
         maxheap_pop(c->res, &c->n_res);
-    n = c->n_res;
+    uint32_t n = c->n_res;
     for (uint32_t i = n; i > 0; i--) {
         heap_item it = maxheap_pop(c->res, &c->n_res);
         hits[i - 1].node = it.node;
@@ -1447,15 +1581,14 @@ int akidb__hnsw_search(akidb__hnsw *h, const float *query, uint32_t k, uint32_t 
     return akidb__hnsw_search2(h, query, k, ef, exact, 0, hits, n_hits);
 }
 
+/* O(1): the tiering policy sums these over every collection. */
 void akidb__hnsw_memory_parts(const akidb__hnsw *h, akidb__hnsw_bytes *out)
 {
     size_t rows = (size_t)h->n_chunks * (h->chunk_vec_bytes + 64);
     size_t links = (size_t)h->n_chunks * (h->chunk_bytes - h->chunk_vec_bytes);
     size_t graph = sizeof *h + links + (size_t)h->node_cap * (2 + sizeof(uint32_t *)) +
-                   (size_t)h->chunks_cap * sizeof(void *) * (h->exact ? 2 : 1);
-    for (uint32_t i = 0; i < h->n_prepared; i++)
-        if (h->levels[i])
-            graph += (size_t)h->levels[i] * (1 + h->m) * sizeof(uint32_t);
+                   (size_t)h->chunks_cap * sizeof(void *) * (h->exact ? 2 : 1) +
+                   (size_t)h->level_sum * (1 + h->m) * sizeof(uint32_t);
     size_t exact = 0, compact = 0;
     if (h->storage == AKIDB__STORAGE_F32) {
         exact = rows;
@@ -1463,9 +1596,7 @@ void akidb__hnsw_memory_parts(const akidb__hnsw *h, akidb__hnsw_bytes *out)
         compact = rows;
         if (h->i8_offset)
             compact += 2 * (size_t)h->dim * sizeof(float);
-        for (uint32_t ci = 0; h->exact && ci < h->n_chunks; ci++)
-            if (h->exact[ci])
-                exact += (size_t)h->chunk_nodes * h->dim_pad * sizeof(float) + 64;
+        exact = (size_t)h->n_exact_blocks * ((size_t)h->chunk_nodes * h->dim_pad * sizeof(float) + 64);
     }
     out->exact = exact;
     out->compact = compact;
@@ -1514,7 +1645,10 @@ void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out)
 int akidb__hnsw_build_begin(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
                             akidb__hnsw **out)
 {
-    return akidb__hnsw_new(cfg, alloc, NULL, out);
+    int rc = akidb__hnsw_new(cfg, alloc, NULL, out);
+    if (rc == AKIDB_OK)
+        (*out)->building = 1;
+    return rc;
 }
 
 int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors,
@@ -1546,11 +1680,13 @@ int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors
         if (h->levels[node] != level) {
             akidb__free(h->alloc, h->upper[node]);
             h->upper[node] = NULL;
+            h->level_sum -= h->levels[node];
             h->levels[node] = 0;
             if (level > 0 && !(h->upper[node] = akidb__calloc(h->alloc, (size_t)level * (1 + h->m),
                                                               sizeof(uint32_t))))
                 return AKIDB_NOMEM;
             h->levels[node] = (uint8_t)level;
+            h->level_sum += (uint64_t)level;
         }
         h->deleted[node] = deleted ? (uint8_t)deleted[i] : 0;
         const float *v = vectors + (size_t)i * h->dim;
@@ -1589,38 +1725,59 @@ int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors
             return AKIDB_CORRUPT;
         }
         h->n = node + 1;
+        /* a filled chunk of linked nodes may drop its exact block now, so
+         * a load never holds every exact vector at once */
+        if (h->exact && (node & h->chunk_mask) == h->chunk_mask)
+            free_chunk_exact(h, node >> h->chunk_shift);
     }
     return AKIDB_OK;
+}
+
+void akidb__hnsw_build_set_linked(akidb__hnsw *h, uint32_t n_linked)
+{
+    h->build_linked = n_linked;
 }
 
 int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng *rng,
                           const char **why)
 {
     uint32_t n = h->n;
+    uint32_t n_linked = h->build_linked == UINT32_MAX ? n : h->build_linked;
     *why = "";
     if (h->n_prepared != n) {
         *why = "a batch was not filled";
         return AKIDB_CORRUPT;
     }
-    if (n && entry >= n) {
+    if (n_linked > n) {
+        *why = "more nodes in the graph than nodes";
+        return AKIDB_CORRUPT;
+    }
+    if (n_linked && entry >= n_linked) {
         *why = "entry point out of range";
         return AKIDB_CORRUPT;
     }
-    int max_level = n ? h->levels[entry] : -1;
+    int max_level = n_linked ? h->levels[entry] : -1;
     uint32_t n_deleted = 0;
     for (uint32_t i = 0; i < n; i++) {
-        if (h->levels[i] > max_level) {
+        int in_graph = i < n_linked;
+        if (in_graph && h->levels[i] > max_level) {
             *why = "entry point is not on the top level";
             return AKIDB_CORRUPT;
         }
         n_deleted += h->deleted[i];
         for (int l = 0; l <= h->levels[i]; l++) {
             const uint32_t *ll = links_at(h, i, l);
+            /* a tail node is linked later, from nothing: it has no links
+             * yet, and (below) nothing links to it */
+            if (!in_graph && ll[0] != 0) {
+                *why = "a node waiting to be linked has links";
+                return AKIDB_CORRUPT;
+            }
             /* an upper-level walk reads the target's own list at that
              * level, so a target without that level would read out of
              * bounds */
             for (uint32_t k = 1; k <= ll[0]; k++) {
-                if (ll[k] >= n) {
+                if (ll[k] >= n_linked) {
                     *why = "link out of range";
                     return AKIDB_CORRUPT;
                 }
@@ -1631,18 +1788,28 @@ int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng 
             }
         }
     }
+    /* every tail node needs its exact vector (chunk_needs_exact); a
+     * build_set_linked after build_nodes may have dropped some */
+    for (uint32_t ci = n_linked >> h->chunk_shift; h->exact && ci < h->n_chunks; ci++)
+        if (!h->exact[ci]) {
+            *why = "a node waiting to be linked lost its exact vector";
+            return AKIDB_INVALID;
+        }
     h->n_deleted = n_deleted;
+    h->n_linked = n_linked;
+    h->build_linked = UINT32_MAX;
     h->max_level = max_level;
-    h->entry = n ? entry : 0;
+    h->entry = n_linked ? entry : 0;
     if (rng) {
         h->rng = rng->rng;
         h->dup_rng = rng->dup_rng;
     }
-    /* int8 saved before training but now past the threshold (a smaller
-     * train_rows than when it was written) trains now, as add would. */
-    if (h->storage == AKIDB__STORAGE_INT8 && !h->trained && n >= h->train_rows) {
-        train_now(h, 0);
-        free_unneeded_exact(h);
-    }
+    h->building = 0;
+    /* int8 saved untrained past the point where linking trains (a file
+     * without the parameters) trains now, on the same nodes as linking
+     * did: the codes come out the same. */
+    if (h->storage == AKIDB__STORAGE_INT8 && !h->trained && n_linked > h->train_rows)
+        train_now(h, h->train_rows);
+    free_unneeded_exact(h);
     return AKIDB_OK;
 }

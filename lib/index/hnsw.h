@@ -5,9 +5,13 @@
  * and a deleted flag; it knows nothing of ids, names or metadata, which the
  * collection layer maps onto nodes.
  *
- * Writes follow "reserve, then add": akidb__hnsw_reserve() performs every
- * allocation the next n adds will need, so akidb__hnsw_add() cannot fail
- * and a batch either fully enters the index or not at all.
+ * Writes follow "reserve, then append": akidb__hnsw_reserve() performs
+ * every allocation (and draws the level of) the next n nodes, so
+ * akidb__hnsw_append() cannot fail and a batch either fully enters the
+ * index or not at all.  An appended node is in the "tail": counted,
+ * searchable (scanned exactly) and deletable at once, linked into the
+ * graph later by akidb__hnsw_link_next(), strictly in node order.  The
+ * finished graph depends only on the appended vectors and their order.
  *
  * Storage kinds (quant.h).  An index walks its graph on one copy of each
  * vector, the "walk rows":
@@ -16,25 +20,30 @@
  *   int8  one byte per dimension (per-dimension offset, one scale):
  *         a quarter of the bytes, integer kernels.
  * With f16 or int8 the walk's distances are approximate, so a search
- * re-ranks its best `rerank` x k candidates with exact float distances,
- * read from the index's exact copy (AKIDB__EXACT_RAM), from a source the
- * caller attaches (AKIDB__EXACT_SOURCE: nodes below its count are read
- * through it, the rest are kept in RAM until the caller moves the source
- * on and drops them), or not at all (AKIDB__EXACT_NONE: the returned
- * distances are the walk's, approximate, and vectors read back are the
- * decoded codes).
+ * collects at least `rerank` x k candidates and re-ranks them with exact
+ * float distances, read from the index's exact copy (AKIDB__EXACT_RAM),
+ * from a source the caller attaches (AKIDB__EXACT_SOURCE: nodes below its
+ * count are read through it, the rest are kept in RAM until the caller
+ * moves the source on and drops them), or not at all (AKIDB__EXACT_NONE:
+ * the returned distances of linked nodes are the walk's, approximate,
+ * and vectors read back are the decoded codes).
  *
- * int8 training: the first `train_rows` nodes are walked on their exact
- * vectors (kept in RAM whatever the mode), and when the index reaches
- * that size the quantiser is trained on all of them and every node is
- * encoded; from then on the walk runs on codes.  akidb__hnsw_retrain()
- * trains again on the exact vectors (all, or an even sample) and
- * re-encodes every node, for when values have drifted off the grid
- * (akidb__hnsw_quant_stats counts them).
+ * The tail works the same for every kind: a tail node keeps its exact
+ * vector in RAM until it is linked (whatever the mode), the tail is
+ * scanned on those exact vectors, and linking walks the compact rows.
  *
- * Threading: the caller serializes writes (reserve, add, mark_deleted,
- * retrain, set_exact_source, drop_exact) against everything else;
- * searches may run concurrently with each other.
+ * int8 training: the first `train_rows` nodes are linked on their exact
+ * vectors (kept in RAM whatever the mode); before the next node is
+ * linked, the quantiser is trained on exactly those nodes and every node
+ * (tail included) is encoded; from then on the walk runs on codes.  The
+ * point is fixed in the linking order, so the graph still depends only on
+ * the appended vectors.  akidb__hnsw_retrain() trains again on the exact
+ * vectors (all, or an even sample) and re-encodes every node, for when
+ * values have drifted off the grid (akidb__hnsw_quant_stats counts them).
+ *
+ * Threading: the caller serializes writes (reserve, append, link_next,
+ * mark_deleted, retrain, set_exact_source, drop_exact) against everything
+ * else; searches may run concurrently with each other.
  */
 #ifndef AKIDB_HNSW_H
 #define AKIDB_HNSW_H
@@ -94,8 +103,22 @@ void akidb__hnsw_free(akidb__hnsw *h);
  * (then the index is unchanged and still usable). */
 int akidb__hnsw_reserve(akidb__hnsw *h, uint32_t n_more);
 
-/* Add one vector (dim floats, finite, already normalised for cosine);
- * returns its node number.  Requires a prior reserve covering it. */
+/* Append one vector (dim floats, finite, already normalised for cosine)
+ * to the tail; returns its node number.  Requires a prior reserve
+ * covering it.  Costs a copy: no distance is computed. */
+uint32_t akidb__hnsw_append(akidb__hnsw *h, const float *vec);
+
+/* Link the oldest tail node (node akidb__hnsw_linked()) into the graph;
+ * a no-op when the tail is empty.  Cannot fail (reserve sized the
+ * scratch).  Tombstoned nodes are linked too: they keep the graph
+ * navigable, and skipping them would make the graph depend on when a
+ * delete happened relative to the linking. */
+void akidb__hnsw_link_next(akidb__hnsw *h);
+
+/* Nodes [0, linked) are in the graph; [linked, size) are the tail. */
+uint32_t akidb__hnsw_linked(const akidb__hnsw *h);
+
+/* append, then link every tail node: the one-step insert. */
 uint32_t akidb__hnsw_add(akidb__hnsw *h, const float *vec);
 
 /* Tombstone a node: it stays in the graph for navigation but never appears
@@ -127,7 +150,9 @@ float akidb__hnsw_node_distance(const akidb__hnsw *h, uint32_t a, uint32_t b);
 /* k nearest live nodes to `query` (dim floats), closest first.
  *   ef     candidate list size (the search uses max(ef, k)).
  *   exact  non-zero: brute-force scan instead of the graph (on the exact
- *          vectors; on the walk rows when the index has none).
+ *          vectors; on the walk rows for nodes without one).
+ * A graph search also scans the tail exactly and merges it in, so every
+ * appended node can be found whether it is linked or not.
  * Writes up to k hits into `hits` and their number into *n_hits.
  * Compact storage re-ranks the walk's best cfg.rerank x k candidates
  * (akidb__hnsw_search2: `rerank` x k; 0 = the config's) on exact
@@ -196,6 +221,9 @@ const uint32_t *akidb__hnsw_links(const akidb__hnsw *h, uint32_t node, int level
                                   uint32_t *count_out);
 uint32_t akidb__hnsw_entry(const akidb__hnsw *h);   /* valid when size > 0 */
 
+/* The level of a node is drawn when it is reserved, so a tail node has
+ * one too (and no links at any level). */
+
 /* The level generator's state.  Saved with a checkpoint and given back to
  * build_end, it makes a reloaded index draw the same levels for its next
  * inserts as the original would have: recovery is then bit-identical. */
@@ -224,6 +252,19 @@ void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out);
  * or a saved state.  The caller checks the node count it expected
  * (akidb__hnsw_size).
  *
+ * A saved index may have a tail: akidb__hnsw_build_set_linked(h, n_linked)
+ * before the first build_nodes says that nodes [n_linked, size) are not
+ * linked yet (compact kinds keep exact vectors for those nodes only: a
+ * call after build_nodes makes build_end fail with AKIDB_INVALID).
+ * build_end then checks that they have no links and that no link points
+ * at them, and that `entry` is a linked node; without the call every node
+ * is linked (what every file written before the tail existed holds).
+ *
+ * A compact index: the vectors given are encoded as append would (int8
+ * with akidb__hnsw_set_i8_params called after build_begin, or trained in
+ * build_end on the first train_rows nodes when more are linked and no
+ * parameters were given), so codes and graph equal the saved index's.
+ *
  * Damage gives AKIDB_CORRUPT with *why set to a static description;
  * running out of memory gives AKIDB_NOMEM; a bad cfg AKIDB_INVALID.  After
  * any error the caller frees h with akidb__hnsw_free; until build_end
@@ -234,6 +275,7 @@ int akidb__hnsw_build_begin(const akidb__hnsw_config *cfg, const akidb_allocator
 int akidb__hnsw_build_nodes(akidb__hnsw *h, uint32_t count, const float *vectors,
                             const int32_t *levels, const int32_t *deleted,
                             const int32_t *links, const uint64_t *link_off, const char **why);
+void akidb__hnsw_build_set_linked(akidb__hnsw *h, uint32_t n_linked);
 int akidb__hnsw_build_end(akidb__hnsw *h, uint32_t entry, const akidb__hnsw_rng *rng,
                           const char **why);
 

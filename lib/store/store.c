@@ -32,7 +32,7 @@
 #include <time.h>
 
 #include "common/alloc.h"
-#include "common/crc32c.h"
+#include "common/crc.h"
 #include "store/store.h"
 
 /* ---- keys ------------------------------------------------------------ */

@@ -11,9 +11,10 @@
 /* AKIDB_OK, or AKIDB_INVALID with a message naming the key's problem. */
 int akidb__store_key_check(const char *key);
 
-/* The local-directory backend (akidb_store_local_open) with the mode of
- * the directories it creates. */
-int akidb__store_local_new(const char *dir, unsigned dir_mode, akidb_store **out);
+/* The local-directory backend (akidb_store_local_open) with the
+ * permission bits of the objects it creates (file_mode & 0777; its
+ * directories get the same plus x wherever r is set). */
+int akidb__store_local_new(const char *dir, unsigned file_mode, akidb_store **out);
 
 /* Destroy any store (akidb_store_close); NULL is a no-op. */
 void akidb__store_destroy(akidb_store *s);

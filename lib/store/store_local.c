@@ -34,6 +34,8 @@ typedef struct local_store {
     akidb_store base;
     char *root;
     int root_fd;
+    unsigned file_mode;   /* of objects; directories add x where r is set */
+    unsigned dir_mode;
 } local_store;
 
 static int os_err(const char *op, const char *key, int err)
@@ -71,7 +73,7 @@ static int open_parent(const local_store *ls, const char *key, int create, const
         size_t n = (size_t)(slash - seg);
         memcpy(name, seg, n);
         name[n] = '\0';
-        if (create && mkdirat(fd, name, 0755) != 0 && errno != EEXIST) {
+        if (create && mkdirat(fd, name, (mode_t)ls->dir_mode) != 0 && errno != EEXIST) {
             int err = errno;
             close(fd);
             return -err;
@@ -122,6 +124,7 @@ static int local_get(akidb_store *s, const char *key, uint64_t offset, uint64_t 
         close(fd);
         return akidb__err(AKIDB_NOMEM, "local store: out of memory reading \"%s\"", key);
     }
+    akidb__advise_huge(&akidb__default_allocator, buf, (size_t)want + 1);
     ssize_t got = want ? akidb__pread_full(fd, buf, (size_t)want, offset) : 0;
     close(fd);
     if (got < 0) {
@@ -172,7 +175,8 @@ static int local_put(akidb_store *s, const char *key, const void *buf, size_t le
     snprintf(tmp, sizeof tmp, "%s.%ld%09ld.%d%s", leaf, (long)ts.tv_sec, ts.tv_nsec,
              (int)getpid(), TMP_SUFFIX);
     int err = 0;
-    int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int fd = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                    (mode_t)ls->file_mode);
     if (fd < 0) {
         err = errno;
     } else {
@@ -324,9 +328,11 @@ static const akidb_store_methods local_methods = {
     local_destroy
 };
 
-int akidb__store_local_new(const char *dir, unsigned dir_mode, akidb_store **out)
+int akidb__store_local_new(const char *dir, unsigned file_mode, akidb_store **out)
 {
     *out = NULL;
+    file_mode &= 0777u;
+    unsigned dir_mode = file_mode | ((file_mode & 0444u) >> 2);
     if (mkdir(dir, (mode_t)dir_mode) != 0 && errno != EEXIST)
         return akidb__err(AKIDB_IOERR, "local store: cannot create %s: %s", dir, strerror(errno));
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -343,6 +349,8 @@ int akidb__store_local_new(const char *dir, unsigned dir_mode, akidb_store **out
     ls->base.methods = &local_methods;
     ls->root = root;
     ls->root_fd = fd;
+    ls->file_mode = file_mode;
+    ls->dir_mode = dir_mode;
     *out = &ls->base;
     return AKIDB_OK;
 }
@@ -355,5 +363,5 @@ int akidb_store_local_open(const char *dir, akidb_store **out)
     *out = NULL;
     if (!dir)
         return akidb__err(AKIDB_MISUSE, "akidb_store_local_open: dir must not be NULL");
-    return akidb__store_local_new(dir, 0755, out);
+    return akidb__store_local_new(dir, 0644, out);
 }

@@ -208,6 +208,7 @@ static int body_reserve(s3_resp *rs, size_t need, size_t max)
     char *p = akidb__out_malloc(cap);
     if (!p)
         return -1;
+    akidb__advise_huge(&akidb__default_allocator, p, cap);
     if (rs->body) {
         memcpy(p, rs->body, rs->body_len);
         akidb__out_free(rs->body);
@@ -364,44 +365,46 @@ static int add_header(struct curl_slist **list, const char *name, const char *va
     return 0;
 }
 
-/* Send one request and collect the answer.  Returns 0 when an HTTP
- * answer arrived (any status; rs->status says which), -1 on a transport
- * failure or when out of memory (rs->cc, rs->oom). */
-static int perform(s3 *st, const s3_req *rq, s3_resp *rs)
+/* The request's canonical URI (what SigV4 signs: st->uri_base, then the
+ * key percent-encoded) into *uri, and the URL curl sends (scheme, host,
+ * the same URI, the query) into *url: both from the same strings, so what
+ * is signed is what is sent.  Returns 0, or -1 when out of memory. */
+static int build_urls(const s3 *st, const s3_req *rq, akidb__str *uri, akidb__str *url)
 {
-    int rc = -1;
-    CURL *h = NULL;
-    struct curl_slist *hdrs = NULL;
-    char *auth = NULL;
-    akidb__str uri = { 0 }, url = { 0 };
-    char *enc = NULL;
-
-    resp_init(rs, rq);
-
-    /* What is signed and what is sent are built from the same strings. */
-    akidb__str_cat(&uri, st->uri_base);
+    akidb__str_cat(uri, st->uri_base);
     if (rq->key) {
         size_t klen = strlen(rq->key);
-        if (!(enc = malloc(3 * klen + 1)))
-            goto oom;
+        char *enc = malloc(3 * klen + 1);
+        if (!enc)
+            return -1;
         akidb__sigv4_encode(enc, rq->key, klen, 1);
-        akidb__str_add(&uri, "/", 1);
-        akidb__str_cat(&uri, enc);
+        akidb__str_add(uri, "/", 1);
+        akidb__str_cat(uri, enc);
+        free(enc);
     } else if (!st->uri_base[0]) {
-        akidb__str_add(&uri, "/", 1);
+        akidb__str_add(uri, "/", 1);
     }
-    akidb__str_cat(&url, st->scheme);
-    akidb__str_cat(&url, "://");
-    akidb__str_cat(&url, st->host);
-    akidb__str_add(&url, uri.p ? uri.p : "", uri.len);
+    akidb__str_cat(url, st->scheme);
+    akidb__str_cat(url, "://");
+    akidb__str_cat(url, st->host);
+    akidb__str_add(url, uri->p ? uri->p : "", uri->len);
     if (rq->query && rq->query[0]) {
-        akidb__str_add(&url, "?", 1);
-        akidb__str_cat(&url, rq->query);
+        akidb__str_add(url, "?", 1);
+        akidb__str_cat(url, rq->query);
     }
-    if (uri.oom || url.oom)
-        goto oom;
+    return uri->oom || url->oom ? -1 : 0;
+}
 
+/* Sign the request (SigV4 over uri and the headers below) and build the
+ * header list curl sends: every signed header under its usual spelling,
+ * Authorization, and two that turn curl's defaults off.  *auth holds the
+ * Authorization value for the caller to wipe and free.  Returns 0, or -1
+ * when out of memory. */
+static int sign_headers(const s3 *st, const s3_req *rq, const char *uri,
+                        struct curl_slist **hdrs, char **auth)
+{
     char amz_date[17], payload_hash[65], md5[25];
+    /* the server's clock, as far as a 403 RequestTimeTooSkewed taught it */
     akidb__sigv4_amz_date((int64_t)time(NULL) + atomic_load(&st->clock_skew_s), amz_date);
     akidb__sha256_hex(rq->body, rq->body_len, payload_hash);
 
@@ -421,13 +424,14 @@ static int perform(s3 *st, const s3_req *rq, s3_resp *rs)
         sh[n_sh++] = (akidb__sigv4_header){ "content-md5", md5 };
     }
     akidb__sigv4_req sig = {
-        rq->method, uri.p, rq->query ? rq->query : "", sh, n_sh, payload_hash, amz_date,
+        rq->method, uri, rq->query ? rq->query : "", sh, n_sh, payload_hash, amz_date,
         st->region, "s3", st->access_key, st->secret_key
     };
     char sig_hex[65];
-    if (akidb__sigv4_sign(&sig, sig_hex, &auth))
-        goto oom;
+    if (akidb__sigv4_sign(&sig, sig_hex, auth))
+        return -1;
 
+    /* SigV4 signs lower-case names; send the spelling servers log. */
     static const char *const names[] = { "Host", "x-amz-date", "x-amz-content-sha256", "Range",
                                          "If-Match", "Content-Type", "Content-MD5" };
     for (size_t i = 0; i < n_sh; i++) {
@@ -435,18 +439,24 @@ static int perform(s3 *st, const s3_req *rq, s3_resp *rs)
         for (size_t j = 0; j < sizeof names / sizeof names[0]; j++)
             if (strcasecmp(names[j], name) == 0)
                 name = names[j];
-        if (add_header(&hdrs, name, sh[i].value))
-            goto oom;
+        if (add_header(hdrs, name, sh[i].value))
+            return -1;
     }
     /* No 100-continue round trip; no curl-chosen Content-Type on a POST. */
-    if (add_header(&hdrs, "Authorization", auth) || add_header(&hdrs, "Expect", ""))
-        goto oom;
-    if (!rq->content_type && add_header(&hdrs, "Content-Type", ""))
-        goto oom;
+    if (add_header(hdrs, "Authorization", *auth) || add_header(hdrs, "Expect", ""))
+        return -1;
+    if (!rq->content_type && add_header(hdrs, "Content-Type", ""))
+        return -1;
+    return 0;
+}
 
-    if (!(h = handle_get(st)))
-        goto oom;
-    curl_easy_setopt(h, CURLOPT_URL, url.p);
+/* Options for one request on a pooled handle (reset when it was put back):
+ * HTTP/1.1 keep-alive, the store's timeouts, no signals (threads), the
+ * response callbacks, and the method with its body. */
+static void setup_handle(const s3 *st, CURL *h, const s3_req *rq, s3_resp *rs, const char *url,
+                         struct curl_slist *hdrs)
+{
+    curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(h, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -475,35 +485,59 @@ static int perform(s3 *st, const s3_req *rq, s3_resp *rs)
     } else if (strcmp(rq->method, "GET") != 0) {
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, rq->method);
     }
+}
 
+/* Run the request on h: 0 when an HTTP answer arrived (its status, the
+ * connections it opened and any Retry-After recorded), -1 on a transport
+ * failure (rs->cc, and rs->errbuf never empty). */
+static int run_request(s3 *st, CURL *h, s3_resp *rs)
+{
     atomic_fetch_add(&st->n_requests, 1);
     rs->cc = curl_easy_perform(h);
-    if (rs->cc == CURLE_OK) {
-        long code = 0;
-        long connects = 0;
-        curl_off_t retry_after = 0;
-        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
-        rs->status = code;
-        if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
-            atomic_fetch_add(&st->n_connects, (uint64_t)connects);
-        if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK &&
-            retry_after > 0)
-            rs->retry_after_ms = retry_after > 3600 ? 3600000u : (uint32_t)retry_after * 1000u;
-        rc = 0;
-    } else if (!rs->errbuf[0]) {
-        snprintf(rs->errbuf, sizeof rs->errbuf, "%s", curl_easy_strerror(rs->cc));
+    if (rs->cc != CURLE_OK) {
+        if (!rs->errbuf[0])
+            snprintf(rs->errbuf, sizeof rs->errbuf, "%s", curl_easy_strerror(rs->cc));
+        return -1;
     }
+    long code = 0;
+    long connects = 0;
+    curl_off_t retry_after = 0;
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+    rs->status = code;
+    if (curl_easy_getinfo(h, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+        atomic_fetch_add(&st->n_connects, (uint64_t)connects);
+    if (curl_easy_getinfo(h, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+        rs->retry_after_ms = retry_after > 3600 ? 3600000u : (uint32_t)retry_after * 1000u;
+    return 0;
+}
+
+/* Send one request and collect the answer.  Returns 0 when an HTTP
+ * answer arrived (any status; rs->status says which), -1 on a transport
+ * failure or when out of memory (rs->cc, rs->oom). */
+static int perform(s3 *st, const s3_req *rq, s3_resp *rs)
+{
+    int rc = -1;
+    CURL *h = NULL;
+    struct curl_slist *hdrs = NULL;
+    char *auth = NULL;
+    akidb__str uri = { 0 }, url = { 0 };
+
+    resp_init(rs, rq);
+    if (build_urls(st, rq, &uri, &url) || sign_headers(st, rq, uri.p, &hdrs, &auth) ||
+        !(h = handle_get(st))) {
+        rs->oom = 1;
+        goto done;
+    }
+    setup_handle(st, h, rq, rs, url.p, hdrs);
+    rc = run_request(st, h, rs);
     handle_put(st, h);
-    goto done;
-oom:
-    rs->oom = 1;
 done:
     curl_slist_free_all(hdrs);
     if (auth) {
+        /* the Authorization value is a credential: not left in the heap */
         memset(auth, 0, strlen(auth));
         free(auth);
     }
-    free(enc);
     free(uri.p);
     free(url.p);
     return rc;
@@ -841,21 +875,11 @@ static void abort_upload(s3 *st, const char *key, const char *upload_id)
     free(query);
 }
 
-static int put_multipart(s3 *st, const char *key, const void *buf, size_t len)
+/* CreateMultipartUpload: *upload_id (malloc'ed) names the new upload. */
+static int create_upload(s3 *st, const char *key, char **upload_id)
 {
     int rc;
-    char *upload_id = NULL, *complete_query = NULL;
-    akidb__str xml = { 0 };
-    upload u = { st, key, NULL, buf, len, st->part_size, NULL };
-
-    /* Parts: part_size, made larger if S3's 10,000-part limit needs it. */
-    uint64_t n_parts = (len + u.part_size - 1) / u.part_size;
-    if (n_parts > MAX_PARTS) {
-        u.part_size = ((len + MAX_PARTS - 1) / MAX_PARTS + MIB - 1) / MIB * MIB;
-        n_parts = (len + u.part_size - 1) / u.part_size;
-    }
-
-    /* Create. */
+    *upload_id = NULL;
     akidb__sigv4_param create_param = { "uploads", "" };
     char *create_query = akidb__sigv4_query(&create_param, 1);
     if (!create_query)
@@ -876,55 +900,58 @@ static int put_multipart(s3 *st, const char *key, const void *buf, size_t len)
     int bad = 0, found = 0;
     if (crs.body && xml_next(crs.body, crs.body + crs.body_len, "UploadId", &c, &cl, &after)) {
         found = 1;
-        upload_id = xml_text(c, cl, &bad);
+        *upload_id = xml_text(c, cl, &bad);
     }
-    if (!upload_id || !upload_id[0]) {
-        int nomem = found && !bad && !upload_id;
+    rc = AKIDB_OK;
+    if (!*upload_id || !(*upload_id)[0]) {
+        int nomem = found && !bad && !*upload_id;
         rc = code[0] ? fail(st, &crq, &crs)
                      : akidb__err(nomem ? AKIDB_NOMEM : AKIDB_IOERR,
                                   "S3 POST key \"%s\": %s", key,
                                   nomem ? "out of memory" : "no UploadId in the answer");
-        resp_free(&crs);
-        free(create_query);
-        free(upload_id);
-        return rc;
+        free(*upload_id);
+        *upload_id = NULL;
     }
     resp_free(&crs);
     free(create_query);
-    u.upload_id = upload_id;
+    return rc;
+}
 
-    /* From here on, every failure aborts the upload. */
-    if (!(u.etags = calloc((size_t)n_parts, sizeof *u.etags))) {
-        rc = akidb__err(AKIDB_NOMEM, "S3 put \"%s\": out of memory", key);
-        goto abort;
-    }
-    rc = run_parallel((size_t)n_parts, st->max_concurrency, upload_part, &u);
-    if (rc)
-        goto abort;
-
-    /* Complete, listing the parts in ascending order. */
-    akidb__str_cat(&xml, "<CompleteMultipartUpload>");
+/* The CompleteMultipartUpload body: the n_parts parts in ascending order,
+ * with their ETags XML-escaped.  Returns 0, or -1 when out of memory. */
+static int complete_xml(akidb__str *xml, char *const *etags, size_t n_parts)
+{
+    akidb__str_cat(xml, "<CompleteMultipartUpload>");
     for (size_t i = 0; i < n_parts; i++) {
         char num[24];
         snprintf(num, sizeof num, "%zu", i + 1);
-        akidb__str_cat(&xml, "<Part><PartNumber>");
-        akidb__str_cat(&xml, num);
-        akidb__str_cat(&xml, "</PartNumber><ETag>");
-        for (const char *e = u.etags[i]; *e; e++) {
-            if (*e == '"') akidb__str_cat(&xml, "&quot;");
-            else if (*e == '&') akidb__str_cat(&xml, "&amp;");
-            else if (*e == '<') akidb__str_cat(&xml, "&lt;");
-            else if (*e == '>') akidb__str_cat(&xml, "&gt;");
-            else akidb__str_add(&xml, e, 1);
+        akidb__str_cat(xml, "<Part><PartNumber>");
+        akidb__str_cat(xml, num);
+        akidb__str_cat(xml, "</PartNumber><ETag>");
+        for (const char *e = etags[i]; *e; e++) {
+            if (*e == '"') akidb__str_cat(xml, "&quot;");
+            else if (*e == '&') akidb__str_cat(xml, "&amp;");
+            else if (*e == '<') akidb__str_cat(xml, "&lt;");
+            else if (*e == '>') akidb__str_cat(xml, "&gt;");
+            else akidb__str_add(xml, e, 1);
         }
-        akidb__str_cat(&xml, "</ETag></Part>");
+        akidb__str_cat(xml, "</ETag></Part>");
     }
-    akidb__str_cat(&xml, "</CompleteMultipartUpload>");
+    akidb__str_cat(xml, "</CompleteMultipartUpload>");
+    return xml->oom ? -1 : 0;
+}
+
+/* CompleteMultipartUpload with the parts' ETags. */
+static int complete_upload(s3 *st, const char *key, const char *upload_id, char *const *etags,
+                           size_t n_parts)
+{
+    int rc = AKIDB_OK;
+    akidb__str xml = { 0 };
     akidb__sigv4_param complete_param = { "uploadId", upload_id };
-    complete_query = akidb__sigv4_query(&complete_param, 1);
-    if (xml.oom || !complete_query) {
+    char *complete_query = akidb__sigv4_query(&complete_param, 1);
+    if (complete_xml(&xml, etags, n_parts) || !complete_query) {
         rc = akidb__err(AKIDB_NOMEM, "S3 put \"%s\": out of memory", key);
-        goto abort;
+        goto done;
     }
     s3_req prq = { .method = "POST", .key = key, .query = complete_query, .body = xml.p,
                    .body_len = xml.len, .content_type = "application/xml" };
@@ -934,6 +961,7 @@ static int put_multipart(s3 *st, const char *key, const void *buf, size_t len)
     } else {
         /* A 200 may still carry an <Error> (the server failed while it was
          * already streaming the answer). */
+        char code[64];
         xml_get(prs.body, prs.body_len, "Code", code, sizeof code);
         const char *e_c, *e_after;
         size_t e_len;
@@ -945,24 +973,47 @@ static int put_multipart(s3 *st, const char *key, const void *buf, size_t len)
                                       prs.body ? "an <Error>" : "no body");
     }
     resp_free(&prs);
-    if (rc)
-        goto abort;
-    goto done;
+done:
+    free(xml.p);
+    free(complete_query);
+    return rc;
+}
 
-abort: {
+static int put_multipart(s3 *st, const char *key, const void *buf, size_t len)
+{
+    char *upload_id = NULL;
+    upload u = { st, key, NULL, buf, len, st->part_size, NULL };
+
+    /* Parts: part_size, made larger if S3's 10,000-part limit needs it. */
+    uint64_t n_parts = (len + u.part_size - 1) / u.part_size;
+    if (n_parts > MAX_PARTS) {
+        u.part_size = ((len + MAX_PARTS - 1) / MAX_PARTS + MIB - 1) / MIB * MIB;
+        n_parts = (len + u.part_size - 1) / u.part_size;
+    }
+    int rc = create_upload(st, key, &upload_id);
+    if (rc)
+        return rc;
+    u.upload_id = upload_id;
+
+    /* From here on, every failure aborts the upload, so no parts are left
+     * behind (they would be billed, invisible, until a lifecycle rule). */
+    if (!(u.etags = calloc((size_t)n_parts, sizeof *u.etags)))
+        rc = akidb__err(AKIDB_NOMEM, "S3 put \"%s\": out of memory", key);
+    if (rc == AKIDB_OK)
+        rc = run_parallel((size_t)n_parts, st->max_concurrency, upload_part, &u);
+    if (rc == AKIDB_OK)
+        rc = complete_upload(st, key, upload_id, u.etags, (size_t)n_parts);
+    if (rc) {
         /* Abort without losing the message of the real failure. */
         char msg[MSG_LEN];
         snprintf(msg, sizeof msg, "%s", akidb__errmsg());
         abort_upload(st, key, upload_id);
         rc = akidb__err(rc, "%s (multipart upload aborted)", msg);
     }
-done:
     if (u.etags)
         for (size_t i = 0; i < n_parts; i++)
             free(u.etags[i]);
     free(u.etags);
-    free(xml.p);
-    free(complete_query);
     free(upload_id);
     return rc;
 }
@@ -1038,6 +1089,63 @@ static int download_chunk(void *ctx, size_t i)
 
 static int s3_size(akidb_store *s, const char *key, uint64_t *size_out);
 
+/* A 0-byte result: a 1-byte buffer (callers free what they get). */
+static int empty_result(const char *key, void **buf_out)
+{
+    if (!(*buf_out = akidb__out_malloc(1)))
+        return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory", key);
+    return AKIDB_OK;
+}
+
+/* The server ignored the Range and sent the whole object (200): keep the
+ * want bytes from offset, in the body's own buffer. */
+static int slice_whole(s3_resp *rs, const char *key, uint64_t offset, uint64_t want,
+                       void **buf_out, size_t *len_out)
+{
+    size_t total = rs->body_len;
+    size_t from = offset < total ? (size_t)offset : total;
+    size_t n = want < total - from ? (size_t)want : total - from;
+    char *b = resp_take(rs);
+    if (!b && !(b = akidb__out_malloc(1)))
+        return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory", key);
+    memmove(b, b + from, n);
+    *buf_out = b;
+    *len_out = n;
+    return AKIDB_OK;
+}
+
+/* The first chunk (head, got bytes from offset) did not reach stop: fetch
+ * the rest as parallel ranged GETs into one buffer, each with If-Match on
+ * the first chunk's ETag so a concurrent replace cannot mix two versions.
+ * Takes head. */
+static int get_rest(s3 *st, const char *key, const char *etag, char *head, size_t got,
+                    uint64_t offset, uint64_t stop, void **buf_out, size_t *len_out)
+{
+    if (stop - offset > SIZE_MAX - 1) {
+        akidb__out_free(head);
+        return akidb__err(AKIDB_INVALID, "S3 GET key \"%s\": %llu bytes do not fit in memory",
+                          key, (unsigned long long)(stop - offset));
+    }
+    download d = { st, key, etag, NULL, offset, got, (size_t)(stop - offset), st->part_size };
+    if (!(d.buf = akidb__out_malloc(d.len))) {
+        akidb__out_free(head);
+        return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory for %zu bytes", key,
+                          d.len);
+    }
+    akidb__advise_huge(&akidb__default_allocator, d.buf, d.len);
+    memcpy(d.buf, head, got);
+    akidb__out_free(head);
+    size_t n_chunks = (size_t)((d.len - got + d.chunk - 1) / d.chunk);
+    int rc = run_parallel(n_chunks, st->max_concurrency, download_chunk, &d);
+    if (rc) {
+        akidb__out_free(d.buf);
+        return rc;
+    }
+    *buf_out = d.buf;
+    *len_out = d.len;
+    return AKIDB_OK;
+}
+
 static int s3_get_impl(s3 *st, const char *key, uint64_t offset, uint64_t len, void **buf_out,
                        size_t *len_out)
 {
@@ -1047,11 +1155,7 @@ static int s3_get_impl(s3 *st, const char *key, uint64_t offset, uint64_t len, v
         /* Nothing to read, but the key must exist. */
         uint64_t size;
         int rc = s3_size(&st->base, key, &size);
-        if (rc)
-            return rc;
-        if (!(*buf_out = akidb__out_malloc(1)))
-            return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory", key);
-        return AKIDB_OK;
+        return rc ? rc : empty_result(key, buf_out);
     }
     uint64_t end = (len == UINT64_MAX || offset + len < offset) ? UINT64_MAX : offset + len;
     uint64_t want = end - offset;
@@ -1066,7 +1170,7 @@ static int s3_get_impl(s3 *st, const char *key, uint64_t offset, uint64_t len, v
     s3_req rq = { .method = "GET", .key = key, .range = range, .body_max = (size_t)first };
     s3_resp rs;
     int rc;
-    if (perform(st, &rq, &rs)) {
+    if (perform(st, &rq, &rs) || (rs.status != 416 && rs.status != 200 && rs.status != 206)) {
         rc = fail(st, &rq, &rs);
         resp_free(&rs);
         return rc;
@@ -1074,28 +1178,10 @@ static int s3_get_impl(s3 *st, const char *key, uint64_t offset, uint64_t len, v
     if (rs.status == 416) {
         /* offset at or past the end (or an empty object): no bytes. */
         resp_free(&rs);
-        if (!(*buf_out = akidb__out_malloc(1)))
-            return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory", key);
-        return AKIDB_OK;
+        return empty_result(key, buf_out);
     }
-    if (rs.status == 200) {
-        /* The server ignored the Range and sent the whole object. */
-        size_t total = rs.body_len;
-        size_t from = offset < total ? (size_t)offset : total;
-        size_t n = want < total - from ? (size_t)want : total - from;
-        char *b = resp_take(&rs);
-        if (!b && !(b = akidb__out_malloc(1)))
-            return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory", key);
-        memmove(b, b + from, n);
-        *buf_out = b;
-        *len_out = n;
-        return AKIDB_OK;
-    }
-    if (rs.status != 206) {
-        rc = fail(st, &rq, &rs);
-        resp_free(&rs);
-        return rc;
-    }
+    if (rs.status == 200)
+        return slice_whole(&rs, key, offset, want, buf_out, len_out);
     size_t got = rs.body_len;
     char *head = resp_take(&rs);
     if (!head && !(head = akidb__out_malloc(1)))
@@ -1118,29 +1204,8 @@ static int s3_get_impl(s3 *st, const char *key, uint64_t offset, uint64_t len, v
         return akidb__err(AKIDB_IOERR, "S3 GET key \"%s\" %s: %zu bytes instead of %llu",
                           key, range, got, (unsigned long long)first);
     }
-    if (stop - offset > SIZE_MAX - 1) {
-        akidb__out_free(head);
-        return akidb__err(AKIDB_INVALID, "S3 GET key \"%s\": %llu bytes do not fit in memory",
-                          key, (unsigned long long)(stop - offset));
-    }
-    download d = { st, key, rs.etag[0] ? rs.etag : NULL, NULL, offset, got,
-                   (size_t)(stop - offset), st->part_size };
-    if (!(d.buf = akidb__out_malloc(d.len))) {
-        akidb__out_free(head);
-        return akidb__err(AKIDB_NOMEM, "S3 GET key \"%s\": out of memory for %zu bytes", key,
-                          d.len);
-    }
-    memcpy(d.buf, head, got);
-    akidb__out_free(head);
-    size_t n_chunks = (size_t)((d.len - got + d.chunk - 1) / d.chunk);
-    rc = run_parallel(n_chunks, st->max_concurrency, download_chunk, &d);
-    if (rc) {
-        akidb__out_free(d.buf);
-        return rc;
-    }
-    *buf_out = d.buf;
-    *len_out = d.len;
-    return AKIDB_OK;
+    return get_rest(st, key, rs.etag[0] ? rs.etag : NULL, head, got, offset, stop, buf_out,
+                    len_out);
 }
 
 static int s3_get(akidb_store *s, const char *key, uint64_t offset, uint64_t len,
@@ -1363,50 +1428,45 @@ static char *dup_range(const char *s, size_t n)
     return p;
 }
 
-int akidb_store_s3_open(const akidb_s3_config *cfg, akidb_store **out)
+/* endpoint = scheme://host[:port][/]: *scheme ("http" or "https") and
+ * the authority (host[:port], a default port left out of Host, as curl
+ * would) as authority[0..*alen). */
+static int parse_endpoint(const char *ep, const char **scheme, const char **authority,
+                          size_t *alen)
 {
-    akidb__err_clear();
-    if (!out)
-        return akidb__err(AKIDB_MISUSE, "akidb_store_s3_open: out must not be NULL");
-    *out = NULL;
-    if (!cfg)
-        return akidb__err(AKIDB_MISUSE, "akidb_store_s3_open: cfg must not be NULL");
-    if (cfg->version < 1)
-        return akidb__err(AKIDB_INVALID, "S3 config: version %u (fill the struct with "
-                          "akidb_s3_config_init())", cfg->version);
-
-    /* endpoint: scheme://host[:port][/] */
-    const char *ep = cfg->endpoint;
+    char q[96];
+    size_t skip;
     if (!ep || !ep[0])
         return akidb__err(AKIDB_INVALID, "S3 config: endpoint is missing");
-    const char *scheme;
-    size_t skip;
     if (strncasecmp(ep, "http://", 7) == 0) {
-        scheme = "http";
+        *scheme = "http";
         skip = 7;
     } else if (strncasecmp(ep, "https://", 8) == 0) {
-        scheme = "https";
+        *scheme = "https";
         skip = 8;
     } else {
-        char q[96];
         return akidb__err(AKIDB_INVALID, "S3 config: endpoint \"%s\" must start with http:// "
                           "or https://", akidb__quote(q, sizeof q, ep, 60));
     }
-    const char *authority = ep + skip;
-    size_t alen = strcspn(authority, "/?#");
-    const char *rest = authority + alen;
-    if (alen == 0 || strcspn(authority, "@ \t\r\n") < alen || (rest[0] && strcmp(rest, "/") != 0)) {
-        char q[96];
+    const char *a = ep + skip;
+    size_t n = strcspn(a, "/?#");
+    const char *rest = a + n;
+    if (n == 0 || strcspn(a, "@ \t\r\n") < n || (rest[0] && strcmp(rest, "/") != 0))
         return akidb__err(AKIDB_INVALID, "S3 config: endpoint \"%s\" must be "
                           "scheme://host[:port] (no path, query or user)",
                           akidb__quote(q, sizeof q, ep, 60));
-    }
-    /* The default port is left out of Host, as curl would. */
-    if (scheme[4] == '\0' && alen > 3 && strncmp(authority + alen - 3, ":80", 3) == 0)
-        alen -= 3;
-    else if (scheme[4] == 's' && alen > 4 && strncmp(authority + alen - 4, ":443", 4) == 0)
-        alen -= 4;
+    if ((*scheme)[4] == '\0' && n > 3 && strncmp(a + n - 3, ":80", 3) == 0)
+        n -= 3;
+    else if ((*scheme)[4] == 's' && n > 4 && strncmp(a + n - 4, ":443", 4) == 0)
+        n -= 4;
+    *authority = a;
+    *alen = n;
+    return AKIDB_OK;
+}
 
+/* Everything in cfg but the endpoint, checked before anything is made. */
+static int check_config(const akidb_s3_config *cfg)
+{
     if (!cfg->bucket || !bucket_ok(cfg->bucket)) {
         char q[96];
         return akidb__err(AKIDB_INVALID, "S3 config: bucket \"%s\" is missing or not a valid "
@@ -1430,6 +1490,58 @@ int akidb_store_s3_open(const akidb_s3_config *cfg, akidb_store **out)
     if (cfg->connect_timeout_ms > INT32_MAX || cfg->request_timeout_ms > INT32_MAX)
         return akidb__err(AKIDB_INVALID, "S3 config: connect_timeout_ms/request_timeout_ms "
                           "too large");
+    return AKIDB_OK;
+}
+
+/* st->host and st->uri_base from the authority: path style keeps the host
+ * and puts the bucket in the path; virtual-host style prefixes the host
+ * with "bucket.".  Left NULL when out of memory. */
+static void set_host(s3 *st, const char *authority, size_t alen, const char *bucket,
+                     int path_style)
+{
+    char *host = dup_range(authority, alen);
+    if (!host)
+        return;
+    /* Lowercase the host (Host is compared case-insensitively, but it is
+     * signed byte for byte). */
+    for (char *c = host; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    size_t bl = strlen(bucket);
+    if (path_style) {
+        st->host = host;
+        if ((st->uri_base = malloc(bl + 2))) {
+            st->uri_base[0] = '/';
+            memcpy(st->uri_base + 1, bucket, bl + 1);
+        }
+        return;
+    }
+    size_t hl = strlen(host);
+    if ((st->host = malloc(bl + hl + 2))) {
+        memcpy(st->host, bucket, bl);
+        st->host[bl] = '.';
+        memcpy(st->host + bl + 1, host, hl + 1);
+    }
+    free(host);
+    st->uri_base = strdup("");
+}
+
+int akidb_store_s3_open(const akidb_s3_config *cfg, akidb_store **out)
+{
+    akidb__err_clear();
+    if (!out)
+        return akidb__err(AKIDB_MISUSE, "akidb_store_s3_open: out must not be NULL");
+    *out = NULL;
+    if (!cfg)
+        return akidb__err(AKIDB_MISUSE, "akidb_store_s3_open: cfg must not be NULL");
+    if (cfg->version < 1)
+        return akidb__err(AKIDB_INVALID, "S3 config: version %u (fill the struct with "
+                          "akidb_s3_config_init())", cfg->version);
+    const char *scheme = NULL, *authority = NULL;
+    size_t alen = 0;
+    int rc = parse_endpoint(cfg->endpoint, &scheme, &authority, &alen);
+    if (rc || (rc = check_config(cfg)))
+        return rc;
 
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK)
@@ -1450,31 +1562,7 @@ int akidb_store_s3_open(const akidb_s3_config *cfg, akidb_store **out)
     st->bucket = strdup(cfg->bucket);
     st->access_key = strdup(cfg->access_key);
     st->secret_key = strdup(cfg->secret_key);
-    char *authority_copy = dup_range(authority, alen);
-    if (authority_copy) {
-        /* Lowercase the host (Host is compared case-insensitively, but it is
-         * signed byte for byte). */
-        for (char *c = authority_copy; *c; c++)
-            if (*c >= 'A' && *c <= 'Z')
-                *c = (char)(*c - 'A' + 'a');
-        if (cfg->path_style) {
-            st->host = authority_copy;
-            size_t bl = strlen(cfg->bucket);
-            if ((st->uri_base = malloc(bl + 2))) {
-                st->uri_base[0] = '/';
-                memcpy(st->uri_base + 1, cfg->bucket, bl + 1);
-            }
-        } else {
-            size_t bl = strlen(cfg->bucket), hl = strlen(authority_copy);
-            if ((st->host = malloc(bl + hl + 2))) {
-                memcpy(st->host, cfg->bucket, bl);
-                st->host[bl] = '.';
-                memcpy(st->host + bl + 1, authority_copy, hl + 1);
-            }
-            free(authority_copy);
-            st->uri_base = strdup("");
-        }
-    }
+    set_host(st, authority, alen, cfg->bucket, cfg->path_style);
     st->connect_timeout_ms = (long)cfg->connect_timeout_ms;
     st->request_timeout_ms = (long)cfg->request_timeout_ms;
     st->max_concurrency = cfg->max_concurrency;

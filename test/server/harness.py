@@ -22,6 +22,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import threading
@@ -45,8 +46,10 @@ if not os.environ.get("AKIDB_KEEP_TMP"):
 class Server:
     """One akidb-server process."""
 
-    def __init__(self, *args, data_dir=None, admin_key=ADMIN_KEY, env=None, workdir=None):
+    def __init__(self, *args, data_dir=None, admin_key=ADMIN_KEY, env=None, workdir=None,
+                 ca=None):
         self.args = list(args)
+        self.ca = ca                # PEM file: the server speaks TLS, verified against it
         self.tmp = tempfile.mkdtemp(prefix="srv-", dir=_TMP_ROOT)
         self.data = data_dir or os.path.join(self.tmp, "data")
         self.admin_key = admin_key
@@ -76,7 +79,7 @@ class Server:
             for raw in self.proc.stdout:
                 line = raw.decode("utf-8", "replace").rstrip("\n")
                 self.stdout_lines.append(line)
-                m = re.search(r"listening on http://[^ ]+:(\d+)", line)
+                m = re.search(r"listening on https?://[^ ]+:(\d+)", line)
                 if m:
                     self.port = int(m.group(1))
                     got.set()
@@ -127,7 +130,16 @@ class Server:
         testcase.assertEqual(rc, 0, "akidb-server exit code %r; stderr tail:\n%s" % (rc, err[-3000:]))
 
     def url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.ca else "http", self.port)
+
+    def tls_context(self, cert=None, key=None):
+        """A client context that trusts the test CA (TLS 1.3, ALPN http/1.1)."""
+        ctx = ssl.create_default_context(cafile=self.ca)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.set_alpn_protocols(["http/1.1"])
+        if cert:
+            ctx.load_cert_chain(cert, key)
+        return ctx
 
 
 class Resp:
@@ -145,21 +157,27 @@ class Resp:
         return "<%d %s>" % (self.status, self.text[:300])
 
 
-def openapi(srv=None):
+def openapi(srv=None, cert=None):
     global _openapi
     if _openapi is None:
         if srv is None:
             raise RuntimeError("no server to fetch the OpenAPI document from")
-        r = call(srv, "GET", "/v1/openapi.json", key=None, check=False)
+        r = call(srv, "GET", "/v1/openapi.json", key=None, check=False, cert=cert)
         assert r.status == 200, r
         _openapi = r.json
     return _openapi
 
 
 def call(srv, method, path, body=None, key=ADMIN_KEY, headers=None, raw=None, check=True,
-         timeout=60):
-    """One request on a new connection.  body: JSON-encoded; raw: bytes as is."""
-    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout * SCALE)
+         timeout=60, cert=None):
+    """One request on a new connection.  body: JSON-encoded; raw: bytes as is.
+    Over TLS when the server has a CA; cert = (certfile, keyfile) for mTLS."""
+    if srv.ca:
+        ctx = srv.tls_context(*(cert or (None, None)))
+        conn = http.client.HTTPSConnection("localhost", srv.port, timeout=timeout * SCALE,
+                                           context=ctx)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout * SCALE)
     h = dict(headers or {})
     if key is not None:
         h["Authorization"] = "Bearer " + key
@@ -172,7 +190,7 @@ def call(srv, method, path, body=None, key=ADMIN_KEY, headers=None, raw=None, ch
     resp = Resp(r.status, {k.lower(): v for k, v in r.getheaders()}, r.read())
     conn.close()
     if check:
-        check_response(srv, method, path, resp)
+        check_response(srv, method, path, resp, cert)
     return resp
 
 
@@ -273,7 +291,7 @@ def validate(schema, value, doc, where="$"):
                     validate(ap, v, doc, "%s.%s" % (where, k))
 
 
-def check_response(srv, method, path, resp):
+def check_response(srv, method, path, resp, cert=None):
     """Error shape everywhere; the documented schema and status for routes."""
     if resp.status >= 400:
         assert resp.json is not None, "error without a JSON body: %r" % resp
@@ -285,7 +303,7 @@ def check_response(srv, method, path, resp):
         # A 500 must never come from bad input: the tests send none that
         # should give one, so any 500 is a bug.
         raise AssertionError("unexpected %d: %r" % (resp.status, resp))
-    doc = openapi(srv)
+    doc = openapi(srv, cert)
     tmpl, op = find_operation(doc, method, path)
     if op is None:
         return

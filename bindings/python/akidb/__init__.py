@@ -17,7 +17,8 @@ akidb.Error carrying the C result code name and the library's message.
 
 from . import _capi
 from ._db import (Collection, CollectionStats, Database, Document, Hit, LocalStore,
-                  MockStore, Records, S3Store, Snapshot, Store, inspect_parquet, open)
+                  MockStore, Records, S3Store, Snapshot, Store, inspect_parquet, open,
+                  TierInfo, TierStats, TierPolicy, NEVER, TIERS)
 from ._errors import (CODES, AlreadyExists, Busy, Conflict, Corrupt, Error, InternalError,
                       InvalidArgument, IoError, Misuse, NotFound, OutOfMemory,
                       QuotaExceeded, ReadOnly, Unavailable, error_for)
@@ -50,6 +51,7 @@ def library_origin() -> str:
 __all__ = [
     "open", "Database", "Collection", "Hit", "Document", "CollectionStats", "Snapshot",
     "Records", "Store", "LocalStore", "MockStore", "S3Store", "inspect_parquet",
+    "TierInfo", "TierStats", "TierPolicy", "NEVER", "TIERS",
     "Error", "InternalError", "OutOfMemory", "Misuse", "InvalidArgument", "NotFound",
     "AlreadyExists", "IoError", "Corrupt", "Conflict", "Busy", "QuotaExceeded",
     "Unavailable", "ReadOnly", "CODES", "error_for", "library_version", "library_path",

@@ -50,11 +50,20 @@ DOCUMENT_VERSION = 1
 SEARCH_PARAMS_VERSION = 1
 S3_CONFIG_VERSION = 1
 IMPORT_OPTIONS_VERSION = 1
+TIER_POLICY_VERSION = 1
+TIER_INFO_VERSION = 1
+TIER_STATS_VERSION = 1
 SNAPSHOT_ID_LEN = 48
 
 SYNC_ALWAYS, SYNC_INTERVAL, SYNC_NONE = 1, 2, 3
 METRIC_L2, METRIC_COSINE, METRIC_DOT = 1, 2, 3
 TIER_HOT, TIER_WARM, TIER_COLD = 1, 2, 3
+TIER_TTL_NEVER = 2**64 - 1     # AKIDB_TIER_TTL_NEVER
+NEVER = 0xFFFFFFFF             # AKIDB_NEVER (intervals)
+# AKIDB_TIER_P_*: which fields of a TierPolicy are given.
+TIER_P_HOT_TTL, TIER_P_WARM_TTL, TIER_P_PROMOTE, TIER_P_DISABLED = 0x01, 0x02, 0x04, 0x08
+TIER_P_RETENTION, TIER_P_MEMORY_BUDGET, TIER_P_STORE_QUOTA = 0x10, 0x20, 0x40
+TIER_P_MAX_COLLECTIONS = 0x80
 
 CLOCK_FN = ctypes.CFUNCTYPE(c_int64, c_void_p)
 LOG_FN = ctypes.CFUNCTYPE(None, c_void_p, c_int, c_char_p)
@@ -79,6 +88,17 @@ class Options(Structure):
         # version 2
         ("read_only", c_int),
         ("file_mode", c_uint32),
+        # version 2, tiering (include/akidb.h: the library reads the whole
+        # version-2 struct, so the layout must end where the header's does)
+        ("tier_hot_ttl_s", c_uint64),
+        ("tier_warm_ttl_s", c_uint64),
+        ("tier_promote_per_hour", c_uint32),
+        ("tier_disabled", c_int),
+        ("memory_budget", c_uint64),
+        ("store_quota", c_uint64),
+        ("snapshot_retention", c_uint32),
+        ("max_collections", c_uint32),
+        ("tier_interval_ms", c_uint32),
     ]
 
 
@@ -148,6 +168,54 @@ class SnapshotInfo(Structure):
         ("bytes", c_uint64),
         ("sha256", c_char_p),
         ("created_at_us", c_int64),
+    ]
+
+
+class TierPolicy(Structure):
+    _fields_ = [
+        ("version", c_uint32),
+        ("set", c_uint32),
+        ("reset", c_uint32),
+        ("hot_ttl_s", c_uint64),
+        ("warm_ttl_s", c_uint64),
+        ("promote_per_hour", c_uint32),
+        ("disabled", c_int),
+        ("snapshot_retention", c_uint32),
+        ("memory_budget", c_uint64),
+        ("store_quota", c_uint64),
+        ("max_collections", c_uint32),
+    ]
+
+
+class TierInfo(Structure):
+    _fields_ = [
+        ("version", c_uint32),
+        ("tier", c_int),
+        ("pinned", c_int),
+        ("busy", c_int),
+        ("last_access_us", c_int64),
+        ("accesses", c_uint64),
+        ("hot_bytes", c_uint64),
+        ("local_bytes", c_uint64),
+        ("cold_bytes", c_uint64),
+        ("last_error", c_int),
+        ("last_error_msg", ctypes.c_char * 256),
+    ]
+
+
+class TierStats(Structure):
+    _fields_ = [
+        ("version", c_uint32),
+        ("collections", c_uint64 * 4),
+        ("bytes", c_uint64 * 4),
+        ("memory_budget", c_uint64),
+        ("store_bytes", c_uint64),
+        ("store_quota", c_uint64),
+        ("transitions_ok", (c_uint64 * 4) * 4),
+        ("transitions_failed", (c_uint64 * 4) * 4),
+        ("loads", c_uint64),
+        ("load_us_total", c_uint64),
+        ("worker_cycles", c_uint64),
     ]
 
 
@@ -254,6 +322,7 @@ _proto("akidb_store_mock_set_latency", None, [c_void_p, c_uint32], check=False)
 _proto("akidb_open", c_int, [c_char_p, POINTER(Options), POINTER(c_void_p)])
 _proto("akidb_close", c_int, [c_void_p])
 _proto("akidb_checkpoint", c_int, [c_void_p, c_char_p])
+_proto("akidb_index_wait", c_int, [c_void_p, c_char_p, c_uint32])
 _proto("akidb_metric_value", c_int, [c_void_p, c_char_p, POINTER(c_int64)])
 _proto("akidb_metrics_render", c_int, [c_void_p, POINTER(c_void_p)])
 _proto("akidb_collection_create", c_int, [c_void_p, c_char_p, POINTER(CollectionConfig)])
@@ -289,6 +358,16 @@ _proto("akidb_store_mock_inject", c_int, [c_void_p, ctypes.c_uint, c_char_p, c_i
                                           c_uint32])
 _proto("akidb_store_s3_open", c_int, [POINTER(S3Config), POINTER(c_void_p)])
 _proto("akidb_upload_wait", c_int, [c_void_p])
+# Tiering.  Like every CDLL call, these release the GIL while they run (a
+# transition or a load from the store can take seconds).
+_proto("akidb_tier_get", c_int, [c_void_p, c_char_p, POINTER(c_int)])
+_proto("akidb_tier_set", c_int, [c_void_p, c_char_p, c_int])
+_proto("akidb_tier_pin", c_int, [c_void_p, c_char_p, c_int])
+_proto("akidb_tier_run_once", c_int, [c_void_p])
+_proto("akidb_tier_policy_apply", c_int, [c_void_p, c_char_p, POINTER(TierPolicy)])
+_proto("akidb_tier_policy_get", c_int, [c_void_p, c_char_p, POINTER(TierPolicy)])
+_proto("akidb_tier_info_get", c_int, [c_void_p, c_char_p, POINTER(TierInfo)])
+_proto("akidb_tier_stats_get", c_int, [c_void_p, POINTER(TierStats)])
 
 
 def errname(rc: int) -> str:

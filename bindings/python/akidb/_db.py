@@ -27,6 +27,8 @@ from __future__ import annotations
 import array
 import atexit
 import ctypes
+import dataclasses
+import math
 import struct
 import weakref
 import datetime as _dt
@@ -45,11 +47,17 @@ from ._errors import AlreadyExists, InvalidArgument, Misuse, NotFound
 __all__ = [
     "open", "Database", "Collection", "Hit", "Document", "CollectionStats",
     "Snapshot", "Store", "LocalStore", "MockStore", "S3Store", "inspect_parquet",
+    "TierInfo", "TierStats", "TierPolicy", "NEVER", "TIERS",
 ]
 
 _METRICS = {"l2": _capi.METRIC_L2, "cosine": _capi.METRIC_COSINE, "dot": _capi.METRIC_DOT}
 _METRIC_NAMES = {v: k for k, v in _METRICS.items()}
 _TIER_NAMES = {_capi.TIER_HOT: "hot", _capi.TIER_WARM: "warm", _capi.TIER_COLD: "cold"}
+_TIERS = {v: k for k, v in _TIER_NAMES.items()}
+#: The tier names, hottest first.
+TIERS = ("hot", "warm", "cold")
+#: "Never" for the tier TTLs and tier_interval_ms (math.inf works too).
+NEVER = math.inf
 _SYNC = {"always": _capi.SYNC_ALWAYS, "interval": _capi.SYNC_INTERVAL, "none": _capi.SYNC_NONE}
 
 # The most hits one search may ask for (akidb_search's limit).
@@ -243,12 +251,160 @@ class Snapshot(NamedTuple):
     created_at: _dt.datetime
 
 
+@dataclasses.dataclass(frozen=True)
+class TierInfo:
+    """The tiering state of one collection (akidb_tier_info_get).
+
+    tier: "hot", "warm" or "cold"; pinned: never demoted by the worker;
+    busy: a transition is running now; last_access: when it was last
+    accessed (None: never since created); accesses: in the current hour
+    window; hot_bytes: RAM it holds when HOT (as of its last demotion if
+    not HOT); local_bytes: checkpoint + log on local disk; cold_bytes: its
+    newest tier snapshot in the store (0 if none); last_error: the C name
+    of the last failed transition's code (None if none) and
+    last_error_msg its message ("" if none).
+    """
+
+    tier: str
+    pinned: bool
+    busy: bool
+    last_access: Optional[_dt.datetime]
+    accesses: int
+    hot_bytes: int
+    local_bytes: int
+    cold_bytes: int
+    last_error: Optional[str]
+    last_error_msg: str
+
+
+@dataclasses.dataclass(frozen=True)
+class TierStats:
+    """The database's tiers at one moment (akidb_tier_stats_get).
+
+    collections and bytes map "hot"/"warm"/"cold" to a count and to bytes
+    (HOT: RAM, WARM: local files, COLD: objects).  transitions_ok and
+    transitions_failed map (from, to) tier-name pairs to counts since
+    open (only pairs that happened).  memory_budget and store_quota are
+    0 when unlimited; loads counts promotions to HOT and load_seconds
+    their total time.
+    """
+
+    collections: Dict[str, int]
+    bytes: Dict[str, int]
+    memory_budget: int
+    store_bytes: int
+    store_quota: int
+    transitions_ok: Dict[Tuple[str, str], int]
+    transitions_failed: Dict[Tuple[str, str], int]
+    loads: int
+    load_seconds: float
+    worker_cycles: int
+
+
+@dataclasses.dataclass(frozen=True)
+class TierPolicy:
+    """A tiering policy in effect (akidb_tier_policy_get).
+
+    TTLs in seconds (math.inf: never); promote_per_hour: accesses within an
+    hour at which the worker brings a WARM or COLD collection back;
+    memory_budget, store_quota, max_collections: 0 = unlimited (the
+    database's, also shown for a collection).  overrides: for a
+    collection, the names of the fields it overrides (for the database:
+    every field).
+    """
+
+    hot_ttl_s: float
+    warm_ttl_s: float
+    promote_per_hour: int
+    disabled: bool
+    snapshot_retention: int
+    memory_budget: int
+    store_quota: int
+    max_collections: int
+    overrides: Tuple[str, ...]
+
+
+# Policy field -> (AKIDB_TIER_P_* bit, kind).  "db" fields are the database's only.
+_POLICY_FIELDS = {
+    "hot_ttl_s": (_capi.TIER_P_HOT_TTL, "ttl"),
+    "warm_ttl_s": (_capi.TIER_P_WARM_TTL, "ttl"),
+    "promote_per_hour": (_capi.TIER_P_PROMOTE, "u32"),
+    "disabled": (_capi.TIER_P_DISABLED, "bool"),
+    "snapshot_retention": (_capi.TIER_P_RETENTION, "u32"),
+    "memory_budget": (_capi.TIER_P_MEMORY_BUDGET, "u64"),
+    "store_quota": (_capi.TIER_P_STORE_QUOTA, "u64"),
+    "max_collections": (_capi.TIER_P_MAX_COLLECTIONS, "u32"),
+}
+
+
+def _tier_value(tier: Any) -> int:
+    """"hot"/"warm"/"cold" (any case) as akidb_tier; InvalidArgument otherwise."""
+    if isinstance(tier, str) and tier.lower() in _TIERS:
+        return _TIERS[tier.lower()]
+    raise InvalidArgument(f"tier must be one of {list(TIERS)}, not {tier!r}")
+
+
+def _uint(value: Any, what: str, bits: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**bits:
+        raise InvalidArgument(f"{what} must be an int in 0..2^{bits}-1, not {value!r}")
+    return value
+
+
+def _ttl(value: Any, what: str) -> int:
+    """Seconds (int, or a float rounded up; math.inf = never) as a C TTL."""
+    if isinstance(value, float) and math.isinf(value) and value > 0:
+        return _capi.TIER_TTL_NEVER
+    if isinstance(value, float) and value > 0 and not math.isnan(value):
+        value = math.ceil(value)
+    return _uint(value, what, 64)
+
+
+def _ttl_out(value: int) -> float:
+    return math.inf if value == _capi.TIER_TTL_NEVER else value
+
+
+def _policy_struct(fields: Dict[str, Any], reset: Iterable[str] = ()) -> Any:
+    p = _capi.TierPolicy()
+    p.version = _capi.TIER_POLICY_VERSION
+    for name, value in fields.items():
+        if name not in _POLICY_FIELDS:
+            raise TypeError(f"unknown tier policy field {name!r} "
+                            f"(one of {sorted(_POLICY_FIELDS)})")
+        if value is None:
+            continue
+        bit, kind = _POLICY_FIELDS[name]
+        if kind == "ttl":
+            value = _ttl(value, name)
+        elif kind == "bool":
+            value = 1 if value else 0
+        else:
+            value = _uint(value, name, 64 if kind == "u64" else 32)
+        setattr(p, name, value)
+        p.set |= bit
+    if isinstance(reset, str):
+        reset = (reset,)
+    for name in reset:
+        if name not in _POLICY_FIELDS:
+            raise InvalidArgument(f"unknown tier policy field {name!r} in reset")
+        p.reset |= _POLICY_FIELDS[name][0]
+    return p
+
+
+def _policy_value(p: Any) -> TierPolicy:
+    return TierPolicy(
+        hot_ttl_s=_ttl_out(p.hot_ttl_s), warm_ttl_s=_ttl_out(p.warm_ttl_s),
+        promote_per_hour=p.promote_per_hour, disabled=bool(p.disabled),
+        snapshot_retention=p.snapshot_retention, memory_budget=p.memory_budget,
+        store_quota=p.store_quota, max_collections=p.max_collections,
+        overrides=tuple(n for n, (bit, _k) in _POLICY_FIELDS.items() if p.set & bit))
+
+
 # --------------------------------------------------------------------------
 # Object stores
 
 
 class Store:
-    """An object store for snapshots and uploads (and, later, the cold tier).
+    """An object store for snapshots, uploads and the cold tier.
 
     Pass it to akidb.open(path, store=...).  A store may serve several
     databases; it cannot be closed while one of them is open.
@@ -385,7 +541,12 @@ def open(path: Union[str, os.PathLike], *, sync: str = "always", read_only: bool
          file_mode: Optional[int] = None, checkpoint_bytes: int = 0, store: Optional[Store] = None,
          upload_concurrency: int = 0, dlq_max_attempts: int = 0, dlq_retry_interval_ms: int = 0,
          dlq_retry_batch: int = 0,
-         log: Optional[Callable[[int, str], None]] = None) -> "Database":
+         log: Optional[Callable[[int, str], None]] = None,
+         tier_hot_ttl_s: Optional[float] = None, tier_warm_ttl_s: Optional[float] = None,
+         tier_promote_per_hour: Optional[int] = None, tier_disabled: bool = False,
+         memory_budget: Optional[int] = None, store_quota: Optional[int] = None,
+         snapshot_retention: Optional[int] = None, max_collections: Optional[int] = None,
+         tier_interval_ms: Optional[float] = None) -> "Database":
     """Open (creating if needed) the database in directory `path`.
 
     Options (all optional):
@@ -400,6 +561,19 @@ def open(path: Union[str, os.PathLike], *, sync: str = "always", read_only: bool
         log: called as log(level, message) from the library's threads
             (level 1 error .. 4 debug).
 
+    Tiering (docs/TIERING.md; None = the library's default):
+        tier_hot_ttl_s: idle seconds before HOT -> WARM (6 h; NEVER: never).
+        tier_warm_ttl_s: idle seconds before WARM -> COLD (7 d; NEVER: never).
+        tier_promote_per_hour: accesses per hour at which the worker brings
+            a WARM or COLD collection back (10).
+        tier_disabled: the worker moves nothing.
+        memory_budget: bytes of HOT data the handle keeps (unlimited).
+        store_quota: bytes of snapshots in the store (unlimited).
+        snapshot_retention: tier snapshots kept per collection (3).
+        max_collections: collections the database may hold (unlimited).
+        tier_interval_ms: how often the worker runs (60000); NEVER: no
+            worker thread (call db.tier_run_once() yourself).
+
     Raises Busy if another handle (this process or another) has it open,
     Corrupt, IoError, InvalidArgument.  Use as a context manager to close it.
     """
@@ -407,7 +581,11 @@ def open(path: Union[str, os.PathLike], *, sync: str = "always", read_only: bool
                     checkpoint_bytes=checkpoint_bytes, store=store,
                     upload_concurrency=upload_concurrency, dlq_max_attempts=dlq_max_attempts,
                     dlq_retry_interval_ms=dlq_retry_interval_ms, dlq_retry_batch=dlq_retry_batch,
-                    log=log)
+                    log=log, tier_hot_ttl_s=tier_hot_ttl_s, tier_warm_ttl_s=tier_warm_ttl_s,
+                    tier_promote_per_hour=tier_promote_per_hour, tier_disabled=tier_disabled,
+                    memory_budget=memory_budget, store_quota=store_quota,
+                    snapshot_retention=snapshot_retention, max_collections=max_collections,
+                    tier_interval_ms=tier_interval_ms)
 
 
 class Database:
@@ -421,7 +599,12 @@ class Database:
                  checkpoint_bytes: int = 0, store: Optional[Store] = None,
                  upload_concurrency: int = 0, dlq_max_attempts: int = 0,
                  dlq_retry_interval_ms: int = 0, dlq_retry_batch: int = 0,
-                 log: Optional[Callable[[int, str], None]] = None):
+                 log: Optional[Callable[[int, str], None]] = None,
+                 tier_hot_ttl_s: Optional[float] = None, tier_warm_ttl_s: Optional[float] = None,
+                 tier_promote_per_hour: Optional[int] = None, tier_disabled: bool = False,
+                 memory_budget: Optional[int] = None, store_quota: Optional[int] = None,
+                 snapshot_retention: Optional[int] = None, max_collections: Optional[int] = None,
+                 tier_interval_ms: Optional[float] = None):
         self._h: Optional[int] = None
         self._cv = threading.Condition(threading.Lock())
         self._active = 0           # calls in flight
@@ -444,6 +627,33 @@ class Database:
         o.dlq_max_attempts = dlq_max_attempts
         o.dlq_retry_interval_ms = dlq_retry_interval_ms
         o.dlq_retry_batch = dlq_retry_batch
+        # Tiering: None leaves the field 0, the library's default.  The
+        # struct's 0 also means "default", so an explicit 0 is refused
+        # where it would silently not mean what it says.
+        for name, value in (("tier_hot_ttl_s", tier_hot_ttl_s),
+                            ("tier_warm_ttl_s", tier_warm_ttl_s)):
+            if value is not None:
+                v = _ttl(value, name)
+                if v == 0:
+                    raise InvalidArgument(f"{name} must be >= 1 second (or NEVER)")
+                setattr(o, name, v)
+        for name, value, bits in (("tier_promote_per_hour", tier_promote_per_hour, 32),
+                                  ("memory_budget", memory_budget, 64),
+                                  ("store_quota", store_quota, 64),
+                                  ("snapshot_retention", snapshot_retention, 32),
+                                  ("max_collections", max_collections, 32)):
+            if value is not None:
+                setattr(o, name, _uint(value, name, bits))
+        o.tier_disabled = 1 if tier_disabled else 0
+        if tier_interval_ms is not None:
+            if isinstance(tier_interval_ms, float) and math.isinf(tier_interval_ms):
+                o.tier_interval_ms = _capi.NEVER
+            else:
+                v = _uint(tier_interval_ms, "tier_interval_ms", 32)
+                if v == 0 or v == _capi.NEVER:
+                    raise InvalidArgument("tier_interval_ms must be in 1..2^32-2 "
+                                          "(or NEVER)")
+                o.tier_interval_ms = v
         if log is not None:
             def _log(_ctx: Any, level: int, msg: bytes) -> None:
                 log(level, msg.decode("utf-8", "replace"))
@@ -652,14 +862,33 @@ class Database:
         finally:
             self._leave()
 
+    def index_wait(self, name: Optional[str] = None, timeout_ms: Optional[int] = None) -> None:
+        """Wait until every acknowledged document of collection `name`
+        (None = all) is linked into its HNSW graph (index_lag 0).  Searches
+        do not need this (they scan the unlinked tail); it is for tests and
+        benchmarks that want the complete graph.  timeout_ms None = no
+        limit; when it passes first, raises Busy.  The GIL is released
+        while it waits."""
+        cname = None if name is None else _cstr(name, "collection name")
+        t = _capi.NEVER if timeout_ms is None else _uint(timeout_ms, "timeout_ms", 32)
+        h = self._enter()
+        try:
+            lib.akidb_index_wait(h, cname, t)
+        finally:
+            self._leave()
+
     def import_parquet(self, name: str, path: Union[str, os.PathLike], *,
                        vector_column: str = "vector", id_column: Optional[str] = None,
-                       metadata_columns: Optional[Sequence[str]] = None, metric: str = "l2",
+                       metadata_columns: Optional[Sequence[str]] = None,
+                       metric: Optional[str] = None,
                        progress: Optional[Callable[[int, int], None]] = None) -> int:
         """Import the Parquet file `path` into collection `name` (created
-        with the file's dimension and `metric` if missing; rows whose
-        external id exists are replaced).  progress(rows_done, rows_total)
-        is called after each batch.  Returns the number of rows imported."""
+        with the file's dimension if missing, and `metric`: None = the
+        file's akidb.metric (a file AkiDB exported), else "l2"; a metric
+        that contradicts the file or an existing collection raises
+        InvalidArgument; rows whose external id exists are replaced).
+        progress(rows_done, rows_total) is called after each batch.
+        Returns the number of rows imported."""
         opts = _capi.ImportOptions()
         opts.version = _capi.IMPORT_OPTIONS_VERSION
         opts.vector_column = _cstr(vector_column, "vector_column")
@@ -673,7 +902,7 @@ class Database:
             opts.metadata_columns = ctypes.cast(arr, ctypes.POINTER(c_char_p))
             opts.n_metadata_columns = len(cols)
         try:
-            opts.metric = _METRICS[metric]
+            opts.metric = 0 if metric is None else _METRICS[metric]
         except KeyError:
             raise InvalidArgument(f"metric must be one of {sorted(_METRICS)}") from None
         if progress is not None:
@@ -736,6 +965,74 @@ class Database:
         h = self._enter()
         try:
             lib.akidb_upload_wait(h)
+        finally:
+            self._leave()
+
+    # -- tiering ------------------------------------------------------------
+
+    def tier_stats(self) -> TierStats:
+        """Collections and bytes per tier, transitions, loads (akidb_tier_stats_get)."""
+        st = _capi.TierStats()
+        st.version = _capi.TIER_STATS_VERSION
+        h = self._enter()
+        try:
+            lib.akidb_tier_stats_get(h, byref(st))
+        finally:
+            self._leave()
+        names = _TIER_NAMES
+
+        def pairs(m: Any) -> Dict[Tuple[str, str], int]:
+            return {(names[a], names[b]): m[a][b] for a in names for b in names if m[a][b]}
+
+        return TierStats(
+            collections={names[t]: st.collections[t] for t in names},
+            bytes={names[t]: st.bytes[t] for t in names},
+            memory_budget=st.memory_budget, store_bytes=st.store_bytes,
+            store_quota=st.store_quota, transitions_ok=pairs(st.transitions_ok),
+            transitions_failed=pairs(st.transitions_failed), loads=st.loads,
+            load_seconds=st.load_us_total / 1e6, worker_cycles=st.worker_cycles)
+
+    def tier_run_once(self) -> None:
+        """Run one cycle of the tiering worker now, in this thread (TTLs,
+        promotions, the memory budget; the GIL is released meanwhile).
+        Failed transitions do not raise: see Collection.tier_info()."""
+        h = self._enter()
+        try:
+            lib.akidb_tier_run_once(h)
+        finally:
+            self._leave()
+
+    def tier_policy(self) -> TierPolicy:
+        """The database's tiering policy in effect."""
+        p = _capi.TierPolicy()
+        p.version = _capi.TIER_POLICY_VERSION
+        h = self._enter()
+        try:
+            lib.akidb_tier_policy_get(h, None, byref(p))
+        finally:
+            self._leave()
+        return _policy_value(p)
+
+    def set_tier_policy(self, *, hot_ttl_s: Optional[float] = None,
+                        warm_ttl_s: Optional[float] = None,
+                        promote_per_hour: Optional[int] = None,
+                        disabled: Optional[bool] = None,
+                        snapshot_retention: Optional[int] = None,
+                        memory_budget: Optional[int] = None, store_quota: Optional[int] = None,
+                        max_collections: Optional[int] = None) -> None:
+        """Change the database's tiering policy for this handle (the next
+        open starts from its options again); only the fields given change.
+        TTLs in seconds (NEVER: never); memory_budget, store_quota and
+        max_collections 0 = unlimited.  Takes effect at the next worker
+        cycle.  Raises InvalidArgument for a bad value."""
+        p = _policy_struct(dict(hot_ttl_s=hot_ttl_s, warm_ttl_s=warm_ttl_s,
+                                promote_per_hour=promote_per_hour, disabled=disabled,
+                                snapshot_retention=snapshot_retention,
+                                memory_budget=memory_budget, store_quota=store_quota,
+                                max_collections=max_collections))
+        h = self._enter()
+        try:
+            lib.akidb_tier_policy_apply(h, None, byref(p))
         finally:
             self._leave()
 
@@ -1095,6 +1392,108 @@ class Collection:
         finally:
             self.db._leave()
 
+    # -- tiering ------------------------------------------------------------
+
+    @property
+    def tier(self) -> str:
+        """Where the data lives now: "hot" (RAM), "warm" (local file) or
+        "cold" (object store).  Does not load the collection."""
+        out = ctypes.c_int()
+        h = self.db._enter()
+        try:
+            lib.akidb_tier_get(h, self._cname, byref(out))
+        finally:
+            self.db._leave()
+        return _TIER_NAMES.get(out.value, str(out.value))
+
+    def set_tier(self, tier: str) -> None:
+        """Move the collection to `tier` ("hot", "warm" or "cold") now and
+        return once it is there (from cold: once its local copy is
+        durable).  Pinned collections move too (a pin only stops the
+        worker).  The GIL is released during the transition.
+
+        Raises InvalidArgument (a ValueError) for another tier value;
+        QuotaExceeded (memory budget or store quota), Unavailable (the
+        store), Corrupt, IoError, ReadOnly.  On an error the collection
+        stays where it was.
+        """
+        t = _tier_value(tier)
+        h = self.db._enter()
+        try:
+            lib.akidb_tier_set(h, self._cname, t)
+        finally:
+            self.db._leave()
+
+    def _pin(self, pinned: int) -> None:
+        h = self.db._enter()
+        try:
+            lib.akidb_tier_pin(h, self._cname, pinned)
+        finally:
+            self.db._leave()
+
+    def pin(self) -> None:
+        """Pin the collection: the tiering worker and the memory budget never
+        demote it (set_tier still moves it).  Durable."""
+        self._pin(1)
+
+    def unpin(self) -> None:
+        """Undo pin(): the policy applies to the collection again."""
+        self._pin(0)
+
+    @property
+    def pinned(self) -> bool:
+        """Whether the collection is pinned."""
+        return self.tier_info().pinned
+
+    def tier_info(self) -> TierInfo:
+        """The collection's tiering state (akidb_tier_info_get); does not load it."""
+        ti = _capi.TierInfo()
+        ti.version = _capi.TIER_INFO_VERSION
+        h = self.db._enter()
+        try:
+            lib.akidb_tier_info_get(h, self._cname, byref(ti))
+        finally:
+            self.db._leave()
+        return TierInfo(
+            tier=_TIER_NAMES.get(ti.tier, str(ti.tier)), pinned=bool(ti.pinned),
+            busy=bool(ti.busy),
+            last_access=_utc(ti.last_access_us) if ti.last_access_us else None,
+            accesses=ti.accesses, hot_bytes=ti.hot_bytes, local_bytes=ti.local_bytes,
+            cold_bytes=ti.cold_bytes,
+            last_error=_capi.errname(ti.last_error) if ti.last_error else None,
+            last_error_msg=ti.last_error_msg.decode("utf-8", "replace"))
+
+    def tier_policy(self) -> TierPolicy:
+        """The tiering policy in effect for this collection (its overrides
+        over the database's values; .overrides names them)."""
+        p = _capi.TierPolicy()
+        p.version = _capi.TIER_POLICY_VERSION
+        h = self.db._enter()
+        try:
+            lib.akidb_tier_policy_get(h, self._cname, byref(p))
+        finally:
+            self.db._leave()
+        return _policy_value(p)
+
+    def set_tier_policy(self, *, hot_ttl_s: Optional[float] = None,
+                        warm_ttl_s: Optional[float] = None,
+                        promote_per_hour: Optional[int] = None,
+                        disabled: Optional[bool] = None,
+                        snapshot_retention: Optional[int] = None,
+                        reset: Iterable[str] = ()) -> None:
+        """Override the database's tiering policy for this collection
+        (saved in the catalog); only the fields given change, and the
+        fields named in `reset` go back to the database's value.  TTLs in
+        seconds (NEVER: never).  Raises InvalidArgument, ReadOnly."""
+        p = _policy_struct(dict(hot_ttl_s=hot_ttl_s, warm_ttl_s=warm_ttl_s,
+                                promote_per_hour=promote_per_hour, disabled=disabled,
+                                snapshot_retention=snapshot_retention), reset)
+        h = self.db._enter()
+        try:
+            lib.akidb_tier_policy_apply(h, self._cname, byref(p))
+        finally:
+            self.db._leave()
+
     # -- snapshots ----------------------------------------------------------
 
     def snapshot(self) -> str:
@@ -1162,6 +1561,11 @@ class Collection:
     def checkpoint(self) -> None:
         """Write a checkpoint of this collection and empty its log."""
         self.db.checkpoint(self.name)
+
+    def index_wait(self, timeout_ms: Optional[int] = None) -> None:
+        """Wait until this collection's graph holds every acknowledged
+        document (Database.index_wait)."""
+        self.db.index_wait(self.name, timeout_ms)
 
 
 # Databases still open at interpreter exit are closed then, while Python

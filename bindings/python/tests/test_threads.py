@@ -20,17 +20,19 @@ def _vectors(n, seed):
 
 class ThreadTest(DBTest):
     def test_gil_released_during_a_long_call(self):
-        # One insert call that builds a graph for a while (ef_construction
-        # large).  If the call held the GIL, the main thread could not run
-        # a single Python bytecode until it returned; with the GIL released
-        # it keeps looping throughout.
+        # One call that waits while a graph is built (ef_construction
+        # large): inserts return before the background indexer links them,
+        # and index_wait waits for it.  If the call held the GIL, the main
+        # thread could not run a single Python bytecode until it returned;
+        # with the GIL released it keeps looping throughout.
         col = self.db.create_collection("gil", DIM, metric="l2", ef_construction=400)
         data = _vectors(2500, 1)
         span = {}
 
         def work():
-            span["start"] = time.perf_counter()
             col.insert(data)
+            span["start"] = time.perf_counter()
+            col.index_wait()
             span["end"] = time.perf_counter()
 
         t = threading.Thread(target=work)
