@@ -151,6 +151,7 @@ struct akidb__hnsw {
     float i8_scale2;             /* scale^2 */
     float i8_c0;                 /* |offset|^2 */
     uint64_t values_encoded, values_clipped, trainings;
+    uint64_t clipped_total;      /* values_clipped, never reset */
     float dup_eps;               /* compact: distance at or below which rows are compared */
     uint32_t m, m0;              /* max links: upper levels, level 0 */
     double level_mult;
@@ -1067,14 +1068,18 @@ static void store_node(akidb__hnsw *h, uint32_t node, const float *vec)
     unsigned char *r = row_at(h, node);
     if (h->storage == AKIDB__STORAGE_F16) {
         uint16_t *hr = (uint16_t *)r;
-        h->values_clipped += akidb__f16_encode(vec, h->dim, hr);
+        uint32_t clipped = akidb__f16_encode(vec, h->dim, hr);
+        h->values_clipped += clipped;
+        h->clipped_total += clipped;
         memset(hr + h->dim, 0, (size_t)(h->f16_pad - h->dim) * sizeof(uint16_t));
         h->values_encoded += h->dim;
     } else if (h->storage == AKIDB__STORAGE_INT8 && h->trained) {
         akidb__i8_params p = { h->dim, h->i8_scale, h->i8_offset };
         int32_t norm;
         float lin;
-        h->values_clipped += akidb__i8_encode(&p, vec, r, &norm, &lin);
+        uint32_t clipped = akidb__i8_encode(&p, vec, r, &norm, &lin);
+        h->values_clipped += clipped;
+        h->clipped_total += clipped;
         memset(r + h->dim, 128, h->i8_term_off - h->dim);
         if (h->cfg.negate_dot)
             memcpy(r + h->i8_term_off, &lin, sizeof lin);
@@ -1401,6 +1406,7 @@ void akidb__hnsw_quant_stats_get(const akidb__hnsw *h, akidb__hnsw_quant_stats *
 {
     out->values_encoded = h->values_encoded;
     out->values_clipped = h->values_clipped;
+    out->clipped_total = h->clipped_total;
     out->trainings = h->trainings;
 }
 

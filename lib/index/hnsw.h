@@ -201,6 +201,7 @@ int akidb__hnsw_retrain(akidb__hnsw *h, uint32_t sample);
 typedef struct akidb__hnsw_quant_stats {
     uint64_t values_encoded;  /* stored values encoded since training */
     uint64_t values_clipped;  /* of those, clamped to the grid's ends */
+    uint64_t clipped_total;   /* every value clamped since the index was made */
     uint64_t trainings;       /* int8: times trained (incl. the first) */
 } akidb__hnsw_quant_stats;
 void akidb__hnsw_quant_stats_get(const akidb__hnsw *h, akidb__hnsw_quant_stats *out);
