@@ -817,3 +817,111 @@ TEST_TIMEOUT(quant_tail_every_kind, 120)
         }
     free(vecs);
 }
+
+/* ---- out of memory ------------------------------------------------------ */
+
+typedef struct oom_alloc {
+    unsigned long n_calls, fail_at;
+    long live;
+} oom_alloc;
+
+static void *oom_malloc(void *ctx, size_t size)
+{
+    oom_alloc *s = ctx;
+    if (++s->n_calls == s->fail_at)
+        return NULL;
+    void *p = malloc(size ? size : 1);
+    if (p)
+        s->live++;
+    return p;
+}
+
+static void *oom_realloc(void *ctx, void *ptr, size_t size)
+{
+    oom_alloc *s = ctx;
+    if (!ptr)
+        return oom_malloc(ctx, size);
+    if (++s->n_calls == s->fail_at)
+        return NULL;
+    return realloc(ptr, size ? size : 1);
+}
+
+static void oom_free(void *ctx, void *ptr)
+{
+    oom_alloc *s = ctx;
+    if (ptr)
+        s->live--;
+    free(ptr);
+}
+
+/* One run: new, reserve and append in batches (a failed reserve leaves
+ * the index as it was, and the batch is retried), link, search.  Returns
+ * whether the injected failure was reached. */
+static int oom_run(akidb__storage storage, akidb__exact_mode exact, unsigned long fail_at,
+                   const float *vecs, uint32_t n, uint32_t dim)
+{
+    oom_alloc s = { 0, fail_at, 0 };
+    akidb_allocator al = { oom_malloc, oom_realloc, oom_free, &s };
+    akidb__hnsw_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.dim = dim;
+    cfg.space = AKIDB__SPACE_L2;
+    cfg.m = 8;
+    cfg.ef_construction = 32;
+    cfg.seed = 5;
+    cfg.storage = storage;
+    cfg.exact = exact;
+    cfg.train_rows = 60;
+    akidb__hnsw *h = NULL;
+    int rc = akidb__hnsw_new(&cfg, &al, NULL, &h);
+    if (rc) {
+        ASSERT_EQ(rc, AKIDB_NOMEM);
+        ASSERT(h == NULL);
+        ASSERT_EQ(s.live, 0);
+        return 1;
+    }
+    for (uint32_t i = 0; i < n; i += 50) {
+        uint32_t nb = n - i < 50 ? n - i : 50;
+        while ((rc = akidb__hnsw_reserve(h, nb)) != AKIDB_OK) {
+            ASSERT_EQ(rc, AKIDB_NOMEM);
+            ASSERT_EQ(akidb__hnsw_size(h), i);
+        }
+        for (uint32_t j = 0; j < nb; j++)
+            akidb__hnsw_append(h, vecs + (size_t)(i + j) * dim);
+        /* link half of it now: a tail stays across the next reserve */
+        while (akidb__hnsw_linked(h) < i + nb / 2)
+            akidb__hnsw_link_next(h);
+    }
+    while (akidb__hnsw_linked(h) < n)
+        akidb__hnsw_link_next(h);
+    akidb__hnsw_hit hits[5];
+    uint32_t nh = 0;
+    while ((rc = akidb__hnsw_search(h, vecs + 7 * dim, 5, 32, 0, hits, &nh)) != AKIDB_OK)
+        ASSERT_EQ(rc, AKIDB_NOMEM);
+    ASSERT_EQ(nh, 5);
+    ASSERT_EQ(hits[0].node, 7);
+    akidb__hnsw_free(h);
+    if (s.live != 0)
+        akt_fail(__FILE__, __LINE__, "%ld blocks leaked (fail_at %lu)", s.live, fail_at);
+    return s.n_calls >= fail_at && fail_at > 0;
+}
+
+/* Fail allocation N = 1, 2, ... of a run for every storage kind and exact
+ * mode (int8 trains midway): AKIDB_NOMEM, nothing half-done, no leak. */
+TEST_TIMEOUT(quant_oom_fail_nth, 300)
+{
+    const uint32_t n = 300, dim = 20;
+    float *vecs = clustered(31, 32, n, dim, 6, 0.5, 0);
+    static const akidb__storage kinds[] = { AKIDB__STORAGE_F32, AKIDB__STORAGE_F16,
+                                            AKIDB__STORAGE_INT8 };
+    static const akidb__exact_mode modes[] = { AKIDB__EXACT_RAM, AKIDB__EXACT_NONE };
+    for (size_t ki = 0; ki < 3; ki++)
+        for (size_t mi = 0; mi < 2; mi++) {
+            unsigned long f, n_runs = 0;
+            for (f = 1; f < 5000 && oom_run(kinds[ki], modes[mi], f, vecs, n, dim); f++)
+                n_runs++;
+            ASSERT(f < 5000);
+            ASSERT(n_runs > 5);
+        }
+    free(vecs);
+}
