@@ -494,7 +494,7 @@ typedef enum akidb_exact_vectors {
  *   exact            AKIDB_EXACT_RAM (default) or AKIDB_EXACT_NONE (above)
  *   rerank           F16/INT8: a search walks at least rerank x k
  *                    candidates and re-ranks them on the exact vectors;
- *                    0 = the default (4); 1..64.  Ignored for F32.
+ *                    0 = the default (2); 1..64.  Ignored for F32.
  * A version 1 struct makes an F32 collection. */
 typedef struct akidb_collection_config {
     uint32_t version;
