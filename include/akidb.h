@@ -490,7 +490,9 @@ typedef enum akidb_exact_vectors {
  *   ef_search        default candidate list size while searching (>= 1,
  *                    default 64); a search uses max(ef, k).
  * Version 2:
- *   storage          AKIDB_STORAGE_F32 (default), _F16 or _INT8 (above)
+ *   storage          AKIDB_STORAGE_F32 (default; 0 reads as F32, for a
+ *                    struct zeroed rather than filled by init), _F16 or
+ *                    _INT8 (above)
  *   exact            AKIDB_EXACT_RAM (default) or AKIDB_EXACT_NONE (above)
  *   rerank           F16/INT8: a search walks at least rerank x k
  *                    candidates and re-ranks them on the exact vectors;

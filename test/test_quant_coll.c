@@ -145,8 +145,23 @@ TEST(quant_config_versions_and_checks)
     cfg.storage = (akidb_storage)4;
     ASSERT_RC(akidb_collection_create(db, "a", &cfg), AKIDB_INVALID);
     ASSERT(strstr(akidb_errmsg(NULL), "storage 4") != NULL);
-    cfg.storage = (akidb_storage)0;
+    cfg.storage = (akidb_storage)-1;
     ASSERT_RC(akidb_collection_create(db, "a", &cfg), AKIDB_INVALID);
+    /* a zeroed struct with its version set by hand (the Go binding, the
+     * server) makes an f32 collection */
+    akidb_collection_config z;
+    memset(&z, 0, sizeof z);
+    z.version = AKIDB_COLLECTION_CONFIG_VERSION;
+    z.dim = 4;
+    z.metric = AKIDB_METRIC_L2;
+    z.hnsw_m = 16;
+    z.ef_construction = 100;
+    z.ef_search = 32;
+    ASSERT_OK(akidb_collection_create(db, "z", &z));
+    akidb_collection_config zi;
+    akidb_collection_config_init(&zi, 0, AKIDB_METRIC_L2);
+    ASSERT_OK(akidb_collection_info(db, "z", &zi));
+    ASSERT_EQ(zi.storage, AKIDB_STORAGE_F32);
     cfg.storage = AKIDB_STORAGE_INT8;
     cfg.exact = (akidb_exact_vectors)1;   /* reserved for the warm-file mode */
     ASSERT_RC(akidb_collection_create(db, "a", &cfg), AKIDB_INVALID);

@@ -184,7 +184,10 @@ static int check_config(const char *name, const akidb_collection_config *in,
     if (cfg->ef_search < 1 || cfg->ef_search > 100000)
         return akidb__err(AKIDB_INVALID, "collection %s: ef_search %u is out of range "
                           "1..100000", name, cfg->ef_search);
-    /* version 1 has none of these: init's defaults (f32) stand */
+    /* version 1 has none of these: init's defaults (f32) stand; a zeroed
+     * struct (memset, version set by hand) means f32 as well */
+    if (cfg->storage == 0)
+        cfg->storage = AKIDB_STORAGE_F32;
     if (cfg->storage != AKIDB_STORAGE_F32 && cfg->storage != AKIDB_STORAGE_F16 &&
         cfg->storage != AKIDB_STORAGE_INT8)
         return akidb__err(AKIDB_INVALID, "collection %s: storage %d is unknown (use "
