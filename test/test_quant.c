@@ -676,18 +676,29 @@ TEST_TIMEOUT(quant_int8_kernels_agree, 120)
 
 /* A saved int8 index rebuilt from its parts and its parameters answers
  * exactly as the original; dimensions 1 and 4096 work. */
-TEST_TIMEOUT(quant_build_and_extremes, 120)
+/* Build from saved parts (what a checkpoint load does) for both kinds and
+ * exact modes, at dim 1 and 4096: searches equal the original's, and both
+ * grow on identically afterwards.  Without exact vectors the parts carry
+ * the decoded vectors (as the files do), which encode to the same codes;
+ * with and without build_set_linked before the nodes. */
+TEST_TIMEOUT(quant_build_and_extremes, 240)
 {
     static const uint32_t dims[] = { 1, 4096 };
     for (size_t di = 0; di < 2; di++) {
-        uint32_t dim = dims[di], n = dim == 1 ? 400 : 300;
-        float *vecs = clustered(31, 31, n, dim, 10, 0.5, 0);
+        uint32_t dim = dims[di], n = dim == 1 ? 400 : 300, extra = 150;
+        float *vecs = clustered(31, 31, n + extra, dim, 10, 0.5, 0);
+        float *saved = malloc((size_t)n * dim * sizeof(float));
+        ASSERT(saved != NULL);
         static const akidb__storage kinds[] = { AKIDB__STORAGE_F16, AKIDB__STORAGE_INT8 };
-        for (size_t ki = 0; ki < 2; ki++) {
-            idx_opts o = { kinds[ki], AKIDB__EXACT_RAM, 0, 100, NULL };
+        for (size_t ki = 0; ki < 2; ki++)
+        for (int variant = 0; variant < 3; variant++) {
+            akidb__exact_mode mode = variant ? AKIDB__EXACT_NONE : AKIDB__EXACT_RAM;
+            idx_opts o = { kinds[ki], mode, 0, 100, NULL };
             akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, &o);
             add_all(h, vecs, n, dim, 100);
-            /* save: levels, links */
+            /* save: vectors as the files do, levels, links */
+            for (uint32_t i = 0; i < n; i++)
+                ASSERT_OK(akidb__hnsw_vector_copy(h, i, saved + (size_t)i * dim, NULL));
             int32_t *levels = malloc(n * sizeof(int32_t));
             uint64_t *off = malloc((n + 1) * sizeof(uint64_t));
             int32_t *links = malloc((size_t)n * 16 * (2 * 16 + 1) * sizeof(int32_t));
@@ -713,6 +724,7 @@ TEST_TIMEOUT(quant_build_and_extremes, 120)
             cfg.ef_construction = 100;
             cfg.seed = 42;
             cfg.storage = kinds[ki];
+            cfg.exact = mode;
             cfg.train_rows = 100;
             akidb__hnsw *r = NULL;
             const char *why;
@@ -720,20 +732,53 @@ TEST_TIMEOUT(quant_build_and_extremes, 120)
             akidb__i8_params ip;
             if (akidb__hnsw_i8_params(h, &ip))
                 ASSERT_OK(akidb__hnsw_set_i8_params(r, ip.offset, ip.scale));
-            ASSERT_OK(akidb__hnsw_build_nodes(r, n, vecs, levels, NULL, links, off, &why));
+            if (variant == 1)
+                akidb__hnsw_build_set_linked(r, n);
+            ASSERT_OK(akidb__hnsw_build_nodes(r, n, saved, levels, NULL, links, off, &why));
             ASSERT_OK(akidb__hnsw_build_end(r, akidb__hnsw_entry(h), NULL, &why));
-            for (uint32_t qi = 0; qi < 20; qi++) {
-                akidb__hnsw_hit a[5], b[5];
-                uint32_t na, nb;
-                const float *q = vecs + (size_t)(qi * 7) * dim;
-                ASSERT_OK(akidb__hnsw_search(h, q, 5, 20, 0, a, &na));
-                ASSERT_OK(akidb__hnsw_search(r, q, 5, 20, 0, b, &nb));
-                ASSERT_EQ(na, 5);
-                ASSERT_EQ(na, nb);
-                ASSERT_EQ(a[0].node, qi * 7);
-                for (uint32_t i = 0; i < na; i++) {
-                    ASSERT_EQ(a[i].node, b[i].node);
-                    ASSERT(a[i].distance == b[i].distance);
+            akidb__hnsw_rng rng;
+            akidb__hnsw_get_rng(h, &rng);
+            akidb__hnsw_free(r);
+            /* again with the generator's state, so both grow alike */
+            ASSERT_OK(akidb__hnsw_build_begin(&cfg, NULL, &r));
+            if (akidb__hnsw_i8_params(h, &ip))
+                ASSERT_OK(akidb__hnsw_set_i8_params(r, ip.offset, ip.scale));
+            if (variant == 1)
+                akidb__hnsw_build_set_linked(r, n);
+            ASSERT_OK(akidb__hnsw_build_nodes(r, n, saved, levels, NULL, links, off, &why));
+            ASSERT_OK(akidb__hnsw_build_end(r, akidb__hnsw_entry(h), &rng, &why));
+            akidb__hnsw_bytes bh, br;
+            akidb__hnsw_memory_parts(h, &bh);
+            akidb__hnsw_memory_parts(r, &br);
+            ASSERT_EQ(bh.exact, br.exact);
+            for (int round = 0; round < 2; round++) {
+                for (uint32_t qi = 0; qi < 20; qi++) {
+                    akidb__hnsw_hit a[5], b[5];
+                    uint32_t na, nb;
+                    const float *q = vecs + (size_t)(qi * 7) * dim;
+                    ASSERT_OK(akidb__hnsw_search(h, q, 5, 20, 0, a, &na));
+                    ASSERT_OK(akidb__hnsw_search(r, q, 5, 20, 0, b, &nb));
+                    ASSERT_EQ(na, 5);
+                    ASSERT_EQ(na, nb);
+                    if (mode == AKIDB__EXACT_RAM)
+                        ASSERT_EQ(a[0].node, qi * 7);
+                    for (uint32_t i = 0; i < na; i++) {
+                        ASSERT_EQ(a[i].node, b[i].node);
+                        ASSERT(a[i].distance == b[i].distance);
+                    }
+                }
+                if (round == 0) {
+                    /* both grow on alike: same codes, same levels drawn */
+                    add_all(h, vecs + (size_t)n * dim, extra, dim, 50);
+                    add_all(r, vecs + (size_t)n * dim, extra, dim, 50);
+                    for (uint32_t i = 0; i < n + extra; i++) {
+                        ASSERT_EQ(akidb__hnsw_level(h, i), akidb__hnsw_level(r, i));
+                        uint32_t ca, cb;
+                        const uint32_t *la = akidb__hnsw_links(h, i, 0, &ca);
+                        const uint32_t *lb = akidb__hnsw_links(r, i, 0, &cb);
+                        ASSERT_EQ(ca, cb);
+                        ASSERT(memcmp(la, lb, ca * sizeof *la) == 0);
+                    }
                 }
             }
             free(levels);
@@ -742,6 +787,7 @@ TEST_TIMEOUT(quant_build_and_extremes, 120)
             akidb__hnsw_free(r);
             akidb__hnsw_free(h);
         }
+        free(saved);
         free(vecs);
     }
 }

@@ -746,6 +746,11 @@ static int chunk_needs_exact(const akidb__hnsw *h, uint32_t ci)
 {
     if (h->storage == AKIDB__STORAGE_INT8 && !h->trained)
         return 1;
+    /* A build without build_set_linked does not know yet where the graph
+     * ends: it keeps every block, and build_end frees what is not needed
+     * (a block dropped now could not be refilled for the last chunk). */
+    if (h->building && h->build_linked == UINT32_MAX)
+        return 1;
     uint32_t linked = h->building ? h->build_linked : h->n_linked;
     if (((uint64_t)ci + 1) * h->chunk_nodes > linked)
         return 1;

@@ -259,9 +259,10 @@ void akidb__hnsw_get_rng(const akidb__hnsw *h, akidb__hnsw_rng *out);
  * (akidb__hnsw_size).
  *
  * A saved index may have a tail: akidb__hnsw_build_set_linked(h, n_linked)
- * before the first build_nodes says that nodes [n_linked, size) are not
- * linked yet (compact kinds keep exact vectors for those nodes only: a
- * call after build_nodes makes build_end fail with AKIDB_INVALID).
+ * says that nodes [n_linked, size) are not linked yet.  Call it before the
+ * first build_nodes: then a compact index without exact vectors drops
+ * each full chunk's exact block as it is built, instead of holding every
+ * exact vector until build_end.
  * build_end then checks that they have no links and that no link points
  * at them, and that `entry` is a linked node; without the call every node
  * is linked (what every file written before the tail existed holds).
