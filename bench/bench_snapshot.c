@@ -228,6 +228,10 @@ static double build(akidb *db, const float *vec, uint64_t *ids)
     }
     free(ext);
     free(meta);
+    /* Inserts are acknowledged before the background indexer links them:
+     * wait for the whole graph, so the snapshots hold a complete one (as
+     * before background indexing) rather than an unlinked tail. */
+    check(akidb_index_wait(db, COLL, AKIDB_NEVER), db, "akidb_index_wait");
     /* Start the timed part from an empty log: nothing left to checkpoint. */
     check(akidb_checkpoint(db, COLL), db, "akidb_checkpoint");
     return bench_now() - t0;

@@ -113,7 +113,11 @@ static double percentile(double *v, int n, double p)
 
 /* Fill collection `name` with n random dim-vectors, 1000 at a time (no
  * copy of the whole set stays in this process: the RSS figures are the
- * library's). */
+ * library's), and wait until the graph holds all of them: inserts are
+ * acknowledged before the background indexer links them, and a tail
+ * still being linked would both change what a transition moves (the
+ * unlinked tail is saved and loaded as a tail) and compete with the
+ * searches of the P99 part for the collection's lock. */
 static void fill(akidb *db, const char *name, uint32_t n, uint32_t dim)
 {
     float *v = malloc((size_t)1000 * dim * sizeof *v);
@@ -124,6 +128,7 @@ static void fill(akidb *db, const char *name, uint32_t n, uint32_t dim)
         CHECK(akidb_insert(db, name, k, v, NULL, NULL, NULL), "insert");
     }
     free(v);
+    CHECK(akidb_index_wait(db, name, AKIDB_NEVER), "index wait");
 }
 
 static void search_once(akidb *db, const char *name, uint32_t dim)
@@ -331,6 +336,7 @@ int main(int argc, char **argv)
             for (uint32_t i = 0; i < dim; i++)
                 v[i] = rnd();
             CHECK(akidb_insert(db, "big", 1, v, NULL, NULL, NULL), "insert");
+            CHECK(akidb_index_wait(db, "big", AKIDB_NEVER), "index wait");
         }
         /* HOT -> WARM */
         t0 = now();

@@ -129,6 +129,14 @@ int main(int argc, char **argv)
             done += b;
         }
         free(v);
+        /* Inserts are acknowledged before the background indexer links
+         * them: wait for the whole graph, so the in-process figure and
+         * the server (which opens the checkpoint written at close) search
+         * a complete graph, with no indexing left to compete with them. */
+        if (akidb_index_wait(db, COLL, AKIDB_NEVER) != AKIDB_OK) {
+            fprintf(stderr, "index wait: %s\n", akidb_errmsg(NULL));
+            return 1;
+        }
         build_s = now_s() - t0;
         akidb_collection_count(db, COLL, &have);
     }
