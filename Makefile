@@ -144,8 +144,8 @@ PC_UNINST := $(BUILD)/pkgconfig/akidb-uninstalled.pc
 
 # The aarch64 suite: the index and kernels need nothing else from lib/.
 A64_DIR  := $(BUILD)/aarch64
-A64_SRC  := lib/common/alloc.c lib/index/distance.c lib/index/hnsw.c \
-            test/runner.c test/test_distance.c test/test_hnsw.c
+A64_SRC  := lib/common/alloc.c lib/index/distance.c lib/index/hnsw.c lib/index/quant.c \
+            test/runner.c test/test_distance.c test/test_hnsw.c test/test_quant.c
 A64_OBJ  := $(A64_SRC:%.c=$(A64_DIR)/%.o)
 A64_BIN  := $(A64_DIR)/akidb_test_aarch64
 
@@ -445,9 +445,17 @@ $(A64_DIR)/%.o: %.c $(FLAGS_REC)
 $(A64_BIN): $(A64_OBJ)
 	$(CROSS_CC) -static -O2 -pthread -o $@ $^ -lm
 
+# qemu's default CPU ("max") has every extension, so the kernels and the
+# index run again on an ARMv8.0 core (no SDOT, no fp16 arithmetic: the
+# fallbacks a Raspberry Pi 3 takes) and on a Cortex-A76 (SDOT and FEAT_FP16
+# but no FEAT_FHM: a Raspberry Pi 5, Graviton 2).
+A64_CPUS ?= cortex-a53 cortex-a76
 test-aarch64:
 	@$(MAKE) --no-print-directory $(A64_BIN)
 	AKT_TIMEOUT_SCALE=10 $(QEMU) $(A64_BIN) $(TEST)
+	@set -e; for cpu in $(A64_CPUS); do \
+	    echo "AKT_TIMEOUT_SCALE=10 $(QEMU) -cpu $$cpu $(A64_BIN) $${TEST:-distance}"; \
+	    AKT_TIMEOUT_SCALE=10 $(QEMU) -cpu $$cpu $(A64_BIN) $${TEST:-distance}; done
 
 # --------------------------------------------------------------------------
 

@@ -434,13 +434,72 @@ typedef enum akidb_metric {
 #define AKIDB_MAX_DIM            4096
 #define AKIDB_MAX_NAME_LEN       64
 #define AKIDB_MAX_EXTERNAL_ID_LEN 1024
-#define AKIDB_COLLECTION_CONFIG_VERSION 1
+#define AKIDB_COLLECTION_CONFIG_VERSION 2
+
+/* How a collection stores the vectors its graph search walks on (chosen
+ * at creation, never changed; akidb_collection_info reports it).  Memory
+ * per vector of dim dimensions, besides the graph (about 8M bytes at
+ * hnsw_m = M) and the documents:
+ *   F32   4 x dim bytes (dim rounded up to 16).  Distances exact.  The
+ *         default, and what every collection made before this field was.
+ *   F16   IEEE binary16 copy, 2 x dim bytes (dim rounded up to 16),
+ *         walked at half the memory traffic; values beyond +-32752 are
+ *         clamped in that copy (and counted, metric
+ *         akidb_quant_values_clipped_total).  With exact vectors (below)
+ *         add 4 x dim bytes: the result is re-ranked on them, so returned
+ *         distances are exact f32 distances.
+ *   INT8  one byte per dimension (dim rounded up to 4, plus 4 bytes,
+ *         rounded up to 16) on a grid with one scale and a per-dimension
+ *         offset, trained on the collection's first 4096 vectors (after
+ *         normalisation for COSINE; until then the collection searches
+ *         its f32 vectors exactly).  Values outside the trained range are
+ *         clamped to the grid's ends and counted (same metric).  With
+ *         exact vectors add 4 x dim bytes; returned distances are then
+ *         exact f32 distances.
+ * The files the library writes keep the f32 vectors in every case, so
+ * other tools read a collection of any storage kind alike
+ * (docs/FORMATS.md). */
+typedef enum akidb_storage {
+    AKIDB_STORAGE_F32 = 1,
+    AKIDB_STORAGE_F16 = 2,
+    AKIDB_STORAGE_INT8 = 3
+} akidb_storage;
+
+/* Where an F16 or INT8 collection keeps its exact (f32) vectors:
+ *   RAM   a copy of every vector in memory (4 x dim bytes each).  A search
+ *         re-ranks its best rerank x k candidates on them, so the
+ *         distances returned are exact and recall is that of f32 at the
+ *         same ef (within ~0.002 in the test suite).
+ *   NONE  no copy once a vector is in the graph (only the vectors not yet
+ *         linked, and the newest partly filled block of up to 1024, keep
+ *         theirs): the least memory, but the distances returned are
+ *         computed on the compact copy, approximate (f16: relative error
+ *         ~1e-3; int8: the grid's step), and so is the ranking (int8
+ *         recall@10 0.973 where f32 and RAM reach 0.9997, on 30k clustered
+ *         96-dimensional floats at ef 64; f16 0.9987);
+ *         akidb_get() returns the decoded compact vector, and the files
+ *         written hold those decoded values.
+ * (Value 1 is reserved for exact vectors kept only in the warm file.)
+ * Ignored for F32, whose vectors are exact. */
+typedef enum akidb_exact_vectors {
+    AKIDB_EXACT_RAM = 0,
+    AKIDB_EXACT_NONE = 2
+} akidb_exact_vectors;
 
 /* Collection settings.  Fill with akidb_collection_config_init().
  *   hnsw_m           graph degree M (2..128, default 16; level 0 uses 2M)
  *   ef_construction  candidate list size while inserting (>= 1, default 200)
  *   ef_search        default candidate list size while searching (>= 1,
- *                    default 64); a search uses max(ef, k). */
+ *                    default 64); a search uses max(ef, k).
+ * Version 2:
+ *   storage          AKIDB_STORAGE_F32 (default; 0 reads as F32, for a
+ *                    struct zeroed rather than filled by init), _F16 or
+ *                    _INT8 (above)
+ *   exact            AKIDB_EXACT_RAM (default) or AKIDB_EXACT_NONE (above)
+ *   rerank           F16/INT8: a search walks at least rerank x k
+ *                    candidates and re-ranks them on the exact vectors;
+ *                    0 = the default (2); 1..64.  Ignored for F32.
+ * A version 1 struct makes an F32 collection. */
 typedef struct akidb_collection_config {
     uint32_t version;
     uint32_t dim;
@@ -448,6 +507,10 @@ typedef struct akidb_collection_config {
     uint32_t hnsw_m;
     uint32_t ef_construction;
     uint32_t ef_search;
+    /* version 2 */
+    akidb_storage storage;
+    akidb_exact_vectors exact;
+    uint32_t rerank;
 } akidb_collection_config;
 
 /* Fill *cfg with defaults for a collection of `dim` dimensions and
@@ -464,7 +527,8 @@ AKIDB_API void akidb_collection_config_init_v(akidb_collection_config *cfg, uint
  * (akidb_snapshot_list).
  * Returns AKIDB_OK, AKIDB_MISUSE (db/name/cfg NULL), AKIDB_INVALID (bad
  * name, dim outside 1..4096, unknown metric, bad HNSW parameter, unknown
- * config version: the message names the value), AKIDB_EXISTS,
+ * storage, exact or rerank value, unknown config version: the message
+ * names the field and the value), AKIDB_EXISTS,
  * AKIDB_READONLY, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_collection_create(akidb *db, const char *name,
                                       const akidb_collection_config *cfg);

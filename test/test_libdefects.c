@@ -762,8 +762,8 @@ TEST(defects_snapshots_old_catalog_upgrade)
     ASSERT_OK(akidb_snapshot_create(db, "c", sid, sizeof sid));
     ASSERT_OK(akidb_collection_drop(db, "c"));
     ASSERT_OK(akidb_close(db));
-    /* back to schema 3: no coll_name column, and none of schema 5's
-     * tiering columns and tables */
+    /* back to schema 3: no coll_name column, none of schema 5's tiering
+     * columns and tables, none of schema 6's storage columns */
     sqlite3 *s = NULL;
     ASSERT_EQ(sqlite3_open(cat, &s), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(s, "DROP INDEX snapshots_by_name; ALTER TABLE snapshots DROP COLUMN "
@@ -782,6 +782,9 @@ TEST(defects_snapshots_old_catalog_upgrade)
         "ALTER TABLE collections DROP COLUMN p_promote",
         "ALTER TABLE collections DROP COLUMN p_disabled",
         "ALTER TABLE collections DROP COLUMN p_retention",
+        "ALTER TABLE collections DROP COLUMN storage",
+        "ALTER TABLE collections DROP COLUMN exact_vectors",
+        "ALTER TABLE collections DROP COLUMN rerank",
     };
     for (size_t i = 0; i < sizeof schema5 / sizeof schema5[0]; i++)
         ASSERT_EQ(sqlite3_exec(s, schema5[i], NULL, NULL, NULL), SQLITE_OK);

@@ -420,6 +420,10 @@ static void verify_reopened(const char *path, const model *m)
  * and checked against the model: acknowledged writes are durable and
  * failed ones left nothing in the log.  Returns 1 if the allocator
  * injected any failure. */
+/* The storage kind of collection "c" (issue 16: f16 and int8 keep exact
+ * blocks per chunk beside the compact rows). */
+static akidb_storage g_storage = AKIDB_STORAGE_F32;
+
 static int run_scenario(fa_state *fa, int retry, unsigned iter)
 {
     run_ctx r;
@@ -453,6 +457,7 @@ static int run_scenario(fa_state *fa, int retry, unsigned iter)
         akidb_collection_config_init(&cfg, DIM, AKIDB_METRIC_L2);
         cfg.hnsw_m = 8;
         cfg.ef_construction = 24;
+        cfg.storage = g_storage;
         for (int attempt = 0; attempt < 20 && !r.m.have_coll; attempt++) {
             int rc = akidb_collection_create(r.db, "c", &cfg);
             if (CHECK(&r, rc, "create") == AKIDB_OK)
@@ -553,5 +558,21 @@ TEST_TIMEOUT(oom_fail_every_kth, 60)
         memset(&fa, 0, sizeof fa);
         fa.fail_every = ks[i];
         ASSERT_EQ(run_scenario(&fa, 0, 100000 + (unsigned)i), 1);
+    }
+}
+
+/* The same for f16 and int8 storage. */
+TEST_TIMEOUT(oom_fail_every_kth_f16_int8, 120)
+{
+    static const unsigned long ks[] = { 3, 7, 31, 53, 97, 211 };
+    static const akidb_storage kinds[] = { AKIDB_STORAGE_F16, AKIDB_STORAGE_INT8 };
+    for (size_t s = 0; s < 2; s++) {
+        g_storage = kinds[s];
+        for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++) {
+            fa_state fa;
+            memset(&fa, 0, sizeof fa);
+            fa.fail_every = ks[i];
+            ASSERT_EQ(run_scenario(&fa, 0, 200000 + (unsigned)(s * 100 + i)), 1);
+        }
     }
 }

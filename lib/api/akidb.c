@@ -133,7 +133,10 @@ static const size_t stats_ends[] = {
     sizeof(akidb_collection_stats),
 };
 static const size_t document_ends[] = { sizeof(akidb_document) };
-static const size_t config_ends[] = { sizeof(akidb_collection_config) };
+static const size_t config_ends[] = {
+    offsetof(akidb_collection_config, storage),
+    sizeof(akidb_collection_config),
+};
 static const size_t search_ends[] = { sizeof(akidb_search_params) };
 #define N_OF(a) (sizeof a / sizeof a[0])
 
@@ -181,6 +184,25 @@ static int check_config(const char *name, const akidb_collection_config *in,
     if (cfg->ef_search < 1 || cfg->ef_search > 100000)
         return akidb__err(AKIDB_INVALID, "collection %s: ef_search %u is out of range "
                           "1..100000", name, cfg->ef_search);
+    /* version 1 has none of these: init's defaults (f32) stand; a zeroed
+     * struct (memset, version set by hand) means f32 as well */
+    if (cfg->storage == 0)
+        cfg->storage = AKIDB_STORAGE_F32;
+    if (cfg->storage != AKIDB_STORAGE_F32 && cfg->storage != AKIDB_STORAGE_F16 &&
+        cfg->storage != AKIDB_STORAGE_INT8)
+        return akidb__err(AKIDB_INVALID, "collection %s: storage %d is unknown (use "
+                          "AKIDB_STORAGE_F32, _F16 or _INT8)", name, (int)cfg->storage);
+    if (cfg->exact != AKIDB_EXACT_RAM && cfg->exact != AKIDB_EXACT_NONE)
+        return akidb__err(AKIDB_INVALID, "collection %s: exact %d is not supported (use "
+                          "AKIDB_EXACT_RAM or AKIDB_EXACT_NONE)", name, (int)cfg->exact);
+    if (cfg->rerank > 64)
+        return akidb__err(AKIDB_INVALID, "collection %s: rerank %u is out of range 0..64",
+                          name, cfg->rerank);
+    /* f32 vectors are exact: the other two fields mean nothing there */
+    if (cfg->storage == AKIDB_STORAGE_F32) {
+        cfg->exact = AKIDB_EXACT_RAM;
+        cfg->rerank = 0;
+    }
     return AKIDB_OK;
 }
 
@@ -468,6 +490,9 @@ void akidb_collection_config_init_v(akidb_collection_config *cfg, uint32_t dim,
     full.hnsw_m = 16;
     full.ef_construction = 200;
     full.ef_search = 64;
+    full.storage = AKIDB_STORAGE_F32;
+    full.exact = AKIDB_EXACT_RAM;
+    full.rerank = 0;
     memcpy(cfg, &full, versioned_size(version, config_ends, N_OF(config_ends)));
 }
 

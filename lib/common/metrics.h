@@ -51,7 +51,9 @@
     X(INDEX_WRITER_LINKED, "akidb_index_writer_linked_total", "counter",               \
       "Documents linked by writers themselves because a tail passed its bound")        \
     X(INDEX_LINK_US, "akidb_index_link_microseconds_total", "counter",                 \
-      "Time spent linking (indexer throughput = linked_total / this)")
+      "Time spent linking (indexer throughput = linked_total / this)")                  \
+    X(QUANT_CLIPPED, "akidb_quant_values_clipped_total", "counter",                    \
+      "Vector values clamped to the range of f16 or int8 storage when encoded")
 
 /* X(id, name, labels, type, help): metrics with labels.  Rows that share a
  * name are one family (one HELP and TYPE line); each row is one series,

@@ -36,6 +36,8 @@
  * tier makes (kind 'tier'): they belong to their collection id, are listed
  * under the name like the others while the collection lives, and a drop
  * hands their objects to tier_gc in the drop's own transaction.
+ * Quantised storage (schema 6) records each collection's storage kind,
+ * exact-vector mode and re-rank multiple.
  *
  * One connection per handle, used under m->lock: catalog calls are rare
  * (create, drop, open), so a mutex costs nothing and keeps SQLite in its
@@ -154,13 +156,20 @@ static const char *const migrations[] = {
     "  reason TEXT NOT NULL,"
     "  added_at INTEGER NOT NULL"
     ");",
+    /* 5 -> 6: quantised storage (akidb_collection_config version 2): the
+     * storage kind (akidb_storage), where the exact vectors live
+     * (akidb_exact_vectors) and the re-rank multiple (0 = default).
+     * Existing collections are f32, as they were. */
+    "ALTER TABLE collections ADD COLUMN storage INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE collections ADD COLUMN exact_vectors INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE collections ADD COLUMN rerank INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 #define SQL_LIST "SELECT coll_id, name, dim, metric, hnsw_m, ef_construction, ef_search, " \
                  "created_at, tier, pinned, last_access, hot_bytes, doc_count, doc_deleted, " \
                  "access_count, access_window, p_hot_ttl, p_warm_ttl, p_promote, p_disabled, " \
-                 "p_retention FROM collections ORDER BY coll_id"
+                 "p_retention, storage, exact_vectors, rerank FROM collections ORDER BY coll_id"
 #define SQL_COLL_UPDATE "UPDATE collections SET tier = ?, pinned = ?, last_access = ?, " \
                         "hot_bytes = ?, doc_count = ?, doc_deleted = ?, access_count = ?, " \
                         "access_window = ?, p_hot_ttl = ?, p_warm_ttl = ?, p_promote = ?, " \
@@ -182,7 +191,8 @@ static const char *const migrations[] = {
 #define SQL_DROP_TIER_SNAPS "DELETE FROM snapshots WHERE coll_id = ? AND kind = 'tier'"
 #define SQL_SNAP_TOTAL "SELECT coalesce(sum(bytes), 0) FROM snapshots"
 #define SQL_CREATE "INSERT INTO collections (name, dim, metric, hnsw_m, ef_construction, " \
-                   "ef_search, created_at, last_access) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                   "ef_search, created_at, last_access, storage, exact_vectors, rerank) " \
+                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 #define SQL_DROP "DELETE FROM collections WHERE coll_id = ?"
 #define SQL_MAX_ROW "SELECT coalesce(max(coll_id), 0) FROM collections"
 #define SQL_DLQ_COLS "dlq_id, object_key, source_path, reason, attempts, permanent, " \
@@ -495,10 +505,15 @@ int akidb__catalog_list(akidb__catalog *m, int (*cb)(void *ctx, const akidb__cat
         int64_t dim = sqlite3_column_int64(st, 2), metric = sqlite3_column_int64(st, 3);
         int64_t hm = sqlite3_column_int64(st, 4), efc = sqlite3_column_int64(st, 5);
         int64_t efs = sqlite3_column_int64(st, 6);
+        int64_t storage = sqlite3_column_int64(st, 21), exact = sqlite3_column_int64(st, 22);
+        int64_t rerank = sqlite3_column_int64(st, 23);
         /* The catalog is a file: check what it says before using it. */
         if (!name || strlen(name) > AKIDB_MAX_NAME_LEN || dim < 1 || dim > AKIDB_MAX_DIM ||
             metric < 1 || metric > 3 || hm < 2 || hm > 128 || efc < 1 || efc > 100000 ||
-            efs < 1 || efs > 100000 || c.coll_id < 1) {
+            efs < 1 || efs > 100000 || c.coll_id < 1 || storage < AKIDB_STORAGE_F32 ||
+            storage > AKIDB_STORAGE_INT8 || (exact != AKIDB_EXACT_RAM &&
+                                             exact != AKIDB_EXACT_NONE) ||
+            rerank < 0 || rerank > 64) {
             rc = akidb__err(AKIDB_CORRUPT, "catalog %s: collection row %lld has invalid "
                             "settings", m->path, (long long)c.coll_id);
             goto done;
@@ -510,6 +525,9 @@ int akidb__catalog_list(akidb__catalog *m, int (*cb)(void *ctx, const akidb__cat
         c.cfg.hnsw_m = (uint32_t)hm;
         c.cfg.ef_construction = (uint32_t)efc;
         c.cfg.ef_search = (uint32_t)efs;
+        c.cfg.storage = (akidb_storage)storage;
+        c.cfg.exact = (akidb_exact_vectors)exact;
+        c.cfg.rerank = (uint32_t)rerank;
         c.created_at = sqlite3_column_int64(st, 7);
         const char *tier = (const char *)sqlite3_column_text(st, 8);
         c.tier = akidb__catalog_tier_parse(tier);
@@ -574,6 +592,9 @@ int akidb__catalog_create(akidb__catalog *m, const char *name, const akidb_colle
         sqlite3_bind_int64(st, 6, cfg->ef_search);
         sqlite3_bind_int64(st, 7, created_at);
         sqlite3_bind_int64(st, 8, created_at);
+        sqlite3_bind_int64(st, 9, cfg->storage);
+        sqlite3_bind_int64(st, 10, cfg->exact);
+        sqlite3_bind_int64(st, 11, cfg->rerank);
         src = sqlite3_step(st);
     }
     if (src == SQLITE_DONE)

@@ -78,6 +78,7 @@ typedef struct map {
 
 struct akidb__collection {
     char name[AKIDB_MAX_NAME_LEN + 1];
+    uint64_t clip_seen;          /* the index's clipped_total already counted */
     akidb_collection_config cfg;
     const akidb__env *env;
     const akidb_allocator *alloc;
@@ -229,6 +230,22 @@ static int64_t ext_find(const akidb__collection *c, const char *ext, uint64_t h)
 
 /* ---- lifecycle ------------------------------------------------------- */
 
+void akidb__coll_hnsw_config(const akidb_collection_config *cfg, uint64_t seed,
+                             akidb__hnsw_config *out)
+{
+    memset(out, 0, sizeof *out);
+    out->dim = cfg->dim;
+    out->space = cfg->metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
+    out->negate_dot = cfg->metric == AKIDB_METRIC_DOT;
+    out->m = cfg->hnsw_m;
+    out->ef_construction = cfg->ef_construction;
+    out->seed = seed;
+    /* the public and internal enums share their values (quant.h, hnsw.h) */
+    out->storage = (akidb__storage)cfg->storage;
+    out->exact = cfg->exact == AKIDB_EXACT_NONE ? AKIDB__EXACT_NONE : AKIDB__EXACT_RAM;
+    out->rerank = cfg->rerank;
+}
+
 int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
                     const akidb__env *env, uint64_t coll_id, const char *ckpt_path,
                     akidb__collection **out)
@@ -252,13 +269,7 @@ int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
     }
 
     akidb__hnsw_config hc;
-    memset(&hc, 0, sizeof hc);
-    hc.dim = cfg->dim;
-    hc.space = cfg->metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
-    hc.negate_dot = cfg->metric == AKIDB_METRIC_DOT;
-    hc.m = cfg->hnsw_m;
-    hc.ef_construction = cfg->ef_construction;
-    hc.seed = hash_str(name);
+    akidb__coll_hnsw_config(cfg, hash_str(name), &hc);
     int rc = akidb__hnsw_new(&hc, alloc, NULL, &c->index);
     if (rc) {
         akidb__free(alloc, c->ckpt_path);
@@ -464,6 +475,21 @@ int akidb__coll_index_pending(const akidb__collection *c)
     return akidb__coll_index_lag(c) > 0 && !index_held(c);
 }
 
+/* Count the values f16/int8 encoding clamped since the last call (append
+ * encodes; int8 training, during linking, encodes every node again).  The
+ * caller holds the write lock. */
+static void count_clipped(akidb__collection *c)
+{
+    if (c->cfg.storage == AKIDB_STORAGE_F32)
+        return;
+    akidb__hnsw_quant_stats st;
+    akidb__hnsw_quant_stats_get(c->index, &st);
+    if (st.clipped_total > c->clip_seen)
+        akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_QUANT_CLIPPED,
+                          (int64_t)(st.clipped_total - c->clip_seen));
+    c->clip_seen = st.clipped_total;
+}
+
 /* Under the write lock: publish the tail size after appends or links. */
 static void update_lag(akidb__collection *c)
 {
@@ -510,6 +536,7 @@ uint32_t akidb__coll_index_step(akidb__collection *c, uint64_t budget_ns, uint32
         t = mono_ns();
     }
     update_lag(c);
+    count_clipped(c);
     uint32_t left = c->lag;
     pthread_rwlock_unlock(&c->lock);
     if (linked) {
@@ -909,6 +936,7 @@ static void commit(akidb__collection *c, batch *b)
     }
     akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_WRITTEN, (int64_t)b->n);
     update_lag(c);
+    count_clipped(c);
     if (c->ix && b->n)
         akidb__indexer_kick(c->ix);
 }
@@ -1305,8 +1333,12 @@ int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
                         c->name, (unsigned long long)id);
         goto done;
     }
-    if (vector_out)
-        memcpy(vector_out, akidb__hnsw_vector(c->index, node), (size_t)c->cfg.dim * sizeof(float));
+    /* the exact vector, or (AKIDB_EXACT_NONE) the decoded compact one */
+    if (vector_out && (rc = akidb__hnsw_vector_copy(c->index, node, vector_out, NULL)) != AKIDB_OK) {
+        akidb__out_free(meta_copy);
+        akidb__out_free(ext_copy);
+        goto done;
+    }
     if (metadata_json_out)
         *metadata_json_out = meta_copy;
     if (external_id_out)
@@ -1446,6 +1478,10 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
     c->index = index;
     c->next_id = next_id;
     c->ckpt_linked = akidb__hnsw_linked(index);
+    /* a load encodes what was counted when it was first written */
+    akidb__hnsw_quant_stats st;
+    akidb__hnsw_quant_stats_get(index, &st);
+    c->clip_seen = st.clipped_total;
     update_lag(c);
     if (c->ix && c->lag)
         akidb__indexer_kick(c->ix);

@@ -19,6 +19,10 @@ struct akidb__wal;
 
 /* A new, empty collection.  cfg must already be validated by the caller.
  * ckpt_path is where its checkpoints go (copied). */
+/* The index settings of a collection with settings cfg (storage kind
+ * included); seed draws the levels. */
+void akidb__coll_hnsw_config(const akidb_collection_config *cfg, uint64_t seed,
+                             akidb__hnsw_config *out);
 int akidb__coll_new(const char *name, const akidb_collection_config *cfg,
                     const akidb__env *env, uint64_t coll_id, const char *ckpt_path,
                     akidb__collection **out);

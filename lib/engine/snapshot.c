@@ -65,6 +65,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,13 +160,17 @@ static int buf_add(const akidb_allocator *a, growbuf *b, const void *src, size_t
 typedef struct group {
     growbuf ids, ext, ext_off, ext_null, vec_rows, vec_off, meta, meta_off, meta_null, time, level,
         links, links_off, deleted;
+    /* Rows whose index holds no exact vector (AKIDB_EXACT_NONE) get a NULL
+     * in vec_rows and their decoded vector here, in row order; flush_group
+     * points the NULLs at them (dec moves as it grows). */
+    growbuf dec;
 } group;
 
 static void group_reset(group *g)
 {
     growbuf *all[] = { &g->ids, &g->ext, &g->ext_off, &g->ext_null, &g->vec_rows, &g->vec_off, &g->meta,
                        &g->meta_off, &g->meta_null, &g->time, &g->level, &g->links, &g->links_off,
-                       &g->deleted };
+                       &g->deleted, &g->dec };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         all[i]->len = 0;
 }
@@ -174,7 +179,7 @@ static void group_free(const akidb_allocator *a, group *g)
 {
     growbuf *all[] = { &g->ids, &g->ext, &g->ext_off, &g->ext_null, &g->vec_rows, &g->vec_off, &g->meta,
                        &g->meta_off, &g->meta_null, &g->time, &g->level, &g->links, &g->links_off,
-                       &g->deleted };
+                       &g->deleted, &g->dec };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         akidb__free(a, all[i]->p);
 }
@@ -186,8 +191,30 @@ static int add_ptr(const akidb_allocator *a, growbuf *b, const void *p)
     return buf_add(a, b, &p, sizeof p);
 }
 
-static int flush_group(akidb__pqw *w, group *g, size_t rows)
+/* Node i's vector for the f32 column: a pointer to the index's exact
+ * vector, or (no exact vector: AKIDB_EXACT_NONE) its decoded compact
+ * vector, which a load encodes back to the same codes. */
+static int add_vector(const akidb_allocator *a, group *g, const akidb__hnsw *h, uint32_t i,
+                      uint32_t dim)
 {
+    const float *v = akidb__hnsw_vector(h, i);
+    if (v)
+        return add_ptr(a, &g->vec_rows, v);
+    size_t bytes = (size_t)dim * sizeof(float);
+    if (add_ptr(a, &g->vec_rows, NULL) || buf_reserve(a, &g->dec, g->dec.len + bytes))
+        return AKIDB_NOMEM;
+    (void)akidb__hnsw_vector_copy(h, i, (float *)(void *)(g->dec.p + g->dec.len), NULL);
+    g->dec.len += bytes;   /* no source is attached: the copy cannot fail */
+    return AKIDB_OK;
+}
+
+static int flush_group(akidb__pqw *w, group *g, size_t rows, uint32_t dim)
+{
+    const float **vr = (const float **)(void *)g->vec_rows.p;
+    size_t n_dec = 0;
+    for (size_t i = 0; i < rows && g->dec.len; i++)
+        if (!vr[i])
+            vr[i] = (const float *)(const void *)g->dec.p + n_dec++ * dim;
     akidb__pq_values v[N_COLS];
     memset(v, 0, sizeof v);
     v[C_ID].i64 = (const int64_t *)g->ids.p;
@@ -259,7 +286,8 @@ static uint32_t repair_links(const akidb__hnsw *h, const uint32_t *row_of, uint3
                 seen = cands[t].node == x;
             if (!seen) {
                 cands[n_cands].node = x;
-                cands[n_cands].dist = akidb__hnsw_distance(h, v, x);
+                cands[n_cands].dist = v ? akidb__hnsw_distance(h, v, x)
+                                        : akidb__hnsw_node_distance(h, node, x);
                 n_cands++;
             }
         }
@@ -318,6 +346,113 @@ static int number_rows(const akidb_allocator *a, const akidb__hnsw *h, uint32_t 
 
 /* The text of the metadata pairs both kinds carry (it must outlive the
  * writer, which copies it at open). */
+/* ---- the quantiser's parameters in key/value metadata ------------------
+ * akidb.storage    "f16" or "int8" (absent: f32, every older file)
+ * akidb.i8_scale   the int8 grid's step, "%.9g" (round-trips a float)
+ * akidb.i8_offset  the per-dimension offsets: base64 (RFC 4648, padded)
+ *                  of dim little-endian IEEE binary32 values
+ * The int8 pair is written once the quantiser is trained; a load encodes
+ * the f32 column with them, so codes and graph come back identical. */
+
+static const char b64_chars[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* base64 of in[0..len) into out (room for 4 * ceil(len / 3) + 1). */
+static void b64_encode(const unsigned char *in, size_t len, char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 3) {
+        uint32_t v = (uint32_t)in[i] << 16;
+        if (i + 1 < len)
+            v |= (uint32_t)in[i + 1] << 8;
+        if (i + 2 < len)
+            v |= in[i + 2];
+        out[o++] = b64_chars[(v >> 18) & 63];
+        out[o++] = b64_chars[(v >> 12) & 63];
+        out[o++] = i + 1 < len ? b64_chars[(v >> 6) & 63] : '=';
+        out[o++] = i + 2 < len ? b64_chars[v & 63] : '=';
+    }
+    out[o] = '\0';
+}
+
+static int b64_value(char c)
+{
+    const char *p = c ? strchr(b64_chars, c) : NULL;
+    return p ? (int)(p - b64_chars) : -1;
+}
+
+/* Decode exactly want bytes from the padded base64 text s; 0 when s is
+ * not that (wrong length, a stray character, bad padding). */
+static int b64_decode(const char *s, unsigned char *out, size_t want)
+{
+    size_t len = strlen(s);
+    if (len != (want + 2) / 3 * 4)
+        return 0;
+    size_t o = 0;
+    for (size_t i = 0; i < len; i += 4) {
+        int c[4];
+        for (int k = 0; k < 4; k++)
+            c[k] = s[i + k] == '=' ? -2 : b64_value(s[i + k]);
+        uint32_t v = 0;
+        for (int k = 0; k < 4; k++) {
+            int pad_ok = i + 4 == len && k >= 2 && c[k] == -2 && (k == 3 || c[3] == -2);
+            if (c[k] < 0 && !pad_ok)
+                return 0;
+            v = v << 6 | (uint32_t)(c[k] < 0 ? 0 : c[k]);
+        }
+        unsigned char b[3] = { (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                               (unsigned char)v };
+        for (int k = 0; k < 3 && o < want; k++)
+            out[o++] = b[k];
+    }
+    return o == want;
+}
+
+static const char *storage_name(akidb_storage s)
+{
+    return s == AKIDB_STORAGE_F16 ? "f16" : s == AKIDB_STORAGE_INT8 ? "int8" : "f32";
+}
+
+typedef struct quant_kv {
+    char scale[32];
+    char *offset;               /* allocated; NULL when not written */
+} quant_kv;
+
+/* Append akidb.storage (not f32) and, for a trained int8 index, its
+ * parameters; returns the new count, or 0 when out of memory. */
+static size_t add_quant_kv(const akidb_allocator *a, const akidb_collection_config *cfg,
+                           const akidb__hnsw *h, quant_kv *t, const char **keys,
+                           const char **vals, size_t n_kv)
+{
+    if (cfg->storage == AKIDB_STORAGE_F32)
+        return n_kv;
+    keys[n_kv] = "akidb.storage";
+    vals[n_kv++] = storage_name(cfg->storage);
+    akidb__i8_params p;
+    if (!akidb__hnsw_i8_params(h, &p))
+        return n_kv;
+    unsigned char *le = akidb__alloc_array(a, p.dim, 4);
+    t->offset = akidb__malloc(a, ((size_t)p.dim * 4 + 2) / 3 * 4 + 1);
+    if (!le || !t->offset) {
+        akidb__free(a, le);
+        return 0;
+    }
+    for (uint32_t d = 0; d < p.dim; d++) {
+        uint32_t bits;
+        memcpy(&bits, &p.offset[d], 4);
+        for (int k = 0; k < 4; k++)
+            le[(size_t)d * 4 + (size_t)k] = (unsigned char)(bits >> (8 * k));
+    }
+    b64_encode(le, (size_t)p.dim * 4, t->offset);
+    akidb__free(a, le);
+    snprintf(t->scale, sizeof t->scale, "%.9g", (double)p.scale);
+    keys[n_kv] = "akidb.i8_scale";
+    vals[n_kv++] = t->scale;
+    keys[n_kv] = "akidb.i8_offset";
+    vals[n_kv++] = t->offset;
+    return n_kv;
+}
+
 typedef struct common_kv {
     char dim[16], m[16], efc[16], efs[16], next[32], entry[32], linked[16];
 } common_kv;
@@ -375,7 +510,7 @@ static int add_row(const akidb_allocator *a, group *g, const akidb__collection *
     int bad = add_u64(a, &g->ids, id) ||
               buf_add(a, &g->ext, ext, ext ? strlen(ext) : 0) ||
               add_u64(a, &g->ext_off, g->ext.len) || buf_add(a, &g->ext_null, &ext_null, 1) ||
-              add_ptr(a, &g->vec_rows, akidb__hnsw_vector(h, i)) ||
+              add_vector(a, g, h, i, dim) ||
               add_u64(a, &g->vec_off, (uint64_t)(in_group + 1) * dim) ||
               buf_add(a, &g->meta, meta, meta ? strlen(meta) : 0) ||
               add_u64(a, &g->meta_off, g->meta.len) || buf_add(a, &g->meta_null, &meta_null, 1) ||
@@ -419,12 +554,18 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
     memset(&g, 0, sizeof g);
     akidb__pqw *w = NULL;
     common_kv kv_text;
+    quant_kv qkv = { "", NULL };
 
     uint32_t linked_rows = 0;
     int rc = number_rows(a, h, n, exact, &row_of, &rows, &linked_rows, &entry_row);
     if (rc)
         return akidb__err(rc, "%s: out of memory", what);
     n_kv = add_common_kv(c, &cfg, entry_row, rows, linked_rows, &kv_text, keys, vals, n_kv);
+    size_t n_common = n_kv;
+    if (!(n_kv = add_quant_kv(a, &cfg, h, &qkv, keys, vals, n_common))) {
+        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+        goto done;
+    }
     akidb__pqw_options o;
     memset(&o, 0, sizeof o);
     /* A snapshot is kept and shipped: ZSTD over BYTE_STREAM_SPLIT floats
@@ -458,12 +599,12 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
             break;
         }
         if (++in_group == rg_rows) {
-            rc = flush_group(w, &g, in_group);
+            rc = flush_group(w, &g, in_group, cfg.dim);
             in_group = 0;
         }
     }
     if (rc == AKIDB_OK && in_group)
-        rc = flush_group(w, &g, in_group);
+        rc = flush_group(w, &g, in_group, cfg.dim);
     if (rc == AKIDB_OK)
         rc = akidb__pqw_finish(w, bytes_out);
     *rows_out = rows;
@@ -471,6 +612,7 @@ done:
     akidb__pqw_free(w);
     group_free(a, &g);
     akidb__free(a, row_of);
+    akidb__free(a, qkv.offset);
     return rc;
 }
 
@@ -608,7 +750,71 @@ typedef struct load_plan {
     uint64_t linked;            /* rows [0, linked) are the graph, the rest its tail */
     uint32_t entry;             /* row of the entry point (0 when n == 0) */
     akidb__hnsw_rng saved_rng;  /* a checkpoint's level generator */
+    akidb_storage storage;      /* akidb.storage (f32 when absent) */
+    float *i8_offset;           /* akidb.i8_offset, dim values; NULL when absent */
+    float i8_scale;             /* akidb.i8_scale */
 } load_plan;
+
+/* akidb.storage and, for int8, the quantiser's parameters (both keys or
+ * neither); p->i8_offset is allocated from a (the caller frees it).  Any
+ * damage is AKIDB_CORRUPT naming the key. */
+static int plan_quant(const akidb__pqr *r, const akidb_allocator *a, const char *what,
+                      load_plan *p)
+{
+    const char *st = akidb__pqr_kv(r, "akidb.storage");
+    const char *sc = akidb__pqr_kv(r, "akidb.i8_scale");
+    const char *of = akidb__pqr_kv(r, "akidb.i8_offset");
+    p->storage = AKIDB_STORAGE_F32;
+    if (st) {
+        if (!strcmp(st, "f16"))
+            p->storage = AKIDB_STORAGE_F16;
+        else if (!strcmp(st, "int8"))
+            p->storage = AKIDB_STORAGE_INT8;
+        else if (strcmp(st, "f32"))
+            return akidb__err(AKIDB_CORRUPT, "%s: metadata akidb.storage=\"%.40s\" is not "
+                              "f32, f16 or int8", what, st);
+    }
+    if (!sc && !of)
+        return AKIDB_OK;
+    if (p->storage != AKIDB_STORAGE_INT8)
+        return akidb__err(AKIDB_CORRUPT, "%s: metadata %s in a file whose akidb.storage is "
+                          "not int8", what, sc ? "akidb.i8_scale" : "akidb.i8_offset");
+    if (!sc || !of)
+        return akidb__err(AKIDB_CORRUPT, "%s: metadata %s is missing (akidb.i8_scale and "
+                          "akidb.i8_offset go together)", what,
+                          sc ? "akidb.i8_offset" : "akidb.i8_scale");
+    char *end = NULL;
+    errno = 0;
+    float scale = strtof(sc, &end);
+    if (!*sc || *end || errno || !(scale > 0.0f) || !isfinite(scale))
+        return akidb__err(AKIDB_CORRUPT, "%s: metadata akidb.i8_scale=\"%.40s\" is not a "
+                          "finite number above 0", what, sc);
+    if (p->dim < 1 || p->dim > AKIDB_MAX_DIM)
+        return akidb__err(AKIDB_CORRUPT, "%s: metadata akidb.dim is out of range", what);
+    unsigned char *le = akidb__alloc_array(a, (size_t)p->dim, 4);
+    p->i8_offset = akidb__alloc_array(a, (size_t)p->dim, sizeof(float));
+    if (!le || !p->i8_offset) {
+        akidb__free(a, le);
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
+    }
+    int ok = b64_decode(of, le, (size_t)p->dim * 4);
+    for (uint64_t d = 0; ok && d < p->dim; d++) {
+        uint32_t bits = 0;
+        for (int k = 0; k < 4; k++)
+            bits |= (uint32_t)le[d * 4 + (uint64_t)k] << (8 * k);
+        memcpy(&p->i8_offset[d], &bits, 4);
+    }
+    akidb__free(a, le);
+    if (!ok)
+        return akidb__err(AKIDB_CORRUPT, "%s: metadata akidb.i8_offset is not base64 of %llu "
+                          "little-endian floats", what, (unsigned long long)p->dim);
+    akidb__i8_params ip = { (uint32_t)p->dim, scale, p->i8_offset };
+    if (!akidb__i8_params_valid(&ip))
+        return akidb__err(AKIDB_CORRUPT, "%s: metadata akidb.i8_offset holds a value that is "
+                          "not finite on the grid of akidb.i8_scale %.9g", what, (double)scale);
+    p->i8_scale = scale;
+    return AKIDB_OK;
+}
 
 /* Fill *p from r's metadata: format and kind, the settings (which must be
  * the collection's), the columns (present, of the right kind), the entry
@@ -752,13 +958,7 @@ static int begin_index(const akidb_collection_config *cfg, uint64_t next_id,
                        const akidb_allocator *a, const char *what, akidb__hnsw **index)
 {
     akidb__hnsw_config hc;
-    memset(&hc, 0, sizeof hc);
-    hc.dim = cfg->dim;
-    hc.space = cfg->metric == AKIDB_METRIC_L2 ? AKIDB__SPACE_L2 : AKIDB__SPACE_IP;
-    hc.negate_dot = cfg->metric == AKIDB_METRIC_DOT;
-    hc.m = cfg->hnsw_m;
-    hc.ef_construction = cfg->ef_construction;
-    hc.seed = next_id * 0x9E3779B97F4A7C15ull + 1;
+    akidb__coll_hnsw_config(cfg, next_id * 0x9E3779B97F4A7C15ull + 1, &hc);
     int rc = akidb__hnsw_build_begin(&hc, a, index);
     if (rc)
         return akidb__err(rc, "%s: cannot make an index for these settings", what);
@@ -778,8 +978,21 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     int rc = plan_load(r, &cfg, what, &p);
     if (rc)
         return rc;
-    if ((rc = begin_index(&cfg, p.next_id, a, what, &index)))
+    if ((rc = plan_quant(r, a, what, &p)) ||
+        (rc = begin_index(&cfg, p.next_id, a, what, &index)))
         goto done;
+    /* The saved parameters, when the collection is int8 too: the f32
+     * column encodes to the codes the file's index had.  (A file of
+     * another kind loads as well: the graph is kept, the rows encoded
+     * for this collection's kind, int8 trained as linking would.) */
+    if (cfg.storage == AKIDB_STORAGE_INT8 && p.i8_offset &&
+        (rc = akidb__hnsw_set_i8_params(index, p.i8_offset, p.i8_scale)))
+        rc = akidb__err(AKIDB_CORRUPT, "%s: metadata akidb.i8_offset does not fit the "
+                        "collection", what);
+    if (rc)
+        goto done;
+    /* before the nodes: a compact index keeps exact vectors for the tail */
+    akidb__hnsw_build_set_linked(index, (uint32_t)p.linked);
     /* One row group at a time: its decoded columns are freed before the
      * next is read. */
     for (size_t rg = 0; rg < akidb__pqr_num_row_groups(r) && rc == AKIDB_OK; rg++) {
@@ -790,8 +1003,6 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     if (rc == AKIDB_OK && done_rows != p.n)
         rc = akidb__err(AKIDB_CORRUPT, "%s: row groups hold %llu rows, the footer says %llu",
                         what, (unsigned long long)done_rows, (unsigned long long)p.n);
-    if (rc == AKIDB_OK)
-        akidb__hnsw_build_set_linked(index, (uint32_t)p.linked);
     const char *why = "";
     if (rc == AKIDB_OK &&
         (rc = akidb__hnsw_build_end(index, p.entry, p.exact ? &p.saved_rng : NULL, &why)))
@@ -802,6 +1013,7 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
         index = NULL;   /* the collection owns it now */
 done:
     akidb__hnsw_free(index);
+    akidb__free(a, p.i8_offset);
     for (size_t i = 0; i < d.n; i++) {
         akidb__free(a, d.ext[i]);
         akidb__free(a, d.meta[i]);
