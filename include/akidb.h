@@ -575,7 +575,7 @@ typedef enum akidb_tier {
     AKIDB_TIER_COLD = 3   /* only in the object store */
 } akidb_tier;
 
-#define AKIDB_COLLECTION_STATS_VERSION 2
+#define AKIDB_COLLECTION_STATS_VERSION 3
 
 /* What a collection holds right now (akidb_collection_stat).  Byte counts
  * are the library's own accounting of its allocations, close to (not
@@ -588,8 +588,12 @@ typedef struct akidb_collection_stats {
     int pinned;                /* never demoted by the tiering policy */
     uint64_t count;            /* live documents */
     uint64_t deleted;          /* deleted documents whose nodes stay in the graph */
-    uint64_t bytes;            /* RAM held: vector + graph + document bytes */
-    uint64_t vector_bytes;     /* the float vectors */
+    uint64_t bytes;            /* RAM held: vector + compact + graph + document
+                                * bytes (what the tier's memory budget counts) */
+    uint64_t vector_bytes;     /* float vectors held in RAM: every vector with
+                                * AKIDB_STORAGE_F32 or AKIDB_EXACT_RAM; with
+                                * AKIDB_EXACT_NONE only those not linked yet and
+                                * the last, partly filled block of 1024 */
     uint64_t graph_bytes;      /* HNSW links and bookkeeping */
     uint64_t document_bytes;   /* ids, external ids, metadata, lookup tables */
     uint64_t log_bytes;        /* write-ahead log not yet folded into a checkpoint */
@@ -605,6 +609,13 @@ typedef struct akidb_collection_stats {
      * crash interrupted, and dropped.  Visible here without a log
      * callback; akidb_wal_truncations_total counts such cuts. */
     uint64_t log_truncated_bytes;
+
+    /* ---- version 3 ---- */
+    /* The compact copy the graph is walked on (AKIDB_STORAGE_F16: 2 bytes
+     * a dimension, AKIDB_STORAGE_INT8: 1 byte plus 4 per vector) and the
+     * int8 quantiser's parameters; 0 for AKIDB_STORAGE_F32.  Counted in
+     * `bytes`. */
+    uint64_t compact_bytes;
 } akidb_collection_stats;
 
 /* Fill *out with the state of collection `name`.

@@ -24,6 +24,15 @@ static const char *metric_name(akidb_metric m)
     }
 }
 
+static const char *storage_name(akidb_storage k)
+{
+    switch (k) {
+    case AKIDB_STORAGE_F16: return "f16";
+    case AKIDB_STORAGE_INT8: return "int8";
+    default: return "f32";   /* 0 reads as f32 (akidb.h) */
+    }
+}
+
 static const char *tier_name(int t)
 {
     switch (t) {
@@ -82,6 +91,12 @@ static int coll_json(rctx *c, jw *w, const char *lib)
     jw_key(w, "ef_search");
     jw_uint(w, cfg.ef_search);
     jw_obj_end(w);
+    jw_key(w, "storage");
+    jw_str(w, storage_name(cfg.storage));
+    jw_key(w, "exact_vectors");
+    jw_str(w, cfg.exact == AKIDB_EXACT_NONE ? "none" : "ram");
+    jw_key(w, "rerank");
+    jw_uint(w, cfg.rerank);
     jw_key(w, "count");
     jw_uint(w, st.count);
     jw_key(w, "deleted");
@@ -92,6 +107,17 @@ static int coll_json(rctx *c, jw *w, const char *lib)
     jw_bool(w, st.pinned);
     jw_key(w, "bytes");
     jw_uint(w, st.bytes);
+    jw_key(w, "bytes_by_component");
+    jw_obj(w);
+    jw_key(w, "vectors");
+    jw_uint(w, st.vector_bytes);
+    jw_key(w, "compact_vectors");
+    jw_uint(w, st.compact_bytes);
+    jw_key(w, "graph");
+    jw_uint(w, st.graph_bytes);
+    jw_key(w, "documents");
+    jw_uint(w, st.document_bytes);
+    jw_obj_end(w);
     jw_key(w, "log_bytes");
     jw_uint(w, st.log_bytes);
     jw_key(w, "index_lag");
@@ -102,7 +128,8 @@ static int coll_json(rctx *c, jw *w, const char *lib)
     return AKIDB_OK;
 }
 
-static const char *const CREATE_FIELDS[] = {"name", "dim", "metric", "hnsw", NULL};
+static const char *const CREATE_FIELDS[] = {"name", "dim", "metric", "hnsw", "storage",
+                                             "exact_vectors", "rerank", NULL};
 static const char *const HNSW_FIELDS[] = {"m", "ef_construction", "ef_search", NULL};
 
 void h_coll_create(rctx *c)
@@ -111,7 +138,7 @@ void h_coll_create(rctx *c)
     json_t *j = rc_body(c);
     if (!j)
         return;
-    const char *name = NULL, *metric = "l2";
+    const char *name = NULL, *metric = "l2", *storage = "f32", *exact = "ram";
     uint64_t dim = 0, v;
     akidb_collection_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -120,7 +147,9 @@ void h_coll_create(rctx *c)
     if (jx_only(j, CREATE_FIELDS, NULL, err, sizeof err) ||
         jx_get_str(j, "name", &name, err, sizeof err) < 0 ||
         jx_get_uint(j, "dim", 1, AKIDB_MAX_DIM, &dim, err, sizeof err) < 0 ||
-        jx_get_str(j, "metric", &metric, err, sizeof err) < 0)
+        jx_get_str(j, "metric", &metric, err, sizeof err) < 0 ||
+        jx_get_str(j, "storage", &storage, err, sizeof err) < 0 ||
+        jx_get_str(j, "exact_vectors", &exact, err, sizeof err) < 0)
         goto bad;
     if (!name) {
         snprintf(err, sizeof err, "'name' is required");
@@ -141,12 +170,33 @@ void h_coll_create(rctx *c)
         snprintf(err, sizeof err, "'metric' must be \"l2\", \"cosine\" or \"dot\"");
         goto bad;
     }
+    akidb_storage kind;
+    if (!strcmp(storage, "f32"))
+        kind = AKIDB_STORAGE_F32;
+    else if (!strcmp(storage, "f16"))
+        kind = AKIDB_STORAGE_F16;
+    else if (!strcmp(storage, "int8"))
+        kind = AKIDB_STORAGE_INT8;
+    else {
+        snprintf(err, sizeof err, "'storage' must be \"f32\", \"f16\" or \"int8\"");
+        goto bad;
+    }
+    if (strcmp(exact, "ram") && strcmp(exact, "none")) {
+        snprintf(err, sizeof err, "'exact_vectors' must be \"ram\" or \"none\"");
+        goto bad;
+    }
     if (rc_coll(c, name, lib))
         goto done;
     snprintf(c->audit_target, sizeof c->audit_target, "collection=%s", name);
-    snprintf(c->audit_detail, sizeof c->audit_detail, "dim=%llu metric=%s",
-             (unsigned long long)dim, metric);
+    snprintf(c->audit_detail, sizeof c->audit_detail, "dim=%llu metric=%s storage=%s",
+             (unsigned long long)dim, metric, storage);
     akidb_collection_config_init(&cfg, (uint32_t)dim, m);
+    cfg.storage = kind;
+    cfg.exact = strcmp(exact, "none") ? AKIDB_EXACT_RAM : AKIDB_EXACT_NONE;
+    if ((r = jx_get_uint(j, "rerank", 1, 64, &v, err, sizeof err)) < 0)
+        goto bad;
+    if (r)
+        cfg.rerank = (uint32_t)v;
     json_t *h = json_object_get(j, "hnsw");
     if (h && !json_is_null(h)) {
         if (!json_is_object(h)) {

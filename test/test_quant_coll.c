@@ -15,6 +15,7 @@
 
 #include <glob.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,4 +501,57 @@ TEST_TIMEOUT(quant_damaged_offset_is_corrupt, 120)
 TEST_TIMEOUT(quant_damaged_storage_is_corrupt, 120)
 {
     damaged("akidb.storage", 'x', "akidb.storage");
+}
+
+/* akidb_collection_stats version 3: bytes by component, as the memory
+ * budget counts them.  int8 without exact vectors holds one byte a
+ * dimension and no float copy beyond the last, partly filled block; f16
+ * with exact vectors holds both; f32 no compact copy.  The total is the
+ * sum of the parts, and a version-2 caller's struct ends before
+ * compact_bytes. */
+TEST_TIMEOUT(quant_stats_bytes_by_component, 120)
+{
+    akidb *db = open_db(NULL);
+    const uint32_t n = 5000, dim = 64;
+    float *v = clustered(1, 2, n, dim, 20, 0.5);
+    create(db, "i8", dim, AKIDB_STORAGE_INT8, AKIDB_EXACT_NONE);
+    create(db, "f16", dim, AKIDB_STORAGE_F16, AKIDB_EXACT_RAM);
+    create(db, "f32", dim, AKIDB_STORAGE_F32, AKIDB_EXACT_RAM);
+    insert_all(db, "i8", v, n, dim);
+    insert_all(db, "f16", v, n, dim);
+    insert_all(db, "f32", v, n, dim);
+    akidb_collection_stats st[3];
+    const char *names[3] = { "i8", "f16", "f32" };
+    for (int i = 0; i < 3; i++) {
+        memset(&st[i], 0, sizeof st[i]);
+        st[i].version = AKIDB_COLLECTION_STATS_VERSION;
+        ASSERT_OK(akidb_collection_stat(db, names[i], &st[i]));
+        ASSERT_EQ(st[i].bytes, st[i].vector_bytes + st[i].compact_bytes + st[i].graph_bytes +
+                               st[i].document_bytes);
+    }
+    const uint64_t floats = (uint64_t)n * dim * sizeof(float);
+    /* int8, no exact vectors: codes >= n x dim bytes, floats only for the
+     * last block of 1024 (5000 = 4 full blocks + 904) */
+    ASSERT(st[0].compact_bytes >= (uint64_t)n * dim);
+    ASSERT(st[0].compact_bytes < floats / 2);
+    ASSERT(st[0].vector_bytes <= 1024ull * dim * sizeof(float) + 64);
+    /* f16 with exact vectors: 2 bytes a dimension plus every float */
+    ASSERT(st[1].compact_bytes >= (uint64_t)n * dim * 2);
+    ASSERT(st[1].vector_bytes >= floats);
+    /* f32: no compact copy */
+    ASSERT_EQ(st[2].compact_bytes, 0);
+    ASSERT(st[2].vector_bytes >= floats);
+    ASSERT(st[0].bytes < st[2].bytes);
+    /* a version-2 caller: nothing written past its struct */
+    unsigned char buf[sizeof(akidb_collection_stats) + 16];
+    memset(buf, 0xAB, sizeof buf);
+    akidb_collection_stats *old = (akidb_collection_stats *)(void *)buf;
+    old->version = 2;
+    ASSERT_OK(akidb_collection_stat(db, "i8", old));
+    size_t v2_end = offsetof(akidb_collection_stats, compact_bytes);
+    for (size_t i = v2_end; i < sizeof buf; i++)
+        ASSERT_EQ(buf[i], 0xAB);
+    ASSERT_EQ(old->bytes, st[0].bytes);
+    free(v);
+    ASSERT_OK(akidb_close(db));
 }

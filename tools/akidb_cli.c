@@ -898,18 +898,28 @@ static int cmd_info(const command *c, const args *a)
     if (rc || (rc = akidb_collection_stat(db, a->collection, &st)))
         return close_db(c, db, fail(c, rc));
     static const char *const tiers[] = { "?", "hot", "warm", "cold" };
-    char b1[32], b2[32], b3[32], b4[32], b5[32], when[48];
+    char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], when[48];
     printf("collection       %s\n", a->collection);
     printf("dim              %u\n", cfg.dim);
     printf("metric           %s\n", metric_name(cfg.metric));
     printf("hnsw_m           %u\n", cfg.hnsw_m);
     printf("ef_construction  %u\n", cfg.ef_construction);
     printf("ef_search        %u\n", cfg.ef_search);
+    printf("storage          %s", cfg.storage == AKIDB_STORAGE_F16    ? "f16"
+                                  : cfg.storage == AKIDB_STORAGE_INT8 ? "int8"
+                                                                      : "f32");
+    if (cfg.storage == AKIDB_STORAGE_F16 || cfg.storage == AKIDB_STORAGE_INT8)
+        printf(", exact vectors %s, re-rank %u x k%s",
+               cfg.exact == AKIDB_EXACT_NONE ? "none (approximate distances)" : "in RAM",
+               cfg.rerank ? cfg.rerank : 2, cfg.rerank ? "" : " (default)");
+    printf("\n");
     printf("documents        %" PRIu64 "\n", st.count);
     printf("deleted          %" PRIu64 " (nodes kept in the graph)\n", st.deleted);
-    printf("memory           %" PRIu64 " bytes (%s): vectors %s, graph %s, documents %s\n",
-           st.bytes, human_bytes(st.bytes, b1, sizeof b1),
-           human_bytes(st.vector_bytes, b2, sizeof b2), human_bytes(st.graph_bytes, b3, sizeof b3),
+    printf("memory           %" PRIu64 " bytes (%s): vectors %s, compact vectors %s, "
+           "graph %s, documents %s\n", st.bytes, human_bytes(st.bytes, b1, sizeof b1),
+           human_bytes(st.vector_bytes, b2, sizeof b2),
+           human_bytes(st.compact_bytes, b6, sizeof b6),
+           human_bytes(st.graph_bytes, b3, sizeof b3),
            human_bytes(st.document_bytes, b4, sizeof b4));
     printf("log              %" PRIu64 " bytes (%s) since the last checkpoint\n", st.log_bytes,
            human_bytes(st.log_bytes, b5, sizeof b5));

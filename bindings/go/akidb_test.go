@@ -82,7 +82,8 @@ func TestCollectionsLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := a.Config()
-	if err != nil || cfg != (CollectionConfig{Dim: 5, Metric: Dot, M: 8, EfConstruction: 50, EfSearch: 20}) {
+	if err != nil || cfg != (CollectionConfig{Dim: 5, Metric: Dot, M: 8, EfConstruction: 50, EfSearch: 20,
+		Storage: F32}) {
 		t.Fatalf("Config = %+v, %v", cfg, err)
 	}
 	_, err = db.CreateCollection("a", CollectionConfig{Dim: 5})
@@ -161,6 +162,65 @@ func TestInsertSearchGet(t *testing.T) {
 	}
 	wantCode(t, db.IndexWait("nope", time.Second), ErrNotFound)
 	wantCode(t, db.IndexWait("docs", -time.Second), ErrInvalid)
+}
+
+// Storage kinds: F16 and Int8 walk a compact copy and, with exact vectors
+// in RAM, answer with exact distances; NoExactVectors holds less.
+func TestStorageKinds(t *testing.T) {
+	db, _ := openTemp(t, nil)
+	docs := make([]Document, 5000) // past the 4096 vectors int8 trains on
+	seed := uint64(11)
+	for i := range docs {
+		v := make([]float32, 32)
+		for j := range v {
+			seed = seed*6364136223846793005 + 1442695040888963407
+			v[j] = float32(seed>>40)/float32(1<<24) - 0.5
+		}
+		docs[i] = Document{Vector: v}
+	}
+	stats := map[string]CollectionStats{}
+	for _, k := range []struct {
+		name    string
+		storage Storage
+		none    bool
+	}{{"f32", F32, false}, {"f16", F16, false}, {"i8", Int8, false}, {"i8none", Int8, true}} {
+		c := mustCollection(t, db, k.name, CollectionConfig{Dim: 32, Metric: L2, Storage: k.storage,
+			NoExactVectors: k.none, Rerank: 3})
+		ids, err := c.Insert(docs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.IndexWait(k.name, Never); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := c.Config()
+		if err != nil || cfg.Storage != k.storage || cfg.NoExactVectors != k.none {
+			t.Fatalf("%s: Config = %+v, %v", k.name, cfg, err)
+		}
+		hits, err := c.Search(docs[17].Vector, 3, nil)
+		if err != nil || len(hits) == 0 || hits[0].ID != ids[17] {
+			t.Fatalf("%s: Search = %+v, %v", k.name, hits, err)
+		}
+		if !k.none && hits[0].Distance != 0 {
+			t.Fatalf("%s: distance %v to itself, want exactly 0", k.name, hits[0].Distance)
+		}
+		st, err := c.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Bytes != st.VectorBytes+st.CompactBytes+st.GraphBytes+st.DocumentBytes {
+			t.Fatalf("%s: Bytes %d is not the sum of its parts %+v", k.name, st.Bytes, st)
+		}
+		stats[k.name] = st
+	}
+	if stats["f32"].CompactBytes != 0 || stats["i8"].CompactBytes < 5000*32 ||
+		stats["i8none"].VectorBytes >= stats["i8"].VectorBytes {
+		t.Fatalf("bytes by kind: %+v", stats)
+	}
+	_, err := db.CreateCollection("bad", CollectionConfig{Dim: 4, Storage: 9})
+	wantCode(t, err, ErrInvalid)
+	_, err = db.CreateCollection("bad", CollectionConfig{Dim: 4, Storage: Int8, Rerank: 65})
+	wantCode(t, err, ErrInvalid)
 }
 
 // MaxIndexLag: with a small bound every insert returns with the tail

@@ -51,6 +51,27 @@ func (t Tier) String() string {
 	return "unknown"
 }
 
+// Storage is what a collection's graph search walks on (akidb_storage).
+type Storage int
+
+const (
+	F32  Storage = C.AKIDB_STORAGE_F32  // the float vectors (default)
+	F16  Storage = C.AKIDB_STORAGE_F16  // binary16 copy: 2 bytes a dimension
+	Int8 Storage = C.AKIDB_STORAGE_INT8 // 8-bit codes trained on the first 4096 vectors
+)
+
+func (s Storage) String() string {
+	switch s {
+	case F32, 0:
+		return "f32"
+	case F16:
+		return "f16"
+	case Int8:
+		return "int8"
+	}
+	return "unknown"
+}
+
 // CollectionConfig are a collection's settings.  Zero HNSW fields take the
 // library's defaults (M 16, EfConstruction 200, EfSearch 64).
 type CollectionConfig struct {
@@ -59,6 +80,13 @@ type CollectionConfig struct {
 	M              int
 	EfConstruction int
 	EfSearch       int
+	// Storage (0 = F32).  With F16 or Int8 a search re-ranks its best
+	// Rerank x k candidates on the exact vectors kept in RAM, so distances
+	// are exact; NoExactVectors keeps only the compact copy (least memory,
+	// approximate distances: akidb_exact_vectors in akidb.h).
+	Storage        Storage
+	NoExactVectors bool
+	Rerank         int // 1..64; 0 = the library's default (2); ignored for F32
 }
 
 // CollectionStats is what a collection holds right now.  Byte counts are RAM.
@@ -69,8 +97,9 @@ type CollectionStats struct {
 	Pinned        bool
 	Count         uint64 // live documents
 	Deleted       uint64 // deleted documents whose nodes remain in the graph
-	Bytes         uint64 // VectorBytes + GraphBytes + DocumentBytes
-	VectorBytes   uint64
+	Bytes         uint64 // VectorBytes + CompactBytes + GraphBytes + DocumentBytes
+	VectorBytes   uint64 // float vectors held
+	CompactBytes  uint64 // F16/Int8 rows the graph is walked on (0 for F32)
 	GraphBytes    uint64
 	DocumentBytes uint64
 	LogBytes      uint64 // write-ahead log not yet folded into a checkpoint
@@ -150,6 +179,16 @@ func (db *DB) CreateCollection(name string, cfg CollectionConfig) (*Collection, 
 	if cfg.EfSearch != 0 {
 		c.ef_search = C.uint32_t(cfg.EfSearch)
 	}
+	if cfg.Storage != 0 {
+		c.storage = C.akidb_storage(cfg.Storage)
+	}
+	if cfg.NoExactVectors {
+		c.exact = C.AKIDB_EXACT_NONE
+	}
+	if cfg.Rerank < 0 || cfg.Rerank > 1<<30 {
+		return nil, newError("CreateCollection", ErrInvalid, "Rerank %d is out of range", cfg.Rerank)
+	}
+	c.rerank = C.uint32_t(cfg.Rerank)
 	if err := db.lock("CreateCollection"); err != nil {
 		return nil, err
 	}
@@ -216,7 +255,7 @@ func (db *DB) ImportParquet(name, path string, opts *ImportOptions) (uint64, err
 			return 0, err
 		}
 	}
-	metric := opts.Metric   // 0 reaches the library: the file's metric
+	metric := opts.Metric // 0 reaches the library: the file's metric
 	var strs []*C.char
 	cstr := func(s string) *C.char {
 		p := C.CString(s)
@@ -283,7 +322,9 @@ func (c *Collection) Config() (CollectionConfig, error) {
 			return err
 		}
 		out = CollectionConfig{Dim: int(cfg.dim), Metric: Metric(cfg.metric), M: int(cfg.hnsw_m),
-			EfConstruction: int(cfg.ef_construction), EfSearch: int(cfg.ef_search)}
+			EfConstruction: int(cfg.ef_construction), EfSearch: int(cfg.ef_search),
+			Storage: Storage(cfg.storage), NoExactVectors: cfg.exact == C.AKIDB_EXACT_NONE,
+			Rerank: int(cfg.rerank)}
 		return nil
 	})
 	return out, err
@@ -301,7 +342,8 @@ func (c *Collection) Stats() (CollectionStats, error) {
 		out = CollectionStats{Dim: int(st.dim), Metric: Metric(st.metric), Tier: Tier(st.tier),
 			Pinned: st.pinned != 0, Count: uint64(st.count), Deleted: uint64(st.deleted),
 			Bytes: uint64(st.bytes), VectorBytes: uint64(st.vector_bytes),
-			GraphBytes: uint64(st.graph_bytes), DocumentBytes: uint64(st.document_bytes),
+			CompactBytes: uint64(st.compact_bytes),
+			GraphBytes:   uint64(st.graph_bytes), DocumentBytes: uint64(st.document_bytes),
 			LogBytes: uint64(st.log_bytes), IndexLag: uint64(st.index_lag),
 			CreatedAt: usTime(st.created_at_us)}
 		return nil

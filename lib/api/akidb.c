@@ -130,6 +130,7 @@ static const size_t options_ends[] = {
 };
 static const size_t stats_ends[] = {
     offsetof(akidb_collection_stats, log_truncated_bytes),
+    offsetof(akidb_collection_stats, compact_bytes),
     sizeof(akidb_collection_stats),
 };
 static const size_t document_ends[] = { sizeof(akidb_document) };

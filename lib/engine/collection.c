@@ -584,14 +584,17 @@ uint64_t akidb__coll_count(akidb__collection *c)
 
 /* Caller holds the lock (either mode).  O(1): kept up to date by the
  * writes, because the tiering policy sums it over every collection. */
-static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *graph,
-                        uint64_t *docs)
+/* RAM by component: float vectors, compact rows (f16/int8), graph,
+ * documents; the index says what it holds (by storage kind and exact
+ * mode), so a budget counts the real bytes. */
+static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *compact,
+                        uint64_t *graph, uint64_t *docs)
 {
-    uint32_t nodes = akidb__hnsw_size(c->index);
-    uint64_t v = (uint64_t)nodes * c->cfg.dim * sizeof(float);
-    uint64_t index = akidb__hnsw_memory(c->index);
-    *vec = v;
-    *graph = index > v ? index - v : 0;
+    akidb__hnsw_bytes parts;
+    akidb__hnsw_memory_parts(c->index, &parts);
+    *vec = parts.exact;
+    *compact = parts.compact;
+    *graph = parts.graph;
     *docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
                                      sizeof *c->node_meta + sizeof *c->node_time) +
             ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
@@ -607,8 +610,10 @@ void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
     out->metric = c->cfg.metric;
     out->count = c->id_map.count;
     out->deleted = nodes - c->id_map.count;
-    byte_counts(c, &out->vector_bytes, &out->graph_bytes, &out->document_bytes);
-    out->bytes = out->vector_bytes + out->graph_bytes + out->document_bytes;
+    byte_counts(c, &out->vector_bytes, &out->compact_bytes, &out->graph_bytes,
+                &out->document_bytes);
+    out->bytes = out->vector_bytes + out->compact_bytes + out->graph_bytes +
+                 out->document_bytes;
     out->log_bytes = c->wal ? akidb__wal_size(c->wal) : 0;
     out->log_truncated_bytes = c->wal ? akidb__wal_cut_bytes(c->wal) : 0;
     out->index_lag = c->lag;
@@ -617,15 +622,15 @@ void akidb__coll_stat(akidb__collection *c, akidb_collection_stats *out)
 
 uint64_t akidb__coll_bytes(akidb__collection *c, uint64_t *count_out, uint64_t *deleted_out)
 {
-    uint64_t v, g, d;
+    uint64_t v, k, g, d;
     lock_shared(c);
-    byte_counts(c, &v, &g, &d);
+    byte_counts(c, &v, &k, &g, &d);
     if (count_out)
         *count_out = c->id_map.count;
     if (deleted_out)
         *deleted_out = akidb__hnsw_size(c->index) - c->id_map.count;
     pthread_rwlock_unlock(&c->lock);
-    return v + g + d;
+    return v + k + g + d;
 }
 
 /* ---- writes ---------------------------------------------------------- */

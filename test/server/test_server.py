@@ -169,6 +169,28 @@ class TestCollections(ServerCase):
         r = call(self.srv, "DELETE", "/v1/collections/life")
         self.assertEqual(r.status, 404)
 
+    def test_storage_kinds(self):
+        # The create route takes the storage kind; the info shows it and
+        # the RAM by component (an int8 copy without exact vectors holds
+        # no floats once trained: beyond 4096 vectors).
+        c = create(self, self.srv, "plain", dim=4)
+        self.assertEqual((c["storage"], c["exact_vectors"]), ("f32", "ram"))
+        self.assertEqual(c["bytes_by_component"]["compact_vectors"], 0)
+        c = create(self, self.srv, "small", dim=16, metric="l2", storage="int8",
+                   exact_vectors="none", rerank=3)
+        self.assertEqual((c["storage"], c["exact_vectors"], c["rerank"]), ("int8", "none", 3))
+        rows = [[float((i * 7 + d) % 13) for d in range(16)] for i in range(5000)]
+        for at in range(0, 5000, 1000):
+            insert(self, self.srv, "small", [{"vector": v} for v in rows[at:at + 1000]])
+        r = call(self.srv, "POST", "/v1/collections/small/search", {"vector": rows[3], "k": 3})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(len(r.json["hits"]), 3)
+        info = call(self.srv, "GET", "/v1/collections/small").json
+        parts = info["bytes_by_component"]
+        self.assertEqual(info["bytes"], sum(parts.values()))
+        self.assertGreaterEqual(parts["compact_vectors"], 5000 * 16)
+        self.assertEqual(info["storage"], "int8")
+
     def test_default_metric_and_every_metric(self):
         c = create(self, self.srv, "dm", dim=2, metric="l2")
         self.assertEqual(c["metric"], "l2")
@@ -197,6 +219,11 @@ class TestCollections(ServerCase):
             ({"name": "x", "dim": 3, "hnsw": {"m": 500}}, "'m'"),
             ({"name": "x", "dim": 3, "hnsw": {"q": 1}}, "unknown field"),
             ({"name": "x", "dim": 3, "hnsw": [1]}, "hnsw"),
+            ({"name": "x", "dim": 3, "storage": "int4"}, "'storage'"),
+            ({"name": "x", "dim": 3, "storage": 8}, "storage"),
+            ({"name": "x", "dim": 3, "exact_vectors": "disk"}, "'exact_vectors'"),
+            ({"name": "x", "dim": 3, "rerank": 0}, "rerank"),
+            ({"name": "x", "dim": 3, "rerank": 65}, "rerank"),
         ]
         for body, words in bad:
             r = call(self.srv, "POST", "/v1/collections", body)
@@ -1373,7 +1400,8 @@ class TestReadmeSession(unittest.TestCase):
                 if r.stdout.strip():
                     outputs.append(r.stdout.strip())
             self.assertEqual(len(outputs), len(expected), (outputs, expected))
-            volatile = {"created_at_us", "inserted_at_us", "bytes", "log_bytes", "sha256"}
+            volatile = {"created_at_us", "inserted_at_us", "bytes", "bytes_by_component",
+                        "log_bytes", "sha256"}
 
             def same(a, b, path=""):
                 if isinstance(a, dict):

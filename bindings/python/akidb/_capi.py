@@ -44,8 +44,8 @@ ABI_MAJOR = 0
 
 # Versions of the structs below, as in include/akidb.h when this was written.
 OPTIONS_VERSION = 3
-COLLECTION_CONFIG_VERSION = 1
-COLLECTION_STATS_VERSION = 1
+COLLECTION_CONFIG_VERSION = 2
+COLLECTION_STATS_VERSION = 3
 DOCUMENT_VERSION = 1
 SEARCH_PARAMS_VERSION = 1
 S3_CONFIG_VERSION = 1
@@ -57,6 +57,8 @@ SNAPSHOT_ID_LEN = 48
 
 SYNC_ALWAYS, SYNC_INTERVAL, SYNC_NONE = 1, 2, 3
 METRIC_L2, METRIC_COSINE, METRIC_DOT = 1, 2, 3
+STORAGE_F32, STORAGE_F16, STORAGE_INT8 = 1, 2, 3
+EXACT_RAM, EXACT_NONE = 0, 2
 TIER_HOT, TIER_WARM, TIER_COLD = 1, 2, 3
 TIER_TTL_NEVER = 2**64 - 1     # AKIDB_TIER_TTL_NEVER
 NEVER = 0xFFFFFFFF             # AKIDB_NEVER (intervals)
@@ -112,6 +114,10 @@ class CollectionConfig(Structure):
         ("hnsw_m", c_uint32),
         ("ef_construction", c_uint32),
         ("ef_search", c_uint32),
+        # version 2
+        ("storage", c_int),
+        ("exact", c_int),
+        ("rerank", c_uint32),
     ]
 
 
@@ -131,6 +137,10 @@ class CollectionStats(Structure):
         ("log_bytes", c_uint64),
         ("index_lag", c_uint64),
         ("created_at_us", c_int64),
+        # version 2
+        ("log_truncated_bytes", c_uint64),
+        # version 3
+        ("compact_bytes", c_uint64),
     ]
 
 
@@ -413,6 +423,8 @@ def default_config(dim: int, metric: int) -> CollectionConfig:
     c.hnsw_m = 16
     c.ef_construction = 200
     c.ef_search = 64
+    c.storage = STORAGE_F32
+    c.exact = EXACT_RAM
     return c
 
 

@@ -52,6 +52,10 @@ __all__ = [
 
 _METRICS = {"l2": _capi.METRIC_L2, "cosine": _capi.METRIC_COSINE, "dot": _capi.METRIC_DOT}
 _METRIC_NAMES = {v: k for k, v in _METRICS.items()}
+_STORAGE = {"f32": _capi.STORAGE_F32, "f16": _capi.STORAGE_F16, "int8": _capi.STORAGE_INT8}
+_STORAGE_NAMES = {v: k for k, v in _STORAGE.items()}
+_EXACT = {"ram": _capi.EXACT_RAM, "none": _capi.EXACT_NONE}
+_EXACT_NAMES = {v: k for k, v in _EXACT.items()}
 _TIER_NAMES = {_capi.TIER_HOT: "hot", _capi.TIER_WARM: "warm", _capi.TIER_COLD: "cold"}
 _TIERS = {v: k for k, v in _TIER_NAMES.items()}
 #: The tier names, hottest first.
@@ -238,6 +242,7 @@ class CollectionStats(NamedTuple):
     log_bytes: int
     index_lag: int
     created_at: _dt.datetime
+    compact_bytes: int = 0    #: f16/int8 rows the graph is walked on (0 for f32)
 
 
 class Snapshot(NamedTuple):
@@ -786,13 +791,22 @@ class Database:
 
     def create_collection(self, name: str, dim: int, metric: str = "cosine", *,
                           m: Optional[int] = None, ef_construction: Optional[int] = None,
-                          ef_search: Optional[int] = None,
+                          ef_search: Optional[int] = None, storage: str = "f32",
+                          exact_vectors: str = "ram", rerank: Optional[int] = None,
                           exist_ok: bool = False) -> "Collection":
         """Create collection `name` ([A-Za-z0-9_-]{1,64}) of `dim` dimensions.
 
         metric: "cosine" (1 - cos; vectors normalised on insert), "l2"
         (squared Euclidean) or "dot" (negative inner product).
         m, ef_construction, ef_search: HNSW parameters (defaults 16, 200, 64).
+        storage: what the graph search walks on: "f32" (the vectors), "f16"
+            (2 bytes a dimension) or "int8" (1 byte, trained on the first
+            4096 vectors).
+        exact_vectors: for f16/int8, "ram" keeps the f32 vectors too and
+            re-ranks the best rerank x k candidates on them (exact distances,
+            f32 recall); "none" keeps only the compact copy (least memory,
+            approximate distances).  See akidb_exact_vectors in akidb.h.
+        rerank: candidates re-ranked per hit (1..64; None = 2).
         exist_ok: return the existing collection if it has this dim and
         metric instead of raising AlreadyExists.
         """
@@ -804,8 +818,18 @@ class Database:
         if not isinstance(dim, int) or isinstance(dim, bool) or not 0 < dim < 2**32:
             raise InvalidArgument(f"dim must be a positive int, not {dim!r}")
         cfg = _capi.default_config(dim, metric_id)
+        try:
+            cfg.storage = _STORAGE[storage]
+        except (KeyError, TypeError):
+            raise InvalidArgument(f"storage must be one of {sorted(_STORAGE)}, "
+                                  f"not {storage!r}") from None
+        try:
+            cfg.exact = _EXACT[exact_vectors]
+        except (KeyError, TypeError):
+            raise InvalidArgument(f"exact_vectors must be one of {sorted(_EXACT)}, "
+                                  f"not {exact_vectors!r}") from None
         for field, value in (("hnsw_m", m), ("ef_construction", ef_construction),
-                             ("ef_search", ef_search)):
+                             ("ef_search", ef_search), ("rerank", rerank)):
             if value is not None:
                 if not isinstance(value, int) or not 0 < value < 2**32:
                     raise InvalidArgument(f"{field} must be a positive int, not {value!r}")
@@ -1151,7 +1175,8 @@ class Collection:
             self.db._leave()
 
     def config(self) -> Dict[str, Any]:
-        """The collection's settings: dim, metric, m, ef_construction, ef_search."""
+        """The collection's settings: dim, metric, m, ef_construction, ef_search,
+        storage, exact_vectors, rerank (0: the default)."""
         cfg = _capi.default_config(0, 0)
         h = self.db._enter()
         try:
@@ -1160,7 +1185,10 @@ class Collection:
             self.db._leave()
         return {"dim": cfg.dim, "metric": _METRIC_NAMES.get(cfg.metric, str(cfg.metric)),
                 "m": cfg.hnsw_m, "ef_construction": cfg.ef_construction,
-                "ef_search": cfg.ef_search}
+                "ef_search": cfg.ef_search,
+                "storage": _STORAGE_NAMES.get(cfg.storage or _capi.STORAGE_F32, str(cfg.storage)),
+                "exact_vectors": _EXACT_NAMES.get(cfg.exact, str(cfg.exact)),
+                "rerank": cfg.rerank}
 
     @property
     def metric(self) -> str:
@@ -1181,7 +1209,8 @@ class Collection:
             tier=_TIER_NAMES.get(st.tier, str(st.tier)), pinned=bool(st.pinned),
             count=st.count, deleted=st.deleted, bytes=st.bytes, vector_bytes=st.vector_bytes,
             graph_bytes=st.graph_bytes, document_bytes=st.document_bytes,
-            log_bytes=st.log_bytes, index_lag=st.index_lag, created_at=_utc(st.created_at_us))
+            log_bytes=st.log_bytes, index_lag=st.index_lag, created_at=_utc(st.created_at_us),
+            compact_bytes=st.compact_bytes)
 
     def __len__(self) -> int:
         n = c_uint64()

@@ -40,7 +40,8 @@ class CollectionTest(DBTest):
         self.assertNotIn("zz", self.db)
         cfg = self.db.collection("a").config()
         self.assertEqual(cfg, {"dim": 5, "metric": "dot", "m": 8, "ef_construction": 50,
-                               "ef_search": 20})
+                               "ef_search": 20, "storage": "f32", "exact_vectors": "ram",
+                               "rerank": 0})
         self.assertEqual(self.db["b"].dim, 3)
         self.assertEqual(self.db["b"].metric, "l2")
         self.db.drop_collection("a")
@@ -210,6 +211,45 @@ class CollectionTest(DBTest):
         self.assertGreater(st.log_bytes, 0)
         col.checkpoint()
         self.assertLess(col.stats().log_bytes, st.log_bytes)
+
+    def test_storage_kinds(self):
+        # int8 and f16 walk a compact copy; with exact vectors in RAM the
+        # answers carry exact distances, so the top hit of a stored vector
+        # is itself at distance 0 whatever the kind; without them the
+        # compact copy is all that is held.
+        import random
+        rng = random.Random(3)
+        # more than the 4096 vectors int8 is trained on (until then it walks
+        # the exact vectors and keeps them all)
+        rows = [[rng.gauss(0, 1) for _ in range(48)] for _ in range(5000)]
+        sizes = {}
+        for storage, exact in (("f32", "ram"), ("f16", "ram"), ("int8", "ram"),
+                               ("int8", "none")):
+            name = f"{storage}_{exact}"
+            col = self.db.create_collection(name, 48, metric="l2", storage=storage,
+                                            exact_vectors=exact, rerank=3)
+            ids = col.insert(rows)
+            col.index_wait()
+            cfg = col.config()
+            # rerank is ignored (kept as 0) for f32, whose vectors are exact
+            self.assertEqual((cfg["storage"], cfg["exact_vectors"], cfg["rerank"]),
+                             (storage, exact, 0 if storage == "f32" else 3))
+            hits = col.search(rows[17], k=5)
+            self.assertEqual(hits[0].id, ids[17])
+            if exact == "ram":
+                self.assertEqual(hits[0].distance, 0.0)
+            st = col.stats()
+            self.assertEqual(st.bytes, st.vector_bytes + st.compact_bytes + st.graph_bytes +
+                             st.document_bytes)
+            sizes[name] = st
+        self.assertEqual(sizes["f32_ram"].compact_bytes, 0)
+        self.assertGreaterEqual(sizes["int8_ram"].compact_bytes, 5000 * 48)
+        self.assertLess(sizes["int8_none"].vector_bytes, sizes["int8_ram"].vector_bytes)
+        for bad in ({"storage": "int4"}, {"storage": None}, {"exact_vectors": "disk"},
+                    {"rerank": 0}, {"rerank": 65}):
+            with self.assertRaises(akidb.InvalidArgument, msg=repr(bad)):
+                self.db.create_collection("bad", 4, **bad)
+        self.assertNotIn("bad", self.db)
 
     def test_max_index_lag(self):
         # A small bound: every insert returns with the unlinked tail within
