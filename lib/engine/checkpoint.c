@@ -353,7 +353,7 @@ static void stream_count(ckpt_stream *s, const unsigned char *p, uint64_t from, 
     }
     if (from < to && from < d1) {
         uint64_t e = to < d1 ? to : d1;
-        s->crc = akidb__crc32c(s->crc, CRC_PLACEHOLDER + (from - d0), (size_t)(e - from));
+        s->crc = akidb__crc32c(s->crc, &CRC_PLACEHOLDER[from - d0], (size_t)(e - from));
         p += e - from;
         from = e;
     }
