@@ -166,10 +166,11 @@ typedef struct pq_leaf {
 
 struct akidb__pqr {
     akidb_allocator alloc;
-    const unsigned char *buf;   /* the whole file; NULL for a reader of akidb__pqr_open_tail */
-    size_t len;
-    /* akidb__pqr_open_tail: `buf` is the file's tail, from file offset
-     * buf_off; row groups come through fetch, one window at a time. */
+    /* The whole file (akidb__pqr_open), or its tail from file offset
+     * buf_off (akidb__pqr_open_tail: the footer; row groups then come
+     * through fetch, one window at a time). */
+    const unsigned char *buf;
+    size_t len;                 /* the file's size */
     uint64_t buf_off;
     akidb__pqr_fetch_fn fetch;
     void *fetch_ctx;
