@@ -470,6 +470,23 @@ typedef enum akidb_storage {
  *         re-ranks its best rerank x k candidates on them, so the
  *         distances returned are exact and recall is that of f32 at the
  *         same ef (within ~0.002 in the test suite).
+ *   FILE  only in the collection's checkpoint file (DIR/ckpt/N.ckpt, the
+ *         WARM tier's file), read one vector at a time (pread, through
+ *         the page cache) for re-ranking: distances and recall as with
+ *         RAM, at the least memory.  What stays in RAM are the vectors no
+ *         checkpoint holds yet (written since the last one, which the log
+ *         threshold bounds; akidb_checkpoint() moves them to the file),
+ *         the graph's tail, and, for INT8, the first 4096 until the grid
+ *         is trained.  Costs a system call per re-ranked vector (about
+ *         1.5-2 us each: a few percent of a search at the default
+ *         rerank 2; docs/BENCHMARKS.md) and, once the page cache has
+ *         dropped the file, a disk read.  The file's bytes are checked
+ *         (CRC-32C) when it is written and when it is loaded, not at each
+ *         read; a read that fails (the file truncated or the disk failing
+ *         under the handle) fails that search with AKIDB_CORRUPT or
+ *         AKIDB_IOERR naming the file.  akidb_collection_stats counts
+ *         only the RAM copies in vector_bytes (the page cache is the
+ *         kernel's to reclaim).
  *   NONE  no copy once a vector is in the graph (only the vectors not yet
  *         linked, and the newest partly filled block of up to 1024, keep
  *         theirs): the least memory, but the distances returned are
@@ -479,10 +496,10 @@ typedef enum akidb_storage {
  *         96-dimensional floats at ef 64; f16 0.9987);
  *         akidb_get() returns the decoded compact vector, and the files
  *         written hold those decoded values.
- * (Value 1 is reserved for exact vectors kept only in the warm file.)
  * Ignored for F32, whose vectors are exact. */
 typedef enum akidb_exact_vectors {
     AKIDB_EXACT_RAM = 0,
+    AKIDB_EXACT_FILE = 1,
     AKIDB_EXACT_NONE = 2
 } akidb_exact_vectors;
 
@@ -495,7 +512,7 @@ typedef enum akidb_exact_vectors {
  *   storage          AKIDB_STORAGE_F32 (default; 0 reads as F32, for a
  *                    struct zeroed rather than filled by init), _F16 or
  *                    _INT8 (above)
- *   exact            AKIDB_EXACT_RAM (default) or AKIDB_EXACT_NONE (above)
+ *   exact            AKIDB_EXACT_RAM (default), _FILE or _NONE (above)
  *   rerank           F16/INT8: a search walks at least rerank x k
  *                    candidates and re-ranks them on the exact vectors;
  *                    0 = the default (2); 1..64.  Ignored for F32.

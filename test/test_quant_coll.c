@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "akidb.h"
 #include "common/crc.h"
@@ -164,9 +165,11 @@ TEST(quant_config_versions_and_checks)
     ASSERT_OK(akidb_collection_info(db, "z", &zi));
     ASSERT_EQ(zi.storage, AKIDB_STORAGE_F32);
     cfg.storage = AKIDB_STORAGE_INT8;
-    cfg.exact = (akidb_exact_vectors)1;   /* reserved for the warm-file mode */
+    cfg.exact = (akidb_exact_vectors)3;
     ASSERT_RC(akidb_collection_create(db, "a", &cfg), AKIDB_INVALID);
-    ASSERT(strstr(akidb_errmsg(NULL), "exact 1") != NULL);
+    ASSERT(strstr(akidb_errmsg(NULL), "exact 3") != NULL);
+    cfg.exact = (akidb_exact_vectors)-1;
+    ASSERT_RC(akidb_collection_create(db, "a", &cfg), AKIDB_INVALID);
     cfg.exact = AKIDB_EXACT_NONE;
     cfg.rerank = 65;
     ASSERT_RC(akidb_collection_create(db, "a", &cfg), AKIDB_INVALID);
@@ -225,7 +228,18 @@ static void round_trip(akidb_storage storage, akidb_exact_vectors exact)
     size_t nh = (size_t)RT_Q * RT_K;
     akidb_hit *h0 = malloc(nh * sizeof *h0), *h = malloc(nh * sizeof *h);
     ASSERT(h0 != NULL && h != NULL);
-    search_all(db, "c", qs, RT_Q, RT_DIM, RT_K, 64, h0);
+    if (exact == AKIDB_EXACT_FILE) {
+        /* the hits from RAM copies, then the same from the file */
+        akidb_hit *hr = malloc(nh * sizeof *hr);
+        ASSERT(hr != NULL);
+        search_all(db, "c", qs, RT_Q, RT_DIM, RT_K, 64, hr);
+        ASSERT_OK(akidb_checkpoint(db, "c"));
+        search_all(db, "c", qs, RT_Q, RT_DIM, RT_K, 64, h0);
+        same_hits(hr, h0, nh, "read from the checkpoint file");
+        free(hr);
+    } else {
+        search_all(db, "c", qs, RT_Q, RT_DIM, RT_K, 64, h0);
+    }
 
     /* distances: exact (the f32 distance of the returned ids) with exact
      * vectors; approximate but close without */
@@ -238,12 +252,12 @@ static void round_trip(akidb_storage storage, akidb_exact_vectors exact)
         double err = fabs(h0[i].distance - truth) / (truth > 1 ? truth : 1);
         if (err > max_err)
             max_err = err;
-        if (exact == AKIDB_EXACT_RAM || storage == AKIDB_STORAGE_F32)
+        if (exact != AKIDB_EXACT_NONE || storage == AKIDB_STORAGE_F32)
             ASSERT(memcmp(got, orig, sizeof got) == 0);
     }
     fprintf(stderr, "  storage %d exact %d: max relative distance error %.3g\n", (int)storage,
             (int)exact, max_err);
-    if (exact == AKIDB_EXACT_RAM || storage == AKIDB_STORAGE_F32)
+    if (exact != AKIDB_EXACT_NONE || storage == AKIDB_STORAGE_F32)
         ASSERT_LE(max_err, 1e-5);
     else
         ASSERT(max_err > 0 && max_err < 0.2);
@@ -293,7 +307,7 @@ static void round_trip(akidb_storage storage, akidb_exact_vectors exact)
     ASSERT_OK(akidb_search(db, "c", far, 1, NULL, &hit, &n1));
     ASSERT_EQ(n1, 1);
     ASSERT_EQ(hit.id, RT_N + 1);
-    if (exact == AKIDB_EXACT_RAM || storage == AKIDB_STORAGE_F32)
+    if (exact != AKIDB_EXACT_NONE || storage == AKIDB_STORAGE_F32)
         ASSERT(hit.distance == 0.0f);
 
     ASSERT_OK(akidb_close(db));
@@ -307,10 +321,184 @@ static void round_trip(akidb_storage storage, akidb_exact_vectors exact)
 TEST_TIMEOUT(quant_round_trip_f32, 180) { round_trip(AKIDB_STORAGE_F32, AKIDB_EXACT_RAM); }
 TEST_TIMEOUT(quant_round_trip_f16, 180) { round_trip(AKIDB_STORAGE_F16, AKIDB_EXACT_RAM); }
 TEST_TIMEOUT(quant_round_trip_int8, 180) { round_trip(AKIDB_STORAGE_INT8, AKIDB_EXACT_RAM); }
+TEST_TIMEOUT(quant_round_trip_f16_file, 180) { round_trip(AKIDB_STORAGE_F16, AKIDB_EXACT_FILE); }
+TEST_TIMEOUT(quant_round_trip_int8_file, 180)
+{
+    round_trip(AKIDB_STORAGE_INT8, AKIDB_EXACT_FILE);
+}
 TEST_TIMEOUT(quant_round_trip_f16_none, 180) { round_trip(AKIDB_STORAGE_F16, AKIDB_EXACT_NONE); }
 TEST_TIMEOUT(quant_round_trip_int8_none, 180)
 {
     round_trip(AKIDB_STORAGE_INT8, AKIDB_EXACT_NONE);
+}
+
+/* ---- exact vectors in the checkpoint file ------------------------------ */
+
+#define EF_N 9000
+#define EF_DIM 64
+
+static uint64_t vector_bytes(akidb *db, const char *name)
+{
+    akidb_collection_stats st;
+    memset(&st, 0, sizeof st);
+    st.version = AKIDB_COLLECTION_STATS_VERSION;
+    ASSERT_OK(akidb_collection_stat(db, name, &st));
+    return st.vector_bytes;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    ASSERT(f != NULL);
+    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
+    long n = ftell(f);
+    ASSERT(n > 0);
+    rewind(f);
+    char *b = malloc((size_t)n);
+    ASSERT(b != NULL);
+    ASSERT_EQ(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *path, const char *b, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ASSERT(f != NULL);
+    ASSERT_EQ(fwrite(b, 1, len, f), len);
+    ASSERT_EQ(fclose(f), 0);
+}
+
+/* The checkpoint file of the second collection made in the database at
+ * akt_dir/db ("file": collection ids 1 and 2, one digit each). */
+static void ckpt_file(char *out, size_t len)
+{
+    char pat[512];
+    glob_t g;
+    snprintf(pat, sizeof pat, "%s/db/ckpt/*.ckpt", akt_dir);
+    ASSERT_EQ(glob(pat, 0, NULL, &g), 0);
+    ASSERT(g.gl_pathc >= 1);
+    snprintf(out, len, "%s", g.gl_pathv[g.gl_pathc - 1]);
+    ASSERT(strstr(out, "/2.ckpt") != NULL);
+    globfree(&g);
+}
+
+/* AKIDB_EXACT_FILE against AKIDB_EXACT_RAM on the same data: the RAM
+ * copies leave once a checkpoint holds the vectors (and after a reopen,
+ * a promotion from COLD, a checkpoint directory deleted under the
+ * handle), distances stay exact, and a file damaged under the handle
+ * fails searches with an error naming it, without a crash. */
+TEST_TIMEOUT(quant_exact_file_memory_and_errors, 240)
+{
+    akidb_store *st = NULL;
+    ASSERT_OK(akidb_store_mock_open(&st));
+    akidb *db = open_db(st);
+    create(db, "ram", EF_DIM, AKIDB_STORAGE_INT8, AKIDB_EXACT_RAM);
+    create(db, "file", EF_DIM, AKIDB_STORAGE_INT8, AKIDB_EXACT_FILE);
+    float *v = clustered(5, 6, EF_N, EF_DIM, 30, 1.0);
+    float *qs = clustered(5, 7, RT_Q, EF_DIM, 30, 1.0);
+    insert_all(db, "ram", v, EF_N, EF_DIM);
+    insert_all(db, "file", v, EF_N, EF_DIM);
+    ASSERT_OK(akidb_checkpoint(db, "ram"));
+    size_t nh = (size_t)RT_Q * RT_K;
+    akidb_hit *h0 = malloc(nh * sizeof *h0), *h = malloc(nh * sizeof *h);
+    ASSERT(h0 != NULL && h != NULL);
+    search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h0);
+    uint64_t ram_bytes = vector_bytes(db, "ram"), before = vector_bytes(db, "file");
+    ASSERT_EQ(before, ram_bytes);   /* no checkpoint yet: every copy in RAM */
+
+    ASSERT_OK(akidb_checkpoint(db, "file"));
+    uint64_t after = vector_bytes(db, "file");
+    fprintf(stderr, "  vector bytes: RAM mode %llu, file mode %llu after a checkpoint\n",
+            (unsigned long long)ram_bytes, (unsigned long long)after);
+    /* what stays: the last, partly filled block of nodes */
+    ASSERT_LE(after * 4, ram_bytes);
+    search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h);
+    same_hits(h0, h, nh, "after the checkpoint");
+    for (size_t i = 0; i < nh; i++) {
+        const float *orig = v + (size_t)(h[i].id - 1) * EF_DIM;
+        ASSERT_LE(fabs(h[i].distance - l2(qs + (i / RT_K) * EF_DIM, orig, EF_DIM)),
+                  1e-4 * (1 + h[i].distance));
+        float got[EF_DIM];
+        ASSERT_OK(akidb_get(db, "file", h[i].id, got, NULL));
+        ASSERT(memcmp(got, orig, sizeof got) == 0);
+    }
+    /* an exact scan reads every vector through the file */
+    akidb_search_params sp;
+    akidb_search_params_init(&sp);
+    sp.exact = 1;
+    akidb_hit ex[RT_K];
+    uint32_t n_ex = 0;
+    ASSERT_OK(akidb_search(db, "file", qs, RT_K, &sp, ex, &n_ex));
+    ASSERT_EQ(n_ex, RT_K);
+    ASSERT_EQ(ex[0].id, h[0].id);
+
+    /* reopen: loaded with the file as the source, nothing copied */
+    ASSERT_OK(akidb_close(db));
+    db = open_db(st);
+    ASSERT_OK(akidb_index_wait(db, "file", 120000));
+    ASSERT_LE(vector_bytes(db, "file"), after);
+    search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h);
+    same_hits(h0, h, nh, "after reopen");
+
+    /* the file truncated under the handle: searches fail naming it */
+    char path[600];
+    ckpt_file(path, sizeof path);
+    size_t len = 0;
+    char *bytes = slurp(path, &len);
+    ASSERT_EQ(truncate(path, 4096), 0);
+    akidb_hit one[RT_K];
+    uint32_t n1 = 0;
+    int rc = akidb_search(db, "file", qs, RT_K, NULL, one, &n1);
+    ASSERT_RC(rc, AKIDB_CORRUPT);
+    ASSERT(strstr(akidb_errmsg(db), ".ckpt") != NULL);
+    ASSERT(strstr(akidb_errmsg(db), "truncated") != NULL);
+    float got[EF_DIM];
+    ASSERT_RC(akidb_get(db, "file", h0[0].id, got, NULL), AKIDB_CORRUPT);
+    spit(path, bytes, len);   /* put back: searches work again */
+    search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h);
+    same_hits(h0, h, nh, "after the file was put back");
+    free(bytes);
+
+    /* the checkpoint directory deleted under the handle: the open file
+     * still serves; the next checkpoint makes a new one and moves there */
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/db/ckpt", akt_dir);
+    {
+        char pat[700];
+        glob_t g;
+        snprintf(pat, sizeof pat, "%s/*", dir);
+        ASSERT_EQ(glob(pat, 0, NULL, &g), 0);
+        for (size_t i = 0; i < g.gl_pathc; i++)
+            ASSERT_EQ(unlink(g.gl_pathv[i]), 0);
+        globfree(&g);
+        ASSERT_EQ(rmdir(dir), 0);
+    }
+    search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h);
+    same_hits(h0, h, nh, "with the checkpoint directory deleted");
+    ASSERT_OK(akidb_checkpoint(db, "file"));
+    ckpt_file(path, sizeof path);
+    ASSERT_LE(vector_bytes(db, "file"), after);
+    search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h);
+    same_hits(h0, h, nh, "after a new checkpoint");
+
+    /* WARM -> COLD -> HOT: the downloaded checkpoint becomes the file */
+    ASSERT_OK(akidb_tier_set(db, "file", AKIDB_TIER_COLD));
+    ASSERT_OK(akidb_tier_set(db, "file", AKIDB_TIER_HOT));
+    ASSERT_OK(akidb_index_wait(db, "file", 120000));
+    search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h);
+    same_hits(h0, h, nh, "after COLD -> HOT");
+    for (int i = 0; i < 2000 && vector_bytes(db, "file") > after; i++)
+        usleep(5000);   /* the local copy is written behind the promotion */
+    ASSERT_LE(vector_bytes(db, "file"), after);
+
+    ASSERT_OK(akidb_close(db));
+    akidb_store_close(st);
+    free(h0);
+    free(h);
+    free(v);
+    free(qs);
 }
 
 /* ---- recall ------------------------------------------------------------- */

@@ -193,9 +193,10 @@ static int check_config(const char *name, const akidb_collection_config *in,
         cfg->storage != AKIDB_STORAGE_INT8)
         return akidb__err(AKIDB_INVALID, "collection %s: storage %d is unknown (use "
                           "AKIDB_STORAGE_F32, _F16 or _INT8)", name, (int)cfg->storage);
-    if (cfg->exact != AKIDB_EXACT_RAM && cfg->exact != AKIDB_EXACT_NONE)
-        return akidb__err(AKIDB_INVALID, "collection %s: exact %d is not supported (use "
-                          "AKIDB_EXACT_RAM or AKIDB_EXACT_NONE)", name, (int)cfg->exact);
+    if (cfg->exact != AKIDB_EXACT_RAM && cfg->exact != AKIDB_EXACT_FILE &&
+        cfg->exact != AKIDB_EXACT_NONE)
+        return akidb__err(AKIDB_INVALID, "collection %s: exact %d is unknown (use "
+                          "AKIDB_EXACT_RAM, _FILE or _NONE)", name, (int)cfg->exact);
     if (cfg->rerank > 64)
         return akidb__err(AKIDB_INVALID, "collection %s: rerank %u is out of range 0..64",
                           name, cfg->rerank);

@@ -511,8 +511,8 @@ int akidb__catalog_list(akidb__catalog *m, int (*cb)(void *ctx, const akidb__cat
         if (!name || strlen(name) > AKIDB_MAX_NAME_LEN || dim < 1 || dim > AKIDB_MAX_DIM ||
             metric < 1 || metric > 3 || hm < 2 || hm > 128 || efc < 1 || efc > 100000 ||
             efs < 1 || efs > 100000 || c.coll_id < 1 || storage < AKIDB_STORAGE_F32 ||
-            storage > AKIDB_STORAGE_INT8 || (exact != AKIDB_EXACT_RAM &&
-                                             exact != AKIDB_EXACT_NONE) ||
+            storage > AKIDB_STORAGE_INT8 ||
+            (exact != AKIDB_EXACT_RAM && exact != AKIDB_EXACT_FILE && exact != AKIDB_EXACT_NONE) ||
             rerank < 0 || rerank > 64) {
             rc = akidb__err(AKIDB_CORRUPT, "catalog %s: collection row %lld has invalid "
                             "settings", m->path, (long long)c.coll_id);

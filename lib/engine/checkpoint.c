@@ -460,49 +460,53 @@ static int stored_crc(const unsigned char *digits_p, const char *path, uint32_t 
     return AKIDB_OK;
 }
 
+/* Open s->fd (already set) as a checkpoint: a regular file of at least
+ * 12 bytes, not of the pre-release binary format; its first 8 bytes into
+ * head and its footer (with its length and magic, from file offset
+ * *start) into *tail, *tail_len bytes from the env's allocator. */
+static int stream_footer(ckpt_stream *s, unsigned char head[8], unsigned char **tail,
+                         size_t *tail_len, uint64_t *start)
+{
+    unsigned char end8[8];
+    struct stat st;
+    int rc;
+    if (fstat(s->fd, &st) != 0)
+        return akidb__err(AKIDB_IOERR, "%s: cannot stat: %s", s->path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return akidb__err(AKIDB_INVALID, "%s: not a regular file", s->path);
+    s->size = (uint64_t)st.st_size;
+    if (s->size < 12)
+        return akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated (%" PRIu64 " bytes)",
+                          s->path, s->size);
+    if ((rc = stream_read(s, head, 0, 8)) || (rc = binary_checkpoint(head, s->size, s->path)) ||
+        (rc = stream_read(s, end8, s->size - 8, 8)))
+        return rc;
+    *start = footer_start(end8, s->size);
+    if (memcmp(head, "PAR1", 4) != 0 || !*start)
+        return akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated or not a Parquet file "
+                          "(%" PRIu64 " bytes)", s->path, s->size);
+    *tail_len = (size_t)(s->size - *start);   /* footer, its length, magic: <= 64 MiB */
+    if (!(*tail = akidb__malloc(&s->env->alloc, *tail_len)))
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory for a %zu-byte footer", s->path,
+                          *tail_len);
+    return stream_read(s, *tail, *start, *tail_len);
+}
+
 int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *path,
                      uint64_t coll_id, uint64_t *last_seq_out)
 {
     ckpt_stream s = { .env = env, .path = path, .fd = -1 };
-    unsigned char head[8], end8[8], *tail = NULL;
+    unsigned char head[8], *tail = NULL;
     akidb__pqr *r = NULL;
     uint32_t stored = 0;
     uint64_t start = 0;
+    size_t tail_len = 0;
     int rc;
-    struct stat st;
     if ((s.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
         return errno == ENOENT ? AKIDB_NOTFOUND   /* silently: no checkpoint yet */
                                : akidb__err(AKIDB_IOERR, "%s: cannot open: %s", path,
                                             strerror(errno));
-    if (fstat(s.fd, &st) != 0) {
-        rc = akidb__err(AKIDB_IOERR, "%s: cannot stat: %s", path, strerror(errno));
-        goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = akidb__err(AKIDB_INVALID, "%s: not a regular file", path);
-        goto done;
-    }
-    s.size = (uint64_t)st.st_size;
-    if (s.size < 12) {
-        rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated (%" PRIu64 " bytes)", path,
-                        s.size);
-        goto done;
-    }
-    if ((rc = stream_read(&s, head, 0, 8)) || (rc = binary_checkpoint(head, s.size, path)) ||
-        (rc = stream_read(&s, end8, s.size - 8, 8)))
-        goto done;
-    start = footer_start(end8, s.size);
-    if (memcmp(head, "PAR1", 4) != 0 || !start) {
-        rc = akidb__err(AKIDB_CORRUPT, "%s: checkpoint is truncated or not a Parquet file "
-                        "(%" PRIu64 " bytes)", path, s.size);
-        goto done;
-    }
-    size_t tail_len = (size_t)(s.size - start);   /* footer, its length, magic: <= 64 MiB */
-    if (!(tail = akidb__malloc(&env->alloc, tail_len))) {
-        rc = akidb__err(AKIDB_NOMEM, "%s: out of memory for a %zu-byte footer", path, tail_len);
-        goto done;
-    }
-    if ((rc = stream_read(&s, tail, start, tail_len)))
+    if ((rc = stream_footer(&s, head, &tail, &tail_len, &start)))
         goto done;
     int64_t at = find_crc_digits(tail, tail_len - 8);
     if (at < 0) {
@@ -513,6 +517,21 @@ int akidb__ckpt_read(const akidb__env *env, akidb__collection *c, const char *pa
     s.digits_at = start + (uint64_t)at;
     if ((rc = stored_crc(tail + at, path, &stored)))
         goto done;
+    /* A collection that reads its exact vectors from this very file
+     * (AKIDB_EXACT_FILE) gets them before the rows are built, so the load
+     * never holds them in RAM.  Where the file's vectors cannot be read in
+     * place (it decodes as a checkpoint all the same), they stay in RAM:
+     * more memory, no loss. */
+    if (akidb__coll_wants_file_vectors(c)) {
+        akidb__coll_vectors v;
+        akidb_collection_config cfg;
+        akidb__coll_config(c, &cfg);
+        if (akidb__ckpt_vectors_open(env, path, s.fd, cfg.dim, &v) == AKIDB_OK)
+            akidb__coll_set_vectors(c, &v);
+        else
+            akidb__log(env, AKIDB_LOG_WARN, "collection %s: exact vectors kept in RAM: %s",
+                       akidb__coll_name(c), akidb__errmsg());
+    }
     rc = akidb__pqr_open_tail(head, tail, tail_len, s.size, stream_fetch, &s, &env->alloc, &r);
     if (rc)
         rc = reraise(rc, path);
@@ -620,5 +639,142 @@ int akidb__ckpt_write_mem(const akidb__env *env, const akidb__collection *c, uin
     memcpy(m.buf + start + (uint64_t)at, digits, 8);
     *buf_out = m.buf;
     *len_out = m.len;
+    return AKIDB_OK;
+}
+
+/* ---- exact vectors read in place (AKIDB_EXACT_FILE) ------------------ */
+
+/* One checkpoint file's vector column, read a vector at a time with
+ * pread: the page cache holds what searches re-rank, and the kernel takes
+ * it back under memory pressure.  pread rather than a mapping: a file
+ * truncated or a disk failing under the handle is then an error returned
+ * by the search (AKIDB_CORRUPT / AKIDB_IOERR naming the file), not a
+ * SIGBUS in the application; it costs ~1.4 us more per vector read than a
+ * mapping on the VMs measured (docs/BENCHMARKS.md), a few percent of an
+ * int8 search that re-ranks 2 x k vectors. */
+typedef struct ckpt_vectors {
+    const akidb_allocator *alloc;
+    int fd;
+    char *path;
+    uint32_t dim;
+    uint64_t rows;
+    akidb__pq_span *spans;      /* ascending first_row, from row 0, no gaps */
+    size_t n_spans;
+} ckpt_vectors;
+
+/* akidb__pqr_fetch_fn for the page walk: plain reads into a small buffer. */
+typedef struct walk_fetch {
+    ckpt_stream *s;
+    unsigned char *buf;
+    size_t cap;
+} walk_fetch;
+
+static int walk_fetch_fn(void *ctx, uint64_t off, size_t len, const unsigned char **bytes)
+{
+    walk_fetch *w = ctx;
+    if (off > w->s->size || len > w->s->size - off)
+        return akidb__err(AKIDB_CORRUPT, "%s: read of %zu bytes at offset %" PRIu64 " is past "
+                          "the end", w->s->path, len, off);
+    if (len > w->cap) {
+        unsigned char *b = akidb__realloc(&w->s->env->alloc, w->buf, len ? len : 1);
+        if (!b)
+            return akidb__err(AKIDB_NOMEM, "%s: out of memory", w->s->path);
+        w->buf = b;
+        w->cap = len;
+    }
+    int rc = stream_read(w->s, w->buf, off, len);
+    *bytes = w->buf;
+    return rc;
+}
+
+static int vectors_read(void *ctx, uint32_t node, float *out)
+{
+    const ckpt_vectors *v = ctx;
+    if (node >= v->rows)
+        return akidb__err(AKIDB_INVALID, "%s: no row %" PRIu32 " (the file holds %" PRIu64 ")",
+                          v->path, node, v->rows);
+    size_t lo = 0, hi = v->n_spans;     /* the last span starting at or before node */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v->spans[mid].first_row <= node)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    const akidb__pq_span *sp = &v->spans[lo];
+    size_t len = (size_t)v->dim * sizeof(float);
+    uint64_t off = sp->offset + (node - sp->first_row) * (uint64_t)len;
+    ssize_t got = akidb__pread_full(v->fd, out, len, off);
+    if (got < 0)
+        return akidb__err(AKIDB_IOERR, "%s: reading the exact vector of row %" PRIu32 " (offset "
+                          "%" PRIu64 ") failed: %s", v->path, node, off, strerror((int)-got));
+    if ((size_t)got != len)
+        return akidb__err(AKIDB_CORRUPT, "%s: the exact vector of row %" PRIu32 " (offset "
+                          "%" PRIu64 ") is past the file's end: was the checkpoint truncated "
+                          "under the handle?", v->path, node, off);
+    return AKIDB_OK;
+}
+
+static void vectors_close(void *ctx)
+{
+    ckpt_vectors *v = ctx;
+    if (!v)
+        return;
+    close(v->fd);
+    akidb__free(v->alloc, v->spans);
+    akidb__free(v->alloc, v->path);
+    akidb__free(v->alloc, v);
+}
+
+int akidb__ckpt_vectors_open(const akidb__env *env, const char *path, int fd, uint32_t dim,
+                             akidb__coll_vectors *out)
+{
+    memset(out, 0, sizeof *out);
+    ckpt_vectors *v = akidb__calloc(&env->alloc, 1, sizeof *v);
+    size_t plen = strlen(path) + 1;
+    char *pcopy = akidb__malloc(&env->alloc, plen);
+    if (!v || !pcopy) {
+        akidb__free(&env->alloc, v);
+        akidb__free(&env->alloc, pcopy);
+        return akidb__err(AKIDB_NOMEM, "%s: out of memory", path);
+    }
+    memcpy(pcopy, path, plen);
+    v->alloc = &env->alloc;
+    v->path = pcopy;
+    v->dim = dim;
+    v->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC);
+    ckpt_stream s = { .env = env, .path = path, .fd = v->fd };
+    walk_fetch w = { &s, NULL, 0 };
+    unsigned char head[8], *tail = NULL;
+    size_t tail_len = 0;
+    uint64_t start = 0;
+    akidb__pqr *r = NULL;
+    int rc = v->fd >= 0 ? AKIDB_OK
+                        : akidb__err(AKIDB_IOERR, "%s: cannot open: %s", path, strerror(errno));
+    if (rc == AKIDB_OK && (rc = stream_footer(&s, head, &tail, &tail_len, &start)) == AKIDB_OK &&
+        (rc = akidb__pqr_open_tail(head, tail, tail_len, s.size, walk_fetch_fn, &w, &env->alloc,
+                                   &r)) == AKIDB_OK) {
+        int col = akidb__pqr_find_column(r, "vector");
+        rc = col < 0 ? akidb__err(AKIDB_CORRUPT, "%s: no vector column", path)
+                     : akidb__pqr_plain_spans(r, (size_t)col, dim, &v->spans, &v->n_spans);
+        v->rows = akidb__pqr_num_rows(r);
+        if (rc == AKIDB_OK && v->rows > UINT32_MAX)
+            rc = akidb__err(AKIDB_CORRUPT, "%s: %" PRIu64 " rows", path, v->rows);
+    }
+    akidb__pqr_free(r);
+    akidb__free(&env->alloc, tail);
+    akidb__free(&env->alloc, w.buf);
+    if (rc) {
+        vectors_close(v);
+        return rc;
+    }
+    /* single vectors at random places: read-ahead would fetch 128 KiB for
+     * each 1.5 KiB asked for */
+    (void)posix_fadvise(v->fd, 0, 0, POSIX_FADV_RANDOM);
+    out->src.read = vectors_read;
+    out->src.ctx = v;
+    out->src.n_nodes = (uint32_t)v->rows;
+    out->close = vectors_close;
+    out->bytes = sizeof *v + plen + v->n_spans * sizeof *v->spans;
     return AKIDB_OK;
 }

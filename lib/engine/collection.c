@@ -85,6 +85,8 @@ struct akidb__collection {
     uint64_t coll_id;
     char *ckpt_path;
     akidb__coll_saver_fn saver;  /* writes checkpoints; set by the owner */
+    akidb__coll_vectors_fn open_vectors;  /* reads a checkpoint's vectors in place */
+    akidb__coll_vectors vecs;    /* AKIDB_EXACT_FILE: the file's, once one holds them */
     int64_t created_at;          /* from the catalog, for the stats */
     akidb__wal *wal;
     uint64_t last_seq;           /* last log record applied */
@@ -242,7 +244,9 @@ void akidb__coll_hnsw_config(const akidb_collection_config *cfg, uint64_t seed,
     out->seed = seed;
     /* the public and internal enums share their values (quant.h, hnsw.h) */
     out->storage = (akidb__storage)cfg->storage;
-    out->exact = cfg->exact == AKIDB_EXACT_NONE ? AKIDB__EXACT_NONE : AKIDB__EXACT_RAM;
+    out->exact = cfg->exact == AKIDB_EXACT_NONE   ? AKIDB__EXACT_NONE
+               : cfg->exact == AKIDB_EXACT_FILE ? AKIDB__EXACT_SOURCE
+                                                : AKIDB__EXACT_RAM;
     out->rerank = cfg->rerank;
 }
 
@@ -320,6 +324,9 @@ static void free_contents(akidb__collection *c)
     map_free(a, &c->ext_map);
     akidb__hnsw_free(c->index);
     c->index = NULL;
+    if (c->vecs.close)
+        c->vecs.close(c->vecs.src.ctx);
+    memset(&c->vecs, 0, sizeof c->vecs);
 }
 
 void akidb__coll_free(akidb__collection *c)
@@ -346,6 +353,73 @@ void akidb__coll_free(akidb__collection *c)
 void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver)
 {
     c->saver = saver;
+}
+
+void akidb__coll_set_vectors_opener(akidb__collection *c, akidb__coll_vectors_fn open_vectors)
+{
+    c->open_vectors = open_vectors;
+}
+
+int akidb__coll_wants_file_vectors(const akidb__collection *c)
+{
+    return c->cfg.exact == AKIDB_EXACT_FILE && c->cfg.storage != AKIDB_STORAGE_F32;
+}
+
+void akidb__coll_set_vectors(akidb__collection *c, const akidb__coll_vectors *v)
+{
+    if (c->vecs.close)
+        c->vecs.close(c->vecs.src.ctx);
+    c->vecs = *v;
+}
+
+void akidb__coll_prepare_index(const akidb__collection *c, akidb__hnsw *index)
+{
+    if (c->vecs.src.read)
+        akidb__hnsw_set_exact_source(index, &c->vecs.src);
+}
+
+static void lock_exclusive(akidb__collection *c);
+
+/* Switch c to the vectors of its checkpoint file as it is now (the
+ * caller holds ckpt_lock, so no checkpoint replaces the file meanwhile)
+ * and free the RAM copies they cover.  The swap takes the lock
+ * exclusively: searches read through the old file until then. */
+static int refresh_vectors(akidb__collection *c)
+{
+    if (!akidb__coll_wants_file_vectors(c) || !c->open_vectors)
+        return AKIDB_OK;
+    akidb__coll_vectors v;
+    int rc = c->open_vectors(c->env, c->ckpt_path, -1, c->cfg.dim, &v);
+    if (rc == AKIDB_OK) {
+        lock_exclusive(c);
+        /* nodes are never removed, so a checkpoint of this state holds
+         * at most the nodes the index has */
+        if (v.src.n_nodes <= akidb__hnsw_size(c->index)) {
+            akidb__coll_vectors old = c->vecs;
+            c->vecs = v;
+            akidb__hnsw_set_exact_source(c->index, &c->vecs.src);
+            akidb__hnsw_drop_exact(c->index);
+            v = old;
+        } else {
+            rc = akidb__err(AKIDB_CORRUPT, "%s: holds %u rows, the collection %u nodes",
+                            c->ckpt_path, v.src.n_nodes, akidb__hnsw_size(c->index));
+        }
+        pthread_rwlock_unlock(&c->lock);
+        if (v.close)
+            v.close(v.src.ctx);
+    }
+    if (rc)
+        akidb__log(c->env, AKIDB_LOG_WARN, "collection %s: exact vectors stay in RAM until the "
+                   "next checkpoint: %s", c->name, akidb__errmsg());
+    return rc;
+}
+
+int akidb__coll_reload_vectors(akidb__collection *c)
+{
+    pthread_mutex_lock(&c->ckpt_lock);
+    int rc = refresh_vectors(c);
+    pthread_mutex_unlock(&c->ckpt_lock);
+    return rc;
 }
 
 void akidb__coll_set_owner(akidb__collection *c, void *owner)
@@ -592,7 +666,7 @@ static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *com
 {
     akidb__hnsw_bytes parts;
     akidb__hnsw_memory_parts(c->index, &parts);
-    *vec = parts.exact;
+    *vec = parts.exact + c->vecs.bytes;   /* (the file's vectors are in the page cache) */
     *compact = parts.compact;
     *graph = parts.graph;
     *docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
@@ -1283,6 +1357,8 @@ int akidb__coll_checkpoint(akidb__collection *c, uint64_t min_log_bytes)
                           rc ? AKIDB__M_CHECKPOINT_ERRORS : AKIDB__M_CHECKPOINTS, 1);
     }
     pthread_rwlock_unlock(&c->lock);
+    if (due && rc == AKIDB_OK)
+        (void)refresh_vectors(c);   /* a failure is logged; the copies stay in RAM */
     pthread_mutex_unlock(&c->ckpt_lock);
     akidb__coll_index_hold(c, 0);
     return rc;
@@ -1393,7 +1469,9 @@ int akidb__coll_search(akidb__collection *c, const float *query, uint32_t k,
     if (hh != stack_hits)
         akidb__free(c->alloc, hh);
     if (rc)
-        return akidb__err(rc, "collection %s: search failed: %s", c->name, akidb__errstr(rc));
+        /* the index raises a message only for an exact source's error */
+        return akidb__err(rc, "collection %s: search failed: %s", c->name,
+                          rc == AKIDB_NOMEM ? akidb__errstr(rc) : akidb__errmsg());
     *n_hits = n;
     return AKIDB_OK;
 }

@@ -38,6 +38,43 @@ typedef int (*akidb__coll_saver_fn)(const akidb__env *env, const akidb__collecti
                                     const char *path, uint64_t coll_id, uint64_t last_seq);
 void akidb__coll_set_saver(akidb__collection *c, akidb__coll_saver_fn saver);
 
+/* Exact vectors read from a file rather than held in RAM
+ * (AKIDB_EXACT_FILE): an index source (hnsw.h; src.n_nodes = the rows the
+ * file holds, rows = nodes), what closes it, and the RAM it takes. */
+typedef struct akidb__coll_vectors {
+    akidb__exact_source src;
+    void (*close)(void *ctx);
+    size_t bytes;
+} akidb__coll_vectors;
+
+/* How a checkpoint file's vectors are opened for reading in place: the
+ * owner passes checkpoint.c's akidb__ckpt_vectors_open (a parameter for
+ * the reason the saver is one).  After each checkpoint it writes, a
+ * collection whose exact vectors live in the file (akidb__coll_wants_
+ * file_vectors) opens the new file through it and drops the RAM copies
+ * the file now holds. */
+typedef int (*akidb__coll_vectors_fn)(const akidb__env *env, const char *path, int fd,
+                                      uint32_t dim, akidb__coll_vectors *out);
+void akidb__coll_set_vectors_opener(akidb__collection *c, akidb__coll_vectors_fn open_vectors);
+
+/* Whether c keeps its exact vectors in its checkpoint file: storage F16
+ * or INT8 with exact AKIDB_EXACT_FILE. */
+int akidb__coll_wants_file_vectors(const akidb__collection *c);
+
+/* Give c, still being loaded (not yet shared), the vectors of the
+ * checkpoint it is loaded from (the collection owns them from now on);
+ * akidb__coll_prepare_index attaches them to the index the load builds,
+ * before its rows, so they are never copied to RAM. */
+void akidb__coll_set_vectors(akidb__collection *c, const akidb__coll_vectors *v);
+void akidb__coll_prepare_index(const akidb__collection *c, akidb__hnsw *index);
+
+/* Read c's exact vectors from its checkpoint file as it is now, and free
+ * the RAM copies it holds (tier.c, after a checkpoint downloaded from the
+ * object store became the local file).  A no-op unless c wants file
+ * vectors.  Takes c's lock exclusively.  On failure (logged) the vectors
+ * stay where they are: AKIDB_OK or the error. */
+int akidb__coll_reload_vectors(akidb__collection *c);
+
 /* An opaque pointer the owner keeps with the collection (db.c: the
  * table entry a call on it must release). */
 void akidb__coll_set_owner(akidb__collection *c, void *owner);

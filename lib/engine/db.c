@@ -210,6 +210,7 @@ static int new_coll(akidb *db, const char *name, const akidb_collection_config *
     int rc = akidb__coll_new(name, cfg, &db->env, (uint64_t)coll_id, ckpt_path, out);
     if (rc == AKIDB_OK) {
         akidb__coll_set_saver(*out, akidb__ckpt_write);
+        akidb__coll_set_vectors_opener(*out, akidb__ckpt_vectors_open);
         akidb__coll_set_created_at(*out, created_at);
         akidb__coll_set_indexer(*out, db->indexer);
     }

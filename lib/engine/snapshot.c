@@ -192,8 +192,9 @@ static int add_ptr(const akidb_allocator *a, growbuf *b, const void *p)
 }
 
 /* Node i's vector for the f32 column: a pointer to the index's exact
- * vector, or (no exact vector: AKIDB_EXACT_NONE) its decoded compact
- * vector, which a load encodes back to the same codes. */
+ * vector in RAM; else a copy, read from the file holding it
+ * (AKIDB_EXACT_FILE) or (no exact vector: AKIDB_EXACT_NONE) its decoded
+ * compact vector, which a load encodes back to the same codes. */
 static int add_vector(const akidb_allocator *a, group *g, const akidb__hnsw *h, uint32_t i,
                       uint32_t dim)
 {
@@ -203,9 +204,9 @@ static int add_vector(const akidb_allocator *a, group *g, const akidb__hnsw *h, 
     size_t bytes = (size_t)dim * sizeof(float);
     if (add_ptr(a, &g->vec_rows, NULL) || buf_reserve(a, &g->dec, g->dec.len + bytes))
         return AKIDB_NOMEM;
-    (void)akidb__hnsw_vector_copy(h, i, (float *)(void *)(g->dec.p + g->dec.len), NULL);
-    g->dec.len += bytes;   /* no source is attached: the copy cannot fail */
-    return AKIDB_OK;
+    int rc = akidb__hnsw_vector_copy(h, i, (float *)(void *)(g->dec.p + g->dec.len), NULL);
+    g->dec.len += bytes;
+    return rc;
 }
 
 static int flush_group(akidb__pqw *w, group *g, size_t rows, uint32_t dim)
@@ -507,10 +508,12 @@ static int add_row(const akidb_allocator *a, group *g, const akidb__collection *
         return AKIDB_NOMEM;
     unsigned char ext_null = ext == NULL, meta_null = meta == NULL;
     int lv = akidb__hnsw_level(h, i);
+    int rc = add_vector(a, g, h, i, dim);   /* NOMEM, or the file's error (EXACT_FILE) */
+    if (rc)
+        return rc;
     int bad = add_u64(a, &g->ids, id) ||
               buf_add(a, &g->ext, ext, ext ? strlen(ext) : 0) ||
               add_u64(a, &g->ext_off, g->ext.len) || buf_add(a, &g->ext_null, &ext_null, 1) ||
-              add_vector(a, g, h, i, dim) ||
               add_u64(a, &g->vec_off, (uint64_t)(in_group + 1) * dim) ||
               buf_add(a, &g->meta, meta, meta ? strlen(meta) : 0) ||
               add_u64(a, &g->meta_off, g->meta.len) || buf_add(a, &g->meta_null, &meta_null, 1) ||
@@ -595,7 +598,8 @@ static int encode(const akidb__env *env, const akidb__collection *c, int exact,
         if (row_of[i] == UINT32_MAX)
             continue;
         if ((rc = add_row(a, &g, c, h, row_of, i, in_group, exact, cfg.dim, cfg.hnsw_m))) {
-            rc = akidb__err(rc, "%s: out of memory", what);
+            rc = rc == AKIDB_NOMEM ? akidb__err(rc, "%s: out of memory", what)
+                                   : akidb__err(rc, "%s: %s", what, akidb__errmsg());
             break;
         }
         if (++in_group == rg_rows) {
@@ -981,6 +985,8 @@ int akidb__snap_load_reader(const akidb__env *env, akidb__pqr *r, const char *wh
     if ((rc = plan_quant(r, a, what, &p)) ||
         (rc = begin_index(&cfg, p.next_id, a, what, &index)))
         goto done;
+    /* a checkpoint read in place (AKIDB_EXACT_FILE): before the rows */
+    akidb__coll_prepare_index(c, index);
     /* The saved parameters, when the collection is int8 too: the f32
      * column encodes to the codes the file's index had.  (A file of
      * another kind loads as well: the graph is kept, the rows encoded

@@ -1311,6 +1311,8 @@ static int cold_localize(akidb__tier *t, akidb__slot *s, akidb__collection *c,
         w = NULL;
         if (!is_ckpt)   /* a user snapshot: the local checkpoint from RAM */
             rc = akidb__coll_checkpoint(c, 0);
+        else            /* AKIDB_EXACT_FILE: read from it now (a failure is logged) */
+            (void)akidb__coll_reload_vectors(c);
     }
     if (rc == AKIDB_OK)
         rc = fault(t, AKIDB__FAULT_TIER_PROMOTE, "cannot promote", s->name);

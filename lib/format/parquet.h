@@ -172,6 +172,26 @@ typedef struct akidb__pqr_values {
 } akidb__pqr_values;
 
 int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out);
+
+/* Where the values of a LIST<FLOAT> column lie in the file, for reading
+ * single vectors in place (a checkpoint's exact vectors, AKIDB_EXACT_FILE):
+ * span i holds rows [first_row, first_row + rows) of the whole file, row
+ * first_row + j's per_row floats starting at file offset
+ * offset + 4 * per_row * j.  Only the page headers and level lengths are
+ * read (through fetch, a few bytes at a time), not the values, so it
+ * trusts that every row holds per_row values (a load that decoded the
+ * file checked that; AkiDB's writer makes it so).  AKIDB_INVALID (named)
+ * when the column cannot be read in place: compressed, not PLAIN,
+ * dictionary or v2 pages, pages not holding whole vectors; AKIDB_CORRUPT,
+ * AKIDB_NOMEM, a fetch's error.  *out is freed with the reader's
+ * allocator (akidb__free). */
+typedef struct akidb__pq_span {
+    uint64_t first_row;
+    uint64_t rows;
+    uint64_t offset;
+} akidb__pq_span;
+int akidb__pqr_plain_spans(akidb__pqr *r, size_t col, uint32_t per_row, akidb__pq_span **out,
+                           size_t *n_out);
 void akidb__pqr_values_free(akidb__pqr *r, akidb__pqr_values *v);
 
 #endif

@@ -2536,3 +2536,134 @@ int akidb__pqr_read(akidb__pqr *r, size_t rg, size_t col, akidb__pqr_values *out
         values_release(&r->alloc, out);
     return rc;
 }
+
+/* ---- where plain float values lie in the file ---------------------------- */
+
+/* File bytes [off, off + len) at *p: from the buffer, or through fetch
+ * (which replaces the window chunk_bytes keeps). */
+static int span_bytes(akidb__pqr *r, uint64_t off, size_t len, const unsigned char **p)
+{
+    if (!r->fetch) {
+        *p = r->buf + off;
+        return AKIDB_OK;
+    }
+    r->win = NULL;
+    return r->fetch(r->fetch_ctx, off, len, p);
+}
+
+static int not_plain(const pq_col *c, uint64_t off, const char *why)
+{
+    return akidb__err(AKIDB_INVALID, "parquet: column %s, page at file offset %llu: %s, so its "
+                      "values cannot be read in place", c->name, (unsigned long long)off, why);
+}
+
+/* A page header is read from a window of this many bytes (or to the
+ * chunk's end): headers without statistics, as AkiDB writes them, take
+ * under a hundred. */
+#define SPAN_HEADER_WINDOW 4096
+
+int akidb__pqr_plain_spans(akidb__pqr *r, size_t col, uint32_t per_row, akidb__pq_span **out,
+                           size_t *n_out)
+{
+    *out = NULL;
+    *n_out = 0;
+    if (col >= r->n_cols || per_row == 0)
+        return akidb__err(AKIDB_INVALID, "parquet: column %zu out of range", col);
+    const pq_col *c = &r->cols[col];
+    if (c->kind != AKIDB__PQ_FLOAT_LIST || c->phys != PT_FLOAT)
+        return akidb__err(AKIDB_INVALID, "parquet: column %s is not a list of floats", c->name);
+    akidb__pq_span *spans = NULL;
+    size_t n = 0, cap = 0;
+    uint64_t row = 0;
+    int rc = AKIDB_OK;
+    for (size_t g = 0; g < r->n_rgs && rc == AKIDB_OK; g++) {
+        const pq_chunk *ch = &r->rgs[g].chunks[c->leaf];
+        uint64_t pos = ch->start, rg_rows = 0;
+        int64_t entries = 0;
+        if (ch->has_path || ch->codec != CODEC_UNCOMPRESSED) {
+            rc = not_plain(c, ch->start, "the column chunk is compressed or elsewhere");
+            break;
+        }
+        while (rc == AKIDB_OK && entries < ch->num_values) {
+            if (pos >= ch->end) {
+                rc = corrupt_at(ch->end, "column chunk ends before its values do");
+                break;
+            }
+            const unsigned char *p;
+            size_t want = ch->end - pos < SPAN_HEADER_WINDOW ? (size_t)(ch->end - pos)
+                                                             : SPAN_HEADER_WINDOW;
+            if ((rc = span_bytes(r, pos, want, &p)))
+                break;
+            akidb__tr t;
+            page_hdr h;
+            akidb__tr_init(&t, p, want, pos, "page header");
+            if ((rc = akidb__tr_struct(&t, &page_header_t, &h, NULL)))
+                break;
+            uint64_t body = pos + t.pos, left = (uint64_t)h.comp;
+            if (left > ch->end - body) {
+                rc = corrupt_at(pos, "compressed page size exceeds the column chunk");
+                break;
+            }
+            if (h.type == PAGE_DICTIONARY || h.type == PAGE_DATA_V2) {
+                rc = not_plain(c, pos, "it is a dictionary or v2 page");
+                break;
+            }
+            if (h.type == PAGE_DATA) {
+                if (!h.has_sub || h.n_values < 0 || h.encoding != ENC_PLAIN || h.comp != h.unc) {
+                    rc = not_plain(c, pos, "its values are not PLAIN");
+                    break;
+                }
+                /* skip the length-prefixed levels to the values */
+                for (int level = 0; level < 2 && rc == AKIDB_OK; level++) {
+                    if (!(level == 0 ? c->max_rep : c->max_def))
+                        continue;
+                    uint32_t l;
+                    if (left < 4) {
+                        rc = corrupt_at(body, "truncated levels");
+                        break;
+                    }
+                    if ((rc = span_bytes(r, body, 4, &p)))
+                        break;
+                    memcpy(&l, p, 4);
+                    if (l > left - 4) {
+                        rc = corrupt_at(body, "levels exceed the page");
+                        break;
+                    }
+                    body += 4 + (uint64_t)l;
+                    left -= 4 + (uint64_t)l;
+                }
+                if (rc)
+                    break;
+                if (left != (uint64_t)h.n_values * 4 || h.n_values % per_row) {
+                    rc = not_plain(c, pos, "its values are not whole vectors");
+                    break;
+                }
+                if (n == cap) {
+                    size_t ncap = cap ? cap * 2 : 64;
+                    akidb__pq_span *s = akidb__realloc_array(&r->alloc, spans, ncap, sizeof *s);
+                    if (!s) {
+                        rc = nomem();
+                        break;
+                    }
+                    spans = s;
+                    cap = ncap;
+                }
+                uint64_t rows = (uint64_t)h.n_values / per_row;
+                spans[n++] = (akidb__pq_span){ row, rows, body };
+                row += rows;
+                rg_rows += rows;
+                entries += h.n_values;
+            }
+            pos = pos + t.pos + (uint64_t)h.comp;
+        }
+        if (rc == AKIDB_OK && rg_rows != (uint64_t)r->rgs[g].num_rows)
+            rc = not_plain(c, ch->start, "its pages do not hold one vector per row");
+    }
+    if (rc) {
+        akidb__free(&r->alloc, spans);
+        return rc;
+    }
+    *out = spans;
+    *n_out = n;
+    return AKIDB_OK;
+}
