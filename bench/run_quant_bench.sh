@@ -24,7 +24,7 @@
 #                 i8).  Also known:
 #                 usearch-i8-px128 (usearch fed pixel-128, Fashion-MNIST
 #                 only), akidb-int8-warm (int8,
-#                 exact vectors in the warm file: exact mode 1),
+#                 exact vectors in the checkpoint file: AKIDB_EXACT_FILE),
 #                 akidb-int8-rN (int8, re-rank N x k).
 #   QUANT_AKIDB_ARGS  extra arguments for every AkiDB side (e.g. --sync none)
 #
@@ -117,7 +117,7 @@ run_side() { # set-stem impl round
             # usearch i8 side is fed (quant_common's copy of the quantiser)
             cmd="$OUT/bench_quant $common --storage int8 --exact none --check-codes 1000 --impl $impl --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
         akidb-int8-warm)
-            cmd="$OUT/bench_quant $common --storage int8 --exact 1 --impl $impl --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
+            cmd="$OUT/bench_quant $common --storage int8 --exact file --impl $impl --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
         akidb-int8-r*)
             cmd="$OUT/bench_quant $common --storage int8 --rerank ${impl#akidb-int8-r} --impl $impl --workdir $Q ${QUANT_AKIDB_ARGS:-}" ;;
         hnswlib-f32) cmd="$OUT/hnswlib_quant_peer $common" ;;

@@ -94,7 +94,7 @@ static int coll_json(rctx *c, jw *w, const char *lib)
     jw_key(w, "storage");
     jw_str(w, storage_name(cfg.storage));
     jw_key(w, "exact_vectors");
-    jw_str(w, cfg.exact == AKIDB_EXACT_NONE ? "none" : "ram");
+    jw_str(w, cfg.exact == AKIDB_EXACT_NONE ? "none" : cfg.exact == AKIDB_EXACT_FILE ? "file" : "ram");
     jw_key(w, "rerank");
     jw_uint(w, cfg.rerank);
     jw_key(w, "count");
@@ -181,8 +181,8 @@ void h_coll_create(rctx *c)
         snprintf(err, sizeof err, "'storage' must be \"f32\", \"f16\" or \"int8\"");
         goto bad;
     }
-    if (strcmp(exact, "ram") && strcmp(exact, "none")) {
-        snprintf(err, sizeof err, "'exact_vectors' must be \"ram\" or \"none\"");
+    if (strcmp(exact, "ram") && strcmp(exact, "file") && strcmp(exact, "none")) {
+        snprintf(err, sizeof err, "'exact_vectors' must be \"ram\", \"file\" or \"none\"");
         goto bad;
     }
     if (rc_coll(c, name, lib))
@@ -192,7 +192,9 @@ void h_coll_create(rctx *c)
              (unsigned long long)dim, metric, storage);
     akidb_collection_config_init(&cfg, (uint32_t)dim, m);
     cfg.storage = kind;
-    cfg.exact = strcmp(exact, "none") ? AKIDB_EXACT_RAM : AKIDB_EXACT_NONE;
+    cfg.exact = !strcmp(exact, "none")   ? AKIDB_EXACT_NONE
+              : !strcmp(exact, "file") ? AKIDB_EXACT_FILE
+                                       : AKIDB_EXACT_RAM;
     if ((r = jx_get_uint(j, "rerank", 1, 64, &v, err, sizeof err)) < 0)
         goto bad;
     if (r)

@@ -19,6 +19,7 @@
 #include "common/env.h"
 #include "common/alloc.h"
 #include "common/crc.h"
+#include "common/error.h"
 #include "engine/checkpoint.h"
 #include "engine/collection.h"
 #include "format/parquet.h"
@@ -2888,4 +2889,66 @@ TEST(snapshot_ids_exhausted_is_quota)
     akidb__coll_free(c);
     ASSERT_RC(akidb_open(dir2, &o, &db), AKIDB_CORRUPT);
     ASSERT(strstr(akidb_errmsg(NULL), "1.ckpt") && strstr(akidb_errmsg(NULL), "M 4"));
+}
+
+/* akidb__pqr_plain_spans: where each row's floats lie in an uncompressed
+ * file (several row groups, pages cut at row boundaries), checked against
+ * the values written; a ZSTD file, a row of another length and a column
+ * that is not a float list are refused as not readable in place. */
+TEST(parquet_plain_spans)
+{
+    enum { DIM = 12, ROWS_PER_RG = 700, RGS = 3 };
+    akidb__pq_column_def d[2] = { { "id", AKIDB__PQ_INT64, 0 },
+                                  { "vector", AKIDB__PQ_FLOAT_LIST, 0 } };
+    static float f[RGS * ROWS_PER_RG * DIM];
+    static int64_t ids[ROWS_PER_RG];
+    static uint64_t off[ROWS_PER_RG + 1];
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        f[i] = (float)i * 0.25f;
+    for (int zstd = 0; zstd <= 1; zstd++) {
+        akidb__pqw_options o = { .zstd_level = zstd, .page_bytes = 4096 };
+        membuf m = { .fail_at = -1 };
+        akidb__pqw *w;
+        ASSERT_OK(akidb__pqw_open(d, 2, &o, NULL, mem_sink, &m, &w));
+        for (int g = 0; g < RGS; g++) {
+            for (int r = 0; r <= ROWS_PER_RG; r++)
+                off[r] = (uint64_t)r * DIM;
+            akidb__pq_values v[2] = { { .i64 = ids },
+                                      { .f32 = f + (size_t)g * ROWS_PER_RG * DIM,
+                                        .offsets = off } };
+            ASSERT_OK(akidb__pqw_write_row_group(w, ROWS_PER_RG, v));
+        }
+        ASSERT_OK(akidb__pqw_finish(w, NULL));
+        akidb__pqw_free(w);
+        akidb__pqr *r;
+        ASSERT_OK(akidb__pqr_open(m.p, m.len, NULL, &r));
+        akidb__pq_span *sp = NULL;
+        size_t n = 0;
+        int rc = akidb__pqr_plain_spans(r, 1, DIM, &sp, &n);
+        if (zstd) {
+            ASSERT_RC(rc, AKIDB_INVALID);
+            ASSERT(strstr(akidb__errmsg(), "compressed") != NULL);
+        } else {
+            ASSERT_OK(rc);
+            ASSERT(n > (size_t)RGS);   /* 4 KiB pages: several per row group */
+            uint64_t next = 0;
+            for (size_t i = 0; i < n; i++) {
+                ASSERT_EQ(sp[i].first_row, next);
+                ASSERT(sp[i].rows > 0);
+                ASSERT_LE(sp[i].offset + sp[i].rows * DIM * 4, (uint64_t)m.len);
+                ASSERT(memcmp(m.p + sp[i].offset, f + sp[i].first_row * DIM,
+                              sp[i].rows * DIM * 4) == 0);
+                next += sp[i].rows;
+            }
+            ASSERT_EQ(next, (uint64_t)RGS * ROWS_PER_RG);
+            free(sp);
+            /* rows of DIM values are not rows of 7 */
+            ASSERT_RC(akidb__pqr_plain_spans(r, 1, 7, &sp, &n), AKIDB_INVALID);
+            ASSERT(strstr(akidb__errmsg(), "in place") != NULL);
+            ASSERT_RC(akidb__pqr_plain_spans(r, 0, DIM, &sp, &n), AKIDB_INVALID);
+            ASSERT_RC(akidb__pqr_plain_spans(r, 7, DIM, &sp, &n), AKIDB_INVALID);
+        }
+        akidb__pqr_free(r);
+        free(m.p);
+    }
 }

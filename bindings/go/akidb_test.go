@@ -165,7 +165,8 @@ func TestInsertSearchGet(t *testing.T) {
 }
 
 // Storage kinds: F16 and Int8 walk a compact copy and, with exact vectors
-// in RAM, answer with exact distances; NoExactVectors holds less.
+// in RAM or in the checkpoint file, answer with exact distances;
+// ExactInFile (after a checkpoint) and NoExactVectors hold less.
 func TestStorageKinds(t *testing.T) {
 	db, _ := openTemp(t, nil)
 	docs := make([]Document, 5000) // past the 4096 vectors int8 trains on
@@ -183,9 +184,11 @@ func TestStorageKinds(t *testing.T) {
 		name    string
 		storage Storage
 		none    bool
-	}{{"f32", F32, false}, {"f16", F16, false}, {"i8", Int8, false}, {"i8none", Int8, true}} {
+		file    bool
+	}{{"f32", F32, false, false}, {"f16", F16, false, false}, {"i8", Int8, false, false},
+		{"i8file", Int8, false, true}, {"i8none", Int8, true, false}} {
 		c := mustCollection(t, db, k.name, CollectionConfig{Dim: 32, Metric: L2, Storage: k.storage,
-			NoExactVectors: k.none, Rerank: 3})
+			NoExactVectors: k.none, ExactInFile: k.file, Rerank: 3})
 		ids, err := c.Insert(docs)
 		if err != nil {
 			t.Fatal(err)
@@ -193,8 +196,12 @@ func TestStorageKinds(t *testing.T) {
 		if err := db.IndexWait(k.name, Never); err != nil {
 			t.Fatal(err)
 		}
+		if err := db.Checkpoint(k.name); err != nil {
+			t.Fatal(err)
+		}
 		cfg, err := c.Config()
-		if err != nil || cfg.Storage != k.storage || cfg.NoExactVectors != k.none {
+		if err != nil || cfg.Storage != k.storage || cfg.NoExactVectors != k.none ||
+			cfg.ExactInFile != k.file {
 			t.Fatalf("%s: Config = %+v, %v", k.name, cfg, err)
 		}
 		hits, err := c.Search(docs[17].Vector, 3, nil)
@@ -214,12 +221,16 @@ func TestStorageKinds(t *testing.T) {
 		stats[k.name] = st
 	}
 	if stats["f32"].CompactBytes != 0 || stats["i8"].CompactBytes < 5000*32 ||
-		stats["i8none"].VectorBytes >= stats["i8"].VectorBytes {
+		stats["i8none"].VectorBytes >= stats["i8"].VectorBytes ||
+		stats["i8file"].VectorBytes*4 >= stats["i8"].VectorBytes {
 		t.Fatalf("bytes by kind: %+v", stats)
 	}
 	_, err := db.CreateCollection("bad", CollectionConfig{Dim: 4, Storage: 9})
 	wantCode(t, err, ErrInvalid)
 	_, err = db.CreateCollection("bad", CollectionConfig{Dim: 4, Storage: Int8, Rerank: 65})
+	wantCode(t, err, ErrInvalid)
+	_, err = db.CreateCollection("bad", CollectionConfig{Dim: 4, Storage: Int8, ExactInFile: true,
+		NoExactVectors: true})
 	wantCode(t, err, ErrInvalid)
 }
 

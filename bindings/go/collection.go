@@ -82,9 +82,13 @@ type CollectionConfig struct {
 	EfSearch       int
 	// Storage (0 = F32).  With F16 or Int8 a search re-ranks its best
 	// Rerank x k candidates on the exact vectors kept in RAM, so distances
-	// are exact; NoExactVectors keeps only the compact copy (least memory,
-	// approximate distances: akidb_exact_vectors in akidb.h).
+	// are exact; ExactInFile reads them from the collection's checkpoint
+	// file instead (the same results, far less RAM once a checkpoint holds
+	// them); NoExactVectors keeps only the compact copy (least memory,
+	// approximate distances: akidb_exact_vectors in akidb.h).  At most
+	// one of the two.
 	Storage        Storage
+	ExactInFile    bool
 	NoExactVectors bool
 	Rerank         int // 1..64; 0 = the library's default (2); ignored for F32
 }
@@ -182,8 +186,14 @@ func (db *DB) CreateCollection(name string, cfg CollectionConfig) (*Collection, 
 	if cfg.Storage != 0 {
 		c.storage = C.akidb_storage(cfg.Storage)
 	}
+	if cfg.NoExactVectors && cfg.ExactInFile {
+		return nil, newError("CreateCollection", ErrInvalid, "ExactInFile and NoExactVectors are exclusive")
+	}
 	if cfg.NoExactVectors {
 		c.exact = C.AKIDB_EXACT_NONE
+	}
+	if cfg.ExactInFile {
+		c.exact = C.AKIDB_EXACT_FILE
 	}
 	if cfg.Rerank < 0 || cfg.Rerank > 1<<30 {
 		return nil, newError("CreateCollection", ErrInvalid, "Rerank %d is out of range", cfg.Rerank)
@@ -324,7 +334,8 @@ func (c *Collection) Config() (CollectionConfig, error) {
 		out = CollectionConfig{Dim: int(cfg.dim), Metric: Metric(cfg.metric), M: int(cfg.hnsw_m),
 			EfConstruction: int(cfg.ef_construction), EfSearch: int(cfg.ef_search),
 			Storage: Storage(cfg.storage), NoExactVectors: cfg.exact == C.AKIDB_EXACT_NONE,
-			Rerank: int(cfg.rerank)}
+			ExactInFile: cfg.exact == C.AKIDB_EXACT_FILE,
+			Rerank:      int(cfg.rerank)}
 		return nil
 	})
 	return out, err

@@ -190,6 +190,11 @@ class TestCollections(ServerCase):
         self.assertEqual(info["bytes"], sum(parts.values()))
         self.assertGreaterEqual(parts["compact_vectors"], 5000 * 16)
         self.assertEqual(info["storage"], "int8")
+        c = create(self, self.srv, "infile", dim=16, metric="l2", storage="int8",
+                   exact_vectors="file")
+        self.assertEqual((c["storage"], c["exact_vectors"]), ("int8", "file"))
+        self.assertEqual(call(self.srv, "GET", "/v1/collections/infile").json["exact_vectors"],
+                         "file")
 
     def test_default_metric_and_every_metric(self):
         c = create(self, self.srv, "dm", dim=2, metric="l2")

@@ -54,7 +54,7 @@ _METRICS = {"l2": _capi.METRIC_L2, "cosine": _capi.METRIC_COSINE, "dot": _capi.M
 _METRIC_NAMES = {v: k for k, v in _METRICS.items()}
 _STORAGE = {"f32": _capi.STORAGE_F32, "f16": _capi.STORAGE_F16, "int8": _capi.STORAGE_INT8}
 _STORAGE_NAMES = {v: k for k, v in _STORAGE.items()}
-_EXACT = {"ram": _capi.EXACT_RAM, "none": _capi.EXACT_NONE}
+_EXACT = {"ram": _capi.EXACT_RAM, "file": _capi.EXACT_FILE, "none": _capi.EXACT_NONE}
 _EXACT_NAMES = {v: k for k, v in _EXACT.items()}
 _TIER_NAMES = {_capi.TIER_HOT: "hot", _capi.TIER_WARM: "warm", _capi.TIER_COLD: "cold"}
 _TIERS = {v: k for k, v in _TIER_NAMES.items()}
@@ -804,8 +804,11 @@ class Database:
             4096 vectors).
         exact_vectors: for f16/int8, "ram" keeps the f32 vectors too and
             re-ranks the best rerank x k candidates on them (exact distances,
-            f32 recall); "none" keeps only the compact copy (least memory,
-            approximate distances).  See akidb_exact_vectors in akidb.h.
+            f32 recall); "file" reads them from the collection's checkpoint
+            file instead (the same results, far less RAM once a checkpoint
+            holds them; a system call per re-ranked vector); "none" keeps
+            only the compact copy (least memory, approximate distances).
+            See akidb_exact_vectors in akidb.h.
         rerank: candidates re-ranked per hit (1..64; None = 2).
         exist_ok: return the existing collection if it has this dim and
         metric instead of raising AlreadyExists.

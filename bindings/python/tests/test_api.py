@@ -224,19 +224,20 @@ class CollectionTest(DBTest):
         rows = [[rng.gauss(0, 1) for _ in range(48)] for _ in range(5000)]
         sizes = {}
         for storage, exact in (("f32", "ram"), ("f16", "ram"), ("int8", "ram"),
-                               ("int8", "none")):
+                               ("int8", "file"), ("int8", "none")):
             name = f"{storage}_{exact}"
             col = self.db.create_collection(name, 48, metric="l2", storage=storage,
                                             exact_vectors=exact, rerank=3)
             ids = col.insert(rows)
             col.index_wait()
+            col.checkpoint()    # "file": the exact vectors leave RAM for the file
             cfg = col.config()
             # rerank is ignored (kept as 0) for f32, whose vectors are exact
             self.assertEqual((cfg["storage"], cfg["exact_vectors"], cfg["rerank"]),
                              (storage, exact, 0 if storage == "f32" else 3))
             hits = col.search(rows[17], k=5)
             self.assertEqual(hits[0].id, ids[17])
-            if exact == "ram":
+            if exact in ("ram", "file"):
                 self.assertEqual(hits[0].distance, 0.0)
             st = col.stats()
             self.assertEqual(st.bytes, st.vector_bytes + st.compact_bytes + st.graph_bytes +
@@ -245,6 +246,8 @@ class CollectionTest(DBTest):
         self.assertEqual(sizes["f32_ram"].compact_bytes, 0)
         self.assertGreaterEqual(sizes["int8_ram"].compact_bytes, 5000 * 48)
         self.assertLess(sizes["int8_none"].vector_bytes, sizes["int8_ram"].vector_bytes)
+        # what stays in RAM: the last partly filled block of 1024
+        self.assertLess(sizes["int8_file"].vector_bytes * 4, sizes["int8_ram"].vector_bytes)
         for bad in ({"storage": "int4"}, {"storage": None}, {"exact_vectors": "disk"},
                     {"rerank": 0}, {"rerank": 65}):
             with self.assertRaises(akidb.InvalidArgument, msg=repr(bad)):
