@@ -7,13 +7,20 @@
  *               [--exact ram|file|none] [--rerank N] [--efs 10,16,...]
  *               [--passes 3] [--workdir DIR] [--batch 1000]
  *               [--sync default|always|interval|none] [--check-codes N]
+ *               [--m 16] [--efc 200] [--budget BYTES]
  *
- * As bench_hnsw: M=16, ef_construction=200, default open options (sync
+ * As bench_hnsw: M=16, ef_construction=200 (--m, --efc), default open
+ * options (sync
  * ALWAYS) with the index-lag bound off, so the build time runs from the
  * first insert until akidb_index_wait returns (the indexer thread links
  * every vector); index memory is VmRSS after the build minus VmRSS after
  * the data was loaded.  Then, per ef, recall@10 and QPS over all queries
- * on one thread (fastest of --passes), scored by quant_common.
+ * on one thread (fastest of --passes), scored by quant_common.  Every
+ * side is measured after a checkpoint (AKIDB_EXACT_FILE's vectors are in
+ * the file then).  --budget sets akidb_options.memory_budget: after the
+ * build the tier worker runs once, and the collection's tier and the
+ * bytes the budget counts (akidb_collection_stat) are reported (the
+ * million-vector run of docs/BENCHMARKS.md).
  *
  * The storage kind, where the exact vectors live and the re-rank factor
  * are fields of akidb_collection_config version 2 (storage, exact,
@@ -52,7 +59,8 @@ static void usage(void)
             "usage: bench_quant --data DIR --set STEM --storage f32|f16|int8 [--impl NAME]\n"
             "                   [--exact ram|file|none] [--rerank N] [--efs 10,16,...]\n"
             "                   [--passes 3] [--workdir DIR] [--batch 1000]\n"
-            "                   [--sync default|always|interval|none] [--check-codes N]\n");
+            "                   [--sync default|always|interval|none] [--check-codes N]\n"
+            "                   [--m 16] [--efc 200] [--budget BYTES]\n");
     exit(2);
 }
 
@@ -164,6 +172,8 @@ int main(int argc, char **argv)
     const char *data = "build/bench/quant", *set = NULL, *storage = "f32", *impl = NULL;
     const char *exact = NULL, *workdir = "build/bench", *sync = "default";
     uint32_t rerank = 0, passes = 3, batch = 1000, check_codes = 0, efs[QUANT_MAX_EFS], i, n, dim;
+    uint32_t m = 16, efc = 200;
+    unsigned long long budget = 0;
     int n_efs = quant_parse_list("10,16,24,32,48,64,96,128,192,256", efs, QUANT_MAX_EFS);
     int e, rc, ret = 1, have_dir = 0;
     char dbdir[4096], implbuf[64];
@@ -194,6 +204,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--check-codes")) check_codes = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--workdir")) workdir = v;
         else if (!strcmp(a, "--sync")) sync = v;
+        else if (!strcmp(a, "--m")) m = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--efc")) efc = (uint32_t)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--budget")) budget = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--efs")) {
             if ((n_efs = quant_parse_list(v, efs, QUANT_MAX_EFS)) == 0)
                 usage();
@@ -242,10 +255,14 @@ int main(int argc, char **argv)
     else if (strcmp(sync, "default") != 0)
         usage();
     aopts.max_index_lag = AKIDB_NEVER;
+    if (budget) {
+        aopts.memory_budget = budget;
+        aopts.tier_interval_ms = AKIDB_NEVER;   /* run once below, after the build */
+    }
 
     akidb_collection_config_init(&cfg, dim, AKIDB_METRIC_L2);
-    cfg.hnsw_m = 16;
-    cfg.ef_construction = 200;
+    cfg.hnsw_m = m;
+    cfg.ef_construction = efc;
 #if HAVE_STORAGE
     if (!strcmp(storage, "f16"))
         cfg.storage = AKIDB_STORAGE_F16;
@@ -266,13 +283,13 @@ int main(int argc, char **argv)
     if (rerank)
         cfg.rerank = rerank;
     printf("RESULT impl=%s set=%s kind=info version=%s storage=%s exact=%d rerank=%u n=%u "
-           "nq=%u dim=%u k=%d m=16 efc=200 passes=%u\n",
+           "nq=%u dim=%u k=%d m=%u efc=%u passes=%u\n",
            impl, set, akidb_version(), storage, (int)cfg.exact, (unsigned)cfg.rerank, n,
-           s.queries.n, dim, QUANT_K, passes);
+           s.queries.n, dim, QUANT_K, m, efc, passes);
 #else
     printf("RESULT impl=%s set=%s kind=info version=%s storage=f32 exact=ram rerank=0 n=%u "
-           "nq=%u dim=%u k=%d m=16 efc=200 passes=%u\n",
-           impl, set, akidb_version(), n, s.queries.n, dim, QUANT_K, passes);
+           "nq=%u dim=%u k=%d m=%u efc=%u passes=%u\n",
+           impl, set, akidb_version(), n, s.queries.n, dim, QUANT_K, m, efc, passes);
 #endif
     printf("akidb %s %s: %s, %u x %u, %u queries\n", akidb_version(), storage, set, n, dim,
            s.queries.n);
@@ -358,6 +375,38 @@ int main(int argc, char **argv)
            impl, set, rss_data, rss_build, hwm_build, rss_settled - rss_data,
            rss_build - rss_data);
 
+    {
+        /* What the memory budget counts, by component (akidb.h) */
+        akidb_collection_stats st;
+        akidb_tier tier = AKIDB_TIER_HOT;
+        memset(&st, 0, sizeof st);
+        st.version = AKIDB_COLLECTION_STATS_VERSION;
+        rc = akidb_collection_stat(db, COLL, &st);
+        if (rc == AKIDB_OK && budget)
+            rc = akidb_tier_run_once(db);
+        if (rc == AKIDB_OK)
+            rc = akidb_tier_get(db, COLL, &tier);
+        if (rc != AKIDB_OK) {
+            fprintf(stderr, "bench_quant: stats/tier: %s (%s)\n", akidb_errstr(rc),
+                    akidb_errmsg(db));
+            goto out;
+        }
+        printf("counted bytes: %.1f MiB (vectors %.1f, compact %.1f, graph %.1f, documents "
+               "%.1f); budget %.1f MiB; tier %s\n", st.bytes / 1048576.0,
+               st.vector_bytes / 1048576.0, st.compact_bytes / 1048576.0,
+               st.graph_bytes / 1048576.0, st.document_bytes / 1048576.0, budget / 1048576.0,
+               tier == AKIDB_TIER_HOT ? "hot" : "not hot");
+        printf("RESULT impl=%s set=%s kind=bytes total=%llu vectors=%llu compact=%llu graph=%llu "
+               "documents=%llu budget=%llu tier=%d\n",
+               impl, set, (unsigned long long)st.bytes, (unsigned long long)st.vector_bytes,
+               (unsigned long long)st.compact_bytes, (unsigned long long)st.graph_bytes,
+               (unsigned long long)st.document_bytes, budget, (int)tier);
+        if (budget && tier != AKIDB_TIER_HOT) {
+            fprintf(stderr, "bench_quant: the collection left HOT under a budget of %llu bytes\n",
+                    budget);
+            goto out;
+        }
+    }
     if (check_codes && check_codes_against(db, &s, ids[0], check_codes, impl) != 0)
         goto out;
 

@@ -478,9 +478,10 @@ typedef enum akidb_storage {
  *         threshold bounds; akidb_checkpoint() moves them to the file),
  *         the graph's tail, and, for INT8, the first 4096 until the grid
  *         is trained.  Costs a system call per re-ranked vector (about
- *         1.5-2 us each: a few percent of a search at the default
- *         rerank 2; docs/BENCHMARKS.md) and, once the page cache has
- *         dropped the file, a disk read.  The file's bytes are checked
+ *         2 us each on the VM measured: at the default rerank 2 and
+ *         k 10, ~45 us a search, which halves the QPS of RAM at a small
+ *         ef and costs 20-35% at ef 64; docs/BENCHMARKS.md) and, once the
+ *         page cache has dropped the file, a disk read.  The file's bytes are checked
  *         (CRC-32C) when it is written and when it is loaded, not at each
  *         read; a read that fails (the file truncated or the disk failing
  *         under the handle) fails that search with AKIDB_CORRUPT or

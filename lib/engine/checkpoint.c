@@ -649,9 +649,10 @@ int akidb__ckpt_write_mem(const akidb__env *env, const akidb__collection *c, uin
  * it back under memory pressure.  pread rather than a mapping: a file
  * truncated or a disk failing under the handle is then an error returned
  * by the search (AKIDB_CORRUPT / AKIDB_IOERR naming the file), not a
- * SIGBUS in the application; it costs ~1.4 us more per vector read than a
- * mapping on the VMs measured (docs/BENCHMARKS.md), a few percent of an
- * int8 search that re-ranks 2 x k vectors. */
+ * SIGBUS in the application.  The price is a system call per vector:
+ * ~2.1 us against ~0.7-1 us for a copy from a mapping on the VM measured,
+ * which at rerank 2 x k = 20 reads a search is most of the difference
+ * between this mode's QPS and RAM's (docs/BENCHMARKS.md). */
 typedef struct ckpt_vectors {
     const akidb_allocator *alloc;
     int fd;

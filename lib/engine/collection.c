@@ -956,12 +956,23 @@ fail:
     return rc;
 }
 
-/* Step 2: capacity for everything commit will touch. */
+/* How many of n strings are there (not NULL). */
+static size_t count_present(char *const *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += s[i] != NULL;
+    return k;
+}
+
+/* Step 2: capacity for everything commit will touch.  The external-id
+ * map grows only for rows that have one: a collection without external
+ * ids saves its 32 bytes per document. */
 static int reserve(akidb__collection *c, const batch *b)
 {
     uint32_t need = akidb__hnsw_size(c->index) + (uint32_t)b->n;
     if (grow_nodes(c, need) || map_reserve(c->alloc, &c->id_map, b->n) ||
-        map_reserve(c->alloc, &c->ext_map, b->n) ||
+        map_reserve(c->alloc, &c->ext_map, count_present(b->ext, b->n)) ||
         akidb__hnsw_reserve(c->index, (uint32_t)b->n))
         return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu",
                           c->name, b->n);
@@ -1512,7 +1523,7 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
         return akidb__err(AKIDB_CORRUPT, "%s: index holds %u nodes for %u documents", what,
                           akidb__hnsw_size(index), n);
     if (grow_nodes(c, n ? n : 1) || map_reserve(c->alloc, &c->id_map, n) ||
-        map_reserve(c->alloc, &c->ext_map, n))
+        map_reserve(c->alloc, &c->ext_map, count_present(ext, n)))
         return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
     uint64_t max_id = 0;
     for (uint32_t i = 0; i < n && !why; i++) {
