@@ -1393,7 +1393,7 @@ AKIDB_API int akidb_snapshot_delete(akidb *db, const char *coll, const char *id)
  * AKIDB_NOTFOUND, AKIDB_IOERR, AKIDB_NOMEM.  Thread safe. */
 AKIDB_API int akidb_export_parquet(akidb *db, const char *coll, const char *path);
 
-#define AKIDB_IMPORT_OPTIONS_VERSION 2
+#define AKIDB_IMPORT_OPTIONS_VERSION 3
 
 /* How akidb_import_parquet() maps columns, and where it starts.  Fill with
  * akidb_import_options_init().  Strings and callbacks are borrowed for the
@@ -1434,7 +1434,16 @@ AKIDB_API int akidb_export_parquet(akidb *db, const char *coll, const char *path
  *   resume_row_out   out: NULL, or receives the file row a later import
  *                    should start at (its skip_rows): the file's row count
  *                    after a success, the first row not written after a
- *                    failure */
+ *                    failure
+ *   ---- version 3 ----
+ *   storage          for a collection the import creates (akidb_storage).
+ *                    0 (the default) = the file's akidb.storage (a file
+ *                    AkiDB wrote from an f16 or int8 collection says so),
+ *                    else F32.  Into an existing collection: 0 or its own
+ *                    kind; another is AKIDB_INVALID.
+ *   exact, rerank    for a collection the import creates with F16 or INT8
+ *                    storage: as akidb_collection_config's (defaults
+ *                    AKIDB_EXACT_RAM and 0 = 2) */
 typedef struct akidb_import_options {
     uint32_t version;
     const char *vector_column;
@@ -1450,10 +1459,16 @@ typedef struct akidb_import_options {
     void (*notice)(void *ctx, akidb_log_level level, const char *msg);
     void *notice_ctx;
     uint64_t *resume_row_out;
+
+    /* ---- version 3 ---- */
+    akidb_storage storage;
+    akidb_exact_vectors exact;
+    uint32_t rerank;
 } akidb_import_options;
 
 /* Fill *opts with the defaults (vector_column "vector", metric 0: the
- * file's, no id or metadata columns, no callbacks, no skip).  A macro over
+ * file's, no id or metadata columns, no callbacks, no skip, storage 0:
+ * the file's, exact vectors in RAM, rerank 0).  A macro over
  * the exported akidb_import_options_init_v(), like akidb_options_init:
  * the library writes the fields of the version this program was compiled
  * with, and no more.  NULL is ignored.  Thread safe. */

@@ -560,6 +560,19 @@ TEST(cli_import_output)
     ASSERT_HAS(out, "metadata akidb.metric = cosine");
     ASSERT_EQ(akidb_run("import --db db --collection f --parquet d.parquet"), 0);
     ASSERT_HAS(err, "metric cosine");
+    /* the storage kind of a new collection */
+    ASSERT_EQ(akidb_run("import --db db --collection g --parquet three.parquet --storage int8 "
+                        "--exact-vectors file --rerank 3"), 0);
+    ASSERT_HAS(err, "collection g stores int8 (asked for), exact vectors file, re-rank 3 x k");
+    ASSERT_EQ(akidb_run("info --db db --collection g"), 0);
+    ASSERT_HAS(out, "int8, exact vectors in the checkpoint file, re-rank 3 x k");
+    ASSERT_EQ(akidb_run("import --db db --collection g --parquet three.parquet --storage f16"), 1);
+    ASSERT_HAS(err, "storage f16 conflicts with collection g, which stores int8");
+    ASSERT_EQ(akidb_run("import --db db --collection h --parquet three.parquet --storage int4"), 2);
+    ASSERT_HAS(err, "--storage must be f32, f16 or int8, not int4");
+    ASSERT_EQ(akidb_run("import --db db --collection h --parquet three.parquet "
+                        "--exact-vectors disk"), 2);
+    ASSERT_EQ(akidb_run("import --db db --collection h --parquet three.parquet --rerank 0"), 2);
 }
 
 /* Progress reaches a log or a pipe too: periodic lines on stderr. */

@@ -641,6 +641,104 @@ TEST(import_honours_the_files_metric_and_hnsw_settings)
     free(file);
 }
 
+/* Storage kinds (options version 3): a new collection takes the file's
+ * akidb.storage (an int8 collection's export says int8), or the storage,
+ * exact and rerank asked for; into an existing collection only its own
+ * kind is accepted; unknown values are refused before anything is read. */
+TEST(import_storage_kind)
+{
+    enum { N = 300, DIM = 8 };
+    float *vec = make_vectors(N, DIM, 9);
+    akidb *db = open_db("db");
+    akidb_collection_config cfg;
+    akidb_collection_config_init(&cfg, DIM, AKIDB_METRIC_L2);
+    cfg.storage = AKIDB_STORAGE_INT8;
+    ASSERT_OK(akidb_collection_create(db, "i8", &cfg));
+    ASSERT_OK(akidb_insert(db, "i8", N, vec, NULL, NULL, NULL));
+    char *file = path_in("i8.parquet");
+    ASSERT_OK(akidb_export_parquet(db, "i8", file));
+
+    notices nt;
+    memset(&nt, 0, sizeof nt);
+    akidb_import_options o;
+    akidb_import_options_init(&o);
+    ASSERT_EQ(o.storage, 0);
+    ASSERT_EQ(o.exact, AKIDB_EXACT_RAM);
+    ASSERT_EQ(o.rerank, 0);
+    o.notice = notice_cb;
+    o.notice_ctx = &nt;
+    ASSERT_OK(akidb_import_parquet(db, "from_file", file, &o, NULL));
+    akidb_collection_config got;
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
+    ASSERT_OK(akidb_collection_info(db, "from_file", &got));
+    ASSERT_EQ(got.storage, AKIDB_STORAGE_INT8);
+    ASSERT_EQ(got.exact, AKIDB_EXACT_RAM);
+    ASSERT_HAS(nt.text, "stores int8 (the file's akidb.storage)");
+
+    o.storage = AKIDB_STORAGE_F16;
+    o.exact = AKIDB_EXACT_FILE;
+    o.rerank = 3;
+    ASSERT_OK(akidb_import_parquet(db, "asked", file, &o, NULL));
+    ASSERT_OK(akidb_collection_info(db, "asked", &got));
+    ASSERT_EQ(got.storage, AKIDB_STORAGE_F16);
+    ASSERT_EQ(got.exact, AKIDB_EXACT_FILE);
+    ASSERT_EQ(got.rerank, 3);
+    ASSERT_EQ(count_of(db, "asked"), N);
+
+    /* into an existing collection: its own kind, or none named */
+    o.storage = AKIDB_STORAGE_INT8;
+    ASSERT_RC(akidb_import_parquet(db, "asked", file, &o, NULL), AKIDB_INVALID);
+    ASSERT_HAS(akidb_errmsg(NULL), "storage int8 conflicts with collection asked, which "
+                                   "stores f16");
+    ASSERT_EQ(count_of(db, "asked"), N);
+    o.storage = 0;
+    ASSERT_OK(akidb_import_parquet(db, "asked", file, &o, NULL));
+    ASSERT_EQ(count_of(db, "asked"), 2 * N);
+
+    o.storage = (akidb_storage)7;
+    ASSERT_RC(akidb_import_parquet(db, "bad", file, &o, NULL), AKIDB_INVALID);
+    ASSERT_HAS(akidb_errmsg(NULL), "storage 7 is unknown");
+    o.storage = 0;
+    o.exact = (akidb_exact_vectors)5;
+    ASSERT_RC(akidb_import_parquet(db, "bad", file, &o, NULL), AKIDB_INVALID);
+    o.exact = AKIDB_EXACT_RAM;
+    o.rerank = 65;
+    ASSERT_RC(akidb_import_parquet(db, "bad", file, &o, NULL), AKIDB_INVALID);
+    assert_no_collection(db, "bad");
+    ASSERT_OK(akidb_close(db));
+    free(vec);
+    free(file);
+}
+
+/* A version 2 struct (before storage) is read by its size too. */
+TEST(import_options_version_2_is_read_by_its_size)
+{
+    size_t v2_size = offsetof(akidb_import_options, storage);
+    unsigned char *v2 = malloc(v2_size + 64);
+    ASSERT(v2 != NULL);
+    memset(v2, 0xA5, v2_size + 64);
+    akidb_import_options_init_v((akidb_import_options *)v2, 2);
+    for (size_t i = v2_size; i < v2_size + 64; i++)
+        ASSERT_EQ(v2[i], 0xA5);
+    enum { N = 20, DIM = 3 };
+    float *vec = make_vectors(N, DIM, 10);
+    tcolumn cols[] = { { "vector", AKIDB__PQ_FLOAT_LIST, NULL, NULL, NULL, vec, DIM } };
+    char *file = path_in("v2.parquet");
+    write_file(file, N, 16, cols, 1, NULL, NULL, 0);
+    akidb *db = open_db("db");
+    uint64_t rows = 0;
+    ASSERT_OK(akidb_import_parquet(db, "c", file, (const akidb_import_options *)v2, &rows));
+    ASSERT_EQ(rows, N);
+    akidb_collection_config got;
+    got.version = AKIDB_COLLECTION_CONFIG_VERSION;
+    ASSERT_OK(akidb_collection_info(db, "c", &got));
+    ASSERT_EQ(got.storage, AKIDB_STORAGE_F32);
+    ASSERT_OK(akidb_close(db));
+    free(v2);
+    free(vec);
+    free(file);
+}
+
 /* A program built against version 1 of akidb_import_options (no
  * skip_rows, notice, resume_row_out) passes a smaller struct: the library
  * must read only that much (ASan catches a read past it). */

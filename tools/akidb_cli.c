@@ -56,12 +56,14 @@ enum {
     O_DB = 1u << 0, O_COLLECTION = 1u << 1, O_PARQUET = 1u << 2, O_ID_COLUMN = 1u << 3,
     O_VECTOR_COLUMN = 1u << 4, O_METADATA_COLUMNS = 1u << 5, O_METRIC = 1u << 6,
     O_ID = 1u << 7, O_EXTERNAL_ID = 1u << 8, O_VECTOR = 1u << 9, O_K = 1u << 10,
-    O_EF = 1u << 11, O_EXACT = 1u << 12, O_SKIP = 1u << 13, O_TIER = 1u << 14
+    O_EF = 1u << 11, O_EXACT = 1u << 12, O_SKIP = 1u << 13, O_TIER = 1u << 14,
+    O_STORAGE = 1u << 15, O_EXACT_VECTORS = 1u << 16, O_RERANK = 1u << 17
 };
 
 typedef struct args {
     const char *db, *collection, *parquet, *id_column, *vector_column, *metadata_columns,
-        *metric, *id, *external_id, *vector, *k, *ef, *skip, *tier;
+        *metric, *id, *external_id, *vector, *k, *ef, *skip, *tier, *storage, *exact_vectors,
+        *rerank;
     int exact;
     int help;
     const char *pos[2];   /* positional words (snapshot action, inspect file, help topic) */
@@ -93,6 +95,9 @@ static const opt_def options[] = {
     { "--exact", O_EXACT, SIZE_MAX },
     { "--skip", O_SKIP, offsetof(args, skip) },
     { "--tier", O_TIER, offsetof(args, tier) },
+    { "--storage", O_STORAGE, offsetof(args, storage) },
+    { "--exact-vectors", O_EXACT_VECTORS, offsetof(args, exact_vectors) },
+    { "--rerank", O_RERANK, offsetof(args, rerank) },
 };
 
 /* ---- commands ------------------------------------------------------------ */
@@ -523,6 +528,23 @@ static int cmd_import(const command *c, const args *a)
         return usage_error(c, "--metric must be l2, cosine or dot, not %s", a->metric);
     if (a->skip && parse_u64(a->skip, 0, UINT64_MAX, &o.skip_rows))
         return usage_error(c, "--skip needs a row number (0 or more), not %s", a->skip);
+    if (a->storage) {
+        if (!strcmp(a->storage, "f32")) o.storage = AKIDB_STORAGE_F32;
+        else if (!strcmp(a->storage, "f16")) o.storage = AKIDB_STORAGE_F16;
+        else if (!strcmp(a->storage, "int8")) o.storage = AKIDB_STORAGE_INT8;
+        else return usage_error(c, "--storage must be f32, f16 or int8, not %s", a->storage);
+    }
+    if (a->exact_vectors) {
+        if (!strcmp(a->exact_vectors, "ram")) o.exact = AKIDB_EXACT_RAM;
+        else if (!strcmp(a->exact_vectors, "file")) o.exact = AKIDB_EXACT_FILE;
+        else if (!strcmp(a->exact_vectors, "none")) o.exact = AKIDB_EXACT_NONE;
+        else return usage_error(c, "--exact-vectors must be ram, file or none, not %s",
+                                a->exact_vectors);
+    }
+    uint64_t rerank = 0;
+    if (a->rerank && parse_u64(a->rerank, 1, 64, &rerank))
+        return usage_error(c, "--rerank must be 1..64, not %s", a->rerank);
+    o.rerank = (uint32_t)rerank;
     if (!valid_name(a->collection))
         return usage_error(c, "collection name \"%s\" is invalid: use 1..%d characters from "
                            "[A-Za-z0-9_-]", a->collection, AKIDB_MAX_NAME_LEN);
@@ -910,7 +932,9 @@ static int cmd_info(const command *c, const args *a)
                                                                       : "f32");
     if (cfg.storage == AKIDB_STORAGE_F16 || cfg.storage == AKIDB_STORAGE_INT8)
         printf(", exact vectors %s, re-rank %u x k%s",
-               cfg.exact == AKIDB_EXACT_NONE ? "none (approximate distances)" : "in RAM",
+               cfg.exact == AKIDB_EXACT_NONE   ? "none (approximate distances)"
+               : cfg.exact == AKIDB_EXACT_FILE ? "in the checkpoint file"
+                                               : "in RAM",
                cfg.rerank ? cfg.rerank : 2, cfg.rerank ? "" : " (default)");
     printf("\n");
     printf("documents        %" PRIu64 "\n", st.count);
@@ -1193,13 +1217,23 @@ static int cmd_help(const command *c, const args *a)
 static const command commands[] = {
     { "import", "--db DIR --collection NAME --parquet FILE [--id-column C]\n"
       "                    [--vector-column C] [--metadata-columns C,...]\n"
-      "                    [--metric l2|cosine|dot] [--skip N]",
+      "                    [--metric l2|cosine|dot] [--skip N] [--storage f32|f16|int8]\n"
+      "                    [--exact-vectors ram|file|none] [--rerank N]",
       "import a Parquet file (DuckDB, pyarrow, Polars, AkiDB) into a collection",
       "Creates the database (in a missing or empty directory) and the collection\n"
       "when they do not exist.  A new collection takes the file's vector dimension;\n"
       "its metric is --metric, else the file's akidb.metric (files AkiDB exported),\n"
       "else l2, and AkiDB files also give their HNSW settings.  A --metric that\n"
       "differs from the file's or from an existing collection's is refused.\n"
+      "\n"
+      "Storage of a new collection (akidb.h, akidb_storage):\n"
+      "  --storage f32|f16|int8  what the graph search walks on (default: the file's\n"
+      "                        akidb.storage, else f32); into an existing collection\n"
+      "                        only its own kind is accepted\n"
+      "  --exact-vectors ram|file|none  f16/int8: where the exact vectors stay for\n"
+      "                        re-ranking: RAM (default), only the checkpoint file,\n"
+      "                        or nowhere (approximate distances)\n"
+      "  --rerank N            f16/int8: candidates re-ranked per hit, 1..64 (default 2)\n"
       "\n"
       "Columns (the mapping chosen is printed):\n"
       "  --vector-column C     the vectors, LIST<FLOAT> (default: vector)\n"
@@ -1218,7 +1252,7 @@ static const command commands[] = {
       "A collection that already holds documents gets a warning when rows without\n"
       "an external id would be added again.",
       O_DB | O_COLLECTION | O_PARQUET | O_ID_COLUMN | O_VECTOR_COLUMN | O_METADATA_COLUMNS |
-      O_METRIC | O_SKIP, 0, cmd_import },
+      O_METRIC | O_SKIP | O_STORAGE | O_EXACT_VECTORS | O_RERANK, 0, cmd_import },
     { "export", "--db DIR --collection NAME --parquet FILE",
       "write a collection to a Parquet file (the snapshot format)",
       "FILE is replaced.  DuckDB, pandas and Polars read it; 'akidb import' reads\n"

@@ -440,6 +440,17 @@ func TestSnapshotsParquetRecordsMetrics(t *testing.T) {
 	if cfg, err := cc.Config(); err != nil || cfg.Metric != Cosine {
 		t.Fatalf("imported cosine export: %+v, %v", cfg, err)
 	}
+	// the storage kind of a collection the import creates
+	if _, err := db.ImportParquet("i8_copy", cpath, &ImportOptions{Storage: Int8, ExactInFile: true,
+		Rerank: 3}); err != nil {
+		t.Fatal(err)
+	}
+	ic, _ := db.Collection("i8_copy")
+	if cfg, err := ic.Config(); err != nil || cfg.Storage != Int8 || !cfg.ExactInFile || cfg.Rerank != 3 {
+		t.Fatalf("imported with storage: %+v, %v", cfg, err)
+	}
+	_, err = db.ImportParquet("i8_copy", cpath, &ImportOptions{Storage: F16})
+	wantCode(t, err, ErrInvalid)
 	if err := c.DeleteSnapshot(id); err != nil {
 		t.Fatal(err)
 	}

@@ -250,6 +250,13 @@ type ImportOptions struct {
 	IDColumn        string   // values become external ids; "" = none
 	MetadataColumns []string // each row's metadata becomes a JSON object of these
 	Metric          Metric   // for a collection the import creates; 0 = the file's akidb.metric, else L2
+	// For a collection the import creates: Storage 0 = the file's
+	// akidb.storage, else F32 (into an existing collection only its own
+	// kind); ExactInFile, NoExactVectors and Rerank as in CollectionConfig.
+	Storage        Storage
+	ExactInFile    bool
+	NoExactVectors bool
+	Rerank         int
 }
 
 // ImportParquet imports the Parquet file path into collection name
@@ -266,6 +273,18 @@ func (db *DB) ImportParquet(name, path string, opts *ImportOptions) (uint64, err
 		}
 	}
 	metric := opts.Metric // 0 reaches the library: the file's metric
+	exact := C.int(C.AKIDB_EXACT_RAM)
+	switch {
+	case opts.ExactInFile && opts.NoExactVectors:
+		return 0, newError("ImportParquet", ErrInvalid, "ExactInFile and NoExactVectors are exclusive")
+	case opts.ExactInFile:
+		exact = C.AKIDB_EXACT_FILE
+	case opts.NoExactVectors:
+		exact = C.AKIDB_EXACT_NONE
+	}
+	if opts.Rerank < 0 || opts.Rerank > 1<<30 {
+		return 0, newError("ImportParquet", ErrInvalid, "Rerank %d is out of range", opts.Rerank)
+	}
 	var strs []*C.char
 	cstr := func(s string) *C.char {
 		p := C.CString(s)
@@ -301,7 +320,8 @@ func (db *DB) ImportParquet(name, path string, opts *ImportOptions) (uint64, err
 	var rows C.uint64_t
 	var msg *C.char
 	rc := C.akgo_import_parquet(db.h, cname, cpath, vcol, idcol, meta,
-		C.size_t(len(opts.MetadataColumns)), C.int(metric), &rows, &msg)
+		C.size_t(len(opts.MetadataColumns)), C.int(metric), C.int(opts.Storage), exact,
+		C.uint32_t(opts.Rerank), &rows, &msg)
 	return uint64(rows), check("ImportParquet", rc, msg)
 }
 

@@ -157,6 +157,7 @@ static inline int akgo_export_parquet(akidb *db, const char *coll, const char *p
 static inline int akgo_import_parquet(akidb *db, const char *coll, const char *path,
                                       const char *vector_column, const char *id_column,
                                       char **meta_cols, size_t n_meta, int metric,
+                                      int storage, int exact, uint32_t rerank,
                                       uint64_t *rows, char **msg)
 {
     akidb_import_options o;
@@ -167,6 +168,9 @@ static inline int akgo_import_parquet(akidb *db, const char *coll, const char *p
     o.metadata_columns = (const char *const *)meta_cols;
     o.n_metadata_columns = n_meta;
     o.metric = (akidb_metric)metric;
+    o.storage = (akidb_storage)storage;
+    o.exact = (akidb_exact_vectors)exact;
+    o.rerank = rerank;
     return akgo_rc(akidb_import_parquet(db, coll, path, &o, rows), msg);
 }
 static inline int akgo_store_local_open(const char *dir, akidb_store **out, char **msg)

@@ -77,6 +77,7 @@
 /* Where each version of akidb_import_options ends (see akidb.c). */
 static const size_t import_ends[] = {
     offsetof(akidb_import_options, skip_rows),   /* version 1 ends where 2 begins */
+    offsetof(akidb_import_options, storage),
     sizeof(akidb_import_options),
 };
 
@@ -119,6 +120,17 @@ static int read_options(const akidb_import_options *in, akidb_import_options *o)
         o->metric != AKIDB_METRIC_DOT)
         return akidb__err(AKIDB_INVALID, "akidb_import_parquet: metric %d is unknown (use 0 "
                           "for the file's, or AKIDB_METRIC_L2, _COSINE, _DOT)", (int)o->metric);
+    if (o->storage != 0 && o->storage != AKIDB_STORAGE_F32 && o->storage != AKIDB_STORAGE_F16 &&
+        o->storage != AKIDB_STORAGE_INT8)
+        return akidb__err(AKIDB_INVALID, "akidb_import_parquet: storage %d is unknown (use 0 "
+                          "for the file's, or AKIDB_STORAGE_F32, _F16, _INT8)", (int)o->storage);
+    if (o->exact != AKIDB_EXACT_RAM && o->exact != AKIDB_EXACT_FILE &&
+        o->exact != AKIDB_EXACT_NONE)
+        return akidb__err(AKIDB_INVALID, "akidb_import_parquet: exact %d is unknown (use "
+                          "AKIDB_EXACT_RAM, _FILE or _NONE)", (int)o->exact);
+    if (o->rerank > 64)
+        return akidb__err(AKIDB_INVALID, "akidb_import_parquet: rerank %u is out of range "
+                          "0..64", o->rerank);
     if (o->n_metadata_columns && !o->metadata_columns)
         return akidb__err(AKIDB_MISUSE, "akidb_import_parquet: metadata_columns must not be "
                           "NULL when n_metadata_columns is %zu", o->n_metadata_columns);
@@ -296,6 +308,7 @@ typedef struct job {
     int have_coll, created;
     uint64_t coll_id;               /* the collection's catalog number (never reused) */
     akidb_collection_config cfg;    /* the collection's (existing or to create) */
+    const char *storage_from;       /* why cfg.storage, for the notice */
     const char *settings_from;      /* for the notice: where cfg came from */
     uint64_t count_before;
     uint64_t rows_without_id;       /* rows pass 1 found without an external id */
@@ -442,6 +455,39 @@ static int map_columns(job *j)
 
 /* ---- step 2: the collection's settings ----------------------------------- */
 
+static const char *storage_name(akidb_storage s)
+{
+    return s == AKIDB_STORAGE_F16 ? "f16" : s == AKIDB_STORAGE_INT8 ? "int8" : "f32";
+}
+
+static const char *exact_name(akidb_exact_vectors e)
+{
+    return e == AKIDB_EXACT_NONE ? "none" : e == AKIDB_EXACT_FILE ? "file" : "ram";
+}
+
+/* The storage kind named by the file's akidb.storage (written for f16
+ * and int8 collections, docs/FORMATS.md): 0 when the file has none or
+ * names another (a warning, as for the HNSW settings: the vectors are
+ * f32 in every case, so the import goes on). */
+static void file_storage(const job *j, akidb_storage *out)
+{
+    const char *s = akidb__pqr_kv(j->r, "akidb.storage");
+    *out = 0;
+    if (!s)
+        return;
+    if (!strcmp(s, "f32"))
+        *out = AKIDB_STORAGE_F32;
+    else if (!strcmp(s, "f16"))
+        *out = AKIDB_STORAGE_F16;
+    else if (!strcmp(s, "int8"))
+        *out = AKIDB_STORAGE_INT8;
+    else {
+        char q[64];
+        notice(j, AKIDB_LOG_WARN, "%s: the file's akidb.storage %s is not f32, f16 or int8; "
+               "ignored", j->path, akidb__quote(q, sizeof q, s, 32));
+    }
+}
+
 /* A metric named by the file's akidb.metric: 0 when the file has none. */
 static int file_metric(const job *j, akidb_metric *out)
 {
@@ -539,7 +585,15 @@ static int settle_settings(job *j)
         return rc;   /* a bad name, for one */
     akidb__err_clear();
     j->have_coll = rc == AKIDB_OK;
+    akidb_storage fs;
+    file_storage(j, &fs);
+    akidb_storage want_storage = j->o.storage ? j->o.storage : fs;
     if (j->have_coll) {
+        if (j->o.storage && j->o.storage != j->cfg.storage)
+            return akidb__err(AKIDB_INVALID, "%s: storage %s conflicts with collection %s, "
+                              "which stores %s (leave the storage unset to import into it)",
+                              j->path, storage_name(j->o.storage), j->coll,
+                              storage_name(j->cfg.storage));
         if (want && want != j->cfg.metric)
             return akidb__err(AKIDB_INVALID, "%s: metric %s conflicts with collection %s, "
                               "which uses %s (leave the metric unset to import into it)",
@@ -565,6 +619,12 @@ static int settle_settings(job *j)
         j->settings_from = "the metric and HNSW settings of the file's metadata";
     else if (from_file)
         j->settings_from = "the metric asked for, the HNSW settings of the file's metadata";
+    j->cfg.storage = want_storage ? want_storage : AKIDB_STORAGE_F32;
+    if (j->cfg.storage != AKIDB_STORAGE_F32) {
+        j->cfg.exact = j->o.exact;
+        j->cfg.rerank = j->o.rerank;
+    }
+    j->storage_from = j->o.storage ? "asked for" : fs ? "the file's akidb.storage" : "the default";
     return AKIDB_OK;
 }
 
@@ -885,6 +945,10 @@ static int create_collection(job *j)
            "ef_construction %u, ef_search %u (%s)", j->coll, j->cfg.dim,
            metric_name(j->cfg.metric), j->cfg.hnsw_m, j->cfg.ef_construction,
            j->cfg.ef_search, j->settings_from);
+    if (j->cfg.storage != AKIDB_STORAGE_F32)
+        notice(j, AKIDB_LOG_INFO, "collection %s stores %s (%s), exact vectors %s, re-rank %u x k",
+               j->coll, storage_name(j->cfg.storage), j->storage_from, exact_name(j->cfg.exact),
+               j->cfg.rerank ? j->cfg.rerank : 2);
     return AKIDB_OK;
 }
 

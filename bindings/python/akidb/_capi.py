@@ -49,7 +49,7 @@ COLLECTION_STATS_VERSION = 3
 DOCUMENT_VERSION = 1
 SEARCH_PARAMS_VERSION = 1
 S3_CONFIG_VERSION = 1
-IMPORT_OPTIONS_VERSION = 1
+IMPORT_OPTIONS_VERSION = 3
 TIER_POLICY_VERSION = 1
 TIER_INFO_VERSION = 1
 TIER_STATS_VERSION = 1
@@ -258,6 +258,15 @@ class ImportOptions(Structure):
         ("metric", c_int),
         ("progress", PROGRESS_FN),
         ("progress_ctx", c_void_p),
+        # version 2
+        ("skip_rows", c_uint64),
+        ("notice", LOG_FN),
+        ("notice_ctx", c_void_p),
+        ("resume_row_out", c_void_p),
+        # version 3
+        ("storage", c_int),
+        ("exact", c_int),
+        ("rerank", c_uint32),
     ]
 
 

@@ -923,13 +923,19 @@ class Database:
                        vector_column: str = "vector", id_column: Optional[str] = None,
                        metadata_columns: Optional[Sequence[str]] = None,
                        metric: Optional[str] = None,
-                       progress: Optional[Callable[[int, int], None]] = None) -> int:
+                       progress: Optional[Callable[[int, int], None]] = None,
+                       storage: Optional[str] = None, exact_vectors: str = "ram",
+                       rerank: Optional[int] = None) -> int:
         """Import the Parquet file `path` into collection `name` (created
         with the file's dimension if missing, and `metric`: None = the
         file's akidb.metric (a file AkiDB exported), else "l2"; a metric
         that contradicts the file or an existing collection raises
         InvalidArgument; rows whose external id exists are replaced).
         progress(rows_done, rows_total) is called after each batch.
+        storage, exact_vectors, rerank: for a collection the import
+        creates, as in create_collection; storage None = the file's
+        akidb.storage (a file AkiDB wrote from an f16/int8 collection),
+        else "f32"; into an existing collection only its own storage.
         Returns the number of rows imported."""
         opts = _capi.ImportOptions()
         opts.version = _capi.IMPORT_OPTIONS_VERSION
@@ -947,6 +953,16 @@ class Database:
             opts.metric = 0 if metric is None else _METRICS[metric]
         except KeyError:
             raise InvalidArgument(f"metric must be one of {sorted(_METRICS)}") from None
+        try:
+            opts.storage = 0 if storage is None else _STORAGE[storage]
+            opts.exact = _EXACT[exact_vectors]
+        except (KeyError, TypeError):
+            raise InvalidArgument(f"storage must be None or one of {sorted(_STORAGE)}, "
+                                  f"exact_vectors one of {sorted(_EXACT)}") from None
+        if rerank is not None:
+            if not isinstance(rerank, int) or isinstance(rerank, bool) or not 1 <= rerank <= 64:
+                raise InvalidArgument(f"rerank must be an int in 1..64, not {rerank!r}")
+            opts.rerank = rerank
         if progress is not None:
             cb = _capi.PROGRESS_FN(lambda _ctx, done, total: progress(done, total))
             keep.append(cb)

@@ -357,6 +357,18 @@ class CollectionTest(DBTest):
         self.assertEqual(self.db.collection("cos_copy").metric, "cosine")
         with self.assertRaises(akidb.InvalidArgument):
             self.db.import_parquet("cos_l2", cpath, metric="l2")
+        # the storage kind of a collection the import creates
+        self.db.import_parquet("i8_copy", cpath, storage="int8", exact_vectors="file",
+                               rerank=3)
+        cfg = self.db.collection("i8_copy").config()
+        self.assertEqual((cfg["storage"], cfg["exact_vectors"], cfg["rerank"]),
+                         ("int8", "file", 3))
+        with self.assertRaises(akidb.InvalidArgument):
+            self.db.import_parquet("i8_copy", cpath, storage="f16")
+        with self.assertRaises(akidb.InvalidArgument):
+            self.db.import_parquet("x", cpath, storage="int4")
+        with self.assertRaises(akidb.InvalidArgument):
+            self.db.import_parquet("x", cpath, rerank=0)
         col.delete_snapshot(sid)
         self.assertEqual(col.snapshots(), [])
         with self.assertRaises(akidb.NotFound):
