@@ -408,7 +408,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         }
         (void)akidb__pqr_kv(r, "akidb.dim");
-        (void)akidb__pqr_find_column(r, "vector");
+        int vcol = akidb__pqr_find_column(r, "vector");
+        /* Where a vector column's values lie (AKIDB_EXACT_FILE reads them
+         * in place): every span must be inside the file. */
+        for (uint32_t per_row = 1; vcol >= 0 && per_row <= 4; per_row++) {
+            akidb__pq_span *sp = NULL;
+            size_t n_sp = 0;
+            if (akidb__pqr_plain_spans(r, (size_t)vcol, per_row, &sp, &n_sp) != AKIDB_OK)
+                continue;
+            for (size_t i = 0; i < n_sp; i++) {
+                if (sp[i].offset > size || sp[i].rows * per_row * 4 > size - sp[i].offset)
+                    abort();
+                sink_sum += buf[sp[i].offset] + sp[i].first_row;
+            }
+            free(sp);
+        }
         for (size_t g = 0; g < n_rg; g++) {
             sink_sum += akidb__pqr_row_group_rows(r, g);
             for (size_t c = 0; c < n_cols; c++) {
