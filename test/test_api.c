@@ -1446,3 +1446,69 @@ TEST_TIMEOUT(api_recall_cosine, 120)
     fprintf(stderr, "  recall@10 cosine (api) = %.4f\n", r);
     ASSERT_GE(r, 0.95);
 }
+
+/* A collection of bare vectors keeps no external-id or metadata arrays
+ * (16 bytes a document); the first document with strings brings them,
+ * every earlier document still reads as having none, and deletes,
+ * upserts and a reopen see both kinds. */
+TEST(api_strings_arrive_later)
+{
+    enum { DIM = 4, N = 300 };
+    akidb *db = open_db_sync(AKIDB_SYNC_NONE);
+    create_coll(db, "c", DIM, AKIDB_METRIC_L2);
+    float v[N * DIM];
+    for (size_t i = 0; i < N * DIM; i++)
+        v[i] = (float)(i % 97) * 0.5f + (float)(i / DIM);
+    uint64_t ids[N];
+    ASSERT_OK(akidb_insert(db, "c", N, v, NULL, NULL, ids));
+    akidb_collection_stats st;
+    memset(&st, 0, sizeof st);
+    st.version = AKIDB_COLLECTION_STATS_VERSION;
+    ASSERT_OK(akidb_collection_stat(db, "c", &st));
+    uint64_t bare_docs = st.document_bytes;
+
+    const char *ext[2] = { "a", "b" }, *meta[2] = { "{\"m\":1}", NULL };
+    uint64_t sid[2];
+    ASSERT_OK(akidb_insert(db, "c", 2, v, ext, meta, sid));
+    ASSERT_OK(akidb_collection_stat(db, "c", &st));
+    ASSERT(st.document_bytes >= bare_docs + 2 * sizeof(char *) * (N + 2));
+
+    for (int round = 0; round < 2; round++) {
+        akidb_document d;
+        memset(&d, 0, sizeof d);
+        d.version = AKIDB_DOCUMENT_VERSION;
+        ASSERT_OK(akidb_document_get(db, "c", ids[7], NULL, &d));
+        ASSERT(d.external_id == NULL && d.metadata_json == NULL);
+        akidb_document_clear(&d);
+        d.version = AKIDB_DOCUMENT_VERSION;
+        ASSERT_OK(akidb_document_get(db, "c", sid[0], NULL, &d));
+        ASSERT_STR_EQ(d.external_id, "a");
+        ASSERT_STR_EQ(d.metadata_json, "{\"m\":1}");
+        akidb_document_clear(&d);
+        uint64_t found = 0;
+        ASSERT_OK(akidb_lookup(db, "c", "b", &found));
+        ASSERT_EQ(found, sid[1]);
+        if (round == 0) {
+            /* delete one of each, replace "b": then again after a reopen */
+            ASSERT_OK(akidb_delete(db, "c", ids[3]));
+            const char *up[1] = { "b" };
+            uint64_t uid = 0;
+            ASSERT_OK(akidb_upsert(db, "c", 1, v + DIM, up, NULL, &uid));
+            ASSERT_EQ(uid, sid[1]);
+            ASSERT_OK(akidb_checkpoint(db, "c"));
+            ASSERT_OK(akidb_close(db));
+            db = open_db_sync(AKIDB_SYNC_NONE);
+        }
+        ASSERT_EQ(count_of(db, "c"), N + 1);
+        ASSERT_RC(akidb_get(db, "c", ids[3], NULL, NULL), AKIDB_NOTFOUND);
+    }
+    /* a reopened collection without strings has no arrays either */
+    create_coll(db, "bare", DIM, AKIDB_METRIC_L2);
+    ASSERT_OK(akidb_insert(db, "bare", N, v, NULL, NULL, NULL));
+    ASSERT_OK(akidb_checkpoint(db, "bare"));
+    ASSERT_OK(akidb_close(db));
+    db = open_db_sync(AKIDB_SYNC_NONE);
+    ASSERT_OK(akidb_collection_stat(db, "bare", &st));
+    ASSERT_LE(st.document_bytes, bare_docs);
+    ASSERT_OK(akidb_close(db));
+}

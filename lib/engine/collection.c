@@ -5,6 +5,9 @@
  * index numbers its nodes densely; this layer maps them to documents:
  *
  *   node_id[node], node_ext[node], node_meta[node], node_time[node]
+ *            (node_ext and node_meta exist once a document has an external
+ *            id or metadata: a collection of bare vectors saves their 16
+ *            bytes a document)
  *   id_map:  public id   -> node of the live document with that id
  *   ext_map: external id -> node of the live document with that external id
  *
@@ -222,7 +225,7 @@ static int64_t id_find(const map *m, uint64_t id)
 static int64_t ext_find(const akidb__collection *c, const char *ext, uint64_t h)
 {
     const map *m = &c->ext_map;
-    if (!m->slots)
+    if (!m->slots || !c->node_ext)
         return -1;
     for (uint32_t i = (uint32_t)mix64(h) & m->mask; m->slots[i].used; i = (i + 1) & m->mask)
         if (m->slots[i].key == h && strcmp(c->node_ext[m->slots[i].node], ext) == 0)
@@ -669,8 +672,9 @@ static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *com
     *vec = parts.exact + c->vecs.bytes;   /* (the file's vectors are in the page cache) */
     *compact = parts.compact;
     *graph = parts.graph;
-    *docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_ext +
-                                     sizeof *c->node_meta + sizeof *c->node_time) +
+    *docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_time) +
+            (c->node_ext ? (uint64_t)c->node_cap * (sizeof *c->node_ext + sizeof *c->node_meta)
+                         : 0) +
             ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
              (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0)) * sizeof(map_slot) +
             c->str_bytes;
@@ -722,19 +726,52 @@ static int grow_nodes(akidb__collection *c, uint32_t need)
     if (!ids)
         return AKIDB_NOMEM;
     c->node_id = ids;
-    char **ext = akidb__realloc_array(c->alloc, c->node_ext, cap, sizeof *ext);
-    if (!ext)
-        return AKIDB_NOMEM;
-    c->node_ext = ext;
-    char **meta = akidb__realloc_array(c->alloc, c->node_meta, cap, sizeof *meta);
-    if (!meta)
-        return AKIDB_NOMEM;
-    c->node_meta = meta;
+    if (c->node_ext) {
+        char **ext = akidb__realloc_array(c->alloc, c->node_ext, cap, sizeof *ext);
+        if (!ext)
+            return AKIDB_NOMEM;
+        c->node_ext = ext;
+        char **meta = akidb__realloc_array(c->alloc, c->node_meta, cap, sizeof *meta);
+        if (!meta)
+            return AKIDB_NOMEM;
+        c->node_meta = meta;
+    }
     int64_t *t = akidb__realloc_array(c->alloc, c->node_time, cap, sizeof *t);
     if (!t)
         return AKIDB_NOMEM;
     c->node_time = t;
     c->node_cap = cap;
+    return AKIDB_OK;
+}
+
+/* A node's external id and metadata: NULL when it has none, or when no
+ * document of the collection has had any (the arrays do not exist). */
+static inline char *ext_of(const akidb__collection *c, uint32_t node)
+{
+    return c->node_ext ? c->node_ext[node] : NULL;
+}
+
+static inline char *meta_of(const akidb__collection *c, uint32_t node)
+{
+    return c->node_meta ? c->node_meta[node] : NULL;
+}
+
+/* Make node_ext and node_meta (every entry NULL), before the first
+ * document that has an external id or metadata. */
+static int need_strings(akidb__collection *c)
+{
+    if (c->node_ext)
+        return AKIDB_OK;
+    size_t cap = c->node_cap ? c->node_cap : 1;
+    char **ext = akidb__calloc(c->alloc, cap, sizeof *ext);
+    char **meta = akidb__calloc(c->alloc, cap, sizeof *meta);
+    if (!ext || !meta) {
+        akidb__free(c->alloc, ext);
+        akidb__free(c->alloc, meta);
+        return AKIDB_NOMEM;
+    }
+    c->node_ext = ext;
+    c->node_meta = meta;
     return AKIDB_OK;
 }
 
@@ -971,8 +1008,10 @@ static size_t count_present(char *const *s, size_t n)
 static int reserve(akidb__collection *c, const batch *b)
 {
     uint32_t need = akidb__hnsw_size(c->index) + (uint32_t)b->n;
+    size_t n_ext = count_present(b->ext, b->n);
     if (grow_nodes(c, need) || map_reserve(c->alloc, &c->id_map, b->n) ||
-        map_reserve(c->alloc, &c->ext_map, count_present(b->ext, b->n)) ||
+        map_reserve(c->alloc, &c->ext_map, n_ext) ||
+        ((n_ext || count_present(b->meta, b->n)) && need_strings(c)) ||
         akidb__hnsw_reserve(c->index, (uint32_t)b->n))
         return akidb__err(AKIDB_NOMEM, "collection %s: out of memory for a batch of %zu",
                           c->name, b->n);
@@ -983,16 +1022,19 @@ static int reserve(akidb__collection *c, const batch *b)
  * tombstone it.  The id_map entry is the caller's business. */
 static void retire_node(akidb__collection *c, uint32_t node)
 {
-    c->str_bytes -= str_cost(c->node_ext[node]) + str_cost(c->node_meta[node]);
-    if (c->node_ext[node]) {
-        int64_t es = ext_find(c, c->node_ext[node], hash_str(c->node_ext[node]));
+    char *ext = ext_of(c, node), *meta = meta_of(c, node);
+    c->str_bytes -= str_cost(ext) + str_cost(meta);
+    if (ext) {
+        int64_t es = ext_find(c, ext, hash_str(ext));
         if (es >= 0)
             map_remove_at(&c->ext_map, (uint32_t)es);
-        akidb__free(c->alloc, c->node_ext[node]);
+        akidb__free(c->alloc, ext);
         c->node_ext[node] = NULL;
     }
-    akidb__free(c->alloc, c->node_meta[node]);
-    c->node_meta[node] = NULL;
+    if (meta) {
+        akidb__free(c->alloc, meta);
+        c->node_meta[node] = NULL;
+    }
     akidb__hnsw_mark_deleted(c->index, node);
 }
 
@@ -1016,8 +1058,10 @@ static void commit(akidb__collection *c, batch *b)
         if (b->ext[i])
             map_put_slot(&c->ext_map, b->hash[i], node);
         c->node_id[node] = id;
-        c->node_ext[node] = b->ext[i];
-        c->node_meta[node] = b->meta[i];
+        if (c->node_ext) {   /* else reserve() saw no strings in the batch */
+            c->node_ext[node] = b->ext[i];
+            c->node_meta[node] = b->meta[i];
+        }
         c->str_bytes += str_cost(b->ext[i]) + str_cost(b->meta[i]);
         c->node_time[node] = b->times[i];
         b->ext[i] = b->meta[i] = NULL;
@@ -1418,8 +1462,8 @@ int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
         goto done;
     }
     uint32_t node = c->id_map.slots[slot].node;
-    if ((metadata_json_out && !out_copy(c->node_meta[node], &meta_copy)) ||
-        (external_id_out && !out_copy(c->node_ext[node], &ext_copy))) {
+    if ((metadata_json_out && !out_copy(meta_of(c, node), &meta_copy)) ||
+        (external_id_out && !out_copy(ext_of(c, node), &ext_copy))) {
         akidb__out_free(meta_copy);
         rc = akidb__err(AKIDB_NOMEM, "collection %s: out of memory copying document %llu",
                         c->name, (unsigned long long)id);
@@ -1502,8 +1546,8 @@ int akidb__coll_node(const akidb__collection *c, uint32_t node, uint64_t *id,
     if (akidb__hnsw_is_deleted(c->index, node))
         return 0;
     *id = c->node_id[node];
-    *ext = c->node_ext[node];
-    *meta = c->node_meta[node];
+    *ext = ext_of(c, node);
+    *meta = meta_of(c, node);
     return 1;
 }
 
@@ -1522,8 +1566,10 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
     if (akidb__hnsw_size(index) != n)
         return akidb__err(AKIDB_CORRUPT, "%s: index holds %u nodes for %u documents", what,
                           akidb__hnsw_size(index), n);
+    size_t n_ext = count_present(ext, n);
     if (grow_nodes(c, n ? n : 1) || map_reserve(c->alloc, &c->id_map, n) ||
-        map_reserve(c->alloc, &c->ext_map, count_present(ext, n)))
+        map_reserve(c->alloc, &c->ext_map, n_ext) ||
+        ((n_ext || count_present(meta, n)) && need_strings(c)))
         return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
     uint64_t max_id = 0;
     for (uint32_t i = 0; i < n && !why; i++) {
@@ -1532,7 +1578,8 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
             if (ids[i] != 0 || ext[i] || meta[i])
                 why = "a deleted node still has a document";
             c->node_id[i] = 0;
-            c->node_ext[i] = NULL;
+            if (c->node_ext)
+                c->node_ext[i] = NULL;
             continue;
         }
         if (ids[i] == 0 || ids[i] > AKIDB__MAX_DOC_ID || id_find(&c->id_map, ids[i]) >= 0) {
@@ -1541,7 +1588,8 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
         }
         /* The maps look strings up through node_ext, so fill it first. */
         c->node_id[i] = ids[i];
-        c->node_ext[i] = ext[i];
+        if (c->node_ext)   /* else no document has strings */
+            c->node_ext[i] = ext[i];
         map_put_slot(&c->id_map, ids[i], i);
         if (ext[i]) {
             uint64_t h = hash_str(ext[i]);
@@ -1559,11 +1607,13 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
     if (why) {
         map_free(c->alloc, &c->id_map);
         map_free(c->alloc, &c->ext_map);
-        memset(c->node_ext, 0, (size_t)c->node_cap * sizeof *c->node_ext);
+        if (c->node_ext)
+            memset(c->node_ext, 0, (size_t)c->node_cap * sizeof *c->node_ext);
         return akidb__err(AKIDB_CORRUPT, "%s: %s", what, why);
     }
     for (uint32_t i = 0; i < n; i++) {
-        c->node_meta[i] = meta[i];
+        if (c->node_meta)
+            c->node_meta[i] = meta[i];
         c->node_time[i] = times[i];
         c->str_bytes += str_cost(ext[i]) + str_cost(meta[i]);
         ext[i] = meta[i] = NULL;   /* moved */
