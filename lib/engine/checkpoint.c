@@ -743,7 +743,19 @@ int akidb__ckpt_vectors_open(const akidb__env *env, const char *path, int fd, ui
     v->alloc = &env->alloc;
     v->path = pcopy;
     v->dim = dim;
-    v->fd = fd >= 0 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : open(path, O_RDONLY | O_CLOEXEC);
+    /* A descriptor of its own (not a dup of fd, which would share fd's
+     * file position and read-ahead state: the random-access advice below
+     * would slow the sequential load reading through fd), of the same
+     * file as fd. */
+    v->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat want, got;
+    if (v->fd >= 0 && fd >= 0 &&
+        (fstat(fd, &want) != 0 || fstat(v->fd, &got) != 0 || want.st_dev != got.st_dev ||
+         want.st_ino != got.st_ino)) {
+        close(v->fd);
+        v->fd = -1;
+        errno = ESTALE;   /* replaced between the two opens */
+    }
     ckpt_stream s = { .env = env, .path = path, .fd = v->fd };
     walk_fetch w = { &s, NULL, 0 };
     unsigned char head[8], *tail = NULL;

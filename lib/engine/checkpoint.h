@@ -53,9 +53,9 @@ int akidb__ckpt_peek(const akidb__env *env, const void *data, size_t len, const 
 int akidb__ckpt_write_mem(const akidb__env *env, const akidb__collection *c, uint64_t coll_id,
                           uint64_t last_seq, const char *what, void **buf_out, size_t *len_out);
 
-/* The exact vectors of the checkpoint file at `path` (through a duplicate
- * of fd when fd >= 0, else opened by path), read in place one vector at a
- * time (AKIDB_EXACT_FILE): *out's source reads row n's dim floats with
+/* The exact vectors of the checkpoint file at `path` (opened by path; when
+ * fd >= 0, it must be the file fd has open, else AKIDB_IOERR), read in
+ * place one vector at a time (AKIDB_EXACT_FILE): *out's source reads row n's dim floats with
  * pread.  Only the footer and the page headers are read here, so the
  * file must be one whose rows were checked (a checkpoint just written, or
  * one loaded or being loaded with its checksum).  The file stays open
