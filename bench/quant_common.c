@@ -268,7 +268,7 @@ int quant_i8_train(quant_i8 *q, const quant_vectors *base)
             biggest = fabsf(mx[d]);
         if (fabsf(q->offset[d]) > biggest)
             biggest = fabsf(q->offset[d]);
-        mx[d] = range;
+        q->offset[d] = q->offset[d] + range * 0.5f;
     }
     s = widest / 255.0f;
     if (!(s > 0.0f) || !isfinite(s)) {
@@ -278,10 +278,8 @@ int quant_i8_train(quant_i8 *q, const quant_vectors *base)
         else if (!(s >= 1e-19f))
             s = 1e-19f;
     }
-    for (d = 0; d < dim; d++) {
-        float k = rintf(mx[d] / (2.0f * s) + 0.5f);
-        q->offset[d] += s * (k <= 128.0f ? k : 128.0f);
-    }
+    for (d = 0; d < dim; d++)
+        q->offset[d] += 0.5f * s;
     q->scale = s;
     free(mx);
     return 0;

@@ -633,45 +633,6 @@ TEST(quant_encode_round_trip)
     free(rows);
 }
 
-/* Values a whole number of steps apart encode exactly: pixels 0..255
- * (scale 1), on dimensions whose min + max is even as well as odd (the
- * grid used to sit half a step off on the even ones, and round to even
- * merged neighbouring values there).  Every dimension stays within
- * -128..127 and nothing clips. */
-TEST(quant_int8_integer_values_exact)
-{
-    enum { DIM = 6, N = 256 };
-    /* per dimension [lo, hi]: the widest 0..255 sets scale 1 */
-    static const int lo[DIM] = { 0, 0, 3, 10, 7, 100 };
-    static const int hi[DIM] = { 255, 254, 201, 10, 200, 155 };
-    static float rows[N * DIM];
-    const float *row_ptr[N];
-    for (uint32_t i = 0; i < N; i++) {
-        for (uint32_t d = 0; d < DIM; d++)
-            rows[i * DIM + d] = (float)(lo[d] + (int)(i % (uint32_t)(hi[d] - lo[d] + 1)));
-        row_ptr[i] = rows + i * DIM;
-    }
-    float off[DIM], scratch[DIM], scale, dec[DIM];
-    akidb__i8_train(DIM, N, rows_at, (void *)row_ptr, off, &scale, scratch);
-    ASSERT(scale == 1.0f);
-    akidb__i8_params p = { DIM, scale, off };
-    for (uint32_t i = 0; i < N; i++) {
-        uint8_t c[DIM];
-        ASSERT_EQ(akidb__i8_encode(&p, row_ptr[i], c, NULL, NULL), 0);
-        akidb__i8_decode(&p, c, dec);
-        for (uint32_t d = 0; d < DIM; d++)
-            ASSERT(dec[d] == row_ptr[i][d]);
-    }
-    /* centred as nearly as the grid allows: a narrow dimension keeps room
-     * on both sides */
-    for (uint32_t d = 0; d < DIM; d++) {
-        float below = ((float)lo[d] - off[d]) / scale + 128.0f;
-        float above = 127.0f - ((float)hi[d] - off[d]) / scale;
-        ASSERT(below >= 0.0f && above >= 0.0f);
-        ASSERT_LE(fabs(below - above), 1.0);
-    }
-}
-
 /* int8 kernels are exact integers, so the scalar kernels and the SIMD
  * ones build the same graph and answer the same, bit for bit. */
 TEST_TIMEOUT(quant_int8_kernels_agree, 120)

@@ -61,7 +61,8 @@ void akidb__i8_train(uint32_t dim, uint32_t n, const float *(*row)(void *ctx, ui
             biggest = fabsf(scratch[d]);
         if (fabsf(offset[d]) > biggest)
             biggest = fabsf(offset[d]);
-        scratch[d] = range;
+        /* the centre of [min, max] */
+        offset[d] = offset[d] + range * 0.5f;
     }
     float s = widest / 255.0f;
     if (!(s > 0.0f) || !isfinite(s)) {
@@ -73,19 +74,11 @@ void akidb__i8_train(uint32_t dim, uint32_t n, const float *(*row)(void *ctx, ui
         else if (!(s >= 1e-19f))
             s = 1e-19f;
     }
-    /* The 256 levels -128..127 centred on [min, max] as nearly as a grid
-     * through the minimum allows: level 0 at min + k steps, k = the
-     * nearest integer to range / 2 + half a step (so the minimum lands on
-     * level -k >= -128 and the maximum at most on 127; for the widest
-     * dimension min + 128 steps exactly).  Through the minimum, because
-     * then values on a lattice of the step (integers, with scale 1: pixels
-     * 0..255) encode exactly; centring to the half step instead put some
-     * Fashion-MNIST dimensions half way between levels, and round to even
-     * merged neighbouring pixel values (22 of 784 dimensions). */
-    for (uint32_t d = 0; d < dim; d++) {
-        float k = rintf(scratch[d] / (2.0f * s) + 0.5f);
-        offset[d] += s * (k <= 128.0f ? k : 128.0f);   /* (a range beyond float: inf) */
-    }
+    /* Half a step up, so the 256 levels -128..127 sit symmetrically
+     * around the centre: the minimum lands on level >= -128 and the
+     * maximum on level <= 127, for the widest dimension exactly. */
+    for (uint32_t d = 0; d < dim; d++)
+        offset[d] += 0.5f * s;
     *scale = s;
 }
 

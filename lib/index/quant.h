@@ -15,11 +15,9 @@
  *        integer sum (q_a - q_b)^2, which the kernels compute exactly, one
  *        multiply-accumulate per byte (a scale per dimension would need a
  *        weight per dimension inside the loop, i.e. float arithmetic on
- *        every byte).  The offsets centre each dimension's trained range
- *        (to the nearest level of a grid through its minimum, so values
- *        a whole number of steps apart, such as pixels at scale 1, encode
- *        exactly), so a dimension narrower than the widest keeps headroom
- *        on both sides before it clips.  A value that falls off the grid is
+ *        every byte).  The offsets centre each dimension's trained range,
+ *        so a dimension narrower than the widest keeps headroom on both
+ *        sides before it clips.  A value that falls off the grid is
  *        clamped to the nearest end and counted.
  *
  * Training (akidb__i8_train): the minimum and maximum of every dimension
