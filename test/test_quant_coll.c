@@ -14,6 +14,7 @@
 #include "helpers.h"
 
 #include <glob.h>
+#include <pthread.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -499,6 +500,87 @@ TEST_TIMEOUT(quant_exact_file_memory_and_errors, 240)
     free(h);
     free(v);
     free(qs);
+}
+
+/* Searches and reads while checkpoints move the exact vectors from RAM
+ * to a new file and swap the file under them (AKIDB_EXACT_FILE): every
+ * search succeeds with the exact distance of its own vector (0), every
+ * read returns the vector written.  A name with "concurrent" in it, so
+ * `make tsan` runs it. */
+typedef struct file_reader {
+    akidb *db;
+    const float *v;
+    uint32_t n;
+    uint32_t total;          /* rows the collection will hold */
+    int *stop;               /* read and written atomically */
+    int failures, rounds, misses;
+} file_reader;
+
+static void *file_reader_main(void *arg)
+{
+    file_reader *r = arg;
+    uint64_t seed = 77;
+    while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
+        uint32_t i = rand_below(&seed, r->n);
+        akidb_hit h;
+        uint32_t nh = 0;
+        float got[EF_DIM];
+        int rc1 = akidb_search(r->db, "c", r->v + (size_t)i * EF_DIM, 1, NULL, &h, &nh);
+        int rc2 = akidb_get(r->db, "c", i + 1, got, NULL);
+        /* the distance returned is the exact one of the vector returned
+         * (read from whichever file was current): the walk may miss row i
+         * itself now and then (an approximate search), never misread */
+        int exact = rc1 == AKIDB_OK && nh == 1 && h.id >= 1 && h.id <= r->total &&
+                    fabs(h.distance - l2(r->v + (size_t)i * EF_DIM,
+                                         r->v + (size_t)(h.id - 1) * EF_DIM, EF_DIM)) <=
+                        1e-4 * (1 + h.distance);
+        if (!exact || rc2 != AKIDB_OK || memcmp(got, r->v + (size_t)i * EF_DIM, sizeof got) != 0) {
+            if (r->failures++ < 5)
+                fprintf(stderr, "  row %u: search %d (%s) hit %llu at %g, get %d\n", i, rc1,
+                        rc1 ? akidb_errmsg(r->db) : "", (unsigned long long)h.id, h.distance, rc2);
+        }
+        r->misses += exact && h.id != i + 1;
+        r->rounds++;
+    }
+    return NULL;
+}
+
+TEST_TIMEOUT(quant_exact_file_concurrent_checkpoints, 240)
+{
+    enum { FIRST = 5000, BATCH = 500, BATCHES = 8 };
+    akidb_store *st = NULL;
+    ASSERT_OK(akidb_store_mock_open(&st));
+    akidb *db = open_db(st);
+    create(db, "c", EF_DIM, AKIDB_STORAGE_INT8, AKIDB_EXACT_FILE);
+    uint32_t total = FIRST + BATCH * BATCHES;
+    float *v = clustered(8, 9, total, EF_DIM, 30, 1.0);
+    insert_all(db, "c", v, FIRST, EF_DIM);
+    ASSERT_OK(akidb_checkpoint(db, "c"));
+    int stop = 0;
+    file_reader r[2] = { { db, v, FIRST, total, &stop, 0, 0, 0 },
+                         { db, v, FIRST, total, &stop, 0, 0, 0 } };
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_create(&t[i], NULL, file_reader_main, &r[i]), 0);
+    for (uint32_t b = 0; b < BATCHES; b++) {
+        ASSERT_OK(akidb_insert(db, "c", BATCH, v + (size_t)(FIRST + b * BATCH) * EF_DIM, NULL,
+                               NULL, NULL));
+        ASSERT_OK(akidb_index_wait(db, "c", 120000));
+        ASSERT_OK(akidb_checkpoint(db, "c"));   /* a new file, swapped under the readers */
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < 2; i++)
+        ASSERT_EQ(pthread_join(t[i], NULL), 0);
+    fprintf(stderr, "  %d + %d searches and reads during %d checkpoints (%d "
+            "missed the row itself)\n", r[0].rounds, r[1].rounds, BATCHES,
+            r[0].misses + r[1].misses);
+    ASSERT_EQ(r[0].failures + r[1].failures, 0);
+    ASSERT(r[0].rounds > 0 && r[1].rounds > 0);
+    /* an approximate search, but not a broken one */
+    ASSERT_LE(r[0].misses + r[1].misses, (r[0].rounds + r[1].rounds) / 20);
+    ASSERT_OK(akidb_close(db));
+    akidb_store_close(st);
+    free(v);
 }
 
 /* ---- recall ------------------------------------------------------------- */
