@@ -347,28 +347,27 @@ static uint64_t vector_bytes(akidb *db, const char *name)
     return st.vector_bytes;
 }
 
-static char *slurp(const char *path, size_t *len)
+static unsigned char *read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     ASSERT(f != NULL);
-    ASSERT_EQ(fseek(f, 0, SEEK_END), 0);
+    fseek(f, 0, SEEK_END);
     long n = ftell(f);
-    ASSERT(n > 0);
-    rewind(f);
-    char *b = malloc((size_t)n);
-    ASSERT(b != NULL);
-    ASSERT_EQ(fread(b, 1, (size_t)n, f), (size_t)n);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n);
+    ASSERT(p != NULL);
+    ASSERT_EQ(fread(p, 1, (size_t)n, f), (size_t)n);
     fclose(f);
     *len = (size_t)n;
-    return b;
+    return p;
 }
 
-static void spit(const char *path, const char *b, size_t len)
+static void write_file(const char *path, const unsigned char *p, size_t len)
 {
     FILE *f = fopen(path, "wb");
     ASSERT(f != NULL);
-    ASSERT_EQ(fwrite(b, 1, len, f), len);
-    ASSERT_EQ(fclose(f), 0);
+    ASSERT_EQ(fwrite(p, 1, len, f), len);
+    fclose(f);
 }
 
 /* The checkpoint file of the second collection made in the database at
@@ -447,7 +446,7 @@ TEST_TIMEOUT(quant_exact_file_memory_and_errors, 240)
     char path[600];
     ckpt_file(path, sizeof path);
     size_t len = 0;
-    char *bytes = slurp(path, &len);
+    unsigned char *bytes = read_file(path, &len);
     ASSERT_EQ(truncate(path, 4096), 0);
     akidb_hit one[RT_K];
     uint32_t n1 = 0;
@@ -457,7 +456,7 @@ TEST_TIMEOUT(quant_exact_file_memory_and_errors, 240)
     ASSERT(strstr(akidb_errmsg(db), "truncated") != NULL);
     float got[EF_DIM];
     ASSERT_RC(akidb_get(db, "file", h0[0].id, got, NULL), AKIDB_CORRUPT);
-    spit(path, bytes, len);   /* put back: searches work again */
+    write_file(path, bytes, len);   /* put back: searches work again */
     search_all(db, "file", qs, RT_Q, EF_DIM, RT_K, 64, h);
     same_hits(h0, h, nh, "after the file was put back");
     free(bytes);
@@ -653,29 +652,6 @@ TEST_TIMEOUT(quant_recall_vs_f32, 400)
 }
 
 /* ---- damaged parameters ------------------------------------------------ */
-
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ASSERT(f != NULL);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n);
-    ASSERT(p != NULL);
-    ASSERT_EQ(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-static void write_file(const char *path, const unsigned char *p, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    ASSERT(f != NULL);
-    ASSERT_EQ(fwrite(p, 1, len, f), len);
-    fclose(f);
-}
 
 static unsigned char *find_bytes(unsigned char *p, size_t len, const char *s)
 {
