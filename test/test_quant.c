@@ -386,6 +386,75 @@ TEST_TIMEOUT(quant_exact_source, 120)
     free(qs);
 }
 
+/* The re-ranking bound reads fewer exact vectors and changes nothing:
+ * the same hits, the same exact distances, as re-ranking every
+ * candidate; on L2 and cosine, with queries inside and far outside the
+ * trained grid (clipped: a large residual, so nothing may be skipped
+ * wrongly), at several ef and re-rank factors. */
+static void rerank_bound_case(akidb__hnsw_space space, uint64_t seed)
+{
+    const uint32_t n = 3000, dim = 48, n_q = 120;
+    int unit = space == AKIDB__SPACE_IP;
+    float *vecs = clustered(seed, seed, n, dim, 25, 0.4, unit);
+    float *qs = clustered(seed, seed + 1, n_q, dim, 25, 0.4, unit);
+    /* every third query pushed off the grid (cosine: a direction the
+     * data does not span, still of unit length) */
+    for (uint32_t qi = 0; qi < n_q; qi += 3) {
+        float *q = qs + (size_t)qi * dim;
+        for (uint32_t d = 0; d < dim; d++)
+            q[d] = d % 2 ? q[d] * 8.0f : -q[d] * 8.0f;
+        if (unit)
+            normalize(q, dim);
+    }
+    idx_opts srco = { AKIDB__STORAGE_INT8, AKIDB__EXACT_SOURCE, 0, 500, NULL };
+    akidb__hnsw *h = make_index(dim, space, 0, &srco);
+    add_all(h, vecs, n, dim, 500);
+    test_source ts = { vecs, dim, 0, 0 };
+    akidb__exact_source src = { source_read, &ts, n };
+    akidb__hnsw_set_exact_source(h, &src);
+    akidb__hnsw_drop_exact(h);
+    static const uint32_t efs[] = { 10, 24, 64 }, reranks[] = { 1, 2, 4 };
+    uint64_t reads_bound = 0, reads_all = 0;
+    for (uint32_t e = 0; e < 3; e++)
+        for (uint32_t r = 0; r < 3; r++)
+            for (uint32_t qi = 0; qi < n_q; qi++) {
+                const float *q = qs + (size_t)qi * dim;
+                akidb__hnsw_hit hb[10], ha[10];
+                uint32_t nb = 0, na = 0;
+                akidb__hnsw_set_rerank_bound(h, 1);
+                ts.reads = 0;
+                ASSERT_OK(akidb__hnsw_search2(h, q, 10, efs[e], 0, reranks[r], hb, &nb));
+                reads_bound += ts.reads;
+                akidb__hnsw_set_rerank_bound(h, 0);
+                ts.reads = 0;
+                ASSERT_OK(akidb__hnsw_search2(h, q, 10, efs[e], 0, reranks[r], ha, &na));
+                reads_all += ts.reads;
+                /* the last chunk's vectors stay in RAM (drop_exact frees
+                 * whole chunks), so a search may read fewer than k */
+                ASSERT_LE(ts.reads, (uint64_t)reranks[r] * 10);
+                ASSERT_EQ(nb, 10);
+                ASSERT_EQ(na, nb);
+                for (uint32_t i = 0; i < na; i++) {
+                    ASSERT_EQ(hb[i].node, ha[i].node);
+                    ASSERT(hb[i].distance == ha[i].distance);
+                }
+            }
+    /* re-rank 1 x k reads exactly k either way; wider ones skip some */
+    ASSERT(reads_bound < reads_all);
+    fprintf(stderr, "    %s: exact reads %llu with the bound, %llu without\n",
+            space == AKIDB__SPACE_L2 ? "l2" : "cosine", (unsigned long long)reads_bound,
+            (unsigned long long)reads_all);
+    akidb__hnsw_free(h);
+    free(vecs);
+    free(qs);
+}
+
+TEST_TIMEOUT(quant_rerank_bound, 120)
+{
+    rerank_bound_case(AKIDB__SPACE_L2, 21);
+    rerank_bound_case(AKIDB__SPACE_IP, 22);
+}
+
 /* ---- training and clipping ------------------------------------------- */
 
 TEST(quant_int8_training)
@@ -605,24 +674,39 @@ TEST(quant_encode_round_trip)
     int8_t q[100];
     for (uint32_t i = 0; i < n; i++) {
         int32_t norm, sum, qnorm;
-        float lin, qlin;
-        ASSERT_EQ(akidb__i8_encode(&p, row_ptr[i], c, &norm, &lin), 0);
+        float lin, qlin, resid, qresid;
+        ASSERT_EQ(akidb__i8_encode(&p, row_ptr[i], c, &norm, &lin, &resid), 0);
         akidb__i8_decode(&p, c, dec);
         int32_t want_norm = 0;
+        double want_resid = 0.0;
         for (uint32_t d = 0; d < dim; d++) {
             ASSERT_LE(fabs(dec[d] - row_ptr[i][d]), 0.5 * scale * 1.001);
             want_norm += ((int)c[d] - 128) * ((int)c[d] - 128);
+            double g = (double)off[d] + (double)scale * ((int)c[d] - 128);
+            want_resid += (row_ptr[i][d] - g) * (row_ptr[i][d] - g);
         }
         ASSERT_EQ(norm, want_norm);
-        ASSERT_EQ(akidb__i8_encode(&p, dec, c2, NULL, NULL), 0);
+        /* the residual never understates |x - grid point|, and is tight */
+        ASSERT(resid >= sqrt(want_resid));
+        ASSERT_LE(resid, sqrt(want_resid) * (1 + 1e-6) + 1e-30);
+        ASSERT_LE(resid, 0.5 * scale * sqrt((double)dim) * 1.001);
+        ASSERT_EQ(akidb__i8_encode(&p, dec, c2, NULL, NULL, NULL), 0);
         ASSERT(memcmp(c, c2, dim) == 0);
-        /* a query is the same levels, signed */
-        akidb__i8_query(&p, row_ptr[i], q, &sum, &qnorm, &qlin);
+        /* a query is the same levels, signed, with the same residual */
+        akidb__i8_query(&p, row_ptr[i], q, &sum, &qnorm, &qlin, &qresid);
         ASSERT_EQ(qnorm, norm);
         ASSERT(qlin == lin);
+        ASSERT(qresid == resid);
         for (uint32_t d = 0; d < dim; d++)
             ASSERT_EQ(q[d], (int)c[d] - 128);
     }
+    /* clipping: the residual includes what the clamp cut off */
+    float far[100];
+    for (uint32_t d = 0; d < dim; d++)
+        far[d] = off[d] + (d % 2 ? 1000.0f : -1000.0f) * scale;
+    float far_resid;
+    ASSERT_EQ(akidb__i8_encode(&p, far, c, NULL, NULL, &far_resid), dim);
+    ASSERT(far_resid >= 871.0 * scale * sqrt((double)dim));
     /* f16: exact for values binary16 holds, clamped beyond +-32752 */
     float x[5] = { 1.5f, -0.0f, 65504.0f, -1e9f, 3.0e-5f };
     uint16_t hx[5];

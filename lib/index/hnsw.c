@@ -117,6 +117,7 @@ typedef struct qprep {
     const void *c;
     int32_t sum, norm;
     float lin;
+    float resid;                 /* int8: |query - its grid point|, rounded up */
 } qprep;
 
 /* What the walk reads. */
@@ -136,11 +137,14 @@ struct akidb__hnsw {
     int walk;                    /* WALK_*: int8 walks floats until trained */
     size_t row_bytes;            /* bytes of one walk row */
     uint32_t f16_pad;            /* f16: dim rounded up to 16 */
-    size_t i8_term_off;          /* int8: offset of the row's 32-bit term */
+    size_t i8_term_off;          /* int8: offset of the row's 32-bit term, then its residual */
     akidb__dist_f16_fn dist_f16;
     float **exact;               /* per chunk: exact float rows, or NULL */
     akidb__exact_source src;     /* AKIDB__EXACT_SOURCE; read NULL = none */
     uint32_t rerank;
+    int rerank_bound;            /* int8: skip candidates the residual bound rules out */
+    double i8_bound_f;           /* exact distance = f |a - b|^2: 1 (L2) or 1/2 (cosine) */
+    double i8_bound_abs;         /* absolute margin under the bound (cosine) */
     uint32_t train_rows;
     /* int8 quantiser */
     int trained;
@@ -227,6 +231,14 @@ static inline float row_term_f32(const akidb__hnsw *h, const unsigned char *row)
     float t;
     memcpy(&t, row + h->i8_term_off, sizeof t);
     return t;
+}
+
+/* int8: |x - grid point| of the row's vector (akidb__i8_encode). */
+static inline float row_resid(const akidb__hnsw *h, const unsigned char *row)
+{
+    float r;
+    memcpy(&r, row + h->i8_term_off + 4, sizeof r);
+    return r;
 }
 
 static inline uint32_t *links_at(const akidb__hnsw *h, uint32_t node, int level)
@@ -576,7 +588,12 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     case AKIDB__STORAGE_INT8:
         h->walk = WALK_F32;               /* until trained */
         h->i8_term_off = ((size_t)h->dim + 3) / 4 * 4;
-        h->row_bytes = (h->i8_term_off + 4 + 15) / 16 * 16;
+        /* codes, the 32-bit term, the residual; 16-byte rows (the padding
+         * of 384, 768 or 1536 codes already had room for the residual) */
+        h->row_bytes = (h->i8_term_off + 8 + 15) / 16 * 16;
+        /* The residual bound holds for squared L2 and for cosine (half
+         * the squared L2 of unit vectors), not for a raw inner product. */
+        h->rerank_bound = !cfg->negate_dot;
         break;
     default:
         h->walk = WALK_F32;
@@ -1081,8 +1098,8 @@ static void store_node(akidb__hnsw *h, uint32_t node, const float *vec)
     } else if (h->storage == AKIDB__STORAGE_INT8 && h->trained) {
         akidb__i8_params p = { h->dim, h->i8_scale, h->i8_offset };
         int32_t norm;
-        float lin;
-        uint32_t clipped = akidb__i8_encode(&p, vec, r, &norm, &lin);
+        float lin, resid;
+        uint32_t clipped = akidb__i8_encode(&p, vec, r, &norm, &lin, &resid);
         h->values_clipped += clipped;
         h->clipped_total += clipped;
         memset(r + h->dim, 128, h->i8_term_off - h->dim);
@@ -1090,6 +1107,7 @@ static void store_node(akidb__hnsw *h, uint32_t node, const float *vec)
             memcpy(r + h->i8_term_off, &lin, sizeof lin);
         else
             memcpy(r + h->i8_term_off, &norm, sizeof norm);
+        memcpy(r + h->i8_term_off + 4, &resid, sizeof resid);
         h->values_encoded += h->dim;
     }
 }
@@ -1104,6 +1122,10 @@ static void i8_derive(akidb__hnsw *h)
     h->i8_scale2 = h->i8_scale * h->i8_scale;
     /* cosine: 1 - a.b = |a - b|^2 / 2 on unit vectors */
     h->i8_l2_mult = h->ip ? 0.5f * h->i8_scale2 : h->i8_scale2;
+    h->i8_bound_f = h->ip ? 0.5 : 1.0;
+    /* 1 - a.b in float over dim products of unit vectors is off by at
+     * most dim ulps of 1 (see i8_lower_bound) */
+    h->i8_bound_abs = h->ip ? (double)h->dim * 0x1p-23 : 0.0;
 }
 
 /* Encode every node [0, n) again from its exact vector (all in RAM). */
@@ -1140,12 +1162,12 @@ static void prepare_query(const akidb__hnsw *h, search_ctx *c, const float *quer
     q->f = c->query;
     q->c = c->cquery;
     q->sum = q->norm = 0;
-    q->lin = 0.0f;
+    q->lin = q->resid = 0.0f;
     if (h->walk == WALK_F16) {
         (void)akidb__f16_encode(query, h->dim, c->cquery);   /* padding stays zero */
     } else if (h->walk == WALK_I8) {
         akidb__i8_params p = { h->dim, h->i8_scale, h->i8_offset };
-        akidb__i8_query(&p, query, c->cquery, &q->sum, &q->norm, &q->lin);
+        akidb__i8_query(&p, query, c->cquery, &q->sum, &q->norm, &q->lin, &q->resid);
     }
 }
 
@@ -1483,32 +1505,82 @@ static int exact_scan(akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t k,
     return AKIDB_OK;
 }
 
-/* A compact walk's result heap (approximate distances) becomes its best
- * k: the best n_rerank candidates get exact distances and are sorted
- * again when the index has exact vectors; without them the walk's own
- * best k stay, with their approximate distances. */
+/*
+ * int8: the least exact distance node can be at, from its walk distance.
+ * With g the grid points and r the residuals akidb__i8_encode measured,
+ * |q - x| >= |gq - gx| - r(q) - r(x) (triangle inequality), and the walk
+ * distance is f |gq - gx|^2 exactly up to float rounding (f = 1 for
+ * squared L2, 1/2 for cosine: 1 - a.b on unit vectors).  The margins
+ * keep the bound below the float arithmetic on both sides: 2^-20 for the
+ * two roundings of the walk distance, 2^-10 of the bound for the exact
+ * distance's sum over up to AKIDB_MAX_DIM terms (<= 2^-12 relative for
+ * squared L2, whose terms are all >= 0), and for cosine, whose exact
+ * distance cancels near 0, dim ulps of 1 absolute.
+ */
+static inline double i8_lower_bound(const akidb__hnsw *h, const qprep *q, uint32_t node,
+                                    float walk_dist)
+{
+    double grid = sqrt((double)walk_dist / h->i8_bound_f) * (1.0 - 0x1p-20);
+    double gap = grid - (double)q->resid - (double)row_resid(h, row_at(h, node));
+    if (!(gap > 0.0))
+        return 0.0;
+    return h->i8_bound_f * gap * gap * (1.0 - 0x1p-10) - h->i8_bound_abs;
+}
+
+/* Prefetch the exact vector of node when it is in RAM (a source reads
+ * its own way). */
+static inline void prefetch_exact(const akidb__hnsw *h, uint32_t node)
+{
+    const float *e = exact_at(h, node);
+    if (e)
+        prefetch_whole(e, (size_t)h->dim * sizeof(float));
+}
+
+/*
+ * A compact walk's result heap (approximate distances) becomes its best
+ * k.  When the index has exact vectors, the best n_rerank candidates (in
+ * walk order) get exact distances and the best k of those stay: without
+ * exact vectors, the walk's own best k stay with their approximate
+ * distances.  int8 L2 and cosine skip a candidate once k exact distances
+ * are known and the candidate's lower bound (i8_lower_bound) is above the
+ * k-th of them: it could not enter the k, so the result is the one every
+ * candidate re-ranked would give, at fewer exact reads (each a pread in
+ * AKIDB__EXACT_SOURCE mode).
+ */
 static int rerank_walk(akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t k,
                        uint32_t n_rerank)
 {
     heap_item *s = c->scratch;
     uint32_t n_found = drain_sorted(c, s);
-    uint32_t n_keep = n_found;
-    if (has_exact(h)) {
-        if (n_keep > n_rerank)
-            n_keep = n_rerank;
-        for (uint32_t i = 0; i < n_keep; i++) {
-            int rc = AKIDB_OK;
-            s[i].dist = scan_dist(h, c, q, s[i].node, &rc);
-            if (rc)
-                return rc;
-        }
-        qsort(s, n_keep, sizeof *s, cmp_heap_item);
+    if (!has_exact(h)) {
+        for (uint32_t i = 0; i < n_found && i < k; i++)
+            maxheap_push(c->res, &c->n_res, s[i]);
+        return AKIDB_OK;
     }
-    if (n_keep > k)
-        n_keep = k;
-    for (uint32_t i = 0; i < n_keep; i++)
-        maxheap_push(c->res, &c->n_res, s[i]);
+    uint32_t n_cand = n_found < n_rerank ? n_found : n_rerank;
+    int bound = h->walk == WALK_I8 && h->rerank_bound;
+    for (uint32_t i = 0; i < n_cand; i++) {
+        if (c->n_res == k && bound && i8_lower_bound(h, q, s[i].node, s[i].dist) > c->res[0].dist)
+            continue;
+        if (i + 1 < n_cand)
+            prefetch_exact(h, s[i + 1].node);
+        int rc = AKIDB_OK;
+        heap_item it = { scan_dist(h, c, q, s[i].node, &rc), s[i].node };
+        if (rc)
+            return rc;
+        if (c->n_res < k) {
+            maxheap_push(c->res, &c->n_res, it);
+        } else if (it.dist < c->res[0].dist) {
+            maxheap_pop(c->res, &c->n_res);
+            maxheap_push(c->res, &c->n_res, it);
+        }
+    }
     return AKIDB_OK;
+}
+
+void akidb__hnsw_set_rerank_bound(akidb__hnsw *h, int on)
+{
+    h->rerank_bound = on && h->storage == AKIDB__STORAGE_INT8 && !h->cfg.negate_dot;
 }
 
 /*

@@ -181,6 +181,14 @@ typedef struct akidb__exact_source {
     uint32_t n_nodes;         /* nodes [0, n_nodes) are read through it */
 } akidb__exact_source;
 
+/* int8 L2 and cosine re-rank with a bound (see rerank_walk in hnsw.c):
+ * a candidate whose grid distance, less its and the query's quantisation
+ * residuals, is already beyond the k-th exact distance is not read, so
+ * the answer is the one re-ranking every candidate gives, from fewer
+ * exact vectors.  on = 0 re-ranks every candidate (tests compare the
+ * two); not safe while the index is searched. */
+void akidb__hnsw_set_rerank_bound(akidb__hnsw *h, int on);
+
 /* AKIDB__EXACT_SOURCE: attach (or, with NULL, detach) the source.  Nodes
  * it covers stop being copied to RAM when added (build_nodes included);
  * copies already in RAM stay until akidb__hnsw_drop_exact. */

@@ -110,12 +110,29 @@ static inline int level_of(const akidb__i8_params *p, uint32_t d, float x, int *
     return (int)lrintf(v);
 }
 
+/* |x - grid point| from the squared differences summed in double, rounded
+ * up to a float so that it never understates (the re-ranking bound in
+ * hnsw.c relies on that). */
+static float residual_up(double sum_sq)
+{
+    float r = (float)sqrt(sum_sq);
+    return nextafterf(r, INFINITY);
+}
+
+/* x[d] minus its grid value, in double: its rounding is far below a
+ * float's, which residual_up's one step up covers. */
+static inline double grid_diff(const akidb__i8_params *p, uint32_t d, float x, int q)
+{
+    return (double)x - ((double)p->offset[d] + (double)p->scale * (double)q);
+}
+
 uint32_t akidb__i8_encode(const akidb__i8_params *p, const float *x, uint8_t *c,
-                          int32_t *norm_out, float *lin_out)
+                          int32_t *norm_out, float *lin_out, float *residual_out)
 {
     uint32_t clipped = 0;
     int32_t norm = 0;
     float lin = 0.0f;
+    double resid = 0.0;
     for (uint32_t d = 0; d < p->dim; d++) {
         int clip;
         int q = level_of(p, d, x[d], &clip);
@@ -123,19 +140,24 @@ uint32_t akidb__i8_encode(const akidb__i8_params *p, const float *x, uint8_t *c,
         c[d] = (uint8_t)(q + 128);
         norm += q * q;
         lin += p->offset[d] * (float)q;
+        double e = grid_diff(p, d, x[d], q);
+        resid += e * e;
     }
     if (norm_out)
         *norm_out = norm;
     if (lin_out)
         *lin_out = lin;
+    if (residual_out)
+        *residual_out = residual_up(resid);
     return clipped;
 }
 
 void akidb__i8_query(const akidb__i8_params *p, const float *x, int8_t *q, int32_t *sum_out,
-                     int32_t *norm_out, float *lin_out)
+                     int32_t *norm_out, float *lin_out, float *residual_out)
 {
     int32_t sum = 0, norm = 0;
     float lin = 0.0f;
+    double resid = 0.0;
     for (uint32_t d = 0; d < p->dim; d++) {
         int clip;
         int l = level_of(p, d, x[d], &clip);
@@ -143,10 +165,13 @@ void akidb__i8_query(const akidb__i8_params *p, const float *x, int8_t *q, int32
         sum += l;
         norm += l * l;
         lin += p->offset[d] * (float)l;
+        double e = grid_diff(p, d, x[d], l);
+        resid += e * e;
     }
     *sum_out = sum;
     *norm_out = norm;
     *lin_out = lin;
+    *residual_out = residual_up(resid);
 }
 
 void akidb__i8_decode(const akidb__i8_params *p, const uint8_t *c, float *out)

@@ -74,15 +74,20 @@ int akidb__i8_params_valid(const akidb__i8_params *p);
 /* Encode a stored vector: codes c[0..dim) (offset binary); returns the
  * number of values clamped.  *norm_out (may be NULL) gets sum(q^2) and
  * *lin_out (may be NULL) gets sum(offset[i] * q[i]): the terms the index
- * keeps per node for L2 and for inner products. */
+ * keeps per node for L2 and for inner products.  *residual_out (may be
+ * NULL) gets |x - g|, g the grid point (offset + scale * q), clipping
+ * included, rounded up: never less than the true distance, so
+ * |a - b| >= |ga - gb| - residual(a) - residual(b) holds for any two
+ * encoded vectors (the bound that lets the index skip re-ranking a
+ * candidate whose grid distance is already too far). */
 uint32_t akidb__i8_encode(const akidb__i8_params *p, const float *x, uint8_t *c,
-                          int32_t *norm_out, float *lin_out);
+                          int32_t *norm_out, float *lin_out, float *residual_out);
 
-/* Prepare a query: signed levels q[0..dim), with sum(q), sum(q^2) and
- * sum(offset[i] * q[i]).  Clamped like a stored vector (not counted: a
- * query is not stored). */
+/* Prepare a query: signed levels q[0..dim), with sum(q), sum(q^2),
+ * sum(offset[i] * q[i]) and the residual as akidb__i8_encode gives it.
+ * Clamped like a stored vector (not counted: a query is not stored). */
 void akidb__i8_query(const akidb__i8_params *p, const float *x, int8_t *q, int32_t *sum_out,
-                     int32_t *norm_out, float *lin_out);
+                     int32_t *norm_out, float *lin_out, float *residual_out);
 
 /* Codes back to floats (the grid point: offset + scale * q). */
 void akidb__i8_decode(const akidb__i8_params *p, const uint8_t *c, float *out);
