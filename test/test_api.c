@@ -1183,6 +1183,122 @@ TEST(api_delete_most)
     ASSERT_OK(akidb_close(db));
 }
 
+/* The id map keeps only nodes and reads each key from the node's id
+ * (collection.c), so growth, backward-shift deletion and an upsert's
+ * repointing must keep every id findable.  Thousands of random inserts,
+ * deletes and upserts against a model; every id ever issued is looked up
+ * after the churn, after a reopen (the checkpoint's load) and after more
+ * churn on the loaded collection. */
+enum { CHURN_MAX = 20000, CHURN_DIM = 4 };
+typedef struct churn_model {
+    float tag[CHURN_MAX + 1];           /* 0 = no live document */
+    int ext[CHURN_MAX + 1];             /* its external id's number, or -1 */
+    uint64_t max_id;
+    uint64_t live;
+    int next_ext;
+} churn_model;
+
+static void churn_insert(akidb *db, churn_model *m, uint64_t *seed, float *next_tag)
+{
+    uint32_t n = 1 + rand_below(seed, 8);
+    float v[8 * CHURN_DIM];
+    char eb[8][24];
+    const char *ext[8];
+    int ext_no[8];
+    uint64_t ids[8];
+    for (uint32_t i = 0; i < n; i++) {
+        v[i * CHURN_DIM] = (*next_tag)++;
+        for (int d = 1; d < CHURN_DIM; d++)
+            v[i * CHURN_DIM + d] = rand_sym(seed);
+        ext[i] = NULL;
+        ext_no[i] = -1;
+        if (rand_below(seed, 2)) {
+            ext_no[i] = m->next_ext++;
+            snprintf(eb[i], sizeof eb[i], "e%d", ext_no[i]);
+            ext[i] = eb[i];
+        }
+    }
+    ASSERT_OK(akidb_insert(db, "c", n, v, ext, NULL, ids));
+    for (uint32_t i = 0; i < n; i++) {
+        ASSERT(ids[i] > m->max_id && ids[i] <= CHURN_MAX);
+        m->max_id = ids[i];
+        m->tag[ids[i]] = v[i * CHURN_DIM];
+        m->ext[ids[i]] = ext_no[i];
+        m->live++;
+    }
+}
+
+static uint64_t churn_pick_live(const churn_model *m, uint64_t *seed)
+{
+    for (int tries = 0; tries < 64; tries++) {
+        uint64_t id = 1 + rand_below(seed, (uint32_t)m->max_id);
+        if (m->tag[id] != 0)
+            return id;
+    }
+    return 0;
+}
+
+static void churn(akidb *db, churn_model *m, uint64_t *seed, float *next_tag, int ops)
+{
+    for (int op = 0; op < ops; op++) {
+        uint32_t r = rand_below(seed, 10);
+        uint64_t id = m->max_id ? churn_pick_live(m, seed) : 0;
+        if (r < 5 || id == 0) {
+            churn_insert(db, m, seed, next_tag);
+        } else if (r < 8) {
+            ASSERT_OK(akidb_delete(db, "c", id));
+            m->tag[id] = 0;
+            m->live--;
+        } else if (m->ext[id] >= 0) {
+            /* replace by external id: same id, a new node behind it */
+            char e[24];
+            snprintf(e, sizeof e, "e%d", m->ext[id]);
+            const char *ext[1] = { e };
+            float v[CHURN_DIM] = { (*next_tag)++, 0.5f, 0.25f, 0.125f };
+            uint64_t got = 0;
+            ASSERT_OK(akidb_upsert(db, "c", 1, v, ext, NULL, &got));
+            ASSERT_EQ(got, id);
+            m->tag[id] = v[0];
+        }
+    }
+}
+
+static void churn_check(akidb *db, const churn_model *m)
+{
+    ASSERT_EQ(count_of(db, "c"), m->live);
+    for (uint64_t id = 1; id <= m->max_id + 3; id++) {
+        float v[CHURN_DIM];
+        int rc = akidb_get(db, "c", id, v, NULL);
+        if (id <= m->max_id && m->tag[id] != 0) {
+            ASSERT_RC(rc, AKIDB_OK);
+            ASSERT_EQ(v[0], m->tag[id]);
+        } else {
+            ASSERT_RC(rc, AKIDB_NOTFOUND);
+        }
+    }
+}
+
+TEST(api_id_map_churn)
+{
+    static churn_model m;
+    memset(&m, 0, sizeof m);
+    uint64_t seed = 77;
+    float next_tag = 1.0f;
+    akidb *db = open_db_sync(AKIDB_SYNC_NONE);
+    create_coll(db, "c", CHURN_DIM, AKIDB_METRIC_L2);
+    churn(db, &m, &seed, &next_tag, 3000);
+    churn_check(db, &m);
+    ASSERT_OK(akidb_close(db));   /* checkpoints: the reopen loads the map */
+    db = open_db_sync(AKIDB_SYNC_NONE);
+    churn_check(db, &m);
+    churn(db, &m, &seed, &next_tag, 2000);
+    churn_check(db, &m);
+    ASSERT_OK(akidb_close(db));
+    db = open_db_sync(AKIDB_SYNC_NONE);
+    churn_check(db, &m);
+    ASSERT_OK(akidb_close(db));
+}
+
 /* ---- reopening ------------------------------------------------------- */
 
 /* Everything acknowledged survives close and open: settings, documents,

@@ -8,7 +8,8 @@
  *            (node_ext and node_meta exist once a document has an external
  *            id or metadata: a collection of bare vectors saves their 16
  *            bytes a document)
- *   id_map:  public id   -> node of the live document with that id
+ *   id_map:  public id   -> node of the live document with that id (a
+ *            slot holds only the node: the id is node_id[node])
  *   ext_map: external id -> node of the live document with that external id
  *
  * Public ids are assigned from a counter and never reused.  An upsert that
@@ -67,12 +68,13 @@
 #define REC_DELETE 2
 #define NO_LEN 0xFFFFFFFFu
 
-/* 12 bytes, packed: a map keeps 1.3 to 2.7 slots per entry (it grows
- * by doubling at 3/4 full), so packing saves 5 to 11 bytes an entry over
- * 16-byte slots (8 MiB at a million documents).  A key of 0 marks a free
- * slot: ids start at 1, and hash_str never returns 0. */
+/* The external-id map's slots.  12 bytes, packed: a map keeps 1.3 to 2.7
+ * slots per entry (it grows by doubling at 3/4 full), so packing saves 5
+ * to 11 bytes an entry over 16-byte slots (8 MiB at a million documents).
+ * The slot keeps the hash, so a probe compares strings only on a hash
+ * match.  A key of 0 marks a free slot: hash_str never returns 0. */
 typedef struct __attribute__((packed)) map_slot {
-    uint64_t key;     /* the id, or the external id's hash; 0 = free */
+    uint64_t key;     /* the external id's hash; 0 = free */
     uint32_t node;
 } map_slot;
 _Static_assert(sizeof(map_slot) == 12, "map slots are 12 bytes");
@@ -82,6 +84,21 @@ typedef struct map {
     uint32_t mask;    /* capacity - 1 (capacity a power of two), or 0 */
     uint32_t count;
 } map;
+
+/* The id map is keyed by the node's own id: a slot holds only the node
+ * (ID_SLOT_FREE when free) and its key is node_id[node], so a slot takes
+ * 4 bytes instead of 12 (16 MiB less at a million documents, 2 MiB at
+ * 100,000).  A lookup by id pays a load of node_id per probe; lookups by
+ * id are gets, deletes and upserts, never a search.  Invariant: for every
+ * node in the map, node_id[node] is its id (commit and adopt set node_id
+ * before they insert). */
+#define ID_SLOT_FREE UINT32_MAX
+
+typedef struct idmap {
+    uint32_t *slots;
+    uint32_t mask;    /* capacity - 1 (capacity a power of two), or 0 */
+    uint32_t count;
+} idmap;
 
 struct akidb__collection {
     char name[AKIDB_MAX_NAME_LEN + 1];
@@ -118,7 +135,7 @@ struct akidb__collection {
     int64_t *node_time;
     uint32_t node_cap;
 
-    map id_map;
+    idmap id_map;
     map ext_map;
     uint64_t next_id;
     uint64_t str_bytes;          /* bytes of the nodes' strings, kept as they change */
@@ -216,16 +233,6 @@ static void map_remove_at(map *m, uint32_t i)
     m->count--;
 }
 
-static int64_t id_find(const map *m, uint64_t id)
-{
-    if (!m->slots)
-        return -1;
-    for (uint32_t i = (uint32_t)mix64(id) & m->mask; m->slots[i].key; i = (i + 1) & m->mask)
-        if (m->slots[i].key == id)
-            return i;
-    return -1;
-}
-
 static int64_t ext_find(const akidb__collection *c, const char *ext, uint64_t h)
 {
     const map *m = &c->ext_map;
@@ -233,6 +240,85 @@ static int64_t ext_find(const akidb__collection *c, const char *ext, uint64_t h)
         return -1;
     for (uint32_t i = (uint32_t)mix64(h) & m->mask; m->slots[i].key; i = (i + 1) & m->mask)
         if (m->slots[i].key == h && strcmp(c->node_ext[m->slots[i].node], ext) == 0)
+            return i;
+    return -1;
+}
+
+static void idmap_free(const akidb_allocator *a, idmap *m)
+{
+    akidb__free(a, m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+static void idmap_put(idmap *m, uint64_t id, uint32_t node)
+{
+    uint32_t i = (uint32_t)mix64(id) & m->mask;
+    while (m->slots[i] != ID_SLOT_FREE)
+        i = (i + 1) & m->mask;
+    m->slots[i] = node;
+    m->count++;
+}
+
+/* Make room for `more` ids at a load factor of at most 3/4; the keys of
+ * the entries moved are read from node_id, so the node arrays must hold
+ * every mapped node (grow_nodes keeps them). */
+static int idmap_reserve(akidb__collection *c, size_t more)
+{
+    idmap *m = &c->id_map;
+    size_t need = (size_t)m->count + more;
+    size_t cap = m->slots ? (size_t)m->mask + 1 : 0;
+    if (need * 4 <= cap * 3)
+        return AKIDB_OK;
+    size_t new_cap = cap ? cap : 16;
+    while (need * 4 > new_cap * 3) {
+        if (new_cap > (size_t)UINT32_MAX / 2)
+            return AKIDB_NOMEM;
+        new_cap *= 2;
+    }
+    uint32_t *slots = akidb__alloc_array(c->alloc, new_cap, sizeof *slots);
+    if (!slots)
+        return AKIDB_NOMEM;
+    memset(slots, 0xff, new_cap * sizeof *slots);   /* every slot ID_SLOT_FREE */
+    idmap old = *m;
+    m->slots = slots;
+    m->mask = (uint32_t)(new_cap - 1);
+    m->count = 0;
+    for (size_t i = 0; old.slots && i <= old.mask; i++)
+        if (old.slots[i] != ID_SLOT_FREE)
+            idmap_put(m, c->node_id[old.slots[i]], old.slots[i]);
+    akidb__free(c->alloc, old.slots);
+    return AKIDB_OK;
+}
+
+static void idmap_remove_at(akidb__collection *c, uint32_t i)
+{
+    idmap *m = &c->id_map;
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & m->mask;
+        if (m->slots[j] == ID_SLOT_FREE)
+            break;
+        uint32_t home = (uint32_t)mix64(c->node_id[m->slots[j]]) & m->mask;
+        /* Slot j may move back to i only if its home is not in (i, j]. */
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays)
+            continue;
+        m->slots[i] = m->slots[j];
+        i = j;
+    }
+    m->slots[i] = ID_SLOT_FREE;
+    m->count--;
+}
+
+/* The slot of the live document with this id, or -1. */
+static int64_t id_find(const akidb__collection *c, uint64_t id)
+{
+    const idmap *m = &c->id_map;
+    if (!m->slots)
+        return -1;
+    for (uint32_t i = (uint32_t)mix64(id) & m->mask; m->slots[i] != ID_SLOT_FREE;
+         i = (i + 1) & m->mask)
+        if (c->node_id[m->slots[i]] == id)
             return i;
     return -1;
 }
@@ -327,7 +413,7 @@ static void free_contents(akidb__collection *c)
     c->node_time = NULL;
     c->node_cap = 0;
     c->str_bytes = 0;
-    map_free(a, &c->id_map);
+    idmap_free(a, &c->id_map);
     map_free(a, &c->ext_map);
     akidb__hnsw_free(c->index);
     c->index = NULL;
@@ -679,8 +765,8 @@ static void byte_counts(const akidb__collection *c, uint64_t *vec, uint64_t *com
     *docs = (uint64_t)c->node_cap * (sizeof *c->node_id + sizeof *c->node_time) +
             (c->node_ext ? (uint64_t)c->node_cap * (sizeof *c->node_ext + sizeof *c->node_meta)
                          : 0) +
-            ((c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) +
-             (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0)) * sizeof(map_slot) +
+            (c->id_map.slots ? (uint64_t)c->id_map.mask + 1 : 0) * sizeof *c->id_map.slots +
+            (c->ext_map.slots ? (uint64_t)c->ext_map.mask + 1 : 0) * sizeof(map_slot) +
             c->str_bytes;
 }
 
@@ -1013,7 +1099,7 @@ static int reserve(akidb__collection *c, const batch *b)
 {
     uint32_t need = akidb__hnsw_size(c->index) + (uint32_t)b->n;
     size_t n_ext = count_present(b->ext, b->n);
-    if (grow_nodes(c, need) || map_reserve(c->alloc, &c->id_map, b->n) ||
+    if (grow_nodes(c, need) || idmap_reserve(c, b->n) ||
         map_reserve(c->alloc, &c->ext_map, n_ext) ||
         ((n_ext || count_present(b->meta, b->n)) && need_strings(c)) ||
         akidb__hnsw_reserve(c->index, (uint32_t)b->n))
@@ -1050,18 +1136,18 @@ static void commit(akidb__collection *c, batch *b)
     for (size_t i = 0; i < b->n; i++) {
         uint32_t node = akidb__hnsw_append(c->index, b->vectors + i * dim);
         uint64_t id = b->ids[i];
-        int64_t slot = id_find(&c->id_map, id);
+        int64_t slot = id_find(c, id);
+        c->node_id[node] = id;   /* the id map's key, before the map sees node */
         if (slot >= 0) {
             /* A replacement keeps its id: repoint the id, retire the old. */
-            uint32_t old = c->id_map.slots[slot].node;
-            c->id_map.slots[slot].node = node;
+            uint32_t old = c->id_map.slots[slot];
+            c->id_map.slots[slot] = node;
             retire_node(c, old);
         } else {
-            map_put_slot(&c->id_map, id, node);
+            idmap_put(&c->id_map, id, node);
         }
         if (b->ext[i])
             map_put_slot(&c->ext_map, b->hash[i], node);
-        c->node_id[node] = id;
         if (c->node_ext) {   /* else reserve() saw no strings in the batch */
             c->node_ext[node] = b->ext[i];
             c->node_meta[node] = b->meta[i];
@@ -1198,8 +1284,8 @@ int akidb__coll_write(akidb__collection *c, int upsert, size_t n, const float *v
 
 static void apply_delete(akidb__collection *c, int64_t slot)
 {
-    uint32_t node = c->id_map.slots[slot].node;
-    map_remove_at(&c->id_map, (uint32_t)slot);
+    uint32_t node = c->id_map.slots[slot];
+    idmap_remove_at(c, (uint32_t)slot);
     retire_node(c, node);
     akidb__metric_add((akidb__metrics *)&c->env->metrics, AKIDB__M_DOCS_DELETED, 1);
 }
@@ -1209,7 +1295,7 @@ int akidb__coll_delete(akidb__collection *c, uint64_t id)
     uint64_t seq = 0, due = 0;
     lock_exclusive(c);
     int rc;
-    int64_t slot = id_find(&c->id_map, id);
+    int64_t slot = id_find(c, id);
     if (slot < 0) {
         rc = akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
                         c->name, (unsigned long long)id);
@@ -1345,7 +1431,7 @@ int akidb__coll_replay(void *ctx, uint64_t seq, const unsigned char *payload, si
             return bad_record(c, seq, "delete record has a bad length");
         for (uint32_t i = 0; i < n; i++) {
             uint64_t id = get_u64(payload + 8 + 8 * (size_t)i);
-            int64_t slot = id_find(&c->id_map, id);
+            int64_t slot = id_find(c, id);
             if (slot >= 0)
                 apply_delete(c, slot);
             else
@@ -1459,13 +1545,13 @@ int akidb__coll_get(akidb__collection *c, uint64_t id, float *vector_out,
     int rc = AKIDB_OK;
     char *meta_copy = NULL, *ext_copy = NULL;
     lock_shared(c);
-    int64_t slot = id_find(&c->id_map, id);
+    int64_t slot = id_find(c, id);
     if (slot < 0) {
         rc = akidb__err(AKIDB_NOTFOUND, "collection %s: no document with id %llu",
                         c->name, (unsigned long long)id);
         goto done;
     }
-    uint32_t node = c->id_map.slots[slot].node;
+    uint32_t node = c->id_map.slots[slot];
     if ((metadata_json_out && !out_copy(meta_of(c, node), &meta_copy)) ||
         (external_id_out && !out_copy(ext_of(c, node), &ext_copy))) {
         akidb__out_free(meta_copy);
@@ -1571,7 +1657,7 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
         return akidb__err(AKIDB_CORRUPT, "%s: index holds %u nodes for %u documents", what,
                           akidb__hnsw_size(index), n);
     size_t n_ext = count_present(ext, n);
-    if (grow_nodes(c, n ? n : 1) || map_reserve(c->alloc, &c->id_map, n) ||
+    if (grow_nodes(c, n ? n : 1) || idmap_reserve(c, n) ||
         map_reserve(c->alloc, &c->ext_map, n_ext) ||
         ((n_ext || count_present(meta, n)) && need_strings(c)))
         return akidb__err(AKIDB_NOMEM, "%s: out of memory", what);
@@ -1586,7 +1672,7 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
                 c->node_ext[i] = NULL;
             continue;
         }
-        if (ids[i] == 0 || ids[i] > AKIDB__MAX_DOC_ID || id_find(&c->id_map, ids[i]) >= 0) {
+        if (ids[i] == 0 || ids[i] > AKIDB__MAX_DOC_ID || id_find(c, ids[i]) >= 0) {
             why = "an id is out of range (1..2^63-1) or appears twice";
             break;
         }
@@ -1594,7 +1680,7 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
         c->node_id[i] = ids[i];
         if (c->node_ext)   /* else no document has strings */
             c->node_ext[i] = ext[i];
-        map_put_slot(&c->id_map, ids[i], i);
+        idmap_put(&c->id_map, ids[i], i);
         if (ext[i]) {
             uint64_t h = hash_str(ext[i]);
             if (ext_find(c, ext[i], h) >= 0) {
@@ -1609,7 +1695,7 @@ int akidb__coll_adopt(akidb__collection *c, akidb__hnsw *index, uint32_t n,
     if (!why && (next_id <= max_id || next_id > AKIDB__MAX_DOC_ID + 1))
         why = "next id is not above every id, or past 2^63";
     if (why) {
-        map_free(c->alloc, &c->id_map);
+        idmap_free(c->alloc, &c->id_map);
         map_free(c->alloc, &c->ext_map);
         if (c->node_ext)
             memset(c->node_ext, 0, (size_t)c->node_cap * sizeof *c->node_ext);
