@@ -448,8 +448,8 @@ typedef enum akidb_metric {
  *         akidb_quant_values_clipped_total).  With exact vectors (below)
  *         add 4 x dim bytes: the result is re-ranked on them, so returned
  *         distances are exact f32 distances.
- *   INT8  one byte per dimension (dim rounded up to 4, plus 8 bytes,
- *         rounded up to 16) on a grid with one scale and a per-dimension
+ *   INT8  one byte per dimension (dim rounded up to 4, plus 8 bytes)
+ *         on a grid with one scale and a per-dimension
  *         offset, trained on the collection's first 4096 vectors (after
  *         normalisation for COSINE; until then the collection searches
  *         its f32 vectors exactly).  Values outside the trained range are
@@ -634,8 +634,8 @@ typedef struct akidb_collection_stats {
 
     /* ---- version 3 ---- */
     /* The compact copy the graph is walked on (AKIDB_STORAGE_F16: 2 bytes
-     * a dimension, AKIDB_STORAGE_INT8: 1 byte a dimension plus 8 a
-     * vector, rows rounded up to 16 bytes) and the int8 quantiser's
+     * a dimension, AKIDB_STORAGE_INT8: 1 byte a dimension, rounded
+     * up to 4, plus 8 a vector) and the int8 quantiser's
      * parameters; 0 for AKIDB_STORAGE_F32.  Counted in `bytes`. */
     uint64_t compact_bytes;
 } akidb_collection_stats;

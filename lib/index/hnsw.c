@@ -15,9 +15,11 @@
  *         padding is zero, so the kernels run without a residual loop
  *   f16   dim rounded up to 16 halves, zero padding
  *   int8  dim code bytes, then at the next multiple of 4 one 32-bit term
- *         (sum(q^2) for L2 and cosine, sum(offset * q) for dot), the row
- *         rounded up to 16 bytes: the term sits in the row's last line, so
- *         a hop costs no extra cache miss for it
+ *         (sum(q^2) for L2 and cosine, sum(offset * q) for dot) and the
+ *         float residual (the vector's distance to its grid point, for
+ *         the re-ranking bound); nothing rounds the row further (the
+ *         kernels load unaligned, and every byte of padding is a byte of
+ *         RAM a vector: at dim 384 a row is 392 bytes, not 400)
  * Compact kinds keep exact float vectors (when they keep them) in a block
  * per chunk beside it, chunk_nodes x dim_pad floats, touched only by the
  * re-ranking of a search's final candidates.
@@ -588,9 +590,8 @@ int akidb__hnsw_new(const akidb__hnsw_config *cfg, const akidb_allocator *alloc,
     case AKIDB__STORAGE_INT8:
         h->walk = WALK_F32;               /* until trained */
         h->i8_term_off = ((size_t)h->dim + 3) / 4 * 4;
-        /* codes, the 32-bit term, the residual; 16-byte rows (the padding
-         * of 384, 768 or 1536 codes already had room for the residual) */
-        h->row_bytes = (h->i8_term_off + 8 + 15) / 16 * 16;
+        /* codes, the 32-bit term, the residual */
+        h->row_bytes = h->i8_term_off + 8;
         /* The residual bound holds for squared L2 and for cosine (half
          * the squared L2 of unit vectors), not for a raw inner product. */
         h->rerank_bound = !cfg->negate_dot;
