@@ -187,19 +187,37 @@ static void map_put_slot(map *m, uint64_t key, uint32_t node)
     m->count++;
 }
 
+/* The slot count a table of `cap` slots (a power of two, or 0) needs to
+ * hold `count + more` entries at a load factor of at most 3/4, in
+ * *new_cap: `cap` itself when it already does.  AKIDB_NOMEM when no slot
+ * count a uint32_t can index would. */
+static int table_capacity(size_t count, size_t more, size_t cap, size_t *new_cap)
+{
+    if (more > (size_t)UINT32_MAX)
+        return AKIDB_NOMEM;
+    size_t need = count + more;
+    size_t grown = cap;
+    if (need * 4 > grown * 3) {
+        grown = cap ? cap : 16;
+        while (need * 4 > grown * 3) {
+            if (grown > (size_t)UINT32_MAX / 2)
+                return AKIDB_NOMEM;
+            grown *= 2;
+        }
+    }
+    *new_cap = grown;
+    return AKIDB_OK;
+}
+
 /* Make room for `more` entries at a load factor of at most 3/4. */
 static int map_reserve(const akidb_allocator *a, map *m, size_t more)
 {
-    size_t need = (size_t)m->count + more;
     size_t cap = m->slots ? (size_t)m->mask + 1 : 0;
-    if (need * 4 <= cap * 3)
+    size_t new_cap;
+    if (table_capacity(m->count, more, cap, &new_cap))
+        return AKIDB_NOMEM;
+    if (new_cap == cap)
         return AKIDB_OK;
-    size_t new_cap = cap ? cap : 16;
-    while (need * 4 > new_cap * 3) {
-        if (new_cap > (size_t)UINT32_MAX / 2)
-            return AKIDB_NOMEM;
-        new_cap *= 2;
-    }
     map_slot *slots = akidb__calloc(a, new_cap, sizeof *slots);
     if (!slots)
         return AKIDB_NOMEM;
@@ -265,16 +283,12 @@ static void idmap_put(idmap *m, uint64_t id, uint32_t node)
 static int idmap_reserve(akidb__collection *c, size_t more)
 {
     idmap *m = &c->id_map;
-    size_t need = (size_t)m->count + more;
     size_t cap = m->slots ? (size_t)m->mask + 1 : 0;
-    if (need * 4 <= cap * 3)
+    size_t new_cap;
+    if (table_capacity(m->count, more, cap, &new_cap))
+        return AKIDB_NOMEM;
+    if (new_cap == cap)
         return AKIDB_OK;
-    size_t new_cap = cap ? cap : 16;
-    while (need * 4 > new_cap * 3) {
-        if (new_cap > (size_t)UINT32_MAX / 2)
-            return AKIDB_NOMEM;
-        new_cap *= 2;
-    }
     uint32_t *slots = akidb__alloc_array(c->alloc, new_cap, sizeof *slots);
     if (!slots)
         return AKIDB_NOMEM;
