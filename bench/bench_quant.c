@@ -7,7 +7,7 @@
  *               [--exact ram|file|none] [--rerank N] [--efs 10,16,...]
  *               [--passes 3] [--workdir DIR] [--batch 1000]
  *               [--sync default|always|interval|none] [--check-codes N]
- *               [--m 16] [--efc 200] [--budget BYTES]
+ *               [--m 16] [--efc 200] [--budget BYTES] [--cold 1]
  *
  * As bench_hnsw: M=16, ef_construction=200 (--m, --efc), default open
  * options (sync
@@ -20,7 +20,15 @@
  * the file then).  --budget sets akidb_options.memory_budget: after the
  * build the tier worker runs once, and the collection's tier and the
  * bytes the budget counts (akidb_collection_stat) are reported (the
- * million-vector run of docs/BENCHMARKS.md).
+ * million-vector run of docs/BENCHMARKS.md).  --cold 1 measures each ef
+ * with a cold page cache instead: before the ef's one timed pass (no
+ * warm-up, no best of several) every file of the database is dropped
+ * from the page cache (posix_fadvise DONTNEED, which drops clean pages
+ * only: the checkpoint was synced), and the pages still resident after
+ * that are counted with mincore and reported, so a run where the drop
+ * did not happen shows it.  What this measures is AKIDB_EXACT_FILE's
+ * re-ranking reads coming from the disk (the compact vectors and the
+ * graph are in RAM either way); for the other modes it is a control.
  *
  * The storage kind, where the exact vectors live and the re-rank factor
  * are fields of akidb_collection_config version 2 (storage, exact,
@@ -40,7 +48,9 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,7 +70,7 @@ static void usage(void)
             "                   [--exact ram|file|none] [--rerank N] [--efs 10,16,...]\n"
             "                   [--passes 3] [--workdir DIR] [--batch 1000]\n"
             "                   [--sync default|always|interval|none] [--check-codes N]\n"
-            "                   [--m 16] [--efc 200] [--budget BYTES]\n");
+            "                   [--m 16] [--efc 200] [--budget BYTES] [--cold 1]\n");
     exit(2);
 }
 
@@ -94,6 +104,87 @@ static int search_one(void *vctx, uint32_t q, uint32_t *rows)
         uint64_t r = j < n_hits ? hits[j].id - c->first_id : UINT64_MAX;
         rows[j] = r < c->s->base.n ? (uint32_t)r : QUANT_NO_ROW;
     }
+    return 0;
+}
+
+/* --cold: what evict_entry saw, summed over the database's files (nftw
+ * callbacks take no context). */
+static uint64_t cold_pages, cold_resident;
+static int cold_errno;
+
+/* Drop one file's pages from the page cache, then count the pages still
+ * resident (mmap does not fault them in; mincore only looks). */
+static int evict_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n_pages, i;
+    unsigned char *resident = NULL;
+    void *map = MAP_FAILED;
+    int fd, err;
+
+    (void)ftw;
+    if (flag != FTW_F || !S_ISREG(st->st_mode) || st->st_size == 0)
+        return 0;
+    n_pages = ((size_t)st->st_size + page - 1) / page;
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        err = errno;
+        goto fail;
+    }
+    if ((err = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED)) != 0)
+        goto fail;
+    map = mmap(NULL, (size_t)st->st_size, PROT_READ, MAP_SHARED, fd, 0);
+    resident = malloc(n_pages);
+    if (map == MAP_FAILED || !resident || mincore(map, (size_t)st->st_size, resident) != 0) {
+        err = resident ? errno : ENOMEM;
+        goto fail;
+    }
+    for (i = 0; i < n_pages; i++)
+        cold_resident += resident[i] & 1;
+    cold_pages += n_pages;
+    err = 0;
+fail:
+    if (err && !cold_errno) {
+        cold_errno = err;
+        fprintf(stderr, "bench_quant: --cold: %s: %s\n", path, strerror(err));
+    }
+    if (map != MAP_FAILED)
+        munmap(map, (size_t)st->st_size);
+    free(resident);
+    if (fd >= 0)
+        close(fd);
+    return err ? -1 : 0;
+}
+
+/* One ef with a cold page cache: drop the database's pages, then one
+ * timed pass over every query (see the file's header). */
+static int measure_cold(const char *impl, const char *dbdir, const quant_set *s, uint32_t ef,
+                        search_ctx *ctx, uint32_t *rows)
+{
+    double t0, c0, wall, cpu, recall, recall_ids;
+    uint32_t q, nq = s->queries.n;
+
+    cold_pages = cold_resident = 0;
+    cold_errno = 0;
+    if (nftw(dbdir, evict_entry, 16, FTW_PHYS) != 0 || cold_errno) {
+        fprintf(stderr, "bench_quant: --cold: could not drop %s from the page cache\n", dbdir);
+        return -1;
+    }
+    t0 = quant_now();
+    c0 = quant_cpu_now();
+    for (q = 0; q < nq; q++)
+        if (search_one(ctx, q, rows + (size_t)q * QUANT_K) != 0)
+            return -1;
+    wall = quant_now() - t0;
+    cpu = quant_cpu_now() - c0;
+    recall = quant_recall(&s->gt, &s->base, &s->queries, rows, &recall_ids);
+    printf("%-14s ef=%-4u recall@10 %.4f (id overlap %.4f)  %8.0f QPS, cold page cache "
+           "(%llu of %llu pages resident after the drop), cpu/wall %.2f\n",
+           impl, ef, recall, recall_ids, nq / wall, (unsigned long long)cold_resident,
+           (unsigned long long)cold_pages, cpu / wall);
+    printf("RESULT impl=%s set=%s kind=search_cold ef=%u recall=%.4f recall_ids=%.4f qps=%.1f "
+           "cpu_per_wall=%.2f pages=%llu resident_after_drop=%llu\n",
+           impl, s->name, ef, recall, recall_ids, nq / wall, cpu / wall,
+           (unsigned long long)cold_pages, (unsigned long long)cold_resident);
     return 0;
 }
 
@@ -172,7 +263,7 @@ int main(int argc, char **argv)
     const char *data = "build/bench/quant", *set = NULL, *storage = "f32", *impl = NULL;
     const char *exact = NULL, *workdir = "build/bench", *sync = "default";
     uint32_t rerank = 0, passes = 3, batch = 1000, check_codes = 0, efs[QUANT_MAX_EFS], i, n, dim;
-    uint32_t m = 16, efc = 200;
+    uint32_t m = 16, efc = 200, cold = 0;
     unsigned long long budget = 0;
     int n_efs = quant_parse_list("10,16,24,32,48,64,96,128,192,256", efs, QUANT_MAX_EFS);
     int e, rc, ret = 1, have_dir = 0;
@@ -207,6 +298,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--m")) m = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--efc")) efc = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--budget")) budget = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--cold")) cold = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--efs")) {
             if ((n_efs = quant_parse_list(v, efs, QUANT_MAX_EFS)) == 0)
                 usage();
@@ -333,8 +425,8 @@ int main(int argc, char **argv)
     t0 = quant_now();
     c0 = quant_cpu_now();
     for (i = 0; i < n; i += batch) {
-        uint32_t m = n - i < batch ? n - i : batch;
-        rc = akidb_insert(db, COLL, m, s.base.v + (size_t)i * dim, NULL, NULL, ids + i);
+        uint32_t chunk = n - i < batch ? n - i : batch;
+        rc = akidb_insert(db, COLL, chunk, s.base.v + (size_t)i * dim, NULL, NULL, ids + i);
         if (rc != AKIDB_OK) {
             fprintf(stderr, "bench_quant: insert: %s (%s)\n", akidb_errstr(rc), akidb_errmsg(db));
             goto out;
@@ -417,7 +509,8 @@ int main(int argc, char **argv)
     akidb_search_params_init(&ctx.sp);
     for (e = 0; e < n_efs; e++) {
         ctx.sp.ef = efs[e];
-        if (quant_measure_ef(impl, &s, efs[e], passes, search_one, &ctx, rows) != 0)
+        if (cold ? measure_cold(impl, dbdir, &s, efs[e], &ctx, rows)
+                 : quant_measure_ef(impl, &s, efs[e], passes, search_one, &ctx, rows))
             goto out;
     }
     quant_rss_kb(&rss_end, &hwm_end);
