@@ -341,7 +341,7 @@ TEST_TIMEOUT(quant_exact_source, 120)
     ASSERT(before.exact >= (size_t)3000 * dim * sizeof(float));  /* no source yet: RAM */
     /* "a checkpoint": the first 3000 nodes become readable elsewhere */
     test_source ts = { vecs, dim, 0, 0 };
-    akidb__exact_source src = { source_read, &ts, 3000 };
+    akidb__exact_source src = { .read = source_read, .ctx = &ts, .n_nodes = 3000 };
     akidb__hnsw_set_exact_source(b, &src);
     akidb__hnsw_drop_exact(b);
     akidb__hnsw_memory_parts(b, &after);
@@ -410,7 +410,7 @@ static void rerank_bound_case(akidb__hnsw_space space, uint64_t seed)
     akidb__hnsw *h = make_index(dim, space, 0, &srco);
     add_all(h, vecs, n, dim, 500);
     test_source ts = { vecs, dim, 0, 0 };
-    akidb__exact_source src = { source_read, &ts, n };
+    akidb__exact_source src = { .read = source_read, .ctx = &ts, .n_nodes = n };
     akidb__hnsw_set_exact_source(h, &src);
     akidb__hnsw_drop_exact(h);
     static const uint32_t efs[] = { 10, 24, 64 }, reranks[] = { 1, 2, 4 };
@@ -453,6 +453,114 @@ TEST_TIMEOUT(quant_rerank_bound, 120)
 {
     rerank_bound_case(AKIDB__SPACE_L2, 21);
     rerank_bound_case(AKIDB__SPACE_IP, 22);
+}
+
+/* A source that can tell a read would wait (a cold page cache): reads ask
+ * until one would block, and then the candidates after it are hinted
+ * before the search waits.  Same answers as a source without the two
+ * calls; a warm source is asked at every read (which is the read) and
+ * never hinted; an error after a hint still fails the search. */
+typedef struct ahead_source {
+    test_source base;
+    int cold;              /* read_cached would block: 0 never, 1 always, 2 odd nodes */
+    uint32_t n_nodes;
+    uint64_t asked, hints, hints_out_of_range;
+} ahead_source;
+
+static int ahead_read(void *ctx, uint32_t node, float *out)
+{
+    return source_read(&((ahead_source *)ctx)->base, node, out);
+}
+
+static int ahead_read_cached(void *ctx, uint32_t node, float *out)
+{
+    ahead_source *s = ctx;
+    s->asked++;
+    int blocks = s->cold == 2 ? (int)(node & 1) : s->cold;
+    return blocks ? AKIDB__EXACT_WOULD_BLOCK : source_read(&s->base, node, out);
+}
+
+static void ahead_will_need(void *ctx, uint32_t node)
+{
+    ahead_source *s = ctx;
+    s->hints++;
+    s->hints_out_of_range += node >= s->n_nodes;
+}
+
+TEST_TIMEOUT(quant_exact_source_read_ahead, 120)
+{
+    const uint32_t n = 3000, dim = 32, n_q = 80, k = 10;
+    float *vecs = clustered(31, 31, n, dim, 25, 0.4, 0);
+    float *qs = clustered(31, 32, n_q, dim, 25, 0.4, 0);
+    idx_opts srco = { AKIDB__STORAGE_INT8, AKIDB__EXACT_SOURCE, 0, 500, NULL };
+    akidb__hnsw *h = make_index(dim, AKIDB__SPACE_L2, 0, &srco);
+    add_all(h, vecs, n, dim, 500);
+    test_source plain = { vecs, dim, 0, 0 };
+    ahead_source ahead = { { vecs, dim, 0, 0 }, 1, n, 0, 0, 0 };
+    akidb__exact_source src_plain = { .read = source_read, .ctx = &plain, .n_nodes = n };
+    akidb__exact_source src_ahead = { .read = ahead_read, .ctx = &ahead, .n_nodes = n,
+                                      .read_cached = ahead_read_cached,
+                                      .will_need = ahead_will_need };
+    akidb__hnsw_set_exact_source(h, &src_plain);
+    akidb__hnsw_drop_exact(h);
+    uint64_t plain_reads = 0, searches_hinting = 0;
+    /* cold, warm, then a cache holding the even nodes only */
+    static const int colds[] = { 1, 0, 2 };
+    for (int mode = 0; mode < 3; mode++) {
+        ahead.cold = colds[mode];
+        int warm = ahead.cold == 0;
+        searches_hinting = 0;
+        ahead.base.reads = ahead.asked = ahead.hints = 0;
+        plain_reads = 0;
+        for (uint32_t qi = 0; qi < n_q; qi++) {
+            const float *q = qs + (size_t)qi * dim;
+            akidb__hnsw_hit hp[10], ha[10];
+            uint32_t np = 0, na = 0;
+            akidb__hnsw_set_exact_source(h, &src_plain);
+            plain.reads = 0;
+            ASSERT_OK(akidb__hnsw_search2(h, q, k, 24, 0, 3, hp, &np));
+            plain_reads += plain.reads;
+            akidb__hnsw_set_exact_source(h, &src_ahead);
+            uint64_t asked = ahead.asked, hints = ahead.hints;
+            ASSERT_OK(akidb__hnsw_search2(h, q, k, 24, 0, 3, ha, &na));
+            /* cold: asked once, by the first read through the source;
+             * warm: every read asks (and reads); half: until an odd node */
+            if (warm)
+                ASSERT_EQ(ahead.asked - asked, plain.reads);
+            else if (ahead.cold == 1)
+                ASSERT_EQ(ahead.asked - asked, plain.reads ? 1 : 0);
+            else
+                ASSERT_LE(ahead.asked - asked, plain.reads);
+            /* at most the other candidates of a 3 x k re-rank */
+            ASSERT_LE(ahead.hints - hints, 3 * k - 1);
+            searches_hinting += ahead.hints > hints;
+            ASSERT_EQ(na, np);
+            for (uint32_t i = 0; i < na; i++) {
+                ASSERT_EQ(ha[i].node, hp[i].node);
+                ASSERT(ha[i].distance == hp[i].distance);
+            }
+        }
+        ASSERT_EQ(ahead.hints_out_of_range, 0);
+        if (warm) {
+            /* warm: no hints, and the asking reads are the reads */
+            ASSERT_EQ(ahead.hints, 0);
+            ASSERT_EQ(ahead.base.reads, plain_reads);
+        } else {
+            /* the blocking asks read nothing: every vector read once */
+            ASSERT_EQ(ahead.base.reads, plain_reads);
+            ASSERT(searches_hinting > n_q / 2);
+        }
+    }
+    /* a read that fails after the hints fails the search */
+    ahead.cold = 1;
+    ahead.base.fail = 1;
+    uint32_t nb = 99;
+    akidb__hnsw_hit hb[10];
+    ASSERT_EQ(akidb__hnsw_search2(h, qs, k, 24, 0, 3, hb, &nb), AKIDB_IOERR);
+    ASSERT_EQ(nb, 0);
+    akidb__hnsw_free(h);
+    free(vecs);
+    free(qs);
 }
 
 /* ---- training and clipping ------------------------------------------- */

@@ -56,11 +56,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "common/alloc.h"
@@ -661,6 +663,10 @@ typedef struct ckpt_vectors {
     uint64_t rows;
     akidb__pq_span *spans;      /* ascending first_row, from row 0, no gaps */
     size_t n_spans;
+    /* Set when the kernel or file system refuses RWF_NOWAIT reads:
+     * read_cached then reads as read does.  Searches race on it, hence
+     * atomic (relaxed: a stale 0 costs one refused call). */
+    atomic_int no_nowait;
 } ckpt_vectors;
 
 /* akidb__pqr_fetch_fn for the page walk: plain reads into a small buffer. */
@@ -688,12 +694,9 @@ static int walk_fetch_fn(void *ctx, uint64_t off, size_t len, const unsigned cha
     return rc;
 }
 
-static int vectors_read(void *ctx, uint32_t node, float *out)
+/* Where row node's exact vector starts in the file (node < v->rows). */
+static uint64_t vector_offset(const ckpt_vectors *v, uint32_t node)
 {
-    const ckpt_vectors *v = ctx;
-    if (node >= v->rows)
-        return akidb__err(AKIDB_INVALID, "%s: no row %" PRIu32 " (the file holds %" PRIu64 ")",
-                          v->path, node, v->rows);
     size_t lo = 0, hi = v->n_spans;     /* the last span starting at or before node */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
@@ -703,8 +706,17 @@ static int vectors_read(void *ctx, uint32_t node, float *out)
             hi = mid;
     }
     const akidb__pq_span *sp = &v->spans[lo];
+    return sp->offset + (node - sp->first_row) * (uint64_t)v->dim * sizeof(float);
+}
+
+static int vectors_read(void *ctx, uint32_t node, float *out)
+{
+    const ckpt_vectors *v = ctx;
+    if (node >= v->rows)
+        return akidb__err(AKIDB_INVALID, "%s: no row %" PRIu32 " (the file holds %" PRIu64 ")",
+                          v->path, node, v->rows);
     size_t len = (size_t)v->dim * sizeof(float);
-    uint64_t off = sp->offset + (node - sp->first_row) * (uint64_t)len;
+    uint64_t off = vector_offset(v, node);
     ssize_t got = akidb__pread_full(v->fd, out, len, off);
     if (got < 0)
         return akidb__err(AKIDB_IOERR, "%s: reading the exact vector of row %" PRIu32 " (offset "
@@ -715,6 +727,37 @@ static int vectors_read(void *ctx, uint32_t node, float *out)
                           "under the handle?", v->path, node, off);
     return AKIDB_OK;
 }
+
+#ifdef RWF_NOWAIT
+/* akidb__exact_source's read_cached: one RWF_NOWAIT read, which the
+ * kernel refuses (EAGAIN) rather than wait for the disk.  Anything short
+ * of the whole vector is AKIDB__EXACT_WOULD_BLOCK: vectors_read then
+ * reads it, or reports why it cannot. */
+static int vectors_read_cached(void *ctx, uint32_t node, float *out)
+{
+    ckpt_vectors *v = ctx;
+    if (node >= v->rows || atomic_load_explicit(&v->no_nowait, memory_order_relaxed))
+        return vectors_read(ctx, node, out);
+    size_t len = (size_t)v->dim * sizeof(float);
+    struct iovec iov = { out, len };
+    ssize_t got = preadv2(v->fd, &iov, 1, (off_t)vector_offset(v, node), RWF_NOWAIT);
+    if (got == (ssize_t)len)
+        return AKIDB_OK;
+    if (got < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS))
+        atomic_store_explicit(&v->no_nowait, 1, memory_order_relaxed);
+    return AKIDB__EXACT_WOULD_BLOCK;
+}
+
+/* akidb__exact_source's will_need: start reading the vector into the
+ * page cache (the file's RANDOM advice keeps that to its own pages). */
+static void vectors_will_need(void *ctx, uint32_t node)
+{
+    const ckpt_vectors *v = ctx;
+    if (node < v->rows)
+        (void)posix_fadvise(v->fd, (off_t)vector_offset(v, node),
+                            (off_t)v->dim * (off_t)sizeof(float), POSIX_FADV_WILLNEED);
+}
+#endif
 
 static void vectors_close(void *ctx)
 {
@@ -785,6 +828,10 @@ int akidb__ckpt_vectors_open(const akidb__env *env, const char *path, int fd, ui
      * each 1.5 KiB asked for */
     (void)posix_fadvise(v->fd, 0, 0, POSIX_FADV_RANDOM);
     out->src.read = vectors_read;
+#ifdef RWF_NOWAIT
+    out->src.read_cached = vectors_read_cached;
+    out->src.will_need = vectors_will_need;
+#endif
     out->src.ctx = v;
     out->src.n_nodes = (uint32_t)v->rows;
     out->close = vectors_close;

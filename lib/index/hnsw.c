@@ -1451,6 +1451,12 @@ static inline void prefetch_whole(const void *vec, size_t bytes)
         __builtin_prefetch(p + off);
 }
 
+/* Whether node's exact vector is read through the source (not in RAM). */
+static inline int from_source(const akidb__hnsw *h, uint32_t node)
+{
+    return h->src.read && node < h->src.n_nodes && !exact_at(h, node);
+}
+
 /* Node i's distance to the query in an exact scan: on its exact vector
  * where the index has one (RAM or source), else on its walk row (an index
  * without exact vectors: approximate).  A source's error goes to *rc. */
@@ -1560,15 +1566,36 @@ static int rerank_walk(akidb__hnsw *h, search_ctx *c, const qprep *q, uint32_t k
     }
     uint32_t n_cand = n_found < n_rerank ? n_found : n_rerank;
     int bound = h->walk == WALK_I8 && h->rerank_bound;
+    /* Reads through a source ask whether they would wait for the disk;
+     * the first that would starts the reads of the candidates after it
+     * before it waits, and the rest of the search reads plainly
+     * (akidb__exact_source).  A warm cache costs nothing more (the asking
+     * read is the read), and a search hints at most once. */
+    int hinted = !h->src.read_cached || !h->src.will_need;
     for (uint32_t i = 0; i < n_cand; i++) {
         if (c->n_res == k && bound && i8_lower_bound(h, q, s[i].node, s[i].dist) > c->res[0].dist)
             continue;
         if (i + 1 < n_cand)
             prefetch_exact(h, s[i + 1].node);
         int rc = AKIDB_OK;
-        heap_item it = { scan_dist(h, c, q, s[i].node, &rc), s[i].node };
-        if (rc)
-            return rc;
+        heap_item it = { 0.0f, s[i].node };
+        if (!hinted && from_source(h, s[i].node)) {
+            rc = h->src.read_cached(h->src.ctx, s[i].node, c->exact_buf);
+            if (rc == AKIDB__EXACT_WOULD_BLOCK) {
+                hinted = 1;
+                for (uint32_t j = i + 1; j < n_cand; j++)
+                    if (from_source(h, s[j].node))
+                        h->src.will_need(h->src.ctx, s[j].node);
+                rc = h->src.read(h->src.ctx, s[i].node, c->exact_buf);
+            }
+            if (rc)
+                return rc;
+            it.dist = dist_vv(h, q->f, c->exact_buf);
+        } else {
+            it.dist = scan_dist(h, c, q, s[i].node, &rc);
+            if (rc)
+                return rc;
+        }
         if (c->n_res < k) {
             maxheap_push(c->res, &c->n_res, it);
         } else if (it.dist < c->res[0].dist) {
