@@ -176,14 +176,14 @@ int akidb__hnsw_search2(akidb__hnsw *h, const float *query, uint32_t k, uint32_t
  * returns AKIDB_OK or an error code (raised with akidb__err).  Called
  * concurrently by searches.
  *
- * read_cached and will_need are optional (NULL: not offered, and then
- * both are).  read_cached reads as read does when that needs no wait for
- * the disk, and otherwise returns AKIDB__EXACT_WOULD_BLOCK, raising
- * nothing (read then reads, or reports the error).  will_need(ctx, node)
+ * read_cached and will_need are optional, offered both or neither
+ * (NULL: not offered).  read_cached reads as read does when that needs
+ * no wait for the disk, and otherwise returns AKIDB__EXACT_WOULD_BLOCK,
+ * raising nothing (read then reads, or reports the error).  will_need(ctx, node)
  * is a hint that node is read soon: the source starts fetching it.  A
  * re-rank reads through read_cached until a read would block, then hints
  * the candidates after it before it waits, so their disk reads overlap
- * instead of following one another (twice the QPS with a cold page
+ * instead of following one another (2.5-3.7x the QPS with a cold page
  * cache, docs/BENCHMARKS.md); a warm cache costs nothing more. */
 #define AKIDB__EXACT_WOULD_BLOCK (-1)
 typedef struct akidb__exact_source {
